@@ -1,0 +1,64 @@
+# tapserve: the two commands of the README, and a few more.
+#   make demo [PORT=8080]   install what is missing, build, serve the demo
+#   make check              install what the tests need, build, run every test
+BUILD ?= build
+PORT ?= 8080
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps deps-test demo check unit integration sanitize fuzz bench format checksrc clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build run
+
+deps-test:
+	@scripts/install-deps.sh build run test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: deps build
+	$(BUILD)/tapserve/tapserve demo --port $(PORT)
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+integration: build
+	TAPSERVE_BIN=$(abspath $(BUILD))/tapserve/tapserve scripts/run-integration.sh
+
+check: deps-test
+	$(MAKE) build
+	$(MAKE) checksrc
+	$(MAKE) unit
+	$(MAKE) sanitize
+	$(MAKE) integration
+
+# ASan+UBSan build of every unit suite.
+sanitize:
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DTS_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+
+# libFuzzer targets, short runs (FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 30
+fuzz:
+	CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DTS_FUZZ=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD)-fuzz -j $(JOBS)
+	scripts/run-fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+bench: deps build
+	benchmarks/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+checksrc:
+	@scripts/checksrc.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

@@ -1,0 +1,86 @@
+/* adql/adql.h: ADQL 2.1 (accepting 2.0): parser, checker, translator to
+ * PostgreSQL (+ pgSphere) SQL. Depends on common/ only.
+ *
+ *   adql_parse   text -> raw AST (syntax only)
+ *   adql_check   resolves tables/columns against metadata, types expressions,
+ *                infers result column metadata
+ *   adql_translate  checked AST -> SQL text (identifiers quoted, literals
+ *                escaped), with an optional row limit
+ *
+ * Everything is allocated in the caller's arena; errors carry a code
+ * (TS_EADQL), a message and a 1-based character position. */
+#ifndef TS_ADQL_H
+#define TS_ADQL_H
+
+#include "common/common.h"
+
+typedef struct adql_query adql_query;
+
+/* Metadata as TAP_SCHEMA publishes it. Names are the published ones
+ * (matched case-insensitively for regular identifiers, exactly for delimited
+ * ones); db_* are the PostgreSQL identifiers to emit (NULL = same as the
+ * published name). */
+typedef struct adql_column_meta {
+  const char *name;
+  const char *db_name;
+  const char *datatype;  /* VOTable datatype: "double", "long", "char", ... */
+  const char *arraysize; /* NULL or "*", "N", "N*" */
+  const char *xtype;
+  const char *unit;
+  const char *ucd;
+  const char *utype;
+  const char *description;
+  int indexed;
+  int principal;
+  int std;
+} adql_column_meta;
+
+typedef struct adql_table_meta {
+  const char *schema;    /* published schema name ("TAP_SCHEMA") */
+  const char *name;      /* published table name without schema ("tables") */
+  const char *db_schema; /* PostgreSQL schema ("tap_schema") */
+  const char *db_name;   /* PostgreSQL table ("tables") */
+  const char *description;
+  size_t ncols;
+  const adql_column_meta *cols;
+} adql_table_meta;
+
+/* A user-defined function: signature and SQL translation template. */
+typedef struct adql_udf {
+  const char *name;     /* ADQL name, e.g. "ivo_hasword" */
+  const char *signature;/* "ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER" */
+  const char *sql;      /* template: $1, $2 ... replaced by the translated args */
+} adql_udf;
+
+typedef struct adql_meta {
+  size_t ntables;
+  const adql_table_meta *tables;
+  size_t nudfs;
+  const adql_udf *udfs;
+} adql_meta;
+
+/* Parses `len` bytes of `text` (not necessarily NUL-terminated). Rejects
+ * NUL bytes and invalid UTF-8 with a positioned error. */
+ts_err adql_parse(const char *text, size_t len, ts_arena *a, adql_query **out, ts_error *err);
+
+/* Resolves names and types against `meta` (borrowed; must outlive q). */
+ts_err adql_check(adql_query *q, const adql_meta *meta, ts_error *err);
+
+/* Checks the grammar only: any table and column names are accepted;
+ * undeclared function names are accepted as UDF calls unless udfs are given
+ * (nudfs > 0), then only those. */
+ts_err adql_check_syntax(adql_query *q, const adql_udf *udfs, size_t nudfs, ts_error *err);
+
+/* PostgreSQL SQL for a checked query. max_rows >= 0 adds/reduces the LIMIT
+ * so that at most max_rows rows come back (the smaller of TOP and max_rows
+ * wins); -1 leaves the query's own TOP only. Result in the arena. */
+ts_err adql_translate(adql_query *q, int64_t max_rows, ts_arena *a, char **sql, ts_error *err);
+
+/* Result columns of a checked query, in select-list order: name is the
+ * output name (alias, column name, or a generated one); metadata is copied
+ * from the source column where the expression is a plain column reference,
+ * inferred (datatype at least) otherwise. */
+size_t adql_result_ncols(const adql_query *q);
+const adql_column_meta *adql_result_col(const adql_query *q, size_t i);
+
+#endif

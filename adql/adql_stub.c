@@ -1,0 +1,2 @@
+/* replaced by the grammar */
+#include "adql/adql.h"

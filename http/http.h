@@ -1,0 +1,123 @@
+/* http/http.h: HTTP/1.1 over libuv and http-parser. No TAP code here.
+ *
+ * One request at a time per connection (pipelined requests wait; reading
+ * pauses while a response is being written). The handler gets a request
+ * whose body has been read completely (bounded by max_body) and answers
+ * either with http_respond() (whole body, Content-Length) or with
+ * http_begin_chunked() + http_write() + http_end() (streamed).
+ *
+ * Lifetime: the request and its arena live until the response is finished
+ * (http_respond, or http_end) AND the connection no longer needs it. If the
+ * client goes away first, on_abort runs (once); the handler must still
+ * finish with http_end() (writes are then discarded) so that it releases
+ * the request at a moment of its choosing. */
+#ifndef TS_HTTP_H
+#define TS_HTTP_H
+
+#include "common/common.h"
+
+#include <uv.h>
+
+typedef struct http_server http_server;
+typedef struct http_conn http_conn;
+
+typedef struct http_header {
+  const char *name; /* lower-cased */
+  const char *value;
+} http_header;
+
+typedef struct http_param {
+  const char *name; /* as sent (decoded); compare case-insensitively in TAP */
+  const char *value;
+} http_param;
+
+typedef struct http_request {
+  const char *method; /* "GET", "POST", "HEAD", ... */
+  int is_head;
+  const char *target;  /* raw request target */
+  const char *path;    /* percent-decoded path, no query */
+  const char *query;   /* raw query string after '?', "" when none */
+  const char *body;    /* NUL-terminated for convenience; may contain NULs */
+  size_t body_len;
+  http_header *headers;
+  size_t nheaders;
+  int http_minor;           /* 0 or 1 */
+  char remote_addr[64];
+  char reqid[17];           /* 16 hex digits, unique per request */
+  int64_t start_ms;
+  ts_arena *arena;          /* freed with the request */
+  http_conn *conn;          /* private */
+} http_request;
+
+typedef void (*http_handler_fn)(http_request *req, void *ud);
+
+typedef struct http_server_opts {
+  size_t max_header_bytes;   /* whole header block; 431 beyond (default 16 KiB) */
+  size_t max_body_bytes;     /* 413 beyond (default 16 MiB) */
+  uint64_t header_timeout_ms;/* to receive a full request head (default 10 s) -> 408 */
+  uint64_t body_timeout_ms;  /* to receive the body (default 60 s) -> 408 */
+  uint64_t idle_timeout_ms;  /* keep-alive idle (default 60 s) -> close */
+  uint64_t write_timeout_ms; /* no write progress (default 300 s) -> abort */
+  size_t high_watermark;     /* queued output bytes that make http_write_blocked true (1 MiB) */
+  size_t low_watermark;      /* drain callback below this (256 KiB) */
+  int max_connections;       /* beyond: 503 and close (default 1024) */
+  size_t arena_cap;          /* per-request arena cap (default 64 MiB) */
+  const char *server_header; /* "tapserve/1.0" */
+} http_server_opts;
+
+/* Fills defaults for every zero field. */
+void http_server_opts_defaults(http_server_opts *o);
+
+http_server *http_server_new(uv_loop_t *loop, const http_server_opts *o, http_handler_fn handler,
+                             void *ud);
+/* Binds and listens (host: numeric IPv4/IPv6 address). */
+ts_err http_server_listen(http_server *s, const char *host, int port, ts_error *err);
+/* The port actually bound (useful with port 0). */
+int http_server_port(const http_server *s);
+/* Stops accepting; idle connections close at once, busy ones after their
+ * current response. done(ud) runs once everything is closed; then the
+ * server may be freed with http_server_free. */
+void http_server_shutdown(http_server *s, void (*done)(void *ud), void *ud);
+void http_server_free(http_server *s);
+
+/* Header lookup (name lower-case), NULL when absent. */
+const char *http_header_get(const http_request *r, const char *name);
+
+/* Parameters of the query string and, for POST
+ * application/x-www-form-urlencoded, of the body, in order (query string
+ * first). Decoded into the request arena. TS_EINVAL on malformed
+ * percent-encoding. */
+ts_err http_request_params(http_request *r, http_param **out, size_t *n, ts_error *err);
+/* Decodes application/x-www-form-urlencoded text; appends to the array. */
+ts_err http_parse_form(ts_arena *a, const char *s, size_t len, http_param **params, size_t *n,
+                       size_t *cap, ts_error *err);
+
+/* Whole response with Content-Length. extra_headers: NULL or complete
+ * "Name: value\r\n" lines. The body is copied. For HEAD the body is not
+ * sent but Content-Length is. Finishes the request. */
+ts_err http_respond(http_request *r, int status, const char *content_type,
+                    const char *extra_headers, const void *body, size_t len);
+/* Starts a chunked response (HTTP/1.0 clients: close-delimited). */
+ts_err http_begin_chunked(http_request *r, int status, const char *content_type,
+                          const char *extra_headers);
+/* Queues len bytes as one chunk (copied). Returns TS_ECANCELED when the
+ * client is gone. Never blocks; check http_write_blocked afterwards. */
+ts_err http_write(http_request *r, const void *buf, size_t len);
+/* 1 while queued output is above the high watermark. */
+int http_write_blocked(const http_request *r);
+size_t http_queued_bytes(const http_request *r);
+/* on_drain(ud) runs (from the loop, never inside http_write) once queued
+ * output falls below the low watermark after having been blocked. */
+void http_on_drain(http_request *r, void (*on_drain)(void *ud), void *ud);
+/* on_abort(ud) runs once if the client disconnects (or a write fails or
+ * times out) before the response is finished. */
+void http_on_abort(http_request *r, void (*on_abort)(void *ud), void *ud);
+/* Finishes a chunked response: ok=1 sends the terminating chunk (keep-alive
+ * continues); ok=0 closes the connection without it, so the client sees a
+ * truncated transfer rather than a complete one. Releases the request. */
+void http_end(http_request *r, int ok);
+
+/* "Not Found" for 404 etc. */
+const char *http_status_text(int status);
+
+#endif

@@ -1,0 +1,3 @@
+#include "jobs/jobs.h"
+
+int jobs_schema_version(void) { return 0; }

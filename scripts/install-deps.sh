@@ -1,0 +1,37 @@
+#!/bin/bash
+# install-deps.sh GROUP... : installs the Debian 12 packages of each group
+# (build, run, test) that are not installed yet. Does nothing when all are
+# present, so `make demo` and `make check` start at once on a ready machine.
+set -euo pipefail
+
+declare -A groups
+groups[build]="build-essential cmake pkg-config bison flex clang libclang-rt-14-dev
+  libuv1-dev libhttp-parser-dev libpq-dev libcfitsio-dev libxml2-dev libzstd-dev
+  zlib1g-dev libinih-dev libsodium-dev"
+groups[run]="postgresql-15 postgresql-15-pgsphere postgresql-15-q3c postgresql-client-15 curl"
+groups[test]="python3 python3-pytest python3-requests python3-pyvo python3-astropy
+  python3-astroquery stilts fitsverify libxml2-utils clang-format"
+
+want=()
+for g in "$@"; do
+  [ -n "${groups[$g]:-}" ] || { echo "install-deps: unknown group $g" >&2; exit 2; }
+  for p in ${groups[$g]}; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      want+=("$p")
+    fi
+  done
+done
+[ ${#want[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${want[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  echo "install-deps: missing packages (${want[*]}) and not root; install them with apt-get" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq "${want[@]}"

@@ -1,0 +1,80 @@
+/* stream/pg.h: PostgreSQL on the libuv loop.
+ *
+ * A pool of non-blocking libpq connections, each polled with one uv_poll_t.
+ * stream_query_run() takes a connection, opens a READ ONLY transaction with
+ * statement_timeout, describes the statement (column types, without running
+ * it), then streams COPY (sql) TO STDOUT (FORMAT binary) through the copy
+ * decoder in batches, honouring pause/resume for backpressure.
+ * Cancellation (client gone, timeout) sends a cancel request from a worker
+ * thread (libpq 15's PQcancel blocks) and discards or resets the
+ * connection. */
+#ifndef TS_STREAM_PG_H
+#define TS_STREAM_PG_H
+
+#include "stream/stream.h"
+
+#include <libpq-fe.h>
+#include <uv.h>
+
+typedef struct stream_pg_pool stream_pg_pool;
+
+typedef struct stream_pg_pool_opts {
+  const char *dsn;      /* libpq connection string */
+  int size;             /* maximum connections (>= 1) */
+  int connect_timeout_ms;
+  const char *app_name; /* application_name, e.g. "tapserve" */
+} stream_pg_pool_opts;
+
+/* Returns NULL when out of memory. Connections are opened lazily. */
+stream_pg_pool *stream_pg_pool_new(uv_loop_t *loop, const stream_pg_pool_opts *o);
+/* Closes idle connections at once and busy ones when released; calls
+ * done(ud) once every handle is closed. */
+void stream_pg_pool_close(stream_pg_pool *p, void (*done)(void *ud), void *ud);
+/* Connections open / in use / waiters (for logs and /availability). */
+void stream_pg_pool_stats(const stream_pg_pool *p, int *open, int *busy, int *waiting);
+
+typedef struct stream_query stream_query;
+
+typedef struct stream_query_opts {
+  const char *sql;        /* a SELECT; must already carry its LIMIT */
+  int64_t maxrec;         /* deliver at most maxrec rows; one more = overflow. -1: no limit */
+  int64_t timeout_ms;     /* statement_timeout; 0: none */
+  size_t batch_rows;      /* rows per batch (the fetch size); 0: 1000 */
+  const char *reqid;      /* for logs */
+} stream_query_opts;
+
+typedef struct stream_query_cbs {
+  /* Column model from describe, before any row. The schema (names, types,
+   * datatype/arraysize/xtype set) may be edited in place (metadata from
+   * TAP_SCHEMA); it lives until on_done returns. A non-OK return cancels
+   * the query (on_done then gets that code and err). */
+  ts_err (*on_schema)(void *ud, stream_schema *schema, ts_error *err);
+  /* One batch of rows; valid only during the call. Same return rule. */
+  ts_err (*on_batch)(void *ud, const stream_batch *b, ts_error *err);
+  /* Called exactly once, last, after the connection is back in the pool:
+   * rc TS_OK (all rows delivered), TS_ECANCELED (stream_query_cancel),
+   * TS_EQUERYTIMEOUT, TS_EDB (message from PostgreSQL in err), or whatever
+   * a callback returned. overflow is 1 when row maxrec+1 arrived (it was
+   * not delivered). The query object is freed after this returns. */
+  void (*on_done)(void *ud, ts_err rc, const ts_error *err, uint64_t nrows, int overflow);
+} stream_query_cbs;
+
+/* Starts a query; callbacks never run inside this call. Returns NULL only
+ * when out of memory (then no callback runs). */
+stream_query *stream_query_run(stream_pg_pool *p, const stream_query_opts *o,
+                               const stream_query_cbs *cbs, void *ud);
+/* Stop reading from PostgreSQL (the backend blocks on its socket) / go on. */
+void stream_query_pause(stream_query *q);
+void stream_query_resume(stream_query *q);
+/* Cancels in the database at once; on_done follows with TS_ECANCELED. Safe
+ * to call once on_done has not yet run; a no-op afterwards is NOT safe (the
+ * object is gone), so callers drop their pointer in on_done. */
+void stream_query_cancel(stream_query *q);
+/* The backend pid serving the query (0 before it has a connection). */
+int stream_query_backend_pid(const stream_query *q);
+
+/* Synchronous helpers for startup and CLI work (blocking libpq; never on
+ * the loop while it serves requests). */
+PGconn *stream_pg_connect_blocking(const char *dsn, ts_error *err);
+
+#endif

@@ -1,0 +1,194 @@
+/* stream/stream.h: the row pipeline.
+ *
+ *   PostgreSQL COPY (FORMAT binary) --> copy decoder --> stream_batch
+ *   --> encoder (formats/) --> stream_out --> sink (HTTP chunks, file, ...)
+ *
+ * Values are never copied out of the buffers they arrive in: a batch holds
+ * pointers into libpq's row buffers (or into a decoder's input), in
+ * PostgreSQL's binary send format (network byte order). The accessors below
+ * turn them into C values. */
+#ifndef TS_STREAM_H
+#define TS_STREAM_H
+
+#include "common/common.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* ---- column model ---------------------------------------------------------
+ * The base kind of a column, derived from its PostgreSQL type; is_array is
+ * set for PostgreSQL arrays (one dimension is what VOTable can show; more
+ * are flattened in row-major order). */
+typedef enum stream_kind {
+  STREAM_BOOL,
+  STREAM_INT2,
+  STREAM_INT4,
+  STREAM_INT8,
+  STREAM_FLOAT4,
+  STREAM_FLOAT8,
+  STREAM_NUMERIC,     /* shown as double */
+  STREAM_TEXT,        /* text, varchar, bpchar, name (UTF-8) */
+  STREAM_TIMESTAMP,   /* int64 microseconds since 2000-01-01, no zone */
+  STREAM_TIMESTAMPTZ, /* same, UTC */
+  STREAM_DATE,        /* int32 days since 2000-01-01 */
+  STREAM_UNSUPPORTED  /* any other type: the query is refused */
+} stream_kind;
+
+typedef struct stream_column {
+  /* From PostgreSQL (describe). */
+  const char *name; /* output name */
+  uint32_t type_oid;
+  int32_t typmod;
+  stream_kind kind;
+  int is_array;
+  /* VOTable/TAP metadata. datatype and arraysize are always set by
+   * stream_column_set_type(); the rest may be NULL. arraysize: NULL for a
+   * scalar, "*" for variable, "N" or "N*" per VOTable. */
+  const char *datatype; /* boolean short int long float double char unicodeChar */
+  const char *arraysize;
+  const char *xtype;    /* "timestamp", "point", ... */
+  const char *unit;
+  const char *ucd;
+  const char *utype;
+  const char *description;
+  const char *id; /* optional XML ID */
+} stream_column;
+
+typedef struct stream_schema {
+  size_t ncols;
+  stream_column *cols;
+} stream_schema;
+
+/* Sets kind, is_array, datatype, arraysize and xtype of `c` from a
+ * PostgreSQL type OID and typmod (as PQftype/PQfmod give them). Returns
+ * TS_EINVAL (kind STREAM_UNSUPPORTED) for a type the pipeline cannot
+ * carry. The strings set are static. */
+ts_err stream_column_set_type(stream_column *c, uint32_t type_oid, int32_t typmod);
+
+/* ---- values and batches ------------------------------------------------ */
+typedef struct stream_value {
+  const uint8_t *p; /* binary send format, network byte order */
+  int32_t len;      /* -1: NULL */
+} stream_value;
+
+typedef struct stream_batch {
+  size_t nrows;
+  size_t ncols;
+  const stream_value *vals; /* nrows * ncols, row-major */
+} stream_batch;
+
+static inline const stream_value *stream_batch_row(const stream_batch *b, size_t r)
+{
+  return b->vals + r * b->ncols;
+}
+
+static inline uint16_t stream_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t stream_be32(const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t stream_be64(const uint8_t *p)
+{
+  return (uint64_t)stream_be32(p) << 32 | stream_be32(p + 4);
+}
+static inline int stream_get_bool(const stream_value *v) { return v->p[0] != 0; }
+static inline int16_t stream_get_int2(const stream_value *v) { return (int16_t)stream_be16(v->p); }
+static inline int32_t stream_get_int4(const stream_value *v) { return (int32_t)stream_be32(v->p); }
+static inline int64_t stream_get_int8(const stream_value *v) { return (int64_t)stream_be64(v->p); }
+static inline float stream_get_float4(const stream_value *v)
+{
+  uint32_t u = stream_be32(v->p);
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+static inline double stream_get_float8(const stream_value *v)
+{
+  uint64_t u = stream_be64(v->p);
+  double d;
+  memcpy(&d, &u, 8);
+  return d;
+}
+/* numeric binary -> double (NaN for NaN; ±Inf for the PG 14+ infinities). */
+double stream_numeric_to_double(const uint8_t *p, int32_t len);
+/* timestamp/timestamptz -> "YYYY-MM-DDTHH:MM:SS[.ffffff]" (no zone suffix;
+ * DALI timestamps are UTC); "infinity"/"-infinity" for those. Returns the
+ * length written (< 40). */
+size_t stream_format_timestamp(char out[40], int64_t pg_usec);
+/* date -> "YYYY-MM-DD". Returns the length written. */
+size_t stream_format_date(char out[40], int32_t pg_days);
+
+/* Iterates over the elements of a PostgreSQL binary array value. */
+typedef struct stream_array_iter {
+  const uint8_t *p, *end;
+  uint32_t elem_oid;
+  int64_t count; /* total elements (product of dimensions) */
+  int64_t index;
+} stream_array_iter;
+/* TS_EINVAL when the value is not a well-formed array. */
+ts_err stream_array_begin(stream_array_iter *it, const stream_value *v);
+/* Fills *elem with the next element (len -1 for NULL); 0 at the end. */
+int stream_array_next(stream_array_iter *it, stream_value *elem);
+
+/* ---- COPY BINARY decoder ------------------------------------------------
+ * Decodes the byte stream of COPY ... TO STDOUT (FORMAT binary): the
+ * 19-byte header (checked), tuples, and the -1 trailer. Input may be split
+ * anywhere (libpq messages, zstd output blocks); a tuple split across feeds
+ * is carried in the decoder's own buffer, everything else is referenced in
+ * place, so values stay valid until the next feed or reset. */
+typedef struct stream_copydec stream_copydec;
+stream_copydec *stream_copydec_new(size_t ncols, size_t batch_rows);
+/* Decodes as many complete tuples of [buf, buf+len) as fit in one batch;
+ * *consumed says how much of the input was used (call again with the rest
+ * after handling the batch). *b is valid until the next call. Returns
+ * TS_EINVAL (with a message in err) on malformed input. */
+ts_err stream_copydec_feed(stream_copydec *d, const uint8_t *buf, size_t len, size_t *consumed,
+                           stream_batch *b, ts_error *err);
+/* 1 once the trailer has been seen. */
+int stream_copydec_done(const stream_copydec *d);
+void stream_copydec_free(stream_copydec *d);
+
+/* ---- buffered output --------------------------------------------------
+ * Encoders write into a stream_out: a fixed buffer that is handed to the
+ * flush callback when full and at flush points. Errors are sticky: after a
+ * failed flush every put is a no-op and stream_out_flush returns the
+ * error. */
+typedef ts_err (*stream_flush_fn)(void *ud, const char *buf, size_t len);
+
+typedef struct stream_out {
+  char *buf;
+  size_t len, cap;
+  stream_flush_fn flush;
+  void *ud;
+  ts_err err;
+  uint64_t total; /* bytes handed to flush so far */
+} stream_out;
+
+ts_err stream_out_init(stream_out *o, size_t cap, stream_flush_fn flush, void *ud);
+void stream_out_free(stream_out *o);
+/* Hands buffered bytes to the flush callback. */
+ts_err stream_out_flush(stream_out *o);
+ts_err stream_out__slow_put(stream_out *o, const void *p, size_t n);
+
+static inline ts_err stream_out_put(stream_out *o, const void *p, size_t n)
+{
+  if (o->cap - o->len >= n && !o->err) {
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+    return TS_OK;
+  }
+  return stream_out__slow_put(o, p, n);
+}
+static inline ts_err stream_out_puts(stream_out *o, const char *s)
+{
+  return stream_out_put(o, s, strlen(s));
+}
+/* Makes room for n contiguous bytes (n <= cap) and returns where to write
+ * them; commit with stream_out_commit(o, written). NULL on error. */
+char *stream_out_reserve(stream_out *o, size_t n);
+static inline void stream_out_commit(stream_out *o, size_t n) { o->len += n; }
+ts_err stream_out_printf(stream_out *o, const char *fmt, ...) TS_PRINTF(2, 3);
+/* XML-escaped text (see ts_buf_xml). */
+ts_err stream_out_xml(stream_out *o, const char *s, size_t n);
+
+#endif

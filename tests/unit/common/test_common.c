@@ -1,0 +1,98 @@
+#include "common/common.h"
+#include "test_list.h"
+#define TS_TEST_MAIN
+#include "ts_test.h"
+
+#include <stdlib.h>
+
+int test_err_table(void)
+{
+  TS_CHECK_EQ_INT(ts_err_http(TS_OK), 200);
+  TS_CHECK_EQ_INT(ts_err_http(TS_EADQL), 400);
+  TS_CHECK_EQ_INT(ts_err_http(TS_ENOTFOUND), 404);
+  TS_CHECK_EQ_INT(ts_err_http(TS_ECANCELED), 500);
+  TS_CHECK_STREQ(ts_err_name(TS_ELIMIT), "ELIMIT");
+  ts_error e;
+  TS_CHECK_EQ_INT(ts_fail(&e, TS_EINVAL, 3, "bad %s", "thing"), TS_EINVAL);
+  TS_CHECK_STREQ(e.msg, "bad thing");
+  TS_CHECK_EQ_INT(e.pos, 3);
+  return 0;
+}
+
+int test_charpos(void)
+{
+  const char *q = "SELECT\n  \xc3\xa9 FROM x";
+  TS_CHECK_EQ_INT(ts_charpos(q, strlen(q), 0), 1);
+  TS_CHECK_EQ_INT(ts_charpos(q, strlen(q), 11), 11); /* after the 2-byte é */
+  TS_CHECK_EQ_INT(ts_charpos(q, strlen(q), -1), 0);
+  ts_error e;
+  ts_fail(&e, TS_EADQL, 11, "x");
+  ts_error_set_linecol(&e, q, strlen(q));
+  TS_CHECK_EQ_INT(e.line, 2);
+  TS_CHECK_EQ_INT(e.col, 4);
+  return 0;
+}
+
+int test_arena_cap(void)
+{
+  ts_arena *a = ts_arena_new(64, 1000);
+  TS_CHECK(a);
+  TS_CHECK(ts_arena_alloc(a, 500));
+  TS_CHECK(ts_arena_alloc(a, 400));
+  TS_CHECK(ts_arena_alloc(a, 400) == NULL);
+  char *s = ts_arena_printf(a, "%d-%s", 42, "x");
+  TS_CHECK_STREQ(s, "42-x");
+  ts_arena_free(a);
+  return 0;
+}
+
+static void bump(void *p) { (*(int *)p) = (*(int *)p) * 10 + 1; }
+static void bump2(void *p) { (*(int *)p) = (*(int *)p) * 10 + 2; }
+
+int test_arena_defer(void)
+{
+  int v = 0;
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_arena_defer(a, bump, &v);
+  ts_arena_defer(a, bump2, &v);
+  ts_arena_free(a);
+  TS_CHECK_EQ_INT(v, 21); /* LIFO */
+  return 0;
+}
+
+int test_buf_limit(void)
+{
+  ts_buf b;
+  ts_buf_init(&b, 10);
+  TS_CHECK_EQ_INT(ts_buf_puts(&b, "0123456789"), TS_OK);
+  TS_CHECK_EQ_INT(ts_buf_puts(&b, "x"), TS_ELIMIT);
+  TS_CHECK_EQ_INT(b.len, 10);
+  TS_CHECK_STREQ(b.data, "0123456789");
+  ts_buf_free(&b);
+  return 0;
+}
+
+int test_buf_xml(void)
+{
+  ts_buf b;
+  ts_buf_init(&b, 0);
+  const char in[] = "a<b>&\"c'\x01\xff\xc3\xa9";
+  TS_CHECK_EQ_INT(ts_buf_xml(&b, in, sizeof in - 1), TS_OK);
+  TS_CHECK_STREQ(b.data, "a&lt;b&gt;&amp;&quot;c&apos;\xEF\xBF\xBD\xEF\xBF\xBD\xc3\xa9");
+  ts_buf_free(&b);
+  TS_CHECK(ts_utf8_valid("\xc3\xa9", 2));
+  TS_CHECK(!ts_utf8_valid("\xc3", 1));
+  TS_CHECK(!ts_utf8_valid("a\0b", 3));
+  return 0;
+}
+
+int test_parse_int(void)
+{
+  int64_t v;
+  TS_CHECK_EQ_INT(ts_parse_int64(" 42 ", &v), TS_OK);
+  TS_CHECK_EQ_INT(v, 42);
+  TS_CHECK_EQ_INT(ts_parse_int64("4x", &v), TS_EINVAL);
+  TS_CHECK_EQ_INT(ts_parse_int64("", &v), TS_EINVAL);
+  TS_CHECK_EQ_INT(ts_parse_int64("99999999999999999999", &v), TS_EINVAL);
+  return 0;
+}

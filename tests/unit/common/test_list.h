@@ -1,0 +1,1 @@
+#define TS_TESTS(X) X(err_table) X(charpos) X(arena_cap) X(arena_defer) X(buf_limit) X(buf_xml) X(parse_int)
