@@ -99,6 +99,10 @@ typedef struct pgc_opts {
 ts_err pgc_ensure(const pgc_opts *o, char *dsn, size_t dsnlen, ts_error *err);
 ts_err pgc_stop(const pgc_opts *o, ts_error *err);
 
+/* SQL scripts compiled in from tapserve/sql/ (NUL-terminated). */
+extern const char sql_tap_schema[];
+extern const char sql_demo[];
+
 /* ---- subcommands -------------------------------------------------------- */
 int cmd_serve(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

@@ -1,0 +1,1 @@
+-- TAP_SCHEMA (written by meta owner)
