@@ -1,2 +1,201 @@
+/* tapserve: subcommands and the serving loop. */
+#include "tapserve/tapserve.h"
+
+#include <signal.h>
 #include <stdio.h>
-int main(void) { puts("tapserve"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+  fputs("usage: tapserve COMMAND [OPTIONS]\n"
+        "\n"
+        "commands:\n"
+        "  serve -c FILE      serve TAP with the configuration in FILE (docs/configuration.md)\n"
+        "  demo [OPTIONS]     start an embedded PostgreSQL cluster with the demo catalogue\n"
+        "                     and serve it (tapserve demo --help for its options)\n"
+        "  adql [OPTIONS]     check or translate an ADQL query read from standard input\n"
+        "                     (tapserve adql --help for its options)\n"
+        "  --help             this text\n"
+        "  --version          the version\n",
+        f);
+}
+
+typedef struct serve_state {
+  ts_app app;
+  uv_signal_t sigterm, sigint;
+  int closing_handles;
+} serve_state;
+
+static void on_signal_closed(uv_handle_t *h)
+{
+  (void)h;
+}
+
+static void on_pool_closed(void *ud)
+{
+  serve_state *s = ud;
+  uv_close((uv_handle_t *)&s->sigterm, on_signal_closed);
+  uv_close((uv_handle_t *)&s->sigint, on_signal_closed);
+}
+
+static void on_http_closed(void *ud)
+{
+  serve_state *s = ud;
+  ts_log(TS_LOG_INFO, NULL, "connections closed; closing the database pool");
+  stream_pg_pool_close(s->app.pool, on_pool_closed, s);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+  serve_state *s = h->data;
+  if (s->app.shutting_down) {
+    ts_log(TS_LOG_WARN, NULL, "second signal %d: exiting at once", signum);
+    exit(1);
+  }
+  ts_log(TS_LOG_INFO, NULL, "signal %d: shutting down (finishing responses in progress)", signum);
+  s->app.shutting_down = 1;
+  http_server_shutdown(s->app.http, on_http_closed, s);
+}
+
+/* Makes sure TAP_SCHEMA exists and loads it; blocking, before serving. */
+static ts_err load_metadata(ts_app *app, ts_error *err)
+{
+  PGconn *conn = stream_pg_connect_blocking(app->cfg->dsn, err);
+  ts_err rc;
+  if (!conn)
+    return err->code ? err->code : TS_EDB;
+  rc = meta_ensure_tap_schema(conn, err);
+  if (!rc)
+    rc = meta_load(conn, &app->meta, err);
+  PQfinish(conn);
+  return rc;
+}
+
+int ts_serve(cfg *c)
+{
+  serve_state s;
+  ts_error err;
+  http_server_opts ho;
+  stream_pg_pool_opts po;
+  int rc = 1;
+
+  memset(&s, 0, sizeof s);
+  ts_error_clear(&err);
+  ts_log_set_level((ts_log_level)c->log_level);
+  signal(SIGPIPE, SIG_IGN);
+  s.app.cfg = c;
+  s.app.loop = uv_default_loop();
+  s.app.started_ms = ts_now_ms();
+
+  if (load_metadata(&s.app, &err)) {
+    fprintf(stderr, "tapserve: %s\n", err.msg);
+    return 1;
+  }
+
+  memset(&po, 0, sizeof po);
+  po.dsn = c->dsn;
+  po.size = c->pool_size;
+  po.connect_timeout_ms = c->connect_timeout_ms;
+  po.app_name = "tapserve";
+  s.app.pool = stream_pg_pool_new(s.app.loop, &po);
+
+  memset(&ho, 0, sizeof ho);
+  ho.max_header_bytes = c->max_header_bytes;
+  ho.max_body_bytes = c->max_body_bytes;
+  ho.header_timeout_ms = (uint64_t)c->header_timeout_ms;
+  ho.body_timeout_ms = (uint64_t)c->body_timeout_ms;
+  ho.idle_timeout_ms = (uint64_t)c->idle_timeout_ms;
+  ho.write_timeout_ms = (uint64_t)c->write_timeout_ms;
+  ho.max_connections = c->max_connections;
+  ho.server_header = "tapserve/" TAPSERVE_VERSION;
+  http_server_opts_defaults(&ho);
+  s.app.http = http_server_new(s.app.loop, &ho, tap_handle, &s.app);
+  if (!s.app.pool || !s.app.http) {
+    fprintf(stderr, "tapserve: out of memory\n");
+    goto out;
+  }
+  if (http_server_listen(s.app.http, c->listen, c->port, &err)) {
+    fprintf(stderr, "tapserve: cannot listen on %s port %d: %s\n", c->listen, c->port, err.msg);
+    goto out;
+  }
+
+  uv_signal_init(s.app.loop, &s.sigterm);
+  uv_signal_init(s.app.loop, &s.sigint);
+  s.sigterm.data = s.sigint.data = &s;
+  uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&s.sigint, on_signal, SIGINT);
+
+  ts_log(TS_LOG_INFO, NULL, "tapserve %s serving %s (listening on %s:%d)", TAPSERVE_VERSION,
+         c->base_url, c->listen, http_server_port(s.app.http));
+  uv_run(s.app.loop, UV_RUN_DEFAULT);
+  ts_log(TS_LOG_INFO, NULL, "stopped");
+  rc = 0;
+out:
+  if (s.app.http)
+    http_server_free(s.app.http);
+  meta_free(s.app.meta);
+  uv_loop_close(s.app.loop);
+  return rc;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+  const char *path = NULL;
+  cfg c;
+  ts_error err;
+  int rc;
+
+  for (int i = 1; i < argc; i++) {
+    if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
+      path = argv[++i];
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs("usage: tapserve serve -c FILE\n"
+            "Serves TAP with the configuration in FILE (an INI file; every key is\n"
+            "described in docs/configuration.md).\n",
+            stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "tapserve serve: unexpected argument %s (try --help)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (!path) {
+    fputs("tapserve serve: a configuration file is required (-c FILE)\n", stderr);
+    return 2;
+  }
+  cfg_defaults(&c);
+  if (cfg_load(&c, path, &err) || cfg_finish(&c, &err)) {
+    fprintf(stderr, "tapserve: %s\n", err.msg);
+    cfg_free(&c);
+    return 2;
+  }
+  rc = ts_serve(&c);
+  cfg_free(&c);
+  return rc;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("tapserve %s\n", TAPSERVE_VERSION);
+    return 0;
+  }
+  if (!strcmp(argv[1], "serve"))
+    return cmd_serve(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "demo"))
+    return cmd_demo(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "adql"))
+    return cmd_adql(argc - 1, argv + 1);
+  fprintf(stderr, "tapserve: unknown command %s\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

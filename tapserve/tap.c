@@ -1,0 +1,420 @@
+/* TAP resources: routing under the base path, and the streaming /sync.
+ *
+ * /sync runs ADQL -> SQL -> describe -> COPY BINARY -> encoder -> chunked
+ * HTTP. The encoder writes into a stream_out whose first flush starts the
+ * HTTP response: until then nothing has been sent, so an error that comes
+ * before the first buffer is full (unknown column at describe time, a
+ * failure on the first rows) still gets a DALI error document with a
+ * fitting status, and a small result goes out whole with Content-Length. */
+#include "tapserve/tapserve.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { SYNC_OUT_BYTES = 64 * 1024 };
+
+/* ---- errors --------------------------------------------------------------- */
+
+static void send_error_doc(http_request *req, const ts_error *err, const char *extra_headers)
+{
+  ts_buf b;
+  const char *msg = err->msg[0] ? err->msg : ts_err_text(err->code);
+  int status = ts_err_http(err->code);
+  ts_buf_init(&b, 0);
+  if (fmt_votable_error_doc(&b, msg) != TS_OK) {
+    http_respond(req, 500, "text/plain", NULL, "internal error\n", 15);
+    ts_buf_free(&b);
+    return;
+  }
+  ts_log(TS_LOG_INFO, req->reqid, "error %d: %s", status, msg);
+  http_respond(req, status, "application/x-votable+xml", extra_headers, b.data, b.len);
+  ts_buf_free(&b);
+}
+
+void tap_send_error(http_request *req, const ts_error *err)
+{
+  send_error_doc(req, err, NULL);
+}
+
+static void send_fail(http_request *req, ts_err code, const char *fmt, const char *arg)
+{
+  ts_error e;
+  ts_fail(&e, code, 0, fmt, arg);
+  tap_send_error(req, &e);
+}
+
+/* ---- parameters ----------------------------------------------------------- */
+
+typedef struct tap_params {
+  http_param *all;
+  size_t n;
+} tap_params;
+
+/* DALI: parameter names are case-insensitive; the first value counts. */
+static const char *param_get(const tap_params *p, const char *name)
+{
+  for (size_t i = 0; i < p->n; i++)
+    if (ts_strcaseeq(p->all[i].name, name))
+      return p->all[i].value;
+  return NULL;
+}
+
+/* ---- /sync ---------------------------------------------------------------- */
+
+typedef struct sync_req {
+  ts_app *app;
+  http_request *req;
+  const fmt_type *fmt;
+  fmt_encoder *enc;
+  stream_out out;
+  stream_query *query; /* NULL once on_done ran */
+  adql_query *adql;
+  const char *adql_text;
+  int64_t maxrec;
+  int started; /* HTTP response begun (first flush happened) */
+  int aborted; /* client went away */
+  int paused;
+  char date[32];
+} sync_req;
+
+static ts_err sync_flush(void *ud, const char *buf, size_t len)
+{
+  sync_req *s = ud;
+  if (s->aborted)
+    return TS_ECANCELED;
+  if (!s->started) {
+    char disp[160];
+    snprintf(disp, sizeof disp, "Content-Disposition: inline; filename=\"result-%s.%s\"\r\n",
+             s->req->reqid, s->fmt->ext);
+    ts_err rc = http_begin_chunked(s->req, 200, s->fmt->mime, disp);
+    if (rc)
+      return rc;
+    s->started = 1;
+  }
+  return http_write(s->req, buf, len);
+}
+
+static void sync_on_drain(void *ud)
+{
+  sync_req *s = ud;
+  if (s->paused && s->query) {
+    s->paused = 0;
+    stream_query_resume(s->query);
+  }
+}
+
+static void sync_on_abort(void *ud)
+{
+  sync_req *s = ud;
+  s->aborted = 1;
+  ts_log(TS_LOG_INFO, s->req->reqid, "client went away; canceling the query");
+  if (s->query)
+    stream_query_cancel(s->query);
+}
+
+/* Names and TAP_SCHEMA metadata from the checker over the column model that
+ * describe produced; the types stay those of PostgreSQL, which the binary
+ * decoding depends on. */
+static ts_err sync_on_schema(void *ud, stream_schema *schema, ts_error *err)
+{
+  sync_req *s = ud;
+  size_t n = adql_result_ncols(s->adql);
+  fmt_info info;
+
+  if (n == schema->ncols) {
+    for (size_t i = 0; i < n; i++) {
+      const adql_column_meta *m = adql_result_col(s->adql, i);
+      stream_column *c = &schema->cols[i];
+      if (m->name)
+        c->name = m->name;
+      c->unit = m->unit;
+      c->ucd = m->ucd;
+      c->utype = m->utype;
+      c->description = m->description;
+      if (!c->xtype && m->xtype)
+        c->xtype = m->xtype;
+    }
+  }
+  memset(&info, 0, sizeof info);
+  info.query = s->adql_text;
+  info.request_date = s->date;
+  info.service = "tapserve " TAPSERVE_VERSION;
+  info.table_name = "result";
+  info.maxrec = s->maxrec;
+  s->enc = fmt_encoder_new(s->fmt, &s->out);
+  if (!s->enc)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  ts_err rc = fmt_encoder_begin(s->enc, schema, &info);
+  if (rc)
+    return ts_fail(err, rc, 0, "cannot start the %s output", s->fmt->name);
+  return TS_OK;
+}
+
+static ts_err sync_on_batch(void *ud, const stream_batch *b, ts_error *err)
+{
+  sync_req *s = ud;
+  ts_err rc = fmt_encoder_rows(s->enc, b);
+  if (rc)
+    return ts_fail(err, rc, 0, "%s", rc == TS_ECANCELED ? "client went away" : "output failed");
+  if (!s->paused && s->started && http_write_blocked(s->req)) {
+    s->paused = 1;
+    stream_query_pause(s->query);
+  }
+  return TS_OK;
+}
+
+static void sync_finish(sync_req *s)
+{
+  fmt_encoder_free(s->enc);
+  s->enc = NULL;
+  stream_out_free(&s->out);
+}
+
+static void sync_on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrows, int overflow)
+{
+  sync_req *s = ud;
+  http_request *req = s->req;
+  fmt_trailer t;
+
+  s->query = NULL;
+  if (s->aborted) {
+    sync_finish(s);
+    http_end(req, 0);
+    return;
+  }
+  if (rc == TS_OK) {
+    t.status = overflow ? FMT_OVERFLOW : FMT_OK;
+    t.message = overflow ? "the result was truncated at MAXREC rows" : NULL;
+    rc = fmt_encoder_end(s->enc, &t);
+    if (!rc && !s->started) {
+      /* The whole result fits in the output buffer: one response with
+       * Content-Length. */
+      char disp[160];
+      snprintf(disp, sizeof disp, "Content-Disposition: inline; filename=\"result-%s.%s\"\r\n",
+               req->reqid, s->fmt->ext);
+      ts_log(TS_LOG_INFO, req->reqid, "sync: %llu rows%s", (unsigned long long)nrows,
+             overflow ? " (overflow)" : "");
+      http_respond(req, 200, s->fmt->mime, disp, s->out.buf, s->out.len);
+      sync_finish(s);
+      return;
+    }
+    if (!rc)
+      rc = stream_out_flush(&s->out);
+    ts_log(TS_LOG_INFO, req->reqid, "sync: %llu rows%s, %llu bytes", (unsigned long long)nrows,
+           overflow ? " (overflow)" : "", (unsigned long long)s->out.total);
+    sync_finish(s);
+    http_end(req, rc == TS_OK);
+    return;
+  }
+
+  ts_log(TS_LOG_INFO, req->reqid, "sync failed after %llu rows: %s", (unsigned long long)nrows,
+         err && err->msg[0] ? err->msg : ts_err_text(rc));
+  if (!s->started) {
+    ts_error e;
+    if (err && err->code)
+      e = *err;
+    else
+      ts_fail(&e, rc, 0, "%s", ts_err_text(rc));
+    sync_finish(s);
+    tap_send_error(req, &e);
+    return;
+  }
+  /* Streaming already began: close the document with an error status if the
+   * format can carry one, else break the transfer so that no client takes
+   * a truncated result for a complete one. */
+  int ok = 0;
+  if (s->enc && s->fmt->can_report_error) {
+    t.status = FMT_ERROR;
+    t.message = err && err->msg[0] ? err->msg : ts_err_text(rc);
+    ok = fmt_encoder_end(s->enc, &t) == TS_OK && stream_out_flush(&s->out) == TS_OK;
+  }
+  sync_finish(s);
+  http_end(req, ok);
+}
+
+static const stream_query_cbs sync_cbs = {sync_on_schema, sync_on_batch, sync_on_done};
+
+/* ADQL errors carry their position in the message as DALI clients show it. */
+static void send_adql_error(http_request *req, ts_error *e, const char *text)
+{
+  ts_error out = *e;
+  ts_error_set_linecol(e, text, strlen(text));
+  if (e->line > 0)
+    snprintf(out.msg, sizeof out.msg, "ADQL error at line %d, column %d: %s", e->line, e->col,
+             e->msg);
+  else
+    snprintf(out.msg, sizeof out.msg, "ADQL error: %s", e->msg);
+  tap_send_error(req, &out);
+}
+
+static void tap_sync(ts_app *app, http_request *req)
+{
+  tap_params p = {0};
+  ts_error err;
+  const char *v;
+  sync_req *s;
+  char *sql = NULL;
+
+  ts_error_clear(&err);
+  if (http_request_params(req, &p.all, &p.n, &err)) {
+    tap_send_error(req, &err);
+    return;
+  }
+  v = param_get(&p, "REQUEST");
+  if (v && !ts_strcaseeq(v, "doQuery")) {
+    send_fail(req, TS_EINVAL, "unsupported REQUEST \"%s\" (this service answers REQUEST=doQuery)",
+              v);
+    return;
+  }
+  v = param_get(&p, "LANG");
+  if (!v) {
+    send_fail(req, TS_EINVAL, "%s", "the LANG parameter is required (LANG=ADQL)");
+    return;
+  }
+  if (!ts_strcaseeq(v, "ADQL") && !ts_strcaseeq(v, "ADQL-2.0") && !ts_strcaseeq(v, "ADQL-2.1")) {
+    send_fail(req, TS_EINVAL, "unsupported LANG \"%s\" (this service speaks ADQL)", v);
+    return;
+  }
+  if (param_get(&p, "UPLOAD")) {
+    send_fail(req, TS_EINVAL, "%s", "UPLOAD is not supported by this service yet");
+    return;
+  }
+  const char *query = param_get(&p, "QUERY");
+  if (!query || !*query) {
+    send_fail(req, TS_EINVAL, "%s", "the QUERY parameter is required");
+    return;
+  }
+
+  s = ts_arena_calloc(req->arena, 1, sizeof *s);
+  if (!s) {
+    send_fail(req, TS_ENOMEM, "%s", "out of memory");
+    return;
+  }
+  s->app = app;
+  s->req = req;
+  s->adql_text = query;
+  ts_iso8601(s->date, ts_now_ms(), 0);
+
+  v = param_get(&p, "RESPONSEFORMAT");
+  if (!v)
+    v = param_get(&p, "FORMAT");
+  s->fmt = v && *v ? fmt_lookup(v) : fmt_default();
+  if (!s->fmt) {
+    send_fail(req, TS_EINVAL, "unknown RESPONSEFORMAT \"%s\" (see /capabilities for the formats)",
+              v);
+    return;
+  }
+
+  s->maxrec = app->cfg->maxrec_default;
+  v = param_get(&p, "MAXREC");
+  if (v) {
+    int64_t m;
+    if (ts_parse_int64(v, &m) || m < 0) {
+      send_fail(req, TS_EINVAL, "MAXREC must be a non-negative integer, not \"%s\"", v);
+      return;
+    }
+    s->maxrec = m;
+  }
+  if (s->maxrec > app->cfg->maxrec_limit)
+    s->maxrec = app->cfg->maxrec_limit;
+
+  if (adql_parse(query, strlen(query), req->arena, &s->adql, &err) ||
+      adql_check(s->adql, meta_adql(app->meta), &err) ||
+      adql_translate(s->adql, s->maxrec + 1, req->arena, &sql, &err)) {
+    if (err.code == TS_EADQL)
+      send_adql_error(req, &err, query);
+    else
+      tap_send_error(req, &err);
+    return;
+  }
+  ts_log(TS_LOG_DEBUG, req->reqid, "sql: %s", sql);
+
+  if (stream_out_init(&s->out, SYNC_OUT_BYTES, sync_flush, s)) {
+    send_fail(req, TS_ENOMEM, "%s", "out of memory");
+    return;
+  }
+  stream_query_opts o;
+  memset(&o, 0, sizeof o);
+  o.sql = sql;
+  o.maxrec = s->maxrec;
+  o.timeout_ms = (int64_t)app->cfg->sync_timeout_s * 1000;
+  o.batch_rows = (size_t)app->cfg->fetch_size;
+  o.reqid = req->reqid;
+  http_on_abort(req, sync_on_abort, s);
+  http_on_drain(req, sync_on_drain, s);
+  s->query = stream_query_run(app->pool, &o, &sync_cbs, s);
+  if (!s->query) {
+    stream_out_free(&s->out);
+    send_fail(req, TS_ENOMEM, "%s", "out of memory");
+  }
+}
+
+/* ---- routing -------------------------------------------------------------- */
+
+static void tap_home(ts_app *app, http_request *req)
+{
+  ts_buf b;
+  ts_buf_init(&b, 0);
+  ts_buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+  ts_buf_xml(&b, app->cfg->service_title, strlen(app->cfg->service_title));
+  ts_buf_puts(&b, "</title></head><body><h1>");
+  ts_buf_xml(&b, app->cfg->service_title, strlen(app->cfg->service_title));
+  ts_buf_puts(&b, "</h1><p>An IVOA Table Access Protocol (TAP 1.1) service. Resources:</p><ul>");
+  static const char *const res[] = {"sync", "capabilities", "availability", "tables"};
+  for (size_t i = 0; i < TS_ARRAY_LEN(res); i++)
+    ts_buf_printf(&b, "<li><a href=\"%s/%s\">%s/%s</a></li>", app->cfg->base_url, res[i],
+                  app->cfg->base_url, res[i]);
+  ts_buf_puts(&b, "</ul></body></html>\n");
+  http_respond(req, 200, "text/html; charset=utf-8", NULL, b.data, b.len);
+  ts_buf_free(&b);
+}
+
+static int method_is(const http_request *req, const char *m)
+{
+  return !strcmp(req->method, m);
+}
+
+void tap_handle(http_request *req, void *ud)
+{
+  ts_app *app = ud;
+  const char *prefix = app->cfg->path_prefix;
+  size_t plen = strlen(prefix);
+  const char *rest;
+  int get = method_is(req, "GET") || req->is_head;
+
+  if (strncmp(req->path, prefix, plen) != 0 || (req->path[plen] && req->path[plen] != '/')) {
+    send_fail(req, TS_ENOTFOUND, "no resource at %s", req->path);
+    return;
+  }
+  rest = req->path + plen;
+  if (!strcmp(rest, "") || !strcmp(rest, "/")) {
+    if (!get)
+      goto not_allowed;
+    tap_home(app, req);
+  } else if (!strcmp(rest, "/sync")) {
+    if (!get && !method_is(req, "POST"))
+      goto not_allowed;
+    tap_sync(app, req);
+  } else if (!strcmp(rest, "/capabilities")) {
+    if (!get)
+      goto not_allowed;
+    vosi_capabilities(app, req);
+  } else if (!strcmp(rest, "/availability")) {
+    if (!get)
+      goto not_allowed;
+    vosi_availability(app, req);
+  } else if (!strcmp(rest, "/tables") || !strncmp(rest, "/tables/", 8)) {
+    if (!get)
+      goto not_allowed;
+    vosi_tables(app, req, rest[7] == '/' ? rest + 8 : "");
+  } else {
+    send_fail(req, TS_ENOTFOUND, "no resource at %s", req->path);
+  }
+  return;
+not_allowed : {
+  ts_error e;
+  ts_fail(&e, TS_EMETHOD, 0, "method %s is not allowed on %s", req->method, req->path);
+  send_error_doc(req, &e,
+                 !strcmp(rest, "/sync") ? "Allow: GET, POST, HEAD\r\n" : "Allow: GET, HEAD\r\n");
+}
+}
