@@ -1,0 +1,98 @@
+/* http/http_int.h: private to http/. The request parser (parse.c) is kept
+ * apart from the sockets (server.c) so that the fuzzer and the unit tests
+ * drive exactly the code path the server uses, without a loop. */
+#ifndef TS_HTTP_INT_H
+#define TS_HTTP_INT_H
+
+#include "http/http.h"
+
+#include <http_parser.h>
+
+/* Where the parser is in the current message. */
+enum {
+  HTTP__PH_IDLE = 0, /* no byte of the next message yet */
+  HTTP__PH_HEAD,     /* receiving the request line and headers */
+  HTTP__PH_BODY,     /* head complete, receiving the body */
+  HTTP__PH_DONE,     /* a complete request was handed out; paused */
+  HTTP__PH_ERROR     /* err_status says how to answer; then close */
+};
+
+typedef enum http__feed_rc {
+  HTTP__FEED_MORE = 0, /* every byte consumed; feed more */
+  HTTP__FEED_REQUEST,  /* p->req holds a complete request; the rest waits */
+  HTTP__FEED_ERROR     /* answer p->err_status (p->err_msg) and close */
+} http__feed_rc;
+
+typedef struct http__hdr {
+  size_t name_off, name_len, val_off, val_len; /* into http__reqparser.head */
+} http__hdr;
+
+/* Private part of a request; the public struct comes first so that
+ * ts_container_of turns one into the other. Lives in the request arena. */
+typedef struct http__req {
+  http_request pub;
+  int keep_alive;  /* the client allows another request after this one */
+  int started;     /* the response head was queued */
+  int finished;    /* the handler called http_respond or http_end */
+  int chunked;     /* chunk framing on the wire */
+  int close_delim; /* HTTP/1.0 stream: the body ends when we close */
+  int aborted;     /* the connection went away before finished */
+  int end_ok;      /* 0 after http_end(r, 0): close without "0\r\n\r\n" */
+  int blocked;     /* above the high watermark, waiting for drain */
+  int status;
+  uint64_t body_bytes; /* body bytes queued (for the log line) */
+  void (*on_drain)(void *ud);
+  void *drain_ud;
+  void (*on_abort)(void *ud);
+  void *abort_ud;
+  http_param *params; /* cached result of http_request_params */
+  size_t nparams;
+  int params_done;
+} http__req;
+
+static inline http__req *http__req_of(const http_request *r)
+{
+  return ts_container_of(r, http__req, pub);
+}
+
+/* The request parser: http-parser plus what we collect around it. */
+typedef struct http__reqparser {
+  http_parser parser;
+  http_parser_settings settings;
+  const http_server_opts *opts;
+  int phase;
+  size_t head_bytes; /* raw bytes of the current head so far */
+  ts_buf head;       /* target, then header names and values, unterminated */
+  size_t url_len;
+  http__hdr *hdrs;
+  size_t nhdrs, hdrs_cap;
+  int last_cb; /* 0 none, 1 header field, 2 header value */
+  ts_buf body;
+  int expect_continue; /* set at head end when 100 Continue should be sent */
+  int err_status;      /* with HTTP__FEED_ERROR: 400, 405, 413, 431, 500 */
+  const char *err_msg;
+  http_request *req; /* with HTTP__FEED_REQUEST: owned by the caller */
+} http__reqparser;
+
+void http__reqparser_init(http__reqparser *p, const http_server_opts *o);
+/* Releases buffers and any request not taken. */
+void http__reqparser_free(http__reqparser *p);
+/* After HTTP__FEED_REQUEST (and taking p->req): get ready for the next
+ * message of the same connection. */
+void http__reqparser_next(http__reqparser *p);
+
+/* Feeds bytes of one connection. *consumed says how many were used; with
+ * HTTP__FEED_REQUEST the unused rest belongs to the next request and must
+ * be fed again after http__reqparser_next. Never called again after
+ * HTTP__FEED_ERROR. */
+http__feed_rc http__conn_feed(http__reqparser *p, const char *data, size_t len, size_t *consumed);
+
+/* Percent-decodes [s, s+n) into the arena. plus_space turns '+' into ' '.
+ * NUL bytes (%00) and malformed escapes are TS_EINVAL. */
+ts_err http__decode(ts_arena *a, const char *s, size_t n, int plus_space, char **out,
+                    ts_error *err);
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT" */
+void http__date(char out[32], int64_t unix_ms);
+
+#endif

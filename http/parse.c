@@ -1,0 +1,325 @@
+/* http/parse.c: request framing over http-parser, without sockets.
+ *
+ * The server feeds whatever it read; this file collects the request line,
+ * headers and body, enforces the head and body limits and hands out one
+ * complete request at a time. It pauses http-parser at the end of each
+ * message, so bytes of a pipelined request stay with the caller until the
+ * current response is done. The fuzzer drives http__conn_feed directly. */
+#include "http/http_int.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static http__reqparser *rp_of(http_parser *hp)
+{
+  return ts_container_of(hp, http__reqparser, parser);
+}
+
+static int rp_fail(http__reqparser *p, int status, const char *msg)
+{
+  p->err_status = status;
+  p->err_msg = msg;
+  return -1; /* makes http-parser stop with HPE_CB_* */
+}
+
+static int is_tchar(unsigned char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int on_message_begin(http_parser *hp)
+{
+  http__reqparser *p = rp_of(hp);
+  p->phase = HTTP__PH_HEAD;
+  return 0;
+}
+
+static int on_url(http_parser *hp, const char *at, size_t len)
+{
+  http__reqparser *p = rp_of(hp);
+  if (ts_buf_append(&p->head, at, len))
+    return rp_fail(p, 431, "request header fields too large");
+  p->url_len += len;
+  return 0;
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t len)
+{
+  http__reqparser *p = rp_of(hp);
+  if (p->phase != HTTP__PH_HEAD)
+    return 0; /* trailer fields of a chunked body: ignored */
+  if (p->last_cb != 1) {
+    if (p->nhdrs == p->hdrs_cap) {
+      size_t ncap = p->hdrs_cap ? 2 * p->hdrs_cap : 16;
+      http__hdr *h = realloc(p->hdrs, ncap * sizeof *h);
+      if (!h)
+        return rp_fail(p, 503, "server out of memory");
+      p->hdrs = h;
+      p->hdrs_cap = ncap;
+    }
+    p->hdrs[p->nhdrs++] = (http__hdr){p->head.len, 0, p->head.len, 0};
+    p->last_cb = 1;
+  }
+  if (ts_buf_append(&p->head, at, len))
+    return rp_fail(p, 431, "request header fields too large");
+  p->hdrs[p->nhdrs - 1].name_len += len;
+  p->hdrs[p->nhdrs - 1].val_off = p->head.len;
+  return 0;
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t len)
+{
+  http__reqparser *p = rp_of(hp);
+  if (p->phase != HTTP__PH_HEAD || p->nhdrs == 0)
+    return 0;
+  if (p->last_cb != 2) {
+    p->hdrs[p->nhdrs - 1].val_off = p->head.len;
+    p->last_cb = 2;
+  }
+  if (ts_buf_append(&p->head, at, len))
+    return rp_fail(p, 431, "request header fields too large");
+  p->hdrs[p->nhdrs - 1].val_len += len;
+  return 0;
+}
+
+/* Builds the request from the head, so that a bad target or a body that
+ * cannot fit is answered before any body byte is read. */
+static int on_headers_complete(http_parser *hp)
+{
+  http__reqparser *p = rp_of(hp);
+  const char *m = http_method_str((enum http_method)hp->method);
+  ts_arena *a = NULL;
+  http__req *q;
+  struct http_parser_url u;
+  ts_error err;
+
+  p->phase = HTTP__PH_BODY;
+  if (hp->http_major != 1)
+    return rp_fail(p, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
+  if (hp->method != HTTP_GET && hp->method != HTTP_POST && hp->method != HTTP_HEAD)
+    return rp_fail(p, 405, "method not allowed");
+  if ((hp->flags & F_CHUNKED) == 0 && hp->content_length != ULLONG_MAX &&
+      hp->content_length > p->opts->max_body_bytes)
+    return rp_fail(p, 413, "request body too large");
+
+  a = ts_arena_new(0, p->opts->arena_cap);
+  if (!a)
+    return rp_fail(p, 503, "server out of memory");
+  q = ts_arena_calloc(a, 1, sizeof *q);
+  if (!q) {
+    ts_arena_free(a);
+    return rp_fail(p, 503, "server out of memory");
+  }
+  q->pub.arena = a;
+  p->req = &q->pub; /* from here on freed by http__reqparser_free/next */
+  q->pub.method = m;
+  q->pub.is_head = hp->method == HTTP_HEAD;
+  q->pub.http_minor = hp->http_minor;
+  q->keep_alive = http_should_keep_alive(hp);
+  q->pub.body = "";
+
+  q->pub.target = ts_arena_strndup(a, p->head.data ? p->head.data : "", p->url_len);
+  q->pub.headers = ts_arena_calloc(a, p->nhdrs ? p->nhdrs : 1, sizeof(http_header));
+  if (!q->pub.target || !q->pub.headers)
+    return rp_fail(p, 503, "server out of memory");
+  if (p->url_len == 0 || http_parser_parse_url(q->pub.target, p->url_len, 0, &u) != 0)
+    return rp_fail(p, 400, "malformed request target");
+  if (u.field_set & (1 << UF_PATH)) {
+    const char *ps = q->pub.target + u.field_data[UF_PATH].off;
+    if (ps[0] != '/')
+      return rp_fail(p, 400, "malformed request target");
+    if (http__decode(a, ps, u.field_data[UF_PATH].len, 0, (char **)&q->pub.path, &err) != TS_OK)
+      return rp_fail(p, err.code == TS_ENOMEM ? 503 : 400, "malformed percent-encoding in path");
+  } else {
+    q->pub.path = "/"; /* absolute-form without a path: "http://host" */
+  }
+  if (u.field_set & (1 << UF_QUERY))
+    q->pub.query =
+        ts_arena_strndup(a, q->pub.target + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
+  else
+    q->pub.query = "";
+  if (!q->pub.query)
+    return rp_fail(p, 503, "server out of memory");
+
+  for (size_t i = 0; i < p->nhdrs; i++) {
+    const http__hdr *h = &p->hdrs[i];
+    /* http-parser lets spaces and other separators into field names; a
+     * name such as "Transfer-Encoding " is how requests get smuggled past
+     * proxies that read it differently, so only RFC 9110 tokens pass. */
+    if (h->name_len == 0)
+      return rp_fail(p, 400, "malformed header field name");
+    for (size_t k = 0; k < h->name_len; k++)
+      if (!is_tchar((unsigned char)p->head.data[h->name_off + k]))
+        return rp_fail(p, 400, "malformed header field name");
+    size_t vl = h->val_len;
+    char *name = ts_arena_strndup(a, p->head.data + h->name_off, h->name_len);
+    while (vl > 0 &&
+           (p->head.data[h->val_off + vl - 1] == ' ' || p->head.data[h->val_off + vl - 1] == '\t'))
+      vl--;
+    char *val = ts_arena_strndup(a, p->head.data + h->val_off, vl);
+    if (!name || !val)
+      return rp_fail(p, 503, "server out of memory");
+    for (char *c = name; *c; c++)
+      if (*c >= 'A' && *c <= 'Z')
+        *c = (char)(*c - 'A' + 'a');
+    q->pub.headers[i] = (http_header){name, val};
+  }
+  q->pub.nheaders = p->nhdrs;
+
+  /* 100 Continue only makes sense when a body is still to come; a body
+   * that cannot fit was refused above, which is the answer to the
+   * expectation as well. */
+  const char *expect = http_header_get(&q->pub, "expect");
+  if (expect && hp->http_minor >= 1 && ts_strcaseeq(expect, "100-continue") &&
+      ((hp->flags & F_CHUNKED) || (hp->content_length != ULLONG_MAX && hp->content_length > 0)))
+    p->expect_continue = 1;
+  if (hp->content_length != ULLONG_MAX && hp->content_length > 0 &&
+      ts_buf_reserve(&p->body, (size_t)hp->content_length) != TS_OK)
+    return rp_fail(p, 503, "server out of memory");
+  return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t len)
+{
+  http__reqparser *p = rp_of(hp);
+  ts_err rc = ts_buf_append(&p->body, at, len);
+  if (rc == TS_ELIMIT)
+    return rp_fail(p, 413, "request body too large");
+  if (rc)
+    return rp_fail(p, 503, "server out of memory");
+  return 0;
+}
+
+static void body_free(void *data)
+{
+  free(data);
+}
+
+static int on_message_complete(http_parser *hp)
+{
+  http__reqparser *p = rp_of(hp);
+  http_request *r = p->req;
+
+  if (!r)
+    return rp_fail(p, 500, "internal error"); /* cannot happen: head built it */
+  if (p->body.len > 0) {
+    size_t n;
+    char *data = ts_buf_steal(&p->body, &n);
+    if (ts_arena_defer(r->arena, body_free, data) != TS_OK) {
+      free(data);
+      return rp_fail(p, 503, "server out of memory");
+    }
+    r->body = data;
+    r->body_len = n;
+  }
+  p->phase = HTTP__PH_DONE;
+  http_parser_pause(hp, 1); /* the next pipelined request waits for us */
+  return 0;
+}
+
+void http__reqparser_init(http__reqparser *p, const http_server_opts *o)
+{
+  memset(p, 0, sizeof *p);
+  p->opts = o;
+  http_parser_init(&p->parser, HTTP_REQUEST);
+  p->settings.on_message_begin = on_message_begin;
+  p->settings.on_url = on_url;
+  p->settings.on_header_field = on_header_field;
+  p->settings.on_header_value = on_header_value;
+  p->settings.on_headers_complete = on_headers_complete;
+  p->settings.on_body = on_body;
+  p->settings.on_message_complete = on_message_complete;
+  /* Headers are text collected from raw bytes already bounded by
+   * max_header_bytes; the slack covers nothing but rounding. */
+  ts_buf_init(&p->head, o->max_header_bytes + 16);
+  ts_buf_init(&p->body, o->max_body_bytes);
+}
+
+static void rp_clear(http__reqparser *p)
+{
+  if (p->req && p->phase != HTTP__PH_DONE)
+    ts_arena_free(p->req->arena);
+  p->req = NULL;
+  ts_buf_reset(&p->head);
+  ts_buf_free(&p->body); /* a large body must not stay allocated while idle */
+  p->url_len = 0;
+  p->nhdrs = 0;
+  p->last_cb = 0;
+  p->head_bytes = 0;
+  p->expect_continue = 0;
+}
+
+void http__reqparser_free(http__reqparser *p)
+{
+  rp_clear(p);
+  ts_buf_free(&p->head);
+  free(p->hdrs);
+  p->hdrs = NULL;
+  p->hdrs_cap = 0;
+}
+
+void http__reqparser_next(http__reqparser *p)
+{
+  p->req = NULL; /* handed out with HTTP__FEED_REQUEST */
+  p->phase = HTTP__PH_IDLE;
+  rp_clear(p);
+  http_parser_pause(&p->parser, 0);
+}
+
+http__feed_rc http__conn_feed(http__reqparser *p, const char *data, size_t len, size_t *consumed)
+{
+  size_t off = 0;
+
+  *consumed = 0;
+  if (p->phase == HTTP__PH_ERROR)
+    return HTTP__FEED_ERROR;
+  if (p->phase == HTTP__PH_DONE)
+    return HTTP__FEED_REQUEST;
+  while (off < len) {
+    int in_head = p->phase == HTTP__PH_IDLE || p->phase == HTTP__PH_HEAD;
+    size_t chunk = len - off;
+    /* The head limit counts raw bytes: never give http-parser more head
+     * bytes than the limit allows, so an endless header line stops at the
+     * limit instead of growing our buffers. */
+    if (in_head) {
+      size_t allow = p->opts->max_header_bytes - p->head_bytes;
+      if (allow == 0) {
+        rp_fail(p, 431, "request header fields too large");
+        break;
+      }
+      if (chunk > allow)
+        chunk = allow;
+    }
+    size_t n = http_parser_execute(&p->parser, &p->settings, data + off, chunk);
+    enum http_errno e = HTTP_PARSER_ERRNO(&p->parser);
+    off += n;
+    if (in_head && p->phase != HTTP__PH_BODY && p->phase != HTTP__PH_DONE)
+      p->head_bytes += n;
+    if (e == HPE_PAUSED) {
+      *consumed = off;
+      return HTTP__FEED_REQUEST;
+    }
+    if (e != HPE_OK) {
+      if (!p->err_status) {
+        if (e == HPE_HEADER_OVERFLOW)
+          rp_fail(p, 431, "request header fields too large");
+        else
+          rp_fail(p, 400, http_errno_description(e));
+      }
+      break;
+    }
+    if (n != chunk) { /* http-parser stopped without saying why */
+      rp_fail(p, 400, "malformed request");
+      break;
+    }
+  }
+  if (p->err_status) {
+    p->phase = HTTP__PH_ERROR;
+    *consumed = off;
+    return HTTP__FEED_ERROR;
+  }
+  *consumed = off;
+  return HTTP__FEED_MORE;
+}

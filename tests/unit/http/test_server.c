@@ -1,0 +1,895 @@
+/* The server on a real loop: it runs in a second thread on 127.0.0.1 port
+ * 0, the tests talk to it over plain blocking sockets. Receive timeouts
+ * only keep a broken server from hanging the suite; nothing asserts on
+ * timing. */
+#define _GNU_SOURCE /* memmem */
+#include "http/http.h"
+#include "test_list.h"
+#include "ts_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* ---- server fixture -------------------------------------------------------- */
+
+static struct {
+  uv_loop_t loop;
+  uv_async_t stop, go;
+  uv_thread_t th;
+  http_server *srv;
+  int port;
+  atomic_int done_called;
+  /* what the handler saw */
+  atomic_int blocked_seen, drains, drain_in_write, aborts, canceled_after_abort;
+  atomic_int in_flight, overlap, dispatched;
+  atomic_size_t max_queued;
+  int in_write;
+  http_request *parked; /* /slow waits here for the go signal */
+} F;
+
+static void on_done(void *ud)
+{
+  F.done_called++;
+  uv_close((uv_handle_t *)&F.go, NULL);
+}
+
+static void on_stop(uv_async_t *a)
+{
+  http_server_shutdown(F.srv, on_done, NULL);
+  uv_close((uv_handle_t *)a, NULL);
+}
+
+static void on_go(uv_async_t *a)
+{
+  if (F.parked) {
+    http_request *r = F.parked;
+    F.parked = NULL;
+    http_write(r, "second", 6);
+    F.in_flight--;
+    http_end(r, 1);
+  }
+}
+
+static void loop_thread(void *arg)
+{
+  uv_run(&F.loop, UV_RUN_DEFAULT);
+}
+
+static void handler(http_request *r, void *ud);
+
+static int fx_start(http_server_opts *o)
+{
+  ts_error err;
+  memset(&F, 0, sizeof F);
+  ts_log_set_level(TS_LOG_WARN);
+  if (uv_loop_init(&F.loop) != 0)
+    return -1;
+  F.srv = http_server_new(&F.loop, o, handler, NULL);
+  if (!F.srv || http_server_listen(F.srv, "127.0.0.1", 0, &err) != TS_OK)
+    return -1;
+  F.port = http_server_port(F.srv);
+  uv_async_init(&F.loop, &F.stop, on_stop);
+  uv_async_init(&F.loop, &F.go, on_go);
+  return uv_thread_create(&F.th, loop_thread, NULL) == 0 && F.port > 0 ? 0 : -1;
+}
+
+static int fx_join(void)
+{
+  uv_thread_join(&F.th);
+  http_server_free(F.srv);
+  return uv_loop_close(&F.loop); /* UV_EBUSY would mean a handle leaked */
+}
+
+static int fx_stop(void)
+{
+  uv_async_send(&F.stop);
+  return fx_join();
+}
+
+/* ---- handler ------------------------------------------------------------- */
+
+typedef struct stream_state {
+  http_request *r;
+  size_t left, size, off;
+  int forever;
+} stream_state;
+
+static void stream_pump(stream_state *s)
+{
+  char buf[65536];
+  while (s->forever || s->left > 0) {
+    if (http_write_blocked(s->r)) {
+      F.blocked_seen++;
+      return; /* on_drain resumes */
+    }
+    size_t n = s->forever || s->left > s->size ? s->size : s->left;
+    for (size_t i = 0; i < n; i++)
+      buf[i] = (char)('a' + (s->off + i) % 26);
+    F.in_write = 1;
+    ts_err rc = http_write(s->r, buf, n);
+    F.in_write = 0;
+    if (rc != TS_OK)
+      return; /* the connection is going; on_abort will come */
+    size_t q = http_queued_bytes(s->r);
+    if (q > F.max_queued)
+      F.max_queued = q;
+    s->off += n;
+    s->left -= s->forever ? 0 : n;
+  }
+  F.in_flight--;
+  http_end(s->r, 1);
+}
+
+static void stream_drain(void *ud)
+{
+  if (F.in_write)
+    F.drain_in_write++;
+  F.drains++;
+  stream_pump(ud);
+}
+
+static void stream_abort(void *ud)
+{
+  stream_state *s = ud;
+  F.aborts++;
+  if (http_write(s->r, "x", 1) == TS_ECANCELED && !http_write_blocked(s->r))
+    F.canceled_after_abort++;
+  F.in_flight--;
+  http_end(s->r, 0); /* releases the request; s lives in its arena */
+}
+
+typedef struct delay_state {
+  uv_timer_t t;
+  http_request *r;
+} delay_state;
+
+static void delay_closed(uv_handle_t *h)
+{
+  free(h->data);
+}
+
+static void delay_fire(uv_timer_t *t)
+{
+  delay_state *d = t->data;
+  char body[256];
+  int n = snprintf(body, sizeof body, "%s?%s", d->r->path, d->r->query);
+  F.in_flight--;
+  http_respond(d->r, 200, "text/plain", NULL, body, (size_t)n);
+  uv_close((uv_handle_t *)t, delay_closed);
+}
+
+static size_t query_num(http_request *r, const char *name, size_t dflt)
+{
+  http_param *p;
+  size_t n;
+  ts_error err;
+  if (http_request_params(r, &p, &n, &err) != TS_OK)
+    return dflt;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(p[i].name, name) == 0)
+      return (size_t)strtoull(p[i].value, NULL, 10);
+  return dflt;
+}
+
+static void handler(http_request *r, void *ud)
+{
+  F.dispatched++;
+  if (F.in_flight++ > 0)
+    F.overlap++;
+  if (strcmp(r->path, "/hello") == 0) {
+    F.in_flight--;
+    http_respond(r, 200, "text/plain", "X-Test: 1\r\n", "hello", 5);
+  } else if (strcmp(r->path, "/echo") == 0) {
+    char body[256];
+    int n = snprintf(body, sizeof body, "%s %s ?%s %zu:%.*s", r->method, r->path, r->query,
+                     r->body_len, (int)(r->body_len < 64 ? r->body_len : 64), r->body);
+    F.in_flight--;
+    http_respond(r, 200, "text/plain", NULL, body, (size_t)n);
+  } else if (strcmp(r->path, "/params") == 0) {
+    http_param *p;
+    size_t n;
+    ts_error err;
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    F.in_flight--;
+    if (http_request_params(r, &p, &n, &err) != TS_OK) {
+      http_respond(r, 400, "text/plain", NULL, err.msg, strlen(err.msg));
+    } else {
+      for (size_t i = 0; i < n; i++)
+        ts_buf_printf(&b, "%s=%s\n", p[i].name, p[i].value);
+      http_respond(r, 200, "text/plain", NULL, b.data ? b.data : "", b.len);
+    }
+    ts_buf_free(&b);
+  } else if (strcmp(r->path, "/stream") == 0 || strcmp(r->path, "/forever") == 0) {
+    stream_state *s = ts_arena_calloc(r->arena, 1, sizeof *s);
+    s->r = r;
+    s->size = query_num(r, "size", 1000);
+    if (s->size > 65536)
+      s->size = 65536;
+    s->left = query_num(r, "n", 10) * s->size;
+    s->forever = r->path[1] == 'f';
+    http_on_drain(r, stream_drain, s);
+    http_on_abort(r, stream_abort, s);
+    http_begin_chunked(r, 200, "text/plain", NULL);
+    stream_pump(s);
+  } else if (strcmp(r->path, "/trunc") == 0) {
+    http_begin_chunked(r, 200, "text/plain", NULL);
+    http_write(r, "partial", 7);
+    F.in_flight--;
+    http_end(r, 0);
+  } else if (strcmp(r->path, "/slow") == 0) {
+    http_begin_chunked(r, 200, "text/plain", NULL);
+    http_write(r, "first", 5);
+    F.parked = r;
+  } else if (strcmp(r->path, "/delay") == 0) {
+    delay_state *d = malloc(sizeof *d);
+    d->r = r;
+    uv_timer_init(&F.loop, &d->t);
+    d->t.data = d;
+    uv_timer_start(&d->t, delay_fire, 50, 0);
+  } else {
+    static const char nf[] = "no such resource\n";
+    F.in_flight--;
+    http_respond(r, 404, "text/plain", NULL, nf, sizeof nf - 1);
+  }
+}
+
+/* ---- client -------------------------------------------------------------- */
+
+typedef struct cl {
+  int fd;
+  char buf[1 << 18]; /* holds a whole 64 KiB chunk and more */
+  size_t len;
+} cl;
+
+static int cl_open(cl *c, int port, int rcvbuf)
+{
+  struct sockaddr_in a = {0};
+  struct timeval tv = {10, 0}; /* only against hanging forever */
+  memset(c, 0, sizeof *c);
+  c->fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (c->fd < 0)
+    return -1;
+  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (rcvbuf)
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return connect(c->fd, (struct sockaddr *)&a, sizeof a);
+}
+
+static int cl_send(cl *c, const char *s, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+    if (w <= 0)
+      return -1;
+    s += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+#define CL_SEND(c, s) cl_send(c, s, strlen(s))
+
+/* Reads more into the buffer: >0 bytes, 0 EOF, <0 error (or timeout). */
+static ssize_t cl_fill(cl *c)
+{
+  if (c->len == sizeof c->buf)
+    return -1;
+  ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+  if (n > 0)
+    c->len += (size_t)n;
+  return n;
+}
+
+static void cl_consume(cl *c, size_t n)
+{
+  memmove(c->buf, c->buf + n, c->len - n);
+  c->len -= n;
+}
+
+/* 1 when the server closes (EOF or reset) with no further bytes. */
+static int cl_closed(cl *c)
+{
+  if (c->len)
+    return 0;
+  ssize_t n = cl_fill(c);
+  return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+typedef struct resp {
+  int status;
+  char head[4096];
+  ts_buf body;
+  int truncated; /* EOF inside a chunked body */
+} resp;
+
+static const char *resp_header(resp *r, const char *name)
+{
+  static char val[256];
+  size_t nl = strlen(name);
+  for (const char *p = strstr(r->head, "\r\n"); p && p[2] != '\r'; p = strstr(p + 2, "\r\n")) {
+    if (ts_strncaseeq(p + 2, name, nl) && p[2 + nl] == ':') {
+      const char *v = p + 3 + nl, *e;
+      while (*v == ' ')
+        v++;
+      e = strstr(v, "\r\n");
+      snprintf(val, sizeof val, "%.*s", (int)(e - v), v);
+      return val;
+    }
+  }
+  return NULL;
+}
+
+/* Reads one response. no_body: the answer to HEAD. Returns 0 or -1. */
+static int cl_read(cl *c, resp *r, int no_body)
+{
+  char *end;
+  memset(r->head, 0, sizeof r->head);
+  ts_buf_init(&r->body, 0);
+  ts_buf_puts(&r->body, "");
+  r->truncated = 0;
+  while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
+    if (cl_fill(c) <= 0)
+      return -1;
+  size_t hl = (size_t)(end - c->buf) + 4;
+  if (hl >= sizeof r->head)
+    return -1;
+  memcpy(r->head, c->buf, hl);
+  cl_consume(c, hl);
+  if (sscanf(r->head, "HTTP/1.1 %d", &r->status) != 1)
+    return -1;
+  const char *v = resp_header(r, "content-length");
+  long long clen = v ? strtoll(v, NULL, 10) : -1;
+  v = resp_header(r, "transfer-encoding"); /* same static buffer: read in turn */
+  int chunked = v && strcmp(v, "chunked") == 0;
+  if (no_body || r->status == 100 || r->status == 204 || r->status == 304)
+    return 0;
+  if (clen >= 0) {
+    size_t n = (size_t)clen;
+    while (c->len < n)
+      if (cl_fill(c) <= 0)
+        return -1;
+    ts_buf_append(&r->body, c->buf, n);
+    cl_consume(c, n);
+    return 0;
+  }
+  if (chunked) {
+    for (;;) {
+      char *nl;
+      while (!(nl = memmem(c->buf, c->len, "\r\n", 2)))
+        if (cl_fill(c) <= 0) {
+          r->truncated = 1;
+          return 0;
+        }
+      size_t n = (size_t)strtoull(c->buf, NULL, 16);
+      size_t ll = (size_t)(nl - c->buf) + 2;
+      while (c->len < ll + n + 2)
+        if (cl_fill(c) <= 0) {
+          r->truncated = 1;
+          return 0;
+        }
+      if (memcmp(c->buf + ll + n, "\r\n", 2) != 0)
+        return -1;
+      ts_buf_append(&r->body, c->buf + ll, n);
+      cl_consume(c, ll + n + 2);
+      if (n == 0)
+        return 0;
+    }
+  }
+  for (;;) { /* close-delimited */
+    ssize_t n;
+    ts_buf_append(&r->body, c->buf, c->len);
+    c->len = 0;
+    n = cl_fill(c);
+    if (n == 0)
+      return 0;
+    if (n < 0)
+      return -1;
+  }
+}
+
+static void cl_close(cl *c)
+{
+  close(c->fd);
+}
+
+static http_server_opts topts(void)
+{
+  http_server_opts o = {0};
+  http_server_opts_defaults(&o);
+  return o;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+int test_keepalive(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  for (int i = 0; i < 2; i++) {
+    TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    TS_CHECK(cl_read(&c, &r, 0) == 0);
+    TS_CHECK_EQ_INT(r.status, 200);
+    TS_CHECK_STREQ(r.body.data, "hello");
+    TS_CHECK_STREQ(resp_header(&r, "content-length"), "5");
+    TS_CHECK_STREQ(resp_header(&r, "server"), "tapserve/1.0");
+    TS_CHECK_STREQ(resp_header(&r, "x-test"), "1");
+    TS_CHECK(resp_header(&r, "date") && strstr(resp_header(&r, "date"), " GMT"));
+    TS_CHECK(resp_header(&r, "connection") == NULL);
+    ts_buf_free(&r.body);
+  }
+  /* Connection: close is honoured and announced */
+  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(resp_header(&r, "connection"), "close");
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&c));
+  cl_close(&c);
+  TS_CHECK_EQ_INT(F.dispatched, 3);
+  TS_CHECK(fx_stop() == 0);
+  TS_CHECK_EQ_INT(F.done_called, 1);
+  return 0;
+}
+
+int test_http10(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  TS_CHECK(fx_start(&o) == 0);
+  /* plain 1.0: one request, then close */
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.0\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(resp_header(&r, "connection"), "close");
+  TS_CHECK_STREQ(r.body.data, "hello");
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&c));
+  cl_close(&c);
+  /* 1.0 keep-alive for a Content-Length response, then a stream that must
+   * be close-delimited */
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(resp_header(&r, "connection"), "keep-alive");
+  ts_buf_free(&r.body);
+  TS_CHECK(CL_SEND(&c, "GET /stream?n=3&size=10 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(resp_header(&r, "transfer-encoding") == NULL);
+  TS_CHECK(resp_header(&r, "content-length") == NULL);
+  TS_CHECK_STREQ(resp_header(&r, "connection"), "close");
+  TS_CHECK_STREQ(r.body.data, "abcdefghijklmnopqrstuvwxyzabcd");
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_params(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  const char *body = "c=%41%42&d=&e&name+with+space=caf%C3%A9";
+  char req[512];
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  snprintf(req, sizeof req,
+           "POST /params?a=1&b=x+y%%2B HTTP/1.1\r\nHost: x\r\n"
+           "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n"
+           "Content-Length: %zu\r\n\r\n%s",
+           strlen(body), body);
+  TS_CHECK(CL_SEND(&c, req) == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  TS_CHECK_STREQ(r.body.data, "a=1\nb=x y+\nc=AB\nd=\ne=\nname with space=caf\xc3\xa9\n");
+  ts_buf_free(&r.body);
+  /* another content type contributes no parameters */
+  TS_CHECK(CL_SEND(&c, "POST /params?q=1 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                       "Content-Length: 3\r\n\r\nz=1") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(r.body.data, "q=1\n");
+  ts_buf_free(&r.body);
+  /* malformed encoding is the handler's 400 with a message */
+  TS_CHECK(CL_SEND(&c, "GET /params?ok=1&x=%G1 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 400);
+  TS_CHECK(strstr(r.body.data, "malformed parameter \"x\"") != NULL);
+  ts_buf_free(&r.body);
+  TS_CHECK(CL_SEND(&c, "POST /params HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/x-www-form-urlencoded\r\n"
+                       "Content-Length: 5\r\n\r\nv=%0z") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 400);
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_head(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 1) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  TS_CHECK_STREQ(resp_header(&r, "content-length"), "5");
+  TS_CHECK_STREQ(resp_header(&r, "content-type"), "text/plain");
+  ts_buf_free(&r.body);
+  /* no body bytes followed: the next response starts right here */
+  TS_CHECK(CL_SEND(&c, "HEAD /stream?n=2 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 1) == 0);
+  TS_CHECK_STREQ(resp_header(&r, "transfer-encoding"), "chunked");
+  ts_buf_free(&r.body);
+  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(r.body.data, "hello");
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_not_found(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /nothing/here%2Fx HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 404);
+  TS_CHECK(strstr(r.head, "HTTP/1.1 404 Not Found\r\n") == r.head);
+  TS_CHECK_STREQ(r.body.data, "no such resource\n");
+  ts_buf_free(&r.body);
+  /* the connection stays usable after a 404 */
+  TS_CHECK(CL_SEND(&c, "GET /echo?k=v HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(r.body.data, "GET /echo ?k=v 0:");
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_chunked_backpressure(void)
+{
+  http_server_opts o = topts();
+  enum { N = 256, SIZE = 65536 };
+  cl c;
+  resp r;
+  o.high_watermark = 256 * 1024;
+  o.low_watermark = 64 * 1024;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 16 * 1024) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /stream?n=256&size=65536 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  usleep(200 * 1000); /* a slow reader: let the server run into the watermark */
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  TS_CHECK_EQ_INT(r.truncated, 0);
+  TS_CHECK_EQ_INT(r.body.len, (size_t)N * SIZE);
+  for (size_t i = 0; i < r.body.len; i++)
+    if (r.body.data[i] != (char)('a' + i % 26)) {
+      fprintf(stderr, "# byte %zu differs\n", i);
+      TS_CHECK(0);
+    }
+  ts_buf_free(&r.body);
+  TS_CHECK(F.blocked_seen > 0);
+  TS_CHECK(F.drains > 0);
+  TS_CHECK_EQ_INT(F.drain_in_write, 0);
+  /* the writer stops at the watermark: at most one chunk beyond it */
+  TS_CHECK(F.max_queued <= o.high_watermark + SIZE + 64);
+  /* and the connection is still good */
+  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(r.body.data, "hello");
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_client_disconnect(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  o.high_watermark = 128 * 1024;
+  o.low_watermark = 32 * 1024;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 16 * 1024) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /forever?size=8192 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_fill(&c) > 0); /* the stream has started */
+  cl_close(&c);              /* unread data: the kernel resets the connection */
+  for (int i = 0; i < 1000 && F.aborts == 0; i++)
+    usleep(10 * 1000);
+  TS_CHECK_EQ_INT(F.aborts, 1);
+  TS_CHECK_EQ_INT(F.canceled_after_abort, 1);
+  TS_CHECK(fx_stop() == 0);
+  TS_CHECK_EQ_INT(F.aborts, 1);
+  TS_CHECK_EQ_INT(F.done_called, 1);
+  return 0;
+}
+
+int test_end_not_ok(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /trunc HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(resp_header(&r, "transfer-encoding"), "chunked");
+  TS_CHECK_EQ_INT(r.truncated, 1); /* EOF without "0\r\n\r\n" */
+  TS_CHECK_STREQ(r.body.data, "partial");
+  TS_CHECK(memmem(c.buf, c.len, "0\r\n\r\n", 5) == NULL);
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+/* Sends req, expects `status`, then the server closing the connection. */
+static int expect_error(const char *req, size_t len, int status, const char *header)
+{
+  cl c;
+  resp r;
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(cl_send(&c, req, len) == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  if (r.status != status)
+    fprintf(stderr, "# got %d for %.40s\n", r.status, req);
+  TS_CHECK_EQ_INT(r.status, status);
+  TS_CHECK_STREQ(resp_header(&r, "connection"), "close");
+  if (header)
+    TS_CHECK(resp_header(&r, header) != NULL);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&c));
+  cl_close(&c);
+  return 0;
+}
+
+int test_header_too_large(void)
+{
+  http_server_opts o = topts();
+  char req[8192];
+  o.max_header_bytes = 1024;
+  TS_CHECK(fx_start(&o) == 0);
+  int n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: %04000d\r\n\r\n", 1);
+  TS_CHECK(expect_error(req, (size_t)n, 431, NULL) == 0);
+  /* many small headers add up the same way */
+  size_t len = (size_t)snprintf(req, sizeof req, "GET / HTTP/1.1\r\n");
+  for (int i = 0; i < 200; i++)
+    len += (size_t)snprintf(req + len, sizeof req - len, "H%d: v\r\n", i);
+  len += (size_t)snprintf(req + len, sizeof req - len, "\r\n");
+  TS_CHECK(expect_error(req, len, 431, NULL) == 0);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_body_too_large(void)
+{
+  http_server_opts o = topts();
+  char req[8192];
+  o.max_body_bytes = 1000;
+  TS_CHECK(fx_start(&o) == 0);
+  /* announced: answered at once, without the body ever being sent */
+  const char *ann = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n";
+  TS_CHECK(expect_error(ann, strlen(ann), 413, NULL) == 0);
+  /* announced and sent anyway: the lingering close keeps the answer intact */
+  int n = snprintf(req, sizeof req,
+                   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n%05000d", 0);
+  TS_CHECK(expect_error(req, (size_t)n, 413, NULL) == 0);
+  /* chunked: counted as it arrives */
+  n = snprintf(req, sizeof req,
+               "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "320\r\n%0800d\r\n320\r\n%0800d\r\n0\r\n\r\n",
+               0, 0);
+  TS_CHECK(expect_error(req, (size_t)n, 413, NULL) == 0);
+  /* within the limit the body arrives whole */
+  cl c;
+  resp r;
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  n = snprintf(req, sizeof req,
+               "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n%01000d", 0);
+  TS_CHECK(cl_send(&c, req, (size_t)n) == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  TS_CHECK(strncmp(r.body.data, "POST /echo ? 1000:0000", 22) == 0);
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_malformed(void)
+{
+  http_server_opts o = topts();
+  TS_CHECK(fx_start(&o) == 0);
+  static const char *const reqs[] = {
+      "GARBAGE\r\n\r\n",
+      "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET /a%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET / HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+      "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+  };
+  for (size_t i = 0; i < TS_ARRAY_LEN(reqs); i++)
+    TS_CHECK(expect_error(reqs[i], strlen(reqs[i]), 400, NULL) == 0);
+  TS_CHECK_EQ_INT(F.dispatched, 0);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_bad_method(void)
+{
+  http_server_opts o = topts();
+  TS_CHECK(fx_start(&o) == 0);
+  const char *del = "DELETE /x HTTP/1.1\r\nHost: x\r\n\r\n";
+  TS_CHECK(expect_error(del, strlen(del), 405, "allow") == 0);
+  const char *put = "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
+  TS_CHECK(expect_error(put, strlen(put), 405, "allow") == 0);
+  TS_CHECK_EQ_INT(F.dispatched, 0);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_header_timeout(void)
+{
+  http_server_opts o = topts();
+  const char *part = "GET /hello HTTP/1.1\r\nHost: x\r\n";
+  o.header_timeout_ms = 200;
+  o.body_timeout_ms = 200;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(expect_error(part, strlen(part), 408, NULL) == 0);
+  /* a body that stops short runs into the body timeout */
+  const char *body = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc";
+  TS_CHECK(expect_error(body, strlen(body), 408, NULL) == 0);
+  TS_CHECK_EQ_INT(F.dispatched, 0);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_expect_continue(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  o.max_body_bytes = 100;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                       "Content-Length: 5\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 100);
+  ts_buf_free(&r.body);
+  TS_CHECK(CL_SEND(&c, "hello") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  TS_CHECK_STREQ(r.body.data, "POST /echo ? 5:hello");
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  /* too large: 413 instead of 100 */
+  const char *big = "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                    "Content-Length: 101\r\n\r\n";
+  TS_CHECK(expect_error(big, strlen(big), 413, NULL) == 0);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_pipelined(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /delay?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "POST /echo?n=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                       "GET /delay?n=3 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+  static const char *const want[] = {"/delay?n=1", "POST /echo ?n=2 3:abc", "/delay?n=3", "hello"};
+  for (int i = 0; i < 4; i++) {
+    TS_CHECK(cl_read(&c, &r, 0) == 0);
+    TS_CHECK_EQ_INT(r.status, 200);
+    TS_CHECK_STREQ(r.body.data, want[i]);
+    ts_buf_free(&r.body);
+  }
+  TS_CHECK(cl_closed(&c));
+  cl_close(&c);
+  TS_CHECK_EQ_INT(F.dispatched, 4);
+  TS_CHECK_EQ_INT(F.overlap, 0); /* one request at a time */
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_max_connections(void)
+{
+  http_server_opts o = topts();
+  cl a;
+  resp r;
+  o.max_connections = 1;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&a, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&a, &r, 0) == 0); /* a is now surely accepted */
+  ts_buf_free(&r.body);
+  const char *req = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+  TS_CHECK(expect_error(req, strlen(req), 503, NULL) == 0);
+  /* the first connection is unaffected; once it is gone there is room */
+  TS_CHECK(CL_SEND(&a, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&a, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&a));
+  cl_close(&a);
+  int ok = 0;
+  for (int i = 0; i < 200 && !ok; i++) { /* the server frees the slot asynchronously */
+    cl b;
+    TS_CHECK(cl_open(&b, F.port, 0) == 0);
+    TS_CHECK(CL_SEND(&b, req) == 0);
+    TS_CHECK(cl_read(&b, &r, 0) == 0);
+    ok = r.status == 200;
+    ts_buf_free(&r.body);
+    cl_close(&b);
+    if (!ok)
+      usleep(10 * 1000);
+  }
+  TS_CHECK(ok);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_shutdown(void)
+{
+  http_server_opts o = topts();
+  cl idle, busy, fresh;
+  resp r;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&idle, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&idle, &r, 0) == 0);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_open(&fresh, F.port, 0) == 0); /* connected, nothing sent */
+  TS_CHECK(cl_open(&busy, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  while (!memmem(busy.buf, busy.len, "first", 5))
+    TS_CHECK(cl_fill(&busy) > 0);
+
+  uv_async_send(&F.stop);
+  /* idle connections close at once, the busy one is left alone */
+  TS_CHECK(cl_closed(&idle));
+  TS_CHECK(cl_closed(&fresh));
+  cl_close(&idle);
+  cl_close(&fresh);
+  TS_CHECK_EQ_INT(F.done_called, 0);
+  uv_async_send(&F.go); /* now let the busy response finish */
+  TS_CHECK(cl_read(&busy, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.truncated, 0);
+  TS_CHECK_STREQ(r.body.data, "firstsecond");
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&busy));
+  cl_close(&busy);
+  TS_CHECK(fx_join() == 0);
+  TS_CHECK_EQ_INT(F.done_called, 1);
+  /* nobody listens any more */
+  TS_CHECK(cl_open(&fresh, F.port, 0) != 0);
+  cl_close(&fresh);
+  return 0;
+}
