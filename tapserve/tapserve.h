@@ -64,6 +64,77 @@ void meta_free(meta *m);
 /* The adql view of it (tables, columns, UDFs). */
 const adql_meta *meta_adql(const meta *m);
 
+/* TAP_SCHEMA rows as text, NULL for SQL NULL, in the published order
+ * (meta_load sorts by the *_index columns, then by name). Column order per
+ * row is that of the TAP 1.1 tables:
+ *   schemas     (4): schema_name utype description schema_index
+ *   tables      (6): schema_name table_name table_type utype description table_index
+ *   columns    (14): table_name column_name datatype arraysize xtype size description
+ *                    utype unit ucd indexed principal std column_index
+ *   keys        (5): key_id from_table target_table utype description
+ *   key_columns (3): key_id from_column target_column
+ * Each array holds n*width strings, row after row. */
+typedef struct meta_rows {
+  size_t nschemas, ntables, ncolumns, nkeys, nkey_columns;
+  const char *const *schemas;
+  const char *const *tables;
+  const char *const *columns;
+  const char *const *keys;
+  const char *const *key_columns;
+} meta_rows;
+enum { META_SCHEMA_W = 4, META_TABLE_W = 6, META_COLUMN_W = 14, META_KEY_W = 5, META_KEYCOL_W = 3 };
+
+/* Builds the in-memory metadata from rows (copied: `rows` is borrowed for
+ * the call only). meta_load is a query plus this. Tables whose schema is
+ * not in `schemas`, columns of unknown tables and keys between unknown
+ * tables are errors (TS_EINVAL naming the row), because they mean a
+ * TAP_SCHEMA that clients would find inconsistent. */
+ts_err meta_build(const meta_rows *rows, meta **out, ts_error *err);
+
+/* The published view for /tables. Everything is owned by the meta object
+ * and lives until meta_free. */
+typedef struct meta_key_column {
+  const char *from_column;
+  const char *target_column;
+} meta_key_column;
+
+typedef struct meta_key {
+  const char *key_id;
+  const char *from_table; /* qualified published names */
+  const char *target_table;
+  const char *utype;
+  const char *description;
+  size_t ncols;
+  const meta_key_column *cols;
+} meta_key;
+
+typedef struct meta_table {
+  const char *qualified_name; /* TAP_SCHEMA.tables.table_name: "TAP_SCHEMA.tables" */
+  const char *table_type;     /* "table" or "view" */
+  const char *utype;
+  const char *description;
+  const adql_table_meta *adql; /* name split, db names and the columns */
+  size_t nkeys;                /* foreign keys going out of this table */
+  const meta_key *const *keys;
+} meta_table;
+
+typedef struct meta_schema {
+  const char *name;
+  const char *utype;
+  const char *description;
+  size_t ntables;
+  const meta_table *tables;
+} meta_schema;
+
+size_t meta_nschemas(const meta *m);
+const meta_schema *meta_schema_at(const meta *m, size_t i);
+/* A table by its qualified published name: regular identifiers match
+ * case-insensitively, delimited ones ("quoted") exactly. NULL if unknown. */
+const meta_table *meta_find_table(const meta *m, const char *qualified_name);
+/* The esatapplus:flags bit set TapPlus reads for a column: 1 Ra, 2 Dec,
+ * 4 Flux, 8 Mag (from the UCD's main position/photometry words). */
+int meta_column_esa_flags(const adql_column_meta *c);
+
 /* ---- the running service (main.c / tap.c / vosi.c) --------------------- */
 typedef struct ts_app {
   cfg *cfg;
@@ -73,6 +144,10 @@ typedef struct ts_app {
   meta *meta;
   int64_t started_ms;
   int shutting_down;
+  /* Set to 1 by whoever finds the database unreachable (a failed pool
+   * connection), back to 0 when a connection succeeds again; /availability
+   * reports available=false while it is set. */
+  int db_unreachable;
 } ts_app;
 
 /* The HTTP handler: routes under cfg->path_prefix. */
@@ -82,6 +157,22 @@ void vosi_capabilities(ts_app *app, http_request *req);
 void vosi_availability(ts_app *app, http_request *req);
 /* path_rest: "" for /tables, "schema.table" for /tables/schema.table. */
 void vosi_tables(ts_app *app, http_request *req, const char *path_rest);
+/* The documents behind them, appended to `b` (no request needed; used by
+ * the handlers and by tests). Each returns TS_OK, or TS_ENOMEM/TS_ELIMIT
+ * from the buffer, leaving a partial document. */
+ts_err vosi_capabilities_xml(const cfg *c, const adql_meta *am, const fmt_type *const *fmts,
+                             size_t nfmts, ts_buf *b);
+ts_err vosi_availability_xml(int available, int64_t up_since_ms, const char *note, ts_buf *b);
+typedef struct vosi_tables_opts {
+  int detail_min; /* tables without columns (detail=min, only_tables=true) */
+  int esa_extras; /* esatapplus:flags on every column (astroquery TapPlus needs it) */
+} vosi_tables_opts;
+/* A vosi:tableset; sel (nsel tables) restricts it to those tables, NULL
+ * means all. */
+ts_err vosi_tables_xml(const meta *m, const vosi_tables_opts *o, const meta_table *const *sel,
+                       size_t nsel, ts_buf *b);
+/* A vosi:table root element (/tables/NAME), always with columns. */
+ts_err vosi_table_xml(const meta_table *t, const vosi_tables_opts *o, ts_buf *b);
 /* A DALI error document with the HTTP status of err->code. */
 void tap_send_error(http_request *req, const ts_error *err);
 

@@ -1,0 +1,544 @@
+/* VOSI resources: /capabilities (VOSI-capabilities 1.0 with TAPRegExt 1.0),
+ * /availability (VOSI-availability 1.0) and /tables (VOSI-tables 1.1 with
+ * VODataService 1.2 tablesets, plus the TAP+ extras astroquery's TapPlus
+ * relies on).
+ *
+ * Each document is built whole in a ts_buf by a *_xml function that needs
+ * no request (so tests can check and validate it) and sent with
+ * http_respond, which also answers HEAD. URLs come from cfg->base_url only,
+ * never from the Host header: behind a load balancer the Host an instance
+ * sees is not the one clients use. */
+#include "tapserve/tapserve.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
+#define NS_VR  "http://www.ivoa.net/xml/VOResource/v1.0"
+#define NS_VS  "http://www.ivoa.net/xml/VODataService/v1.1"
+#define NS_TR  "http://www.ivoa.net/xml/TAPRegExt/v1.0"
+#define NS_ESA "http://esa.int/xml/EsaTapPlus"
+
+/* Appends text escaped for XML; the whole document is built with these. */
+static ts_err put(ts_buf *b, const char *s)
+{
+  return ts_buf_puts(b, s);
+}
+
+static ts_err esc(ts_buf *b, const char *s)
+{
+  return ts_buf_xml(b, s, strlen(s));
+}
+
+/* <tag>text</tag>, nothing when text is NULL or empty (every optional
+ * element in these schemas is a token, where empty means absent). */
+static ts_err elem(ts_buf *b, const char *indent, const char *tag, const char *text)
+{
+  ts_err rc = TS_OK;
+  if (!text || !text[0])
+    return TS_OK;
+  rc = ts_buf_printf(b, "%s<%s>", indent, tag);
+  if (!rc)
+    rc = esc(b, text);
+  if (!rc)
+    rc = ts_buf_printf(b, "</%s>\n", tag);
+  return rc;
+}
+
+/* ---- /capabilities --------------------------------------------------------- */
+
+/* What the ADQL implementation offers beyond the core, as TAPRegExt feature
+ * lists. Kept here as data: when adql/ gains or drops a function, this is
+ * the one place to change. */
+typedef struct vosi_feature {
+  const char *type; /* TAPRegExt feature list id */
+  const char *form;
+  const char *description;
+} vosi_feature;
+
+static const vosi_feature adql_features[] = {
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "POINT", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "CIRCLE", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "BOX", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "POLYGON", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "CONTAINS", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "INTERSECTS", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "DISTANCE", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "AREA", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "COORD1", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "COORD2", NULL},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-string", "LOWER", "ADQL 2.1 lower case"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-string", "ILIKE",
+     "ADQL 2.1 case-insensitive LIKE"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-offset", "OFFSET", "ADQL 2.1 OFFSET"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-type", "CAST", "ADQL 2.1 CAST"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-conditional", "COALESCE", "ADQL 2.1 COALESCE"},
+};
+
+static ts_err put_features(ts_buf *b, const adql_meta *am)
+{
+  ts_err rc = TS_OK;
+  const char *open = NULL;
+  for (size_t i = 0; i < TS_ARRAY_LEN(adql_features) && !rc; i++) {
+    const vosi_feature *f = &adql_features[i];
+    if (!open || strcmp(open, f->type) != 0) {
+      if (open)
+        rc = put(b, "      </languageFeatures>\n");
+      if (!rc)
+        rc = ts_buf_printf(b, "      <languageFeatures type=\"%s\">\n", f->type);
+      open = f->type;
+    }
+    if (!rc)
+      rc = put(b, "        <feature>\n");
+    if (!rc)
+      rc = elem(b, "          ", "form", f->form);
+    if (!rc)
+      rc = elem(b, "          ", "description", f->description);
+    if (!rc)
+      rc = put(b, "        </feature>\n");
+  }
+  if (open && !rc)
+    rc = put(b, "      </languageFeatures>\n");
+  if (am && am->nudfs && !rc) {
+    rc = put(b, "      <languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#features-udf\">\n");
+    for (size_t i = 0; i < am->nudfs && !rc; i++) {
+      rc = put(b, "        <feature>\n");
+      if (!rc)
+        rc = elem(b, "          ", "form", am->udfs[i].signature);
+      if (!rc)
+        rc = put(b, "        </feature>\n");
+    }
+    if (!rc)
+      rc = put(b, "      </languageFeatures>\n");
+  }
+  return rc;
+}
+
+/* TAPRegExt's standard ids for the VOTable serialisations. */
+static const char *format_ivo_id(const char *mime)
+{
+  if (!mime || !strstr(mime, "votable"))
+    return NULL;
+  if (strstr(mime, "BINARY2") || strstr(mime, "binary2"))
+    return "ivo://ivoa.net/std/TAPRegExt#output-votable-binary2";
+  if (strstr(mime, "BINARY") || strstr(mime, "binary"))
+    return "ivo://ivoa.net/std/TAPRegExt#output-votable-binary";
+  if (strstr(mime, "TABLEDATA") || strstr(mime, "tabledata"))
+    return "ivo://ivoa.net/std/TAPRegExt#output-votable-td";
+  return NULL;
+}
+
+static ts_err put_vosi_cap(ts_buf *b, const char *base, const char *std_id, const char *rest)
+{
+  ts_err rc = ts_buf_printf(b,
+                            "  <capability standardID=\"%s\">\n"
+                            "    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\">\n"
+                            "      <accessURL use=\"full\">",
+                            std_id);
+  if (!rc)
+    rc = esc(b, base);
+  if (!rc)
+    rc = ts_buf_printf(b, "/%s</accessURL>\n    </interface>\n  </capability>\n", rest);
+  return rc;
+}
+
+ts_err vosi_capabilities_xml(const cfg *c, const adql_meta *am, const fmt_type *const *fmts,
+                             size_t nfmts, ts_buf *b)
+{
+  ts_err rc = put(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                     "<vosi:capabilities"
+                     " xmlns:vosi=\"http://www.ivoa.net/xml/VOSICapabilities/v1.0\""
+                     " xmlns:xsi=\"" NS_XSI "\" xmlns:vr=\"" NS_VR "\" xmlns:vs=\"" NS_VS "\""
+                     " xmlns:tr=\"" NS_TR "\">\n"
+                     "  <capability standardID=\"ivo://ivoa.net/std/TAP\""
+                     " xsi:type=\"tr:TableAccess\">\n"
+                     "    <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\n"
+                     "      <accessURL use=\"base\">");
+  if (!rc)
+    rc = esc(b, c->base_url);
+  if (!rc)
+    rc = put(b, "</accessURL>\n"
+                "    </interface>\n"
+                "    <language>\n"
+                "      <name>ADQL</name>\n"
+                "      <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.0\">2.0</version>\n"
+                "      <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.1\">2.1</version>\n"
+                "      <description>ADQL 2.1, translated to PostgreSQL with pgSphere"
+                "</description>\n");
+  if (!rc)
+    rc = put_features(b, am);
+  if (!rc)
+    rc = put(b, "    </language>\n");
+  for (size_t i = 0; i < nfmts && !rc; i++) {
+    const fmt_type *f = fmts[i];
+    const char *id = format_ivo_id(f->mime);
+    rc = id ? ts_buf_printf(b, "    <outputFormat ivo-id=\"%s\">\n", id)
+            : put(b, "    <outputFormat>\n");
+    if (!rc)
+      rc = elem(b, "      ", "mime", f->mime);
+    /* The short name first: it is what TOPCAT and pyvo show in menus. */
+    if (!rc && f->name && (!f->mime || strcmp(f->name, f->mime) != 0))
+      rc = elem(b, "      ", "alias", f->name);
+    for (const char *const *a = f->aliases; a && *a && !rc; a++)
+      if (strcmp(*a, f->name) != 0 && (!f->mime || strcmp(*a, f->mime) != 0))
+        rc = elem(b, "      ", "alias", *a);
+    if (!rc)
+      rc = put(b, "    </outputFormat>\n");
+  }
+  if (!rc)
+    rc = ts_buf_printf(b,
+                       "    <executionDuration>\n"
+                       "      <default>%d</default>\n"
+                       "      <hard>%d</hard>\n"
+                       "    </executionDuration>\n"
+                       "    <outputLimit>\n"
+                       "      <default unit=\"row\">%lld</default>\n"
+                       "      <hard unit=\"row\">%lld</hard>\n"
+                       "    </outputLimit>\n"
+                       "  </capability>\n",
+                       c->sync_timeout_s, c->sync_timeout_s, (long long)c->maxrec_default,
+                       (long long)c->maxrec_limit);
+  if (!rc)
+    rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#capabilities", "capabilities");
+  if (!rc)
+    rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#availability", "availability");
+  if (!rc)
+    rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#tables-1.1", "tables");
+  if (!rc)
+    rc = put(b, "</vosi:capabilities>\n");
+  return rc;
+}
+
+/* ---- /availability ---------------------------------------------------------- */
+
+ts_err vosi_availability_xml(int available, int64_t up_since_ms, const char *note, ts_buf *b)
+{
+  char when[32];
+  ts_err rc = ts_buf_printf(b,
+                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                            "<vosi:availability"
+                            " xmlns:vosi=\"http://www.ivoa.net/xml/VOSIAvailability/v1.0\">\n"
+                            "  <vosi:available>%s</vosi:available>\n",
+                            available ? "true" : "false");
+  if (!rc && available && up_since_ms > 0) {
+    ts_iso8601(when, up_since_ms, 0);
+    rc = ts_buf_printf(b, "  <vosi:upSince>%s</vosi:upSince>\n", when);
+  }
+  if (!rc)
+    rc = elem(b, "  ", "vosi:note", note);
+  if (!rc)
+    rc = put(b, "</vosi:availability>\n");
+  return rc;
+}
+
+/* ---- /tables ------------------------------------------------------------------ */
+
+static ts_err put_column(ts_buf *b, const adql_column_meta *c, const vosi_tables_opts *o)
+{
+  ts_err rc = put(b, "      <column");
+  if (!rc && o->esa_extras)
+    rc = ts_buf_printf(b, " esatapplus:flags=\"%d\"", meta_column_esa_flags(c));
+  if (!rc && c->std)
+    rc = put(b, " std=\"true\"");
+  if (!rc)
+    rc = put(b, ">\n");
+  if (!rc)
+    rc = elem(b, "        ", "name", c->name);
+  if (!rc)
+    rc = elem(b, "        ", "description", c->description);
+  if (!rc)
+    rc = elem(b, "        ", "unit", c->unit);
+  if (!rc)
+    rc = elem(b, "        ", "ucd", c->ucd);
+  if (!rc)
+    rc = elem(b, "        ", "utype", c->utype);
+  if (!rc)
+    rc = put(b, "        <dataType xsi:type=\"vs:VOTableType\"");
+  if (!rc && c->arraysize && c->arraysize[0]) {
+    rc = put(b, " arraysize=\"");
+    if (!rc)
+      rc = esc(b, c->arraysize);
+    if (!rc)
+      rc = put(b, "\"");
+  }
+  if (!rc && c->xtype && c->xtype[0]) {
+    rc = put(b, " extendedType=\"");
+    if (!rc)
+      rc = esc(b, c->xtype);
+    if (!rc)
+      rc = put(b, "\"");
+  }
+  if (!rc)
+    rc = ts_buf_printf(b, ">%s</dataType>\n", c->datatype);
+  if (!rc && c->indexed)
+    rc = put(b, "        <flag>indexed</flag>\n");
+  if (!rc)
+    rc = put(b, "      </column>\n");
+  return rc;
+}
+
+static ts_err put_table(ts_buf *b, const meta_table *t, int with_columns, const vosi_tables_opts *o,
+                        int root)
+{
+  ts_err rc;
+  if (root)
+    rc = put(b, "<vosi:table xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\""
+                " xmlns:xsi=\"" NS_XSI "\" xmlns:vs=\"" NS_VS "\"");
+  else
+    rc = put(b, "    <table");
+  if (!rc && root && o->esa_extras)
+    rc = put(b, " xmlns:esatapplus=\"" NS_ESA "\"");
+  if (!rc)
+    rc = ts_buf_printf(b, " type=\"%s\">\n", !strcmp(t->table_type, "view") ? "view" : "table");
+  if (!rc)
+    rc = elem(b, "      ", "name", t->qualified_name);
+  if (!rc)
+    rc = elem(b, "      ", "description", t->description);
+  if (!rc)
+    rc = elem(b, "      ", "utype", t->utype);
+  for (size_t i = 0; with_columns && i < t->adql->ncols && !rc; i++)
+    rc = put_column(b, &t->adql->cols[i], o);
+  for (size_t i = 0; with_columns && i < t->nkeys && !rc; i++) {
+    const meta_key *k = t->keys[i];
+    rc = put(b, "      <foreignKey>\n");
+    if (!rc)
+      rc = elem(b, "        ", "targetTable", k->target_table);
+    for (size_t j = 0; j < k->ncols && !rc; j++) {
+      rc = put(b, "        <fkColumn>\n");
+      if (!rc)
+        rc = elem(b, "          ", "fromColumn", k->cols[j].from_column);
+      if (!rc)
+        rc = elem(b, "          ", "targetColumn", k->cols[j].target_column);
+      if (!rc)
+        rc = put(b, "        </fkColumn>\n");
+    }
+    if (!rc)
+      rc = elem(b, "        ", "description", k->description);
+    if (!rc)
+      rc = elem(b, "        ", "utype", k->utype);
+    if (!rc)
+      rc = put(b, "      </foreignKey>\n");
+  }
+  if (!rc)
+    rc = put(b, root ? "</vosi:table>\n" : "    </table>\n");
+  return rc;
+}
+
+ts_err vosi_table_xml(const meta_table *t, const vosi_tables_opts *o, ts_buf *b)
+{
+  ts_err rc = put(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+  if (!rc)
+    rc = put_table(b, t, 1, o, 1);
+  return rc;
+}
+
+/* 1 when `t` is among the selected tables (or no selection was made). */
+static int selected(const meta_table *t, const meta_table *const *sel, size_t nsel)
+{
+  if (!sel)
+    return 1;
+  for (size_t i = 0; i < nsel; i++)
+    if (sel[i] == t)
+      return 1;
+  return 0;
+}
+
+ts_err vosi_tables_xml(const meta *m, const vosi_tables_opts *o, const meta_table *const *sel,
+                       size_t nsel, ts_buf *b)
+{
+  ts_err rc = put(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                     "<vosi:tableset xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\""
+                     " xmlns:xsi=\"" NS_XSI "\" xmlns:vs=\"" NS_VS "\"");
+  if (!rc && o->esa_extras)
+    rc = put(b, " xmlns:esatapplus=\"" NS_ESA "\"");
+  if (!rc)
+    rc = put(b, ">\n");
+  for (size_t s = 0; s < meta_nschemas(m) && !rc; s++) {
+    const meta_schema *sc = meta_schema_at(m, s);
+    size_t n = 0;
+    for (size_t i = 0; i < sc->ntables; i++)
+      n += selected(&sc->tables[i], sel, nsel);
+    /* A selection leaves out schemas it does not touch; the full listing
+     * shows every schema, even one without tables. */
+    if (sel && n == 0)
+      continue;
+    rc = put(b, "  <schema>\n");
+    if (!rc)
+      rc = elem(b, "    ", "name", sc->name);
+    if (!rc)
+      rc = elem(b, "    ", "description", sc->description);
+    if (!rc)
+      rc = elem(b, "    ", "utype", sc->utype);
+    for (size_t i = 0; i < sc->ntables && !rc; i++)
+      if (selected(&sc->tables[i], sel, nsel))
+        rc = put_table(b, &sc->tables[i], !o->detail_min, o, 0);
+    if (!rc)
+      rc = put(b, "  </schema>\n");
+  }
+  if (!rc)
+    rc = put(b, "</vosi:tableset>\n");
+  return rc;
+}
+
+/* ---- the handlers ----------------------------------------------------------- */
+
+static void send_xml(http_request *req, ts_buf *b, ts_err rc)
+{
+  if (rc) {
+    ts_error e;
+    ts_fail(&e, rc, 0, "cannot build the document: %s", ts_err_text(rc));
+    tap_send_error(req, &e);
+  } else {
+    http_respond(req, 200, "text/xml; charset=utf-8", NULL, b->data, b->len);
+  }
+  ts_buf_free(b);
+}
+
+/* VOSI resources are read-only: GET (and HEAD, which http answers from the
+ * same response). */
+static int method_ok(http_request *req)
+{
+  ts_error e;
+  if (!strcmp(req->method, "GET") || req->is_head)
+    return 1;
+  ts_fail(&e, TS_EMETHOD, 0, "%s is not allowed here; use GET", req->method);
+  tap_send_error(req, &e);
+  return 0;
+}
+
+void vosi_capabilities(ts_app *app, http_request *req)
+{
+  ts_buf b;
+  size_t n = 0;
+  const fmt_type *const *fmts;
+  if (!method_ok(req))
+    return;
+  fmts = fmt_all(&n);
+  ts_buf_init(&b, 0);
+  send_xml(req, &b,
+           vosi_capabilities_xml(app->cfg, app->meta ? meta_adql(app->meta) : NULL, fmts, n, &b));
+}
+
+void vosi_availability(ts_app *app, http_request *req)
+{
+  ts_buf b;
+  const char *note;
+  int available = 0;
+  if (!method_ok(req))
+    return;
+  if (app->shutting_down)
+    note = "shutting down; other instances of this service may still answer";
+  else if (app->db_unreachable)
+    note = "the database cannot be reached";
+  else if (!app->meta)
+    note = "TAP_SCHEMA has not been loaded yet";
+  else {
+    available = 1;
+    note = "service is accepting queries";
+  }
+  ts_buf_init(&b, 0);
+  send_xml(req, &b, vosi_availability_xml(available, app->started_ms, note, &b));
+}
+
+static int truthy(const char *v)
+{
+  return v && (ts_strcaseeq(v, "true") || !strcmp(v, "1") || ts_strcaseeq(v, "yes"));
+}
+
+void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
+{
+  vosi_tables_opts o = {.detail_min = 0, .esa_extras = 1};
+  http_param *ps = NULL;
+  size_t np = 0;
+  ts_error e;
+  ts_buf b;
+  const meta_table **sel = NULL;
+  size_t nsel = 0;
+  const char *tables = NULL;
+
+  if (!method_ok(req))
+    return;
+  if (!app->meta) {
+    ts_fail(&e, TS_EUNAVAIL, 0, "TAP_SCHEMA has not been loaded yet");
+    tap_send_error(req, &e);
+    return;
+  }
+  if (http_request_params(req, &ps, &np, &e) != TS_OK) {
+    tap_send_error(req, &e);
+    return;
+  }
+  /* Parameter names are case-insensitive (DALI); the first value counts. */
+  for (size_t i = np; i-- > 0;) {
+    if (ts_strcaseeq(ps[i].name, "detail")) {
+      if (ts_strcaseeq(ps[i].value, "min"))
+        o.detail_min = 1;
+      else if (ts_strcaseeq(ps[i].value, "max"))
+        o.detail_min = 0;
+      else {
+        ts_fail(&e, TS_EINVAL, 0, "detail must be min or max, not '%s'", ps[i].value);
+        tap_send_error(req, &e);
+        return;
+      }
+    } else if (ts_strcaseeq(ps[i].name, "only_tables")) {
+      o.detail_min = truthy(ps[i].value) ? 1 : o.detail_min;
+    } else if (ts_strcaseeq(ps[i].name, "tables")) {
+      tables = ps[i].value;
+    }
+  }
+
+  ts_buf_init(&b, 0);
+  if (path_rest && path_rest[0]) {
+    const meta_table *t = meta_find_table(app->meta, path_rest);
+    if (!t) {
+      ts_buf_free(&b);
+      ts_fail(&e, TS_ENOTFOUND, 0, "no table named %s in this service", path_rest);
+      tap_send_error(req, &e);
+      return;
+    }
+    send_xml(req, &b, vosi_table_xml(t, &o, &b));
+    return;
+  }
+
+  if (tables) {
+    /* TapPlus: ?tables=schema.table[,schema.table...] */
+    size_t cap = 1;
+    for (const char *p = tables; *p; p++)
+      cap += *p == ',';
+    sel = ts_arena_calloc(req->arena, cap, sizeof *sel);
+    if (!sel) {
+      ts_buf_free(&b);
+      ts_fail(&e, TS_ENOMEM, 0, "out of memory");
+      tap_send_error(req, &e);
+      return;
+    }
+    for (const char *p = tables; *p;) {
+      const char *end = strchr(p, ',');
+      size_t len = end ? (size_t)(end - p) : strlen(p);
+      char *name = ts_arena_strndup(req->arena, p, len);
+      const meta_table *t;
+      p += len + (end != NULL);
+      if (!name) {
+        ts_buf_free(&b);
+        ts_fail(&e, TS_ENOMEM, 0, "out of memory");
+        tap_send_error(req, &e);
+        return;
+      }
+      /* Blanks around names are a typing slip, not part of a name. */
+      while (*name == ' ')
+        name++;
+      for (size_t k = strlen(name); k > 0 && name[k - 1] == ' '; k--)
+        name[k - 1] = '\0';
+      if (!name[0])
+        continue;
+      t = meta_find_table(app->meta, name);
+      if (!t) {
+        ts_buf_free(&b);
+        ts_fail(&e, TS_ENOTFOUND, 0, "no table named %s in this service", name);
+        tap_send_error(req, &e);
+        return;
+      }
+      sel[nsel++] = t;
+    }
+  }
+  send_xml(req, &b, vosi_tables_xml(app->meta, &o, tables ? sel : NULL, nsel, &b));
+}
