@@ -118,6 +118,10 @@ size_t stream_format_timestamp(char out[40], int64_t pg_usec);
 /* date -> "YYYY-MM-DD". Returns the length written. */
 size_t stream_format_date(char out[40], int32_t pg_days);
 
+/* The PostgreSQL name of a type OID ("polygon") for messages; NULL when
+ * not one of the built-in types it knows. */
+const char *stream_pg_type_name(uint32_t oid);
+
 /* Iterates over the elements of a PostgreSQL binary array value. */
 typedef struct stream_array_iter {
   const uint8_t *p, *end;
@@ -129,6 +133,13 @@ typedef struct stream_array_iter {
 ts_err stream_array_begin(stream_array_iter *it, const stream_value *v);
 /* Fills *elem with the next element (len -1 for NULL); 0 at the end. */
 int stream_array_next(stream_array_iter *it, stream_value *elem);
+
+/* Appends an array value as one string in PostgreSQL's array literal form,
+ * flattened to one dimension: {1,2,NULL}, {a,"b c"}, {"2020-01-01T00:00:00"}.
+ * This is how columns of string, timestamp and date arrays (datatype
+ * "char", arraysize "*") are shown; `kind` is the column's element kind.
+ * TS_EINVAL for a malformed value; TS_ENOMEM/TS_ELIMIT from the buffer. */
+ts_err stream_format_array_literal(ts_buf *out, stream_kind kind, const stream_value *v);
 
 /* ---- COPY BINARY decoder ------------------------------------------------
  * Decodes the byte stream of COPY ... TO STDOUT (FORMAT binary): the
@@ -147,6 +158,25 @@ ts_err stream_copydec_feed(stream_copydec *d, const uint8_t *buf, size_t len, si
 /* 1 once the trailer has been seen. */
 int stream_copydec_done(const stream_copydec *d);
 void stream_copydec_free(stream_copydec *d);
+
+/* Accumulating use (the PostgreSQL source feeds one CopyData message at a
+ * time, usually one tuple each): stream_copydec_add decodes complete tuples
+ * of the input into the pending batch until it holds batch_rows rows
+ * (*consumed < len then); values point into the inputs given since the
+ * batch began (the caller keeps them alive until it takes the batch) or
+ * into buffers the decoder keeps for tuples split across inputs.
+ * stream_copydec_take hands the pending batch out (valid until the next
+ * add/feed/reset); the next add starts a new one. TS_EINVAL on malformed
+ * input, TS_ENOMEM; both are sticky. */
+ts_err stream_copydec_add(stream_copydec *d, const uint8_t *buf, size_t len, size_t *consumed,
+                          ts_error *err);
+size_t stream_copydec_pending(const stream_copydec *d);
+void stream_copydec_take(stream_copydec *d, stream_batch *b);
+/* At the end of the input: TS_OK when the trailer was seen, else TS_EINVAL
+ * (stream cut inside a tuple, or no trailer) with a message. */
+ts_err stream_copydec_finish(const stream_copydec *d, ts_error *err);
+/* Back to the start (expects a header again); pending rows are dropped. */
+void stream_copydec_reset(stream_copydec *d);
 
 /* ---- buffered output --------------------------------------------------
  * Encoders write into a stream_out: a fixed buffer that is handed to the
