@@ -10,7 +10,9 @@
  * program runs as an unprivileged system user ("postgres" when Debian's
  * package made it, else our own "tapserve"). Children are started with
  * fork + setgid/initgroups/setuid + execve: no shell ever sees a path. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2, getgrouplist, memmem */
+#endif
 #include "tapserve/tapserve.h"
 
 #include <dirent.h>
