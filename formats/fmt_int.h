@@ -1,0 +1,67 @@
+/* formats/fmt_int.h: helpers shared by the encoders in formats/ (private).
+ *
+ * Everything here writes straight into a stream_out: no per-value malloc,
+ * no printf for integers. */
+#ifndef TS_FMT_INT_H
+#define TS_FMT_INT_H
+
+#include "formats/formats.h"
+
+/* ---- the encoders (one const fmt_type each, registered in formats.c) ---- */
+extern const fmt_type fmt_votable_b2_type;
+extern const fmt_type fmt_votable_td_type;
+extern const fmt_type fmt_votable_b_type;
+extern const fmt_type fmt_csv_type;
+extern const fmt_type fmt_tsv_type;
+
+/* ---- numbers -------------------------------------------------------------
+ * Each writes at most FMT_NUM_MAX bytes (no NUL) and returns the length. */
+enum { FMT_NUM_MAX = 40 };
+size_t fmt__u64(char *out, uint64_t v);
+size_t fmt__i64(char *out, int64_t v);
+/* Shortest of %.15g/%.16g/%.17g that reads back to the same double;
+ * "NaN", "+Inf", "-Inf" for the special values. */
+size_t fmt__double(char *out, double d);
+/* The same for float: %.7g .. %.9g. */
+size_t fmt__float(char *out, float f);
+
+/* ---- text -----------------------------------------------------------------
+ * Length of the valid UTF-8 sequence at p (1..4), 0 when invalid (same rules
+ * as ts_buf_xml: no overlongs, surrogates, U+FFFE/U+FFFF or > U+10FFFF). */
+size_t fmt__utf8_seq(const unsigned char *p, size_t n);
+/* XML character data with ts_buf_xml semantics: &<>"' as entities, control
+ * characters XML 1.0 forbids and invalid UTF-8 as U+FFFD. With `attr` set,
+ * TAB, LF and CR become character references so that attribute-value
+ * normalisation does not turn them into spaces. */
+void fmt__xml(stream_out *o, const char *s, size_t n, int attr);
+/* UTF-8 with invalid sequences replaced by U+FFFD (CSV/TSV text). */
+void fmt__utf8(stream_out *o, const char *s, size_t n);
+
+/* ---- values as text (TABLEDATA, CSV, TSV) ------------------------------- */
+typedef enum fmt_textstyle { FMT_TEXT_XML, FMT_TEXT_CSV, FMT_TEXT_TSV } fmt_textstyle;
+/* Writes the text form of one non-NULL value of `col` (scalar or array):
+ * numbers round-trip, timestamps ISO 8601, arrays space-separated, text
+ * escaped for the style (CSV: quoted when needed; numeric arrays always
+ * quoted).
+ * Returns TS_EFORMAT for a malformed value (array), else the sticky
+ * stream_out error. */
+/* Text of a non-NULL scalar of a non-text kind into buf (FMT_NUM_MAX bytes);
+ * booleans are T/F for XML, true/false otherwise. Returns the length, 0 for
+ * a kind without a scalar text form. The value length must have been
+ * checked (fmt__kind_len). */
+size_t fmt__scalar_text(char *buf, stream_kind kind, const stream_value *v, fmt_textstyle style);
+/* What stands for a NULL element inside an array (see fmt__value_text). */
+const char *fmt__null_token(stream_kind kind, fmt_textstyle style);
+/* Minimum byte length of a binary value of a fixed-size kind; 0 for
+ * variable-size kinds (text, numeric). */
+int32_t fmt__kind_len(stream_kind k);
+ts_err fmt__value_text(stream_out *o, const stream_column *col, const stream_value *v,
+                       fmt_textstyle style, ts_buf *scratch);
+/* 1 for the kinds shown as text (text, timestamps, dates). Arrays of them
+ * are one string: PostgreSQL's array literal (stream_format_array_literal),
+ * built in the encoder's `scratch` buffer, which keeps its memory between
+ * values (bounded by the largest value, not by the row count). */
+int fmt__kind_is_text(stream_kind k);
+enum { FMT_SCRATCH_MAX = 256 << 20 };
+
+#endif

@@ -1,0 +1,418 @@
+/* Number and text formatting shared by the encoders (see fmt_int.h). */
+#include "formats/fmt_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Two digits at a time: halves the divisions of the naive loop. */
+static const char fmt_digits2[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
+size_t fmt__u64(char *out, uint64_t v)
+{
+  char tmp[24];
+  char *p = tmp + sizeof tmp;
+  while (v >= 100) {
+    unsigned i = (unsigned)(v % 100) * 2;
+    v /= 100;
+    *--p = fmt_digits2[i + 1];
+    *--p = fmt_digits2[i];
+  }
+  if (v >= 10) {
+    unsigned i = (unsigned)v * 2;
+    *--p = fmt_digits2[i + 1];
+    *--p = fmt_digits2[i];
+  } else {
+    *--p = (char)('0' + v);
+  }
+  size_t n = (size_t)(tmp + sizeof tmp - p);
+  memcpy(out, p, n);
+  return n;
+}
+
+size_t fmt__i64(char *out, int64_t v)
+{
+  if (v < 0) {
+    out[0] = '-';
+    /* Negate in unsigned arithmetic so INT64_MIN does not overflow. */
+    return 1 + fmt__u64(out + 1, 0 - (uint64_t)v);
+  }
+  return fmt__u64(out, (uint64_t)v);
+}
+
+static size_t fmt_special(char *out, double d)
+{
+  if (isnan(d)) {
+    memcpy(out, "NaN", 3);
+    return 3;
+  }
+  memcpy(out, d > 0 ? "+Inf" : "-Inf", 4);
+  return 4;
+}
+
+size_t fmt__double(char *out, double d)
+{
+  if (!isfinite(d))
+    return fmt_special(out, d);
+  /* Integral values are common (counts, ids stored as float8) and need no
+   * printf; 2^53 bounds the range where every integer is exact. -0.0 keeps
+   * its sign through printf. */
+  if (d == (double)(int64_t)d && fabs(d) < 9007199254740992.0 && !(d == 0 && signbit(d)))
+    return fmt__i64(out, (int64_t)d);
+  /* The shortest of 15, 16, 17 significant digits that reads back exactly:
+   * 17 always does, 15 usually does for data that came in as decimals. */
+  char tmp[FMT_NUM_MAX + 8];
+  int n = 0;
+  for (int prec = 15; prec <= 17; prec++) {
+    n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+    if (prec == 17 || strtod(tmp, NULL) == d)
+      break;
+  }
+  memcpy(out, tmp, (size_t)n);
+  return (size_t)n;
+}
+
+size_t fmt__float(char *out, float f)
+{
+  if (!isfinite(f))
+    return fmt_special(out, f);
+  if (f == (float)(int32_t)f && fabsf(f) < 16777216.0f && !(f == 0 && signbit(f)))
+    return fmt__i64(out, (int32_t)f);
+  char tmp[FMT_NUM_MAX + 8];
+  int n = 0;
+  for (int prec = 7; prec <= 9; prec++) {
+    n = snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
+    if (prec == 9 || strtof(tmp, NULL) == f)
+      break;
+  }
+  memcpy(out, tmp, (size_t)n);
+  return (size_t)n;
+}
+
+size_t fmt__utf8_seq(const unsigned char *p, size_t n)
+{
+  unsigned c = p[0], cp;
+  size_t k;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF) {
+    k = 2;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    k = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    k = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (n < k)
+    return 0;
+  for (size_t i = 1; i < k; i++) {
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
+    return 0;
+  return k;
+}
+
+#define FMT_FFFD "\xEF\xBF\xBD"
+
+/* Byte classes for the XML escaper: 0 copies as is. */
+enum { XC_PLAIN, XC_ENTITY, XC_CTRL, XC_WS, XC_HIGH };
+static unsigned char fmt_xml_class(unsigned char c)
+{
+  switch (c) {
+  case '&':
+  case '<':
+  case '>':
+  case '"':
+  case '\'':
+    return XC_ENTITY;
+  case '\t':
+  case '\n':
+  case '\r':
+    return XC_WS;
+  default:
+    return c < 0x20 ? XC_CTRL : c >= 0x80 ? XC_HIGH : XC_PLAIN;
+  }
+}
+
+void fmt__xml(stream_out *o, const char *str, size_t n, int attr)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  size_t run = 0, i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    unsigned char cls = fmt_xml_class(c);
+    const char *rep = NULL;
+    size_t k = 1;
+    if (cls == XC_PLAIN || (cls == XC_WS && !attr)) {
+      i++;
+      continue;
+    }
+    switch (cls) {
+    case XC_ENTITY:
+      rep = c == '&'   ? "&amp;"
+            : c == '<' ? "&lt;"
+            : c == '>' ? "&gt;"
+            : c == '"' ? "&quot;"
+                       : "&apos;";
+      break;
+    case XC_WS:
+      rep = c == '\t' ? "&#9;" : c == '\n' ? "&#10;" : "&#13;";
+      break;
+    case XC_CTRL:
+      rep = FMT_FFFD;
+      break;
+    default: /* XC_HIGH */
+      k = fmt__utf8_seq(s + i, n - i);
+      if (!k) {
+        rep = FMT_FFFD;
+        k = 1;
+      }
+    }
+    if (rep) {
+      stream_out_put(o, s + run, i - run);
+      stream_out_puts(o, rep);
+      i += k;
+      run = i;
+    } else {
+      i += k;
+    }
+  }
+  stream_out_put(o, s + run, n - run);
+}
+
+void fmt__utf8(stream_out *o, const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  size_t run = 0, i = 0;
+  while (i < n) {
+    if (s[i] < 0x80) {
+      i++;
+      continue;
+    }
+    size_t k = fmt__utf8_seq(s + i, n - i);
+    if (k) {
+      i += k;
+      continue;
+    }
+    stream_out_put(o, s + run, i - run);
+    stream_out_put(o, FMT_FFFD, 3);
+    run = ++i;
+  }
+  stream_out_put(o, s + run, n - run);
+}
+
+/* CSV text: quoted when it holds a separator, quote, CR, LF, or begins or
+ * ends with a blank (readers trim those otherwise), or when it is empty so
+ * that an empty string stays distinct from NULL. Quotes are doubled. */
+static void fmt_csv_text(stream_out *o, const char *s, size_t n, int force_quote)
+{
+  int quote =
+      force_quote || n == 0 || s[0] == ' ' || s[n - 1] == ' ' || s[0] == '\t' || s[n - 1] == '\t';
+  for (size_t i = 0; i < n && !quote; i++) {
+    char c = s[i];
+    quote = c == ',' || c == '"' || c == '\r' || c == '\n';
+  }
+  if (!quote) {
+    fmt__utf8(o, s, n);
+    return;
+  }
+  stream_out_put(o, "\"", 1);
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '"') {
+      fmt__utf8(o, s + run, i + 1 - run); /* the quote itself ... */
+      run = i;                            /* ... and once more with the next run */
+    }
+  }
+  fmt__utf8(o, s + run, n - run);
+  stream_out_put(o, "\"", 1);
+}
+
+/* TSV has no quoting: TAB, CR and LF inside a value become blanks (the
+ * documented lossy rule), everything else is copied. */
+static void fmt_tsv_text(stream_out *o, const char *s, size_t n)
+{
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+      fmt__utf8(o, s + run, i - run);
+      stream_out_put(o, " ", 1);
+      run = i + 1;
+    }
+  }
+  fmt__utf8(o, s + run, n - run);
+}
+
+static void fmt_put_text(stream_out *o, const char *s, size_t n, fmt_textstyle style)
+{
+  if (style == FMT_TEXT_XML)
+    fmt__xml(o, s, n, 0);
+  else if (style == FMT_TEXT_CSV)
+    fmt_csv_text(o, s, n, 0);
+  else
+    fmt_tsv_text(o, s, n);
+}
+
+/* Formats a non-NULL, non-text scalar of `kind` into buf. */
+size_t fmt__scalar_text(char *buf, stream_kind kind, const stream_value *v, fmt_textstyle style)
+{
+  switch (kind) {
+  case STREAM_BOOL:
+    if (style == FMT_TEXT_XML) {
+      buf[0] = stream_get_bool(v) ? 'T' : 'F';
+      return 1;
+    }
+    if (stream_get_bool(v)) {
+      memcpy(buf, "true", 4);
+      return 4;
+    }
+    memcpy(buf, "false", 5);
+    return 5;
+  case STREAM_INT2:
+    return fmt__i64(buf, stream_get_int2(v));
+  case STREAM_INT4:
+    return fmt__i64(buf, stream_get_int4(v));
+  case STREAM_INT8:
+    return fmt__i64(buf, stream_get_int8(v));
+  case STREAM_FLOAT4:
+    return fmt__float(buf, stream_get_float4(v));
+  case STREAM_FLOAT8:
+    return fmt__double(buf, stream_get_float8(v));
+  case STREAM_NUMERIC:
+    return fmt__double(buf, stream_numeric_to_double(v->p, v->len));
+  case STREAM_TIMESTAMP:
+  case STREAM_TIMESTAMPTZ:
+    return stream_format_timestamp(buf, stream_get_int8(v));
+  case STREAM_DATE:
+    return stream_format_date(buf, stream_get_int4(v));
+  default:
+    return 0;
+  }
+}
+
+/* Minimum byte length of a well-formed binary value of a fixed-size kind;
+ * 0 for variable-size kinds. Checked before reading, since a corrupt
+ * stream must not make us read past the value. */
+int32_t fmt__kind_len(stream_kind k)
+{
+  switch (k) {
+  case STREAM_BOOL:
+    return 1;
+  case STREAM_INT2:
+    return 2;
+  case STREAM_INT4:
+  case STREAM_FLOAT4:
+  case STREAM_DATE:
+    return 4;
+  case STREAM_INT8:
+  case STREAM_FLOAT8:
+  case STREAM_TIMESTAMP:
+  case STREAM_TIMESTAMPTZ:
+    return 8;
+  default:
+    return 0;
+  }
+}
+
+const char *fmt__null_token(stream_kind kind, fmt_textstyle style)
+{
+  switch (kind) {
+  case STREAM_FLOAT4:
+  case STREAM_FLOAT8:
+  case STREAM_NUMERIC:
+    return "NaN";
+  case STREAM_INT2:
+    return "-32768";
+  case STREAM_INT4:
+    return "-2147483648";
+  case STREAM_INT8:
+    return "-9223372036854775808";
+  case STREAM_BOOL:
+    return style == FMT_TEXT_XML ? "?" : "false";
+  default:
+    return "";
+  }
+}
+
+int fmt__kind_is_text(stream_kind k)
+{
+  return k == STREAM_TEXT || k == STREAM_TIMESTAMP || k == STREAM_TIMESTAMPTZ || k == STREAM_DATE;
+}
+
+ts_err fmt__value_text(stream_out *o, const stream_column *col, const stream_value *v,
+                       fmt_textstyle style, ts_buf *scratch)
+{
+  stream_kind kind = col->kind;
+  if (col->is_array && fmt__kind_is_text(kind)) {
+    ts_buf_reset(scratch);
+    ts_err rc = stream_format_array_literal(scratch, kind, v);
+    if (rc)
+      return rc == TS_EINVAL ? TS_EFORMAT : rc;
+    fmt_put_text(o, scratch->data, scratch->len, style);
+    return o->err;
+  }
+  if (!col->is_array) {
+    if (kind == STREAM_TEXT) {
+      fmt_put_text(o, (const char *)v->p, (size_t)v->len, style);
+      return o->err;
+    }
+    if (v->len < fmt__kind_len(kind) || kind == STREAM_UNSUPPORTED)
+      return TS_EFORMAT;
+    char *p = stream_out_reserve(o, FMT_NUM_MAX);
+    if (!p)
+      return o->err ? o->err : TS_ENOMEM;
+    stream_out_commit(o, fmt__scalar_text(p, kind, v, style));
+    return TS_OK;
+  }
+  /* Arrays: elements separated by one blank. A blank-separated list has
+   * no empty token, so a NULL element is written as a value: NaN in a float
+   * array, the type's minimum in an integer array (VOTable declares it as
+   * <VALUES null>), "?" in a TABLEDATA boolean array (false in CSV/TSV).
+   * CSV always quotes arrays so that readers see one field. */
+  stream_array_iter it;
+  stream_value el;
+  if (stream_array_begin(&it, v))
+    return TS_EFORMAT;
+  if (style == FMT_TEXT_CSV)
+    stream_out_put(o, "\"", 1);
+  int first = 1;
+  while (stream_array_next(&it, &el)) {
+    if (!first)
+      stream_out_put(o, " ", 1);
+    first = 0;
+    char *p = stream_out_reserve(o, FMT_NUM_MAX);
+    if (!p)
+      return o->err ? o->err : TS_ENOMEM;
+    size_t n;
+    if (el.len < 0) {
+      const char *z = fmt__null_token(kind, style);
+      n = strlen(z);
+      memcpy(p, z, n);
+    } else if (el.len < fmt__kind_len(kind) || kind == STREAM_UNSUPPORTED) {
+      return TS_EFORMAT;
+    } else {
+      n = fmt__scalar_text(p, kind, &el, style);
+    }
+    stream_out_commit(o, n);
+  }
+  if (style == FMT_TEXT_CSV)
+    stream_out_put(o, "\"", 1);
+  return o->err;
+}
