@@ -893,3 +893,40 @@ int test_shutdown(void)
   cl_close(&fresh);
   return 0;
 }
+
+int test_idle_timeout(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  o.idle_timeout_ms = 200;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&c)); /* silently: no 408 on an idle keep-alive connection */
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+int test_write_timeout(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  o.write_timeout_ms = 300;
+  o.high_watermark = 64 * 1024;
+  o.low_watermark = 16 * 1024;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 16 * 1024) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /forever?size=8192 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  /* never read: the server must give up on its own */
+  for (int i = 0; i < 1000 && F.aborts == 0; i++)
+    usleep(10 * 1000);
+  TS_CHECK_EQ_INT(F.aborts, 1);
+  TS_CHECK_EQ_INT(F.canceled_after_abort, 1);
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
