@@ -1,2 +1,0 @@
-/* replaced by the grammar */
-#include "adql/adql.h"

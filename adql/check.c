@@ -1,0 +1,1615 @@
+/* adql/check.c: the semantic pass (PostgreSQL's analyze.c + parse_*.c).
+ *
+ * Resolves every table and column of a raw AST against adql_meta, builds
+ * one scope per SELECT (with a parent link, for correlated subqueries),
+ * assigns a type to every expression, checks that conditions and values
+ * stay apart and that operands fit, and computes the result columns.
+ *
+ * Name rules. A published name written in double quotes in TAP_SCHEMA
+ * ("Mixed") is a delimited identifier and matches only exactly; any other
+ * published name matches a regular identifier of the query without regard
+ * to case and a delimited one exactly. Aliases compare by their canonical
+ * form: regular ones folded to lower case, delimited ones as written.
+ *
+ * Syntax-only mode (adql_check_syntax) runs the same walk without metadata:
+ * tables and columns are accepted as written and have unknown types, so
+ * only structural errors (aggregates in WHERE, function arity, unknown
+ * functions when UDFs are declared) are reported. */
+#include "adql/adql_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- scopes ------------------------------------------------------------------ */
+
+typedef struct chk {
+  adql_query *q;
+  const adql_meta *meta; /* NULL in syntax-only mode */
+  const adql_udf *udfs;
+  size_t nudfs;
+  int syntax_only;
+  ts_error *err;
+  ts_arena *a;
+  int failed;
+} chk;
+
+enum { CTX_NOAGG = 1, CTX_INAGG = 2 };
+
+static ts_err fail(chk *c, int loc, const char *fmt, ...) TS_PRINTF(3, 4);
+static ts_err fail(chk *c, int loc, const char *fmt, ...)
+{
+  va_list ap;
+  char msg[sizeof c->err->msg];
+  if (c->failed)
+    return TS_EADQL;
+  c->failed = 1;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return adql__failq(c->q, c->err, loc, "%s", msg);
+}
+
+static ts_err oom(chk *c)
+{
+  if (!c->failed) {
+    c->failed = 1;
+    ts_fail(c->err, TS_ENOMEM, 0, "query needs more memory than a request may use");
+  }
+  return TS_ENOMEM;
+}
+
+static void *alloc(chk *c, size_t n)
+{
+  void *p = ts_arena_calloc(c->a, 1, n);
+  if (!p)
+    oom(c);
+  return p;
+}
+
+/* ---- names ------------------------------------------------------------------- */
+
+/* "Mixed" (with the quotes) -> Mixed, exact; anything else as is. */
+static const char *unquote_pub(chk *c, const char *pub, int *exact)
+{
+  size_t n = pub ? strlen(pub) : 0;
+  *exact = 0;
+  if (n >= 2 && pub[0] == '"' && pub[n - 1] == '"') {
+    char *out = alloc(c, n);
+    size_t j = 0;
+    if (!out)
+      return NULL;
+    for (size_t i = 1; i + 1 < n; i++) {
+      out[j++] = pub[i];
+      if (pub[i] == '"' && pub[i + 1] == '"')
+        i++;
+    }
+    out[j] = '\0';
+    *exact = 1;
+    return out;
+  }
+  return pub;
+}
+
+static int name_match(const adql_ident *id, const char *name, int exact)
+{
+  if (!name)
+    return 0;
+  if (exact || id->delimited)
+    return strcmp(id->name, name) == 0;
+  return ts_strcaseeq(id->name, name);
+}
+
+/* Canonical form: regular identifiers fold to lower case. */
+static int ident_eq(const adql_ident *x, const adql_ident *y)
+{
+  if (!x->delimited && !y->delimited)
+    return ts_strcaseeq(x->name, y->name);
+  if (x->delimited && y->delimited)
+    return strcmp(x->name, y->name) == 0;
+  const adql_ident *d = x->delimited ? x : y, *r = x->delimited ? y : x;
+  for (const char *p = d->name, *s = r->name;; p++, s++) {
+    if (*p != (char)tolower((unsigned char)*s))
+      return 0;
+    if (!*p)
+      return 1;
+  }
+}
+
+const char *adql__db_ident(ts_arena *a, const char *db_name, const char *published)
+{
+  size_t n;
+  char *out;
+  if (db_name && *db_name)
+    return db_name;
+  n = published ? strlen(published) : 0;
+  if (n >= 2 && published[0] == '"' && published[n - 1] == '"') {
+    size_t j = 0;
+    out = ts_arena_alloc(a, n);
+    if (!out)
+      return NULL;
+    for (size_t i = 1; i + 1 < n; i++) {
+      out[j++] = published[i];
+      if (published[i] == '"' && published[i + 1] == '"')
+        i++;
+    }
+    out[j] = '\0';
+    return out;
+  }
+  out = ts_arena_strndup(a, published ? published : "", n);
+  for (size_t i = 0; out && i < n; i++)
+    out[i] = (char)tolower((unsigned char)out[i]);
+  return out;
+}
+
+static char *quote_ident(chk *c, const char *s)
+{
+  size_t n = strlen(s), j = 0;
+  char *out = alloc(c, 2 * n + 3);
+  if (!out)
+    return NULL;
+  out[j++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    out[j++] = s[i];
+    if (s[i] == '"')
+      out[j++] = '"';
+  }
+  out[j++] = '"';
+  out[j] = '\0';
+  return out;
+}
+
+static const char *canon_alias(chk *c, const adql_ident *id)
+{
+  if (id->delimited)
+    return id->name;
+  char *s = ts_arena_strdup(c->a, id->name);
+  if (!s) {
+    oom(c);
+    return NULL;
+  }
+  for (char *p = s; *p; p++)
+    *p = (char)tolower((unsigned char)*p);
+  return s;
+}
+
+/* Levenshtein distance, case-insensitive, capped at 64 characters. */
+static int edit_distance(const char *x, const char *y)
+{
+  int d[65][65];
+  size_t n = strlen(x), m = strlen(y);
+  if (n > 64 || m > 64)
+    return 1000;
+  for (size_t i = 0; i <= n; i++)
+    d[i][0] = (int)i;
+  for (size_t j = 0; j <= m; j++)
+    d[0][j] = (int)j;
+  for (size_t i = 1; i <= n; i++)
+    for (size_t j = 1; j <= m; j++) {
+      int cost = tolower((unsigned char)x[i - 1]) != tolower((unsigned char)y[j - 1]);
+      int v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v)
+        v = d[i][j - 1] + 1;
+      if (d[i - 1][j - 1] + cost < v)
+        v = d[i - 1][j - 1] + cost;
+      d[i][j] = v;
+    }
+  return d[n][m];
+}
+
+typedef struct suggest {
+  const char *best;
+  const char *best_prefix; /* "s." for qualified suggestions */
+  int dist;
+} suggest;
+
+static void suggest_try(suggest *sg, const char *want, const char *prefix, const char *cand)
+{
+  int dist = edit_distance(want, cand);
+  int limit = (int)strlen(want) / 3 + 1;
+  if (limit > 3)
+    limit = 3;
+  if (dist <= limit && (!sg->best || dist < sg->dist)) {
+    sg->best = cand;
+    sg->best_prefix = prefix;
+    sg->dist = dist;
+  }
+}
+
+/* ---- types ------------------------------------------------------------------- */
+
+const char *adql__type_name(adql_type t)
+{
+  switch (t) {
+  case ADQL_T_UNKNOWN:
+    return "unknown";
+  case ADQL_T_COND:
+    return "condition";
+  case ADQL_T_SHORT:
+    return "short";
+  case ADQL_T_INT:
+    return "int";
+  case ADQL_T_LONG:
+    return "long";
+  case ADQL_T_FLOAT:
+    return "float";
+  case ADQL_T_DOUBLE:
+    return "double";
+  case ADQL_T_STRING:
+    return "char";
+  case ADQL_T_BOOLEAN:
+    return "boolean";
+  case ADQL_T_GEOMETRY:
+    return "geometry";
+  case ADQL_T_OTHER:
+    return "other";
+  }
+  return "unknown";
+}
+
+static int is_num(adql_type t)
+{
+  return t >= ADQL_T_SHORT && t <= ADQL_T_DOUBLE;
+}
+static int is_intclass(adql_type t)
+{
+  return t >= ADQL_T_SHORT && t <= ADQL_T_LONG;
+}
+
+static adql_type type_of_meta(const adql_column_meta *m)
+{
+  const char *dt = m->datatype ? m->datatype : "";
+  const char *xt = m->xtype ? m->xtype : "";
+  int array = m->arraysize && *m->arraysize && strcmp(m->arraysize, "1") != 0;
+  if (ts_strcaseeq(xt, "point") || ts_strcaseeq(xt, "circle") || ts_strcaseeq(xt, "polygon") ||
+      ts_strcaseeq(xt, "region") || ts_strcaseeq(xt, "moc"))
+    return ADQL_T_GEOMETRY;
+  if (ts_strcaseeq(dt, "char") || ts_strcaseeq(dt, "unicodeChar"))
+    return ts_strcaseeq(xt, "timestamp") || ts_strcaseeq(xt, "interval") ? ADQL_T_OTHER
+                                                                         : ADQL_T_STRING;
+  if (array)
+    return ADQL_T_OTHER;
+  if (ts_strcaseeq(dt, "short") || ts_strcaseeq(dt, "unsignedByte"))
+    return ADQL_T_SHORT;
+  if (ts_strcaseeq(dt, "int"))
+    return ADQL_T_INT;
+  if (ts_strcaseeq(dt, "long"))
+    return ADQL_T_LONG;
+  if (ts_strcaseeq(dt, "float"))
+    return ADQL_T_FLOAT;
+  if (ts_strcaseeq(dt, "double"))
+    return ADQL_T_DOUBLE;
+  if (ts_strcaseeq(dt, "boolean"))
+    return ADQL_T_BOOLEAN;
+  return ADQL_T_OTHER;
+}
+
+static const char *datatype_of(adql_type t)
+{
+  switch (t) {
+  case ADQL_T_SHORT:
+    return "short";
+  case ADQL_T_INT:
+    return "int";
+  case ADQL_T_LONG:
+    return "long";
+  case ADQL_T_FLOAT:
+    return "float";
+  case ADQL_T_DOUBLE:
+    return "double";
+  case ADQL_T_BOOLEAN:
+    return "boolean";
+  default:
+    return "char";
+  }
+}
+
+/* The type two numeric operands combine to: integers widen, anything
+ * with a float is double unless both are float (PostgreSQL: real op real
+ * is real). */
+static adql_type num_join(adql_type x, adql_type y)
+{
+  if (x == ADQL_T_UNKNOWN)
+    return y == ADQL_T_UNKNOWN ? ADQL_T_UNKNOWN : y;
+  if (y == ADQL_T_UNKNOWN)
+    return x;
+  if (is_intclass(x) && is_intclass(y))
+    return x > y ? x : y;
+  if (x == ADQL_T_FLOAT && y == ADQL_T_FLOAT)
+    return ADQL_T_FLOAT;
+  return ADQL_T_DOUBLE;
+}
+
+/* Can values of these types be compared (=, <, IN, BETWEEN)? */
+static int comparable(adql_type x, adql_type y)
+{
+  if (x == ADQL_T_UNKNOWN || y == ADQL_T_UNKNOWN)
+    return 1;
+  if (is_num(x) && is_num(y))
+    return 1;
+  return x == y;
+}
+
+/* ---- built-in functions ------------------------------------------------------ */
+
+static const adql_func adql_funcs[] = {
+    {"abs", "abs", 1, 1, ADQL_FN_SAME},
+    {"acos", "acos", 1, 1, ADQL_FN_NUMERIC},
+    {"asin", "asin", 1, 1, ADQL_FN_NUMERIC},
+    {"atan", "atan", 1, 1, ADQL_FN_NUMERIC},
+    {"atan2", "atan2", 2, 2, ADQL_FN_NUMERIC},
+    {"ceiling", "ceil", 1, 1, ADQL_FN_NUMERIC},
+    {"cos", "cos", 1, 1, ADQL_FN_NUMERIC},
+    {"cot", "cot", 1, 1, ADQL_FN_NUMERIC},
+    {"degrees", "degrees", 1, 1, ADQL_FN_NUMERIC},
+    {"exp", "exp", 1, 1, ADQL_FN_NUMERIC},
+    {"floor", "floor", 1, 1, ADQL_FN_NUMERIC},
+    {"log", "ln", 1, 1, ADQL_FN_NUMERIC},
+    {"log10", "log", 1, 1, ADQL_FN_NUMERIC},
+    {"lower", "lower", 1, 1, ADQL_FN_STRING},
+    {"mod", "mod", 2, 2, ADQL_FN_MOD},
+    {"pi", "pi", 0, 0, ADQL_FN_NUMERIC},
+    {"power", "power", 2, 2, ADQL_FN_NUMERIC},
+    {"radians", "radians", 1, 1, ADQL_FN_NUMERIC},
+    {"rand", "random", 0, 1, ADQL_FN_RAND},
+    {"round", "round", 1, 2, ADQL_FN_ROUNDLIKE},
+    {"sin", "sin", 1, 1, ADQL_FN_NUMERIC},
+    {"sqrt", "sqrt", 1, 1, ADQL_FN_NUMERIC},
+    {"tan", "tan", 1, 1, ADQL_FN_NUMERIC},
+    {"truncate", "trunc", 1, 2, ADQL_FN_ROUNDLIKE},
+    {"upper", "upper", 1, 1, ADQL_FN_STRING},
+};
+
+const adql_func *adql__func_lookup(const char *name)
+{
+  for (size_t i = 0; i < TS_ARRAY_LEN(adql_funcs); i++)
+    if (ts_strcaseeq(name, adql_funcs[i].name))
+      return &adql_funcs[i];
+  return NULL;
+}
+
+/* "name(a TEXT, b TEXT) -> INTEGER": the argument count (-1 when the
+ * signature cannot be read) and the result type. */
+static int udf_signature(const char *sig, adql_type *ret)
+{
+  const char *p = sig ? strchr(sig, '(') : NULL, *q, *arrow;
+  int nargs = 0, any = 0;
+  *ret = ADQL_T_UNKNOWN;
+  if (!p)
+    return -1;
+  q = strchr(p, ')');
+  if (!q)
+    return -1;
+  for (const char *s = p + 1; s < q; s++) {
+    if (*s == ',')
+      nargs++;
+    else if (!isspace((unsigned char)*s))
+      any = 1;
+  }
+  nargs += any;
+  arrow = strstr(q, "->");
+  if (arrow) {
+    const char *t = arrow + 2;
+    while (isspace((unsigned char)*t))
+      t++;
+    if (ts_strncaseeq(t, "smallint", 8))
+      *ret = ADQL_T_SHORT;
+    else if (ts_strncaseeq(t, "integer", 7) || ts_strncaseeq(t, "int", 3))
+      *ret = ADQL_T_INT;
+    else if (ts_strncaseeq(t, "bigint", 6))
+      *ret = ADQL_T_LONG;
+    else if (ts_strncaseeq(t, "real", 4))
+      *ret = ADQL_T_FLOAT;
+    else if (ts_strncaseeq(t, "double", 6))
+      *ret = ADQL_T_DOUBLE;
+    else if (ts_strncaseeq(t, "text", 4) || ts_strncaseeq(t, "char", 4) ||
+             ts_strncaseeq(t, "varchar", 7))
+      *ret = ADQL_T_STRING;
+    else if (ts_strncaseeq(t, "point", 5) || ts_strncaseeq(t, "circle", 6) ||
+             ts_strncaseeq(t, "polygon", 7) || ts_strncaseeq(t, "region", 6))
+      *ret = ADQL_T_GEOMETRY;
+  }
+  return nargs;
+}
+
+/* ---- range variables --------------------------------------------------------- */
+
+static int scope_add(chk *c, adql_scope *s, adql_rangevar *rv)
+{
+  if (s->nrv == s->caprv) {
+    size_t cap = s->caprv ? 2 * s->caprv : 8;
+    adql_rangevar **n = alloc(c, cap * sizeof *n);
+    if (!n)
+      return -1;
+    if (s->nrv)
+      memcpy(n, s->rvs, s->nrv * sizeof *n);
+    s->rvs = n;
+    s->caprv = cap;
+  }
+  s->rvs[s->nrv++] = rv;
+  return 0;
+}
+
+static int rv_match_qual(const adql_rangevar *rv, const adql_ident *qual, int nqual)
+{
+  if (nqual == 1) {
+    if (rv->alias.name)
+      return ident_eq(&rv->alias, qual);
+    return name_match(&qual[0], rv->tname, rv->texact);
+  }
+  if (nqual == 2) {
+    if (rv->alias.name || !rv->sname)
+      return 0;
+    return name_match(&qual[0], rv->sname, rv->sexact) &&
+           name_match(&qual[1], rv->tname, rv->texact);
+  }
+  return 0;
+}
+
+static const char *rv_label(const adql_rangevar *rv)
+{
+  return rv->alias.name ? rv->alias.name : rv->tname;
+}
+
+static int check_select(chk *c, adql_select *s, adql_scope *parent, adql_list *ctes);
+
+static adql_rangevar *rv_from_select(chk *c, adql_from *f, adql_select *sub, const char *tname,
+                                     int texact)
+{
+  adql_rangevar *rv = alloc(c, sizeof *rv);
+  if (!rv)
+    return NULL;
+  rv->from = f;
+  rv->tname = tname;
+  rv->texact = texact;
+  rv->ncols = sub->nout;
+  rv->cols = alloc(c, (sub->nout ? sub->nout : 1) * sizeof *rv->cols);
+  if (!rv->cols)
+    return NULL;
+  for (size_t i = 0; i < sub->nout; i++) {
+    rv->cols[i].name = sub->out[i].name;
+    rv->cols[i].exact = 0;
+    rv->cols[i].db = sub->outcols[i].sql_alias;
+    rv->cols[i].meta = &sub->out[i];
+    rv->cols[i].type = sub->outtype[i];
+  }
+  return rv;
+}
+
+static const adql_cte *find_cte(adql_list *ctes, const adql_ident *id)
+{
+  for (size_t i = 0; ctes && i < ctes->n; i++) {
+    const adql_cte *cte = ctes->items[i];
+    if (ident_eq(&cte->name, id))
+      return cte;
+  }
+  return NULL;
+}
+
+static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
+{
+  const adql_ident *tid = &f->parts[f->nparts - 1];
+  const adql_ident *sid = f->nparts >= 2 ? &f->parts[f->nparts - 2] : NULL;
+  const adql_table_meta *found = NULL;
+  int nfound = 0;
+  adql_rangevar *rv;
+
+  if (f->nparts == 3) {
+    fail(c, f->parts[0].loc, "catalog names are not supported (\"%s\")", f->parts[0].name);
+    return NULL;
+  }
+  if (!sid) {
+    const adql_cte *cte = find_cte(ctes, tid);
+    if (cte) {
+      rv = rv_from_select(c, f, cte->query, cte->name.name, cte->name.delimited);
+      if (!rv)
+        return NULL;
+      rv->cte = cte;
+      rv->texact = 0;
+      rv->sqlname = rv->sqltable = cte->sqlname;
+      return rv;
+    }
+  }
+  if (c->syntax_only) {
+    rv = alloc(c, sizeof *rv);
+    if (rv) {
+      rv->from = f;
+      rv->tname = tid->name;
+      rv->texact = tid->delimited;
+      rv->sname = sid ? sid->name : NULL;
+      rv->sexact = sid ? sid->delimited : 0;
+    }
+    return rv;
+  }
+  for (size_t i = 0; i < c->meta->ntables; i++) {
+    const adql_table_meta *t = &c->meta->tables[i];
+    int ex;
+    const char *tn = unquote_pub(c, t->name, &ex);
+    if (!tn)
+      return NULL;
+    if (!name_match(tid, tn, ex))
+      continue;
+    if (sid) {
+      const char *sn = unquote_pub(c, t->schema, &ex);
+      if (!sn || !name_match(sid, sn, ex))
+        continue;
+    }
+    found = t;
+    nfound++;
+  }
+  if (nfound > 1) {
+    fail(c, f->loc,
+         "table name \"%s\" is ambiguous: several schemas have it; qualify it with "
+         "its schema",
+         tid->name);
+    return NULL;
+  }
+  if (!found) {
+    suggest sg = {0};
+    for (size_t i = 0; i < c->meta->ntables; i++) {
+      const adql_table_meta *t = &c->meta->tables[i];
+      suggest_try(&sg, tid->name, t->schema, t->name);
+    }
+    if (sg.best)
+      fail(c, f->loc, "table \"%s%s%s\" does not exist (did you mean \"%s%s%s\"?)",
+           sid ? sid->name : "", sid ? "." : "", tid->name, sg.best_prefix ? sg.best_prefix : "",
+           sg.best_prefix ? "." : "", sg.best);
+    else
+      fail(c, f->loc, "table \"%s%s%s\" does not exist", sid ? sid->name : "", sid ? "." : "",
+           tid->name);
+    return NULL;
+  }
+  rv = alloc(c, sizeof *rv);
+  if (!rv)
+    return NULL;
+  rv->from = f;
+  rv->table = found;
+  rv->tname = unquote_pub(c, found->name, &rv->texact);
+  rv->sname = found->schema && *found->schema ? unquote_pub(c, found->schema, &rv->sexact) : NULL;
+  rv->ncols = found->ncols;
+  rv->cols = alloc(c, (found->ncols ? found->ncols : 1) * sizeof *rv->cols);
+  if (!rv->cols || !rv->tname)
+    return NULL;
+  for (size_t i = 0; i < found->ncols; i++) {
+    const adql_column_meta *m = &found->cols[i];
+    rv->cols[i].name = unquote_pub(c, m->name, &rv->cols[i].exact);
+    rv->cols[i].db = adql__db_ident(c->a, m->db_name, m->name);
+    rv->cols[i].meta = m;
+    rv->cols[i].type = type_of_meta(m);
+    if (!rv->cols[i].name || !rv->cols[i].db)
+      return NULL;
+  }
+  {
+    const char *dbt = adql__db_ident(c->a, found->db_name, found->name);
+    const char *dbs = found->db_schema || (found->schema && *found->schema)
+                          ? adql__db_ident(c->a, found->db_schema, found->schema)
+                          : NULL;
+    const char *qt = dbt ? quote_ident(c, dbt) : NULL;
+    const char *qs = dbs ? quote_ident(c, dbs) : NULL;
+    if (!qt)
+      return NULL;
+    rv->sqlname = rv->sqltable = qs ? ts_arena_printf(c->a, "%s.%s", qs, qt) : qt;
+    if (!rv->sqlname)
+      return oom(c), NULL;
+  }
+  return rv;
+}
+
+static int rv_same_name(const adql_rangevar *x, const adql_rangevar *y)
+{
+  if (x->alias.name && y->alias.name)
+    return ident_eq(&x->alias, &y->alias);
+  if (x->alias.name)
+    return name_match(&x->alias, y->tname, 0) && !y->sname;
+  if (y->alias.name)
+    return name_match(&y->alias, x->tname, 0) && !x->sname;
+  if (x->table && y->table)
+    return x->table == y->table;
+  return x->tname && y->tname && ts_strcaseeq(x->tname, y->tname) &&
+         ((!x->sname && !y->sname) || (x->sname && y->sname && ts_strcaseeq(x->sname, y->sname)));
+}
+
+static adql_type check_expr(chk *c, adql_scope *s, adql_node *n, int ctx);
+static int check_cond(chk *c, adql_scope *s, adql_node *n, int ctx, const char *clause);
+
+/* Finds column `id` in rvs [lo, hi) of s: returns the number of matches
+ * (merged USING columns count once), the first in *rv_out / *col_out. */
+static int find_col_in(adql_scope *s, size_t lo, size_t hi, const adql_ident *id,
+                       adql_rangevar **rv_out, int *col_out)
+{
+  int found = 0;
+  for (size_t i = lo; i < hi; i++) {
+    adql_rangevar *rv = s->rvs[i];
+    for (size_t j = 0; j < rv->ncols; j++) {
+      if (rv->cols[j].hidden || !name_match(id, rv->cols[j].name, rv->cols[j].exact))
+        continue;
+      if (!found) {
+        *rv_out = rv;
+        *col_out = (int)j;
+      }
+      found++;
+    }
+  }
+  return found;
+}
+
+static int add_from(chk *c, adql_scope *s, adql_from *f);
+
+static int mark_merge(chk *c, adql_scope *s, size_t lo, size_t mid, size_t hi, const adql_ident *id,
+                      int loc, const char **db)
+{
+  adql_rangevar *lrv = NULL, *rrv = NULL;
+  int lcol = 0, rcol = 0;
+  int nl = find_col_in(s, lo, mid, id, &lrv, &lcol);
+  int nr = find_col_in(s, mid, hi, id, &rrv, &rcol);
+  if (nl == 0 || nr == 0)
+    return fail(c, loc, "column \"%s\" named in USING does not exist in the %s side of the join",
+                id->name, nl == 0 ? "left" : "right"),
+           -1;
+  if (nl > 1 || nr > 1)
+    return fail(c, loc, "column \"%s\" named in USING is ambiguous in the %s side of the join",
+                id->name, nl > 1 ? "left" : "right"),
+           -1;
+  lrv->cols[lcol].merged = 1;
+  rrv->cols[rcol].hidden = 1;
+  *db = lrv->cols[lcol].db;
+  return 0;
+}
+
+static int add_join(chk *c, adql_scope *s, adql_from *f)
+{
+  size_t lo = s->nrv, mid, hi;
+  if (add_from(c, s, f->left))
+    return -1;
+  mid = s->nrv;
+  if (add_from(c, s, f->right))
+    return -1;
+  hi = s->nrv;
+  if (!f->has_spec)
+    return fail(c, f->loc,
+                "JOIN needs an ON or USING clause (or write NATURAL JOIN or CROSS "
+                "JOIN)"),
+           -1;
+  if (c->syntax_only) {
+    if (f->on) {
+      size_t ol = s->vis_lo, oh = s->vis_hi;
+      int orr = s->restricted;
+      s->vis_lo = lo, s->vis_hi = hi, s->restricted = 1;
+      int rc = check_cond(c, s, f->on, CTX_NOAGG, "ON");
+      s->vis_lo = ol, s->vis_hi = oh, s->restricted = orr;
+      return rc;
+    }
+    return 0;
+  }
+  if (f->using_cols) {
+    f->using_db = alloc(c, f->using_cols->n * sizeof *f->using_db);
+    if (!f->using_db)
+      return -1;
+    for (size_t i = 0; i < f->using_cols->n; i++) {
+      const adql_ident *id = f->using_cols->items[i];
+      if (mark_merge(c, s, lo, mid, hi, id, id->loc, &f->using_db[i]))
+        return -1;
+    }
+  } else if (f->natural) {
+    for (size_t i = lo; i < mid; i++) {
+      adql_rangevar *rv = s->rvs[i];
+      for (size_t j = 0; j < rv->ncols; j++) {
+        adql_rangevar *rrv = NULL;
+        int rcol = 0;
+        adql_ident id = {rv->cols[j].name, rv->cols[j].exact, f->loc};
+        if (rv->cols[j].hidden)
+          continue;
+        if (find_col_in(s, mid, hi, &id, &rrv, &rcol) == 1) {
+          rv->cols[j].merged = 1;
+          rrv->cols[rcol].hidden = 1;
+        }
+      }
+    }
+  } else if (f->on) {
+    size_t ol = s->vis_lo, oh = s->vis_hi;
+    int orr = s->restricted;
+    s->vis_lo = lo, s->vis_hi = hi, s->restricted = 1;
+    int rc = check_cond(c, s, f->on, CTX_NOAGG, "ON");
+    s->vis_lo = ol, s->vis_hi = oh, s->restricted = orr;
+    return rc;
+  }
+  return 0;
+}
+
+static int add_from(chk *c, adql_scope *s, adql_from *f)
+{
+  adql_rangevar *rv;
+  if (f->kind == ADQL_FROM_JOIN)
+    return add_join(c, s, f);
+  if (f->kind == ADQL_FROM_SUBQUERY) {
+    /* A derived table sees the enclosing queries, not its siblings. */
+    if (check_select(c, f->sub, s->parent, s->ctes))
+      return -1;
+    rv = rv_from_select(c, f, f->sub, f->alias.name, f->alias.delimited);
+    if (!rv)
+      return -1;
+  } else {
+    rv = rv_from_table(c, f, s->ctes);
+    if (!rv)
+      return -1;
+  }
+  rv->alias = f->alias;
+  if (rv->alias.name) {
+    const char *ca = canon_alias(c, &rv->alias);
+    rv->sqlname = ca ? quote_ident(c, ca) : NULL;
+    if (!rv->sqlname)
+      return -1;
+  }
+  for (size_t i = 0; i < s->nrv; i++)
+    if (rv_same_name(s->rvs[i], rv))
+      return fail(c, f->loc, "table name \"%s\" appears more than once in FROM; give each an alias",
+                  rv_label(rv)),
+             -1;
+  f->rv = rv;
+  f->table = rv->table;
+  return scope_add(c, s, rv);
+}
+
+/* ---- column references ------------------------------------------------------- */
+
+static int resolve_column(chk *c, adql_scope *s0, adql_node *n)
+{
+  const adql_ident *col = &n->parts[n->nparts - 1];
+  int nqual = n->nparts - 1;
+  if (nqual == 3)
+    return fail(c, n->parts[0].loc, "catalog names are not supported (\"%s\")", n->parts[0].name),
+           -1;
+  if (c->syntax_only) {
+    n->type = ADQL_T_UNKNOWN;
+    return 0;
+  }
+  for (adql_scope *s = s0; s; s = s->parent) {
+    size_t lo = s == s0 && s->restricted ? s->vis_lo : 0;
+    size_t hi = s == s0 && s->restricted ? s->vis_hi : s->nrv;
+    adql_rangevar *hit = NULL;
+    int hitcol = -1, nhits = 0, qual_seen = 0;
+    for (size_t i = lo; i < hi; i++) {
+      adql_rangevar *rv = s->rvs[i];
+      if (nqual && !rv_match_qual(rv, n->parts, nqual))
+        continue;
+      qual_seen = 1;
+      for (size_t j = 0; j < rv->ncols; j++) {
+        if ((!nqual && rv->cols[j].hidden) || !name_match(col, rv->cols[j].name, rv->cols[j].exact))
+          continue;
+        if (!hit) {
+          hit = rv;
+          hitcol = (int)j;
+        }
+        nhits++;
+      }
+    }
+    if (nhits > 1)
+      return fail(c, n->loc,
+                  "column reference \"%s\" is ambiguous: qualify it with a table name "
+                  "or alias",
+                  col->name),
+             -1;
+    if (hit) {
+      n->rv = hit;
+      n->rvcol = hitcol;
+      n->col = hit->cols[hitcol].meta;
+      n->type = hit->cols[hitcol].type;
+      n->unqualified = !nqual && hit->cols[hitcol].merged;
+      return 0;
+    }
+    if (nqual && qual_seen) {
+      suggest sg = {0};
+      for (size_t i = lo; i < hi; i++)
+        if (rv_match_qual(s->rvs[i], n->parts, nqual))
+          for (size_t j = 0; j < s->rvs[i]->ncols; j++)
+            suggest_try(&sg, col->name, NULL, s->rvs[i]->cols[j].name);
+      if (sg.best)
+        return fail(c, col->loc,
+                    "column \"%s\" does not exist in table \"%s\" (did you mean "
+                    "\"%s\"?)",
+                    col->name, n->parts[nqual - 1].name, sg.best),
+               -1;
+      return fail(c, col->loc, "column \"%s\" does not exist in table \"%s\"", col->name,
+                  n->parts[nqual - 1].name),
+             -1;
+    }
+  }
+  if (nqual) {
+    return fail(c, n->loc, "table or alias \"%s\" is not in the FROM clause",
+                n->parts[nqual - 1].name),
+           -1;
+  }
+  {
+    suggest sg = {0};
+    for (adql_scope *s = s0; s; s = s->parent)
+      for (size_t i = 0; i < s->nrv; i++)
+        for (size_t j = 0; j < s->rvs[i]->ncols; j++)
+          suggest_try(&sg, col->name, NULL, s->rvs[i]->cols[j].name);
+    if (sg.best)
+      return fail(c, n->loc, "column \"%s\" does not exist (did you mean \"%s\"?)", col->name,
+                  sg.best),
+             -1;
+    return fail(c, n->loc, "column \"%s\" does not exist", col->name), -1;
+  }
+}
+
+/* ---- expressions ------------------------------------------------------------- */
+
+#define BAD ((adql_type)-1)
+
+static adql_type want_value(chk *c, adql_node *n, adql_type t)
+{
+  if (t == ADQL_T_COND)
+    return fail(c, n->loc, "a condition cannot be used as a value here"), BAD;
+  return t;
+}
+
+static adql_type need_numeric(chk *c, adql_node *n, adql_type t, const char *what)
+{
+  if (t == BAD)
+    return BAD;
+  if (c->syntax_only || t == ADQL_T_UNKNOWN || is_num(t))
+    return t;
+  return fail(c, n->loc, "%s needs a numeric argument, not %s", what, adql__type_name(t)), BAD;
+}
+
+static adql_type need_string(chk *c, adql_node *n, adql_type t, const char *what)
+{
+  if (t == BAD)
+    return BAD;
+  if (c->syntax_only || t == ADQL_T_UNKNOWN || t == ADQL_T_STRING)
+    return t;
+  return fail(c, n->loc, "%s needs a string argument, not %s", what, adql__type_name(t)), BAD;
+}
+
+static int need_comparable(chk *c, adql_node *at, adql_type x, adql_type y, const char *what)
+{
+  if (c->syntax_only || comparable(x, y))
+    return 0;
+  return fail(c, at->loc, "%s: cannot compare %s with %s", what, adql__type_name(x),
+              adql__type_name(y)),
+         -1;
+}
+
+static adql_type check_subquery_value(chk *c, adql_scope *s, adql_node *n)
+{
+  if (check_select(c, n->sub, s, s->ctes))
+    return BAD;
+  if (n->sub->nout != 1 && !c->syntax_only)
+    return fail(c, n->loc, "subquery must return exactly one column (it returns %zu)",
+                n->sub->nout),
+           BAD;
+  return n->sub->nout == 1 ? n->sub->outtype[0] : ADQL_T_UNKNOWN;
+}
+
+static const char *cmp_name(int op)
+{
+  static const char *const names[] = {"=", "<>", "<", ">", "<=", ">="};
+  return names[op];
+}
+
+static adql_type check_func(chk *c, adql_scope *s, adql_node *n, int ctx)
+{
+  size_t nargs = n->args ? n->args->n : 0;
+  adql_type at[2] = {ADQL_T_UNKNOWN, ADQL_T_UNKNOWN};
+  const adql_func *fn = adql__func_lookup(n->name.name);
+  for (size_t i = 0; i < nargs; i++) {
+    adql_type t = want_value(c, n->args->items[i], check_expr(c, s, n->args->items[i], ctx));
+    if (t == BAD)
+      return BAD;
+    if (i < 2)
+      at[i] = t;
+  }
+  if (fn) {
+    n->fn = fn;
+    if ((int)nargs < fn->minargs || (int)nargs > fn->maxargs) {
+      if (fn->minargs == fn->maxargs)
+        return fail(c, n->loc, "function %s takes %d argument%s, not %zu", fn->name, fn->minargs,
+                    fn->minargs == 1 ? "" : "s", nargs),
+               BAD;
+      return fail(c, n->loc, "function %s takes %d or %d arguments, not %zu", fn->name, fn->minargs,
+                  fn->maxargs, nargs),
+             BAD;
+    }
+    if (fn->cls == ADQL_FN_STRING)
+      return need_string(c, n->args->items[0], at[0], fn->name) == BAD ? BAD : ADQL_T_STRING;
+    for (size_t i = 0; i < nargs && i < 2; i++)
+      if (need_numeric(c, n->args->items[i], at[i], fn->name) == BAD)
+        return BAD;
+    switch (fn->cls) {
+    case ADQL_FN_SAME:
+      return at[0] == ADQL_T_UNKNOWN ? ADQL_T_DOUBLE : at[0];
+    case ADQL_FN_MOD:
+      if (is_intclass(at[0]) && is_intclass(at[1]))
+        return num_join(at[0], at[1]);
+      n->argtype_numeric = 1;
+      return ADQL_T_DOUBLE;
+    case ADQL_FN_ROUNDLIKE:
+      if (nargs == 2 && !c->syntax_only && !is_intclass(at[1]) && at[1] != ADQL_T_UNKNOWN)
+        return fail(c, ((adql_node *)n->args->items[1])->loc,
+                    "the second argument of %s must be an integer", fn->name),
+               BAD;
+      return ADQL_T_DOUBLE;
+    case ADQL_FN_RAND:
+      if (nargs == 1)
+        return fail(c, n->loc, "RAND with a seed is not supported; use RAND()"), BAD;
+      return ADQL_T_DOUBLE;
+    default:
+      return ADQL_T_DOUBLE;
+    }
+  }
+  /* A user-defined function. */
+  {
+    const adql_udf *udfs = c->syntax_only ? c->udfs : (c->meta ? c->meta->udfs : NULL);
+    size_t nudfs = c->syntax_only ? c->nudfs : (c->meta ? c->meta->nudfs : 0);
+    for (size_t i = 0; i < nudfs; i++) {
+      adql_type ret;
+      int want;
+      if (!udfs[i].name || !ts_strcaseeq(udfs[i].name, n->name.name))
+        continue;
+      want = udf_signature(udfs[i].signature, &ret);
+      if (want >= 0 && (size_t)want != nargs)
+        return fail(c, n->loc, "function %s takes %d argument%s, not %zu", udfs[i].name, want,
+                    want == 1 ? "" : "s", nargs),
+               BAD;
+      n->udf = &udfs[i];
+      return ret;
+    }
+    if (c->syntax_only && nudfs == 0)
+      return ADQL_T_UNKNOWN;
+    return fail(c, n->loc, "function %s does not exist", n->name.name), BAD;
+  }
+}
+
+static adql_type check_agg(chk *c, adql_scope *s, adql_node *n, int ctx)
+{
+  static const char *const names[] = {"COUNT", "MIN", "MAX", "SUM", "AVG"};
+  adql_type t = ADQL_T_UNKNOWN;
+  if (ctx & CTX_INAGG)
+    return fail(c, n->loc, "aggregate functions cannot be nested"), BAD;
+  if (ctx & CTX_NOAGG)
+    return fail(c, n->loc, "aggregate function %s is not allowed here", names[n->op]), BAD;
+  if (n->a) {
+    t = want_value(c, n->a, check_expr(c, s, n->a, ctx | CTX_INAGG));
+    if (t == BAD)
+      return BAD;
+  }
+  switch (n->op) {
+  case ADQL_AGG_COUNT:
+    return ADQL_T_LONG;
+  case ADQL_AGG_MIN:
+  case ADQL_AGG_MAX:
+    return t;
+  case ADQL_AGG_SUM:
+    if (need_numeric(c, n->a, t, names[n->op]) == BAD)
+      return BAD;
+    if (t == ADQL_T_SHORT || t == ADQL_T_INT)
+      return ADQL_T_LONG;
+    return t == ADQL_T_FLOAT ? ADQL_T_FLOAT : ADQL_T_DOUBLE;
+  default:
+    if (need_numeric(c, n->a, t, names[n->op]) == BAD)
+      return BAD;
+    return ADQL_T_DOUBLE;
+  }
+}
+
+static adql_type common_type(chk *c, int loc, adql_type x, adql_type y, const char *what)
+{
+  if (x == ADQL_T_UNKNOWN)
+    return y;
+  if (y == ADQL_T_UNKNOWN)
+    return x;
+  if (is_num(x) && is_num(y))
+    return num_join(x, y);
+  if (x == y || c->syntax_only)
+    return x;
+  return fail(c, loc, "%s mixes %s and %s values", what, adql__type_name(x), adql__type_name(y)),
+         BAD;
+}
+
+static const struct {
+  const char *adql;
+  const char *pg;
+  adql_type type;
+} adql_cast_types[] = {
+    {"smallint", "smallint", ADQL_T_SHORT},
+    {"integer", "integer", ADQL_T_INT},
+    {"int", "integer", ADQL_T_INT},
+    {"bigint", "bigint", ADQL_T_LONG},
+    {"real", "real", ADQL_T_FLOAT},
+    {"double precision", "double precision", ADQL_T_DOUBLE},
+    {"char", "char", ADQL_T_STRING},
+    {"varchar", "varchar", ADQL_T_STRING},
+    {"character", "char", ADQL_T_STRING},
+    {"character varying", "varchar", ADQL_T_STRING},
+    {"timestamp", "timestamp", ADQL_T_OTHER},
+};
+
+static adql_type check_cast(chk *c, adql_scope *s, adql_node *n, int ctx)
+{
+  adql_type t = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+  const char *tn = n->name.name;
+  size_t base = strcspn(tn, "(");
+  if (t == BAD)
+    return BAD;
+  while (base > 0 && tn[base - 1] == ' ')
+    base--;
+  for (size_t i = 0; i < TS_ARRAY_LEN(adql_cast_types); i++) {
+    if (strlen(adql_cast_types[i].adql) != base ||
+        !ts_strncaseeq(tn, adql_cast_types[i].adql, base))
+      continue;
+    if (tn[strcspn(tn, "(")] == '(' && adql_cast_types[i].type != ADQL_T_STRING)
+      return fail(c, n->name.loc, "type %s takes no length", adql_cast_types[i].adql), BAD;
+    n->text = adql_cast_types[i].pg;
+    if (!c->syntax_only && adql_cast_types[i].type != ADQL_T_STRING && t == ADQL_T_GEOMETRY)
+      return fail(c, n->loc, "cannot cast a geometry to %s", adql_cast_types[i].adql), BAD;
+    return adql_cast_types[i].type;
+  }
+  return fail(c, n->name.loc, "unknown type \"%s\" in CAST", tn), BAD;
+}
+
+static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
+{
+  adql_type x, y, z;
+  switch (n->kind) {
+  case ADQL_N_INT: {
+    int64_t v;
+    if (ts_parse_int64(n->text, &v) != TS_OK)
+      return ADQL_T_DOUBLE; /* beyond 64 bits: emitted as a double */
+    return v <= INT32_MAX ? ADQL_T_INT : ADQL_T_LONG;
+  }
+  case ADQL_N_REAL:
+    return ADQL_T_DOUBLE;
+  case ADQL_N_STRING:
+    return ADQL_T_STRING;
+  case ADQL_N_NULL:
+    return ADQL_T_UNKNOWN;
+  case ADQL_N_COLUMN:
+    return resolve_column(c, s, n) ? BAD : n->type;
+  case ADQL_N_NEG:
+    x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+    return need_numeric(c, n->a, x, "unary minus");
+  case ADQL_N_ARITH: {
+    char what[32];
+    snprintf(what, sizeof what, "operator %c", n->op);
+    x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+    if (need_numeric(c, n->a, x, what) == BAD)
+      return BAD;
+    y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
+    if (need_numeric(c, n->b, y, what) == BAD)
+      return BAD;
+    return num_join(x, y) == ADQL_T_UNKNOWN ? ADQL_T_UNKNOWN : num_join(x, y);
+  }
+  case ADQL_N_CONCAT:
+    x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+    if (need_string(c, n->a, x, "operator ||") == BAD)
+      return BAD;
+    y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
+    if (need_string(c, n->b, y, "operator ||") == BAD)
+      return BAD;
+    return ADQL_T_STRING;
+  case ADQL_N_FUNC:
+    return check_func(c, s, n, ctx);
+  case ADQL_N_AGG:
+    return check_agg(c, s, n, ctx);
+  case ADQL_N_CMP: {
+    char what[32];
+    snprintf(what, sizeof what, "operator %s", cmp_name(n->op));
+    x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+    if (x == BAD)
+      return BAD;
+    y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
+    if (y == BAD || need_comparable(c, n, x, y, what))
+      return BAD;
+    return ADQL_T_COND;
+  }
+  case ADQL_N_AND:
+  case ADQL_N_OR:
+    if (check_cond(c, s, n->a, ctx, n->kind == ADQL_N_AND ? "AND" : "OR") ||
+        check_cond(c, s, n->b, ctx, n->kind == ADQL_N_AND ? "AND" : "OR"))
+      return BAD;
+    return ADQL_T_COND;
+  case ADQL_N_NOT:
+    return check_cond(c, s, n->a, ctx, "NOT") ? BAD : ADQL_T_COND;
+  case ADQL_N_BETWEEN:
+    x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+    if (x == BAD)
+      return BAD;
+    y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
+    if (y == BAD || need_comparable(c, n, x, y, "BETWEEN"))
+      return BAD;
+    z = want_value(c, n->c, check_expr(c, s, n->c, ctx));
+    if (z == BAD || need_comparable(c, n, x, z, "BETWEEN"))
+      return BAD;
+    return ADQL_T_COND;
+  case ADQL_N_LIKE: {
+    const char *what = n->flag & ADQL_F_ILIKE ? "ILIKE" : "LIKE";
+    x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+    if (need_string(c, n->a, x, what) == BAD)
+      return BAD;
+    y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
+    if (need_string(c, n->b, y, what) == BAD)
+      return BAD;
+    return ADQL_T_COND;
+  }
+  case ADQL_N_IN:
+    x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+    if (x == BAD)
+      return BAD;
+    if (n->sub) {
+      if (check_select(c, n->sub, s, s->ctes))
+        return BAD;
+      if (!c->syntax_only && n->sub->nout != 1)
+        return fail(c, n->loc, "subquery in IN must return exactly one column (it returns %zu)",
+                    n->sub->nout),
+               BAD;
+      if (n->sub->nout == 1 && need_comparable(c, n, x, n->sub->outtype[0], "IN"))
+        return BAD;
+      return ADQL_T_COND;
+    }
+    for (size_t i = 0; i < n->args->n; i++) {
+      adql_node *e = n->args->items[i];
+      y = want_value(c, e, check_expr(c, s, e, ctx));
+      if (y == BAD || need_comparable(c, e, x, y, "IN"))
+        return BAD;
+    }
+    return ADQL_T_COND;
+  case ADQL_N_ISNULL:
+    x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+    return x == BAD ? BAD : ADQL_T_COND;
+  case ADQL_N_EXISTS:
+    return check_select(c, n->sub, s, s->ctes) ? BAD : ADQL_T_COND;
+  case ADQL_N_SUBQUERY:
+    return check_subquery_value(c, s, n);
+  case ADQL_N_CASE: {
+    adql_type res = ADQL_T_UNKNOWN;
+    if (n->a) {
+      x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+      if (x == BAD)
+        return BAD;
+    }
+    for (size_t i = 0; i < n->args->n; i++) {
+      adql_node *w = n->args->items[i];
+      y = check_expr(c, s, w->a, ctx);
+      if (y == BAD)
+        return BAD;
+      if (n->a) {
+        if (want_value(c, w->a, y) == BAD || need_comparable(c, w->a, x, y, "CASE"))
+          return BAD;
+      } else if (y != ADQL_T_COND) {
+        return fail(c, w->a->loc, "WHEN needs a condition in a CASE without an operand"), BAD;
+      }
+      z = want_value(c, w->b, check_expr(c, s, w->b, ctx));
+      if (z == BAD || (res = common_type(c, w->b->loc, res, z, "CASE")) == BAD)
+        return BAD;
+    }
+    if (n->b) {
+      z = want_value(c, n->b, check_expr(c, s, n->b, ctx));
+      if (z == BAD || (res = common_type(c, n->b->loc, res, z, "CASE")) == BAD)
+        return BAD;
+    }
+    return res;
+  }
+  case ADQL_N_WHEN:
+    return fail(c, n->loc, "WHEN outside CASE"), BAD;
+  case ADQL_N_CAST:
+    return check_cast(c, s, n, ctx);
+  case ADQL_N_COALESCE: {
+    adql_type res = ADQL_T_UNKNOWN;
+    for (size_t i = 0; i < n->args->n; i++) {
+      adql_node *e = n->args->items[i];
+      y = want_value(c, e, check_expr(c, s, e, ctx));
+      if (y == BAD || (res = common_type(c, e->loc, res, y, "COALESCE")) == BAD)
+        return BAD;
+    }
+    return res;
+  }
+  }
+  return fail(c, n->loc, "unsupported expression"), BAD;
+}
+
+static adql_type check_expr(chk *c, adql_scope *s, adql_node *n, int ctx)
+{
+  adql_type t = check_expr_inner(c, s, n, ctx);
+  if (t != BAD)
+    n->type = t;
+  return t;
+}
+
+static int check_cond(chk *c, adql_scope *s, adql_node *n, int ctx, const char *clause)
+{
+  adql_type t = check_expr(c, s, n, ctx);
+  if (t == BAD)
+    return -1;
+  if (t != ADQL_T_COND)
+    return fail(c, n->loc, "%s needs a condition, not a %s value", clause, adql__type_name(t)), -1;
+  return 0;
+}
+
+/* ---- result columns -------------------------------------------------------- */
+
+static const char *gen_name(const adql_node *n)
+{
+  static const char *const aggs[] = {"count", "min", "max", "sum", "avg"};
+  switch (n->kind) {
+  case ADQL_N_FUNC:
+    return n->fn ? n->fn->name : n->name.name;
+  case ADQL_N_AGG:
+    return aggs[n->op];
+  case ADQL_N_CAST:
+    return "cast";
+  case ADQL_N_COALESCE:
+    return "coalesce";
+  case ADQL_N_CASE:
+    return "case";
+  default:
+    return "expr";
+  }
+}
+
+static int add_out(chk *c, adql_select *s, size_t *cap, const char *name,
+                   const adql_column_meta *src, adql_type t, adql_outcol oc)
+{
+  if (s->nout == *cap) {
+    size_t ncap = *cap ? 2 * *cap : 8;
+    adql_column_meta *o = alloc(c, ncap * sizeof *o);
+    adql_type *ot = alloc(c, ncap * sizeof *ot);
+    adql_outcol *oo = alloc(c, ncap * sizeof *oo);
+    if (!o || !ot || !oo)
+      return -1;
+    if (s->nout) {
+      memcpy(o, s->out, s->nout * sizeof *o);
+      memcpy(ot, s->outtype, s->nout * sizeof *ot);
+      memcpy(oo, s->outcols, s->nout * sizeof *oo);
+    }
+    s->out = o;
+    s->outtype = ot;
+    s->outcols = oo;
+    *cap = ncap;
+  }
+  adql_column_meta *m = &s->out[s->nout];
+  if (src) {
+    *m = *src;
+    m->db_name = NULL;
+  } else {
+    memset(m, 0, sizeof *m);
+    m->datatype = datatype_of(t);
+    if (t == ADQL_T_STRING || t == ADQL_T_UNKNOWN || t == ADQL_T_OTHER || t == ADQL_T_GEOMETRY)
+      m->arraysize = "*";
+  }
+  /* Unique output names (case-insensitively, as clients may fold them). */
+  const char *base = name, *nm = name;
+  for (int k = 2;; k++) {
+    size_t i;
+    for (i = 0; i < s->nout; i++)
+      if (ts_strcaseeq(s->out[i].name, nm))
+        break;
+    if (i == s->nout)
+      break;
+    nm = ts_arena_printf(c->a, "%s_%d", base, k);
+    if (!nm)
+      return oom(c), -1;
+  }
+  m->name = nm;
+  oc.sql_alias = nm;
+  s->outtype[s->nout] = t;
+  s->outcols[s->nout] = oc;
+  s->nout++;
+  return 0;
+}
+
+static int expand_star(chk *c, adql_select *s, adql_scope *sc, adql_target *tg, size_t *cap)
+{
+  int any = 0;
+  if (c->syntax_only)
+    return 0;
+  for (size_t i = 0; i < sc->nrv; i++) {
+    adql_rangevar *rv = sc->rvs[i];
+    if (tg->nqual && !rv_match_qual(rv, tg->qual, tg->nqual))
+      continue;
+    any = 1;
+    for (size_t j = 0; j < rv->ncols; j++) {
+      adql_outcol oc = {NULL, rv, (int)j, 0, NULL};
+      if (!tg->nqual && rv->cols[j].hidden)
+        continue;
+      oc.unqualified = !tg->nqual && rv->cols[j].merged;
+      if (add_out(c, s, cap, rv->cols[j].name, rv->cols[j].meta, rv->cols[j].type, oc))
+        return -1;
+    }
+  }
+  if (!any)
+    return fail(c, tg->loc, "table or alias \"%s\" is not in the FROM clause",
+                tg->qual[tg->nqual - 1].name),
+           -1;
+  return 0;
+}
+
+/* Metadata worth keeping through an expression: MIN(mag) has mag's unit. */
+static const adql_column_meta *carried_meta(const adql_node *e)
+{
+  if (e->kind == ADQL_N_COLUMN)
+    return e->col;
+  if (e->kind == ADQL_N_AGG && e->a && e->a->kind == ADQL_N_COLUMN &&
+      (e->op == ADQL_AGG_MIN || e->op == ADQL_AGG_MAX))
+    return e->a->col;
+  return NULL;
+}
+
+static int build_outputs(chk *c, adql_select *s)
+{
+  size_t cap = 0;
+  for (size_t i = 0; i < s->targets->n; i++) {
+    adql_target *tg = s->targets->items[i];
+    if (tg->star) {
+      if (expand_star(c, s, s->scope, tg, &cap))
+        return -1;
+      continue;
+    }
+    adql_node *e = tg->expr;
+    const adql_column_meta *src = carried_meta(e);
+    const char *name = tg->alias.name;
+    adql_outcol oc = {e, NULL, 0, 0, NULL};
+    if (!name)
+      name = e->kind == ADQL_N_COLUMN
+                 ? (e->rv ? e->rv->cols[e->rvcol].name : e->parts[e->nparts - 1].name)
+                 : gen_name(e);
+    if (src && e->kind != ADQL_N_COLUMN) {
+      /* an aggregate over a column: unit and UCD stay, the rest is new */
+      adql_column_meta *m = alloc(c, sizeof *m);
+      if (!m)
+        return -1;
+      m->datatype = datatype_of(e->type);
+      m->arraysize = e->type == ADQL_T_STRING ? "*" : NULL;
+      m->unit = src->unit;
+      m->ucd = src->ucd;
+      src = m;
+    }
+    if (add_out(c, s, &cap, name, src, e->type, oc))
+      return -1;
+  }
+  return 0;
+}
+
+/* ---- ORDER BY / GROUP BY ----------------------------------------------------- */
+
+static int find_output(adql_select *s, const adql_ident *id)
+{
+  int hit = -1;
+  for (size_t i = 0; i < s->nout; i++) {
+    const adql_target *tg = NULL;
+    /* the alias as written (delimited or not), else the column name */
+    for (size_t k = 0; k < s->targets->n; k++) {
+      const adql_target *t = s->targets->items[k];
+      if (!t->star && t->expr == s->outcols[i].expr) {
+        tg = t;
+        break;
+      }
+    }
+    int ok = tg && tg->alias.name ? ident_eq(&tg->alias, id) : name_match(id, s->out[i].name, 0);
+    if (ok) {
+      if (hit >= 0)
+        return -2;
+      hit = (int)i;
+    }
+  }
+  return hit;
+}
+
+static int check_order(chk *c, adql_select *top, adql_select *core)
+{
+  for (size_t i = 0; top->orderby && i < top->orderby->n; i++) {
+    adql_orderitem *oi = top->orderby->items[i];
+    adql_node *e = oi->expr;
+    if (e->kind == ADQL_N_INT) {
+      int64_t v;
+      if (ts_parse_int64(e->text, &v) != TS_OK || v < 1 ||
+          (!c->syntax_only && (size_t)v > top->nout))
+        return fail(c, e->loc, "ORDER BY position %s is not in the select list (1 to %zu)", e->text,
+                    top->nout),
+               -1;
+      e->type = ADQL_T_INT;
+      continue;
+    }
+    if (e->kind == ADQL_N_COLUMN && e->nparts == 1 && !c->syntax_only) {
+      int k = find_output(top, &e->parts[0]);
+      if (k == -2)
+        return fail(c, e->loc,
+                    "ORDER BY \"%s\" is ambiguous: several output columns have that "
+                    "name",
+                    e->parts[0].name),
+               -1;
+      if (k >= 0) {
+        e->target_sql = top->outcols[k].sql_alias;
+        e->type = top->outtype[k];
+        continue;
+      }
+    }
+    if (!core)
+      return fail(c, e->loc,
+                  "ORDER BY of a UNION, INTERSECT or EXCEPT must name an output "
+                  "column or give its position"),
+             -1;
+    if (want_value(c, e, check_expr(c, core->scope, e, 0)) == BAD)
+      return -1;
+  }
+  return 0;
+}
+
+static int check_group(chk *c, adql_select *s)
+{
+  for (size_t i = 0; s->groupby && i < s->groupby->n; i++) {
+    adql_node *e = s->groupby->items[i];
+    if (e->kind == ADQL_N_COLUMN && e->nparts == 1 && !c->syntax_only) {
+      /* Input columns first, then output aliases (PostgreSQL's rule). */
+      adql_rangevar *rv;
+      int col;
+      if (find_col_in(s->scope, 0, s->scope->nrv, &e->parts[0], &rv, &col) == 0) {
+        int k = find_output(s, &e->parts[0]);
+        if (k >= 0) {
+          e->target_sql = s->outcols[k].sql_alias;
+          e->type = s->outtype[k];
+          continue;
+        }
+      }
+    }
+    if (want_value(c, e, check_expr(c, s->scope, e, CTX_NOAGG)) == BAD)
+      return -1;
+  }
+  return 0;
+}
+
+/* ---- queries ----------------------------------------------------------------- */
+
+static int check_core(chk *c, adql_select *s, adql_scope *parent, adql_list *ctes)
+{
+  adql_scope *sc = alloc(c, sizeof *sc);
+  if (!sc)
+    return -1;
+  sc->parent = parent;
+  sc->ctes = ctes;
+  sc->sel = s;
+  s->scope = sc;
+  for (size_t i = 0; i < s->from->n; i++)
+    if (add_from(c, sc, s->from->items[i]))
+      return -1;
+  if (s->where && check_cond(c, sc, s->where, CTX_NOAGG, "WHERE"))
+    return -1;
+  for (size_t i = 0; i < s->targets->n; i++) {
+    adql_target *tg = s->targets->items[i];
+    if (tg->star) {
+      if (tg->nqual == 3)
+        return fail(c, tg->qual[0].loc, "catalog names are not supported (\"%s\")",
+                    tg->qual[0].name),
+               -1;
+      continue;
+    }
+    if (want_value(c, tg->expr, check_expr(c, sc, tg->expr, 0)) == BAD)
+      return -1;
+  }
+  if (build_outputs(c, s))
+    return -1;
+  if (check_group(c, s))
+    return -1;
+  if (s->having && check_cond(c, sc, s->having, 0, "HAVING"))
+    return -1;
+  return 0;
+}
+
+static int check_select(chk *c, adql_select *s, adql_scope *parent, adql_list *ctes)
+{
+  if (s->with) {
+    /* Each CTE sees the ones before it. */
+    adql_list *visible = NULL;
+    for (size_t i = 0; i < s->with->n; i++) {
+      adql_cte *cte = s->with->items[i];
+      if (find_cte(visible, &cte->name))
+        return fail(c, cte->loc, "WITH query name \"%s\" is used more than once", cte->name.name),
+               -1;
+      if (check_select(c, cte->query, parent, visible ? visible : ctes))
+        return -1;
+      const char *canon = canon_alias(c, &cte->name);
+      cte->sqlname = canon ? quote_ident(c, canon) : NULL;
+      if (!cte->sqlname)
+        return -1;
+      adql_list *nl = alloc(c, sizeof *nl);
+      if (!nl)
+        return -1;
+      size_t base = ctes ? ctes->n : 0, have = visible ? visible->n : base;
+      nl->items = alloc(c, (have + 1) * sizeof *nl->items);
+      if (!nl->items)
+        return -1;
+      adql_list *from = visible ? visible : ctes;
+      for (size_t k = 0; from && k < from->n; k++)
+        nl->items[k] = from->items[k];
+      nl->n = (from ? from->n : 0);
+      nl->items[nl->n++] = cte;
+      nl->cap = nl->n;
+      visible = nl;
+    }
+    ctes = visible;
+  }
+  if (s->setop == ADQL_SET_NONE) {
+    if (check_core(c, s, parent, ctes))
+      return -1;
+    return check_order(c, s, s);
+  }
+  if (check_select(c, s->larg, parent, ctes) || check_select(c, s->rarg, parent, ctes))
+    return -1;
+  if (!c->syntax_only && s->larg->nout != s->rarg->nout)
+    return fail(c, s->rarg->loc,
+                "each side of %s must return the same number of columns (%zu "
+                "and %zu)",
+                s->setop == ADQL_SET_UNION    ? "UNION"
+                : s->setop == ADQL_SET_EXCEPT ? "EXCEPT"
+                                              : "INTERSECT",
+                s->larg->nout, s->rarg->nout),
+           -1;
+  /* The output is the left side's, types widened over both. */
+  s->nout = s->larg->nout;
+  s->out = s->larg->out;
+  s->outcols = alloc(c, (s->nout ? s->nout : 1) * sizeof *s->outcols);
+  s->outtype = alloc(c, (s->nout ? s->nout : 1) * sizeof *s->outtype);
+  if (!s->outcols || !s->outtype)
+    return -1;
+  for (size_t i = 0; i < s->nout; i++) {
+    adql_type t =
+        common_type(c, s->rarg->loc, s->larg->outtype[i], s->rarg->outtype[i], "a set operation");
+    if (t == BAD)
+      return -1;
+    s->outtype[i] = t;
+    s->outcols[i].sql_alias = s->larg->outcols[i].sql_alias;
+  }
+  return check_order(c, s, NULL);
+}
+
+static ts_err run_check(adql_query *q, chk *c)
+{
+  if (!q || !q->sel)
+    return ts_fail(c->err, TS_EINVAL, 0, "no parsed query");
+  if (c->err)
+    ts_error_clear(c->err);
+  if (check_select(c, q->sel, NULL, NULL)) {
+    if (!c->failed)
+      oom(c);
+    return c->err ? c->err->code : TS_EADQL;
+  }
+  return TS_OK;
+}
+
+ts_err adql_check(adql_query *q, const adql_meta *meta, ts_error *err)
+{
+  chk c = {q, meta, NULL, 0, 0, err, q ? q->arena : NULL, 0};
+  ts_err rc;
+  if (!meta)
+    return ts_fail(err, TS_EINVAL, 0, "no metadata to check the query against");
+  rc = run_check(q, &c);
+  if (c.failed && err && err->code == TS_OK)
+    return TS_ENOMEM;
+  if (rc == TS_OK) {
+    q->checked = 1;
+    q->meta = meta;
+  }
+  return rc;
+}
+
+ts_err adql_check_syntax(adql_query *q, const adql_udf *udfs, size_t nudfs, ts_error *err)
+{
+  chk c = {q, NULL, udfs, nudfs, 1, err, q ? q->arena : NULL, 0};
+  ts_err rc = run_check(q, &c);
+  if (rc == TS_OK)
+    q->syntax_only = 1;
+  return rc;
+}
+
+size_t adql_result_ncols(const adql_query *q)
+{
+  return q && q->checked ? q->sel->nout : 0;
+}
+
+const adql_column_meta *adql_result_col(const adql_query *q, size_t i)
+{
+  if (!q || !q->checked || i >= q->sel->nout)
+    return NULL;
+  return &q->sel->out[i];
+}

@@ -1,0 +1,1 @@
+SELECT CAST(sum("demo"."sources"."source_id") AS double precision) AS "sum", CAST(avg("demo"."sources"."flags") AS double precision) AS "avg", sum("demo"."sources"."phot_g_mean_mag") AS "sum_2", avg("demo"."sources"."bp_rp") AS "avg_2" FROM "demo"."sources"

@@ -1,0 +1,1 @@
+SELECT count(*) AS "count", count("demo"."sources"."name") AS "count_2", count(DISTINCT "demo"."sources"."field_id") AS "count_3", min("demo"."sources"."ra") AS "min", max("demo"."sources"."dec") AS "max", sum("demo"."sources"."flags") AS "sum", avg("demo"."sources"."parallax") AS "avg" FROM "demo"."sources"

@@ -1,0 +1,1 @@
+SELECT "src"."ra" AS "alpha", "src"."dec" AS "delta" FROM "demo"."sources" AS "src"

@@ -1,0 +1,1 @@
+SELECT ("demo"."sources"."ra" + "demo"."sources"."dec") AS "expr", ("demo"."sources"."ra" - 1) AS "expr_2", (2 * "demo"."sources"."pmra") AS "expr_3", ("demo"."sources"."pmdec" / 3) AS "expr_4", (-"demo"."sources"."parallax") AS "expr_5", (-("demo"."sources"."ra" + 1)) AS "expr_6" FROM "demo"."sources"

@@ -1,0 +1,1 @@
+SELECT 9223372036854775807 AS "expr", 99999999999999999999::float8 AS "expr_2" FROM "demo"."sources"

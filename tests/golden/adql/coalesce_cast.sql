@@ -1,0 +1,1 @@
+SELECT COALESCE("demo"."sources"."parallax", 0) AS "coalesce", CAST("demo"."sources"."flags" AS double precision) AS "cast", CAST("demo"."sources"."ra" AS varchar(20)) AS "cast_2" FROM "demo"."sources"

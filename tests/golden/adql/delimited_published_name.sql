@@ -1,0 +1,1 @@
+SELECT "demo_db"."weird_tab"."Quoted Col" AS "Quoted Col", "demo_db"."weird_tab"."mixedcase" AS "MixedCase", "demo_db"."weird_tab"."mixedcase" AS "MixedCase_2", "demo_db"."weird_tab"."g_mag_db" AS "mag_g" FROM "demo_db"."weird_tab"

@@ -1,0 +1,1 @@
+SELECT round("demo"."sources"."ra") AS "bin", count(*) AS "count" FROM "demo"."sources" GROUP BY "bin"

@@ -1,0 +1,1 @@
+SELECT "field_id" AS "field_id", "demo"."fields"."exptime" AS "exptime" FROM "demo"."sources" NATURAL JOIN "demo"."fields"

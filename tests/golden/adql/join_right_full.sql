@@ -1,0 +1,1 @@
+SELECT "s"."ra" AS "ra" FROM "demo"."sources" AS "s" RIGHT OUTER JOIN "demo"."fields" AS "f" ON ("s"."field_id" = "f"."field_id") FULL OUTER JOIN "demo_db"."weird_tab" AS "w" ON ("w"."mixedcase" = "s"."flags")

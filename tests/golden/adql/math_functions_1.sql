@@ -1,0 +1,1 @@
+SELECT abs("demo"."sources"."pmra") AS "abs", ceil("demo"."sources"."ra") AS "ceiling", degrees("demo"."sources"."ra") AS "degrees", exp("demo"."sources"."parallax") AS "exp", floor("demo"."sources"."dec") AS "floor", ln("demo"."sources"."parallax") AS "log", log("demo"."sources"."parallax") AS "log10" FROM "demo"."sources"

@@ -1,0 +1,1 @@
+SELECT mod("demo"."sources"."flags", 3) AS "mod", CAST(mod(CAST("demo"."sources"."ra" AS numeric), CAST(15 AS numeric)) AS double precision) AS "mod_2", pi() AS "pi", power("demo"."sources"."ra", 2) AS "power", radians("demo"."sources"."ra") AS "radians", sqrt("demo"."sources"."parallax") AS "sqrt" FROM "demo"."sources"

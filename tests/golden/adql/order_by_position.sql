@@ -1,0 +1,1 @@
+SELECT "demo"."sources"."ra" AS "ra", "demo"."sources"."dec" AS "dec" FROM "demo"."sources" ORDER BY 2 DESC, 1

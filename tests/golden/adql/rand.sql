@@ -1,0 +1,1 @@
+SELECT random() AS "rand" FROM "demo"."sources"

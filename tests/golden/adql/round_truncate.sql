@@ -1,0 +1,1 @@
+SELECT round("demo"."sources"."ra") AS "round", CAST(round(CAST("demo"."sources"."ra" AS numeric), 3) AS double precision) AS "round_2", trunc("demo"."sources"."dec") AS "truncate", CAST(trunc(CAST("demo"."sources"."dec" AS numeric), 1) AS double precision) AS "truncate_2" FROM "demo"."sources"

@@ -1,0 +1,1 @@
+SELECT "demo"."sources"."field_id" AS "field_id" FROM "demo"."sources"

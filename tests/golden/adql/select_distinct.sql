@@ -1,0 +1,1 @@
+SELECT DISTINCT "demo"."sources"."field_id" AS "field_id" FROM "demo"."sources"

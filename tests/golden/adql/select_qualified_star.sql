@@ -1,0 +1,1 @@
+SELECT "f"."field_id" AS "field_id", "f"."name" AS "name", "f"."ra_center" AS "ra_center", "f"."dec_center" AS "dec_center", "f"."exptime" AS "exptime", "s"."source_id" AS "source_id" FROM "demo"."fields" AS "f", "demo"."sources" AS "s" WHERE ("s"."field_id" = "f"."field_id")

@@ -1,0 +1,1 @@
+SELECT "demo"."fields"."field_id" AS "field_id", "demo"."fields"."name" AS "name", "demo"."fields"."ra_center" AS "ra_center", "demo"."fields"."dec_center" AS "dec_center", "demo"."fields"."exptime" AS "exptime" FROM "demo"."fields"

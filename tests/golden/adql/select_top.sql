@@ -1,0 +1,1 @@
+SELECT "demo"."sources"."source_id" AS "source_id" FROM "demo"."sources" LIMIT 10

@@ -1,0 +1,1 @@
+SELECT "a"."source_id" AS "source_id", "b"."source_id" AS "source_id_2" FROM "demo"."sources" AS "a" JOIN "demo"."sources" AS "b" ON (("a"."field_id" = "b"."field_id") AND ("a"."source_id" < "b"."source_id"))

@@ -1,0 +1,1 @@
+SELECT "demo"."fields"."name" AS "name" FROM "demo"."fields"

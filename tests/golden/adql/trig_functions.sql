@@ -1,0 +1,1 @@
+SELECT sin(radians("demo"."sources"."ra")) AS "sin", cos("demo"."sources"."ra") AS "cos", tan("demo"."sources"."ra") AS "tan", asin(0.5::float8) AS "asin", acos(0.5::float8) AS "acos", atan(1) AS "atan", atan2("demo"."sources"."dec", "demo"."sources"."ra") AS "atan2", cot("demo"."sources"."ra") AS "cot" FROM "demo"."sources"

@@ -1,0 +1,1 @@
+SELECT "demo"."sources"."ra" AS "ra" FROM "demo"."sources" WHERE ((NOT (("demo"."sources"."ra" > 10) AND ("demo"."sources"."dec" < 5))) OR (("demo"."sources"."flags" = 0) AND (NOT ("demo"."sources"."parallax" IS NULL))))

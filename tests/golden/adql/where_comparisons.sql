@@ -1,0 +1,1 @@
+SELECT "demo"."sources"."ra" AS "ra" FROM "demo"."sources" WHERE ((((((("demo"."sources"."ra" = 1) OR ("demo"."sources"."ra" <> 2)) OR ("demo"."sources"."ra" <> 3)) OR ("demo"."sources"."ra" < 4)) OR ("demo"."sources"."ra" > 5)) OR ("demo"."sources"."ra" <= 6)) OR ("demo"."sources"."ra" >= 7))

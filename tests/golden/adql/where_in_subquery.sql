@@ -1,0 +1,1 @@
+SELECT "demo"."sources"."ra" AS "ra" FROM "demo"."sources" WHERE ("demo"."sources"."field_id" IN (SELECT "demo"."fields"."field_id" AS "field_id" FROM "demo"."fields" WHERE ("demo"."fields"."exptime" > 100)))

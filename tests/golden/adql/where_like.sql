@@ -1,0 +1,1 @@
+SELECT "demo"."sources"."name" AS "name" FROM "demo"."sources" WHERE (((("demo"."sources"."name" LIKE 'NGC%') AND ("demo"."sources"."name" NOT LIKE '%a_b')) OR ("demo"."sources"."name" ILIKE 'm%')) OR ("demo"."sources"."name" NOT ILIKE 'x%'))

@@ -1,0 +1,1 @@
+WITH "bright" AS (SELECT "demo"."sources"."source_id" AS "source_id", "demo"."sources"."ra" AS "ra" FROM "demo"."sources" WHERE ("demo"."sources"."phot_g_mean_mag" < 10)) SELECT "b"."ra" AS "ra" FROM "bright" AS "b"

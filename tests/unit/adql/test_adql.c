@@ -1,0 +1,445 @@
+/* tests/unit/adql/test_adql.c: the ADQL parser, checker and translator.
+ *
+ * `golden` runs every tests/golden/adql/<name>.adql through parse, check
+ * (against adql_test_meta) and translate, and compares with <name>.sql (the
+ * translation) or <name>.err ("CODE POS message", one line). With
+ * ADQL_GOLDEN_UPDATE=1 in the environment it writes missing expectation
+ * files instead of failing, for review before they are committed. */
+#include "test_list.h"
+#define TS_TEST_MAIN
+#include "ts_test.h"
+
+#include "adql_int.h"
+#include "adql_testmeta.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GOLDEN_DIR "tests/golden/adql"
+
+/* Runs the whole pipeline; fills *sql or *err. */
+static ts_err run(ts_arena *a, const char *text, size_t len, int64_t max_rows, char **sql,
+                  ts_error *err)
+{
+  adql_query *q = NULL;
+  ts_err rc = adql_parse(text, len, a, &q, err);
+  *sql = NULL;
+  if (!rc)
+    rc = adql_check(q, &adql_test_meta, err);
+  if (!rc)
+    rc = adql_translate(q, max_rows, a, sql, err);
+  return rc;
+}
+
+static ts_err run_s(ts_arena *a, const char *text, char **sql, ts_error *err)
+{
+  return run(a, text, strlen(text), -1, sql, err);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  char *buf;
+  long n;
+  if (!f)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  buf = malloc((size_t)n + 1);
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  if (buf) {
+    buf[n] = '\0';
+    *len = (size_t)n;
+  }
+  return buf;
+}
+
+static void chomp(char *s)
+{
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+    s[--n] = '\0';
+}
+
+static int cmp_names(const void *x, const void *y)
+{
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int test_keywords_sorted(void)
+{
+  for (size_t i = 1; i < adql__keyword_count(); i++)
+    TS_CHECK(strcmp(adql__keyword_name(i - 1), adql__keyword_name(i)) < 0);
+  TS_CHECK(adql__keyword_lookup("SeLeCt", 6) >= 0);
+  TS_CHECK(adql__keyword_lookup("selects", 7) < 0);
+  TS_CHECK(adql__keyword_lookup("abs", 3) < 0); /* functions are identifiers */
+  return 0;
+}
+
+int test_golden(void)
+{
+  DIR *d = opendir(GOLDEN_DIR);
+  struct dirent *de;
+  char *names[1024];
+  size_t n = 0, failed = 0;
+  int update = getenv("ADQL_GOLDEN_UPDATE") != NULL;
+  TS_CHECK(d != NULL);
+  while ((de = readdir(d)) != NULL && n < TS_ARRAY_LEN(names)) {
+    size_t l = strlen(de->d_name);
+    if (l > 5 && strcmp(de->d_name + l - 5, ".adql") == 0)
+      names[n++] = strndup(de->d_name, l - 5);
+  }
+  closedir(d);
+  qsort(names, n, sizeof names[0], cmp_names);
+  TS_CHECK(n >= 60);
+  for (size_t i = 0; i < n; i++) {
+    char path[512], got[2048 + 600], *text, *want = NULL, *sql;
+    size_t len, wlen;
+    ts_arena *a = ts_arena_new(0, 0);
+    ts_error err;
+    int is_err;
+    snprintf(path, sizeof path, GOLDEN_DIR "/%s.adql", names[i]);
+    text = slurp(path, &len);
+    if (!text || !a) {
+      fprintf(stderr, "# %s: cannot read\n", path);
+      failed++;
+      free(text);
+      ts_arena_free(a);
+      continue;
+    }
+    ts_err rc = run(a, text, len, -1, &sql, &err);
+    if (rc)
+      snprintf(got, sizeof got, "%s %d %s", ts_err_name(rc), err.pos, err.msg);
+    else
+      snprintf(got, sizeof got, "%s", sql);
+    snprintf(path, sizeof path, GOLDEN_DIR "/%s.sql", names[i]);
+    want = slurp(path, &wlen);
+    is_err = 0;
+    if (!want) {
+      snprintf(path, sizeof path, GOLDEN_DIR "/%s.err", names[i]);
+      want = slurp(path, &wlen);
+      is_err = 1;
+    }
+    if (!want && update) {
+      snprintf(path, sizeof path, GOLDEN_DIR "/%s.%s", names[i], rc ? "err" : "sql");
+      FILE *f = fopen(path, "w");
+      if (f) {
+        fprintf(f, "%s\n", got);
+        fclose(f);
+      }
+      fprintf(stderr, "# wrote %s\n", path);
+    } else if (!want) {
+      fprintf(stderr, "# %s: no .sql or .err file\n", names[i]);
+      failed++;
+    } else {
+      chomp(want);
+      if (strcmp(want, got) != 0 || is_err != (rc != TS_OK)) {
+        fprintf(stderr, "# %s:\n#   want: %s\n#   got:  %s\n", names[i], want, got);
+        failed++;
+      }
+    }
+    free(want);
+    free(text);
+    ts_arena_free(a);
+    free(names[i]);
+  }
+  TS_CHECK_EQ_INT(failed, 0);
+  return 0;
+}
+
+static int expect_err(const char *text, int pos, const char *msg_prefix)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  char *sql;
+  ts_err rc = run_s(a, text, &sql, &err);
+  ts_arena_free(a);
+  if (rc != TS_EADQL || err.pos != pos || strncmp(err.msg, msg_prefix, strlen(msg_prefix)) != 0) {
+    fprintf(stderr, "# query %s\n#   got %s pos %d: %s\n#   want pos %d: %s...\n", text,
+            ts_err_name(rc), err.pos, err.msg, pos, msg_prefix);
+    return 1;
+  }
+  return 0;
+}
+
+int test_error_positions(void)
+{
+  /* positions are 1-based characters, not bytes: é is two bytes */
+  TS_CHECK(!expect_err("SELECT 'é', raa FROM demo.sources", 13, "column \"raa\" does not exist"));
+  TS_CHECK(!expect_err("SELECT ra FROM demo.sources WHERE ra >", 39, "syntax error at end"));
+  TS_CHECK(!expect_err("SELECT ra FROM demo.sources WHERE ra > > 1", 40,
+                       "syntax error at or near \">\""));
+  TS_CHECK(!expect_err("SELECT ra FROM demo.sources WHERE name = 'open", 42,
+                       "unterminated string literal"));
+  TS_CHECK(!expect_err("SELECT ra FROM demo.srcs", 16, "table \"demo.srcs\" does not exist"));
+  TS_CHECK(!expect_err("SELECT ra FROM demo.sources WHERE ra = 1 ORDER BY 3", 51,
+                       "ORDER BY position 3"));
+  TS_CHECK(
+      !expect_err("SELECT ra FROM demo.sources WHERE ra # 1", 38, "unexpected character \"#\""));
+  TS_CHECK(!expect_err("SELECT ra FROM demo.sources WHERE ra = 1 ;;", 43,
+                       "syntax error at or near \";\""));
+  return 0;
+}
+
+int test_linecol(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  char *sql;
+  ts_err rc = run_s(a, "SELECT ra,\n  -- a comment\n  bogus\nFROM demo.sources", &sql, &err);
+  ts_arena_free(a);
+  TS_CHECK_EQ_INT(rc, TS_EADQL);
+  TS_CHECK_EQ_INT(err.line, 3);
+  TS_CHECK_EQ_INT(err.col, 3);
+  TS_CHECK_EQ_INT(err.pos, 29);
+  return 0;
+}
+
+int test_nul_and_utf8(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  char *sql;
+  static const char nul[] = "SELECT ra FROM demo.sources WHERE name = 'a\0b'";
+  static const char bad[] = "SELECT ra FROM demo.sources WHERE name = '\xc3\x28'";
+  static const char overlong[] = "SELECT '\xc0\xaf' FROM demo.sources";
+  static const char surrogate[] = "SELECT '\xed\xa0\x80' FROM demo.sources";
+  static const char truncated[] = "SELECT ra FROM demo.sources -- \xe2\x82";
+  TS_CHECK_EQ_INT(run(a, nul, sizeof nul - 1, -1, &sql, &err), TS_EADQL);
+  TS_CHECK_EQ_INT(err.pos, 44);
+  TS_CHECK(strstr(err.msg, "NUL") != NULL);
+  TS_CHECK_EQ_INT(run(a, bad, sizeof bad - 1, -1, &sql, &err), TS_EADQL);
+  TS_CHECK_EQ_INT(err.pos, 43);
+  TS_CHECK(strstr(err.msg, "UTF-8") != NULL);
+  TS_CHECK_EQ_INT(run(a, overlong, sizeof overlong - 1, -1, &sql, &err), TS_EADQL);
+  TS_CHECK_EQ_INT(err.pos, 9);
+  TS_CHECK_EQ_INT(run(a, surrogate, sizeof surrogate - 1, -1, &sql, &err), TS_EADQL);
+  TS_CHECK_EQ_INT(run(a, truncated, sizeof truncated - 1, -1, &sql, &err), TS_EADQL);
+  TS_CHECK_EQ_INT(err.pos, 32);
+  /* valid multi-byte text passes and is kept byte for byte */
+  TS_CHECK_EQ_INT(run_s(a, "SELECT ra FROM demo.sources WHERE name = 'Ω Cen ☆'", &sql, &err),
+                  TS_OK);
+  TS_CHECK(strstr(sql, "'Ω Cen ☆'") != NULL);
+  ts_arena_free(a);
+  return 0;
+}
+
+int test_length_limit(void)
+{
+  size_t n = ADQL_MAX_QUERY_BYTES + 1;
+  char *big = malloc(n);
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  adql_query *q;
+  TS_CHECK(big && a);
+  memset(big, ' ', n);
+  memcpy(big, "SELECT ra FROM demo.sources", 27);
+  TS_CHECK_EQ_INT(adql_parse(big, n, a, &q, &err), TS_EADQL);
+  TS_CHECK(strstr(err.msg, "too long") != NULL);
+  /* exactly at the limit is fine */
+  TS_CHECK_EQ_INT(adql_parse(big, n - 1, a, &q, &err), TS_OK);
+  free(big);
+  ts_arena_free(a);
+  return 0;
+}
+
+int test_depth_limit(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  char *sql, *q = malloc(400000);
+  size_t k = 0;
+  TS_CHECK(q && a);
+  /* 201 nested parentheses: refused at the 201st */
+  k = (size_t)snprintf(q, 400000, "SELECT ");
+  for (int i = 0; i < 201; i++)
+    q[k++] = '(';
+  q[k++] = '1';
+  for (int i = 0; i < 201; i++)
+    q[k++] = ')';
+  k += (size_t)snprintf(q + k, 400000 - k, " FROM demo.sources");
+  TS_CHECK_EQ_INT(run(a, q, k, -1, &sql, &err), TS_EADQL);
+  TS_CHECK_EQ_INT(err.pos, 8 + 200);
+  TS_CHECK(strstr(err.msg, "nested") != NULL);
+  /* 200 are accepted */
+  k = (size_t)snprintf(q, 400000, "SELECT ");
+  for (int i = 0; i < 200; i++)
+    q[k++] = '(';
+  q[k++] = '1';
+  for (int i = 0; i < 200; i++)
+    q[k++] = ')';
+  k += (size_t)snprintf(q + k, 400000 - k, " FROM demo.sources");
+  TS_CHECK_EQ_INT(run(a, q, k, -1, &sql, &err), TS_OK);
+  /* a long flat chain builds a deep tree without parentheses */
+  k = (size_t)snprintf(q, 400000, "SELECT 1");
+  for (int i = 0; i < 50000; i++)
+    k += (size_t)snprintf(q + k, 400000 - k, "+1");
+  k += (size_t)snprintf(q + k, 400000 - k, " FROM demo.sources");
+  TS_CHECK_EQ_INT(run(a, q, k, -1, &sql, &err), TS_EADQL);
+  TS_CHECK(strstr(err.msg, "too deeply nested") != NULL);
+  /* and so does a long run of prefix operators (right recursion) */
+  k = (size_t)snprintf(q, 400000, "SELECT ra FROM demo.sources WHERE ");
+  for (int i = 0; i < 50000; i++)
+    k += (size_t)snprintf(q + k, 400000 - k, "NOT ");
+  k += (size_t)snprintf(q + k, 400000 - k, "ra = 1");
+  TS_CHECK_EQ_INT(run(a, q, k, -1, &sql, &err), TS_EADQL);
+  TS_CHECK(strstr(err.msg, "too deeply nested") != NULL);
+  free(q);
+  ts_arena_free(a);
+  return 0;
+}
+
+int test_injection(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  char *sql;
+  /* a delimited identifier with an embedded quote is one identifier */
+  TS_CHECK_EQ_INT(run_s(a, "SELECT \"a\"\"; DROP TABLE x; --\" FROM demo.sources", &sql, &err),
+                  TS_EADQL);
+  TS_CHECK_STREQ(err.msg, "column \"a\"; DROP TABLE x; --\" does not exist");
+  /* as an alias it comes out quoted once, quotes doubled */
+  TS_CHECK_EQ_INT(
+      run_s(a, "SELECT ra AS \"x\"\"; DROP TABLE t; --\" FROM demo.sources", &sql, &err), TS_OK);
+  TS_CHECK_STREQ(sql, "SELECT \"demo\".\"sources\".\"ra\" AS \"x\"\"; DROP TABLE t; --\" FROM "
+                      "\"demo\".\"sources\"");
+  /* a string literal: quotes doubled, backslashes plain */
+  TS_CHECK_EQ_INT(
+      run_s(a, "SELECT ra FROM demo.sources WHERE name = 'x''; DROP TABLE t; --\\'", &sql, &err),
+      TS_OK);
+  TS_CHECK(strstr(sql, "= 'x''; DROP TABLE t; --\\')") != NULL);
+  /* a table alias too */
+  TS_CHECK_EQ_INT(run_s(a, "SELECT \"s\"\"x\".ra FROM demo.sources AS \"s\"\"x\"", &sql, &err),
+                  TS_OK);
+  TS_CHECK(strstr(sql, "AS \"s\"\"x\"") != NULL);
+  /* comments cannot hide the rest of a translated query */
+  TS_CHECK_EQ_INT(run_s(a, "SELECT ra FROM demo.sources -- WHERE 1=1", &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, "--") == NULL);
+  ts_arena_free(a);
+  return 0;
+}
+
+int test_result_columns(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  adql_query *q;
+  const char *text =
+      "SELECT ra, ra, dec AS \"Dec\", COUNT(*), MAX(phot_g_mean_mag), name || 'x',"
+      " ABS(flags), 1.5 * parallax, \"Quoted Col\", mag_g FROM demo.sources, demo.weird"
+      " GROUP BY ra, dec, name, flags, parallax, \"Quoted Col\", mag_g";
+  TS_CHECK_EQ_INT(adql_parse(text, strlen(text), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_result_ncols(q), 0); /* not checked yet */
+  TS_CHECK_EQ_INT(adql_check(q, &adql_test_meta, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_result_ncols(q), 10);
+  const adql_column_meta *c = adql_result_col(q, 0);
+  TS_CHECK_STREQ(c->name, "ra");
+  TS_CHECK_STREQ(c->unit, "deg");
+  TS_CHECK_STREQ(c->ucd, "pos.eq.ra;meta.main");
+  TS_CHECK_STREQ(c->datatype, "double");
+  TS_CHECK_STREQ(adql_result_col(q, 1)->name, "ra_2");
+  TS_CHECK_STREQ(adql_result_col(q, 2)->name, "Dec");
+  TS_CHECK_STREQ(adql_result_col(q, 2)->description, "Declination");
+  TS_CHECK_STREQ(adql_result_col(q, 3)->name, "count");
+  TS_CHECK_STREQ(adql_result_col(q, 3)->datatype, "long");
+  TS_CHECK_STREQ(adql_result_col(q, 4)->name, "max");
+  TS_CHECK_STREQ(adql_result_col(q, 4)->datatype, "float");
+  TS_CHECK_STREQ(adql_result_col(q, 4)->unit, "mag");
+  TS_CHECK_STREQ(adql_result_col(q, 5)->datatype, "char");
+  TS_CHECK_STREQ(adql_result_col(q, 5)->arraysize, "*");
+  TS_CHECK_STREQ(adql_result_col(q, 5)->name, "expr");
+  TS_CHECK_STREQ(adql_result_col(q, 6)->name, "abs");
+  TS_CHECK_STREQ(adql_result_col(q, 6)->datatype, "int");
+  TS_CHECK_STREQ(adql_result_col(q, 7)->datatype, "double");
+  TS_CHECK_STREQ(adql_result_col(q, 7)->name, "expr_2");
+  TS_CHECK_STREQ(adql_result_col(q, 8)->name, "Quoted Col");
+  TS_CHECK_STREQ(adql_result_col(q, 9)->name, "mag_g");
+  TS_CHECK(adql_result_col(q, 9)->db_name == NULL);
+  TS_CHECK(adql_result_col(q, 10) == NULL);
+  ts_arena_free(a);
+  return 0;
+}
+
+int test_max_rows(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  char *sql;
+  const char *top = "SELECT TOP 5 ra FROM demo.sources";
+  const char *plain = "SELECT ra FROM demo.sources ORDER BY ra OFFSET 3";
+  TS_CHECK_EQ_INT(run(a, top, strlen(top), 100, &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, " LIMIT 5") != NULL);
+  TS_CHECK_EQ_INT(run(a, top, strlen(top), 2, &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, " LIMIT 2") != NULL && strstr(sql, "LIMIT 5") == NULL);
+  TS_CHECK_EQ_INT(run(a, top, strlen(top), -1, &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, " LIMIT 5") != NULL);
+  TS_CHECK_EQ_INT(run(a, plain, strlen(plain), 0, &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, "ORDER BY \"ra\" LIMIT 0 OFFSET 3") != NULL);
+  TS_CHECK_EQ_INT(run(a, plain, strlen(plain), -1, &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, "LIMIT") == NULL);
+  ts_arena_free(a);
+  return 0;
+}
+
+int test_syntax_only(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  adql_query *q;
+  char *sql;
+  static const adql_udf u[] = {{"ivo_hasword", "ivo_hasword(a TEXT, b TEXT) -> INTEGER", NULL}};
+  const char *t1 = "SELECT x.y, foo(1), COUNT(*) FROM nowhere AS x WHERE ABS(y) > 1 GROUP BY y";
+  const char *t2 = "SELECT ivo_hasword(a, 'b'), foo(1) FROM t";
+  const char *t3 = "SELECT a FROM t WHERE COUNT(*) > 1";
+  const char *t4 = "SELECT SQRT(1, 2) FROM t";
+  TS_CHECK_EQ_INT(adql_parse(t1, strlen(t1), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_check_syntax(q, NULL, 0, &err), TS_OK);
+  /* checked for syntax only: no translation */
+  TS_CHECK_EQ_INT(adql_translate(q, -1, a, &sql, &err), TS_EINVAL);
+  TS_CHECK_EQ_INT(adql_parse(t2, strlen(t2), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_check_syntax(q, u, 1, &err), TS_EADQL);
+  TS_CHECK_STREQ(err.msg, "function foo does not exist");
+  TS_CHECK_EQ_INT(err.pos, 29);
+  TS_CHECK_EQ_INT(adql_parse(t3, strlen(t3), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_check_syntax(q, NULL, 0, &err), TS_EADQL);
+  TS_CHECK_EQ_INT(adql_parse(t4, strlen(t4), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_check_syntax(q, NULL, 0, &err), TS_EADQL);
+  TS_CHECK_STREQ(err.msg, "function sqrt takes 1 argument, not 2");
+  ts_arena_free(a);
+  return 0;
+}
+
+int test_arena_cap(void)
+{
+  /* a capped arena turns into TS_ENOMEM, never a crash */
+  ts_arena *a = ts_arena_new(1024, 4096);
+  ts_error err;
+  char *sql;
+  char q[8192];
+  size_t k = (size_t)snprintf(q, sizeof q, "SELECT ra");
+  for (int i = 0; i < 400; i++)
+    k += (size_t)snprintf(q + k, sizeof q - k, ", ra");
+  snprintf(q + k, sizeof q - k, " FROM demo.sources");
+  TS_CHECK(a != NULL);
+  TS_CHECK_EQ_INT(run_s(a, q, &sql, &err), TS_ENOMEM);
+  ts_arena_free(a);
+  return 0;
+}
+
+int test_string_continuation(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  char *sql;
+  TS_CHECK_EQ_INT(
+      run_s(a, "SELECT ra FROM demo.sources WHERE name = 'ab'\n  -- c\n 'cd'", &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, "= 'abcd')") != NULL);
+  ts_arena_free(a);
+  return 0;
+}
