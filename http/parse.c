@@ -305,6 +305,11 @@ http__feed_rc http__conn_feed(http__reqparser *p, const char *data, size_t len, 
       if (!p->err_status) {
         if (e == HPE_HEADER_OVERFLOW)
           rp_fail(p, 431, "request header fields too large");
+        else if (e == HPE_INVALID_METHOD && off < len && is_tchar((unsigned char)data[off]))
+          /* http-parser stops at the first byte that no method it knows
+           * continues with; a token byte there means a well-formed method
+           * we do not serve (BREW, get), not a malformed request. */
+          rp_fail(p, 405, "method not allowed");
         else
           rp_fail(p, 400, http_errno_description(e));
       }

@@ -724,7 +724,8 @@ int test_malformed(void)
   http_server_opts o = topts();
   TS_CHECK(fx_start(&o) == 0);
   static const char *const reqs[] = {
-      "GARBAGE\r\n\r\n",
+      "\x16\x03\x01\x02\x05 hello", /* a TLS record: not a method token */
+      "GET\r\n\r\n",
       "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n",
       "GET /a%00 HTTP/1.1\r\nHost: x\r\n\r\n",
       "GET / HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
@@ -745,6 +746,8 @@ int test_bad_method(void)
   TS_CHECK(expect_error(del, strlen(del), 405, "allow") == 0);
   const char *put = "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
   TS_CHECK(expect_error(put, strlen(put), 405, "allow") == 0);
+  const char *brew = "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n"; /* unknown to http-parser too */
+  TS_CHECK(expect_error(brew, strlen(brew), 405, "allow") == 0);
   TS_CHECK_EQ_INT(F.dispatched, 0);
   TS_CHECK(fx_stop() == 0);
   return 0;
