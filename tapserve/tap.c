@@ -77,16 +77,25 @@ typedef struct sync_req {
   char date[32];
 } sync_req;
 
+enum { DISPOSITION_BYTES = 128 };
+
+/* The file name clients save the result under. */
+static const char *disposition(char out[DISPOSITION_BYTES], const sync_req *s)
+{
+  snprintf(out, DISPOSITION_BYTES,
+           "Content-Disposition: inline; filename=\"result-%.16s.%.8s\"\r\n", s->req->reqid,
+           s->fmt->ext);
+  return out;
+}
+
 static ts_err sync_flush(void *ud, const char *buf, size_t len)
 {
   sync_req *s = ud;
   if (s->aborted)
     return TS_ECANCELED;
   if (!s->started) {
-    char disp[160];
-    snprintf(disp, sizeof disp, "Content-Disposition: inline; filename=\"result-%s.%s\"\r\n",
-             s->req->reqid, s->fmt->ext);
-    ts_err rc = http_begin_chunked(s->req, 200, s->fmt->mime, disp);
+    char disp[DISPOSITION_BYTES];
+    ts_err rc = http_begin_chunked(s->req, 200, s->fmt->mime, disposition(disp, s));
     if (rc)
       return rc;
     s->started = 1;
@@ -189,12 +198,10 @@ static void sync_on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrow
     if (!rc && !s->started) {
       /* The whole result fits in the output buffer: one response with
        * Content-Length. */
-      char disp[160];
-      snprintf(disp, sizeof disp, "Content-Disposition: inline; filename=\"result-%s.%s\"\r\n",
-               req->reqid, s->fmt->ext);
+      char disp[DISPOSITION_BYTES];
       ts_log(TS_LOG_INFO, req->reqid, "sync: %llu rows%s", (unsigned long long)nrows,
              overflow ? " (overflow)" : "");
-      http_respond(req, 200, s->fmt->mime, disp, s->out.buf, s->out.len);
+      http_respond(req, 200, s->fmt->mime, disposition(disp, s), s->out.buf, s->out.len);
       sync_finish(s);
       return;
     }
@@ -240,10 +247,10 @@ static void send_adql_error(http_request *req, ts_error *e, const char *text)
   ts_error out = *e;
   ts_error_set_linecol(e, text, strlen(text));
   if (e->line > 0)
-    snprintf(out.msg, sizeof out.msg, "ADQL error at line %d, column %d: %s", e->line, e->col,
+    snprintf(out.msg, sizeof out.msg, "ADQL error at line %d, column %d: %.440s", e->line, e->col,
              e->msg);
   else
-    snprintf(out.msg, sizeof out.msg, "ADQL error: %s", e->msg);
+    snprintf(out.msg, sizeof out.msg, "ADQL error: %.480s", e->msg);
   tap_send_error(req, &out);
 }
 
