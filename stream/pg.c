@@ -166,7 +166,8 @@ static void query_finish(stream_query *q)
   if (q->phase == Q_DONE)
     return;
   q->phase = Q_DONE;
-  query_free_bufs(q, 0);
+  /* The libpq buffers stay until query_free: this may run inside on_batch
+   * (a cancel from the callback), whose batch still points into them. */
   stream_pg_pool *p = q->pool;
   q->next = NULL;
   if (p->done_tail)
@@ -805,7 +806,7 @@ static void query_deliver(stream_query *q, int keep_last)
       rc = q->cbs.on_batch(q->ud, &b, &e);
   }
   if (q->phase != Q_COPY)
-    return; /* canceled from inside the callback: the buffers went with it */
+    return; /* canceled from inside the callback: query_free frees the buffers */
   query_free_bufs(q, keep_last);
   if (rc) {
     e.code = rc;
@@ -972,7 +973,6 @@ static void query_abort(stream_query *q, ts_err rc, const ts_error *err)
   }
   pg_conn *c = q->c;
   q->phase = Q_CANCELING;
-  query_free_bufs(q, 0);
   if (!c) {
     query_finish(q);
     return;

@@ -98,6 +98,13 @@ static ts_err on_batch(void *ud, const stream_batch *b, ts_error *err)
   if (r->batches == 1 && r->cancel_after_first) {
     r->backend_pid = stream_query_backend_pid(r->q);
     stream_query_cancel(r->q);
+    /* The batch stays readable until the callback returns, cancel or not
+     * (ASan checks this). */
+    int64_t sum = 0;
+    for (size_t i = 0; i < b->nrows; i++)
+      sum += stream_get_int4(&stream_batch_row(b, i)[0]);
+    if (sum != (int64_t)b->nrows * (int64_t)(b->nrows + 1) / 2)
+      return ts_fail(err, TS_EINTERNAL, 0, "batch changed after cancel");
   }
   return TS_OK;
 }
