@@ -19,10 +19,12 @@ extern const fmt_type fmt_tsv_type;
 enum { FMT_NUM_MAX = 40 };
 size_t fmt__u64(char *out, uint64_t v);
 size_t fmt__i64(char *out, int64_t v);
-/* Shortest of %.15g/%.16g/%.17g that reads back to the same double;
- * "NaN", "+Inf", "-Inf" for the special values. */
+/* A string that reads back (strtod) to exactly d: the shortest plain
+ * decimal when one with at most 15 significant digits exists (0.1, 12.5,
+ * 45.123456), else %.17g; "NaN", "+Inf", "-Inf" for the special values. */
 size_t fmt__double(char *out, double d);
-/* The same for float: %.7g .. %.9g. */
+/* The same for float (strtof): shortest plain decimal, else the
+ * shortest of %.7g .. %.9g. */
 size_t fmt__float(char *out, float f);
 
 /* ---- text -----------------------------------------------------------------

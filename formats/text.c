@@ -59,6 +59,55 @@ static size_t fmt_special(char *out, double d)
   return 4;
 }
 
+/* Exact powers of ten as doubles (10^22 is the largest exact one). */
+static const double fmt_p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Writes m * 10^-k in plain decimal notation ("-0.005"). */
+static size_t fmt_fixed(char *out, int neg, uint64_t m, int k)
+{
+  char dig[24];
+  size_t nd = fmt__u64(dig, m), n = 0;
+  if (neg)
+    out[n++] = '-';
+  if ((int)nd <= k) {
+    out[n++] = '0';
+    out[n++] = '.';
+    for (int i = (int)nd; i < k; i++)
+      out[n++] = '0';
+    memcpy(out + n, dig, nd);
+    return n + nd;
+  }
+  memcpy(out + n, dig, nd - (size_t)k);
+  n += nd - (size_t)k;
+  out[n++] = '.';
+  memcpy(out + n, dig + nd - (size_t)k, (size_t)k);
+  return n + (size_t)k;
+}
+
+/* The fewest decimals k such that m = round(|d| * 10^k) reads back as d.
+ * With m < 2^53 and 10^k exact, m / 10^k is one correctly rounded IEEE
+ * division, so it equals d exactly when strtod (also correctly rounded)
+ * would give d back for the printed string: the test is exact, no strtod
+ * needed. Returns 0 when no such short form exists (the caller then falls
+ * back to printf). */
+static size_t fmt_short_double(char *out, double d, int maxk)
+{
+  double a = fabs(d);
+  if (!(a >= 1e-5 && a < 1e15))
+    return 0;
+  for (int k = 1; k <= maxk; k++) {
+    double scaled = a * fmt_p10[k];
+    if (scaled >= 9007199254740992.0)
+      return 0;
+    uint64_t m = (uint64_t)(scaled + 0.5);
+    if ((double)m / fmt_p10[k] == a)
+      return fmt_fixed(out, d < 0, m, k);
+  }
+  return 0;
+}
+
 size_t fmt__double(char *out, double d)
 {
   if (!isfinite(d))
@@ -68,17 +117,24 @@ size_t fmt__double(char *out, double d)
    * its sign through printf. */
   if (d == (double)(int64_t)d && fabs(d) < 9007199254740992.0 && !(d == 0 && signbit(d)))
     return fmt__i64(out, (int64_t)d);
-  /* The shortest of 15, 16, 17 significant digits that reads back exactly:
-   * 17 always does, 15 usually does for data that came in as decimals. */
+  size_t n = fmt_short_double(out, d, 22);
+  if (n)
+    return n;
+  /* Full precision: 17 significant digits always read back exactly. In
+   * the plain-decimal range (where measured data lives) that is one printf,
+   * not always the shortest string; very large and very small magnitudes
+   * are rare, so there the shortest of 15..17 digits is worth the search
+   * (1e+300 rather than 1.0000000000000001e+300). */
   char tmp[FMT_NUM_MAX + 8];
-  int n = 0;
-  for (int prec = 15; prec <= 17; prec++) {
-    n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+  double a = fabs(d);
+  int k = 0;
+  for (int prec = a >= 1e-5 && a < 1e15 ? 17 : 15; prec <= 17; prec++) {
+    k = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
     if (prec == 17 || strtod(tmp, NULL) == d)
       break;
   }
-  memcpy(out, tmp, (size_t)n);
-  return (size_t)n;
+  memcpy(out, tmp, (size_t)k);
+  return (size_t)k;
 }
 
 size_t fmt__float(char *out, float f)
@@ -87,7 +143,28 @@ size_t fmt__float(char *out, float f)
     return fmt_special(out, f);
   if (f == (float)(int32_t)f && fabsf(f) < 16777216.0f && !(f == 0 && signbit(f)))
     return fmt__i64(out, (int32_t)f);
+  /* Shortest decimal whose float is f: candidates from the same search as
+   * for doubles (compared after rounding to float), each confirmed with
+   * strtof since the double step could round twice. */
+  double a = fabs((double)f);
   char tmp[FMT_NUM_MAX + 8];
+  if (a >= 1e-5 && a < 1e7) {
+    for (int k = 1; k <= 14; k++) {
+      double scaled = a * fmt_p10[k];
+      if (scaled >= 1e10)
+        break;
+      uint64_t m = (uint64_t)(scaled + 0.5);
+      if ((float)((double)m / fmt_p10[k]) == fabsf(f)) {
+        size_t n = fmt_fixed(tmp, f < 0, m, k);
+        tmp[n] = '\0';
+        if (strtof(tmp, NULL) == f) {
+          memcpy(out, tmp, n);
+          return n;
+        }
+        break;
+      }
+    }
+  }
   int n = 0;
   for (int prec = 7; prec <= 9; prec++) {
     n = snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
