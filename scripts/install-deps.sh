@@ -21,17 +21,30 @@ for g in "$@"; do
     fi
   done
 done
-[ ${#want[@]} -eq 0 ] && exit 0
-
-echo "install-deps: installing ${want[*]}"
 if [ "$(id -u)" -eq 0 ]; then
   sudo=()
 elif command -v sudo >/dev/null; then
   sudo=(sudo)
 else
-  echo "install-deps: missing packages (${want[*]}) and not root; install them with apt-get" >&2
-  exit 1
+  sudo=(false)
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq "${want[@]}"
+
+if [ ${#want[@]} -gt 0 ]; then
+  echo "install-deps: installing ${want[*]}"
+  if [ "${sudo[*]}" = false ]; then
+    echo "install-deps: missing packages (${want[*]}) and not root; install them with apt-get" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq "${want[@]}"
+fi
+
+# Debian 12's pgSphere script needs a repair before CREATE EXTENSION works
+# (see fix-pgsphere.sh).
+case " $* " in
+  *" run "*)
+    if "$(dirname "$0")/fix-pgsphere.sh" --needed; then
+      "${sudo[@]}" "$(dirname "$0")/fix-pgsphere.sh"
+    fi ;;
+esac

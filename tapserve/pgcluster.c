@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #define PGC_BINDIR     "/usr/lib/postgresql/15/bin"
-#define PGC_EXTDIR     "/usr/share/postgresql/15/extension"
 #define PGC_SUPERUSER  "postgres"
 #define PGC_DBNAME     "tapserve"
 #define PGC_CONF_FILE  "tapserve.conf"
@@ -614,115 +613,6 @@ static ts_err exec_sql(PGconn *c, const char *sql, ts_error *err)
   return rc;
 }
 
-/* Debian 12's pgSphere (1.1.1+2021) ships two operators kept only for old
- * GAVO DaCHS releases, @(bigint, smoc) and @(spoint, smoc), whose
- * COMMUTATOR clashes with the smoc operators' own: PostgreSQL 15.x minor
- * releases with the stricter commutator check reject the whole CREATE
- * EXTENSION ("commutator operator @> is already the commutator of operator
- * <@"). Upstream pgSphere deleted exactly these two blocks (1.4, "Drop
- * obsolete compatibility @({bigint,spoint}, smoc) operators"). As root we
- * do the same to the installed script, keeping a copy of the original;
- * nothing else in the script changes. Returns 1 when the file was changed. */
-static int repair_pgsphere_script(ts_error *err)
-{
-  static const char path[] = PGC_EXTDIR "/pg_sphere--1.2.0.sql";
-  static const char backup[] = PGC_EXTDIR "/pg_sphere--1.2.0.sql.tapserve-orig";
-  static const char tmp[] = PGC_EXTDIR "/pg_sphere--1.2.0.sql.tapserve-tmp";
-  ts_buf in, out;
-  FILE *f;
-  char chunk[65536];
-  size_t n;
-  const char *p, *end;
-  int removed = 0;
-
-  if (geteuid() != 0) {
-    ts_fail(err, TS_EUNAVAIL, 0,
-            "the installed pgSphere script %s declares two obsolete operators on smoc that "
-            "this PostgreSQL rejects; run tapserve demo once as root (it removes them, as "
-            "pgSphere 1.4 did) or delete the two \"CREATE OPERATOR @\" blocks with "
-            "RIGHTARG = smoc from that file",
-            path);
-    return 0;
-  }
-  f = fopen(path, "rb");
-  if (!f) {
-    ts_fail(err, TS_EIO, 0, "cannot read %s: %s", path, strerror(errno));
-    return 0;
-  }
-  ts_buf_init(&in, 64u << 20);
-  ts_buf_init(&out, 64u << 20);
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-    if (ts_buf_append(&in, chunk, n))
-      break;
-  }
-  fclose(f);
-  p = in.data ? in.data : "";
-  end = p + in.len;
-  while (p < end) {
-    const char *op = strstr(p, "CREATE OPERATOR @ (");
-    const char *close = op ? strstr(op, ");") : NULL;
-    if (!op || !close) {
-      ts_buf_append(&out, p, (size_t)(end - p));
-      break;
-    }
-    close += 2;
-    if (*close == '\n')
-      close++;
-    ts_buf_append(&out, p, (size_t)(op - p));
-    {
-      /* Only the blocks whose right argument is smoc go. */
-      const char *r = strstr(op, "RIGHTARG");
-      const char *eq = r && r < close ? strchr(r, '=') : NULL;
-      int smoc = 0;
-      if (eq && eq < close) {
-        eq++;
-        while (*eq == ' ' || *eq == '\t')
-          eq++;
-        smoc = !strncmp(eq, "smoc", 4) && (eq[4] == ',' || eq[4] == '\n' || eq[4] == ' ');
-      }
-      if (smoc)
-        removed++;
-      else
-        ts_buf_append(&out, op, (size_t)(close - op));
-    }
-    p = close;
-  }
-  if (removed == 0 || !out.data) {
-    ts_fail(err, TS_EUNAVAIL, 0,
-            "CREATE EXTENSION pg_sphere fails and %s holds none of the known obsolete "
-            "operators: check the pgSphere package",
-            path);
-    goto out;
-  }
-  f = fopen(backup, "rb");
-  if (f) {
-    fclose(f);
-  } else {
-    f = fopen(backup, "wb");
-    if (!f || fwrite(in.data, 1, in.len, f) != in.len || fclose(f) != 0) {
-      ts_fail(err, TS_EIO, 0, "cannot write %s: %s", backup, strerror(errno));
-      removed = 0;
-      goto out;
-    }
-  }
-  f = fopen(tmp, "wb");
-  if (!f || fwrite(out.data, 1, out.len, f) != out.len || fclose(f) != 0 || chmod(tmp, 0644) != 0 ||
-      rename(tmp, path) != 0) {
-    ts_fail(err, TS_EIO, 0, "cannot rewrite %s: %s", path, strerror(errno));
-    unlink(tmp);
-    removed = 0;
-    goto out;
-  }
-  ts_log(TS_LOG_WARN, NULL,
-         "removed %d obsolete pgSphere operator(s) on smoc that this PostgreSQL rejects from "
-         "%s (original kept as %s)",
-         removed, path, backup);
-out:
-  ts_buf_free(&in);
-  ts_buf_free(&out);
-  return removed > 0;
-}
-
 static ts_err ensure_database(const char *dir, int port, ts_error *err)
 {
   char ci[PATH_MAX + 128];
@@ -767,11 +657,14 @@ static ts_err ensure_database(const char *dir, int port, ts_error *err)
   if (!rc)
     rc = exec_sql(c, "CREATE EXTENSION IF NOT EXISTS pg_sphere", err);
   if (rc && err && strstr(err->msg, "is already the commutator of operator")) {
-    if (!repair_pgsphere_script(err)) {
-      PQfinish(c);
-      return err->code;
-    }
-    rc = exec_sql(c, "CREATE EXTENSION IF NOT EXISTS pg_sphere", err);
+    /* Debian 12's pgSphere script declares two obsolete operators on smoc
+     * that current PostgreSQL 15 releases reject; the install step repairs
+     * it (scripts/fix-pgsphere.sh). */
+    PQfinish(c);
+    return ts_fail(err, TS_EUNAVAIL, 0,
+                   "CREATE EXTENSION pg_sphere fails with this PostgreSQL: run "
+                   "scripts/install-deps.sh run as root (it repairs the installed pgSphere "
+                   "script, see scripts/fix-pgsphere.sh)");
   }
   if (rc && err) {
     char msg[sizeof(err->msg)];
