@@ -25,8 +25,9 @@ build: $(BUILD)/CMakeCache.txt
 demo: deps build
 	$(BUILD)/tapserve/tapserve demo --port $(PORT)
 
+# Tests labelled "pg" need a real PostgreSQL: a throwaway cluster runs them.
 unit: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	scripts/test-pgcluster.sh run sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(JOBS)'
 
 integration: build
 	TAPSERVE_BIN=$(abspath $(BUILD))/tapserve/tapserve scripts/run-integration.sh
@@ -42,7 +43,7 @@ check: deps-test
 sanitize:
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DTS_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD)-asan -j $(JOBS)
-	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+	scripts/test-pgcluster.sh run sh -c 'cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)'
 
 # libFuzzer targets, short runs (FUZZ_SECONDS each).
 FUZZ_SECONDS ?= 30
