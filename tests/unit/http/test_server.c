@@ -219,6 +219,14 @@ static void handler(http_request *r, void *ud)
     http_on_abort(r, stream_abort, s);
     http_begin_chunked(r, 200, "text/plain", NULL);
     stream_pump(s);
+  } else if (strcmp(r->path, "/whoami") == 0) {
+    char body[128];
+    int n = snprintf(body, sizeof body, "%s %s", r->reqid, r->remote_addr);
+    F.in_flight--;
+    http_respond(r, 200, "text/plain", NULL, body, (size_t)n);
+  } else if (strcmp(r->path, "/noresp") == 0) {
+    F.in_flight--;
+    http_end(r, 1); /* a handler bug: the server answers 500 for it */
   } else if (strcmp(r->path, "/trunc") == 0) {
     http_begin_chunked(r, 200, "text/plain", NULL);
     http_write(r, "partial", 7);
@@ -430,6 +438,24 @@ int test_keepalive(void)
     TS_CHECK(resp_header(&r, "connection") == NULL);
     ts_buf_free(&r.body);
   }
+  /* request ids: 16 hex digits, different per request; the peer address */
+  char ids[2][17];
+  for (int i = 0; i < 2; i++) {
+    TS_CHECK(CL_SEND(&c, "GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    TS_CHECK(cl_read(&c, &r, 0) == 0);
+    TS_CHECK_EQ_INT(r.body.len, 16 + 1 + 9);
+    TS_CHECK_EQ_INT(strspn(r.body.data, "0123456789abcdef"), 16);
+    TS_CHECK_STREQ(r.body.data + 16, " 127.0.0.1");
+    memcpy(ids[i], r.body.data, 16);
+    ids[i][16] = '\0';
+    ts_buf_free(&r.body);
+  }
+  TS_CHECK(strcmp(ids[0], ids[1]) != 0);
+  /* a handler that ends without answering gets a 500 for it */
+  TS_CHECK(CL_SEND(&c, "GET /noresp HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 500);
+  ts_buf_free(&r.body);
   /* Connection: close is honoured and announced */
   TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
   TS_CHECK(cl_read(&c, &r, 0) == 0);
@@ -437,7 +463,7 @@ int test_keepalive(void)
   ts_buf_free(&r.body);
   TS_CHECK(cl_closed(&c));
   cl_close(&c);
-  TS_CHECK_EQ_INT(F.dispatched, 3);
+  TS_CHECK_EQ_INT(F.dispatched, 6);
   TS_CHECK(fx_stop() == 0);
   TS_CHECK_EQ_INT(F.done_called, 1);
   return 0;
