@@ -41,7 +41,7 @@ def test_xsd_valid(server, workdir, name):
     with open(doc, "wb") as f:
         f.write(r.content)
     rc, out = tsit.run_tool(["bash", str(tsit.XSDCHECK), doc], timeout=120)
-    assert rc == 0 and out.startswith("OK "), out
+    assert rc == 0 and out.startswith("OK "), "\n".join(out.splitlines()[:15])
 
 
 def test_overflow_document_really_overflows(server):

@@ -131,7 +131,8 @@ def test_csv_read_back_with_astropy(server, psql, sources_types):
         ("votable_plain", "TABLEDATA", "application/x-votable+xml"),
         ("application/x-votable+xml;serialization=TABLEDATA", "TABLEDATA", "application/x-votable+xml"),
         ("application/x-votable+xml;serialization=BINARY2", "BINARY2", "application/x-votable+xml"),
-        ("application/x-votable+xml", "BINARY2", "application/x-votable+xml"),
+        # the bare MIME type leaves the serialization to the service
+        ("application/x-votable+xml", "ANY", "application/x-votable+xml"),
         ("text/xml", None, ""),
         ("csv", None, "text/csv"),
         ("text/csv", None, "text/csv"),
@@ -152,7 +153,8 @@ def test_format_names(server, value, serialization, mime):
         assert len(table.array) == 3
         return
     if serialization:
-        assert serialization_of(r.content) == serialization
+        got = serialization_of(r.content)
+        assert got == serialization or (serialization == "ANY" and got), got
         assert len(parse_votable(r.content).array) == 3
     else:
         text = r.content.decode("utf-8")
@@ -217,3 +219,27 @@ def test_tap_schema_columns_of_sources(server, sources_types):
     sizes = {str(c): (None if np.ma.getmaskarray(table.array["arraysize"])[i] else str(table.array["arraysize"][i]))
              for i, c in enumerate(table.array["column_name"])}
     assert sizes["name"] == "*", sizes
+
+
+def test_whole_table_streams(server, psql):
+    # All 50 000 rows in one streamed (chunked) response, nothing lost or
+    # duplicated, no overflow below the default MAXREC.
+    r = server.sync({"LANG": "ADQL", "QUERY": "SELECT source_id, name FROM demo.sources ORDER BY source_id", "RESPONSEFORMAT": "csv"})
+    assert r.status_code == 200
+    assert "chunked" in r.headers.get("Transfer-Encoding", ""), r.headers
+    header, rows = tsit.read_csv(r.content.decode("utf-8"))
+    _, ref = psql.rows("SELECT source_id, name FROM demo.sources ORDER BY source_id")
+    assert len(rows) == len(ref) == int(psql.scalar("SELECT count(*) FROM demo.sources"))
+    assert rows == ref
+
+
+def test_whole_table_binary2_no_overflow(server, psql):
+    r = server.sync({"LANG": "ADQL", "QUERY": "SELECT source_id, ra, parallax FROM demo.sources", "RESPONSEFORMAT": "votable/b2"})
+    assert r.status_code == 200
+    root = tsit.parse_xml(r.content)
+    assert "OVERFLOW" not in [v for v, _, _, _ in tsit.query_status_infos(root)]
+    table = parse_votable(r.content).array
+    n = int(psql.scalar("SELECT count(*) FROM demo.sources"))
+    assert len(table) == n
+    assert sorted(int(v) for v in table["source_id"]) == [int(x) for x in psql.run("SELECT source_id FROM demo.sources ORDER BY 1").split()]
+    assert int(np.ma.getmaskarray(table["parallax"]).sum()) == int(psql.scalar("SELECT count(*) FROM demo.sources WHERE parallax IS NULL"))

@@ -10,6 +10,7 @@ import io
 import os
 import pathlib
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -235,9 +236,11 @@ class Server:
                 )
             try:
                 r = requests.get(self.base + "/availability", timeout=2)
-                if r.status_code == 200:
+                # VOSI availability stays 200 while the database is
+                # unreachable; the body says whether the service is up.
+                if r.status_code == 200 and re.search(r"available>\s*true\s*<", r.text):
                     return
-                last = "HTTP %d" % r.status_code
+                last = "HTTP %d %s" % (r.status_code, r.text[:300])
             except requests.RequestException as e:
                 last = repr(e)
             time.sleep(0.1)
