@@ -495,7 +495,7 @@ static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
   int nfound = 0;
   adql_rangevar *rv;
 
-  if (f->nparts == 3) {
+  if (f->nparts == 3 && !c->syntax_only) {
     fail(c, f->parts[0].loc, "catalog names are not supported (\"%s\")", f->parts[0].name);
     return NULL;
   }
@@ -666,7 +666,7 @@ static int add_join(chk *c, adql_scope *s, adql_from *f)
   if (add_from(c, s, f->right))
     return -1;
   hi = s->nrv;
-  if (!f->has_spec)
+  if (!f->has_spec && !c->syntax_only)
     return fail(c, f->loc,
                 "JOIN needs an ON or USING clause (or write NATURAL JOIN or CROSS "
                 "JOIN)"),
@@ -741,7 +741,7 @@ static int add_from(chk *c, adql_scope *s, adql_from *f)
     if (!rv->sqlname)
       return -1;
   }
-  for (size_t i = 0; i < s->nrv; i++)
+  for (size_t i = 0; i < s->nrv && !c->syntax_only; i++)
     if (rv_same_name(s->rvs[i], rv))
       return fail(c, f->loc, "table name \"%s\" appears more than once in FROM; give each an alias",
                   rv_label(rv)),
@@ -757,7 +757,7 @@ static int resolve_column(chk *c, adql_scope *s0, adql_node *n)
 {
   const adql_ident *col = &n->parts[n->nparts - 1];
   int nqual = n->nparts - 1;
-  if (nqual == 3)
+  if (nqual == 3 && !c->syntax_only)
     return fail(c, n->parts[0].loc, "catalog names are not supported (\"%s\")", n->parts[0].name),
            -1;
   if (c->syntax_only) {
@@ -932,7 +932,9 @@ static adql_type check_func(chk *c, adql_scope *s, adql_node *n, int ctx)
                BAD;
       return ADQL_T_DOUBLE;
     case ADQL_FN_RAND:
-      if (nargs == 1)
+      /* ADQL allows a seed; PostgreSQL has no seeded random() per call,
+       * so only the full check (which precedes translation) refuses it. */
+      if (nargs == 1 && !c->syntax_only)
         return fail(c, n->loc, "RAND with a seed is not supported; use RAND()"), BAD;
       return ADQL_T_DOUBLE;
     default:
@@ -1376,12 +1378,16 @@ static int build_outputs(chk *c, adql_select *s)
 static int find_output(adql_select *s, const adql_ident *id)
 {
   int hit = -1;
+  /* A set operation's columns are named by its leftmost SELECT. */
+  const adql_select *core = s;
+  while (core->setop != ADQL_SET_NONE)
+    core = core->larg;
   for (size_t i = 0; i < s->nout; i++) {
     const adql_target *tg = NULL;
     /* the alias as written (delimited or not), else the column name */
-    for (size_t k = 0; k < s->targets->n; k++) {
-      const adql_target *t = s->targets->items[k];
-      if (!t->star && t->expr == s->outcols[i].expr) {
+    for (size_t k = 0; core->targets && k < core->targets->n; k++) {
+      const adql_target *t = core->targets->items[k];
+      if (!t->star && t->expr == core->outcols[i].expr) {
         tg = t;
         break;
       }
@@ -1478,7 +1484,7 @@ static int check_core(chk *c, adql_select *s, adql_scope *parent, adql_list *cte
   for (size_t i = 0; i < s->targets->n; i++) {
     adql_target *tg = s->targets->items[i];
     if (tg->star) {
-      if (tg->nqual == 3)
+      if (tg->nqual == 3 && !c->syntax_only)
         return fail(c, tg->qual[0].loc, "catalog names are not supported (\"%s\")",
                     tg->qual[0].name),
                -1;
