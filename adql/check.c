@@ -1166,6 +1166,7 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
     return check_subquery_value(c, s, n);
   case ADQL_N_CASE: {
     adql_type res = ADQL_T_UNKNOWN;
+    x = ADQL_T_UNKNOWN; /* the operand's type; only read when there is one */
     if (n->a) {
       x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
       if (x == BAD)

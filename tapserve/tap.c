@@ -142,6 +142,11 @@ static ts_err sync_on_schema(void *ud, stream_schema *schema, ts_error *err)
       c->description = m->description;
       if (!c->xtype && m->xtype)
         c->xtype = m->xtype;
+      /* Text published as unicodeChar (non-ASCII content) is written as
+       * such; every other datatype follows PostgreSQL's type. */
+      if (c->kind == STREAM_TEXT && !c->is_array && m->datatype &&
+          !strcmp(m->datatype, "unicodeChar"))
+        c->datatype = "unicodeChar";
     }
   }
   memset(&info, 0, sizeof info);

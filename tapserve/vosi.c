@@ -56,23 +56,22 @@ typedef struct vosi_feature {
   const char *description;
 } vosi_feature;
 
+/* Geometry (features-adqlgeo) is not listed: pgSphere translation comes
+ * with the geometry work in adql/, and a service must not announce what it
+ * refuses. */
 static const vosi_feature adql_features[] = {
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "POINT", NULL},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "CIRCLE", NULL},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "BOX", NULL},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "POLYGON", NULL},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "CONTAINS", NULL},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "INTERSECTS", NULL},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "DISTANCE", NULL},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "AREA", NULL},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "COORD1", NULL},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo", "COORD2", NULL},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-string", "LOWER", "ADQL 2.1 lower case"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-string", "UPPER", "ADQL 2.1 upper case"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-string", "ILIKE",
      "ADQL 2.1 case-insensitive LIKE"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-sets", "UNION", "ADQL 2.1 set union"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-sets", "EXCEPT", "ADQL 2.1 set difference"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-sets", "INTERSECT",
+     "ADQL 2.1 set intersection"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-common-table", "WITH",
+     "ADQL 2.1 common table expressions"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-offset", "OFFSET", "ADQL 2.1 OFFSET"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-type", "CAST", "ADQL 2.1 CAST"},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adql-conditional", "COALESCE", "ADQL 2.1 COALESCE"},
 };
 
 static ts_err put_features(ts_buf *b, const adql_meta *am)
@@ -447,7 +446,12 @@ static int truthy(const char *v)
 
 void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
 {
-  vosi_tables_opts o = {.detail_min = 0, .esa_extras = 1};
+  /* ESA's esatapplus:flags attribute is not allowed by VODataService, so
+   * schema-validating clients must not get it; astroquery's TapPlus cannot
+   * parse a tableset without it. TapPlus sends no User-Agent (Python's
+   * http.client) and uses ESA's parameters; every other common client
+   * (browsers, curl, pyvo, STILTS/TOPCAT) names itself. */
+  vosi_tables_opts o = {.detail_min = 0, .esa_extras = !http_header_get(req, "user-agent")};
   http_param *ps = NULL;
   size_t np = 0;
   ts_error e;
@@ -481,8 +485,13 @@ void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
       }
     } else if (ts_strcaseeq(ps[i].name, "only_tables")) {
       o.detail_min = truthy(ps[i].value) ? 1 : o.detail_min;
+      o.esa_extras = 1;
     } else if (ts_strcaseeq(ps[i].name, "tables")) {
       tables = ps[i].value;
+      o.esa_extras = 1;
+    } else if (ts_strcaseeq(ps[i].name, "share_accessible") ||
+               ts_strcaseeq(ps[i].name, "share_info")) {
+      o.esa_extras = 1;
     }
   }
 

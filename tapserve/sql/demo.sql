@@ -217,7 +217,7 @@ VALUES
   ('demo.sources', 'flags', 'int', NULL, NULL, NULL,
    'Quality flags, a bit mask (bits 0 to 7)', NULL,
    NULL, 'meta.code', 0, 0, 0, 13),
-  ('demo.sources', 'name', 'char', '*', NULL, NULL,
+  ('demo.sources', 'name', 'unicodeChar', '*', NULL, NULL,
    'Designation built from the position, DEMO Jhhmmss.ss+ddmmss.s (a few percent carry '
    'non-ASCII prefixes)', NULL,
    NULL, 'meta.id', 0, 1, 0, 14),
