@@ -1,17 +1,10 @@
-/* TAP resources: routing under the base path, and the streaming /sync.
- *
- * /sync runs ADQL -> SQL -> describe -> COPY BINARY -> encoder -> chunked
- * HTTP. The encoder writes into a stream_out whose first flush starts the
- * HTTP response: until then nothing has been sent, so an error that comes
- * before the first buffer is full (unknown column at describe time, a
- * failure on the first rows) still gets a DALI error document with a
- * fitting status, and a small result goes out whole with Content-Length. */
+/* TAP resources: routing under the base path, and the streaming /sync:
+ * ADQL -> SQL -> describe -> COPY BINARY -> tap_result (encoder, chunked
+ * HTTP, see result.c). */
 #include "tapserve/tapserve.h"
 
 #include <stdio.h>
 #include <string.h>
-
-enum { SYNC_OUT_BYTES = 64 * 1024 };
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -64,59 +57,24 @@ static const char *param_get(const tap_params *p, const char *name)
 typedef struct sync_req {
   ts_app *app;
   http_request *req;
-  const fmt_type *fmt;
-  fmt_encoder *enc;
-  stream_out out;
+  tap_result *result;
   stream_query *query; /* NULL once on_done ran */
   adql_query *adql;
   const char *adql_text;
   int64_t maxrec;
-  int started; /* HTTP response begun (first flush happened) */
-  int aborted; /* client went away */
-  int paused;
   char date[32];
 } sync_req;
-
-enum { DISPOSITION_BYTES = 128 };
-
-/* The file name clients save the result under. */
-static const char *disposition(char out[DISPOSITION_BYTES], const sync_req *s)
-{
-  snprintf(out, DISPOSITION_BYTES,
-           "Content-Disposition: inline; filename=\"result-%.16s.%.8s\"\r\n", s->req->reqid,
-           s->fmt->ext);
-  return out;
-}
-
-static ts_err sync_flush(void *ud, const char *buf, size_t len)
-{
-  sync_req *s = ud;
-  if (s->aborted)
-    return TS_ECANCELED;
-  if (!s->started) {
-    char disp[DISPOSITION_BYTES];
-    ts_err rc = http_begin_chunked(s->req, 200, s->fmt->mime, disposition(disp, s));
-    if (rc)
-      return rc;
-    s->started = 1;
-  }
-  return http_write(s->req, buf, len);
-}
 
 static void sync_on_drain(void *ud)
 {
   sync_req *s = ud;
-  if (s->paused && s->query) {
-    s->paused = 0;
+  if (s->query)
     stream_query_resume(s->query);
-  }
 }
 
 static void sync_on_abort(void *ud)
 {
   sync_req *s = ud;
-  s->aborted = 1;
-  ts_log(TS_LOG_INFO, s->req->reqid, "client went away; canceling the query");
   if (s->query)
     stream_query_cancel(s->query);
 }
@@ -155,96 +113,33 @@ static ts_err sync_on_schema(void *ud, stream_schema *schema, ts_error *err)
   info.service = "tapserve " TAPSERVE_VERSION;
   info.table_name = "result";
   info.maxrec = s->maxrec;
-  s->enc = fmt_encoder_new(s->fmt, &s->out);
-  if (!s->enc)
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  ts_err rc = fmt_encoder_begin(s->enc, schema, &info);
-  if (rc)
-    return ts_fail(err, rc, 0, "cannot start the %s output", s->fmt->name);
-  return TS_OK;
+  return tap_result_begin(s->result, schema, &info, err);
 }
 
 static ts_err sync_on_batch(void *ud, const stream_batch *b, ts_error *err)
 {
   sync_req *s = ud;
-  ts_err rc = fmt_encoder_rows(s->enc, b);
-  if (rc)
-    return ts_fail(err, rc, 0, "%s", rc == TS_ECANCELED ? "client went away" : "output failed");
-  if (!s->paused && s->started && http_write_blocked(s->req)) {
-    s->paused = 1;
+  ts_err rc = tap_result_rows(s->result, b, err);
+  if (!rc && tap_result_blocked(s->result))
     stream_query_pause(s->query);
-  }
-  return TS_OK;
-}
-
-static void sync_finish(sync_req *s)
-{
-  fmt_encoder_free(s->enc);
-  s->enc = NULL;
-  stream_out_free(&s->out);
+  return rc;
 }
 
 static void sync_on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrows, int overflow)
 {
   sync_req *s = ud;
-  http_request *req = s->req;
-  fmt_trailer t;
-
   s->query = NULL;
-  if (s->aborted) {
-    sync_finish(s);
-    http_end(req, 0);
-    return;
-  }
-  if (rc == TS_OK) {
-    t.status = overflow ? FMT_OVERFLOW : FMT_OK;
-    t.message = overflow ? "the result was truncated at MAXREC rows" : NULL;
-    rc = fmt_encoder_end(s->enc, &t);
-    if (!rc && !s->started) {
-      /* The whole result fits in the output buffer: one response with
-       * Content-Length. */
-      char disp[DISPOSITION_BYTES];
-      ts_log(TS_LOG_INFO, req->reqid, "sync: %llu rows%s", (unsigned long long)nrows,
-             overflow ? " (overflow)" : "");
-      http_respond(req, 200, s->fmt->mime, disposition(disp, s), s->out.buf, s->out.len);
-      sync_finish(s);
-      return;
-    }
-    if (!rc)
-      rc = stream_out_flush(&s->out);
-    ts_log(TS_LOG_INFO, req->reqid, "sync: %llu rows%s, %llu bytes", (unsigned long long)nrows,
-           overflow ? " (overflow)" : "", (unsigned long long)s->out.total);
-    sync_finish(s);
-    http_end(req, rc == TS_OK);
-    return;
-  }
-
-  ts_log(TS_LOG_INFO, req->reqid, "sync failed after %llu rows: %s", (unsigned long long)nrows,
-         err && err->msg[0] ? err->msg : ts_err_text(rc));
-  if (!s->started) {
-    ts_error e;
-    if (err && err->code)
-      e = *err;
-    else
-      ts_fail(&e, rc, 0, "%s", ts_err_text(rc));
-    sync_finish(s);
-    tap_send_error(req, &e);
-    return;
-  }
-  /* Streaming already began: close the document with an error status if the
-   * format can carry one, else break the transfer so that no client takes
-   * a truncated result for a complete one. */
-  int ok = 0;
-  if (s->enc && s->fmt->can_report_error) {
-    t.status = FMT_ERROR;
-    t.message = err && err->msg[0] ? err->msg : ts_err_text(rc);
-    ok = fmt_encoder_end(s->enc, &t) == TS_OK && stream_out_flush(&s->out) == TS_OK;
-  }
-  sync_finish(s);
-  http_end(req, ok);
+  if (rc == TS_OK)
+    ts_log(TS_LOG_INFO, s->req->reqid, "sync: %llu rows%s", (unsigned long long)nrows,
+           overflow ? " (overflow)" : "");
+  else
+    ts_log(TS_LOG_INFO, s->req->reqid, "sync failed after %llu rows: %s", (unsigned long long)nrows,
+           err && err->msg[0] ? err->msg : ts_err_text(rc));
+  tap_result_finish(s->result, rc, err, overflow);
 }
 
 static const stream_query_cbs sync_cbs = {sync_on_schema, sync_on_batch, sync_on_done};
+static const tap_result_hooks sync_hooks = {sync_on_drain, sync_on_abort};
 
 /* ADQL errors carry their position in the message as DALI clients show it. */
 static void send_adql_error(http_request *req, ts_error *e, const char *text)
@@ -265,6 +160,7 @@ static void tap_sync(ts_app *app, http_request *req)
   ts_error err;
   const char *v;
   sync_req *s;
+  const fmt_type *fmt;
   char *sql = NULL;
 
   ts_error_clear(&err);
@@ -310,8 +206,8 @@ static void tap_sync(ts_app *app, http_request *req)
   v = param_get(&p, "RESPONSEFORMAT");
   if (!v)
     v = param_get(&p, "FORMAT");
-  s->fmt = v && *v ? fmt_lookup(v) : fmt_default();
-  if (!s->fmt) {
+  fmt = v && *v ? fmt_lookup(v) : fmt_default();
+  if (!fmt) {
     send_fail(req, TS_EINVAL, "unknown RESPONSEFORMAT \"%s\" (see /capabilities for the formats)",
               v);
     return;
@@ -341,7 +237,8 @@ static void tap_sync(ts_app *app, http_request *req)
   }
   ts_log(TS_LOG_DEBUG, req->reqid, "sql: %s", sql);
 
-  if (stream_out_init(&s->out, SYNC_OUT_BYTES, sync_flush, s)) {
+  s->result = tap_result_new(req, fmt, &sync_hooks, s);
+  if (!s->result) {
     send_fail(req, TS_ENOMEM, "%s", "out of memory");
     return;
   }
@@ -352,12 +249,11 @@ static void tap_sync(ts_app *app, http_request *req)
   o.timeout_ms = (int64_t)app->cfg->sync_timeout_s * 1000;
   o.batch_rows = (size_t)app->cfg->fetch_size;
   o.reqid = req->reqid;
-  http_on_abort(req, sync_on_abort, s);
-  http_on_drain(req, sync_on_drain, s);
   s->query = stream_query_run(app->pool, &o, &sync_cbs, s);
   if (!s->query) {
-    stream_out_free(&s->out);
-    send_fail(req, TS_ENOMEM, "%s", "out of memory");
+    ts_error e;
+    ts_fail(&e, TS_ENOMEM, 0, "out of memory");
+    tap_result_finish(s->result, TS_ENOMEM, &e, 0);
   }
 }
 

@@ -29,18 +29,18 @@ typedef struct cfg {
   int idle_timeout_ms;     /* idle_timeout = 60 */
   int write_timeout_ms;    /* write_timeout = 300 */
   /* [database] */
-  char *dsn;               /* dsn = libpq connection string */
-  int pool_size;           /* pool_size = 8 */
-  int connect_timeout_ms;  /* connect_timeout = 10 */
+  char *dsn;              /* dsn = libpq connection string */
+  int pool_size;          /* pool_size = 8 */
+  int connect_timeout_ms; /* connect_timeout = 10 */
   /* [tap] */
-  int64_t maxrec_default;  /* maxrec_default = 100000 */
-  int64_t maxrec_limit;    /* maxrec_limit = 10000000 (hard limit) */
-  int sync_timeout_s;      /* sync_timeout = 600 (execution duration of /sync) */
-  int fetch_size;          /* fetch_size = 1000 (rows per batch) */
-  char *service_title;     /* title = tapserve demo */
+  int64_t maxrec_default; /* maxrec_default = 100000 */
+  int64_t maxrec_limit;   /* maxrec_limit = 10000000 (hard limit) */
+  int sync_timeout_s;     /* sync_timeout = 600 (execution duration of /sync) */
+  int fetch_size;         /* fetch_size = 1000 (rows per batch) */
+  char *service_title;    /* title = tapserve demo */
   char *service_description;
   /* [log] */
-  int log_level;           /* level = info (debug|info|warn|error) */
+  int log_level; /* level = info (debug|info|warn|error) */
 } cfg;
 
 /* Sets every field to its default. */
@@ -175,6 +175,33 @@ ts_err vosi_tables_xml(const meta *m, const vosi_tables_opts *o, const meta_tabl
 ts_err vosi_table_xml(const meta_table *t, const vosi_tables_opts *o, ts_buf *b);
 /* A DALI error document with the HTTP status of err->code. */
 void tap_send_error(http_request *req, const ts_error *err);
+
+/* ---- streaming one result to a client (result.c) -----------------------
+ * Schema and batches in, a formatted HTTP response out; used by /sync and
+ * by async result downloads. Nothing is sent before the encoder's first
+ * buffer is full, so an error until then becomes a DALI error document with
+ * a fitting status, and a small result goes out with Content-Length. */
+typedef struct tap_result tap_result;
+typedef struct tap_result_hooks {
+  /* The client reads again after tap_result_blocked() said to pause. */
+  void (*on_drain)(void *ud);
+  /* The client went away: stop producing (then call tap_result_finish). */
+  void (*on_abort)(void *ud);
+} tap_result_hooks;
+/* Allocated in the request's arena; NULL when out of memory (nothing sent). */
+tap_result *tap_result_new(http_request *req, const fmt_type *fmt, const tap_result_hooks *hooks,
+                           void *ud);
+ts_err tap_result_begin(tap_result *r, const stream_schema *schema, const fmt_info *info,
+                        ts_error *err);
+ts_err tap_result_rows(tap_result *r, const stream_batch *b, ts_error *err);
+/* 1 when the producer should pause until hooks.on_drain. */
+int tap_result_blocked(const tap_result *r);
+int tap_result_aborted(const tap_result *r);
+/* Ends the response and the request: rc TS_OK closes with an OK or OVERFLOW
+ * status; any other rc sends err as a DALI error document when nothing was
+ * sent yet, else ends a VOTable with QUERY_STATUS ERROR, or breaks the
+ * transfer for formats that cannot say so. r is gone afterwards. */
+void tap_result_finish(tap_result *r, ts_err rc, const ts_error *err, int overflow);
 
 /* Runs the service until SIGTERM/SIGINT. */
 int ts_serve(cfg *c);
