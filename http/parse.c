@@ -29,6 +29,32 @@ static int is_tchar(unsigned char c)
          (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
+/* 1 when [p, p+n) holds a complete request line that is not
+ * "token SP target SP HTTP/d.d" (CR)LF; 0 when it is well-formed or not yet
+ * complete. */
+static int request_line_malformed(const char *p, size_t n)
+{
+  size_t i = 0, t;
+  const char *nl = memchr(p, '\n', n);
+  if (!nl)
+    return 0;
+  n = (size_t)(nl - p);
+  if (n > 0 && p[n - 1] == '\r')
+    n--;
+  while (i < n && is_tchar((unsigned char)p[i]))
+    i++;
+  if (i == 0 || i >= n || p[i] != ' ')
+    return 1;
+  t = ++i;
+  while (i < n && p[i] != ' ' && (unsigned char)p[i] > 0x20)
+    i++;
+  if (i == t || i >= n || p[i] != ' ')
+    return 1;
+  i++;
+  return !(n - i == 8 && !memcmp(p + i, "HTTP/", 5) && p[i + 5] >= '0' && p[i + 5] <= '9' &&
+           p[i + 6] == '.' && p[i + 7] >= '0' && p[i + 7] <= '9');
+}
+
 static int on_message_begin(http_parser *hp)
 {
   http__reqparser *p = rp_of(hp);
@@ -292,6 +318,7 @@ http__feed_rc http__conn_feed(http__reqparser *p, const char *data, size_t len, 
       if (chunk > allow)
         chunk = allow;
     }
+    size_t start = off;
     size_t n = http_parser_execute(&p->parser, &p->settings, data + off, chunk);
     enum http_errno e = HTTP_PARSER_ERRNO(&p->parser);
     off += n;
@@ -305,10 +332,12 @@ http__feed_rc http__conn_feed(http__reqparser *p, const char *data, size_t len, 
       if (!p->err_status) {
         if (e == HPE_HEADER_OVERFLOW)
           rp_fail(p, 431, "request header fields too large");
-        else if (e == HPE_INVALID_METHOD && off < len && is_tchar((unsigned char)data[off]))
+        else if (e == HPE_INVALID_METHOD && off < len && is_tchar((unsigned char)data[off]) &&
+                 !request_line_malformed(data + start, len - start))
           /* http-parser stops at the first byte that no method it knows
-           * continues with; a token byte there means a well-formed method
-           * we do not serve (BREW, get), not a malformed request. */
+           * continues with; a token byte there in an otherwise well-formed
+           * request line means a method we do not serve (BREW, get), not a
+           * malformed request. */
           rp_fail(p, 405, "method not allowed");
         else
           rp_fail(p, 400, http_errno_description(e));

@@ -241,6 +241,14 @@ int test_feed_errors(void)
     TS_CHECK_EQ_INT(rc, HTTP__FEED_ERROR);
     TS_CHECK_EQ_INT(st, cases[i].status);
   }
+  /* An unknown method token is 405 only in a well-formed request line; a
+   * line that arrived whole and is not one is malformed. */
+  TS_CHECK_EQ_INT(feed_all(&o, "GARBAGE\r\n\r\n", 64, &st, NULL), HTTP__FEED_ERROR);
+  TS_CHECK_EQ_INT(st, 400);
+  TS_CHECK_EQ_INT(feed_all(&o, "BREW /pot HTTP/1.1\r\n\r\n", 64, &st, NULL), HTTP__FEED_ERROR);
+  TS_CHECK_EQ_INT(st, 405);
+  TS_CHECK_EQ_INT(feed_all(&o, "BREW /pot\r\n\r\n", 64, &st, NULL), HTTP__FEED_ERROR);
+  TS_CHECK_EQ_INT(st, 400);
 
   /* Expect: 100-continue is flagged once the head is in, for a body to come */
   http__reqparser p;
