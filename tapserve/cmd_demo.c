@@ -258,6 +258,13 @@ static ts_err build_cfg(const demo_opts *o, const char *dsn, cfg *c, ts_error *e
         return ts_fail(err, TS_ENOMEM, 0, "out of memory");
     }
   }
+  /* Users' queries run as the read-only role demo.sql creates. */
+  char qdsn[PATH_MAX + 160];
+  const char *u = strstr(dsn, " user=");
+  snprintf(qdsn, sizeof(qdsn), "%.*s user=tapserve_query", u ? (int)(u - dsn) : (int)strlen(dsn),
+           dsn);
+  if (set_str(&c->query_dsn, qdsn))
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   return cfg_finish(c, err);
 }
 

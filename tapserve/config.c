@@ -48,6 +48,7 @@ static const key_def keys[] = {
     {"server", "idle_timeout", K_SECS_MS, F(idle_timeout_ms), 0, 86400},
     {"server", "write_timeout", K_SECS_MS, F(write_timeout_ms), 0, 86400},
     {"database", "dsn", K_STR, F(dsn), 0, 0},
+    {"database", "query_dsn", K_STR, F(query_dsn), 0, 0},
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
     {"database", "connect_timeout", K_SECS_MS, F(connect_timeout_ms), 0, 3600},
     {"tap", "maxrec_default", K_INT64, F(maxrec_default), 0, INT64_MAX / 2},
@@ -91,6 +92,7 @@ void cfg_defaults(cfg *c)
   c->idle_timeout_ms = 60 * 1000;
   c->write_timeout_ms = 300 * 1000;
   c->dsn = strdup("");
+  c->query_dsn = strdup(""); /* empty: queries use dsn */
   c->pool_size = 8;
   c->connect_timeout_ms = 10 * 1000;
   c->maxrec_default = 100000;
@@ -111,6 +113,7 @@ void cfg_free(cfg *c)
   free(c->base_url);
   free(c->path_prefix);
   free(c->dsn);
+  free(c->query_dsn);
   free(c->service_title);
   free(c->service_description);
   memset(c, 0, sizeof *c);
@@ -441,7 +444,7 @@ static ts_err derive_prefix(cfg *c, ts_error *err)
 
 ts_err cfg_finish(cfg *c, ts_error *err)
 {
-  if (!c->listen || !c->dsn || !c->service_title || !c->service_description)
+  if (!c->listen || !c->dsn || !c->query_dsn || !c->service_title || !c->service_description)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
 
   if (!c->base_url || !c->base_url[0]) {

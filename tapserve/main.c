@@ -94,7 +94,7 @@ int ts_serve(cfg *c)
   }
 
   memset(&po, 0, sizeof po);
-  po.dsn = c->dsn;
+  po.dsn = c->query_dsn[0] ? c->query_dsn : c->dsn;
   po.size = c->pool_size;
   po.connect_timeout_ms = c->connect_timeout_ms;
   po.app_name = "tapserve";

@@ -29,7 +29,9 @@ typedef struct cfg {
   int idle_timeout_ms;     /* idle_timeout = 60 */
   int write_timeout_ms;    /* write_timeout = 300 */
   /* [database] */
-  char *dsn;              /* dsn = libpq connection string */
+  char *dsn;              /* dsn = libpq connection string (TAP_SCHEMA, service state) */
+  char *query_dsn;        /* query_dsn = connection for user queries: a role that can only
+                             read the published schemas ("" = dsn) */
   int pool_size;          /* pool_size = 8 */
   int connect_timeout_ms; /* connect_timeout = 10 */
   /* [tap] */

@@ -251,3 +251,15 @@ VALUES ('demo.sources_field', 'demo.sources', 'demo.fields', NULL,
         'The survey tile each source lies in');
 INSERT INTO tap_schema.key_columns (key_id, from_column, target_column)
 VALUES ('demo.sources_field', 'field_id', 'field_id');
+
+-- Users' queries run as tapserve_query, a role that can read the published
+-- schemas and nothing else (query_dsn in the configuration).
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tapserve_query') THEN
+    CREATE ROLE tapserve_query LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+  END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA demo, tap_schema TO tapserve_query;
+GRANT SELECT ON ALL TABLES IN SCHEMA demo, tap_schema TO tapserve_query;
