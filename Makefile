@@ -37,6 +37,7 @@ check: deps-test
 	$(MAKE) checksrc
 	$(MAKE) unit
 	$(MAKE) sanitize
+	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	$(MAKE) integration
 
 # ASan+UBSan build of every unit suite.
@@ -45,8 +46,10 @@ sanitize:
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	scripts/test-pgcluster.sh run sh -c 'cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)'
 
-# libFuzzer targets, short runs (FUZZ_SECONDS each).
+# libFuzzer targets, short runs (FUZZ_SECONDS each; make check uses
+# CHECK_FUZZ_SECONDS).
 FUZZ_SECONDS ?= 30
+CHECK_FUZZ_SECONDS ?= 20
 fuzz:
 	CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DTS_FUZZ=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD)-fuzz -j $(JOBS)
