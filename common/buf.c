@@ -73,8 +73,7 @@ ts_err ts_buf_printf(ts_buf *b, const char *fmt, ...)
   return rc;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
+size_t ts_utf8_seq(const unsigned char *p, size_t n)
 {
   unsigned c = p[0];
   size_t k;
@@ -113,7 +112,7 @@ int ts_utf8_valid(const char *p, size_t n)
   while (i < n) {
     if (s[i] == 0)
       return 0;
-    size_t k = utf8_seq(s + i, n - i);
+    size_t k = ts_utf8_seq(s + i, n - i);
     if (!k)
       return 0;
     i += k;
@@ -143,7 +142,7 @@ ts_err ts_buf_xml(ts_buf *b, const char *str, size_t n)
       if (c < 0x20)
         rep = "\xEF\xBF\xBD";
       else if (c >= 0x80) {
-        k = utf8_seq(s + i, n - i);
+        k = ts_utf8_seq(s + i, n - i);
         if (!k) {
           rep = "\xEF\xBF\xBD";
           k = 1;

@@ -130,6 +130,10 @@ int ts_strncaseeq(const char *a, const char *b, size_t n);          /* ASCII */
 /* Strict decimal parse of the whole string (leading/trailing blanks allowed);
  * returns TS_EINVAL for anything else, including overflow. */
 ts_err ts_parse_int64(const char *s, int64_t *out);
+/* Length (1..4) of the valid UTF-8 sequence starting at p (n bytes
+ * available), or 0 when it is not one (overlong forms, surrogates, U+FFFE,
+ * U+FFFF and truncated sequences included). */
+size_t ts_utf8_seq(const unsigned char *p, size_t n);
 /* 1 when [p, p+n) is valid UTF-8 without NUL bytes. */
 int ts_utf8_valid(const char *p, size_t n);
 /* ISO 8601 UTC time "2026-11-22T10:00:00Z" (or with .mmm when ms != 0). */
