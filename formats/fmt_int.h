@@ -19,12 +19,12 @@ extern const fmt_type fmt_tsv_type;
 enum { FMT_NUM_MAX = 40 };
 size_t fmt__u64(char *out, uint64_t v);
 size_t fmt__i64(char *out, int64_t v);
-/* A string that reads back (strtod) to exactly d: the shortest plain
- * decimal when one with at most 15 significant digits exists (0.1, 12.5,
- * 45.123456), else %.17g; "NaN", "+Inf", "-Inf" for the special values. */
+/* The shortest decimal that reads back (strtod) to exactly d, the closest
+ * to d among those of its length (dtoa.c): plain notation from 1e-5 to
+ * below 1e16, else d.ddde+XX; "-0" for negative zero; "NaN", "+Inf",
+ * "-Inf" for the special values. At most 25 bytes. */
 size_t fmt__double(char *out, double d);
-/* The same for float (strtof): shortest plain decimal, else the
- * shortest of %.7g .. %.9g. */
+/* The same for float (shortest that strtof reads back exactly). */
 size_t fmt__float(char *out, float f);
 
 /* ---- text -----------------------------------------------------------------

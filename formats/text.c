@@ -1,8 +1,6 @@
 /* Number and text formatting shared by the encoders (see fmt_int.h). */
 #include "formats/fmt_int.h"
 
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 /* Two digits at a time: halves the divisions of the naive loop. */
@@ -17,24 +15,54 @@ static const char fmt_digits2[201] = "00010203040506070809"
                                      "80818283848586878889"
                                      "90919293949596979899";
 
-size_t fmt__u64(char *out, uint64_t v)
+/* Digits of v < 2^32, written backwards ending at p; returns the start. */
+static inline char *fmt_u32_back(char *p, uint32_t v)
 {
-  char tmp[24];
-  char *p = tmp + sizeof tmp;
   while (v >= 100) {
-    unsigned i = (unsigned)(v % 100) * 2;
+    unsigned i = (v % 100) * 2;
     v /= 100;
     *--p = fmt_digits2[i + 1];
     *--p = fmt_digits2[i];
   }
   if (v >= 10) {
-    unsigned i = (unsigned)v * 2;
+    unsigned i = v * 2;
     *--p = fmt_digits2[i + 1];
     *--p = fmt_digits2[i];
   } else {
     *--p = (char)('0' + v);
   }
-  size_t n = (size_t)(tmp + sizeof tmp - p);
+  return p;
+}
+
+/* Exactly 8 digits of v < 10^8, leading zeros included, ending at p. */
+static inline char *fmt_u32_8_back(char *p, uint32_t v)
+{
+  for (int j = 0; j < 4; j++) {
+    unsigned i = (v % 100) * 2;
+    v /= 100;
+    *--p = fmt_digits2[i + 1];
+    *--p = fmt_digits2[i];
+  }
+  return p;
+}
+
+/* 64-bit divisions are several times slower than 32-bit ones: values above
+ * 2^32 are cut into blocks of 8 digits first (17-digit float mantissas
+ * and 19-digit ids are the common large cases). */
+size_t fmt__u64(char *out, uint64_t v)
+{
+  char tmp[24];
+  char *end = tmp + sizeof tmp, *p = end;
+  if (v >> 32) {
+    p = fmt_u32_8_back(p, (uint32_t)(v % 100000000));
+    v /= 100000000;
+    if (v >> 32) {
+      p = fmt_u32_8_back(p, (uint32_t)(v % 100000000));
+      v /= 100000000;
+    }
+  }
+  p = fmt_u32_back(p, (uint32_t)v);
+  size_t n = (size_t)(end - p);
   memcpy(out, p, n);
   return n;
 }
@@ -47,132 +75,6 @@ size_t fmt__i64(char *out, int64_t v)
     return 1 + fmt__u64(out + 1, 0 - (uint64_t)v);
   }
   return fmt__u64(out, (uint64_t)v);
-}
-
-static size_t fmt_special(char *out, double d)
-{
-  if (isnan(d)) {
-    memcpy(out, "NaN", 3);
-    return 3;
-  }
-  memcpy(out, d > 0 ? "+Inf" : "-Inf", 4);
-  return 4;
-}
-
-/* Exact powers of ten as doubles (10^22 is the largest exact one). */
-static const double fmt_p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* Writes m * 10^-k in plain decimal notation ("-0.005"). */
-static size_t fmt_fixed(char *out, int neg, uint64_t m, int k)
-{
-  char dig[24];
-  size_t nd = fmt__u64(dig, m), n = 0;
-  if (neg)
-    out[n++] = '-';
-  if ((int)nd <= k) {
-    out[n++] = '0';
-    out[n++] = '.';
-    for (int i = (int)nd; i < k; i++)
-      out[n++] = '0';
-    memcpy(out + n, dig, nd);
-    return n + nd;
-  }
-  memcpy(out + n, dig, nd - (size_t)k);
-  n += nd - (size_t)k;
-  out[n++] = '.';
-  memcpy(out + n, dig + nd - (size_t)k, (size_t)k);
-  return n + (size_t)k;
-}
-
-/* The fewest decimals k such that m = round(|d| * 10^k) reads back as d.
- * With m < 2^53 and 10^k exact, m / 10^k is one correctly rounded IEEE
- * division, so it equals d exactly when strtod (also correctly rounded)
- * would give d back for the printed string: the test is exact, no strtod
- * needed. Returns 0 when no such short form exists (the caller then falls
- * back to printf). */
-static size_t fmt_short_double(char *out, double d, int maxk)
-{
-  double a = fabs(d);
-  if (!(a >= 1e-5 && a < 1e15))
-    return 0;
-  for (int k = 1; k <= maxk; k++) {
-    double scaled = a * fmt_p10[k];
-    if (scaled >= 9007199254740992.0)
-      return 0;
-    uint64_t m = (uint64_t)(scaled + 0.5);
-    if ((double)m / fmt_p10[k] == a)
-      return fmt_fixed(out, d < 0, m, k);
-  }
-  return 0;
-}
-
-size_t fmt__double(char *out, double d)
-{
-  if (!isfinite(d))
-    return fmt_special(out, d);
-  /* Integral values are common (counts, ids stored as float8) and need no
-   * printf; 2^53 bounds the range where every integer is exact. -0.0 keeps
-   * its sign through printf. */
-  if (d == (double)(int64_t)d && fabs(d) < 9007199254740992.0 && !(d == 0 && signbit(d)))
-    return fmt__i64(out, (int64_t)d);
-  size_t n = fmt_short_double(out, d, 22);
-  if (n)
-    return n;
-  /* Full precision: 17 significant digits always read back exactly. In
-   * the plain-decimal range (where measured data lives) that is one printf,
-   * not always the shortest string; very large and very small magnitudes
-   * are rare, so there the shortest of 15..17 digits is worth the search
-   * (1e+300 rather than 1.0000000000000001e+300). */
-  char tmp[FMT_NUM_MAX + 8];
-  double a = fabs(d);
-  int k = 0;
-  for (int prec = a >= 1e-5 && a < 1e15 ? 17 : 15; prec <= 17; prec++) {
-    k = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-    if (prec == 17 || strtod(tmp, NULL) == d)
-      break;
-  }
-  memcpy(out, tmp, (size_t)k);
-  return (size_t)k;
-}
-
-size_t fmt__float(char *out, float f)
-{
-  if (!isfinite(f))
-    return fmt_special(out, f);
-  if (f == (float)(int32_t)f && fabsf(f) < 16777216.0f && !(f == 0 && signbit(f)))
-    return fmt__i64(out, (int32_t)f);
-  /* Shortest decimal whose float is f: candidates from the same search as
-   * for doubles (compared after rounding to float), each confirmed with
-   * strtof since the double step could round twice. */
-  double a = fabs((double)f);
-  char tmp[FMT_NUM_MAX + 8];
-  if (a >= 1e-5 && a < 1e7) {
-    for (int k = 1; k <= 14; k++) {
-      double scaled = a * fmt_p10[k];
-      if (scaled >= 1e10)
-        break;
-      uint64_t m = (uint64_t)(scaled + 0.5);
-      if ((float)((double)m / fmt_p10[k]) == fabsf(f)) {
-        size_t n = fmt_fixed(tmp, f < 0, m, k);
-        tmp[n] = '\0';
-        if (strtof(tmp, NULL) == f) {
-          memcpy(out, tmp, n);
-          return n;
-        }
-        break;
-      }
-    }
-  }
-  int n = 0;
-  for (int prec = 7; prec <= 9; prec++) {
-    n = snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
-    if (prec == 9 || strtof(tmp, NULL) == f)
-      break;
-  }
-  memcpy(out, tmp, (size_t)n);
-  return (size_t)n;
 }
 
 size_t fmt__utf8_seq(const unsigned char *p, size_t n)
