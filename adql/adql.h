@@ -47,9 +47,9 @@ typedef struct adql_table_meta {
 
 /* A user-defined function: signature and SQL translation template. */
 typedef struct adql_udf {
-  const char *name;     /* ADQL name, e.g. "ivo_hasword" */
-  const char *signature;/* "ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER" */
-  const char *sql;      /* template: $1, $2 ... replaced by the translated args */
+  const char *name;      /* ADQL name, e.g. "ivo_hasword" */
+  const char *signature; /* "ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER" */
+  const char *sql;       /* template: $1, $2 ... replaced by the translated args */
 } adql_udf;
 
 typedef struct adql_meta {
@@ -57,7 +57,26 @@ typedef struct adql_meta {
   const adql_table_meta *tables;
   size_t nudfs;
   const adql_udf *udfs;
+  /* Operator control (added with geometry). ngeom == 0: every geometry
+   * function is allowed; else only those named in geom (any case: "POINT",
+   * "CONTAINS" ...). ncoordsys == 0: the coordinate system argument must be
+   * empty or ICRS (the frame of the data: pgSphere converts nothing); else
+   * one of coordsys (compared with the first word of the argument, any
+   * case). */
+  size_t ngeom;
+  const char *const *geom;
+  size_t ncoordsys;
+  const char *const *coordsys;
 } adql_meta;
+
+/* The UDFs every service offers unless the operator says otherwise
+ * (ivo_hasword, ivo_nocasematch, ivo_healpix_index, gaia_healpix_index ...),
+ * with their pgSphere/PostgreSQL translations. Static storage. */
+const adql_udf *adql_std_udfs(size_t *n);
+
+/* The geometry functions this implementation translates (upper case, for
+ * TAPRegExt features-adqlgeo). Static storage. */
+const char *const *adql_geometry_functions(size_t *n);
 
 /* Parses `len` bytes of `text` (not necessarily NUL-terminated). Rejects
  * NUL bytes and invalid UTF-8 with a positioned error. */

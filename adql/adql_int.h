@@ -66,12 +66,62 @@ typedef enum adql_nodekind {
   ADQL_N_CASE,     /* CASE [a] WHEN..THEN.. [ELSE b] END: args = ADQL_N_WHEN list */
   ADQL_N_WHEN,     /* WHEN a THEN b */
   ADQL_N_CAST,     /* CAST(a AS typename) */
-  ADQL_N_COALESCE  /* COALESCE(args) */
+  ADQL_N_COALESCE, /* COALESCE(args) */
+  ADQL_N_BITOP,    /* a op b, op one of & | ^ (integers) */
+  ADQL_N_BITNOT    /* ~a */
 } adql_nodekind;
 
 enum { ADQL_CMP_EQ, ADQL_CMP_NE, ADQL_CMP_LT, ADQL_CMP_GT, ADQL_CMP_LE, ADQL_CMP_GE };
 enum { ADQL_AGG_COUNT, ADQL_AGG_MIN, ADQL_AGG_MAX, ADQL_AGG_SUM, ADQL_AGG_AVG };
-enum { ADQL_F_STAR = 1, ADQL_F_DISTINCT = 2, ADQL_F_ILIKE = 4 };
+enum { ADQL_F_STAR = 1, ADQL_F_DISTINCT = 2, ADQL_F_ILIKE = 4, ADQL_F_SYS = 8 };
+
+/* What a geometry value is (adql_node.gkind, checker): decides the
+ * pgSphere type and the DALI xtype of a selected geometry. */
+typedef enum {
+  ADQL_G_NONE,
+  ADQL_G_POINT,   /* spoint; DALI point double[2] */
+  ADQL_G_CIRCLE,  /* scircle; DALI circle double[3] */
+  ADQL_G_POLYGON, /* spoly; DALI polygon double[*] (BOX is a polygon too) */
+  ADQL_G_REGION   /* anything else (a REGION column, a compound STC-S region) */
+} adql_gkind;
+
+/* Geometry functions (adql_func.geom). */
+enum {
+  ADQL_GF_NONE,
+  ADQL_GF_POINT,
+  ADQL_GF_CIRCLE,
+  ADQL_GF_BOX,
+  ADQL_GF_POLYGON,
+  ADQL_GF_REGION,
+  ADQL_GF_CONTAINS,
+  ADQL_GF_INTERSECTS,
+  ADQL_GF_DISTANCE,
+  ADQL_GF_AREA,
+  ADQL_GF_CENTROID,
+  ADQL_GF_COORD1,
+  ADQL_GF_COORD2,
+  ADQL_GF_COORDSYS
+};
+
+/* An STC-S region (REGION('Circle ICRS 10 20 1')), parsed by the checker. */
+typedef enum {
+  ADQL_R_POSITION, /* v: lon lat */
+  ADQL_R_CIRCLE,   /* v: lon lat radius */
+  ADQL_R_BOX,      /* v: lon lat width height */
+  ADQL_R_POLYGON,  /* v: lon1 lat1 lon2 lat2 ... (3 points at least) */
+  ADQL_R_UNION,    /* sub: two or more regions */
+  ADQL_R_INTERSECTION,
+  ADQL_R_NOT /* sub: one region */
+} adql_regkind;
+
+typedef struct adql_region {
+  adql_regkind kind;
+  const char *frame; /* as written; NULL: none */
+  size_t nv;
+  double *v;
+  size_t nsub;
+  struct adql_region **sub;
+} adql_region;
 
 /* Value types the checker assigns. ADQL_T_COND is the type of conditions
  * (comparisons, AND/OR/NOT, LIKE ...), which ADQL keeps apart from values;
@@ -120,6 +170,9 @@ typedef struct adql_node {
   const struct adql_func *fn;     /* FUNC: a built-in */
   const adql_udf *udf;            /* FUNC: a user-defined function */
   int argtype_numeric;            /* FUNC: decided variant (e.g. MOD on doubles) */
+  adql_gkind gkind;               /* type ADQL_T_GEOMETRY: which geometry */
+  adql_region *region;            /* REGION('...') with a literal: the parsed STC-S */
+  double unit_factor;             /* IN_UNIT: multiply by this */
 } adql_node;
 
 /* ---- FROM items, select lists, queries ----------------------------------- */
@@ -132,6 +185,7 @@ typedef enum {
   ADQL_JOIN_FULL,
   ADQL_JOIN_CROSS
 } adql_jointype;
+#define ADQL_JOIN_EXPLICIT 0x100 /* grammar only: INNER was written */
 
 typedef struct adql_from {
   adql_fromkind kind;
@@ -141,7 +195,8 @@ typedef struct adql_from {
   adql_ident alias; /* alias.name == NULL: none */
   adql_jointype jointype;
   int natural;
-  int has_spec; /* JOIN has ON or USING */
+  int has_spec;       /* JOIN has ON or USING */
+  int explicit_inner; /* INNER was written */
   struct adql_from *left, *right;
   adql_node *on;
   adql_list *using_cols; /* of adql_ident* */
@@ -196,6 +251,7 @@ typedef struct adql_select {
   int has_offset;
   int64_t offset;
   adql_list *with; /* adql_cte* */
+  int parens;      /* written in parentheses (a set operation's operand) */
 
   /* Filled by the checker. */
   struct adql_scope *scope;
@@ -335,7 +391,10 @@ typedef enum {
   ADQL_FN_STRING,  /* string args, string result */
   ADQL_FN_ROUNDLIKE,
   ADQL_FN_MOD,
-  ADQL_FN_RAND
+  ADQL_FN_RAND,
+  ADQL_FN_NULLIF, /* NULLIF(a, b): the type of a */
+  ADQL_FN_INUNIT, /* IN_UNIT(value, 'unit') */
+  ADQL_FN_GEOM    /* geometry: see adql_func.geom */
 } adql_fnclass;
 
 typedef struct adql_func {
@@ -343,7 +402,25 @@ typedef struct adql_func {
   const char *pg;   /* PostgreSQL function */
   int minargs, maxargs;
   adql_fnclass cls;
+  int geom; /* ADQL_GF_*: a geometry function */
 } adql_func;
+
+/* The geometry kind a column's xtype announces (check.c). */
+adql_gkind adql__gkind_of_meta(const adql_column_meta *m);
+
+/* Is `s` one of ADQL's reserved function names (POINT, DISTANCE ...)? */
+int adql__reserved_fn(const char *s);
+
+/* Parses an STC-S region (geom.c): Position, Circle, Box, Polygon, Union,
+ * Intersection, Not, with optional frame, reference position and flavour
+ * words. On failure returns -1 with a message in msg. */
+int adql__stcs_parse(ts_arena *a, const char *text, adql_region **out, char *msg, size_t msgsize);
+
+/* The factor that converts a value in unit `from` to unit `to` (VOUnits:
+ * prefixes, products with '.', quotients with '/', powers with '**').
+ * Returns -1 with a message when either unit is unknown or the two do not
+ * measure the same quantity. */
+int adql__unit_factor(const char *from, const char *to, double *factor, char *msg, size_t msgsize);
 
 const adql_func *adql__func_lookup(const char *name);
 

@@ -334,31 +334,46 @@ static int comparable(adql_type x, adql_type y)
 /* ---- built-in functions ------------------------------------------------------ */
 
 static const adql_func adql_funcs[] = {
-    {"abs", "abs", 1, 1, ADQL_FN_SAME},
-    {"acos", "acos", 1, 1, ADQL_FN_NUMERIC},
-    {"asin", "asin", 1, 1, ADQL_FN_NUMERIC},
-    {"atan", "atan", 1, 1, ADQL_FN_NUMERIC},
-    {"atan2", "atan2", 2, 2, ADQL_FN_NUMERIC},
-    {"ceiling", "ceil", 1, 1, ADQL_FN_NUMERIC},
-    {"cos", "cos", 1, 1, ADQL_FN_NUMERIC},
-    {"cot", "cot", 1, 1, ADQL_FN_NUMERIC},
-    {"degrees", "degrees", 1, 1, ADQL_FN_NUMERIC},
-    {"exp", "exp", 1, 1, ADQL_FN_NUMERIC},
-    {"floor", "floor", 1, 1, ADQL_FN_NUMERIC},
-    {"log", "ln", 1, 1, ADQL_FN_NUMERIC},
-    {"log10", "log", 1, 1, ADQL_FN_NUMERIC},
-    {"lower", "lower", 1, 1, ADQL_FN_STRING},
-    {"mod", "mod", 2, 2, ADQL_FN_MOD},
-    {"pi", "pi", 0, 0, ADQL_FN_NUMERIC},
-    {"power", "power", 2, 2, ADQL_FN_NUMERIC},
-    {"radians", "radians", 1, 1, ADQL_FN_NUMERIC},
-    {"rand", "random", 0, 1, ADQL_FN_RAND},
-    {"round", "round", 1, 2, ADQL_FN_ROUNDLIKE},
-    {"sin", "sin", 1, 1, ADQL_FN_NUMERIC},
-    {"sqrt", "sqrt", 1, 1, ADQL_FN_NUMERIC},
-    {"tan", "tan", 1, 1, ADQL_FN_NUMERIC},
-    {"truncate", "trunc", 1, 2, ADQL_FN_ROUNDLIKE},
-    {"upper", "upper", 1, 1, ADQL_FN_STRING},
+    {"abs", "abs", 1, 1, ADQL_FN_SAME, ADQL_GF_NONE},
+    {"acos", "acos", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"asin", "asin", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"atan", "atan", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"atan2", "atan2", 2, 2, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"ceiling", "ceil", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"cos", "cos", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"cot", "cot", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"degrees", "degrees", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"exp", "exp", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"floor", "floor", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"log", "ln", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"log10", "log", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"lower", "lower", 1, 1, ADQL_FN_STRING, ADQL_GF_NONE},
+    {"mod", "mod", 2, 2, ADQL_FN_MOD, ADQL_GF_NONE},
+    {"pi", "pi", 0, 0, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"power", "power", 2, 2, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"radians", "radians", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"rand", "random", 0, 1, ADQL_FN_RAND, ADQL_GF_NONE},
+    {"round", "round", 1, 2, ADQL_FN_ROUNDLIKE, ADQL_GF_NONE},
+    {"sin", "sin", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"sqrt", "sqrt", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"tan", "tan", 1, 1, ADQL_FN_NUMERIC, ADQL_GF_NONE},
+    {"truncate", "trunc", 1, 2, ADQL_FN_ROUNDLIKE, ADQL_GF_NONE},
+    {"upper", "upper", 1, 1, ADQL_FN_STRING, ADQL_GF_NONE},
+    {"area", NULL, 1, 1, ADQL_FN_GEOM, ADQL_GF_AREA},
+    {"box", NULL, 3, 5, ADQL_FN_GEOM, ADQL_GF_BOX},
+    {"centroid", NULL, 1, 1, ADQL_FN_GEOM, ADQL_GF_CENTROID},
+    {"circle", NULL, 2, 4, ADQL_FN_GEOM, ADQL_GF_CIRCLE},
+    {"contains", NULL, 2, 2, ADQL_FN_GEOM, ADQL_GF_CONTAINS},
+    {"coord1", NULL, 1, 1, ADQL_FN_GEOM, ADQL_GF_COORD1},
+    {"coord2", NULL, 1, 1, ADQL_FN_GEOM, ADQL_GF_COORD2},
+    {"coordsys", NULL, 1, 1, ADQL_FN_GEOM, ADQL_GF_COORDSYS},
+    {"distance", NULL, 2, 4, ADQL_FN_GEOM, ADQL_GF_DISTANCE},
+    {"in_unit", NULL, 2, 2, ADQL_FN_INUNIT, ADQL_GF_NONE},
+    {"intersects", NULL, 2, 2, ADQL_FN_GEOM, ADQL_GF_INTERSECTS},
+    {"nullif", "nullif", 2, 2, ADQL_FN_NULLIF, ADQL_GF_NONE},
+    {"point", NULL, 2, 3, ADQL_FN_GEOM, ADQL_GF_POINT},
+    {"polygon", NULL, 3, 2001, ADQL_FN_GEOM, ADQL_GF_POLYGON},
+    {"region", NULL, 1, 1, ADQL_FN_GEOM, ADQL_GF_REGION},
 };
 
 const adql_func *adql__func_lookup(const char *name)
@@ -371,11 +386,12 @@ const adql_func *adql__func_lookup(const char *name)
 
 /* "name(a TEXT, b TEXT) -> INTEGER": the argument count (-1 when the
  * signature cannot be read) and the result type. */
-static int udf_signature(const char *sig, adql_type *ret)
+static int udf_signature(const char *sig, adql_type *ret, adql_gkind *gk)
 {
   const char *p = sig ? strchr(sig, '(') : NULL, *q, *arrow;
   int nargs = 0, any = 0;
   *ret = ADQL_T_UNKNOWN;
+  *gk = ADQL_G_NONE;
   if (!p)
     return -1;
   q = strchr(p, ')');
@@ -407,8 +423,13 @@ static int udf_signature(const char *sig, adql_type *ret)
              ts_strncaseeq(t, "varchar", 7))
       *ret = ADQL_T_STRING;
     else if (ts_strncaseeq(t, "point", 5) || ts_strncaseeq(t, "circle", 6) ||
-             ts_strncaseeq(t, "polygon", 7) || ts_strncaseeq(t, "region", 6))
+             ts_strncaseeq(t, "polygon", 7) || ts_strncaseeq(t, "region", 6)) {
       *ret = ADQL_T_GEOMETRY;
+      *gk = ts_strncaseeq(t, "point", 5)     ? ADQL_G_POINT
+            : ts_strncaseeq(t, "circle", 6)  ? ADQL_G_CIRCLE
+            : ts_strncaseeq(t, "polygon", 7) ? ADQL_G_POLYGON
+                                             : ADQL_G_REGION;
+    }
   }
   return nargs;
 }
@@ -666,7 +687,11 @@ static int add_join(chk *c, adql_scope *s, adql_from *f)
   if (add_from(c, s, f->right))
     return -1;
   hi = s->nrv;
-  if (!f->has_spec && !c->syntax_only)
+  /* SQL requires a join condition; the ADQL BNF leaves it optional and
+   * DaCHS accepts JOIN without one, so the syntax-only check does too,
+   * except after an explicit INNER, which the IVOA suite tests as invalid.
+   * The full check (what runs) always asks for one. */
+  if (!f->has_spec && (!c->syntax_only || f->explicit_inner))
     return fail(c, f->loc,
                 "JOIN needs an ON or USING clause (or write NATURAL JOIN or CROSS "
                 "JOIN)"),
@@ -795,6 +820,8 @@ static int resolve_column(chk *c, adql_scope *s0, adql_node *n)
       n->rvcol = hitcol;
       n->col = hit->cols[hitcol].meta;
       n->type = hit->cols[hitcol].type;
+      if (n->type == ADQL_T_GEOMETRY)
+        n->gkind = adql__gkind_of_meta(n->col);
       n->unqualified = !nqual && hit->cols[hitcol].merged;
       return 0;
     }
@@ -849,22 +876,38 @@ static adql_type need_numeric(chk *c, adql_node *n, adql_type t, const char *wha
 {
   if (t == BAD)
     return BAD;
-  if (c->syntax_only || t == ADQL_T_UNKNOWN || is_num(t))
+  if ((c->syntax_only && t != ADQL_T_GEOMETRY) || t == ADQL_T_UNKNOWN || is_num(t))
     return t;
   return fail(c, n->loc, "%s needs a numeric argument, not %s", what, adql__type_name(t)), BAD;
+}
+
+static adql_type need_integer(chk *c, adql_node *n, adql_type t, const char *what)
+{
+  if (t == BAD)
+    return BAD;
+  if ((c->syntax_only && t != ADQL_T_GEOMETRY && t != ADQL_T_STRING) || t == ADQL_T_UNKNOWN ||
+      is_intclass(t))
+    return t;
+  return fail(c, n->loc, "%s needs an integer argument, not %s", what, adql__type_name(t)), BAD;
 }
 
 static adql_type need_string(chk *c, adql_node *n, adql_type t, const char *what)
 {
   if (t == BAD)
     return BAD;
-  if (c->syntax_only || t == ADQL_T_UNKNOWN || t == ADQL_T_STRING)
+  if ((c->syntax_only && t != ADQL_T_GEOMETRY) || t == ADQL_T_UNKNOWN || t == ADQL_T_STRING)
     return t;
   return fail(c, n->loc, "%s needs a string argument, not %s", what, adql__type_name(t)), BAD;
 }
 
 static int need_comparable(chk *c, adql_node *at, adql_type x, adql_type y, const char *what)
 {
+  /* pgSphere has no ordering of geometries, and ADQL's predicates are
+   * CONTAINS and INTERSECTS. The grammar allows the comparison (the IVOA
+   * suite has POINT(...) = x as valid), so only the full check refuses it. */
+  if (!c->syntax_only && (x == ADQL_T_GEOMETRY || y == ADQL_T_GEOMETRY))
+    return fail(c, at->loc, "%s: geometries cannot be compared (use CONTAINS or INTERSECTS)", what),
+           -1;
   if (c->syntax_only || comparable(x, y))
     return 0;
   return fail(c, at->loc, "%s: cannot compare %s with %s", what, adql__type_name(x),
@@ -887,6 +930,322 @@ static const char *cmp_name(int op)
 {
   static const char *const names[] = {"=", "<>", "<", ">", "<=", ">="};
   return names[op];
+}
+
+/* ---- geometry ------------------------------------------------------------- */
+
+static adql_node *arg(const adql_node *n, size_t i)
+{
+  return n->args->items[i];
+}
+
+static int is_geom(const adql_node *e)
+{
+  return e->type == ADQL_T_GEOMETRY;
+}
+
+/* A value that can only be a coordinate system: a string. In syntax mode an
+ * untyped column could be either, so only known types decide. */
+static int is_stringish(const adql_node *e)
+{
+  return e->type == ADQL_T_STRING;
+}
+
+adql_gkind adql__gkind_of_meta(const adql_column_meta *m)
+{
+  const char *xt = m && m->xtype ? m->xtype : "";
+  if (!strncmp(xt, "adql:", 5))
+    xt += 5;
+  if (ts_strcaseeq(xt, "point"))
+    return ADQL_G_POINT;
+  if (ts_strcaseeq(xt, "circle"))
+    return ADQL_G_CIRCLE;
+  if (ts_strcaseeq(xt, "polygon"))
+    return ADQL_G_POLYGON;
+  return ADQL_G_REGION;
+}
+
+static int need_coord(chk *c, adql_node *e, const char *fname)
+{
+  if (is_geom(e) || e->type == ADQL_T_STRING || e->type == ADQL_T_BOOLEAN ||
+      (!c->syntax_only && e->type != ADQL_T_UNKNOWN && !is_num(e->type)))
+    return fail(c, e->loc, "%s needs a numeric coordinate here, not %s", fname,
+                adql__type_name(e->type)),
+           -1;
+  return 0;
+}
+
+static int need_geom(chk *c, adql_node *e, const char *fname, adql_gkind want)
+{
+  if (e->type == ADQL_T_UNKNOWN && c->syntax_only)
+    return 0;
+  if (!is_geom(e))
+    return fail(c, e->loc, "%s needs a %s argument, not %s", fname,
+                want == ADQL_G_POINT ? "point" : "geometry", adql__type_name(e->type)),
+           -1;
+  if (want == ADQL_G_POINT && e->gkind != ADQL_G_POINT && !c->syntax_only)
+    return fail(c, e->loc, "%s needs a point argument", fname), -1;
+  return 0;
+}
+
+/* The coordinate system argument: a string; in the full check, one the
+ * operator allows (the data are ICRS and pgSphere converts nothing). */
+static int check_coordsys(chk *c, adql_node *e, const char *fname)
+{
+  if (!c->syntax_only && e->type != ADQL_T_STRING && e->type != ADQL_T_UNKNOWN)
+    return fail(c, e->loc, "the coordinate system of %s must be a string, not %s", fname,
+                adql__type_name(e->type)),
+           -1;
+  if (c->syntax_only && (is_geom(e) || is_num(e->type)))
+    return fail(c, e->loc, "the coordinate system of %s must be a string", fname), -1;
+  if (c->syntax_only || e->kind != ADQL_N_STRING)
+    return 0;
+  const char *v = e->text;
+  while (*v == ' ')
+    v++;
+  size_t w = strcspn(v, " ");
+  if (w == 0)
+    return 0; /* '' : the service's own frame */
+  if (c->meta->ncoordsys == 0) {
+    if (w == 4 && ts_strncaseeq(v, "ICRS", 4))
+      return 0;
+  } else {
+    for (size_t i = 0; i < c->meta->ncoordsys; i++)
+      if (strlen(c->meta->coordsys[i]) == w && ts_strncaseeq(v, c->meta->coordsys[i], w))
+        return 0;
+  }
+  return fail(c, e->loc, "coordinate system '%.*s' is not supported by this service (use %s)",
+              (int)(w > 40 ? 40 : w), v,
+              c->meta->ncoordsys ? "one of those listed in its capabilities" : "'ICRS' or ''"),
+         -1;
+}
+
+static int region_frames_ok(chk *c, const adql_node *e, const adql_region *r)
+{
+  if (r->frame && !c->syntax_only) {
+    adql_node tmp = *e;
+    tmp.kind = ADQL_N_STRING;
+    tmp.text = r->frame;
+    if (check_coordsys(c, &tmp, "REGION"))
+      return -1;
+  }
+  for (size_t i = 0; i < r->nsub; i++)
+    if (region_frames_ok(c, e, r->sub[i]))
+      return -1;
+  return 0;
+}
+
+static adql_gkind region_gkind(const adql_region *r)
+{
+  switch (r->kind) {
+  case ADQL_R_POSITION:
+    return ADQL_G_POINT;
+  case ADQL_R_CIRCLE:
+    return ADQL_G_CIRCLE;
+  case ADQL_R_BOX:
+  case ADQL_R_POLYGON:
+    return ADQL_G_POLYGON;
+  default:
+    return ADQL_G_REGION;
+  }
+}
+
+static int geom_allowed(chk *c, const adql_node *n, const adql_func *fn)
+{
+  if (c->syntax_only || c->meta->ngeom == 0)
+    return 0;
+  for (size_t i = 0; i < c->meta->ngeom; i++)
+    if (ts_strcaseeq(c->meta->geom[i], fn->name))
+      return 0;
+  return fail(c, n->loc, "geometry function %s is not enabled on this service", fn->name), -1;
+}
+
+/* Geometry constructors and predicates. The argument forms are ADQL 2.1's:
+ * an optional coordinate system string first, then coordinates or points. */
+static adql_type check_geom(chk *c, adql_node *n, const adql_func *fn)
+{
+  size_t na = n->args ? n->args->n : 0, first = 0;
+  const char *name = fn->name;
+  if (geom_allowed(c, n, fn))
+    return BAD;
+  switch (fn->geom) {
+  case ADQL_GF_POINT:
+    if (na == 3) {
+      if (check_coordsys(c, arg(n, 0), name))
+        return BAD;
+      n->flag |= ADQL_F_SYS;
+      first = 1;
+    }
+    for (size_t i = first; i < na; i++)
+      if (need_coord(c, arg(n, i), name))
+        return BAD;
+    n->gkind = ADQL_G_POINT;
+    return ADQL_T_GEOMETRY;
+  case ADQL_GF_CIRCLE:
+  case ADQL_GF_BOX: {
+    /* CIRCLE([sys,] x, y, r) | CIRCLE([sys,] point, r); BOX likewise with
+     * width and height. */
+    size_t extra = fn->geom == ADQL_GF_BOX ? 2 : 1; /* sizes after the centre */
+    int centre_point;
+    if (na == 3 + extra)
+      first = 1;
+    else if (na == 2 + extra && (is_geom(arg(n, 1)) || is_stringish(arg(n, 0))))
+      first = 1; /* (sys, point, sizes) rather than (x, y, sizes) */
+    if (first) {
+      if (check_coordsys(c, arg(n, 0), name))
+        return BAD;
+      n->flag |= ADQL_F_SYS;
+    }
+    centre_point = na - first == 1 + extra;
+    if (!centre_point && na - first != 2 + extra)
+      return fail(c, n->loc, "function %s takes %s arguments, not %zu", name,
+                  fn->geom == ADQL_GF_BOX ? "3, 4 or 5" : "2, 3 or 4", na),
+             BAD;
+    if (centre_point) {
+      if (need_geom(c, arg(n, first), name, ADQL_G_POINT))
+        return BAD;
+    } else {
+      for (size_t i = first; i < first + 2; i++)
+        if (need_coord(c, arg(n, i), name))
+          return BAD;
+    }
+    for (size_t i = na - extra; i < na; i++)
+      if (need_coord(c, arg(n, i), name))
+        return BAD;
+    n->gkind = fn->geom == ADQL_GF_BOX ? ADQL_G_POLYGON : ADQL_G_CIRCLE;
+    return ADQL_T_GEOMETRY;
+  }
+  case ADQL_GF_POLYGON: {
+    /* POLYGON([sys,] x1, y1, x2, y2, x3, y3, ...) | POLYGON([sys,] p1, p2, p3, ...) */
+    int points = 0;
+    for (size_t i = 0; i < na; i++)
+      points += is_geom(arg(n, i));
+    if (points) {
+      first = is_geom(arg(n, 0)) ? 0 : 1;
+      if (na - first < 3)
+        return fail(c, n->loc, "POLYGON needs 3 points or more"), BAD;
+      for (size_t i = first; i < na; i++)
+        if (need_geom(c, arg(n, i), name, ADQL_G_POINT))
+          return BAD;
+    } else {
+      first = na % 2;
+      if (na - first < 6)
+        return fail(c, n->loc, "POLYGON needs 3 vertices or more (6 coordinates)"), BAD;
+      for (size_t i = first; i < na; i++)
+        if (need_coord(c, arg(n, i), name))
+          return BAD;
+    }
+    if (first) {
+      if (check_coordsys(c, arg(n, 0), name))
+        return BAD;
+      n->flag |= ADQL_F_SYS;
+    }
+    n->gkind = ADQL_G_POLYGON;
+    return ADQL_T_GEOMETRY;
+  }
+  case ADQL_GF_REGION: {
+    adql_node *e = arg(n, 0);
+    char msg[160];
+    if (e->kind != ADQL_N_STRING) {
+      if (c->syntax_only && !is_geom(e) && !is_num(e->type)) {
+        n->gkind = ADQL_G_REGION;
+        return ADQL_T_GEOMETRY;
+      }
+      return fail(c, e->loc, "REGION needs an STC-S string literal"), BAD;
+    }
+    if (adql__stcs_parse(c->a, e->text, &n->region, msg, sizeof msg))
+      return fail(c, e->loc, "invalid STC-S region: %s", msg), BAD;
+    if (region_frames_ok(c, e, n->region))
+      return BAD;
+    n->gkind = region_gkind(n->region);
+    return ADQL_T_GEOMETRY;
+  }
+  case ADQL_GF_CONTAINS:
+  case ADQL_GF_INTERSECTS:
+    if (need_geom(c, arg(n, 0), name, ADQL_G_NONE) || need_geom(c, arg(n, 1), name, ADQL_G_NONE))
+      return BAD;
+    if (!c->syntax_only) {
+      /* Compound regions have no pgSphere type: only a point can be tested
+       * against them, member by member. */
+      adql_node *x = arg(n, 0), *y = arg(n, 1);
+      if ((x->gkind == ADQL_G_REGION && x->region) ||
+          (y->gkind == ADQL_G_REGION && y->region &&
+           (x->gkind != ADQL_G_POINT ||
+            (fn->geom == ADQL_GF_INTERSECTS && y->region->kind != ADQL_R_UNION))))
+        return fail(c, n->loc,
+                    "%s with a Union, Intersection or Not region is supported for a point in "
+                    "that region only (CONTAINS(POINT(...), REGION(...)))",
+                    name),
+               BAD;
+    }
+    return ADQL_T_INT;
+  case ADQL_GF_DISTANCE:
+    if (na == 2) {
+      if (need_geom(c, arg(n, 0), name, ADQL_G_POINT) ||
+          need_geom(c, arg(n, 1), name, ADQL_G_POINT))
+        return BAD;
+    } else if (na == 4) {
+      for (size_t i = 0; i < 4; i++)
+        if (need_coord(c, arg(n, i), name))
+          return BAD;
+    } else {
+      return fail(c, n->loc, "function distance takes 2 points or 4 coordinates, not %zu arguments",
+                  na),
+             BAD;
+    }
+    return ADQL_T_DOUBLE;
+  case ADQL_GF_AREA:
+    if (need_geom(c, arg(n, 0), name, ADQL_G_NONE))
+      return BAD;
+    if (!c->syntax_only && arg(n, 0)->gkind == ADQL_G_REGION)
+      return fail(c, n->loc, "AREA of this region is not supported"), BAD;
+    return ADQL_T_DOUBLE;
+  case ADQL_GF_CENTROID: {
+    adql_node *e = arg(n, 0);
+    if (need_geom(c, e, name, ADQL_G_NONE))
+      return BAD;
+    if (!c->syntax_only && e->gkind != ADQL_G_POINT && e->gkind != ADQL_G_CIRCLE &&
+        !(e->gkind == ADQL_G_POLYGON && e->kind == ADQL_N_FUNC && e->fn &&
+          e->fn->geom == ADQL_GF_POLYGON))
+      return fail(c, n->loc,
+                  "CENTROID is supported for points, circles and POLYGON(...) constructors"),
+             BAD;
+    n->gkind = ADQL_G_POINT;
+    return ADQL_T_GEOMETRY;
+  }
+  case ADQL_GF_COORD1:
+  case ADQL_GF_COORD2:
+    if (need_geom(c, arg(n, 0), name, ADQL_G_POINT))
+      return BAD;
+    return ADQL_T_DOUBLE;
+  case ADQL_GF_COORDSYS:
+    if (need_geom(c, arg(n, 0), name, ADQL_G_NONE))
+      return BAD;
+    return ADQL_T_STRING;
+  default:
+    break;
+  }
+  return fail(c, n->loc, "unsupported geometry function %s", name), BAD;
+}
+
+/* IN_UNIT(value, 'unit'): the value's unit comes from its column; the
+ * conversion is a factor computed here, never a string passed on. */
+static adql_type check_in_unit(chk *c, adql_node *n)
+{
+  adql_node *v = arg(n, 0), *u = arg(n, 1);
+  const adql_column_meta *src = v->kind == ADQL_N_COLUMN ? v->col : NULL;
+  char msg[160];
+  if (need_numeric(c, v, v->type, "IN_UNIT") == BAD)
+    return BAD;
+  if (u->kind != ADQL_N_STRING)
+    return fail(c, u->loc, "the second argument of IN_UNIT must be a unit string literal"), BAD;
+  if (c->syntax_only)
+    return ADQL_T_DOUBLE;
+  if (!src || !src->unit || !*src->unit)
+    return fail(c, v->loc, "IN_UNIT needs a value whose unit is known (a column with a unit)"), BAD;
+  if (adql__unit_factor(src->unit, u->text, &n->unit_factor, msg, sizeof msg))
+    return fail(c, u->loc, "IN_UNIT: %s", msg), BAD;
+  return ADQL_T_DOUBLE;
 }
 
 static adql_type check_func(chk *c, adql_scope *s, adql_node *n, int ctx)
@@ -912,6 +1271,15 @@ static adql_type check_func(chk *c, adql_scope *s, adql_node *n, int ctx)
                   fn->maxargs, nargs),
              BAD;
     }
+    if (fn->cls == ADQL_FN_GEOM)
+      return check_geom(c, n, fn);
+    if (fn->cls == ADQL_FN_NULLIF) {
+      if (need_comparable(c, n, at[0], at[1], "NULLIF"))
+        return BAD;
+      return at[0];
+    }
+    if (fn->cls == ADQL_FN_INUNIT)
+      return check_in_unit(c, n);
     if (fn->cls == ADQL_FN_STRING)
       return need_string(c, n->args->items[0], at[0], fn->name) == BAD ? BAD : ADQL_T_STRING;
     for (size_t i = 0; i < nargs && i < 2; i++)
@@ -950,7 +1318,7 @@ static adql_type check_func(chk *c, adql_scope *s, adql_node *n, int ctx)
       int want;
       if (!udfs[i].name || !ts_strcaseeq(udfs[i].name, n->name.name))
         continue;
-      want = udf_signature(udfs[i].signature, &ret);
+      want = udf_signature(udfs[i].signature, &ret, &n->gkind);
       if (want >= 0 && (size_t)want != nargs)
         return fail(c, n->loc, "function %s takes %d argument%s, not %zu", udfs[i].name, want,
                     want == 1 ? "" : "s", nargs),
@@ -1026,6 +1394,9 @@ static const struct {
     {"character", "char", ADQL_T_STRING},
     {"character varying", "varchar", ADQL_T_STRING},
     {"timestamp", "timestamp", ADQL_T_OTHER},
+    {"point", "point", ADQL_T_GEOMETRY},
+    {"circle", "circle", ADQL_T_GEOMETRY},
+    {"polygon", "polygon", ADQL_T_GEOMETRY},
 };
 
 static adql_type check_cast(chk *c, adql_scope *s, adql_node *n, int ctx)
@@ -1044,6 +1415,15 @@ static adql_type check_cast(chk *c, adql_scope *s, adql_node *n, int ctx)
     if (tn[strcspn(tn, "(")] == '(' && adql_cast_types[i].type != ADQL_T_STRING)
       return fail(c, n->name.loc, "type %s takes no length", adql_cast_types[i].adql), BAD;
     n->text = adql_cast_types[i].pg;
+    if (adql_cast_types[i].type == ADQL_T_GEOMETRY) {
+      /* DALI text ("12.3 45.6") to a geometry */
+      if (need_string(c, n->a, t, "CAST to a geometry") == BAD)
+        return BAD;
+      n->gkind = !strcmp(n->text, "point")    ? ADQL_G_POINT
+                 : !strcmp(n->text, "circle") ? ADQL_G_CIRCLE
+                                              : ADQL_G_POLYGON;
+      return ADQL_T_GEOMETRY;
+    }
     if (!c->syntax_only && adql_cast_types[i].type != ADQL_T_STRING && t == ADQL_T_GEOMETRY)
       return fail(c, n->loc, "cannot cast a geometry to %s", adql_cast_types[i].adql), BAD;
     return adql_cast_types[i].type;
@@ -1082,6 +1462,20 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
     if (need_numeric(c, n->b, y, what) == BAD)
       return BAD;
     return num_join(x, y) == ADQL_T_UNKNOWN ? ADQL_T_UNKNOWN : num_join(x, y);
+  }
+  case ADQL_N_BITOP:
+  case ADQL_N_BITNOT: {
+    char what[32];
+    snprintf(what, sizeof what, "operator %c", n->kind == ADQL_N_BITNOT ? '~' : n->op);
+    x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
+    if (need_integer(c, n->a, x, what) == BAD)
+      return BAD;
+    if (n->kind == ADQL_N_BITNOT)
+      return x;
+    y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
+    if (need_integer(c, n->b, y, what) == BAD)
+      return BAD;
+    return num_join(x, y);
   }
   case ADQL_N_CONCAT:
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
@@ -1281,6 +1675,15 @@ static int add_out(chk *c, adql_select *s, size_t *cap, const char *name,
     if (t == ADQL_T_STRING || t == ADQL_T_UNKNOWN || t == ADQL_T_OTHER || t == ADQL_T_GEOMETRY)
       m->arraysize = "*";
   }
+  if (t == ADQL_T_GEOMETRY) {
+    /* Geometries leave the database as DALI arrays of degrees. */
+    adql_gkind gk = oc.expr ? oc.expr->gkind : adql__gkind_of_meta(src);
+    m->datatype = "double";
+    m->arraysize = gk == ADQL_G_POINT ? "2" : gk == ADQL_G_CIRCLE ? "3" : "*";
+    m->xtype = gk == ADQL_G_POINT ? "point" : gk == ADQL_G_CIRCLE ? "circle" : "polygon";
+    if (!src || !src->unit)
+      m->unit = "deg";
+  }
   /* Unique output names (case-insensitively, as clients may fold them). */
   const char *base = name, *nm = name;
   for (int k = 2;; k++) {
@@ -1331,6 +1734,25 @@ static int expand_star(chk *c, adql_select *s, adql_scope *sc, adql_target *tg, 
 /* Metadata worth keeping through an expression: MIN(mag) has mag's unit. */
 static const adql_column_meta *carried_meta(const adql_node *e)
 {
+  static const adql_column_meta deg = {.unit = "deg"};
+  static const adql_column_meta dist = {.unit = "deg", .ucd = "pos.angDistance"};
+  static const adql_column_meta area = {.unit = "deg**2", .ucd = "phys.angArea"};
+  static const adql_column_meta ra = {.unit = "deg", .ucd = "pos.eq.ra"};
+  static const adql_column_meta dec = {.unit = "deg", .ucd = "pos.eq.dec"};
+  if (e->kind == ADQL_N_FUNC && e->fn && e->fn->geom) {
+    switch (e->fn->geom) {
+    case ADQL_GF_DISTANCE:
+      return &dist;
+    case ADQL_GF_AREA:
+      return &area;
+    case ADQL_GF_COORD1:
+      return &ra;
+    case ADQL_GF_COORD2:
+      return &dec;
+    default:
+      return e->type == ADQL_T_GEOMETRY ? &deg : NULL;
+    }
+  }
   if (e->kind == ADQL_N_COLUMN)
     return e->col;
   if (e->kind == ADQL_N_AGG && e->a && e->a->kind == ADQL_N_COLUMN &&
@@ -1351,6 +1773,14 @@ static int build_outputs(chk *c, adql_select *s)
     }
     adql_node *e = tg->expr;
     const adql_column_meta *src = carried_meta(e);
+    if (e->type == ADQL_T_GEOMETRY && e->region &&
+        (e->region->kind == ADQL_R_UNION || e->region->kind == ADQL_R_INTERSECTION ||
+         e->region->kind == ADQL_R_NOT) &&
+        !c->syntax_only)
+      return fail(c, e->loc,
+                  "a Union, Intersection or Not region cannot be selected (it has no DALI "
+                  "type)"),
+             -1;
     const char *name = tg->alias.name;
     adql_outcol oc = {e, NULL, 0, 0, NULL};
     if (!name)
@@ -1432,6 +1862,8 @@ static int check_order(chk *c, adql_select *top, adql_select *core)
         continue;
       }
     }
+    if (!core && c->syntax_only && e->kind == ADQL_N_COLUMN && e->nparts == 1)
+      continue; /* an output column of the set operation: names are unknown */
     if (!core)
       return fail(c, e->loc,
                   "ORDER BY of a UNION, INTERSECT or EXCEPT must name an output "
@@ -1560,8 +1992,9 @@ static int check_select(chk *c, adql_select *s, adql_scope *parent, adql_list *c
   if (!s->outcols || !s->outtype)
     return -1;
   for (size_t i = 0; i < s->nout; i++) {
-    adql_type t =
-        common_type(c, s->rarg->loc, s->larg->outtype[i], s->rarg->outtype[i], "a set operation");
+    /* Syntax-only mode does not expand *, so the sides may differ. */
+    adql_type rt = i < s->rarg->nout ? s->rarg->outtype[i] : ADQL_T_UNKNOWN;
+    adql_type t = common_type(c, s->rarg->loc, s->larg->outtype[i], rt, "a set operation");
     if (t == BAD)
       return -1;
     s->outtype[i] = t;

@@ -62,6 +62,39 @@ static adql_ident mkident(const char *s, int delimited, int loc)
   return id;
 }
 
+static adql_select *setop(adql_pstate *ps, int op, int all, adql_select *l, adql_select *r, int loc)
+{
+  adql_select *s = adql__alloc(ps, sizeof(adql_select));
+  if (!s)
+    return NULL;
+  s->loc = loc;
+  s->setop = op;
+  s->setall = all;
+  s->larg = l;
+  s->rarg = r;
+  return s;
+}
+
+/* Attaches WITH / ORDER BY / OFFSET to a query body. A parenthesised body
+ * that already has its own ORDER BY or OFFSET gets no second one. */
+static adql_select *finish_query(adql_pstate *ps, adql_select *s, adql_list *with, adql_list *order,
+                                 adql_count off, int loc)
+{
+  if ((order && s->orderby) || (off.has && s->has_offset)) {
+    adql__fail(ps, loc, "a query can have only one %s", order && s->orderby ? "ORDER BY" : "OFFSET");
+    return NULL;
+  }
+  if (with)
+    s->with = with;
+  if (order)
+    s->orderby = order;
+  if (off.has) {
+    s->has_offset = 1;
+    s->offset = off.v;
+  }
+  return s;
+}
+
 static int parse_count(adql_pstate *ps, const char *text, int loc, const char *what, int64_t *out)
 {
   if (ts_parse_int64(text, out) != TS_OK) {
@@ -96,6 +129,10 @@ static int parse_count(adql_pstate *ps, const char *text, int loc, const char *w
 
 %token <str> IDENT DELIM_IDENT STRING INTEGER_LIT DECIMAL_LIT
 %token NE LE GE CONCAT NOT_LA LEX_ERROR
+/* A reserved ADQL function name (POINT, DISTANCE ...) not followed by '(':
+ * only a CAST type name may be one (CAST(x AS POINT)); anywhere else it is
+ * a syntax error that says the name is reserved (parser.c). */
+%token <str> RESERVED_FN
 
 /* Keywords (kwlist.h holds their spellings). */
 %token ALL AND AS ASC AVG BETWEEN BY CASE CAST COALESCE COUNT CROSS DESC DISTINCT
@@ -103,7 +140,7 @@ static int parse_count(adql_pstate *ps, const char *text, int loc, const char *w
 %token JOIN LEFT LIKE MAX MIN NATURAL NOT NULL_P OFFSET ON OR ORDER OUTER_P RIGHT
 %token SELECT SUM THEN TOP UNION USING WHEN WHERE WITH
 
-%type <sel> query query_body query_term select_core subquery
+%type <sel> query top_query body_lp term_lp body_np term_np operand select_core subquery
 %type <list> opt_with cte_list select_list from_list opt_group_by value_list
 %type <list> order_list opt_order_by column_name_list when_list opt_from
 %type <cte> cte
@@ -121,6 +158,9 @@ static int parse_count(adql_pstate *ps, const char *text, int loc, const char *w
 %left AND
 %precedence NOT
 %left CONCAT
+%left '|'
+%left '^'
+%left '&'
 %left '+' '-'
 %left '*' '/'
 %precedence UMINUS
@@ -130,7 +170,7 @@ static int parse_count(adql_pstate *ps, const char *text, int loc, const char *w
 %%
 
 stmt:
-    query opt_semicolon     { ps->result = $1; }
+    top_query opt_semicolon { ps->result = $1; }
   ;
 
 opt_semicolon:
@@ -138,14 +178,20 @@ opt_semicolon:
   | ';'
   ;
 
-query:
-    opt_with query_body opt_order_by opt_offset
+/* The whole query: a set operation's first operand may be parenthesised
+ * here. In a subquery it may not, because "((" would be ambiguous with a
+ * parenthesised value; later operands may always be (UNION (SELECT ...)). */
+top_query:
+    opt_with body_lp opt_order_by opt_offset
       {
-        $$ = $2;
-        $$->with = $1;
-        $$->orderby = $3;
-        $$->has_offset = $4.has;
-        $$->offset = $4.v;
+        CHECK($$ = finish_query(ps, $2, $1, $3, $4, @2));
+      }
+  ;
+
+query:
+    opt_with body_np opt_order_by opt_offset
+      {
+        CHECK($$ = finish_query(ps, $2, $1, $3, $4, @2));
       }
   ;
 
@@ -178,26 +224,35 @@ cte:
       }
   ;
 
-query_body:
-    query_term              { $$ = $1; }
-  | query_body UNION opt_all query_term
-      {
-        CHECK($$ = adql__alloc(ps, sizeof(adql_select)));
-        $$->loc = @1; $$->setop = ADQL_SET_UNION; $$->setall = $3; $$->larg = $1; $$->rarg = $4;
-      }
-  | query_body EXCEPT opt_all query_term
-      {
-        CHECK($$ = adql__alloc(ps, sizeof(adql_select)));
-        $$->loc = @1; $$->setop = ADQL_SET_EXCEPT; $$->setall = $3; $$->larg = $1; $$->rarg = $4;
-      }
+/* INTERSECT binds tighter than UNION and EXCEPT (SQL). */
+body_lp:
+    term_lp                 { $$ = $1; }
+  | body_lp UNION opt_all term_lp  { CHECK($$ = setop(ps, ADQL_SET_UNION, $3, $1, $4, @1)); }
+  | body_lp EXCEPT opt_all term_lp { CHECK($$ = setop(ps, ADQL_SET_EXCEPT, $3, $1, $4, @1)); }
   ;
 
-query_term:
+term_lp:
+    operand                 { $$ = $1; }
+  | term_lp INTERSECT opt_all operand { CHECK($$ = setop(ps, ADQL_SET_INTERSECT, $3, $1, $4, @1)); }
+  ;
+
+body_np:
+    term_np                 { $$ = $1; }
+  | body_np UNION opt_all term_lp  { CHECK($$ = setop(ps, ADQL_SET_UNION, $3, $1, $4, @1)); }
+  | body_np EXCEPT opt_all term_lp { CHECK($$ = setop(ps, ADQL_SET_EXCEPT, $3, $1, $4, @1)); }
+  ;
+
+term_np:
     select_core             { $$ = $1; }
-  | query_term INTERSECT opt_all select_core
+  | term_np INTERSECT opt_all operand { CHECK($$ = setop(ps, ADQL_SET_INTERSECT, $3, $1, $4, @1)); }
+  ;
+
+operand:
+    select_core             { $$ = $1; }
+  | '(' body_lp opt_order_by opt_offset ')'
       {
-        CHECK($$ = adql__alloc(ps, sizeof(adql_select)));
-        $$->loc = @1; $$->setop = ADQL_SET_INTERSECT; $$->setall = $3; $$->larg = $1; $$->rarg = $4;
+        CHECK($$ = finish_query(ps, $2, NULL, $3, $4, @2));
+        $$->parens = 1;
       }
   ;
 
@@ -333,7 +388,8 @@ joined_table:
     table_ref join_type JOIN table_primary join_cond
       {
         CHECK($$ = adql__alloc(ps, sizeof(adql_from)));
-        $$->kind = ADQL_FROM_JOIN; $$->loc = @1; $$->jointype = $2;
+        $$->kind = ADQL_FROM_JOIN; $$->loc = @1; $$->jointype = $2 & ~ADQL_JOIN_EXPLICIT;
+        $$->explicit_inner = ($2 & ADQL_JOIN_EXPLICIT) != 0;
         $$->left = $1; $$->right = $4;
         if ($5) {
           $$->has_spec = 1;
@@ -344,7 +400,8 @@ joined_table:
   | table_ref NATURAL join_type JOIN table_primary
       {
         CHECK($$ = adql__alloc(ps, sizeof(adql_from)));
-        $$->kind = ADQL_FROM_JOIN; $$->loc = @1; $$->jointype = $3; $$->natural = 1;
+        $$->kind = ADQL_FROM_JOIN; $$->loc = @1; $$->jointype = $3 & ~ADQL_JOIN_EXPLICIT;
+        $$->natural = 1;
         $$->left = $1; $$->right = $5; $$->has_spec = 1;
       }
   | table_ref CROSS JOIN table_primary
@@ -357,7 +414,7 @@ joined_table:
 
 join_type:
     %empty                  { $$ = ADQL_JOIN_INNER; }
-  | INNER                   { $$ = ADQL_JOIN_INNER; }
+  | INNER                   { $$ = ADQL_JOIN_INNER | ADQL_JOIN_EXPLICIT; }
   | LEFT opt_outer          { $$ = ADQL_JOIN_LEFT; }
   | RIGHT opt_outer         { $$ = ADQL_JOIN_RIGHT; }
   | FULL opt_outer          { $$ = ADQL_JOIN_FULL; }
@@ -522,7 +579,14 @@ comp_op:
   ;
 
 subquery:
-    '(' query ')'           { $$ = $2; }
+    '(' query ')'
+      {
+        if ($2->with) {
+          adql__fail(ps, @2, "WITH is only allowed at the start of the whole query");
+          YYABORT;
+        }
+        $$ = $2;
+      }
   ;
 
 /* ---- value expressions --------------------------------------------------- */
@@ -555,6 +619,22 @@ value_expr:
         $$->op = '/';
       }
   | value_expr CONCAT value_expr { $$ = NODE(ADQL_N_CONCAT, @2, $1, $3, NULL); }
+  | value_expr '&' value_expr
+      {
+        $$ = NODE(ADQL_N_BITOP, @2, $1, $3, NULL);
+        $$->op = '&';
+      }
+  | value_expr '|' value_expr
+      {
+        $$ = NODE(ADQL_N_BITOP, @2, $1, $3, NULL);
+        $$->op = '|';
+      }
+  | value_expr '^' value_expr
+      {
+        $$ = NODE(ADQL_N_BITOP, @2, $1, $3, NULL);
+        $$->op = '^';
+      }
+  | '~' value_expr %prec UMINUS { $$ = NODE(ADQL_N_BITNOT, @1, $2, NULL, NULL); }
   | '-' value_expr %prec UMINUS  { $$ = NODE(ADQL_N_NEG, @1, $2, NULL, NULL); }
   | '+' value_expr %prec UMINUS
       {
@@ -589,6 +669,7 @@ value_primary:
 
 type_name:
     IDENT                   { $$ = $1; }
+  | RESERVED_FN             { $$ = $1; }
   | IDENT '(' INTEGER_LIT ')'
       {
         CHECK($$ = ts_arena_printf(ps->arena, "%s(%s)", $1, $3));
@@ -753,7 +834,13 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, adql_pstate *ps)
   int end = ps->last_loc == loc ? ps->last_end : loc + 1;
   if (end - loc > 60)
     end = loc + 60; /* a long string literal: enough to find it */
-  adql__fail(ps, loc, "syntax error at or near \"%.*s\"", end - loc, ps->text + loc);
+  if (yypcontext_token(ctx) == YYSYMBOL_RESERVED_FN)
+    adql__fail(ps, loc,
+               "syntax error at or near \"%.*s\": %.*s is a reserved ADQL function name (write it "
+               "in double quotes to use it as a name)",
+               end - loc, ps->text + loc, end - loc, ps->text + loc);
+  else
+    adql__fail(ps, loc, "syntax error at or near \"%.*s\"", end - loc, ps->text + loc);
   return 0;
 }
 

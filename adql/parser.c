@@ -57,6 +57,39 @@ size_t adql__keyword_count(void)
   return TS_ARRAY_LEN(adql_keywords);
 }
 
+/* ADQL 2.1's reserved function names (section 2.1.2) that are not grammar
+ * keywords. They name functions only: as a table, column or alias they
+ * must be delimited ("distance"). Sorted for bsearch. */
+static const char *const adql_reserved_fns[] = {
+    "abs",      "acos",     "area",     "asin",   "atan",    "atan2",      "box",      "ceiling",
+    "centroid", "circle",   "contains", "coord1", "coord2",  "coordsys",   "cos",      "cot",
+    "degrees",  "distance", "exp",      "floor",  "in_unit", "intersects", "log",      "log10",
+    "lower",    "mod",      "nullif",   "pi",     "point",   "polygon",    "power",    "radians",
+    "rand",     "region",   "round",    "sin",    "sqrt",    "tan",        "truncate", "upper",
+};
+
+int adql__reserved_fn(const char *s)
+{
+  char low[16];
+  size_t n = strlen(s);
+  if (n >= sizeof low)
+    return 0;
+  for (size_t i = 0; i <= n; i++)
+    low[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
+  size_t lo = 0, hi = TS_ARRAY_LEN(adql_reserved_fns);
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp(low, adql_reserved_fns[mid]);
+    if (c == 0)
+      return 1;
+    if (c < 0)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return 0;
+}
+
 /* ---- errors ------------------------------------------------------------------ */
 
 static ts_err failv_at(ts_error *err, const char *text, size_t len, int loc, const char *fmt,
@@ -167,6 +200,14 @@ int adql_yylex(ADQL_YYSTYPE *lval, int *lloc, adql_pstate *ps)
         return LEX_ERROR;
       }
       end = nend;
+    }
+    break;
+  case IDENT:
+    if (adql__reserved_fn(lval->str)) {
+      ntok = next_token(&nval, &nloc, &nend, ps);
+      if (ntok != '(')
+        tok = RESERVED_FN;
+      push_back(ps, ntok, &nval, nloc, nend);
     }
     break;
   case '(':

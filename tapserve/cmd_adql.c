@@ -236,7 +236,13 @@ int cmd_adql(int argc, char **argv)
     if (syntax) {
       e = adql_check_syntax(q, m.udfs, m.nudfs, &err);
     } else {
-      adql_meta am = {m.ntables, m.tables, m.nudfs, m.udfs};
+      /* Without --udf, the service's default UDFs. */
+      size_t nstd;
+      const adql_udf *std = adql_std_udfs(&nstd);
+      adql_meta am = {.ntables = m.ntables,
+                      .tables = m.tables,
+                      .nudfs = m.nudfs ? m.nudfs : nstd,
+                      .udfs = m.nudfs ? m.udfs : std};
       e = adql_check(q, &am, &err);
       if (!e && translate)
         e = adql_translate(q, max_rows, a, &sql, &err);

@@ -6,7 +6,9 @@
  *   column ("Quoted Col"), a mixed-case regular one (MixedCase -> mixedcase
  *   in the database), and one whose db_name differs from its published
  *   name; the table itself lives in a differently named db schema.
- * other.weird: makes the bare table name "weird" ambiguous. */
+ * other.weird: makes the bare table name "weird" ambiguous.
+ * demo.footprints: geometry columns (pgSphere spoly / spoint / scircle in
+ *   the database, DALI polygon / point / circle when published). */
 #include "adql_testmeta.h"
 
 #define COL(n, t, u)                                                                               \
@@ -50,6 +52,13 @@ static const adql_column_meta other_cols[] = {
     COL("id", "long", NULL),
 };
 
+static const adql_column_meta footprint_cols[] = {
+    COL("fp_id", "long", NULL),
+    {"s_region", NULL, "double", "*", "polygon", "deg", "pos.outline", NULL, "Footprint", 0, 1, 0},
+    {"centre", NULL, "double", "2", "point", "deg", "pos.eq", NULL, "Centre", 0, 1, 0},
+    {"fov", NULL, "double", "3", "circle", "deg", NULL, NULL, "Field of view", 0, 1, 0},
+};
+
 static const adql_table_meta tables[] = {
     {"demo", "sources", NULL, NULL, "Sources", sizeof sources_cols / sizeof sources_cols[0],
      sources_cols},
@@ -58,6 +67,8 @@ static const adql_table_meta tables[] = {
     {"demo", "weird", "demo_db", "weird_tab", "Odd names", sizeof weird_cols / sizeof weird_cols[0],
      weird_cols},
     {"other", "weird", NULL, NULL, "Second weird", 1, other_cols},
+    {"demo", "footprints", NULL, NULL, "Footprints",
+     sizeof footprint_cols / sizeof footprint_cols[0], footprint_cols},
 };
 
 static const adql_udf udfs[] = {
@@ -66,5 +77,7 @@ static const adql_udf udfs[] = {
     {"gavo_ipix", "gavo_ipix(ra DOUBLE, dec DOUBLE) -> BIGINT", NULL},
 };
 
-const adql_meta adql_test_meta = {sizeof tables / sizeof tables[0], tables,
-                                  sizeof udfs / sizeof udfs[0], udfs};
+const adql_meta adql_test_meta = {.ntables = sizeof tables / sizeof tables[0],
+                                  .tables = tables,
+                                  .nudfs = sizeof udfs / sizeof udfs[0],
+                                  .udfs = udfs};
