@@ -8,6 +8,7 @@
 #include "tapserve/tapserve.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdbool.h>
@@ -58,8 +59,15 @@ static const key_def keys[] = {
     {"tap", "title", K_STR, F(service_title), 0, 0},
     {"tap", "description", K_STR, F(service_description), 0, 0},
     {"log", "level", K_LEVEL, F(log_level), 0, 0},
+    {"adql", "geometry", K_STR, F(adql_geometry), 0, 0},
+    {"adql", "coordinate_systems", K_STR, F(adql_coordsys), 0, 0},
+    {"adql", "udfs", K_STR, F(adql_udfs), 0, 0},
+    {"adql", "std_udfs", K_INT, F(adql_std_udfs), 0, 1},
 };
 #undef F
+
+/* The configuration cfg_finish accepted last (see cfg_current). */
+static const cfg *cfg_last;
 
 static char **str_field(cfg *c, const key_def *k)
 {
@@ -103,6 +111,10 @@ void cfg_defaults(cfg *c)
   c->service_description =
       strdup("A TAP service answering ADQL queries over catalogues kept in PostgreSQL");
   c->log_level = TS_LOG_INFO;
+  c->adql_geometry = strdup("");
+  c->adql_coordsys = strdup("ICRS");
+  c->adql_udfs = strdup("");
+  c->adql_std_udfs = 1;
 }
 
 void cfg_free(cfg *c)
@@ -116,6 +128,11 @@ void cfg_free(cfg *c)
   free(c->query_dsn);
   free(c->service_title);
   free(c->service_description);
+  if (cfg_last == c)
+    cfg_last = NULL;
+  free(c->adql_geometry);
+  free(c->adql_coordsys);
+  free(c->adql_udfs);
   memset(c, 0, sizeof *c);
 }
 
@@ -442,11 +459,119 @@ static ts_err derive_prefix(cfg *c, ts_error *err)
   return TS_OK;
 }
 
+/* ---- [adql] ------------------------------------------------------------ */
+
+const cfg *cfg_current(void)
+{
+  return cfg_last;
+}
+
+/* Splits `s` at `sep` into trimmed, non-empty pieces in the arena. */
+static const char **split_list(ts_arena *a, const char *s, char sep, size_t *n)
+{
+  size_t cap = 1;
+  for (const char *p = s; *p; p++)
+    cap += *p == sep;
+  const char **out = ts_arena_calloc(a, cap, sizeof *out);
+  *n = 0;
+  if (!out)
+    return NULL;
+  for (const char *p = s;;) {
+    const char *e = strchr(p, sep);
+    const char *end = e ? e : p + strlen(p);
+    while (p < end && isspace((unsigned char)*p))
+      p++;
+    const char *q = end;
+    while (q > p && isspace((unsigned char)q[-1]))
+      q--;
+    if (q > p)
+      out[(*n)++] = ts_arena_strndup(a, p, (size_t)(q - p));
+    if (!e)
+      break;
+    p = e + 1;
+  }
+  return out;
+}
+
+ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err)
+{
+  size_t ngeom = 0, ncs = 0, nu = 0, nstd = 0, ngf = 0;
+  const char **geom = split_list(a, c->adql_geometry ? c->adql_geometry : "", ',', &ngeom);
+  const char **cs = split_list(a, c->adql_coordsys ? c->adql_coordsys : "", ',', &ncs);
+  const char **decl = split_list(a, c->adql_udfs ? c->adql_udfs : "", ';', &nu);
+  const adql_udf *std = c->adql_std_udfs ? adql_std_udfs(&nstd) : NULL;
+  const char *const *gf = adql_geometry_functions(&ngf);
+  adql_udf *udfs = ts_arena_calloc(a, nu + nstd + 1, sizeof *udfs);
+  if (!geom || !cs || !decl || !udfs)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  for (size_t i = 0; i < ngeom; i++) {
+    size_t k = 0;
+    while (k < ngf && !ts_strcaseeq(gf[k], geom[i]))
+      k++;
+    if (k == ngf)
+      return ts_fail(err, TS_EINVAL, 0, "[adql] geometry: unknown geometry function '%s'", geom[i]);
+  }
+  /* Configured UDFs first: they may replace a default of the same name. */
+  size_t n = 0;
+  for (size_t i = 0; i < nu; i++) {
+    const char *d = decl[i], *paren = strchr(d, '('), *arrow = strstr(d, "->");
+    const char *eq = arrow ? strchr(arrow, '=') : NULL;
+    size_t nl = paren ? (size_t)(paren - d) : 0;
+    while (nl > 0 && isspace((unsigned char)d[nl - 1]))
+      nl--;
+    if (!paren || !arrow || !eq || nl == 0)
+      return ts_fail(err, TS_EINVAL, 0,
+                     "[adql] udfs: '%.80s' is not 'name(arg TYPE, ...) -> TYPE = SQL'", d);
+    for (size_t k = 0; k < nl; k++)
+      if (!isalnum((unsigned char)d[k]) && d[k] != '_')
+        return ts_fail(err, TS_EINVAL, 0, "[adql] udfs: bad function name in '%.80s'", d);
+    const char *sig_end = eq;
+    while (sig_end > d && isspace((unsigned char)sig_end[-1]))
+      sig_end--;
+    const char *sql = eq + 1;
+    while (isspace((unsigned char)*sql))
+      sql++;
+    if (!*sql)
+      return ts_fail(err, TS_EINVAL, 0, "[adql] udfs: '%.80s' has no SQL translation", d);
+    udfs[n].name = ts_arena_strndup(a, d, nl);
+    udfs[n].signature = ts_arena_strndup(a, d, (size_t)(sig_end - d));
+    udfs[n].sql = ts_arena_strdup(a, sql);
+    if (!udfs[n].name || !udfs[n].signature || !udfs[n].sql)
+      return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+    n++;
+  }
+  for (size_t i = 0; i < nstd; i++) {
+    size_t k = 0;
+    while (k < n && !ts_strcaseeq(udfs[k].name, std[i].name))
+      k++;
+    if (k == n)
+      udfs[n++] = std[i];
+  }
+  am->nudfs = n;
+  am->udfs = udfs;
+  am->ngeom = ngeom;
+  am->geom = geom;
+  am->ncoordsys = ncs;
+  am->coordsys = cs;
+  return TS_OK;
+}
+
 ts_err cfg_finish(cfg *c, ts_error *err)
 {
   if (!c->listen || !c->dsn || !c->query_dsn || !c->service_title || !c->service_description)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
 
+  if (!c->adql_geometry || !c->adql_coordsys || !c->adql_udfs)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  {
+    /* Check the [adql] declarations now, so a typo stops the start. */
+    ts_arena *a = ts_arena_new(0, 1u << 20);
+    adql_meta am = {0};
+    ts_err rc = a ? cfg_adql_meta(c, a, &am, err) : ts_fail(err, TS_ENOMEM, 0, "out of memory");
+    ts_arena_free(a);
+    if (rc)
+      return rc;
+  }
   if (!c->base_url || !c->base_url[0]) {
     char url[128];
     const char *host = c->listen;
@@ -478,5 +603,6 @@ ts_err cfg_finish(cfg *c, ts_error *err)
     return ts_fail(err, TS_EINVAL, 0, "port %d is not a TCP port", c->port);
   if (c->log_level < TS_LOG_DEBUG || c->log_level > TS_LOG_ERROR)
     return ts_fail(err, TS_EINVAL, 0, "log level out of range");
+  cfg_last = c;
   return TS_OK;
 }

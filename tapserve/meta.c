@@ -463,6 +463,13 @@ ts_err meta_build(const meta_rows *rows, meta **out, ts_error *err)
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   m->adql.ntables = m->ntables;
   m->adql.tables = m->atables;
+  /* UDFs, geometry functions and coordinate systems: the operator's
+   * [adql] settings, or the defaults (standard UDFs, everything else
+   * allowed, ICRS). */
+  if (!rc && cfg_current())
+    rc = cfg_adql_meta(cfg_current(), m->arena, &m->adql, err);
+  else if (!rc)
+    m->adql.udfs = adql_std_udfs(&m->adql.nudfs);
 out:
   if (rc) {
     meta_free(m);

@@ -100,6 +100,15 @@ static ts_err sync_on_schema(void *ud, stream_schema *schema, ts_error *err)
       c->description = m->description;
       if (!c->xtype && m->xtype)
         c->xtype = m->xtype;
+      /* Geometries arrive as float8[] (PostgreSQL's describe knows no
+       * more); the ADQL metadata says which DALI shape they are: point
+       * double[2], circle double[3], polygon double[*]. */
+      if (c->kind == STREAM_FLOAT8 && c->is_array && m->xtype &&
+          (!strcmp(m->xtype, "point") || !strcmp(m->xtype, "circle") ||
+           !strcmp(m->xtype, "polygon"))) {
+        c->xtype = m->xtype;
+        c->arraysize = m->arraysize;
+      }
       /* Text published as unicodeChar (non-ASCII content) is written as
        * such; every other datatype follows PostgreSQL's type. */
       if (c->kind == STREAM_TEXT && !c->is_array && m->datatype &&

@@ -43,6 +43,11 @@ typedef struct cfg {
   char *service_description;
   /* [log] */
   int log_level; /* level = info (debug|info|warn|error) */
+  /* [adql] (operator control of the query language) */
+  char *adql_geometry; /* geometry = comma-separated geometry functions ("" = all) */
+  char *adql_coordsys; /* coordinate_systems = ICRS (comma-separated) */
+  char *adql_udfs;     /* udfs = "name(a TYPE, ...) -> TYPE = SQL" declarations, ';'-separated */
+  int adql_std_udfs;   /* std_udfs = 1: also offer ivo_hasword, ivo_healpix_index ... */
 } cfg;
 
 /* Sets every field to its default. */
@@ -54,6 +59,13 @@ ts_err cfg_load(cfg *c, const char *path, ts_error *err);
  * consistency. */
 ts_err cfg_finish(cfg *c, ts_error *err);
 void cfg_free(cfg *c);
+/* Fills the operator-controlled parts of `am` (UDFs, allowed geometry
+ * functions and coordinate systems) from the [adql] keys of `c`, parsed
+ * into `a`. Errors name the offending declaration. */
+ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err);
+/* The configuration cfg_finish accepted last (NULL before): TAP_SCHEMA
+ * loading (meta_load) takes the [adql] options from it. */
+const cfg *cfg_current(void);
 
 /* ---- TAP_SCHEMA (meta.c) ---------------------------------------------- */
 typedef struct meta meta;

@@ -56,9 +56,8 @@ typedef struct vosi_feature {
   const char *description;
 } vosi_feature;
 
-/* Geometry (features-adqlgeo) is not listed: pgSphere translation comes
- * with the geometry work in adql/, and a service must not announce what it
- * refuses. */
+/* Geometry (features-adqlgeo) comes from adql/ itself, filtered by the
+ * operator's [adql] geometry list (put_features). */
 static const vosi_feature adql_features[] = {
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-string", "LOWER", "ADQL 2.1 lower case"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-string", "UPPER", "ADQL 2.1 upper case"},
@@ -72,6 +71,10 @@ static const vosi_feature adql_features[] = {
      "ADQL 2.1 common table expressions"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-offset", "OFFSET", "ADQL 2.1 OFFSET"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-type", "CAST", "ADQL 2.1 CAST"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-string", "IN_UNIT",
+     "ADQL 2.1 unit conversion of a column with a known unit"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-conditional", "COALESCE", "ADQL 2.1 COALESCE"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-conditional", "CASE", "ADQL 2.1 CASE"},
 };
 
 static ts_err put_features(ts_buf *b, const adql_meta *am)
@@ -98,6 +101,28 @@ static ts_err put_features(ts_buf *b, const adql_meta *am)
   }
   if (open && !rc)
     rc = put(b, "      </languageFeatures>\n");
+  if (!rc) {
+    /* ADQL geometry on pgSphere: every function unless the operator
+     * enabled only some. */
+    size_t ng;
+    const char *const *g = adql_geometry_functions(&ng);
+    rc = put(b, "      <languageFeatures "
+                "type=\"ivo://ivoa.net/std/TAPRegExt#features-adqlgeo\">\n");
+    for (size_t i = 0; i < ng && !rc; i++) {
+      int on = !am || am->ngeom == 0;
+      for (size_t k = 0; am && k < am->ngeom && !on; k++)
+        on = ts_strcaseeq(am->geom[k], g[i]);
+      if (!on)
+        continue;
+      rc = put(b, "        <feature>\n");
+      if (!rc)
+        rc = elem(b, "          ", "form", g[i]);
+      if (!rc)
+        rc = put(b, "        </feature>\n");
+    }
+    if (!rc)
+      rc = put(b, "      </languageFeatures>\n");
+  }
   if (am && am->nudfs && !rc) {
     rc = put(b, "      <languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#features-udf\">\n");
     for (size_t i = 0; i < am->nudfs && !rc; i++) {
