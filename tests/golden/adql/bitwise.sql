@@ -1,0 +1,1 @@
+SELECT ("demo"."sources"."flags" & 3) AS "expr", ("demo"."sources"."flags" | 4) AS "expr_2", ("demo"."sources"."flags" # 5) AS "expr_3", (~"demo"."sources"."flags") AS "expr_4", (255 & "demo"."sources"."flags") AS "expr_5" FROM "demo"."sources"

@@ -1,0 +1,1 @@
+SELECT CAST(regexp_split_to_array(btrim('12.3 45.6'), '\s+') AS double precision[]) AS "cast", CAST(regexp_split_to_array(btrim('1 2 3'), '\s+') AS double precision[]) AS "cast_2", CAST(regexp_split_to_array(btrim('1 0 2 0 1 1'), '\s+') AS double precision[]) AS "cast_3" FROM "demo"."sources"

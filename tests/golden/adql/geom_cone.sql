@@ -1,0 +1,1 @@
+SELECT "demo"."sources"."source_id" AS "source_id" FROM "demo"."sources" WHERE (spoint(radians("demo"."sources"."ra"), radians("demo"."sources"."dec")) <@ scircle(spoint(radians(10), radians(20)), radians(0.5::float8)))

@@ -1,0 +1,1 @@
+SELECT "s"."source_id" AS "source_id", "f"."field_id" AS "field_id" FROM "demo"."fields" AS "f" JOIN "demo"."sources" AS "s" ON (spoint(radians("s"."ra"), radians("s"."dec")) <@ scircle(spoint(radians("f"."ra_center"), radians("f"."dec_center")), radians(0.1::float8)))

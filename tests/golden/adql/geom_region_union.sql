@@ -1,0 +1,1 @@
+SELECT "demo"."sources"."source_id" AS "source_id" FROM "demo"."sources" WHERE ((spoint(radians("demo"."sources"."ra"), radians("demo"."sources"."dec")) <@ scircle '<(1d, 2d), 3d>') OR (NOT (spoint(radians("demo"."sources"."ra"), radians("demo"."sources"."dec")) <@ spoly '{(10d, 10d), (11d, 10d), (11d, 11d)}')))

@@ -1,0 +1,1 @@
+((SELECT "demo"."sources"."source_id" AS "source_id" FROM "demo"."sources") UNION (SELECT "demo"."fields"."field_id" AS "field_id" FROM "demo"."fields")) INTERSECT (SELECT "demo"."fields"."field_id" AS "field_id" FROM "demo"."fields")

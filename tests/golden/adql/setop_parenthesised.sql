@@ -1,0 +1,1 @@
+(SELECT "demo"."sources"."source_id" AS "source_id" FROM "demo"."sources" ORDER BY "source_id" LIMIT 2) UNION ((SELECT "demo"."fields"."field_id" AS "field_id" FROM "demo"."fields") EXCEPT (SELECT 1 AS "expr" FROM "demo"."fields")) ORDER BY 1
