@@ -100,6 +100,13 @@ ts_err http_respond(http_request *r, int status, const char *content_type,
 /* Starts a chunked response (HTTP/1.0 clients: close-delimited). */
 ts_err http_begin_chunked(http_request *r, int status, const char *content_type,
                           const char *extra_headers);
+/* Starts a response whose body is exactly `length` bytes, sent with
+ * http_write (no chunk framing) and finished with http_end: the caller
+ * promises the length (a result whose encoded size is known, a byte
+ * range). http_end(r, 0) before all bytes were written closes the
+ * connection, so a client never takes a short body for a whole one. */
+ts_err http_begin_sized(http_request *r, int status, const char *content_type,
+                        const char *extra_headers, uint64_t length);
 /* Queues len bytes as one chunk (copied). Returns TS_ECANCELED when the
  * client is gone. Never blocks; check http_write_blocked afterwards. */
 ts_err http_write(http_request *r, const void *buf, size_t len);

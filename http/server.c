@@ -817,6 +817,33 @@ ts_err http_begin_chunked(http_request *r, int status, const char *content_type,
   return rc;
 }
 
+ts_err http_begin_sized(http_request *r, int status, const char *content_type,
+                        const char *extra_headers, uint64_t length)
+{
+  http__req *q = http__req_of(r);
+  http_conn *c = req_conn(q);
+  ts_buf head;
+  ts_err rc;
+
+  if (q->started || q->finished)
+    return TS_EINVAL;
+  if (!c)
+    return TS_ECANCELED;
+  q->started = 1;
+  q->status = status;
+  if (c->srv->shutting_down)
+    q->keep_alive = 0;
+  ts_buf_init(&head, 0);
+  rc = head_build(&head, c->srv, status, content_type, extra_headers, (long long)length, 0,
+                  q->keep_alive, r->http_minor);
+  if (rc == TS_OK)
+    rc = conn_send(c, &head, NULL, 0);
+  else
+    conn_close(c);
+  ts_buf_free(&head);
+  return rc;
+}
+
 ts_err http_write(http_request *r, const void *buf, size_t len)
 {
   http__req *q = http__req_of(r);

@@ -1,3 +1,933 @@
+/* Job rows, instances and the execution bookkeeping in schema tapserve.
+ * Every function is one or a few blocking statements on the caller's
+ * connection; every phase change is a compare-and-set UPDATE
+ * (`... AND phase = expected`), so concurrent requests on several
+ * instances cannot both win a transition. */
 #include "jobs/jobs.h"
 
-int jobs_schema_version(void) { return 0; }
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MS(col) "(extract(epoch FROM " col ") * 1000)::int8"
+
+static const char *const phase_names[JOBS_NPHASES] = {
+    "PENDING", "QUEUED",  "EXECUTING", "COMPLETED", "ERROR",
+    "ABORTED", "UNKNOWN", "HELD",      "SUSPENDED", "ARCHIVED"};
+
+const char *jobs_phase_name(jobs_phase p)
+{
+  return (unsigned)p < JOBS_NPHASES ? phase_names[p] : "UNKNOWN";
+}
+
+ts_err jobs_phase_parse(const char *s, jobs_phase *out)
+{
+  for (int i = 0; i < JOBS_NPHASES; i++) {
+    if (s && !strcmp(s, phase_names[i])) {
+      *out = (jobs_phase)i;
+      return TS_OK;
+    }
+  }
+  return TS_EINVAL;
+}
+
+int jobs_phase_final(jobs_phase p)
+{
+  return p == JOBS_COMPLETED || p == JOBS_ERROR || p == JOBS_ABORTED || p == JOBS_ARCHIVED;
+}
+
+const char *jobs_param_get(const jobs_job *j, const char *name)
+{
+  for (size_t i = 0; i < j->nparams; i++)
+    if (ts_strcaseeq(j->params[i].name, name))
+      return j->params[i].value;
+  return NULL;
+}
+
+/* ---- connection pool ------------------------------------------------------- */
+
+struct jobs_db {
+  pthread_mutex_t mu;
+  char *dsn;
+  int max, nidle;
+  PGconn **idle;
+};
+
+jobs_db *jobs_db_new(const char *dsn, int max)
+{
+  jobs_db *db = calloc(1, sizeof *db);
+  if (!db)
+    return NULL;
+  db->dsn = strdup(dsn);
+  db->max = max > 0 ? max : 1;
+  db->idle = calloc((size_t)db->max, sizeof *db->idle);
+  if (!db->dsn || !db->idle) {
+    free(db->dsn);
+    free(db->idle);
+    free(db);
+    return NULL;
+  }
+  pthread_mutex_init(&db->mu, NULL);
+  return db;
+}
+
+static void quiet_notice(void *arg, const char *msg)
+{
+  (void)arg;
+  ts_log(TS_LOG_DEBUG, NULL, "postgres: %s", msg);
+}
+
+PGconn *jobs_db_get(jobs_db *db, ts_error *err)
+{
+  PGconn *c = NULL;
+  pthread_mutex_lock(&db->mu);
+  if (db->nidle > 0)
+    c = db->idle[--db->nidle];
+  pthread_mutex_unlock(&db->mu);
+  if (c && PQstatus(c) == CONNECTION_OK)
+    return c;
+  if (c)
+    PQfinish(c);
+  c = PQconnectdb(db->dsn);
+  if (PQstatus(c) != CONNECTION_OK) {
+    ts_fail(err, TS_EUNAVAIL, 0, "cannot connect to the database: %s", PQerrorMessage(c));
+    PQfinish(c);
+    return NULL;
+  }
+  PQsetNoticeProcessor(c, quiet_notice, NULL);
+  PQclear(PQexec(c, "SET application_name = 'tapserve jobs'"));
+  return c;
+}
+
+void jobs_db_put(jobs_db *db, PGconn *c)
+{
+  if (!c)
+    return;
+  if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE) {
+    pthread_mutex_lock(&db->mu);
+    if (db->nidle < db->max) {
+      db->idle[db->nidle++] = c;
+      c = NULL;
+    }
+    pthread_mutex_unlock(&db->mu);
+  }
+  if (c)
+    PQfinish(c);
+}
+
+void jobs_db_free(jobs_db *db)
+{
+  if (!db)
+    return;
+  for (int i = 0; i < db->nidle; i++)
+    PQfinish(db->idle[i]);
+  pthread_mutex_destroy(&db->mu);
+  free(db->idle);
+  free(db->dsn);
+  free(db);
+}
+
+/* ---- statement helpers ------------------------------------------------------ */
+
+/* Runs a statement with text parameters; *res (may be NULL to discard) is
+ * the result when it succeeded. */
+static ts_err run(PGconn *conn, const char *sql, int n, const char *const *vals, PGresult **res,
+                  ts_error *err)
+{
+  PGresult *r = PQexecParams(conn, sql, n, NULL, vals, NULL, NULL, 0);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    ts_fail(err, TS_EDB, 0, "job database: %s", m ? m : PQerrorMessage(conn));
+    PQclear(r);
+    if (res)
+      *res = NULL;
+    return TS_EDB;
+  }
+  if (res)
+    *res = r;
+  else
+    PQclear(r);
+  return TS_OK;
+}
+
+static void rollback(PGconn *conn)
+{
+  if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+    PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+static const char *opt(ts_arena *a, PGresult *r, int row, int col)
+{
+  return PQgetisnull(r, row, col) ? NULL : ts_arena_strdup(a, PQgetvalue(r, row, col));
+}
+
+static int64_t i64(PGresult *r, int row, int col)
+{
+  return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+ts_err jobs_json_str(ts_buf *b, const char *s)
+{
+  ts_err rc = ts_buf_puts(b, "\"");
+  for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
+    if (*p == '"' || *p == '\\')
+      rc = ts_buf_printf(b, "\\%c", *p);
+    else if (*p < 0x20)
+      rc = ts_buf_printf(b, "\\u%04x", *p);
+    else
+      rc = ts_buf_append(b, p, 1);
+  }
+  return rc ? rc : ts_buf_puts(b, "\"");
+}
+
+/* {"name": "value", ...} with lower-cased names; the first of repeated
+ * names wins (DALI). */
+static ts_err params_json(const jobs_param *p, size_t n, ts_buf *b)
+{
+  ts_err rc = ts_buf_puts(b, "{");
+  int first = 1;
+  for (size_t i = 0; i < n && !rc; i++) {
+    char lname[128];
+    size_t len = strlen(p[i].name);
+    int dup = 0;
+    if (len == 0 || len >= sizeof lname)
+      continue;
+    for (size_t k = 0; k < i && !dup; k++)
+      dup = ts_strcaseeq(p[k].name, p[i].name);
+    if (dup)
+      continue;
+    for (size_t k = 0; k <= len; k++)
+      lname[k] =
+          (char)(p[i].name[k] >= 'A' && p[i].name[k] <= 'Z' ? p[i].name[k] + 32 : p[i].name[k]);
+    if (!first)
+      rc = ts_buf_puts(b, ",");
+    first = 0;
+    if (!rc)
+      rc = jobs_json_str(b, lname);
+    if (!rc)
+      rc = ts_buf_puts(b, ":");
+    if (!rc)
+      rc = jobs_json_str(b, p[i].value ? p[i].value : "");
+  }
+  return rc ? rc : ts_buf_puts(b, "}");
+}
+
+/* ---- jobs ------------------------------------------------------------------- */
+
+ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *err)
+{
+  ts_buf pj;
+  char dur[24], destr[24];
+  ts_err rc;
+
+  if (ts_random_hex(out_id, 16))
+    return ts_fail(err, TS_EIO, 0, "no random bytes for a job id");
+  ts_buf_init(&pj, 0);
+  if (params_json(n->params, n->nparams, &pj)) {
+    ts_buf_free(&pj);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  snprintf(dur, sizeof dur, "%lld", (long long)n->execution_duration);
+  snprintf(destr, sizeof destr, "%lld", (long long)n->destruction_ms);
+  const char *v[] = {out_id, n->owner, n->run_id, n->queue ? "QUEUED" : "PENDING",
+                     dur,    destr,    pj.data};
+  rc = run(conn,
+           "INSERT INTO tapserve.jobs (id, owner, run_id, phase, queued_at, execution_duration,"
+           " destruction, parameters) VALUES ($1, $2, $3, $4,"
+           " CASE WHEN $4 = 'QUEUED' THEN now() END, $5, to_timestamp($6::int8 / 1000.0), $7)",
+           7, v, NULL, err);
+  ts_buf_free(&pj);
+  return rc;
+}
+
+#define JOB_COLS                                                                                   \
+  "id, owner, run_id, phase, " MS("creation_time") ", " MS("start_time") ", " MS(                  \
+      "end_time") ", execution_duration, " MS("destruction") ", error_summary, error_type,"        \
+                                                             " owner_instance::text, backend_pid"
+
+static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
+{
+  memset(j, 0, sizeof *j);
+  snprintf(j->id, sizeof j->id, "%s", PQgetvalue(r, i, 0));
+  j->owner = opt(a, r, i, 1);
+  j->run_id = opt(a, r, i, 2);
+  if (jobs_phase_parse(PQgetvalue(r, i, 3), &j->phase))
+    j->phase = JOBS_UNKNOWN;
+  j->creation_ms = i64(r, i, 4);
+  j->start_ms = i64(r, i, 5);
+  j->end_ms = i64(r, i, 6);
+  j->execution_duration = i64(r, i, 7);
+  j->destruction_ms = i64(r, i, 8);
+  j->error_summary = opt(a, r, i, 9);
+  j->error_type = opt(a, r, i, 10);
+  j->owner_instance = opt(a, r, i, 11);
+  j->backend_pid = (int)i64(r, i, 12);
+  return TS_OK;
+}
+
+ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err)
+{
+  PGresult *r = NULL;
+  const char *v[] = {id};
+  jobs_job *j;
+  ts_err rc;
+
+  /* One statement, so the job, its parameters and its results are one
+   * snapshot. */
+  rc = run(conn,
+           "SELECT " JOB_COLS ","
+           " (SELECT coalesce(array_agg(k ORDER BY k), '{}') FROM jsonb_object_keys(parameters) k),"
+           " (SELECT coalesce(array_agg(parameters->>k ORDER BY k), '{}')"
+           "    FROM jsonb_object_keys(parameters) k)"
+           " FROM tapserve.jobs WHERE id = $1",
+           1, v, &r, err);
+  if (rc)
+    return rc;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return ts_fail(err, TS_ENOTFOUND, 0, "no job %s", id);
+  }
+  j = ts_arena_calloc(a, 1, sizeof *j);
+  if (!j) {
+    PQclear(r);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  row_to_job(a, r, 0, j);
+  PQclear(r);
+
+  /* Parameters: a second statement is simpler than parsing array text. */
+  rc = run(conn,
+           "SELECT p.key, p.value FROM tapserve.jobs j, jsonb_each_text(j.parameters) p"
+           " WHERE j.id = $1 ORDER BY p.key",
+           1, v, &r, err);
+  if (rc)
+    return rc;
+  j->nparams = (size_t)PQntuples(r);
+  jobs_param *ps = ts_arena_calloc(a, j->nparams + 1, sizeof *ps);
+  if (!ps) {
+    PQclear(r);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  for (int i = 0; i < (int)j->nparams; i++) {
+    ps[i].name = ts_arena_strdup(a, PQgetvalue(r, i, 0));
+    ps[i].value = opt(a, r, i, 1);
+    if (!ps[i].value)
+      ps[i].value = "";
+  }
+  j->params = ps;
+  PQclear(r);
+
+  rc = run(conn,
+           "SELECT name, store, location, rows, bytes, raw_bytes, overflow FROM tapserve.results"
+           " WHERE job_id = $1 ORDER BY name",
+           1, v, &r, err);
+  if (rc)
+    return rc;
+  j->nresults = (size_t)PQntuples(r);
+  jobs_result_info *rs = ts_arena_calloc(a, j->nresults + 1, sizeof *rs);
+  if (!rs) {
+    PQclear(r);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  for (int i = 0; i < (int)j->nresults; i++) {
+    rs[i].name = ts_arena_strdup(a, PQgetvalue(r, i, 0));
+    rs[i].store = ts_arena_strdup(a, PQgetvalue(r, i, 1));
+    rs[i].location = ts_arena_strdup(a, PQgetvalue(r, i, 2));
+    rs[i].rows = i64(r, i, 3);
+    rs[i].bytes = i64(r, i, 4);
+    rs[i].raw_bytes = i64(r, i, 5);
+    rs[i].overflow = PQgetvalue(r, i, 6)[0] == 't';
+  }
+  j->results = rs;
+  PQclear(r);
+  *out = j;
+  return TS_OK;
+}
+
+ts_err jobs_get_phase(PGconn *conn, const char *id, jobs_phase *out, ts_error *err)
+{
+  PGresult *r = NULL;
+  const char *v[] = {id};
+  ts_err rc = run(conn, "SELECT phase FROM tapserve.jobs WHERE id = $1", 1, v, &r, err);
+  if (rc)
+    return rc;
+  if (PQntuples(r) != 1)
+    rc = ts_fail(err, TS_ENOTFOUND, 0, "no job %s", id);
+  else if (jobs_phase_parse(PQgetvalue(r, 0, 0), out))
+    *out = JOBS_UNKNOWN;
+  PQclear(r);
+  return rc;
+}
+
+ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
+                 ts_error *err)
+{
+  char phases[256] = "{", after[24], last[24];
+  unsigned mask =
+      f->phase_mask ? f->phase_mask : ((1u << JOBS_NPHASES) - 1) & ~(1u << JOBS_ARCHIVED);
+  PGresult *r = NULL;
+  ts_err rc;
+  size_t pl = 1;
+
+  for (int i = 0; i < JOBS_NPHASES; i++)
+    if (mask & (1u << i))
+      pl += (size_t)snprintf(phases + pl, sizeof phases - pl, "%s%s", pl > 1 ? "," : "",
+                             phase_names[i]);
+  snprintf(phases + pl, sizeof phases - pl, "}");
+  snprintf(after, sizeof after, "%lld", (long long)f->after_ms);
+  snprintf(last, sizeof last, "%lld", (long long)f->last);
+  const char *v[] = {f->owner, phases, after, f->last > 0 ? last : NULL};
+  rc = run(conn,
+           "SELECT " JOB_COLS " FROM tapserve.jobs"
+           " WHERE owner IS NOT DISTINCT FROM $1 AND phase = ANY($2::text[])"
+           "   AND ($3::int8 = 0 OR creation_time > to_timestamp($3::int8 / 1000.0))"
+           " ORDER BY creation_time DESC, id LIMIT $4::int8",
+           4, v, &r, err);
+  if (rc)
+    return rc;
+  *n = (size_t)PQntuples(r);
+  *out = ts_arena_calloc(a, *n + 1, sizeof **out);
+  if (!*out) {
+    PQclear(r);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  for (int i = 0; i < (int)*n; i++)
+    row_to_job(a, r, i, &(*out)[i]);
+  PQclear(r);
+  return TS_OK;
+}
+
+/* After a compare-and-set that matched nothing: why. */
+static ts_err explain_phase(PGconn *conn, const char *id, const char *what, ts_error *err)
+{
+  jobs_phase p;
+  ts_err rc = jobs_get_phase(conn, id, &p, err);
+  if (rc)
+    return rc;
+  return ts_fail(err, TS_EINVAL, 0, "%s (the job is %s)", what, jobs_phase_name(p));
+}
+
+ts_err jobs_run(PGconn *conn, const char *id, ts_error *err)
+{
+  PGresult *r = NULL;
+  const char *v[] = {id};
+  jobs_phase p;
+  ts_err rc = run(conn,
+                  "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now()"
+                  " WHERE id = $1 AND phase IN ('PENDING', 'HELD') RETURNING id",
+                  1, v, &r, err);
+  if (rc)
+    return rc;
+  int n = PQntuples(r);
+  PQclear(r);
+  if (n == 1)
+    return TS_OK;
+  rc = jobs_get_phase(conn, id, &p, err);
+  if (rc)
+    return rc;
+  if (p == JOBS_QUEUED || p == JOBS_EXECUTING)
+    return TS_OK;
+  return ts_fail(err, TS_EINVAL, 0, "only a PENDING job can be run (the job is %s)",
+                 jobs_phase_name(p));
+}
+
+/* Best effort: a backend that is already gone, or a role without the right
+ * to signal it, leaves the executor's own watchdog to stop the query. */
+static void cancel_backend(PGconn *conn, int pid)
+{
+  char p[16];
+  const char *v[] = {p};
+  ts_error e;
+  if (pid <= 0)
+    return;
+  snprintf(p, sizeof p, "%d", pid);
+  if (run(conn, "SELECT pg_cancel_backend($1::int)", 1, v, NULL, &e))
+    ts_log(TS_LOG_WARN, NULL, "cannot cancel backend %d: %s", pid, e.msg);
+}
+
+ts_err jobs_abort(PGconn *conn, const char *id, ts_error *err)
+{
+  PGresult *r = NULL;
+  const char *v[] = {id};
+  jobs_phase p;
+  ts_err rc = run(conn,
+                  "WITH o AS (SELECT id, phase, backend_pid FROM tapserve.jobs WHERE id = $1"
+                  "           FOR UPDATE)"
+                  " UPDATE tapserve.jobs j SET phase = 'ABORTED', abort_requested = true,"
+                  "   end_time = now()"
+                  " FROM o WHERE j.id = o.id AND o.phase IN ('PENDING', 'QUEUED', 'EXECUTING',"
+                  "   'HELD', 'SUSPENDED', 'UNKNOWN')"
+                  " RETURNING o.phase, o.backend_pid",
+                  1, v, &r, err);
+  if (rc)
+    return rc;
+  if (PQntuples(r) == 1) {
+    if (!strcmp(PQgetvalue(r, 0, 0), "EXECUTING"))
+      cancel_backend(conn, (int)i64(r, 0, 1));
+    PQclear(r);
+    return TS_OK;
+  }
+  PQclear(r);
+  return jobs_get_phase(conn, id, &p, err); /* TS_ENOTFOUND, or final: nothing to do */
+}
+
+ts_err jobs_set_params(PGconn *conn, const char *id, const jobs_param *p, size_t n, ts_error *err)
+{
+  ts_buf pj;
+  PGresult *r = NULL;
+  ts_err rc;
+  ts_buf_init(&pj, 0);
+  if (params_json(p, n, &pj)) {
+    ts_buf_free(&pj);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  const char *v[] = {id, pj.data};
+  rc = run(conn,
+           "UPDATE tapserve.jobs SET parameters = parameters || $2::jsonb"
+           " WHERE id = $1 AND phase = 'PENDING' RETURNING id",
+           2, v, &r, err);
+  ts_buf_free(&pj);
+  if (rc)
+    return rc;
+  int matched = PQntuples(r);
+  PQclear(r);
+  return matched ? TS_OK
+                 : explain_phase(conn, id,
+                                 "parameters can only be changed while the job is PENDING", err);
+}
+
+static ts_err update_pending(PGconn *conn, const char *sql, const char *id, const char *val,
+                             const char *what, ts_error *err)
+{
+  PGresult *r = NULL;
+  const char *v[] = {id, val};
+  ts_err rc = run(conn, sql, 2, v, &r, err);
+  if (rc)
+    return rc;
+  int matched = PQntuples(r);
+  PQclear(r);
+  return matched ? TS_OK : explain_phase(conn, id, what, err);
+}
+
+ts_err jobs_set_run_id(PGconn *conn, const char *id, const char *run_id, ts_error *err)
+{
+  return update_pending(conn,
+                        "UPDATE tapserve.jobs SET run_id = $2 WHERE id = $1 AND phase = 'PENDING'"
+                        " RETURNING id",
+                        id, run_id, "RUNID can only be changed while the job is PENDING", err);
+}
+
+ts_err jobs_set_execution_duration(PGconn *conn, const char *id, int64_t secs, ts_error *err)
+{
+  char s[24];
+  snprintf(s, sizeof s, "%lld", (long long)secs);
+  return update_pending(conn,
+                        "UPDATE tapserve.jobs SET execution_duration = $2::int8"
+                        " WHERE id = $1 AND phase IN ('PENDING', 'QUEUED') RETURNING id",
+                        id, s, "the execution duration can only be changed before the job runs",
+                        err);
+}
+
+ts_err jobs_set_destruction(PGconn *conn, const char *id, int64_t ms, ts_error *err)
+{
+  char s[24];
+  snprintf(s, sizeof s, "%lld", (long long)ms);
+  /* The destruction time may change in any phase (UWS 1.1). */
+  return update_pending(conn,
+                        "UPDATE tapserve.jobs SET destruction = to_timestamp($2::int8 / 1000.0)"
+                        " WHERE id = $1 RETURNING id",
+                        id, s, "cannot change the destruction time", err);
+}
+
+ts_err jobs_delete(PGconn *conn, const jobs_store *store, const char *id, ts_error *err)
+{
+  PGresult *job = NULL, *res = NULL;
+  const char *v[] = {id};
+  ts_err rc = run(conn, "BEGIN", 0, NULL, NULL, err);
+  if (!rc)
+    rc = run(conn, "SELECT phase, backend_pid FROM tapserve.jobs WHERE id = $1 FOR UPDATE", 1, v,
+             &job, err);
+  if (!rc && PQntuples(job) != 1)
+    rc = ts_fail(err, TS_ENOTFOUND, 0, "no job %s", id);
+  if (!rc)
+    rc = run(conn, "SELECT store, location FROM tapserve.results WHERE job_id = $1", 1, v, &res,
+             err);
+  if (!rc)
+    rc = run(conn, "DELETE FROM tapserve.jobs WHERE id = $1", 1, v, NULL, err);
+  if (!rc)
+    rc = run(conn, "COMMIT", 0, NULL, NULL, err);
+  if (rc) {
+    rollback(conn);
+    goto out;
+  }
+  /* The rows are gone first, so no instance can serve a file we remove. */
+  if (!strcmp(PQgetvalue(job, 0, 0), "EXECUTING"))
+    cancel_backend(conn, (int)i64(job, 0, 1));
+  for (int i = 0; store && i < PQntuples(res); i++)
+    jobs_store_remove(store, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+out:
+  PQclear(job);
+  PQclear(res);
+  return rc;
+}
+
+ts_err jobs_sweep(PGconn *conn, const jobs_store *store, int max, int *n, ts_error *err)
+{
+  PGresult *r = NULL;
+  char m[16];
+  const char *v[] = {m};
+  ts_err rc;
+  *n = 0;
+  snprintf(m, sizeof m, "%d", max);
+  rc = run(conn,
+           "SELECT id FROM tapserve.jobs WHERE destruction < now() ORDER BY destruction LIMIT $1",
+           1, v, &r, err);
+  if (rc)
+    return rc;
+  for (int i = 0; i < PQntuples(r); i++) {
+    rc = jobs_delete(conn, store, PQgetvalue(r, i, 0), err);
+    if (rc == TS_ENOTFOUND)
+      rc = TS_OK; /* deleted meanwhile by its owner or another instance */
+    if (rc)
+      break;
+    ++*n;
+  }
+  PQclear(r);
+  return rc;
+}
+
+/* ---- instances -------------------------------------------------------------- */
+
+static ts_err drop_stale(PGconn *conn, int timeout_s, ts_error *err)
+{
+  char t[16];
+  const char *v[] = {t};
+  snprintf(t, sizeof t, "%d", timeout_s);
+  return run(
+      conn, "DELETE FROM tapserve.instances WHERE heartbeat_at < now() - make_interval(secs => $1)",
+      1, v, NULL, err);
+}
+
+ts_err jobs_instance_register(PGconn *conn, const char *host, int port, const char *version,
+                              int timeout_s, char out_uuid[40], ts_error *err)
+{
+  PGresult *r = NULL;
+  char p[16], pid[16];
+  ts_err rc = drop_stale(conn, timeout_s, err);
+  if (rc)
+    return rc;
+  snprintf(p, sizeof p, "%d", port);
+  snprintf(pid, sizeof pid, "%d", (int)getpid());
+  const char *v[] = {host, p, pid, version};
+  rc = run(conn,
+           "INSERT INTO tapserve.instances (id, host, port, pid, version)"
+           " VALUES (gen_random_uuid(), $1, $2, $3, $4) RETURNING id",
+           4, v, &r, err);
+  if (rc)
+    return rc;
+  snprintf(out_uuid, 40, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return TS_OK;
+}
+
+ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, ts_error *err)
+{
+  const char *v[] = {uuid};
+  PGresult *r = NULL;
+  ts_err rc =
+      run(conn, "UPDATE tapserve.instances SET heartbeat_at = now() WHERE id = $1 RETURNING id", 1,
+          v, &r, err);
+  if (rc)
+    return rc;
+  int found = PQntuples(r);
+  PQclear(r);
+  if (!found) {
+    /* Another instance took us for dead (a long stall): come back under
+     * the same id, so our EXECUTING jobs stay ours. */
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    const char *w[] = {uuid, pid};
+    rc = run(conn,
+             "INSERT INTO tapserve.instances (id, host, port, pid, version)"
+             " VALUES ($1, '', 0, $2, '') ON CONFLICT (id) DO NOTHING",
+             2, w, NULL, err);
+    if (rc)
+      return rc;
+  }
+  return drop_stale(conn, timeout_s, err);
+}
+
+ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err)
+{
+  const char *v[] = {uuid};
+  return run(conn, "DELETE FROM tapserve.instances WHERE id = $1", 1, v, NULL, err);
+}
+
+ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err)
+{
+  const char *v[] = {requeue ? "t" : "f"};
+  *n = 0;
+  for (;;) {
+    PGresult *r = NULL;
+    /* One job per statement (its own transaction): SKIP LOCKED plus the
+     * phase re-check make two instances recovering together take
+     * different jobs. */
+    ts_err rc =
+        run(conn,
+            "UPDATE tapserve.jobs j SET"
+            "   phase = CASE WHEN $1::bool THEN 'QUEUED' ELSE 'ERROR' END,"
+            "   queued_at = now(), owner_instance = NULL, backend_pid = NULL,"
+            "   start_time = CASE WHEN $1::bool THEN NULL ELSE start_time END,"
+            "   end_time = CASE WHEN $1::bool THEN NULL ELSE now() END,"
+            "   error_type = CASE WHEN $1::bool THEN NULL ELSE 'transient' END,"
+            "   error_summary = CASE WHEN $1::bool THEN NULL ELSE"
+            "     'the service stopped while this job was executing; submit it again' END"
+            " WHERE j.id = (SELECT id FROM tapserve.jobs o WHERE o.phase = 'EXECUTING'"
+            "   AND (o.owner_instance IS NULL OR NOT EXISTS (SELECT 1 FROM tapserve.instances i"
+            "        WHERE i.id = o.owner_instance))"
+            "   LIMIT 1 FOR UPDATE SKIP LOCKED) AND j.phase = 'EXECUTING'"
+            " RETURNING j.id",
+            1, v, &r, err);
+    if (rc)
+      return rc;
+    int got = PQntuples(r);
+    if (got)
+      ts_log(TS_LOG_INFO, NULL, "job %s: its instance is gone; %s", PQgetvalue(r, 0, 0),
+             requeue ? "queued again" : "marked ERROR");
+    PQclear(r);
+    if (!got)
+      return TS_OK;
+    ++*n;
+  }
+}
+
+/* ---- execution -------------------------------------------------------------- */
+
+ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_user, jobs_job **out,
+                  ts_error *err)
+{
+  PGresult *r = NULL;
+  char m[16];
+  const char *v[] = {instance, m};
+  ts_err rc;
+  *out = NULL;
+  snprintf(m, sizeof m, "%d", max_per_user);
+  rc =
+      run(conn,
+          "UPDATE tapserve.jobs j SET phase = 'EXECUTING', owner_instance = $1::uuid,"
+          "   start_time = now(), backend_pid = NULL"
+          " WHERE j.id = (SELECT q.id FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
+          "   AND ($2::int = 0 OR (SELECT count(*) FROM tapserve.jobs e"
+          "        WHERE e.phase = 'EXECUTING' AND e.owner IS NOT DISTINCT FROM q.owner) < $2::int)"
+          "   ORDER BY q.queued_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+          "   AND j.phase = 'QUEUED'"
+          " RETURNING j.id",
+          2, v, &r, err);
+  if (rc)
+    return rc;
+  if (PQntuples(r) == 1) {
+    char id[40];
+    snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return jobs_get(conn, a, id, out, err);
+  }
+  PQclear(r);
+  return TS_OK;
+}
+
+ts_err jobs_set_backend_pid(PGconn *conn, const char *id, const char *instance, int pid,
+                            ts_error *err)
+{
+  char p[16];
+  const char *v[] = {id, instance, p};
+  snprintf(p, sizeof p, "%d", pid);
+  return run(conn,
+             "UPDATE tapserve.jobs SET backend_pid = $3::int"
+             " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid",
+             3, v, NULL, err);
+}
+
+ts_err jobs_complete(PGconn *conn, const char *id, const char *instance,
+                     const jobs_result_info *res, const char *columns_json, int in_txn,
+                     ts_error *err)
+{
+  PGresult *r = NULL;
+  char rows[24], bytes[24], raw[24];
+  ts_err rc = TS_OK;
+  snprintf(rows, sizeof rows, "%lld", (long long)res->rows);
+  snprintf(bytes, sizeof bytes, "%lld", (long long)res->bytes);
+  snprintf(raw, sizeof raw, "%lld", (long long)res->raw_bytes);
+  const char *u[] = {id, instance};
+  const char *v[] = {id,          res->name, res->store, res->location,
+                     rows,        bytes,     raw,        res->overflow ? "t" : "f",
+                     columns_json};
+  if (!in_txn)
+    rc = run(conn, "BEGIN", 0, NULL, NULL, err);
+  if (!rc)
+    rc = run(conn,
+             "UPDATE tapserve.jobs SET phase = 'COMPLETED', end_time = now(), backend_pid = NULL"
+             " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
+             2, u, &r, err);
+  if (!rc && PQntuples(r) != 1)
+    rc = ts_fail(err, TS_ECANCELED, 0, "the job was aborted or deleted while executing");
+  PQclear(r);
+  if (!rc)
+    rc = run(conn,
+             "INSERT INTO tapserve.results (job_id, name, store, location, rows, bytes, raw_bytes,"
+             " overflow, columns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+             9, v, NULL, err);
+  if (!rc)
+    rc = run(conn, "COMMIT", 0, NULL, NULL, err);
+  if (rc)
+    rollback(conn);
+  return rc;
+}
+
+static ts_err end_cas(PGconn *conn, const char *sql, int n, const char *const *v, ts_error *err)
+{
+  PGresult *r = NULL;
+  ts_err rc = run(conn, sql, n, v, &r, err);
+  if (rc)
+    return rc;
+  int matched = PQntuples(r);
+  PQclear(r);
+  return matched ? TS_OK : ts_fail(err, TS_ECANCELED, 0, "the job is no longer executing here");
+}
+
+ts_err jobs_fail(PGconn *conn, const char *id, const char *instance, const char *message,
+                 ts_error *err)
+{
+  const char *v[] = {id, instance, message};
+  return end_cas(
+      conn,
+      "UPDATE tapserve.jobs SET phase = 'ERROR', end_time = now(), backend_pid = NULL,"
+      "   error_summary = $3, error_type = 'fatal'"
+      " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
+      3, v, err);
+}
+
+ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error *err)
+{
+  const char *v[] = {id, instance};
+  return end_cas(
+      conn,
+      "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now(), start_time = NULL,"
+      "   owner_instance = NULL, backend_pid = NULL"
+      " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
+      2, v, err);
+}
+
+/* ---- result metadata ---------------------------------------------------------- */
+
+static ts_err json_field(ts_buf *b, const char *name, const char *v, int *first)
+{
+  ts_err rc;
+  if (!v)
+    return TS_OK;
+  rc = ts_buf_printf(b, "%s\"%s\":", *first ? "" : ",", name);
+  *first = 0;
+  return rc ? rc : jobs_json_str(b, v);
+}
+
+ts_err jobs_schema_json(const stream_schema *s, ts_buf *b)
+{
+  ts_err rc = ts_buf_puts(b, "[");
+  for (size_t i = 0; i < s->ncols && !rc; i++) {
+    const stream_column *c = &s->cols[i];
+    int first = 0;
+    rc = ts_buf_printf(b, "%s{\"oid\":%u,\"typmod\":%d", i ? "," : "", (unsigned)c->type_oid,
+                       (int)c->typmod);
+    if (!rc)
+      rc = json_field(b, "name", c->name, &first);
+    if (!rc)
+      rc = json_field(b, "datatype", c->datatype, &first);
+    if (!rc)
+      rc = json_field(b, "xtype", c->xtype, &first);
+    if (!rc)
+      rc = json_field(b, "unit", c->unit, &first);
+    if (!rc)
+      rc = json_field(b, "ucd", c->ucd, &first);
+    if (!rc)
+      rc = json_field(b, "utype", c->utype, &first);
+    if (!rc)
+      rc = json_field(b, "description", c->description, &first);
+    if (!rc)
+      rc = ts_buf_puts(b, "}");
+  }
+  return rc ? rc : ts_buf_puts(b, "]");
+}
+
+ts_err jobs_result_schema(PGconn *conn, ts_arena *a, const char *id, const char *name,
+                          stream_schema *out, ts_error *err)
+{
+  PGresult *r = NULL;
+  const char *v[] = {id, name};
+  ts_err rc = run(conn,
+                  "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int, c->>'datatype',"
+                  "   c->>'xtype', c->>'unit', c->>'ucd', c->>'utype', c->>'description'"
+                  " FROM tapserve.results r, jsonb_array_elements(r.columns) WITH ORDINALITY"
+                  "   AS t(c, i)"
+                  " WHERE r.job_id = $1 AND r.name = $2 ORDER BY t.i",
+                  2, v, &r, err);
+  if (rc)
+    return rc;
+  out->ncols = (size_t)PQntuples(r);
+  out->cols = ts_arena_calloc(a, out->ncols + 1, sizeof *out->cols);
+  if (!out->cols) {
+    PQclear(r);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  for (int i = 0; i < (int)out->ncols; i++) {
+    stream_column *c = &out->cols[i];
+    if (stream_column_set_type(c, (uint32_t)i64(r, i, 1), (int32_t)i64(r, i, 2))) {
+      PQclear(r);
+      return ts_fail(err, TS_EINTERNAL, 0, "stored result column %d has an unsupported type",
+                     i + 1);
+    }
+    c->name = opt(a, r, i, 0);
+    const char *dt = opt(a, r, i, 3);
+    /* Only the choice sync makes on top of the type is kept: text shown
+     * as unicodeChar. */
+    if (dt && !strcmp(dt, "unicodeChar") && c->kind == STREAM_TEXT && !c->is_array)
+      c->datatype = "unicodeChar";
+    if (!c->xtype)
+      c->xtype = opt(a, r, i, 4);
+    c->unit = opt(a, r, i, 5);
+    c->ucd = opt(a, r, i, 6);
+    c->utype = opt(a, r, i, 7);
+    c->description = opt(a, r, i, 8);
+  }
+  PQclear(r);
+  return TS_OK;
+}
+
+ts_err jobs_result_size_get(PGconn *conn, const char *id, const char *name, const char *fmt,
+                            int64_t *size, ts_error *err)
+{
+  PGresult *r = NULL;
+  const char *v[] = {id, name, fmt};
+  ts_err rc = run(conn,
+                  "SELECT (encoded_sizes->>$3)::int8 FROM tapserve.results"
+                  " WHERE job_id = $1 AND name = $2",
+                  3, v, &r, err);
+  if (rc)
+    return rc;
+  *size = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? i64(r, 0, 0) : -1;
+  PQclear(r);
+  return TS_OK;
+}
+
+ts_err jobs_result_size_set(PGconn *conn, const char *id, const char *name, const char *fmt,
+                            int64_t size, ts_error *err)
+{
+  char s[24];
+  const char *v[] = {id, name, fmt, s};
+  snprintf(s, sizeof s, "%lld", (long long)size);
+  return run(conn,
+             "UPDATE tapserve.results SET encoded_sizes = encoded_sizes ||"
+             " jsonb_build_object($3::text, $4::int8) WHERE job_id = $1 AND name = $2",
+             4, v, NULL, err);
+}

@@ -1,10 +1,241 @@
-/* jobs/jobs.h: UWS jobs and the shared-database cluster state. */
+/* jobs/jobs.h: UWS jobs and the shared-database cluster state.
+ *
+ * Everything a job is lives in schema `tapserve` of the shared database
+ * (docs/internals/jobs.md): the job rows, the instances that run them, and
+ * the index of stored results. The functions here are blocking libpq calls
+ * on a connection the caller owns; tapserve runs them on worker threads,
+ * never on the event loop. Phase changes are compare-and-set updates, and
+ * a trigger on tapserve.jobs announces every phase change with NOTIFY on
+ * channel JOBS_CHANNEL, so waiting clients and idle executors on any
+ * instance wake up without polling.
+ *
+ * The result store keeps a job's result canonically: the PostgreSQL COPY
+ * (FORMAT binary) byte stream, zstd-compressed, either as a file in a
+ * directory (fs:DIR) or as chunks in tapserve.result_chunks (pg). */
 #ifndef TS_JOBS_H
 #define TS_JOBS_H
 
 #include "formats/formats.h"
 
+#include <libpq-fe.h>
+
+/* The LISTEN/NOTIFY channel of cluster events; payload "KIND id [phase]". */
+#define JOBS_CHANNEL "tapserve_events"
+
 /* The schema version of the cluster state this build expects. */
 int jobs_schema_version(void);
+
+/* Brings schema tapserve to jobs_schema_version(): every missing migration
+ * runs in its own transaction under a transaction-level advisory lock, so
+ * instances starting together apply each one once. A database newer than
+ * this build is an error (TS_EDB). *from and *to (may be NULL) get the versions
+ * before and after. */
+ts_err jobs_migrate(PGconn *conn, int *from, int *to, ts_error *err);
+
+/* ---- phases --------------------------------------------------------------- */
+typedef enum jobs_phase {
+  JOBS_PENDING,
+  JOBS_QUEUED,
+  JOBS_EXECUTING,
+  JOBS_COMPLETED,
+  JOBS_ERROR,
+  JOBS_ABORTED,
+  JOBS_UNKNOWN,
+  JOBS_HELD,
+  JOBS_SUSPENDED,
+  JOBS_ARCHIVED,
+  JOBS_NPHASES
+} jobs_phase;
+
+const char *jobs_phase_name(jobs_phase p);
+/* Exact upper-case names (UWS spells them so); TS_EINVAL otherwise. */
+ts_err jobs_phase_parse(const char *s, jobs_phase *out);
+/* 1 for COMPLETED, ERROR, ABORTED, ARCHIVED. */
+int jobs_phase_final(jobs_phase p);
+
+/* ---- a small blocking connection pool for worker threads ----------------- */
+typedef struct jobs_db jobs_db;
+/* max: connections kept open at most (more may exist while busy). NULL when
+ * out of memory. Connections open lazily. */
+jobs_db *jobs_db_new(const char *dsn, int max);
+/* A connection in idle state, or NULL with err set (TS_EUNAVAIL). */
+PGconn *jobs_db_get(jobs_db *db, ts_error *err);
+/* Gives a connection back; one that is not idle and healthy is closed. */
+void jobs_db_put(jobs_db *db, PGconn *conn);
+void jobs_db_free(jobs_db *db);
+
+/* ---- job rows -------------------------------------------------------------- */
+typedef struct jobs_param {
+  const char *name; /* lower case */
+  const char *value;
+} jobs_param;
+
+typedef struct jobs_result_info {
+  const char *name;  /* "result" */
+  const char *store; /* "fs" or "pg" */
+  const char *location;
+  int64_t rows, bytes, raw_bytes;
+  int overflow;
+} jobs_result_info;
+
+typedef struct jobs_job {
+  char id[40];
+  const char *owner;  /* NULL: anonymous */
+  const char *run_id; /* may be NULL */
+  jobs_phase phase;
+  int64_t creation_ms, start_ms, end_ms; /* 0: not set */
+  int64_t execution_duration;            /* seconds; 0: unlimited */
+  int64_t destruction_ms;
+  const char *error_summary; /* NULL unless ERROR */
+  const char *error_type;    /* "fatal" or "transient" */
+  const char *owner_instance;
+  int backend_pid;
+  size_t nparams;
+  const jobs_param *params; /* sorted by name */
+  size_t nresults;
+  const jobs_result_info *results;
+} jobs_job;
+
+/* The value of a parameter (name compared case-insensitively), or NULL. */
+const char *jobs_param_get(const jobs_job *j, const char *name);
+
+typedef struct jobs_new {
+  const char *owner; /* NULL: anonymous */
+  const char *run_id;
+  int64_t execution_duration; /* seconds */
+  int64_t destruction_ms;
+  int queue; /* 1: created QUEUED (PHASE=RUN at creation) */
+  size_t nparams;
+  const jobs_param *params; /* names are lower-cased when stored */
+} jobs_new;
+
+/* Inserts a job with a fresh unguessable id (32 hex digits) into out_id. */
+ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *err);
+/* The job with its parameters and results, allocated in `a`. TS_ENOTFOUND
+ * when there is none. */
+ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err);
+/* The phase alone: one primary-key lookup (clients poll it). */
+ts_err jobs_get_phase(PGconn *conn, const char *id, jobs_phase *out, ts_error *err);
+
+typedef struct jobs_filter {
+  const char *owner;   /* jobs of this owner; NULL: anonymous jobs */
+  unsigned phase_mask; /* 1 << phase; 0: every phase but ARCHIVED (UWS 1.1) */
+  int64_t after_ms;    /* created strictly after; 0: no limit */
+  int64_t last;        /* only the `last` most recent; 0: all */
+} jobs_filter;
+/* Jobs matching `f`, newest first ("id" "phase" "run_id" "owner"
+ * "creation_ms" set; no parameters). */
+ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
+                 ts_error *err);
+
+/* PENDING (or HELD) -> QUEUED. TS_EINVAL with a message naming the phase
+ * when the job is in another phase; TS_ENOTFOUND. Running an already
+ * QUEUED or EXECUTING job is accepted and changes nothing. */
+ts_err jobs_run(PGconn *conn, const char *id, ts_error *err);
+/* Any non-final phase -> ABORTED; cancels the job's backend with
+ * pg_cancel_backend when it was EXECUTING. Aborting a final job changes
+ * nothing (UWS). */
+ts_err jobs_abort(PGconn *conn, const char *id, ts_error *err);
+/* Sets (or replaces) parameters while the job is PENDING; TS_EINVAL in
+ * any other phase. */
+ts_err jobs_set_params(PGconn *conn, const char *id, const jobs_param *p, size_t n, ts_error *err);
+ts_err jobs_set_run_id(PGconn *conn, const char *id, const char *run_id, ts_error *err);
+/* While PENDING (or QUEUED for the duration). Values are the already
+ * capped ones. */
+ts_err jobs_set_execution_duration(PGconn *conn, const char *id, int64_t secs, ts_error *err);
+ts_err jobs_set_destruction(PGconn *conn, const char *id, int64_t ms, ts_error *err);
+
+/* Deletes the job, its results and chunks (cancelling its backend when
+ * EXECUTING), and removes stored files through `store` (may be NULL).
+ * TS_ENOTFOUND when there is no such job. */
+typedef struct jobs_store jobs_store;
+ts_err jobs_delete(PGconn *conn, const jobs_store *store, const char *id, ts_error *err);
+/* Deletes up to `max` jobs whose destruction time has passed; *n deleted. */
+ts_err jobs_sweep(PGconn *conn, const jobs_store *store, int max, int *n, ts_error *err);
+
+/* ---- instances and execution ------------------------------------------- */
+/* Registers this instance (a fresh uuid written into out_uuid), after
+ * deleting instance rows whose heartbeat is older than timeout_s. */
+ts_err jobs_instance_register(PGconn *conn, const char *host, int port, const char *version,
+                              int timeout_s, char out_uuid[40], ts_error *err);
+ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, ts_error *err);
+ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err);
+/* Re-queues (requeue=1) or fails every job left EXECUTING by an instance
+ * that is gone (no row, or a stale heartbeat), one job per transaction;
+ * *n recovered. */
+ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err);
+
+/* Claims the oldest QUEUED job (FOR UPDATE SKIP LOCKED) whose owner has
+ * fewer than max_per_user (0: no limit) jobs EXECUTING: EXECUTING, owned by
+ * `instance`, start time set. *out NULL when nothing is claimable. */
+ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_user, jobs_job **out,
+                  ts_error *err);
+ts_err jobs_set_backend_pid(PGconn *conn, const char *id, const char *instance, int pid,
+                            ts_error *err);
+/* EXECUTING (owned by `instance`) -> COMPLETED with the result row, in one
+ * transaction; when in_txn the caller has already begun it (the pg store
+ * wrote its chunks in it) and this commits it. TS_ECANCELED (rolled back)
+ * when the job is no longer EXECUTING here (aborted, deleted). */
+ts_err jobs_complete(PGconn *conn, const char *id, const char *instance, const jobs_result_info *r,
+                     const char *columns_json, int in_txn, ts_error *err);
+/* EXECUTING (owned by `instance`) -> ERROR with the message, or -> QUEUED
+ * (requeue=1, message ignored). TS_ECANCELED when no longer ours. */
+ts_err jobs_fail(PGconn *conn, const char *id, const char *instance, const char *message,
+                 ts_error *err);
+ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error *err);
+
+/* Columns of a stored result, rebuilt from their JSON record (names,
+ * PostgreSQL types and the TAP metadata), allocated in `a`. */
+ts_err jobs_result_schema(PGconn *conn, ts_arena *a, const char *id, const char *name,
+                          stream_schema *out, ts_error *err);
+/* JSON of a schema for jobs_complete. Returns TS_ENOMEM. */
+ts_err jobs_schema_json(const stream_schema *s, ts_buf *out);
+/* The encoded size of a result in one format, once known (-1 unknown). */
+ts_err jobs_result_size_get(PGconn *conn, const char *id, const char *name, const char *fmt,
+                            int64_t *size, ts_error *err);
+ts_err jobs_result_size_set(PGconn *conn, const char *id, const char *name, const char *fmt,
+                            int64_t size, ts_error *err);
+
+/* ---- the result store -------------------------------------------------- */
+typedef enum jobs_store_kind { JOBS_STORE_FS, JOBS_STORE_PG } jobs_store_kind;
+struct jobs_store {
+  jobs_store_kind kind;
+  char dir[1024]; /* fs: the directory */
+  int level;      /* zstd level */
+};
+/* Parses "fs:DIR" or "pg"; creates DIR when missing. */
+ts_err jobs_store_init(jobs_store *s, const char *spec, ts_error *err);
+
+/* Writing one result. For pg the chunks go through `conn` inside a
+ * transaction this call begins (jobs_complete with in_txn=1 commits it);
+ * for fs a temporary file in DIR that finish fsyncs and renames. Memory is
+ * bounded (one zstd context and one chunk). */
+typedef struct jobs_store_writer jobs_store_writer;
+ts_err jobs_store_writer_open(const jobs_store *s, PGconn *conn, const char *job_id,
+                              const char *name, jobs_store_writer **out, ts_error *err);
+/* Raw COPY bytes in; compressed and stored. */
+ts_err jobs_store_write(jobs_store_writer *w, const void *buf, size_t len, ts_error *err);
+/* Ends the stream; the result is in place (fs: renamed) and `r` gets
+ * store, location and byte counts (strings owned by the writer until
+ * jobs_store_writer_free). */
+ts_err jobs_store_writer_finish(jobs_store_writer *w, jobs_result_info *r, ts_error *err);
+/* Frees; when the result was not committed (commit=0) removes whatever was
+ * written (fs file, pg transaction rolled back). */
+void jobs_store_writer_free(jobs_store_writer *w, int commit);
+/* Removes a stored fs result (pg chunks go with their job row). */
+void jobs_store_remove(const jobs_store *s, const char *store, const char *location);
+
+/* Reading one result back: decompressed COPY bytes. pg reads chunk by
+ * chunk through `conn`. */
+typedef struct jobs_store_reader jobs_store_reader;
+ts_err jobs_store_reader_open(const jobs_store *s, PGconn *conn, const char *job_id,
+                              const jobs_result_info *r, jobs_store_reader **out, ts_error *err);
+/* Fills up to cap bytes; *got 0 at the end of the stream. */
+ts_err jobs_store_read(jobs_store_reader *r, uint8_t *buf, size_t cap, size_t *got, ts_error *err);
+void jobs_store_reader_free(jobs_store_reader *r);
+
+/* ---- helpers ----------------------------------------------------------- */
+/* Appends s as a JSON string literal. */
+ts_err jobs_json_str(ts_buf *b, const char *s);
 
 #endif

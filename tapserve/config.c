@@ -63,6 +63,19 @@ static const key_def keys[] = {
     {"adql", "coordinate_systems", K_STR, F(adql_coordsys), 0, 0},
     {"adql", "udfs", K_STR, F(adql_udfs), 0, 0},
     {"adql", "std_udfs", K_INT, F(adql_std_udfs), 0, 1},
+    {"jobs", "result_store", K_STR, F(jobs_result_store), 0, 0},
+    {"jobs", "max_executing", K_INT, F(jobs_max_executing), 0, 1000},
+    {"jobs", "max_per_user", K_INT, F(jobs_max_per_user), 0, 1000000},
+    {"jobs", "execution_duration", K_SECS, F(jobs_duration_s), 0, 365 * 86400},
+    {"jobs", "execution_duration_max", K_SECS, F(jobs_duration_max_s), 0, 365 * 86400},
+    {"jobs", "destruction", K_SECS, F(jobs_destruction_s), 1, 3650 * 86400},
+    {"jobs", "destruction_max", K_SECS, F(jobs_destruction_max_s), 1, 3650 * 86400},
+    {"jobs", "on_restart", K_STR, F(jobs_on_restart), 0, 0},
+    {"jobs", "wait_max", K_SECS, F(jobs_wait_max_s), 0, 86400},
+    {"jobs", "sweep_interval", K_SECS, F(jobs_sweep_interval_s), 1, 86400},
+    {"jobs", "heartbeat", K_SECS, F(jobs_heartbeat_s), 1, 3600},
+    {"jobs", "instance_timeout", K_SECS, F(jobs_instance_timeout_s), 2, 86400},
+    {"jobs", "list_anonymous", K_INT, F(jobs_list_anonymous), 0, 1},
 };
 #undef F
 
@@ -115,6 +128,19 @@ void cfg_defaults(cfg *c)
   c->adql_coordsys = strdup("ICRS");
   c->adql_udfs = strdup("");
   c->adql_std_udfs = 1;
+  c->jobs_result_store = strdup("fs:/var/tmp/tapserve-results");
+  c->jobs_max_executing = 2;
+  c->jobs_max_per_user = 4;
+  c->jobs_duration_s = 3600;
+  c->jobs_duration_max_s = 86400;
+  c->jobs_destruction_s = 7 * 86400;
+  c->jobs_destruction_max_s = 30 * 86400;
+  c->jobs_on_restart = strdup("requeue");
+  c->jobs_wait_max_s = 600;
+  c->jobs_sweep_interval_s = 60;
+  c->jobs_heartbeat_s = 5;
+  c->jobs_instance_timeout_s = 30;
+  c->jobs_list_anonymous = 0;
 }
 
 void cfg_free(cfg *c)
@@ -133,6 +159,8 @@ void cfg_free(cfg *c)
   free(c->adql_geometry);
   free(c->adql_coordsys);
   free(c->adql_udfs);
+  free(c->jobs_result_store);
+  free(c->jobs_on_restart);
   memset(c, 0, sizeof *c);
 }
 
@@ -558,8 +586,20 @@ ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err)
 
 ts_err cfg_finish(cfg *c, ts_error *err)
 {
-  if (!c->listen || !c->dsn || !c->query_dsn || !c->service_title || !c->service_description)
+  if (!c->listen || !c->dsn || !c->query_dsn || !c->service_title || !c->service_description ||
+      !c->jobs_result_store || !c->jobs_on_restart)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  if (strcmp(c->jobs_on_restart, "requeue") != 0 && strcmp(c->jobs_on_restart, "error") != 0)
+    return ts_fail(err, TS_EINVAL, 0, "[jobs] on_restart must be requeue or error, not '%s'",
+                   c->jobs_on_restart);
+  if (strcmp(c->jobs_result_store, "pg") != 0 &&
+      (strncmp(c->jobs_result_store, "fs:", 3) != 0 || !c->jobs_result_store[3]))
+    return ts_fail(err, TS_EINVAL, 0, "[jobs] result_store must be fs:DIRECTORY or pg, not '%s'",
+                   c->jobs_result_store);
+  if (c->jobs_duration_max_s && c->jobs_duration_s > c->jobs_duration_max_s)
+    return ts_fail(err, TS_EINVAL, 0, "[jobs] execution_duration is larger than execution_duration_max");
+  if (c->jobs_destruction_s > c->jobs_destruction_max_s)
+    return ts_fail(err, TS_EINVAL, 0, "[jobs] destruction is larger than destruction_max");
 
   if (!c->adql_geometry || !c->adql_coordsys || !c->adql_udfs)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");

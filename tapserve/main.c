@@ -55,6 +55,7 @@ static void on_signal(uv_signal_t *h, int signum)
   }
   ts_log(TS_LOG_INFO, NULL, "signal %d: shutting down (finishing responses in progress)", signum);
   s->app.shutting_down = 1;
+  uws_stop(&s->app);
   http_server_shutdown(s->app.http, on_http_closed, s);
 }
 
@@ -90,6 +91,14 @@ int ts_serve(cfg *c)
 
   if (load_metadata(&s.app, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
+    return 1;
+  }
+
+  if (uws_start(&s.app, &err)) {
+    fprintf(stderr, "tapserve: async jobs: %s\n", err.msg);
+    uws_stop(&s.app);
+    uws_free(&s.app);
+    meta_free(s.app.meta);
     return 1;
   }
 
@@ -134,6 +143,9 @@ int ts_serve(cfg *c)
 out:
   if (s.app.http)
     http_server_free(s.app.http);
+  uws_stop(&s.app);
+  uv_run(s.app.loop, UV_RUN_NOWAIT); /* close callbacks of the job handles */
+  uws_free(&s.app);
   meta_free(s.app.meta);
   uv_loop_close(s.app.loop);
   return rc;

@@ -312,6 +312,8 @@ void tap_handle(http_request *req, void *ud)
     if (!get && !method_is(req, "POST"))
       goto not_allowed;
     tap_sync(app, req);
+  } else if (!strcmp(rest, "/async") || !strncmp(rest, "/async/", 7)) {
+    uws_handle(app, req, rest + 6);
   } else if (!strcmp(rest, "/capabilities")) {
     if (!get)
       goto not_allowed;

@@ -48,6 +48,20 @@ typedef struct cfg {
   char *adql_coordsys; /* coordinate_systems = ICRS (comma-separated) */
   char *adql_udfs;     /* udfs = "name(a TYPE, ...) -> TYPE = SQL" declarations, ';'-separated */
   int adql_std_udfs;   /* std_udfs = 1: also offer ivo_hasword, ivo_healpix_index ... */
+  /* [jobs] (UWS async jobs, uws.c; docs/async.md) */
+  char *jobs_result_store;       /* result_store = fs:/var/tmp/tapserve-results | pg */
+  int jobs_max_executing;        /* max_executing = 2 (jobs run at once by this instance) */
+  int jobs_max_per_user;         /* max_per_user = 4 (EXECUTING per owner; 0 = no limit) */
+  int jobs_duration_s;           /* execution_duration = 3600 (default, seconds) */
+  int jobs_duration_max_s;       /* execution_duration_max = 86400 (0 = unlimited allowed) */
+  int jobs_destruction_s;        /* destruction = 604800 (default lifetime, seconds) */
+  int jobs_destruction_max_s;    /* destruction_max = 2592000 */
+  char *jobs_on_restart;         /* on_restart = requeue | error */
+  int jobs_wait_max_s;           /* wait_max = 600 (longest WAIT) */
+  int jobs_sweep_interval_s;     /* sweep_interval = 60 */
+  int jobs_heartbeat_s;          /* heartbeat = 5 */
+  int jobs_instance_timeout_s;   /* instance_timeout = 30 */
+  int jobs_list_anonymous;       /* list_anonymous = 0 (1: anonymous job list shows anonymous jobs) */
 } cfg;
 
 /* Sets every field to its default. */
@@ -158,6 +172,7 @@ typedef struct ts_app {
   meta *meta;
   int64_t started_ms;
   int shutting_down;
+  struct uws *uws; /* async jobs (uws.c) */
   /* Set to 1 by whoever finds the database unreachable (a failed pool
    * connection), back to 0 when a connection succeeds again; /availability
    * reports available=false while it is set. */
@@ -216,6 +231,20 @@ int tap_result_aborted(const tap_result *r);
  * sent yet, else ends a VOTable with QUERY_STATUS ERROR, or breaks the
  * transfer for formats that cannot say so. r is gone afterwards. */
 void tap_result_finish(tap_result *r, ts_err rc, const ts_error *err, int overflow);
+
+/* ---- UWS async jobs (uws.c) -------------------------------------------- */
+/* Migrates schema tapserve, registers this instance, recovers orphaned
+ * jobs, starts the executors, the LISTEN connection and the sweeper.
+ * Blocking; before serving. */
+ts_err uws_start(ts_app *app, ts_error *err);
+/* Stops executing (own EXECUTING jobs re-queued or failed per on_restart),
+ * unregisters the instance and closes every handle; blocking for at most a
+ * few hundred milliseconds per executor. */
+void uws_stop(ts_app *app);
+/* Frees what uws_start allocated; after the loop has stopped. */
+void uws_free(ts_app *app);
+/* /async and /async/...: rest is the path after the base path. */
+void uws_handle(ts_app *app, http_request *req, const char *rest);
 
 /* Runs the service until SIGTERM/SIGINT. */
 int ts_serve(cfg *c);

@@ -1,0 +1,175 @@
+/* Versioned migrations of schema tapserve.
+ *
+ * Migration N is applied in its own transaction that first takes a
+ * transaction-level advisory lock and then re-reads the version: of several
+ * instances starting together one applies it and the others find it done.
+ * Migrations only ever add (tables, columns, indexes) or transform rows in
+ * place, so an upgrade never loses a job or a result. Append new ones at
+ * the end of `migrations`; never edit an applied one. */
+#include "jobs/jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Arbitrary constant: the advisory lock key of tapserve's migrations. */
+#define MIGRATE_LOCK "7315426618830105601"
+
+static const char *const migrations[] = {
+    /* 1: jobs, results, the pg result store, instances, and the trigger
+     * that announces phase changes. */
+    "CREATE TABLE tapserve.instances ("
+    "  id uuid PRIMARY KEY,"
+    "  host text NOT NULL,"
+    "  port integer NOT NULL,"
+    "  pid integer NOT NULL,"
+    "  version text NOT NULL,"
+    "  started_at timestamptz NOT NULL DEFAULT now(),"
+    "  heartbeat_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE tapserve.jobs ("
+    "  id text PRIMARY KEY,"
+    "  owner text,"
+    "  run_id text,"
+    "  phase text NOT NULL CHECK (phase IN ('PENDING','QUEUED','EXECUTING','COMPLETED','ERROR',"
+    "    'ABORTED','UNKNOWN','HELD','SUSPENDED','ARCHIVED')),"
+    "  creation_time timestamptz NOT NULL DEFAULT now(),"
+    "  queued_at timestamptz,"
+    "  start_time timestamptz,"
+    "  end_time timestamptz,"
+    "  execution_duration bigint NOT NULL DEFAULT 0,"
+    "  destruction timestamptz NOT NULL,"
+    "  quote timestamptz,"
+    "  error_summary text,"
+    "  error_type text CHECK (error_type IN ('fatal','transient')),"
+    "  parameters jsonb NOT NULL DEFAULT '{}',"
+    "  owner_instance uuid,"
+    "  backend_pid integer,"
+    "  abort_requested boolean NOT NULL DEFAULT false);"
+    "CREATE INDEX jobs_queued ON tapserve.jobs (queued_at, id) WHERE phase = 'QUEUED';"
+    "CREATE INDEX jobs_executing ON tapserve.jobs (owner_instance) WHERE phase = 'EXECUTING';"
+    "CREATE INDEX jobs_owner ON tapserve.jobs (owner, creation_time);"
+    "CREATE INDEX jobs_destruction ON tapserve.jobs (destruction);"
+    "CREATE TABLE tapserve.results ("
+    "  job_id text NOT NULL REFERENCES tapserve.jobs(id) ON DELETE CASCADE,"
+    "  name text NOT NULL,"
+    "  store text NOT NULL CHECK (store IN ('fs','pg')),"
+    "  location text NOT NULL,"
+    "  rows bigint NOT NULL,"
+    "  bytes bigint NOT NULL,"
+    "  raw_bytes bigint NOT NULL,"
+    "  overflow boolean NOT NULL,"
+    "  columns jsonb NOT NULL,"
+    "  encoded_sizes jsonb NOT NULL DEFAULT '{}',"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  PRIMARY KEY (job_id, name));"
+    "CREATE TABLE tapserve.result_chunks ("
+    "  job_id text NOT NULL REFERENCES tapserve.jobs(id) ON DELETE CASCADE,"
+    "  name text NOT NULL,"
+    "  seq integer NOT NULL,"
+    "  data bytea NOT NULL,"
+    "  PRIMARY KEY (job_id, name, seq));"
+    "ALTER TABLE tapserve.result_chunks ALTER COLUMN data SET STORAGE EXTERNAL;"
+    "CREATE FUNCTION tapserve.jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  IF TG_OP = 'DELETE' THEN\n"
+    "    PERFORM pg_notify('" JOBS_CHANNEL
+    "', 'JOB_REMOVED_EVENT ' || OLD.id || ' ' || OLD.phase);\n"
+    "    RETURN OLD;\n"
+    "  ELSIF TG_OP = 'INSERT' THEN\n"
+    "    PERFORM pg_notify('" JOBS_CHANNEL
+    "', 'JOB_CREATED_EVENT ' || NEW.id || ' ' || NEW.phase);\n"
+    "  ELSIF NEW.phase IS DISTINCT FROM OLD.phase THEN\n"
+    "    PERFORM pg_notify('" JOBS_CHANNEL
+    "', 'JOB_UPDATED_EVENT ' || NEW.id || ' ' || NEW.phase);\n"
+    "  END IF;\n"
+    "  RETURN NEW;\n"
+    "END $$;"
+    "CREATE TRIGGER jobs_notify AFTER INSERT OR UPDATE OR DELETE ON tapserve.jobs"
+    "  FOR EACH ROW EXECUTE FUNCTION tapserve.jobs_notify();",
+};
+
+int jobs_schema_version(void)
+{
+  return (int)TS_ARRAY_LEN(migrations);
+}
+
+static ts_err exec_ok(PGconn *conn, const char *sql, ts_error *err)
+{
+  PGresult *r = PQexec(conn, sql);
+  ts_err rc = TS_OK;
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    rc = ts_fail(err, TS_EDB, 0, "cluster state migration: %s", PQerrorMessage(conn));
+  PQclear(r);
+  return rc;
+}
+
+static ts_err current_version(PGconn *conn, int *v, ts_error *err)
+{
+  PGresult *r = PQexec(conn, "SELECT coalesce(max(version), 0) FROM tapserve.schema_version");
+  ts_err rc = TS_OK;
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    rc = ts_fail(err, TS_EDB, 0, "cannot read tapserve.schema_version: %s", PQerrorMessage(conn));
+  else
+    *v = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  return rc;
+}
+
+ts_err jobs_migrate(PGconn *conn, int *from, int *to, ts_error *err)
+{
+  int target = jobs_schema_version(), v = 0, first = -1;
+  ts_err rc;
+  char sql[128];
+
+  /* The schema and the version table themselves, under the same lock. */
+  rc = exec_ok(conn,
+               "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ");"
+               "CREATE SCHEMA IF NOT EXISTS tapserve;"
+               "CREATE TABLE IF NOT EXISTS tapserve.schema_version ("
+               "  version integer PRIMARY KEY,"
+               "  applied_at timestamptz NOT NULL DEFAULT now());"
+               "COMMIT",
+               err);
+  if (rc)
+    goto fail;
+  for (;;) {
+    rc = exec_ok(conn, "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", err);
+    if (rc)
+      goto fail;
+    rc = current_version(conn, &v, err);
+    if (rc)
+      goto fail;
+    if (first < 0)
+      first = v;
+    if (v > target) {
+      rc = ts_fail(err, TS_EDB, 0,
+                   "the database holds cluster state version %d, newer than this tapserve "
+                   "(version %d): upgrade tapserve",
+                   v, target);
+      goto fail;
+    }
+    if (v == target)
+      break;
+    rc = exec_ok(conn, migrations[v], err);
+    if (rc)
+      goto fail;
+    snprintf(sql, sizeof sql, "INSERT INTO tapserve.schema_version (version) VALUES (%d)", v + 1);
+    rc = exec_ok(conn, sql, err);
+    if (!rc)
+      rc = exec_ok(conn, "COMMIT", err);
+    if (rc)
+      goto fail;
+    ts_log(TS_LOG_INFO, NULL, "cluster state migrated to version %d", v + 1);
+  }
+  rc = exec_ok(conn, "COMMIT", err);
+  if (rc)
+    goto fail;
+  if (from)
+    *from = first;
+  if (to)
+    *to = v;
+  return TS_OK;
+fail:
+  PQclear(PQexec(conn, "ROLLBACK"));
+  return rc;
+}

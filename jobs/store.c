@@ -1,0 +1,396 @@
+/* The result store: a job's COPY (FORMAT binary) stream, zstd-compressed,
+ * in a directory (fs:DIR) or as chunks in tapserve.result_chunks (pg).
+ *
+ * Nothing half-written is ever visible: an fs result is written under a
+ * temporary name, fsynced and renamed (and the directory fsynced) before
+ * its row is committed; pg chunks are inserted in the same transaction
+ * that commits the result row and the COMPLETED phase. */
+#include "jobs/jobs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+enum { CHUNK_BYTES = 1 << 20 }; /* pg chunk and fs write unit */
+
+ts_err jobs_store_init(jobs_store *s, const char *spec, ts_error *err)
+{
+  memset(s, 0, sizeof *s);
+  s->level = 3;
+  if (!strcmp(spec, "pg")) {
+    s->kind = JOBS_STORE_PG;
+    return TS_OK;
+  }
+  if (strncmp(spec, "fs:", 3) != 0 || !spec[3])
+    return ts_fail(err, TS_EINVAL, 0, "result_store must be fs:DIRECTORY or pg, not \"%s\"", spec);
+  s->kind = JOBS_STORE_FS;
+  if (strlen(spec + 3) >= sizeof s->dir)
+    return ts_fail(err, TS_EINVAL, 0, "result_store directory name too long");
+  snprintf(s->dir, sizeof s->dir, "%s", spec + 3);
+  /* mkdir -p */
+  for (char *p = s->dir + 1;; p++) {
+    if (*p == '/' || !*p) {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
+        ts_fail(err, TS_EIO, 0, "cannot create the result directory %s: %s", s->dir,
+                strerror(errno));
+        *p = c;
+        return TS_EIO;
+      }
+      *p = c;
+      if (!c)
+        break;
+    }
+  }
+  if (access(s->dir, W_OK | X_OK) != 0)
+    return ts_fail(err, TS_EIO, 0, "the result directory %s is not writable: %s", s->dir,
+                   strerror(errno));
+  return TS_OK;
+}
+
+/* ---- writer ------------------------------------------------------------- */
+
+struct jobs_store_writer {
+  const jobs_store *s;
+  PGconn *conn;
+  ZSTD_CCtx *cctx;
+  char job_id[40], name[64];
+  char tmp[1200], final[1200], location[128];
+  int fd;
+  int renamed, in_txn;
+  int seq;
+  uint8_t *out;
+  size_t outlen;
+  int64_t raw, stored;
+};
+
+static ts_err w_emit(jobs_store_writer *w, ts_error *err)
+{
+  if (w->outlen == 0)
+    return TS_OK;
+  if (w->s->kind == JOBS_STORE_FS) {
+    size_t off = 0;
+    while (off < w->outlen) {
+      ssize_t n = write(w->fd, w->out + off, w->outlen - off);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return ts_fail(err, TS_EIO, 0, "cannot write the result file: %s", strerror(errno));
+      off += (size_t)n;
+    }
+  } else {
+    char seq[16], len[16];
+    snprintf(seq, sizeof seq, "%d", w->seq);
+    snprintf(len, sizeof len, "%zu", w->outlen);
+    const char *v[] = {w->job_id, w->name, seq, (const char *)w->out};
+    int lens[] = {0, 0, 0, (int)w->outlen};
+    int fmts[] = {0, 0, 0, 1};
+    PGresult *r = PQexecParams(w->conn,
+                               "INSERT INTO tapserve.result_chunks (job_id, name, seq, data)"
+                               " VALUES ($1, $2, $3, $4)",
+                               4, NULL, v, lens, fmts, 0);
+    ts_err rc = TS_OK;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+      rc = ts_fail(err, TS_EIO, 0, "cannot store a result chunk in the database: %s",
+                   PQerrorMessage(w->conn));
+    PQclear(r);
+    if (rc)
+      return rc;
+    w->seq++;
+  }
+  w->stored += (int64_t)w->outlen;
+  w->outlen = 0;
+  return TS_OK;
+}
+
+ts_err jobs_store_writer_open(const jobs_store *s, PGconn *conn, const char *job_id,
+                              const char *name, jobs_store_writer **out, ts_error *err)
+{
+  jobs_store_writer *w = calloc(1, sizeof *w);
+  char rnd[17];
+  *out = NULL;
+  if (!w)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  w->s = s;
+  w->conn = conn;
+  w->fd = -1;
+  snprintf(w->job_id, sizeof w->job_id, "%s", job_id);
+  snprintf(w->name, sizeof w->name, "%s", name);
+  w->out = malloc(CHUNK_BYTES);
+  w->cctx = ZSTD_createCCtx();
+  if (!w->out || !w->cctx) {
+    jobs_store_writer_free(w, 0);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, s->level);
+  ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+  if (s->kind == JOBS_STORE_FS) {
+    if (ts_random_hex(rnd, 8)) {
+      jobs_store_writer_free(w, 0);
+      return ts_fail(err, TS_EIO, 0, "no random bytes");
+    }
+    snprintf(w->location, sizeof w->location, "%s-%s.copy.zst", job_id, name);
+    snprintf(w->final, sizeof w->final, "%s/%s", s->dir, w->location);
+    snprintf(w->tmp, sizeof w->tmp, "%s/.tmp-%s-%s", s->dir, w->location, rnd);
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+      ts_fail(err, TS_EIO, 0, "cannot create a result file in %s: %s", s->dir, strerror(errno));
+      jobs_store_writer_free(w, 0);
+      return TS_EIO;
+    }
+  } else {
+    PGresult *r = PQexec(conn, "BEGIN");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+      ts_fail(err, TS_EIO, 0, "cannot begin storing the result: %s", PQerrorMessage(conn));
+      jobs_store_writer_free(w, 0);
+      return TS_EIO;
+    }
+    w->in_txn = 1;
+    snprintf(w->location, sizeof w->location, "result_chunks");
+  }
+  *out = w;
+  return TS_OK;
+}
+
+static ts_err w_compress(jobs_store_writer *w, const void *buf, size_t len, ZSTD_EndDirective end,
+                         ts_error *err)
+{
+  ZSTD_inBuffer in = {buf, len, 0};
+  for (;;) {
+    ZSTD_outBuffer o = {w->out, CHUNK_BYTES, w->outlen};
+    size_t left = ZSTD_compressStream2(w->cctx, &o, &in, end);
+    if (ZSTD_isError(left))
+      return ts_fail(err, TS_EIO, 0, "zstd: %s", ZSTD_getErrorName(left));
+    w->outlen = o.pos;
+    if (w->outlen == CHUNK_BYTES) {
+      ts_err rc = w_emit(w, err);
+      if (rc)
+        return rc;
+    }
+    if (end == ZSTD_e_continue ? in.pos == in.size : left == 0)
+      return TS_OK;
+  }
+}
+
+ts_err jobs_store_write(jobs_store_writer *w, const void *buf, size_t len, ts_error *err)
+{
+  w->raw += (int64_t)len;
+  return w_compress(w, buf, len, ZSTD_e_continue, err);
+}
+
+static void fsync_dir(const char *dir)
+{
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+}
+
+ts_err jobs_store_writer_finish(jobs_store_writer *w, jobs_result_info *r, ts_error *err)
+{
+  ts_err rc = w_compress(w, NULL, 0, ZSTD_e_end, err);
+  if (!rc)
+    rc = w_emit(w, err);
+  if (rc)
+    return rc;
+  if (w->s->kind == JOBS_STORE_FS) {
+    if (fsync(w->fd) != 0)
+      return ts_fail(err, TS_EIO, 0, "cannot flush the result file: %s", strerror(errno));
+    if (close(w->fd) != 0) {
+      w->fd = -1;
+      return ts_fail(err, TS_EIO, 0, "cannot close the result file: %s", strerror(errno));
+    }
+    w->fd = -1;
+    if (rename(w->tmp, w->final) != 0)
+      return ts_fail(err, TS_EIO, 0, "cannot rename the result file: %s", strerror(errno));
+    w->renamed = 1;
+    fsync_dir(w->s->dir);
+  }
+  memset(r, 0, sizeof *r);
+  r->name = w->name;
+  r->store = w->s->kind == JOBS_STORE_FS ? "fs" : "pg";
+  r->location = w->location;
+  r->bytes = w->stored;
+  r->raw_bytes = w->raw;
+  return TS_OK;
+}
+
+void jobs_store_writer_free(jobs_store_writer *w, int commit)
+{
+  if (!w)
+    return;
+  if (w->fd >= 0)
+    close(w->fd);
+  if (!commit) {
+    if (w->s->kind == JOBS_STORE_FS) {
+      unlink(w->renamed ? w->final : w->tmp);
+    } else if (w->in_txn && PQtransactionStatus(w->conn) != PQTRANS_IDLE) {
+      PQclear(PQexec(w->conn, "ROLLBACK"));
+    }
+  }
+  ZSTD_freeCCtx(w->cctx);
+  free(w->out);
+  free(w);
+}
+
+void jobs_store_remove(const jobs_store *s, const char *store, const char *location)
+{
+  char path[1200];
+  if (strcmp(store, "fs") != 0 || !s || s->kind != JOBS_STORE_FS)
+    return;
+  /* Locations are file names we made; never follow anything else. */
+  if (strchr(location, '/') || location[0] == '.' || !location[0])
+    return;
+  snprintf(path, sizeof path, "%s/%s", s->dir, location);
+  if (unlink(path) != 0 && errno != ENOENT)
+    ts_log(TS_LOG_WARN, NULL, "cannot remove the result file %s: %s", path, strerror(errno));
+}
+
+/* ---- reader ------------------------------------------------------------- */
+
+struct jobs_store_reader {
+  const jobs_store *s;
+  PGconn *conn;
+  ZSTD_DCtx *dctx;
+  char job_id[40], name[64];
+  int fd, seq, eof, pg;
+  uint8_t *in;
+  size_t inlen, inpos, incap;
+  size_t last_ret; /* 0 once a frame ended exactly */
+};
+
+ts_err jobs_store_reader_open(const jobs_store *s, PGconn *conn, const char *job_id,
+                              const jobs_result_info *res, jobs_store_reader **out, ts_error *err)
+{
+  jobs_store_reader *r = calloc(1, sizeof *r);
+  *out = NULL;
+  if (!r)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  r->s = s;
+  r->conn = conn;
+  r->fd = -1;
+  r->pg = !strcmp(res->store, "pg");
+  r->last_ret = 1;
+  snprintf(r->job_id, sizeof r->job_id, "%s", job_id);
+  snprintf(r->name, sizeof r->name, "%s", res->name);
+  r->incap = r->pg ? 0 : ZSTD_DStreamInSize();
+  r->in = r->pg ? NULL : malloc(r->incap);
+  r->dctx = ZSTD_createDCtx();
+  if ((!r->pg && !r->in) || !r->dctx) {
+    jobs_store_reader_free(r);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  if (!r->pg) {
+    char path[1200];
+    if (s->kind != JOBS_STORE_FS || strchr(res->location, '/')) {
+      jobs_store_reader_free(r);
+      return ts_fail(err, TS_EIO, 0,
+                     "the result is in a file store, but this instance has no result directory");
+    }
+    snprintf(path, sizeof path, "%s/%s", s->dir, res->location);
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+      ts_fail(err, TS_EIO, 0, "cannot open the stored result: %s", strerror(errno));
+      jobs_store_reader_free(r);
+      return TS_EIO;
+    }
+  }
+  *out = r;
+  return TS_OK;
+}
+
+/* Refills r->in; sets eof at the end of the store. */
+static ts_err r_fill(jobs_store_reader *r, ts_error *err)
+{
+  r->inpos = r->inlen = 0;
+  if (!r->pg) {
+    ssize_t n;
+    do
+      n = read(r->fd, r->in, r->incap);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+      return ts_fail(err, TS_EIO, 0, "cannot read the stored result: %s", strerror(errno));
+    r->inlen = (size_t)n;
+    r->eof = n == 0;
+    return TS_OK;
+  }
+  char seq[16];
+  snprintf(seq, sizeof seq, "%d", r->seq);
+  const char *v[] = {r->job_id, r->name, seq};
+  PGresult *res = PQexecParams(r->conn,
+                               "SELECT data FROM tapserve.result_chunks"
+                               " WHERE job_id = $1 AND name = $2 AND seq = $3",
+                               3, NULL, v, NULL, NULL, 1);
+  ts_err rc = TS_OK;
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    rc = ts_fail(err, TS_EIO, 0, "cannot read the stored result: %s", PQerrorMessage(r->conn));
+  } else if (PQntuples(res) == 0) {
+    r->eof = 1;
+  } else {
+    size_t n = (size_t)PQgetlength(res, 0, 0);
+    if (n > r->incap) {
+      uint8_t *p = realloc(r->in, n);
+      if (!p) {
+        PQclear(res);
+        return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+      }
+      r->in = p;
+      r->incap = n;
+    }
+    memcpy(r->in, PQgetvalue(res, 0, 0), n);
+    r->inlen = n;
+    r->seq++;
+  }
+  PQclear(res);
+  return rc;
+}
+
+ts_err jobs_store_read(jobs_store_reader *r, uint8_t *buf, size_t cap, size_t *got, ts_error *err)
+{
+  ZSTD_outBuffer o = {buf, cap, 0};
+  *got = 0;
+  while (o.pos < o.size) {
+    /* zstd may still hold output without new input, so it is asked first
+     * and the store is read only when it makes no progress. */
+    ZSTD_inBuffer in = {r->in, r->inlen, r->inpos};
+    size_t before = o.pos;
+    size_t ret = ZSTD_decompressStream(r->dctx, &o, &in);
+    if (ZSTD_isError(ret))
+      return ts_fail(err, TS_EIO, 0, "the stored result is damaged: %s", ZSTD_getErrorName(ret));
+    if (in.pos != r->inpos || o.pos != before) {
+      r->inpos = in.pos;
+      r->last_ret = ret;
+      continue;
+    }
+    if (r->eof) {
+      if (r->last_ret != 0)
+        return ts_fail(err, TS_EIO, 0, "the stored result is truncated");
+      break;
+    }
+    ts_err rc = r_fill(r, err);
+    if (rc)
+      return rc;
+  }
+  *got = o.pos;
+  return TS_OK;
+}
+
+void jobs_store_reader_free(jobs_store_reader *r)
+{
+  if (!r)
+    return;
+  if (r->fd >= 0)
+    close(r->fd);
+  ZSTD_freeDCtx(r->dctx);
+  free(r->in);
+  free(r);
+}

@@ -1,0 +1,2236 @@
+/* UWS 1.1 async jobs: the /async resources, the executors that run queued
+ * jobs into the result store, result downloads in any format, the LISTEN
+ * connection that wakes WAIT requests and idle executors, and the sweeper.
+ *
+ * Threads: the HTTP side runs on the loop and hands every database
+ * statement to libuv's thread pool (jobs/ is blocking libpq), so the loop
+ * never waits on PostgreSQL. Each executor is a thread of its own with two
+ * blocking connections (service state, and the query role); it claims a
+ * QUEUED job, runs COPY (FORMAT binary), stores the byte stream through
+ * the zstd writer and commits COMPLETED with a compare-and-set. The loop
+ * tells executors about aborts through an atomic flag (from NOTIFY), and
+ * each executor also re-reads its job's phase every second, so an abort
+ * from any instance stops the query within about a second even without
+ * the right to pg_cancel_backend. docs/internals/jobs.md has the whole
+ * picture. */
+#include "jobs/jobs.h"
+#include "tapserve/tapserve.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+  DL_BLOCK = 256 * 1024, /* decompressed bytes handed to the decoder per read */
+  DL_OUT = 64 * 1024,    /* encoder output buffer */
+  EXEC_POLL_MS = 200,    /* executor watchdog period */
+  PHASE_CHECK_MS = 1000  /* executor re-reads its job's phase this often */
+};
+
+typedef struct uws uws;
+
+typedef struct uws_exec {
+  uws *u;
+  uv_thread_t th;
+  int started;
+  PGconn *state, *query;
+  char job_id[40]; /* guarded by u->mu */
+  atomic_int abort;
+} uws_exec;
+
+typedef struct uws_wait uws_wait;
+
+struct uws {
+  ts_app *app;
+  cfg *cfg;
+  jobs_store store;
+  jobs_db *db;
+  char instance[40];
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  unsigned kick;
+  int stopping;
+  uws_exec *execs;
+  int nexec;
+  /* loop side */
+  PGconn *listen;
+  uv_poll_t poll;
+  int poll_active, listen_connecting;
+  uv_timer_t tick;
+  int64_t next_sweep, next_beat;
+  int maint_busy;
+  uws_wait *waiters;
+  int handles_open;
+};
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static const char *param(http_param *p, size_t n, const char *name)
+{
+  for (size_t i = 0; i < n; i++)
+    if (ts_strcaseeq(p[i].name, name))
+      return p[i].value;
+  return NULL;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.fff][Z]" (also a date alone) -> unix ms. */
+static ts_err parse_iso(const char *s, int64_t *ms)
+{
+  struct tm tm;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, n = 0;
+  double sec = 0;
+  memset(&tm, 0, sizeof tm);
+  if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3)
+    return TS_EINVAL;
+  s += n;
+  if (*s == 'T' || *s == ' ') {
+    if (sscanf(s + 1, "%2d:%2d:%lf%n", &h, &mi, &sec, &n) != 3)
+      return TS_EINVAL;
+    s += 1 + n;
+  }
+  if (*s == 'Z')
+    s++;
+  if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec < 0 || sec >= 61)
+    return TS_EINVAL;
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  *ms = (int64_t)timegm(&tm) * 1000 + (int64_t)(sec * 1000.0 + 0.5);
+  return TS_OK;
+}
+
+static void iso(char out[32], int64_t ms)
+{
+  ts_iso8601(out, ms, ms % 1000 != 0);
+}
+
+static int valid_id(const char *s, size_t n)
+{
+  if (n == 0 || n >= 40)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
+static int64_t cap_duration(const cfg *c, int64_t want)
+{
+  if (want < 0)
+    want = c->jobs_duration_s;
+  if (c->jobs_duration_max_s && (want == 0 || want > c->jobs_duration_max_s))
+    want = c->jobs_duration_max_s;
+  return want;
+}
+
+static int64_t cap_destruction(const cfg *c, int64_t want_ms)
+{
+  int64_t max = ts_now_ms() + (int64_t)c->jobs_destruction_max_s * 1000;
+  return want_ms > max ? max : want_ms;
+}
+
+/* ---- XML ------------------------------------------------------------------ */
+
+#define UWS_NS                                                                                     \
+  " xmlns:uws=\"http://www.ivoa.net/xml/UWS/v1.0\" xmlns:xlink=\"http://www.w3.org/1999/xlink\""   \
+  " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""
+
+static void xml_text(ts_buf *b, const char *tag, const char *v)
+{
+  if (!v) {
+    ts_buf_printf(b, "  <uws:%s xsi:nil=\"true\"/>\n", tag);
+    return;
+  }
+  ts_buf_printf(b, "  <uws:%s>", tag);
+  ts_buf_xml(b, v, strlen(v));
+  ts_buf_printf(b, "</uws:%s>\n", tag);
+}
+
+static void xml_time(ts_buf *b, const char *tag, int64_t ms)
+{
+  char t[32];
+  if (!ms) {
+    xml_text(b, tag, NULL);
+    return;
+  }
+  iso(t, ms);
+  xml_text(b, tag, t);
+}
+
+static void xml_params(ts_buf *b, const jobs_job *j, const char *indent)
+{
+  ts_buf_printf(b, "%s<uws:parameters>\n", indent);
+  for (size_t i = 0; i < j->nparams; i++) {
+    ts_buf_printf(b, "%s  <uws:parameter id=\"", indent);
+    ts_buf_xml(b, j->params[i].name, strlen(j->params[i].name));
+    ts_buf_puts(b, "\">");
+    ts_buf_xml(b, j->params[i].value, strlen(j->params[i].value));
+    ts_buf_puts(b, "</uws:parameter>\n");
+  }
+  ts_buf_printf(b, "%s</uws:parameters>\n", indent);
+}
+
+static void xml_results(ts_buf *b, const uws *u, const jobs_job *j, const char *indent)
+{
+  ts_buf_printf(b, "%s<uws:results>\n", indent);
+  for (size_t i = 0; j->phase == JOBS_COMPLETED && i < j->nresults; i++) {
+    const char *rf = jobs_param_get(j, "responseformat");
+    const fmt_type *f;
+    if (!rf || !*rf)
+      rf = jobs_param_get(j, "format");
+    f = rf && *rf ? fmt_lookup(rf) : fmt_default();
+    if (!f)
+      f = fmt_default();
+    ts_buf_printf(b, "%s  <uws:result id=\"", indent);
+    ts_buf_xml(b, j->results[i].name, strlen(j->results[i].name));
+    ts_buf_puts(b, "\" xlink:type=\"simple\" xlink:href=\"");
+    ts_buf_xml(b, u->cfg->base_url, strlen(u->cfg->base_url));
+    ts_buf_printf(b, "/async/%s/results/", j->id);
+    ts_buf_xml(b, j->results[i].name, strlen(j->results[i].name));
+    ts_buf_puts(b, "\" mime-type=\"");
+    ts_buf_xml(b, f->mime, strlen(f->mime));
+    ts_buf_puts(b, "\"/>\n");
+  }
+  ts_buf_printf(b, "%s</uws:results>\n", indent);
+}
+
+static void job_xml(ts_buf *b, const uws *u, const jobs_job *j)
+{
+  ts_buf_puts(b,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:job" UWS_NS " version=\"1.1\">\n");
+  xml_text(b, "jobId", j->id);
+  if (j->run_id)
+    xml_text(b, "runId", j->run_id);
+  xml_text(b, "ownerId", j->owner);
+  xml_text(b, "phase", jobs_phase_name(j->phase));
+  xml_text(b, "quote", NULL);
+  xml_time(b, "creationTime", j->creation_ms);
+  xml_time(b, "startTime", j->start_ms);
+  xml_time(b, "endTime", j->end_ms);
+  ts_buf_printf(b, "  <uws:executionDuration>%lld</uws:executionDuration>\n",
+                (long long)j->execution_duration);
+  xml_time(b, "destruction", j->destruction_ms);
+  xml_params(b, j, "  ");
+  xml_results(b, u, j, "  ");
+  if (j->phase == JOBS_ERROR) {
+    ts_buf_printf(b, "  <uws:errorSummary type=\"%s\" hasDetail=\"true\">\n    <uws:message>",
+                  j->error_type ? j->error_type : "fatal");
+    const char *m = j->error_summary ? j->error_summary : "the job failed";
+    ts_buf_xml(b, m, strlen(m));
+    ts_buf_puts(b, "</uws:message>\n  </uws:errorSummary>\n");
+  }
+  ts_buf_puts(b, "</uws:job>\n");
+}
+
+static void jobs_list_xml(ts_buf *b, const uws *u, const jobs_job *js, size_t n)
+{
+  ts_buf_puts(b,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:jobs" UWS_NS " version=\"1.1\">\n");
+  for (size_t i = 0; i < n; i++) {
+    const jobs_job *j = &js[i];
+    char t[32];
+    ts_buf_printf(b, "  <uws:jobref id=\"%s\" xlink:type=\"simple\" xlink:href=\"", j->id);
+    ts_buf_xml(b, u->cfg->base_url, strlen(u->cfg->base_url));
+    ts_buf_printf(b, "/async/%s\">\n    <uws:phase>%s</uws:phase>\n", j->id,
+                  jobs_phase_name(j->phase));
+    if (j->run_id) {
+      ts_buf_puts(b, "    <uws:runId>");
+      ts_buf_xml(b, j->run_id, strlen(j->run_id));
+      ts_buf_puts(b, "</uws:runId>\n");
+    }
+    if (j->owner) {
+      ts_buf_puts(b, "    <uws:ownerId>");
+      ts_buf_xml(b, j->owner, strlen(j->owner));
+      ts_buf_puts(b, "</uws:ownerId>\n");
+    } else {
+      ts_buf_puts(b, "    <uws:ownerId xsi:nil=\"true\"/>\n");
+    }
+    iso(t, j->creation_ms);
+    ts_buf_printf(b, "    <uws:creationTime>%s</uws:creationTime>\n  </uws:jobref>\n", t);
+  }
+  ts_buf_puts(b, "</uws:jobs>\n");
+}
+
+/* ---- requests: each is one work item on libuv's pool -------------------------- */
+
+typedef enum {
+  OP_LIST,
+  OP_CREATE,
+  OP_GET,  /* job XML, or a sub-resource as text */
+  OP_POST, /* POST on the job or a sub-resource */
+  OP_DELETE
+} uws_opkind;
+
+typedef struct uws_op {
+  uv_work_t work;
+  uws *u;
+  http_request *req;
+  uws_opkind kind;
+  char id[40];
+  const char *sub; /* "" for the job itself, else "phase", "parameters", ... */
+  http_param *params;
+  size_t np;
+  /* results */
+  int status;
+  const char *ctype;
+  ts_buf body;
+  char location[1200];
+  ts_error err;
+  int failed;
+  jobs_phase phase; /* of the job, when fetched */
+  /* WAIT */
+  uws_wait *wait;
+} uws_op;
+
+struct uws_wait {
+  uws_wait *next;
+  uws_op *op;
+  uv_timer_t timer;
+  jobs_phase initial;
+  int have_initial;
+  int has_phase_param;
+  jobs_phase phase_param;
+  int in_flight, dirty, expired, aborted, done;
+};
+
+static void op_fail(uws_op *o, ts_err code, const char *fmt, const char *arg)
+{
+  o->failed = 1;
+  ts_fail(&o->err, code, 0, fmt, arg);
+}
+
+/* Special parameters are UWS controls, not job parameters. */
+static int is_control(const char *name)
+{
+  static const char *const ctl[] = {"PHASE",       "ACTION", "RUNID", "EXECUTIONDURATION",
+                                    "DESTRUCTION", "WAIT"};
+  for (size_t i = 0; i < TS_ARRAY_LEN(ctl); i++)
+    if (ts_strcaseeq(name, ctl[i]))
+      return 1;
+  return 0;
+}
+
+static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
+{
+  const cfg *c = o->u->cfg;
+  const char *v;
+  ts_err rc = TS_OK;
+  *did = 0;
+  v = param(o->params, o->np, "RUNID");
+  if (v) {
+    rc = jobs_set_run_id(conn, o->id, v, err);
+    *did = 1;
+  }
+  v = param(o->params, o->np, "EXECUTIONDURATION");
+  if (!rc && v) {
+    int64_t s;
+    if (ts_parse_int64(v, &s) || s < 0)
+      return ts_fail(err, TS_EINVAL, 0, "EXECUTIONDURATION must be a whole number of seconds");
+    rc = jobs_set_execution_duration(conn, o->id, cap_duration(c, s), err);
+    *did = 1;
+  }
+  v = param(o->params, o->np, "DESTRUCTION");
+  if (!rc && v) {
+    int64_t ms;
+    if (parse_iso(v, &ms))
+      return ts_fail(err, TS_EINVAL, 0, "DESTRUCTION must be an ISO 8601 time, not \"%s\"", v);
+    rc = jobs_set_destruction(conn, o->id, cap_destruction(c, ms), err);
+    *did = 1;
+  }
+  /* Ordinary parameters (on the job or on /parameters). */
+  if (!rc && (!strcmp(o->sub, "") || !strcmp(o->sub, "parameters"))) {
+    size_t k = 0;
+    jobs_param *ps = calloc(o->np + 1, sizeof *ps);
+    if (!ps)
+      return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+    for (size_t i = 0; i < o->np; i++)
+      if (!is_control(o->params[i].name)) {
+        ps[k].name = o->params[i].name;
+        ps[k++].value = o->params[i].value;
+      }
+    if (k) {
+      rc = jobs_set_params(conn, o->id, ps, k, err);
+      *did = 1;
+    }
+    free(ps);
+  }
+  v = param(o->params, o->np, "PHASE");
+  if (!rc && v) {
+    if (!strcmp(v, "RUN"))
+      rc = jobs_run(conn, o->id, err);
+    else if (!strcmp(v, "ABORT"))
+      rc = jobs_abort(conn, o->id, err);
+    else
+      return ts_fail(err, TS_EINVAL, 0, "PHASE must be RUN or ABORT, not \"%s\"", v);
+    *did = 1;
+  }
+  return rc;
+}
+
+static void work_create(uws_op *o, PGconn *conn)
+{
+  const cfg *c = o->u->cfg;
+  jobs_new n;
+  const char *v;
+  char id[40];
+  jobs_param *ps = calloc(o->np + 1, sizeof *ps);
+  if (!ps) {
+    op_fail(o, TS_ENOMEM, "%s", "out of memory");
+    return;
+  }
+  memset(&n, 0, sizeof n);
+  n.execution_duration = c->jobs_duration_s;
+  n.destruction_ms = ts_now_ms() + (int64_t)c->jobs_destruction_s * 1000;
+  v = param(o->params, o->np, "PHASE");
+  if (v && strcmp(v, "RUN") != 0) {
+    op_fail(o, TS_EINVAL, "PHASE at job creation can only be RUN, not \"%s\"", v);
+    goto out;
+  }
+  n.queue = v != NULL;
+  n.run_id = param(o->params, o->np, "RUNID");
+  v = param(o->params, o->np, "EXECUTIONDURATION");
+  if (v) {
+    int64_t s;
+    if (ts_parse_int64(v, &s) || s < 0) {
+      op_fail(o, TS_EINVAL, "EXECUTIONDURATION must be a whole number of seconds, not \"%s\"", v);
+      goto out;
+    }
+    n.execution_duration = s;
+  }
+  n.execution_duration = cap_duration(c, n.execution_duration);
+  v = param(o->params, o->np, "DESTRUCTION");
+  if (v) {
+    if (parse_iso(v, &n.destruction_ms)) {
+      op_fail(o, TS_EINVAL, "DESTRUCTION must be an ISO 8601 time, not \"%s\"", v);
+      goto out;
+    }
+    n.destruction_ms = cap_destruction(c, n.destruction_ms);
+  }
+  for (size_t i = 0; i < o->np; i++)
+    if (!is_control(o->params[i].name)) {
+      ps[n.nparams].name = o->params[i].name;
+      ps[n.nparams++].value = o->params[i].value;
+    }
+  n.params = ps;
+  if (jobs_create(conn, &n, id, &o->err)) {
+    o->failed = 1;
+    goto out;
+  }
+  snprintf(o->location, sizeof o->location, "%s/async/%s", c->base_url, id);
+out:
+  free(ps);
+}
+
+static void work_list(uws_op *o, PGconn *conn)
+{
+  jobs_filter f;
+  jobs_job *js = NULL;
+  size_t n = 0;
+  ts_arena *a = ts_arena_new(0, 0);
+  memset(&f, 0, sizeof f);
+  if (!a) {
+    op_fail(o, TS_ENOMEM, "%s", "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < o->np; i++) {
+    const char *name = o->params[i].name, *v = o->params[i].value;
+    if (ts_strcaseeq(name, "PHASE")) {
+      jobs_phase p;
+      if (jobs_phase_parse(v, &p)) {
+        op_fail(o, TS_EINVAL, "PHASE must be a UWS phase name such as EXECUTING, not \"%s\"", v);
+        goto out;
+      }
+      f.phase_mask |= 1u << p;
+    } else if (ts_strcaseeq(name, "AFTER")) {
+      if (parse_iso(v, &f.after_ms)) {
+        op_fail(o, TS_EINVAL, "AFTER must be an ISO 8601 time, not \"%s\"", v);
+        goto out;
+      }
+    } else if (ts_strcaseeq(name, "LAST")) {
+      if (ts_parse_int64(v, &f.last) || f.last <= 0) {
+        op_fail(o, TS_EINVAL, "LAST must be a positive integer, not \"%s\"", v);
+        goto out;
+      }
+    }
+  }
+  /* Requests carry no identity yet: an anonymous request sees anonymous
+   * jobs only where the operator allows it, because listing them would
+   * hand out the ids that are their only protection. */
+  if (o->u->cfg->jobs_list_anonymous) {
+    f.owner = NULL;
+    if (jobs_list(conn, a, &f, &js, &n, &o->err)) {
+      o->failed = 1;
+      goto out;
+    }
+  }
+  jobs_list_xml(&o->body, o->u, js, n);
+  o->ctype = "text/xml; charset=utf-8";
+out:
+  ts_arena_free(a);
+}
+
+static void work_get(uws_op *o, PGconn *conn)
+{
+  jobs_job *j = NULL;
+  ts_arena *a;
+  const char *s = o->sub;
+  if (!strcmp(s, "phase")) {
+    if (jobs_get_phase(conn, o->id, &o->phase, &o->err)) {
+      o->failed = 1;
+      return;
+    }
+    ts_buf_puts(&o->body, jobs_phase_name(o->phase));
+    o->ctype = "text/plain; charset=utf-8";
+    return;
+  }
+  a = ts_arena_new(0, 0);
+  if (!a) {
+    op_fail(o, TS_ENOMEM, "%s", "out of memory");
+    return;
+  }
+  if (jobs_get(conn, a, o->id, &j, &o->err)) {
+    o->failed = 1;
+    goto out;
+  }
+  o->phase = j->phase;
+  o->ctype = "text/plain; charset=utf-8";
+  if (!strcmp(s, "")) {
+    job_xml(&o->body, o->u, j);
+    o->ctype = "text/xml; charset=utf-8";
+  } else if (!strcmp(s, "executionduration")) {
+    ts_buf_printf(&o->body, "%lld", (long long)j->execution_duration);
+  } else if (!strcmp(s, "destruction")) {
+    char t[32];
+    iso(t, j->destruction_ms);
+    ts_buf_puts(&o->body, t);
+  } else if (!strcmp(s, "quote")) {
+    ts_buf_puts(&o->body, ""); /* no estimate is made */
+  } else if (!strcmp(s, "owner")) {
+    ts_buf_puts(&o->body, j->owner ? j->owner : "");
+  } else if (!strcmp(s, "runid")) {
+    ts_buf_puts(&o->body, j->run_id ? j->run_id : "");
+  } else if (!strcmp(s, "parameters")) {
+    ts_buf_puts(&o->body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    /* The root element needs the namespace declarations. */
+    ts_buf xb;
+    ts_buf_init(&xb, 0);
+    xml_params(&xb, j, "");
+    const char *p = strstr(xb.data, "<uws:parameters>");
+    ts_buf_puts(&o->body, "<uws:parameters" UWS_NS ">");
+    ts_buf_puts(&o->body, p + strlen("<uws:parameters>"));
+    ts_buf_free(&xb);
+    o->ctype = "text/xml; charset=utf-8";
+  } else if (!strcmp(s, "results")) {
+    ts_buf xb;
+    ts_buf_init(&xb, 0);
+    xml_results(&xb, o->u, j, "");
+    ts_buf_puts(&o->body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:results" UWS_NS ">");
+    ts_buf_puts(&o->body, xb.data + strlen("<uws:results>"));
+    ts_buf_free(&xb);
+    o->ctype = "text/xml; charset=utf-8";
+  } else if (!strcmp(s, "error")) {
+    if (j->phase != JOBS_ERROR) {
+      ts_fail(&o->err, TS_ENOTFOUND, 0, "job %s has no error (it is %s)", o->id,
+              jobs_phase_name(j->phase));
+      o->failed = 1;
+    } else {
+      fmt_votable_error_doc(&o->body, j->error_summary ? j->error_summary : "the job failed");
+      o->ctype = "application/x-votable+xml";
+    }
+  } else {
+    op_fail(o, TS_ENOTFOUND, "no job resource %s", s);
+  }
+out:
+  ts_arena_free(a);
+}
+
+static void work_post(uws_op *o, PGconn *conn)
+{
+  const char *base = o->u->cfg->base_url;
+  const char *action = param(o->params, o->np, "ACTION");
+  int did = 0;
+  if (action) {
+    if (!ts_strcaseeq(action, "DELETE") || o->sub[0]) {
+      op_fail(o, TS_EINVAL, "ACTION must be DELETE (on the job), not \"%s\"", action);
+      return;
+    }
+    if (jobs_delete(conn, &o->u->store, o->id, &o->err)) {
+      o->failed = 1;
+      return;
+    }
+    snprintf(o->location, sizeof o->location, "%s/async", base);
+    return;
+  }
+  if (!strcmp(o->sub, "phase") && !param(o->params, o->np, "PHASE")) {
+    op_fail(o, TS_EINVAL, "%s", "POST to phase needs PHASE=RUN or PHASE=ABORT");
+    return;
+  }
+  if (!strcmp(o->sub, "executionduration") && !param(o->params, o->np, "EXECUTIONDURATION")) {
+    op_fail(o, TS_EINVAL, "%s", "POST to executionduration needs EXECUTIONDURATION");
+    return;
+  }
+  if (!strcmp(o->sub, "destruction") && !param(o->params, o->np, "DESTRUCTION")) {
+    op_fail(o, TS_EINVAL, "%s", "POST to destruction needs DESTRUCTION");
+    return;
+  }
+  if (apply_controls(o, conn, &did, &o->err)) {
+    o->failed = 1;
+    return;
+  }
+  if (!did) {
+    /* Nothing to change: still answer for a job that does not exist. */
+    jobs_phase p;
+    if (jobs_get_phase(conn, o->id, &p, &o->err)) {
+      o->failed = 1;
+      return;
+    }
+  }
+  snprintf(o->location, sizeof o->location, "%s/async/%s", base, o->id);
+}
+
+static void op_work(uv_work_t *w)
+{
+  uws_op *o = w->data;
+  PGconn *conn = jobs_db_get(o->u->db, &o->err);
+  if (!conn) {
+    o->failed = 1;
+    return;
+  }
+  switch (o->kind) {
+  case OP_LIST:
+    work_list(o, conn);
+    break;
+  case OP_CREATE:
+    work_create(o, conn);
+    break;
+  case OP_GET:
+    work_get(o, conn);
+    break;
+  case OP_POST:
+    work_post(o, conn);
+    break;
+  case OP_DELETE:
+    if (jobs_delete(conn, &o->u->store, o->id, &o->err))
+      o->failed = 1;
+    else
+      snprintf(o->location, sizeof o->location, "%s/async", o->u->cfg->base_url);
+    break;
+  }
+  jobs_db_put(o->u->db, conn);
+}
+
+static void op_respond(uws_op *o)
+{
+  http_request *req = o->req;
+  if (o->failed) {
+    tap_send_error(req, &o->err);
+  } else if (o->location[0]) {
+    char hdr[1300];
+    snprintf(hdr, sizeof hdr, "Location: %s\r\n", o->location);
+    http_respond(req, 303, "text/plain; charset=utf-8", hdr, o->location, strlen(o->location));
+  } else if (o->body.len == 0 && !o->body.data) {
+    http_respond(req, 200, o->ctype, NULL, "", 0);
+  } else {
+    http_respond(req, 200, o->ctype, NULL, o->body.data, o->body.len);
+  }
+}
+
+static void op_free(uws_op *o)
+{
+  ts_buf_free(&o->body);
+  free(o);
+}
+
+static void wait_after(uws_op *o);
+
+static void op_after(uv_work_t *w, int status)
+{
+  uws_op *o = w->data;
+  (void)status;
+  if (o->wait) {
+    wait_after(o);
+    return;
+  }
+  op_respond(o);
+  op_free(o);
+}
+
+static void op_queue(uws_op *o)
+{
+  ts_buf_reset(&o->body);
+  o->failed = 0;
+  o->work.data = o;
+  if (uv_queue_work(o->u->app->loop, &o->work, op_work, op_after) != 0) {
+    o->failed = 1;
+    ts_fail(&o->err, TS_EINTERNAL, 0, "cannot queue the request");
+    op_after(&o->work, 0);
+  }
+}
+
+static uws_op *op_new(uws *u, http_request *req, uws_opkind kind, const char *id, size_t idlen,
+                      const char *sub)
+{
+  uws_op *o = calloc(1, sizeof *o);
+  ts_error err;
+  if (!o) {
+    ts_fail(&err, TS_ENOMEM, 0, "out of memory");
+    tap_send_error(req, &err);
+    return NULL;
+  }
+  o->u = u;
+  o->req = req;
+  o->kind = kind;
+  o->sub = sub;
+  if (id)
+    snprintf(o->id, sizeof o->id, "%.*s", (int)idlen, id);
+  ts_buf_init(&o->body, 0);
+  ts_error_clear(&o->err);
+  if (http_request_params(req, &o->params, &o->np, &err)) {
+    tap_send_error(req, &err);
+    op_free(o);
+    return NULL;
+  }
+  return o;
+}
+
+/* ---- WAIT ------------------------------------------------------------------ */
+
+static int wait_active(jobs_phase p)
+{
+  return p == JOBS_PENDING || p == JOBS_QUEUED || p == JOBS_EXECUTING || p == JOBS_HELD ||
+         p == JOBS_SUSPENDED;
+}
+
+static void wait_unlink(uws *u, uws_wait *w)
+{
+  for (uws_wait **pp = &u->waiters; *pp; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      return;
+    }
+}
+
+static void wait_timer_closed(uv_handle_t *h)
+{
+  uws_wait *w = h->data;
+  op_free(w->op);
+  free(w);
+}
+
+static void wait_finish(uws_wait *w, int respond)
+{
+  uws *u = w->op->u;
+  w->done = 1;
+  wait_unlink(u, w);
+  uv_timer_stop(&w->timer);
+  if (respond)
+    op_respond(w->op);
+  else
+    http_end(w->op->req, 0);
+  uv_close((uv_handle_t *)&w->timer, wait_timer_closed);
+}
+
+static void wait_fetch(uws_wait *w)
+{
+  w->in_flight = 1;
+  w->dirty = 0;
+  op_queue(w->op);
+}
+
+static void wait_after(uws_op *o)
+{
+  uws_wait *w = o->wait;
+  w->in_flight = 0;
+  if (w->aborted) {
+    wait_finish(w, 0);
+    return;
+  }
+  if (o->failed || w->expired || o->u->stopping) {
+    wait_finish(w, 1);
+    return;
+  }
+  if (!w->have_initial) {
+    w->have_initial = 1;
+    w->initial = w->has_phase_param ? w->phase_param : o->phase;
+    /* UWS 1.1: block only while the job is in an active phase (and in the
+     * phase the client named, if it named one). */
+    if (!wait_active(o->phase) || o->phase != w->initial) {
+      wait_finish(w, 1);
+      return;
+    }
+  } else if (o->phase != w->initial) {
+    wait_finish(w, 1);
+    return;
+  }
+  if (w->dirty)
+    wait_fetch(w);
+}
+
+static void wait_on_timer(uv_timer_t *t)
+{
+  uws_wait *w = t->data;
+  w->expired = 1;
+  if (!w->in_flight)
+    wait_fetch(w);
+}
+
+static void wait_on_abort(void *ud)
+{
+  uws_wait *w = ud;
+  if (w->done)
+    return;
+  w->aborted = 1;
+  if (!w->in_flight)
+    wait_finish(w, 0);
+}
+
+/* A NOTIFY about job `id`: every waiter on it looks again. */
+static void wait_wake(uws *u, const char *id)
+{
+  for (uws_wait *w = u->waiters; w; w = w->next) {
+    if (!id || !strcmp(w->op->id, id)) {
+      if (w->in_flight)
+        w->dirty = 1;
+      else if (w->have_initial)
+        wait_fetch(w);
+    }
+  }
+}
+
+static void start_wait(uws *u, uws_op *o, int64_t secs)
+{
+  uws_wait *w = calloc(1, sizeof *w);
+  const char *pp = param(o->params, o->np, "PHASE");
+  if (!w) {
+    op_queue(o);
+    return;
+  }
+  if (pp) {
+    if (jobs_phase_parse(pp, &w->phase_param)) {
+      ts_error e;
+      free(w);
+      ts_fail(&e, TS_EINVAL, 0, "PHASE must be a UWS phase name, not \"%s\"", pp);
+      tap_send_error(o->req, &e);
+      op_free(o);
+      return;
+    }
+    w->has_phase_param = 1;
+  }
+  w->op = o;
+  o->wait = w;
+  /* Registered before the first fetch: a change committed after that
+   * fetch's snapshot always finds the waiter. */
+  w->next = u->waiters;
+  u->waiters = w;
+  uv_timer_init(u->app->loop, &w->timer);
+  w->timer.data = w;
+  uv_timer_start(&w->timer, wait_on_timer, (uint64_t)secs * 1000, 0);
+  http_on_abort(o->req, wait_on_abort, w);
+  wait_fetch(w);
+}
+
+/* ---- downloads --------------------------------------------------------------- */
+
+typedef struct uws_dl {
+  uv_work_t work;
+  uws *u;
+  http_request *req;
+  ts_arena *a;
+  char id[40];
+  const char *rf; /* RESPONSEFORMAT of the download URL */
+  const char *range, *if_range;
+  /* from prep */
+  jobs_job *job;
+  jobs_result_info res;
+  stream_schema schema;
+  const fmt_type *fmt;
+  fmt_info info;
+  char date[32];
+  int64_t size; /* encoded size in fmt, -1 unknown */
+  PGconn *conn;
+  jobs_store_reader *rd;
+  ts_error err;
+  ts_err rc;
+  /* range */
+  int ranged, unsatisfiable;
+  uint64_t start, end; /* inclusive */
+  char etag[80];
+  /* streaming */
+  uint8_t *buf;
+  size_t len;
+  stream_copydec *dec;
+  fmt_encoder *enc;
+  stream_out out;
+  uint64_t pos;
+  int started, aborted, in_flight, blocked, range_done, ok, ended;
+} uws_dl;
+
+static ts_err count_flush(void *ud, const char *buf, size_t len)
+{
+  (void)buf;
+  *(uint64_t *)ud += len;
+  return TS_OK;
+}
+
+/* Decodes a stored stream and feeds every batch to `enc`; shared by the
+ * counting pass (worker thread) and nothing else: the streaming download
+ * feeds block by block from the loop. */
+static ts_err feed_block(stream_copydec *dec, fmt_encoder *enc, const uint8_t *buf, size_t len,
+                         const int *stop, ts_error *err)
+{
+  size_t off = 0;
+  while (off < len && !(stop && *stop)) {
+    size_t used = 0;
+    stream_batch b;
+    memset(&b, 0, sizeof b);
+    ts_err rc = stream_copydec_feed(dec, buf + off, len - off, &used, &b, err);
+    if (rc)
+      return rc;
+    off += used;
+    if (b.nrows) {
+      rc = fmt_encoder_rows(enc, &b);
+      if (rc)
+        return ts_fail(err, rc, 0, "%s", "cannot encode the stored result");
+    } else if (used == 0) {
+      break;
+    }
+  }
+  return TS_OK;
+}
+
+static ts_err count_encoded(uws_dl *d, int64_t *size, ts_error *err)
+{
+  uint64_t n = 0;
+  stream_out out;
+  jobs_store_reader *rd = NULL;
+  stream_copydec *dec = NULL;
+  fmt_encoder *enc = NULL;
+  uint8_t *buf = malloc(DL_BLOCK);
+  ts_err rc;
+  if (!buf || stream_out_init(&out, DL_OUT, count_flush, &n)) {
+    free(buf);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  rc = jobs_store_reader_open(&d->u->store, d->conn, d->id, &d->res, &rd, err);
+  if (!rc) {
+    dec = stream_copydec_new(d->schema.ncols, (size_t)d->u->cfg->fetch_size);
+    enc = fmt_encoder_new(d->fmt, &out);
+    if (!dec || !enc)
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  if (!rc && fmt_encoder_begin(enc, &d->schema, &d->info))
+    rc = ts_fail(err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
+  while (!rc) {
+    size_t got = 0;
+    rc = jobs_store_read(rd, buf, DL_BLOCK, &got, err);
+    if (rc || got == 0)
+      break;
+    rc = feed_block(dec, enc, buf, got, NULL, err);
+  }
+  if (!rc)
+    rc = stream_copydec_finish(dec, err);
+  if (!rc) {
+    fmt_trailer t = {d->res.overflow ? FMT_OVERFLOW : FMT_OK,
+                     d->res.overflow ? "the result was truncated at MAXREC rows" : NULL};
+    if (fmt_encoder_end(enc, &t) || stream_out_flush(&out))
+      rc = ts_fail(err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
+  }
+  if (!rc)
+    *size = (int64_t)n;
+  fmt_encoder_free(enc);
+  stream_out_free(&out);
+  stream_copydec_free(dec);
+  jobs_store_reader_free(rd);
+  free(buf);
+  return rc;
+}
+
+static void dl_prep_work(uv_work_t *w)
+{
+  uws_dl *d = w->data;
+  const char *rf;
+  d->conn = jobs_db_get(d->u->db, &d->err);
+  if (!d->conn) {
+    d->rc = d->err.code;
+    return;
+  }
+  d->rc = jobs_get(d->conn, d->a, d->id, &d->job, &d->err);
+  if (d->rc)
+    return;
+  if (d->job->phase != JOBS_COMPLETED || d->job->nresults == 0) {
+    d->rc = ts_fail(&d->err, TS_ENOTFOUND, 0, "job %s has no result (it is %s)", d->id,
+                    jobs_phase_name(d->job->phase));
+    return;
+  }
+  d->res = d->job->results[0];
+  rf = d->rf;
+  if (!rf || !*rf)
+    rf = jobs_param_get(d->job, "responseformat");
+  if (!rf || !*rf)
+    rf = jobs_param_get(d->job, "format");
+  d->fmt = rf && *rf ? fmt_lookup(rf) : fmt_default();
+  if (!d->fmt) {
+    d->rc = ts_fail(&d->err, TS_EINVAL, 0,
+                    "unknown RESPONSEFORMAT \"%s\" (see /capabilities for the formats)", rf);
+    return;
+  }
+  d->rc = jobs_result_schema(d->conn, d->a, d->id, d->res.name, &d->schema, &d->err);
+  if (d->rc)
+    return;
+  /* Everything the encoder sees comes from the stored job, so the bytes of
+   * one format are the same on every download and every instance. */
+  memset(&d->info, 0, sizeof d->info);
+  d->info.query = jobs_param_get(d->job, "query");
+  ts_iso8601(d->date, d->job->creation_ms, 0);
+  d->info.request_date = d->date;
+  d->info.service = "tapserve " TAPSERVE_VERSION;
+  d->info.table_name = "result";
+  d->info.maxrec = -1;
+  const char *mr = jobs_param_get(d->job, "maxrec");
+  if (mr && ts_parse_int64(mr, &d->info.maxrec))
+    d->info.maxrec = -1;
+  d->rc = jobs_result_size_get(d->conn, d->id, d->res.name, d->fmt->name, &d->size, &d->err);
+  if (d->rc)
+    return;
+  snprintf(d->etag, sizeof d->etag, "\"%s-%s-%s\"", d->id, d->res.name, d->fmt->ext);
+  for (char *p = d->etag; *p; p++)
+    if (*p == '/')
+      *p = '_';
+  if (d->range && (!d->if_range || !strcmp(d->if_range, d->etag)) && d->size < 0) {
+    /* A range needs the total size: one encoding pass that only counts. */
+    d->rc = count_encoded(d, &d->size, &d->err);
+    if (d->rc)
+      return;
+    jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, d->size, &d->err);
+  }
+  d->rc = jobs_store_reader_open(&d->u->store, d->conn, d->id, &d->res, &d->rd, &d->err);
+}
+
+/* "bytes=a-b", "bytes=a-", "bytes=-n" against size; one range only (several
+ * are answered with the whole result, as RFC 9110 allows). Returns 1 when
+ * the range applies. */
+static int parse_range(uws_dl *d)
+{
+  const char *r = d->range;
+  uint64_t size = (uint64_t)d->size;
+  char *e;
+  if (!r || d->size < 0 || strncmp(r, "bytes=", 6) != 0 || strchr(r, ','))
+    return 0;
+  r += 6;
+  while (*r == ' ')
+    r++;
+  if (*r == '-') {
+    unsigned long long n = strtoull(r + 1, &e, 10);
+    if (e == r + 1 || *e)
+      return 0;
+    if (n == 0) {
+      d->unsatisfiable = 1;
+      return 1;
+    }
+    d->start = n >= size ? 0 : size - n;
+    d->end = size ? size - 1 : 0;
+  } else {
+    unsigned long long a = strtoull(r, &e, 10), b;
+    if (e == r || *e != '-')
+      return 0;
+    const char *bs = e + 1;
+    if (!*bs) {
+      b = size ? size - 1 : 0;
+    } else {
+      b = strtoull(bs, &e, 10);
+      if (*e || b < a)
+        return 0;
+    }
+    if (a >= size) {
+      d->unsatisfiable = 1;
+      return 1;
+    }
+    d->start = a;
+    d->end = b >= size ? size - 1 : b;
+  }
+  if (size == 0) {
+    d->unsatisfiable = 1;
+    return 1;
+  }
+  return 1;
+}
+
+static void dl_close_work(uv_work_t *w)
+{
+  uws_dl *d = w->data;
+  ts_error e;
+  jobs_store_reader_free(d->rd);
+  d->rd = NULL;
+  if (d->conn && d->ok && !d->ranged && d->size < 0)
+    jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, (int64_t)d->pos, &e);
+  if (d->conn && !d->ok && d->size >= 0 && d->ended)
+    jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, -1, &e);
+  jobs_db_put(d->u->db, d->conn);
+  d->conn = NULL;
+}
+
+static void dl_free(uws_dl *d)
+{
+  fmt_encoder_free(d->enc);
+  stream_out_free(&d->out);
+  stream_copydec_free(d->dec);
+  free(d->buf);
+  ts_arena_free(d->a);
+  free(d);
+}
+
+static void dl_close_after(uv_work_t *w, int status)
+{
+  uws_dl *d = w->data;
+  (void)status;
+  dl_free(d);
+}
+
+/* Ends the response (ok: complete) and releases everything. */
+static void dl_end(uws_dl *d, int ok)
+{
+  if (d->ended)
+    return;
+  d->ended = 1;
+  d->ok = ok;
+  if (!d->started && !d->aborted) {
+    ts_error e = d->err;
+    if (!e.code)
+      ts_fail(&e, TS_EINTERNAL, 0, "the download failed");
+    tap_send_error(d->req, &e);
+  } else {
+    http_end(d->req, ok);
+  }
+  d->work.data = d;
+  if (uv_queue_work(d->u->app->loop, &d->work, dl_close_work, dl_close_after) != 0) {
+    dl_close_work(&d->work);
+    dl_free(d);
+  }
+}
+
+static ts_err dl_flush(void *ud, const char *buf, size_t len)
+{
+  uws_dl *d = ud;
+  uint64_t s = d->pos, e = d->pos + len;
+  ts_err rc;
+  if (d->aborted)
+    return TS_ECANCELED;
+  if (!d->started) {
+    char hdr[512];
+    size_t n = (size_t)snprintf(hdr, sizeof hdr,
+                                "Content-Disposition: inline; filename=\"%.40s.%.8s\"\r\n"
+                                "ETag: %s\r\nAccept-Ranges: bytes\r\n",
+                                d->id, d->fmt->ext, d->etag);
+    if (d->ranged) {
+      snprintf(hdr + n, sizeof hdr - n, "Content-Range: bytes %llu-%llu/%lld\r\n",
+               (unsigned long long)d->start, (unsigned long long)d->end, (long long)d->size);
+      rc = http_begin_sized(d->req, 206, d->fmt->mime, hdr, d->end - d->start + 1);
+    } else if (d->size >= 0) {
+      rc = http_begin_sized(d->req, 200, d->fmt->mime, hdr, (uint64_t)d->size);
+    } else {
+      rc = http_begin_chunked(d->req, 200, d->fmt->mime, hdr);
+    }
+    if (rc)
+      return rc;
+    d->started = 1;
+  }
+  d->pos = e;
+  if (!d->ranged)
+    return http_write(d->req, buf, len);
+  uint64_t lo = s > d->start ? s : d->start, hi = e < d->end + 1 ? e : d->end + 1;
+  rc = lo < hi ? http_write(d->req, buf + (lo - s), (size_t)(hi - lo)) : TS_OK;
+  if (e >= d->end + 1)
+    d->range_done = 1;
+  return rc;
+}
+
+static void dl_read(uws_dl *d);
+
+static void dl_finish_stream(uws_dl *d)
+{
+  ts_err rc = d->range_done ? TS_OK : stream_copydec_finish(d->dec, &d->err);
+  if (!rc && !d->range_done) {
+    fmt_trailer t = {d->res.overflow ? FMT_OVERFLOW : FMT_OK,
+                     d->res.overflow ? "the result was truncated at MAXREC rows" : NULL};
+    rc = fmt_encoder_end(d->enc, &t);
+  }
+  if (!rc)
+    rc = stream_out_flush(&d->out);
+  if (!rc && !d->started) /* an empty range cannot happen; an empty body can */
+    rc = dl_flush(d, "", 0);
+  if (!rc && d->size >= 0 && !d->ranged && d->pos != (uint64_t)d->size) {
+    /* The recorded size was wrong (an encoder changed): break the
+     * transfer and forget the size. */
+    ts_log(TS_LOG_ERROR, d->req->reqid, "job %s: %s output is %llu bytes, %lld recorded", d->id,
+           d->fmt->name, (unsigned long long)d->pos, (long long)d->size);
+    rc = TS_EINTERNAL;
+  }
+  if (rc)
+    ts_log(TS_LOG_WARN, d->req->reqid, "download of job %s failed: %s", d->id,
+           d->err.msg[0] ? d->err.msg : ts_err_text(rc));
+  dl_end(d, rc == TS_OK);
+}
+
+static void dl_read_work(uv_work_t *w)
+{
+  uws_dl *d = w->data;
+  d->rc = jobs_store_read(d->rd, d->buf, DL_BLOCK, &d->len, &d->err);
+}
+
+static void dl_read_after(uv_work_t *w, int status)
+{
+  uws_dl *d = w->data;
+  int stop = 0;
+  (void)status;
+  d->in_flight = 0;
+  if (d->aborted || d->rc) {
+    dl_end(d, 0);
+    return;
+  }
+  if (d->len == 0) {
+    dl_finish_stream(d);
+    return;
+  }
+  d->rc = feed_block(d->dec, d->enc, d->buf, d->len, &d->range_done, &d->err);
+  (void)stop;
+  if (d->rc || d->aborted) {
+    dl_end(d, 0);
+    return;
+  }
+  if (d->range_done) {
+    dl_finish_stream(d);
+    return;
+  }
+  if (d->started && http_write_blocked(d->req)) {
+    d->blocked = 1; /* on_drain reads on */
+    return;
+  }
+  dl_read(d);
+}
+
+static void dl_read(uws_dl *d)
+{
+  d->in_flight = 1;
+  d->work.data = d;
+  if (uv_queue_work(d->u->app->loop, &d->work, dl_read_work, dl_read_after) != 0) {
+    d->in_flight = 0;
+    dl_end(d, 0);
+  }
+}
+
+static void dl_on_drain(void *ud)
+{
+  uws_dl *d = ud;
+  if (d->blocked && !d->ended) {
+    d->blocked = 0;
+    dl_read(d);
+  }
+}
+
+static void dl_on_abort(void *ud)
+{
+  uws_dl *d = ud;
+  d->aborted = 1;
+  if (!d->in_flight && !d->ended)
+    dl_end(d, 0);
+}
+
+static void dl_prep_after(uv_work_t *w, int status)
+{
+  uws_dl *d = w->data;
+  (void)status;
+  d->in_flight = 0;
+  if (d->rc || d->aborted) {
+    dl_end(d, 0);
+    return;
+  }
+  if (d->range && (!d->if_range || !strcmp(d->if_range, d->etag)))
+    d->ranged = parse_range(d);
+  if (d->unsatisfiable) {
+    char hdr[96];
+    snprintf(hdr, sizeof hdr, "Content-Range: bytes */%lld\r\n", (long long)d->size);
+    http_respond(d->req, 416, "text/plain; charset=utf-8", hdr, "range not satisfiable\n", 22);
+    d->started = 1;
+    d->ended = 1;
+    d->work.data = d;
+    if (uv_queue_work(d->u->app->loop, &d->work, dl_close_work, dl_close_after) != 0)
+      dl_free(d);
+    return;
+  }
+  if (d->req->is_head && d->size >= 0) {
+    /* The head says everything; nothing to encode. */
+    d->pos = (uint64_t)d->size;
+    if (dl_flush(d, "", 0) == TS_OK) {
+      d->ended = 1;
+      d->ok = 1;
+      http_end(d->req, 1);
+      d->work.data = d;
+      if (uv_queue_work(d->u->app->loop, &d->work, dl_close_work, dl_close_after) != 0)
+        dl_free(d);
+      return;
+    }
+  }
+  d->buf = malloc(DL_BLOCK);
+  d->dec = stream_copydec_new(d->schema.ncols, (size_t)d->u->cfg->fetch_size);
+  if (!d->buf || !d->dec || stream_out_init(&d->out, DL_OUT, dl_flush, d) ||
+      !(d->enc = fmt_encoder_new(d->fmt, &d->out))) {
+    ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
+    dl_end(d, 0);
+    return;
+  }
+  if (fmt_encoder_begin(d->enc, &d->schema, &d->info)) {
+    ts_fail(&d->err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
+    dl_end(d, 0);
+    return;
+  }
+  dl_read(d);
+}
+
+static void start_download(uws *u, http_request *req, const char *id, size_t idlen)
+{
+  uws_dl *d = calloc(1, sizeof *d);
+  http_param *ps = NULL;
+  size_t np = 0;
+  ts_error err;
+  if (!d || !(d->a = ts_arena_new(0, 0))) {
+    free(d);
+    ts_fail(&err, TS_ENOMEM, 0, "out of memory");
+    tap_send_error(req, &err);
+    return;
+  }
+  if (http_request_params(req, &ps, &np, &err)) {
+    ts_arena_free(d->a);
+    free(d);
+    tap_send_error(req, &err);
+    return;
+  }
+  d->u = u;
+  d->req = req;
+  d->size = -1;
+  snprintf(d->id, sizeof d->id, "%.*s", (int)idlen, id);
+  d->rf = param(ps, np, "RESPONSEFORMAT");
+  if (!d->rf)
+    d->rf = param(ps, np, "FORMAT");
+  d->range = http_header_get(req, "range");
+  d->if_range = http_header_get(req, "if-range");
+  ts_error_clear(&d->err);
+  http_on_abort(req, dl_on_abort, d);
+  http_on_drain(req, dl_on_drain, d);
+  d->in_flight = 1;
+  d->work.data = d;
+  if (uv_queue_work(u->app->loop, &d->work, dl_prep_work, dl_prep_after) != 0) {
+    ts_fail(&d->err, TS_EINTERNAL, 0, "cannot queue the request");
+    d->in_flight = 0;
+    dl_end(d, 0);
+  }
+}
+
+/* ---- executors --------------------------------------------------------------- */
+
+static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
+{
+  if (*c && PQstatus(*c) == CONNECTION_OK && PQtransactionStatus(*c) == PQTRANS_IDLE)
+    return TS_OK;
+  if (*c)
+    PQfinish(*c);
+  *c = PQconnectdb(dsn);
+  if (PQstatus(*c) != CONNECTION_OK) {
+    ts_fail(err, TS_EUNAVAIL, 0, "cannot connect to the database: %s", PQerrorMessage(*c));
+    PQfinish(*c);
+    *c = NULL;
+    return TS_EUNAVAIL;
+  }
+  PQclear(PQexec(*c, "SET application_name = 'tapserve job'"));
+  return TS_OK;
+}
+
+static ts_err exec_simple(PGconn *c, const char *sql, ts_error *err)
+{
+  PGresult *r = PQexec(c, sql);
+  ts_err rc = TS_OK;
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    rc = ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(c));
+  }
+  PQclear(r);
+  return rc;
+}
+
+typedef struct exec_run {
+  uws_exec *e;
+  jobs_job *job;
+  ts_arena *a;
+  adql_query *adql;
+  char *sql;
+  int64_t maxrec;
+  stream_schema schema;
+  jobs_store_writer *w;
+  int64_t rows;
+  int overflow, header_seen;
+  int64_t deadline_ms, next_check_ms;
+  int canceled; /* we sent a cancel */
+  int why;      /* 0 none, 1 abort/delete, 2 timeout, 3 shutdown */
+} exec_run;
+
+/* Same metadata merge as /sync: names and TAP_SCHEMA metadata from the
+ * checker over the types PostgreSQL described. */
+static void merge_meta(exec_run *x)
+{
+  size_t n = adql_result_ncols(x->adql);
+  if (n != x->schema.ncols)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    const adql_column_meta *m = adql_result_col(x->adql, i);
+    stream_column *c = &x->schema.cols[i];
+    if (m->name)
+      c->name = m->name;
+    c->unit = m->unit;
+    c->ucd = m->ucd;
+    c->utype = m->utype;
+    c->description = m->description;
+    if (!c->xtype && m->xtype)
+      c->xtype = m->xtype;
+    if (c->kind == STREAM_TEXT && !c->is_array && m->datatype &&
+        !strcmp(m->datatype, "unicodeChar"))
+      c->datatype = "unicodeChar";
+  }
+}
+
+/* Checks the job's parameters and translates its query (the rules of
+ * /sync). */
+static ts_err exec_prepare(exec_run *x, ts_error *err)
+{
+  const cfg *c = x->e->u->cfg;
+  const jobs_job *j = x->job;
+  const char *v = jobs_param_get(j, "request");
+  if (v && !ts_strcaseeq(v, "doQuery"))
+    return ts_fail(err, TS_EINVAL, 0, "unsupported REQUEST \"%s\" (this service answers doQuery)",
+                   v);
+  v = jobs_param_get(j, "lang");
+  if (!v)
+    return ts_fail(err, TS_EINVAL, 0, "the LANG parameter is required (LANG=ADQL)");
+  if (!ts_strcaseeq(v, "ADQL") && !ts_strcaseeq(v, "ADQL-2.0") && !ts_strcaseeq(v, "ADQL-2.1"))
+    return ts_fail(err, TS_EINVAL, 0, "unsupported LANG \"%s\" (this service speaks ADQL)", v);
+  if (jobs_param_get(j, "upload"))
+    return ts_fail(err, TS_EINVAL, 0, "UPLOAD is not supported by this service yet");
+  const char *q = jobs_param_get(j, "query");
+  if (!q || !*q)
+    return ts_fail(err, TS_EINVAL, 0, "the QUERY parameter is required");
+  v = jobs_param_get(j, "responseformat");
+  if (!v || !*v)
+    v = jobs_param_get(j, "format");
+  if (v && *v && !fmt_lookup(v))
+    return ts_fail(err, TS_EINVAL, 0,
+                   "unknown RESPONSEFORMAT \"%s\" (see /capabilities for the formats)", v);
+  x->maxrec = c->maxrec_default;
+  v = jobs_param_get(j, "maxrec");
+  if (v && (ts_parse_int64(v, &x->maxrec) || x->maxrec < 0))
+    return ts_fail(err, TS_EINVAL, 0, "MAXREC must be a non-negative integer, not \"%s\"", v);
+  if (x->maxrec > c->maxrec_limit)
+    x->maxrec = c->maxrec_limit;
+  if (adql_parse(q, strlen(q), x->a, &x->adql, err) ||
+      adql_check(x->adql, meta_adql(x->e->u->app->meta), err) ||
+      adql_translate(x->adql, x->maxrec + 1, x->a, &x->sql, err)) {
+    if (err->code == TS_EADQL) {
+      ts_error in = *err;
+      ts_error_set_linecol(&in, q, strlen(q));
+      if (in.line > 0)
+        ts_fail(err, TS_EADQL, 0, "ADQL error at line %d, column %d: %.440s", in.line, in.col,
+                in.msg);
+      else
+        ts_fail(err, TS_EADQL, 0, "ADQL error: %.480s", in.msg);
+    }
+    return err->code ? err->code : TS_EADQL;
+  }
+  return TS_OK;
+}
+
+static ts_err exec_describe(exec_run *x, PGconn *qc, ts_error *err)
+{
+  PGresult *r = PQprepare(qc, "", x->sql, 0, NULL);
+  ts_err rc = TS_OK;
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    PQclear(r);
+    return ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(qc));
+  }
+  PQclear(r);
+  r = PQdescribePrepared(qc, "");
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    PQclear(r);
+    return ts_fail(err, TS_EDB, 0, "%s", PQerrorMessage(qc));
+  }
+  x->schema.ncols = (size_t)PQnfields(r);
+  x->schema.cols = ts_arena_calloc(x->a, x->schema.ncols + 1, sizeof *x->schema.cols);
+  if (!x->schema.cols)
+    rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  for (int i = 0; !rc && i < (int)x->schema.ncols; i++) {
+    stream_column *c = &x->schema.cols[i];
+    c->name = ts_arena_strdup(x->a, PQfname(r, i));
+    if (stream_column_set_type(c, (uint32_t)PQftype(r, i), (int32_t)PQfmod(r, i))) {
+      const char *tn = stream_pg_type_name((uint32_t)PQftype(r, i));
+      rc = ts_fail(err, TS_EINVAL, 0, "column \"%s\" has type %s, which cannot be output", c->name,
+                   tn ? tn : "(unknown)");
+    }
+  }
+  PQclear(r);
+  if (!rc)
+    merge_meta(x);
+  return rc;
+}
+
+static const uint8_t copy_header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n',
+                                        0,   0,   0,   0,   0,   0,   0,    0,    0};
+static const uint8_t copy_trailer[2] = {0xff, 0xff};
+
+/* One CopyData message: the first carries the 19-byte header (plus an
+ * extension area) before its tuple; PostgreSQL sends one tuple per message
+ * after that, and the trailer alone. The stored stream is written with our
+ * own canonical header and trailer around the tuples. */
+static ts_err exec_message(exec_run *x, const uint8_t *p, size_t n, ts_error *err)
+{
+  if (!x->header_seen) {
+    if (n < 19 || memcmp(p, copy_header, 11) != 0)
+      return ts_fail(err, TS_EDB, 0, "unexpected COPY stream from the database");
+    uint32_t ext = stream_be32(p + 15);
+    if (n < 19 + (size_t)ext)
+      return ts_fail(err, TS_EDB, 0, "unexpected COPY header from the database");
+    p += 19 + ext;
+    n -= 19 + ext;
+    x->header_seen = 1;
+    ts_err rc = jobs_store_write(x->w, copy_header, sizeof copy_header, err);
+    if (rc)
+      return rc;
+  }
+  if (n == 0 || (n == 2 && p[0] == 0xff && p[1] == 0xff))
+    return TS_OK;
+  if (x->overflow)
+    return TS_OK;
+  if (x->maxrec >= 0 && x->rows >= x->maxrec) {
+    x->overflow = 1; /* row maxrec+1: not stored */
+    return TS_OK;
+  }
+  x->rows++;
+  return jobs_store_write(x->w, p, n, err);
+}
+
+static void exec_cancel(PGconn *qc)
+{
+  char eb[256];
+  PGcancel *c = PQgetCancel(qc);
+  if (c) {
+    PQcancel(c, eb, sizeof eb);
+    PQfreeCancel(c);
+  }
+}
+
+/* Watchdog step between reads: abort, shutdown, duration, and the job's
+ * phase in the database. */
+static void exec_watch(exec_run *x, PGconn *qc)
+{
+  uws *u = x->e->u;
+  int64_t now = ts_now_ms();
+  int why = 0;
+  if (atomic_load(&x->e->abort))
+    why = 1;
+  else if (u->stopping)
+    why = 3;
+  else if (x->deadline_ms && now > x->deadline_ms)
+    why = 2;
+  else if (now >= x->next_check_ms) {
+    jobs_phase p;
+    ts_error e;
+    x->next_check_ms = now + PHASE_CHECK_MS;
+    /* On the state connection, which may be inside the pg store's
+     * transaction: READ COMMITTED still sees an abort committed since. */
+    ts_err rc = jobs_get_phase(x->e->state, x->job->id, &p, &e);
+    if (rc == TS_ENOTFOUND || (!rc && p != JOBS_EXECUTING))
+      why = 1;
+  }
+  if (why && !x->canceled) {
+    x->canceled = 1;
+    x->why = why;
+    exec_cancel(qc);
+  }
+}
+
+static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
+{
+  ts_buf cmd;
+  ts_err rc = TS_OK;
+  PGresult *r;
+  ts_buf_init(&cmd, 0);
+  if (ts_buf_printf(&cmd, "COPY (%s) TO STDOUT (FORMAT binary)", x->sql)) {
+    ts_buf_free(&cmd);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  int sent = PQsendQuery(qc, cmd.data);
+  ts_buf_free(&cmd);
+  if (!sent)
+    return ts_fail(err, TS_EDB, 0, "%s", PQerrorMessage(qc));
+  /* The COPY_OUT result comes first (or an error); the watchdog keeps
+   * running while the query plans and starts. */
+  while (PQisBusy(qc)) {
+    struct pollfd pfd = {PQsocket(qc), POLLIN, 0};
+    exec_watch(x, qc);
+    if (poll(&pfd, 1, EXEC_POLL_MS) > 0 && !PQconsumeInput(qc))
+      break;
+  }
+  r = PQgetResult(qc);
+  if (PQresultStatus(r) != PGRES_COPY_OUT) {
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    if (state && !strcmp(state, "57014") && x->why != 1 && x->why != 3 &&
+        x->job->execution_duration > 0)
+      rc = ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
+                   (long long)x->job->execution_duration);
+    else if (x->why)
+      rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
+    else
+      rc = ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(qc));
+    PQclear(r);
+    while ((r = PQgetResult(qc)) != NULL)
+      PQclear(r);
+    return rc;
+  }
+  PQclear(r);
+  for (;;) {
+    char *buf = NULL;
+    int n = PQgetCopyData(qc, &buf, 1);
+    if (n > 0) {
+      if (!rc)
+        rc = exec_message(x, (const uint8_t *)buf, (size_t)n, err);
+      PQfreemem(buf);
+      if (rc && !x->canceled) {
+        x->canceled = 1; /* storage failed: stop the query, keep draining */
+        exec_cancel(qc);
+      }
+      continue;
+    }
+    if (n == 0) {
+      struct pollfd pfd = {PQsocket(qc), POLLIN, 0};
+      exec_watch(x, qc);
+      if (poll(&pfd, 1, EXEC_POLL_MS) > 0 && !PQconsumeInput(qc))
+        break;
+      continue;
+    }
+    break; /* -1: done (or the first result is not COPY), -2: error */
+  }
+  /* The final result(s): COPY's status or the error that ended it. */
+  while ((r = PQgetResult(qc)) != NULL) {
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_COPY_OUT && !rc) {
+      const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+      if (state && !strcmp(state, "57014") && (x->why == 2 || x->why == 0) &&
+          x->job->execution_duration > 0)
+        rc =
+            ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
+                    (long long)x->job->execution_duration);
+      else if (x->why)
+        rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
+      else
+        rc = ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(qc));
+    }
+    PQclear(r);
+  }
+  if (!rc && x->why == 2)
+    rc = ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
+                 (long long)x->job->execution_duration);
+  else if (!rc && x->why)
+    rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
+  if (PQstatus(qc) != CONNECTION_OK && !rc)
+    rc = ts_fail(err, TS_EDB, 0, "lost the connection to the database: %s", PQerrorMessage(qc));
+  return rc;
+}
+
+static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
+{
+  uws *u = e->u;
+  const cfg *c = u->cfg;
+  exec_run x;
+  ts_error err;
+  ts_err rc;
+  jobs_result_info res;
+  ts_buf cols;
+  char set[96];
+
+  memset(&x, 0, sizeof x);
+  x.e = e;
+  x.job = job;
+  x.a = a;
+  ts_error_clear(&err);
+  ts_buf_init(&cols, 0);
+  if (job->execution_duration > 0)
+    x.deadline_ms = ts_now_ms() + job->execution_duration * 1000 + 2000;
+  x.next_check_ms = ts_now_ms() + PHASE_CHECK_MS;
+
+  rc = exec_prepare(&x, &err);
+  if (!rc)
+    rc = ensure_conn(&e->query, c->query_dsn[0] ? c->query_dsn : c->dsn, &err);
+  if (!rc)
+    rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), &err);
+  snprintf(set, sizeof set, "BEGIN READ ONLY; SET LOCAL statement_timeout = %lld",
+           (long long)job->execution_duration * 1000);
+  if (!rc)
+    rc = exec_simple(e->query, set, &err);
+  if (!rc)
+    rc = exec_describe(&x, e->query, &err);
+  if (!rc)
+    rc = jobs_store_writer_open(&u->store, e->state, job->id, "result", &x.w, &err);
+  if (!rc)
+    rc = exec_copy(&x, e->query, &err);
+  if (e->query && PQtransactionStatus(e->query) != PQTRANS_IDLE)
+    PQclear(PQexec(e->query, rc ? "ROLLBACK" : "COMMIT"));
+  if (!rc)
+    rc = jobs_store_write(x.w, copy_trailer, sizeof copy_trailer, &err);
+  if (!rc)
+    rc = jobs_store_writer_finish(x.w, &res, &err);
+  if (rc == TS_EIO) {
+    /* Only the store answers TS_EIO: say where the problem is. */
+    ts_error in = err;
+    ts_fail(&err, TS_EIO, 0, "cannot store the result: %.450s", in.msg);
+  }
+  if (!rc) {
+    res.rows = x.rows;
+    res.overflow = x.overflow;
+    if (jobs_schema_json(&x.schema, &cols))
+      rc = ts_fail(&err, TS_ENOMEM, 0, "out of memory");
+  }
+  if (!rc) {
+    rc = jobs_complete(e->state, job->id, u->instance, &res, cols.data,
+                       u->store.kind == JOBS_STORE_PG, &err);
+    if (!rc) {
+      jobs_store_writer_free(x.w, 1);
+      x.w = NULL;
+      ts_log(TS_LOG_INFO, NULL, "job %s: COMPLETED, %lld rows%s, %lld bytes stored (%lld raw)",
+             job->id, (long long)x.rows, x.overflow ? " (overflow)" : "", (long long)res.bytes,
+             (long long)res.raw_bytes);
+    }
+  }
+  jobs_store_writer_free(x.w, 0); /* NULL-safe; removes a result not committed */
+  ts_buf_free(&cols);
+  if (!rc)
+    return;
+  if (e->state && PQtransactionStatus(e->state) != PQTRANS_IDLE)
+    PQclear(PQexec(e->state, "ROLLBACK"));
+  if (x.why == 3) {
+    /* Shutdown: the job goes back to the queue (or fails), per on_restart. */
+    ts_error e2;
+    if (!strcmp(c->jobs_on_restart, "requeue"))
+      jobs_requeue(e->state, job->id, u->instance, &e2);
+    else
+      jobs_fail(e->state, job->id, u->instance,
+                "the service stopped while this job was executing; submit it again", &e2);
+    return;
+  }
+  if (x.why == 1 || rc == TS_ECANCELED) {
+    ts_log(TS_LOG_INFO, NULL, "job %s: stopped (aborted or deleted)", job->id);
+    return;
+  }
+  ts_error e2;
+  ts_log(TS_LOG_INFO, NULL, "job %s: ERROR: %s", job->id, err.msg);
+  if (jobs_fail(e->state, job->id, u->instance, err.msg, &e2) && e2.code != TS_ECANCELED)
+    ts_log(TS_LOG_WARN, NULL, "job %s: cannot record its error: %s", job->id, e2.msg);
+}
+
+static void exec_main(void *arg)
+{
+  uws_exec *e = arg;
+  uws *u = e->u;
+  const cfg *c = u->cfg;
+  unsigned seen = 0;
+  for (;;) {
+    ts_error err;
+    jobs_job *job = NULL;
+    ts_arena *a;
+    pthread_mutex_lock(&u->mu);
+    if (u->stopping) {
+      pthread_mutex_unlock(&u->mu);
+      break;
+    }
+    seen = u->kick;
+    pthread_mutex_unlock(&u->mu);
+
+    a = ts_arena_new(0, 0);
+    if (a && !ensure_conn(&e->state, c->dsn, &err) &&
+        !jobs_claim(e->state, a, u->instance, c->jobs_max_per_user, &job, &err) && job) {
+      pthread_mutex_lock(&u->mu);
+      snprintf(e->job_id, sizeof e->job_id, "%s", job->id);
+      atomic_store(&e->abort, 0);
+      pthread_mutex_unlock(&u->mu);
+      ts_log(TS_LOG_INFO, NULL, "job %s: EXECUTING", job->id);
+      exec_job(e, job, a);
+      pthread_mutex_lock(&u->mu);
+      e->job_id[0] = '\0';
+      pthread_mutex_unlock(&u->mu);
+      ts_arena_free(a);
+      continue; /* a slot is free again: look for the next job at once */
+    }
+    ts_arena_free(a);
+    /* Nothing to run: sleep until a NOTIFY says a job was queued (the
+     * loop bumps `kick`), with a timeout as the fallback for a lost
+     * LISTEN connection. */
+    pthread_mutex_lock(&u->mu);
+    if (!u->stopping && u->kick == seen) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 5;
+      pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+    }
+    pthread_mutex_unlock(&u->mu);
+  }
+  if (e->query)
+    PQfinish(e->query);
+  if (e->state)
+    PQfinish(e->state);
+  e->query = e->state = NULL;
+}
+
+static void kick_executors(uws *u)
+{
+  pthread_mutex_lock(&u->mu);
+  u->kick++;
+  pthread_cond_broadcast(&u->cv);
+  pthread_mutex_unlock(&u->mu);
+}
+
+/* ---- LISTEN and maintenance -------------------------------------------------- */
+
+static void on_notify(uws *u, const char *payload)
+{
+  char kind[40], id[40], phase[16];
+  phase[0] = '\0';
+  if (sscanf(payload, "%39s %39s %15s", kind, id, phase) < 2)
+    return;
+  if (!strcmp(phase, "QUEUED"))
+    kick_executors(u);
+  if (!strcmp(kind, "JOB_REMOVED_EVENT") || !strcmp(phase, "ABORTED")) {
+    pthread_mutex_lock(&u->mu);
+    for (int i = 0; i < u->nexec; i++)
+      if (!strcmp(u->execs[i].job_id, id))
+        atomic_store(&u->execs[i].abort, 1);
+    pthread_mutex_unlock(&u->mu);
+  }
+  wait_wake(u, id);
+}
+
+static void listen_poll_closed(uv_handle_t *h)
+{
+  uws *u = h->data;
+  u->handles_open--;
+}
+
+static void listen_drop(uws *u)
+{
+  if (u->poll_active) {
+    uv_poll_stop(&u->poll);
+    u->poll_active = 0;
+    u->handles_open++;
+    uv_close((uv_handle_t *)&u->poll, listen_poll_closed);
+  }
+  if (u->listen) {
+    PQfinish(u->listen);
+    u->listen = NULL;
+  }
+}
+
+static void listen_on_poll(uv_poll_t *h, int status, int events)
+{
+  uws *u = h->data;
+  PGnotify *n;
+  (void)events;
+  if (status < 0 || !PQconsumeInput(u->listen)) {
+    ts_log(TS_LOG_WARN, NULL, "LISTEN connection lost: %s; reconnecting",
+           u->listen ? PQerrorMessage(u->listen) : "");
+    listen_drop(u);
+    /* Changes may have been missed: every waiter looks again. */
+    wait_wake(u, NULL);
+    kick_executors(u);
+    return;
+  }
+  while ((n = PQnotifies(u->listen)) != NULL) {
+    on_notify(u, n->extra);
+    PQfreemem(n);
+  }
+}
+
+typedef struct listen_work {
+  uv_work_t work;
+  uws *u;
+  PGconn *conn;
+} listen_work;
+
+static void listen_connect_work(uv_work_t *w)
+{
+  listen_work *lw = w->data;
+  PGconn *c = PQconnectdb(lw->u->cfg->dsn);
+  PGresult *r;
+  if (PQstatus(c) != CONNECTION_OK) {
+    PQfinish(c);
+    return;
+  }
+  r = PQexec(c, "LISTEN " JOBS_CHANNEL);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    PQclear(r);
+    PQfinish(c);
+    return;
+  }
+  PQclear(r);
+  PQsetnonblocking(c, 1);
+  lw->conn = c;
+}
+
+static void listen_connect_after(uv_work_t *w, int status)
+{
+  listen_work *lw = w->data;
+  uws *u = lw->u;
+  (void)status;
+  u->listen_connecting = 0;
+  if (lw->conn && (u->stopping || u->listen)) {
+    PQfinish(lw->conn);
+  } else if (lw->conn) {
+    u->listen = lw->conn;
+    /* libuv owns nothing of libpq's socket: the poll handle is closed
+     * before PQfinish (listen_drop). */
+    if (uv_poll_init_socket(u->app->loop, &u->poll, PQsocket(u->listen)) != 0) {
+      PQfinish(u->listen);
+      u->listen = NULL;
+    } else {
+      u->poll.data = u;
+      u->poll_active = 1;
+      uv_poll_start(&u->poll, UV_READABLE, listen_on_poll);
+      /* Whatever happened while we were not listening. */
+      wait_wake(u, NULL);
+      kick_executors(u);
+    }
+  }
+  free(lw);
+}
+
+static void listen_connect(uws *u)
+{
+  listen_work *lw;
+  if (u->listen || u->listen_connecting || u->stopping)
+    return;
+  lw = calloc(1, sizeof *lw);
+  if (!lw)
+    return;
+  lw->u = u;
+  lw->work.data = lw;
+  u->listen_connecting = 1;
+  if (uv_queue_work(u->app->loop, &lw->work, listen_connect_work, listen_connect_after) != 0) {
+    u->listen_connecting = 0;
+    free(lw);
+  }
+}
+
+typedef struct maint_work {
+  uv_work_t work;
+  uws *u;
+  int beat, sweep;
+} maint_work;
+
+static void maint_work_cb(uv_work_t *w)
+{
+  maint_work *m = w->data;
+  uws *u = m->u;
+  ts_error err;
+  PGconn *conn = jobs_db_get(u->db, &err);
+  int n = 0;
+  if (!conn) {
+    ts_log(TS_LOG_WARN, NULL, "job maintenance: %s", err.msg);
+    return;
+  }
+  if (m->beat && jobs_instance_heartbeat(conn, u->instance, u->cfg->jobs_instance_timeout_s, &err))
+    ts_log(TS_LOG_WARN, NULL, "heartbeat: %s", err.msg);
+  if (m->beat && jobs_recover(conn, !strcmp(u->cfg->jobs_on_restart, "requeue"), &n, &err))
+    ts_log(TS_LOG_WARN, NULL, "job recovery: %s", err.msg);
+  if (m->sweep) {
+    if (jobs_sweep(conn, &u->store, 1000, &n, &err))
+      ts_log(TS_LOG_WARN, NULL, "job sweeper: %s", err.msg);
+    else if (n)
+      ts_log(TS_LOG_INFO, NULL, "job sweeper: %d expired job(s) destroyed", n);
+  }
+  jobs_db_put(u->db, conn);
+}
+
+static void maint_after(uv_work_t *w, int status)
+{
+  maint_work *m = w->data;
+  (void)status;
+  m->u->maint_busy = 0;
+  free(m);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+  uws *u = t->data;
+  int64_t now = ts_now_ms();
+  listen_connect(u);
+  if (u->maint_busy || u->stopping)
+    return;
+  maint_work *m = calloc(1, sizeof *m);
+  if (!m)
+    return;
+  m->u = u;
+  m->beat = now >= u->next_beat;
+  m->sweep = now >= u->next_sweep;
+  if (!m->beat && !m->sweep) {
+    free(m);
+    return;
+  }
+  if (m->beat)
+    u->next_beat = now + (int64_t)u->cfg->jobs_heartbeat_s * 1000;
+  if (m->sweep)
+    u->next_sweep = now + (int64_t)u->cfg->jobs_sweep_interval_s * 1000;
+  m->work.data = m;
+  u->maint_busy = 1;
+  if (uv_queue_work(u->app->loop, &m->work, maint_work_cb, maint_after) != 0) {
+    u->maint_busy = 0;
+    free(m);
+  }
+}
+
+/* ---- start / stop ------------------------------------------------------------- */
+
+ts_err uws_start(ts_app *app, ts_error *err)
+{
+  cfg *c = app->cfg;
+  uws *u = calloc(1, sizeof *u);
+  PGconn *conn = NULL;
+  ts_err rc;
+  int from = 0, to = 0, n = 0;
+  char host[256];
+
+  if (!u)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  /* Job work (UWS statements, result reads, counting passes) shares
+   * libuv's pool with the query cancels of /sync; four threads are too few
+   * for that. Read once, at the pool's first use. */
+  setenv("UV_THREADPOOL_SIZE", "16", 0);
+  u->app = app;
+  u->cfg = c;
+  pthread_mutex_init(&u->mu, NULL);
+  pthread_cond_init(&u->cv, NULL);
+  app->uws = u;
+  rc = jobs_store_init(&u->store, c->jobs_result_store, err);
+  if (rc)
+    return rc;
+  u->db = jobs_db_new(c->dsn, c->pool_size);
+  if (!u->db)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  conn = jobs_db_get(u->db, err);
+  if (!conn)
+    return err->code;
+  rc = jobs_migrate(conn, &from, &to, err);
+  if (!rc && from != to)
+    ts_log(TS_LOG_INFO, NULL, "cluster state: version %d -> %d", from, to);
+  if (gethostname(host, sizeof host) != 0)
+    snprintf(host, sizeof host, "localhost");
+  host[sizeof host - 1] = '\0';
+  if (!rc)
+    rc = jobs_instance_register(conn, host, c->port, TAPSERVE_VERSION, c->jobs_instance_timeout_s,
+                                u->instance, err);
+  if (!rc)
+    rc = jobs_recover(conn, !strcmp(c->jobs_on_restart, "requeue"), &n, err);
+  jobs_db_put(u->db, conn);
+  if (rc)
+    return rc;
+  ts_log(TS_LOG_INFO, NULL, "jobs: instance %s, result store %s, %d executor(s)%s", u->instance,
+         c->jobs_result_store, c->jobs_max_executing, n ? ", orphaned jobs recovered" : "");
+
+  uv_timer_init(app->loop, &u->tick);
+  u->tick.data = u;
+  u->handles_open = 1;
+  u->next_beat = ts_now_ms() + (int64_t)c->jobs_heartbeat_s * 1000;
+  u->next_sweep = ts_now_ms();
+  uv_timer_start(&u->tick, on_tick, 0, 1000);
+  listen_connect(u);
+
+  u->nexec = c->jobs_max_executing;
+  u->execs = calloc((size_t)u->nexec + 1, sizeof *u->execs);
+  if (!u->execs)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  for (int i = 0; i < u->nexec; i++) {
+    u->execs[i].u = u;
+    atomic_init(&u->execs[i].abort, 0);
+    if (uv_thread_create(&u->execs[i].th, exec_main, &u->execs[i]) != 0)
+      return ts_fail(err, TS_EINTERNAL, 0, "cannot start the job executors");
+    u->execs[i].started = 1;
+  }
+  return TS_OK;
+}
+
+static void tick_closed(uv_handle_t *h)
+{
+  uws *u = h->data;
+  u->handles_open--;
+}
+
+void uws_stop(ts_app *app)
+{
+  uws *u = app->uws;
+  ts_error err;
+  if (!u || u->stopping)
+    return;
+  pthread_mutex_lock(&u->mu);
+  u->stopping = 1;
+  pthread_cond_broadcast(&u->cv);
+  pthread_mutex_unlock(&u->mu);
+  /* Each executor notices within EXEC_POLL_MS, cancels its query and
+   * re-queues (or fails) its job before it returns. */
+  for (int i = 0; i < u->nexec; i++)
+    if (u->execs[i].started)
+      uv_thread_join(&u->execs[i].th);
+  u->nexec = 0;
+  PGconn *conn = jobs_db_get(u->db, &err);
+  if (conn) {
+    if (jobs_instance_unregister(conn, u->instance, &err))
+      ts_log(TS_LOG_WARN, NULL, "cannot unregister this instance: %s", err.msg);
+    jobs_db_put(u->db, conn);
+  }
+  listen_drop(u);
+  if (u->handles_open > 0 && !uv_is_closing((uv_handle_t *)&u->tick))
+    uv_close((uv_handle_t *)&u->tick, tick_closed);
+  /* WAIT requests answer now rather than hold the shutdown. */
+  wait_wake(u, NULL);
+  for (uws_wait *w = u->waiters; w; w = w->next)
+    w->expired = 1;
+}
+
+void uws_free(ts_app *app)
+{
+  uws *u = app->uws;
+  if (!u)
+    return;
+  jobs_db_free(u->db);
+  free(u->execs);
+  pthread_cond_destroy(&u->cv);
+  pthread_mutex_destroy(&u->mu);
+  free(u);
+  app->uws = NULL;
+}
+
+/* ---- routing --------------------------------------------------------------------- */
+
+static void not_allowed(http_request *req, const char *allow)
+{
+  ts_error e;
+  ts_buf b;
+  char hdr[64];
+  ts_fail(&e, TS_EMETHOD, 0, "method %s is not allowed on %s", req->method, req->path);
+  ts_buf_init(&b, 0);
+  fmt_votable_error_doc(&b, e.msg);
+  snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+  http_respond(req, 405, "application/x-votable+xml", hdr, b.data, b.len);
+  ts_buf_free(&b);
+}
+
+static void not_found(http_request *req)
+{
+  ts_error e;
+  ts_fail(&e, TS_ENOTFOUND, 0, "no resource at %s", req->path);
+  tap_send_error(req, &e);
+}
+
+void uws_handle(ts_app *app, http_request *req, const char *rest)
+{
+  uws *u = app->uws;
+  int get = !strcmp(req->method, "GET") || req->is_head;
+  int post = !strcmp(req->method, "POST");
+  int del = !strcmp(req->method, "DELETE");
+  uws_op *o;
+
+  if (!u) {
+    ts_error e;
+    ts_fail(&e, TS_EUNAVAIL, 0, "async jobs are not available");
+    tap_send_error(req, &e);
+    return;
+  }
+  if (!strcmp(rest, "") || !strcmp(rest, "/")) {
+    if (get)
+      o = op_new(u, req, OP_LIST, NULL, 0, "");
+    else if (post)
+      o = op_new(u, req, OP_CREATE, NULL, 0, "");
+    else {
+      not_allowed(req, "GET, POST, HEAD");
+      return;
+    }
+    if (o)
+      op_queue(o);
+    return;
+  }
+  /* "/{id}" or "/{id}/{sub}" or "/{id}/results/result" */
+  const char *id = rest + 1, *slash = strchr(id, '/');
+  size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
+  const char *sub = slash ? slash + 1 : "";
+  static const char *const subs[] = {"",      "phase", "executionduration", "destruction",
+                                     "quote", "error", "parameters",        "results",
+                                     "owner", "runid"};
+  const char *known = NULL;
+  if (!valid_id(id, idlen)) {
+    not_found(req);
+    return;
+  }
+  if (!strcmp(sub, "results/result")) {
+    if (!get) {
+      not_allowed(req, "GET, HEAD");
+      return;
+    }
+    start_download(u, req, id, idlen);
+    return;
+  }
+  for (size_t i = 0; i < TS_ARRAY_LEN(subs); i++)
+    if (ts_strcaseeq(sub, subs[i]))
+      known = subs[i];
+  if (!known) {
+    not_found(req);
+    return;
+  }
+  int postable = !strcmp(known, "") || !strcmp(known, "phase") ||
+                 !strcmp(known, "executionduration") || !strcmp(known, "destruction") ||
+                 !strcmp(known, "parameters");
+  if (get) {
+    o = op_new(u, req, OP_GET, id, idlen, known);
+    if (!o)
+      return;
+    const char *wv = !known[0] ? param(o->params, o->np, "WAIT") : NULL;
+    if (wv) {
+      int64_t secs;
+      if (ts_parse_int64(wv, &secs) || secs < -1) {
+        ts_error e;
+        ts_fail(&e, TS_EINVAL, 0, "WAIT must be a number of seconds (or -1), not \"%s\"", wv);
+        tap_send_error(req, &e);
+        op_free(o);
+        return;
+      }
+      if (secs < 0 || secs > u->cfg->jobs_wait_max_s)
+        secs = u->cfg->jobs_wait_max_s;
+      if (secs > 0 && !u->stopping) {
+        start_wait(u, o, secs);
+        return;
+      }
+    }
+    op_queue(o);
+  } else if (post && postable) {
+    o = op_new(u, req, OP_POST, id, idlen, known);
+    if (o)
+      op_queue(o);
+  } else if (del && !known[0]) {
+    o = op_new(u, req, OP_DELETE, id, idlen, "");
+    if (o)
+      op_queue(o);
+  } else {
+    not_allowed(req, !known[0]  ? "GET, POST, DELETE, HEAD"
+                     : postable ? "GET, POST, HEAD"
+                                : "GET, HEAD");
+  }
+}
