@@ -13,6 +13,22 @@ extern const fmt_type fmt_votable_td_type;
 extern const fmt_type fmt_votable_b_type;
 extern const fmt_type fmt_csv_type;
 extern const fmt_type fmt_tsv_type;
+extern const fmt_type fmt_votable_gzip_type;
+extern const fmt_type fmt_votable_b2_v15_type;
+extern const fmt_type fmt_votable_td_v15_type;
+extern const fmt_type fmt_votable_b_v15_type;
+extern const fmt_type fmt_fits_type;
+extern const fmt_type fmt_ecsv_type;
+extern const fmt_type fmt_json_type;
+extern const fmt_type fmt_text_type;
+extern const fmt_type fmt_html_type;
+
+/* JSON string literal (quotes included) with invalid UTF-8 as U+FFFD. */
+void fmt__json_str(stream_out *o, const char *s, size_t n);
+/* A non-NULL value as JSON: numbers (NaN and infinities as null, JSON
+ * having none), true/false, strings, arrays of them. TS_EFORMAT for a
+ * malformed value. */
+ts_err fmt__json_value(stream_out *o, const stream_column *col, const stream_value *v);
 
 /* ---- numbers -------------------------------------------------------------
  * Each writes at most FMT_NUM_MAX bytes (no NUL) and returns the length. */

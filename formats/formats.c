@@ -7,8 +7,39 @@
  * type without a serialization parameter the first type with that base
  * type wins. */
 static const fmt_type *const fmt_all_types[] = {
-    &fmt_votable_b2_type, &fmt_votable_td_type, &fmt_votable_b_type, &fmt_csv_type, &fmt_tsv_type,
+    &fmt_votable_b2_type, &fmt_votable_td_type, &fmt_votable_b_type, &fmt_votable_gzip_type,
+    &fmt_fits_type,       &fmt_csv_type,        &fmt_tsv_type,       &fmt_ecsv_type,
+    &fmt_json_type,       &fmt_text_type,       &fmt_html_type,
 };
+
+/* VOTable 1.5 variants of the VOTable types (not listed in fmt_all). */
+static const struct {
+  const fmt_type *v14, *v15;
+} fmt_v15[] = {
+    {&fmt_votable_b2_type, &fmt_votable_b2_v15_type},
+    {&fmt_votable_td_type, &fmt_votable_td_v15_type},
+    {&fmt_votable_b_type, &fmt_votable_b_v15_type},
+};
+
+const char *fmt_column_coosys(const stream_column *c)
+{
+  if (!c->ucd || c->is_array)
+    return NULL;
+  /* pos.eq.ra / pos.eq.dec as the primary word (possibly ;meta.main) */
+  if (ts_strncaseeq(c->ucd, "pos.eq.ra", 9) || ts_strncaseeq(c->ucd, "pos.eq.dec", 10)) {
+    char e = c->ucd[c->ucd[7] == 'r' || c->ucd[7] == 'R' ? 9 : 10];
+    if (e == '\0' || e == ';')
+      return "ICRS";
+  }
+  return NULL;
+}
+
+const char *fmt_column_timescale(const stream_column *c)
+{
+  if (c->kind != STREAM_TIMESTAMP && c->kind != STREAM_TIMESTAMPTZ)
+    return NULL;
+  return "UTC";
+}
 
 const fmt_type *fmt_default(void)
 {
@@ -53,6 +84,7 @@ typedef struct fmt_mime {
   const char *base, *base_end;
   const char *ser, *ser_end;       /* serialization=... */
   const char *header, *header_end; /* header=... */
+  const char *ver, *ver_end;       /* version=... (VOTable) */
 } fmt_mime;
 
 static void fmt_mime_parse(const char *s, fmt_mime *m)
@@ -79,6 +111,9 @@ static void fmt_mime_parse(const char *s, fmt_mime *m)
     } else if (fmt_span_eq(k, ke, "header")) {
       m->header = v;
       m->header_end = ve;
+    } else if (fmt_span_eq(k, ke, "version")) {
+      m->ver = v;
+      m->ver_end = ve;
     }
   }
 }
@@ -96,27 +131,48 @@ static int fmt_base_eq(const fmt_mime *in, const fmt_mime *t)
           fmt_span_eq(in->base, in->base_end, "application/votable+xml"));
 }
 
+/* The type, or its VOTable 1.5 variant when version=1.5 was asked for.
+ * Versions 1.3 and 1.4 get the 1.4 document (a 1.3 reader reads it:
+ * same namespace, 1.4 only adds elements we write where metadata says so). */
+static const fmt_type *fmt_versioned(const fmt_type *t, const fmt_mime *m)
+{
+  if (!m->ver)
+    return t;
+  int is_vot = 0;
+  for (size_t i = 0; i < TS_ARRAY_LEN(fmt_v15); i++) {
+    if (fmt_v15[i].v14 != t)
+      continue;
+    is_vot = 1;
+    if (fmt_span_eq(m->ver, m->ver_end, "1.5"))
+      return fmt_v15[i].v15;
+  }
+  if (is_vot && (fmt_span_eq(m->ver, m->ver_end, "1.4") || fmt_span_eq(m->ver, m->ver_end, "1.3")))
+    return t;
+  return NULL;
+}
+
 const fmt_type *fmt_lookup(const char *rf)
 {
   if (!rf)
     return NULL;
-  const char *s = rf, *e = rf + strlen(rf);
-  fmt_trim(&s, &e, 0);
+  fmt_mime in;
+  fmt_mime_parse(rf, &in);
+  const char *s = in.base, *e = in.base_end;
   if (s == e)
     return NULL;
   /* Short names and aliases first: "votable/td" looks like a MIME type. */
   for (size_t i = 0; i < TS_ARRAY_LEN(fmt_all_types); i++) {
     const fmt_type *t = fmt_all_types[i];
-    if (fmt_span_eq(s, e, t->name))
-      return t;
-    for (const char *const *a = t->aliases; a && *a; a++)
-      if (fmt_span_eq(s, e, *a))
-        return t;
+    int hit = fmt_span_eq(s, e, t->name);
+    for (const char *const *a = t->aliases; !hit && a && *a; a++)
+      hit = fmt_span_eq(s, e, *a);
+    /* A MIME type among the aliases with a serialization or header parameter is
+     * decided by the MIME matching below. */
+    if (hit && !in.ser && !in.header)
+      return fmt_versioned(t, &in);
   }
   if (!memchr(s, '/', (size_t)(e - s)))
     return NULL;
-  fmt_mime in;
-  fmt_mime_parse(rf, &in);
   for (size_t i = 0; i < TS_ARRAY_LEN(fmt_all_types); i++) {
     const fmt_type *t = fmt_all_types[i];
     fmt_mime tm;
@@ -130,10 +186,10 @@ const fmt_type *fmt_lookup(const char *rf)
          !ts_strncaseeq(in.header, tm.header, (size_t)(in.header_end - in.header))))
       return NULL;
     if (!in.ser)
-      return t;
+      return fmt_versioned(t, &in);
     if (tm.ser && (size_t)(in.ser_end - in.ser) == (size_t)(tm.ser_end - tm.ser) &&
         ts_strncaseeq(in.ser, tm.ser, (size_t)(in.ser_end - in.ser)))
-      return t;
+      return fmt_versioned(t, &in);
   }
   return NULL;
 }
@@ -170,6 +226,15 @@ ts_err fmt_encoder_end(fmt_encoder *e, const fmt_trailer *t)
 {
   static const fmt_trailer ok = {FMT_OK, NULL};
   return e->type->end(e, t ? t : &ok);
+}
+
+ts_err fmt_encoder_drain(fmt_encoder *e, int *done)
+{
+  if (!e->type->drain) {
+    *done = 1;
+    return TS_OK;
+  }
+  return e->type->drain(e, done);
 }
 
 void fmt_encoder_free(fmt_encoder *e)

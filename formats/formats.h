@@ -27,19 +27,38 @@ typedef struct fmt_info {
   int64_t maxrec;           /* for INFO/keywords; -1 unknown */
 } fmt_info;
 
+/* Coordinate and time systems the encoders declare (VOTable COOSYS and
+ * TIMESYS, FITS keywords): columns whose UCD is pos.eq.ra/pos.eq.dec are
+ * ICRS (ADQL's default frame), timestamp columns are UTC (DALI). */
+const char *fmt_column_coosys(const stream_column *c);    /* "ICRS" or NULL */
+const char *fmt_column_timescale(const stream_column *c); /* "UTC" or NULL */
+
 typedef struct fmt_encoder fmt_encoder;
 
 typedef struct fmt_type {
-  const char *name;    /* canonical short name: "votable", "votable/td", "csv" */
-  const char *mime;    /* Content-Type sent, parameters included */
-  const char *ext;     /* file name extension: "vot", "csv" */
+  const char *name;           /* canonical short name: "votable", "votable/td", "csv" */
+  const char *mime;           /* Content-Type sent, parameters included */
+  const char *ext;            /* file name extension: "vot", "csv" */
   const char *const *aliases; /* further RESPONSEFORMAT values (NULL-terminated) */
   int can_report_error;
-  size_t size;         /* sizeof the concrete encoder struct */
+  size_t size; /* sizeof the concrete encoder struct */
   ts_err (*begin)(fmt_encoder *e, const stream_schema *s, const fmt_info *info);
   ts_err (*rows)(fmt_encoder *e, const stream_batch *b);
   ts_err (*end)(fmt_encoder *e, const fmt_trailer *t);
   void (*destroy)(fmt_encoder *e); /* may be NULL */
+  /* Added fields (zero in the older initialisers). */
+  /* Formats that cannot stream (FITS needs NAXIS2 before the data) spool
+   * to a temporary file and write nothing to `out` before end; drain then
+   * copies the spooled document to `out` one piece (<= 256 KiB) per call
+   * and flushes, setting *done after the last piece. NULL: nothing spooled. */
+  ts_err (*drain)(fmt_encoder *e, int *done);
+  /* "gzip": the document is sent gzip-compressed as a whole (a .gz file,
+   * not a Content-Encoding), as ESA's votable_gzip. NULL otherwise. */
+  const char *body_encoding;
+  /* VOTable version written: NULL for 1.4, "1.5" when the client asked
+   * for it (";version=1.5"). Such variants are found by fmt_lookup but not
+   * listed by fmt_all. */
+  const char *votable_version;
 } fmt_type;
 
 /* The base of every concrete encoder. */
@@ -50,8 +69,9 @@ struct fmt_encoder {
 };
 
 /* Looks up a RESPONSEFORMAT/FORMAT value: short names and MIME types, case
- * insensitive, MIME parameters (serialization=..., header=present) taken
- * into account. NULL when unknown. */
+ * insensitive, MIME parameters (serialization=..., header=present,
+ * version=1.4|1.5 for VOTables, also after a short name:
+ * "votable/td;version=1.5") taken into account. NULL when unknown. */
 const fmt_type *fmt_lookup(const char *responseformat);
 /* The default format (VOTable). */
 const fmt_type *fmt_default(void);
@@ -64,6 +84,11 @@ fmt_encoder *fmt_encoder_new(const fmt_type *t, stream_out *out);
 ts_err fmt_encoder_begin(fmt_encoder *e, const stream_schema *s, const fmt_info *info);
 ts_err fmt_encoder_rows(fmt_encoder *e, const stream_batch *b);
 ts_err fmt_encoder_end(fmt_encoder *e, const fmt_trailer *t);
+/* After a successful end: copies the next piece of a spooled document to
+ * `out` (see fmt_type.drain); *done is set once everything is out. For
+ * formats that do not spool, *done is set at once. Call until done, at
+ * whatever pace the transport allows. */
+ts_err fmt_encoder_drain(fmt_encoder *e, int *done);
 void fmt_encoder_free(fmt_encoder *e); /* NULL-safe */
 
 /* A complete DALI error document (VOTable 1.4, RESOURCE type="results",

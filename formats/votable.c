@@ -236,6 +236,14 @@ static const char vt_head[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                               "<VOTABLE version=\"1.4\" xmlns=\"" VT_NS "\""
                               " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n"
                               "<RESOURCE type=\"results\">\n";
+/* VOTable 1.5 keeps the 1.3 namespace; only the version attribute differs. */
+static const char vt_head15[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                                "<VOTABLE version=\"1.5\" xmlns=\"" VT_NS "\""
+                                " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n"
+                                "<RESOURCE type=\"results\">\n";
+/* IDs of the COOSYS and TIMESYS elements that FIELDs refer to. */
+#define VT_COOSYS_ID  "tapserve_coosys_icrs"
+#define VT_TIMESYS_ID "tapserve_timesys_utc"
 static const char vt_tail[] = "</RESOURCE>\n</VOTABLE>\n";
 
 /* The NULL stand-in of an integer datatype, declared as VALUES null. */
@@ -264,6 +272,10 @@ static void vt_field(fmt_votable *v, const stream_schema *s, size_t i)
     vt_attr(o, "ID", c->id);
   vt_attr(o, "datatype", vt_dts[vc->dt].name);
   vt_attr(o, "arraysize", vc->arraysize);
+  if (fmt_column_coosys(c))
+    vt_attr(o, "ref", VT_COOSYS_ID);
+  else if (fmt_column_timescale(c))
+    vt_attr(o, "ref", VT_TIMESYS_ID);
   vt_attr(o, "xtype", c->xtype);
   vt_attr(o, "unit", c->unit);
   vt_attr(o, "ucd", c->ucd);
@@ -305,11 +317,26 @@ static ts_err vt_begin(fmt_encoder *e, const stream_schema *s, const fmt_info *i
   if (rc)
     return rc;
   v->nflag = v->ser == VT_B2 ? (s->ncols + 7) / 8 : 0;
-  stream_out_put(o, vt_head, sizeof vt_head - 1);
+  if (e->type->votable_version)
+    stream_out_put(o, vt_head15, sizeof vt_head15 - 1);
+  else
+    stream_out_put(o, vt_head, sizeof vt_head - 1);
   stream_out_puts(o, "<INFO name=\"QUERY_STATUS\" value=\"OK\"/>\n");
   vt_info(o, "REQUEST_DATE", info->request_date);
   vt_info(o, "QUERY", info->query);
   vt_info(o, "SERVICE", info->service);
+  /* Coordinate and time systems, where the metadata says which columns
+   * are equatorial positions or timestamps. */
+  int coo = 0, tim = 0;
+  for (size_t i = 0; i < s->ncols; i++) {
+    coo |= fmt_column_coosys(&s->cols[i]) != NULL;
+    tim |= !fmt_column_coosys(&s->cols[i]) && fmt_column_timescale(&s->cols[i]) != NULL;
+  }
+  if (coo)
+    stream_out_puts(o, "<COOSYS ID=\"" VT_COOSYS_ID "\" system=\"ICRS\"/>\n");
+  if (tim)
+    stream_out_puts(o, "<TIMESYS ID=\"" VT_TIMESYS_ID "\" timescale=\"UTC\""
+                       " refposition=\"TOPOCENTER\"/>\n");
   stream_out_puts(o, "<TABLE");
   vt_attr(o, "name", info->table_name ? info->table_name : "result");
   stream_out_puts(o, ">\n");
@@ -816,44 +843,41 @@ static const char *const vt_td_aliases[] = {"votable_plain", "votable/td", "vota
                                             "votable_td", NULL};
 static const char *const vt_b_aliases[] = {"votable/b", "votableb", "votable_binary", NULL};
 
-const fmt_type fmt_votable_b2_type = {
-    .name = "votable",
-    .mime = "application/x-votable+xml;serialization=BINARY2",
-    .ext = "vot",
-    .aliases = vt_b2_aliases,
-    .can_report_error = 1,
-    .size = sizeof(fmt_votable),
-    .begin = vt_begin_b2,
-    .rows = vt_bin_rows,
-    .end = vt_end,
-    .destroy = vt_destroy,
-};
+#define VT_TYPE(var, nm, mimetype, al, beg, rowsfn, ver, enc, extension)                           \
+  const fmt_type var = {                                                                           \
+      .name = nm,                                                                                  \
+      .mime = mimetype,                                                                            \
+      .ext = extension,                                                                            \
+      .aliases = al,                                                                               \
+      .can_report_error = 1,                                                                       \
+      .size = sizeof(fmt_votable),                                                                 \
+      .begin = beg,                                                                                \
+      .rows = rowsfn,                                                                              \
+      .end = vt_end,                                                                               \
+      .destroy = vt_destroy,                                                                       \
+      .votable_version = ver,                                                                      \
+      .body_encoding = enc,                                                                        \
+  }
 
-const fmt_type fmt_votable_td_type = {
-    .name = "votable/td",
-    .mime = "application/x-votable+xml;serialization=TABLEDATA",
-    .ext = "vot",
-    .aliases = vt_td_aliases,
-    .can_report_error = 1,
-    .size = sizeof(fmt_votable),
-    .begin = vt_begin_td,
-    .rows = vt_td_rows,
-    .end = vt_end,
-    .destroy = vt_destroy,
-};
-
-const fmt_type fmt_votable_b_type = {
-    .name = "votable/b",
-    .mime = "application/x-votable+xml;serialization=BINARY",
-    .ext = "vot",
-    .aliases = vt_b_aliases,
-    .can_report_error = 1,
-    .size = sizeof(fmt_votable),
-    .begin = vt_begin_b,
-    .rows = vt_bin_rows,
-    .end = vt_end,
-    .destroy = vt_destroy,
-};
+#define VT_MIME "application/x-votable+xml;serialization="
+VT_TYPE(fmt_votable_b2_type, "votable", VT_MIME "BINARY2", vt_b2_aliases, vt_begin_b2, vt_bin_rows,
+        NULL, NULL, "vot");
+VT_TYPE(fmt_votable_td_type, "votable/td", VT_MIME "TABLEDATA", vt_td_aliases, vt_begin_td,
+        vt_td_rows, NULL, NULL, "vot");
+VT_TYPE(fmt_votable_b_type, "votable/b", VT_MIME "BINARY", vt_b_aliases, vt_begin_b, vt_bin_rows,
+        NULL, NULL, "vot");
+/* As ESA serves it: the VOTable (BINARY2) as a gzip file, not as a
+ * Content-Encoding, so clients that save the body get a .vot.gz. */
+static const char *const vt_gzip_aliases[] = {"application/x-gzip", NULL};
+VT_TYPE(fmt_votable_gzip_type, "votable_gzip", "application/gzip", vt_gzip_aliases, vt_begin_b2,
+        vt_bin_rows, NULL, "gzip", "vot.gz");
+/* Found by fmt_lookup with version=1.5; not listed by fmt_all. */
+VT_TYPE(fmt_votable_b2_v15_type, "votable", VT_MIME "BINARY2;version=1.5", vt_b2_aliases,
+        vt_begin_b2, vt_bin_rows, "1.5", NULL, "vot");
+VT_TYPE(fmt_votable_td_v15_type, "votable/td", VT_MIME "TABLEDATA;version=1.5", vt_td_aliases,
+        vt_begin_td, vt_td_rows, "1.5", NULL, "vot");
+VT_TYPE(fmt_votable_b_v15_type, "votable/b", VT_MIME "BINARY;version=1.5", vt_b_aliases, vt_begin_b,
+        vt_bin_rows, "1.5", NULL, "vot");
 
 ts_err fmt_votable_error_doc(ts_buf *b, const char *message)
 {

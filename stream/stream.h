@@ -221,4 +221,25 @@ ts_err stream_out_printf(stream_out *o, const char *fmt, ...) TS_PRINTF(2, 3);
 /* XML-escaped text (see ts_buf_xml). */
 ts_err stream_out_xml(stream_out *o, const char *s, size_t n);
 
+/* ---- compressing sinks (compress.c) -------------------------------------
+ * Bytes written are compressed and the compressed bytes handed to `flush`
+ * (whenever the 64 KiB output buffer fills, and at finish). Errors are
+ * sticky. */
+typedef enum stream_zkind { STREAM_Z_NONE = 0, STREAM_Z_GZIP = 1, STREAM_Z_ZSTD = 2 } stream_zkind;
+typedef struct stream_zsink stream_zsink;
+/* level: zlib 1..9, zstd 1..19. NULL when out of memory. */
+stream_zsink *stream_zsink_new(stream_zkind kind, int level, stream_flush_fn flush, void *ud);
+ts_err stream_zsink_write(stream_zsink *z, const char *buf, size_t len);
+/* Ends the stream (gzip trailer, zstd frame end) and flushes everything. */
+ts_err stream_zsink_finish(stream_zsink *z);
+/* A stream_flush_fn (ud = the zsink): lets a stream_out write into it. */
+ts_err stream_zsink_flush_fn(void *z, const char *buf, size_t len);
+void stream_zsink_free(stream_zsink *z); /* NULL-safe */
+/* "gzip", "zstd"; NULL for STREAM_Z_NONE. */
+const char *stream_zkind_name(stream_zkind kind);
+/* The coding to use for an Accept-Encoding header value (NULL: none):
+ * zstd when accepted (q > 0) at least as much as gzip, else gzip, else
+ * none. */
+stream_zkind stream_zkind_accept(const char *accept_encoding);
+
 #endif

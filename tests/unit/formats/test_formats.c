@@ -408,17 +408,43 @@ int test_lookup(void)
   TS_CHECK(fmt_lookup("text/csv;header=absent") == NULL);
   TS_CHECK(fmt_lookup("CSV") == csv);
   TS_CHECK(fmt_lookup("text/tab-separated-values") == tsv);
-  TS_CHECK(fmt_lookup("fits") == NULL);
   TS_CHECK(fmt_lookup("") == NULL);
   TS_CHECK(fmt_lookup(NULL) == NULL);
-  TS_CHECK(fmt_lookup("text/html") == NULL);
   TS_CHECK(fmt_lookup("votable/x") == NULL);
+  TS_CHECK(fmt_lookup("text/csv;serialization=BINARY2") == NULL);
+  /* every short name of the issue, and the MIME types clients send */
+  static const char *const names[] = {
+      "votable", "votable/td", "votable/b", "votable/b2", "votable_plain", "votable_gzip", "fits",
+      "csv",     "tsv",        "ecsv",      "json",       "text",          "html"};
+  for (size_t i = 0; i < TS_ARRAY_LEN(names); i++) {
+    const fmt_type *t = fmt_lookup(names[i]);
+    TS_CHECK(t != NULL);
+    TS_CHECK(t->votable_version == NULL);
+  }
+  TS_CHECK_STREQ(fmt_lookup("application/fits")->name, "fits");
+  TS_CHECK_STREQ(fmt_lookup("text/html")->name, "html");
+  TS_CHECK_STREQ(fmt_lookup("text/plain")->name, "text");
+  TS_CHECK_STREQ(fmt_lookup("application/json")->name, "json");
+  TS_CHECK_STREQ(fmt_lookup("text/x-ecsv")->name, "ecsv");
+  TS_CHECK_STREQ(fmt_lookup("application/gzip")->name, "votable_gzip");
+  TS_CHECK_STREQ(fmt_lookup("votable_plain")->name, "votable/td");
+  /* VOTable 1.5 on request, by MIME parameter or after a short name */
+  const fmt_type *v15 = fmt_lookup("application/x-votable+xml;serialization=TABLEDATA;version=1.5");
+  TS_CHECK(v15 && v15->votable_version && !strcmp(v15->votable_version, "1.5"));
+  TS_CHECK(v15->rows == td->rows);
+  v15 = fmt_lookup("votable ; version=\"1.5\"");
+  TS_CHECK(v15 && v15->votable_version && v15->rows == b2->rows);
+  TS_CHECK(fmt_lookup("votable/b;version=1.5")->votable_version != NULL);
+  TS_CHECK(fmt_lookup("votable;version=1.4") == b2);
+  TS_CHECK(fmt_lookup("votable;version=2.0") == NULL);
+  TS_CHECK(fmt_lookup("csv;version=1.5") == NULL);
   size_t n = 0;
   const fmt_type *const *all = fmt_all(&n);
-  TS_CHECK_EQ_INT(n, 5);
+  TS_CHECK_EQ_INT(n, 11);
   for (size_t i = 0; i < n; i++) {
     TS_CHECK(fmt_lookup(all[i]->name) == all[i]);
     TS_CHECK(fmt_lookup(all[i]->mime) == all[i]);
+    TS_CHECK(all[i]->votable_version == NULL);
     for (const char *const *a = all[i]->aliases; a && *a; a++)
       TS_CHECK(fmt_lookup(*a) == all[i]);
   }
@@ -527,13 +553,17 @@ int test_td_values(void)
                      "<INFO name=\"REQUEST_DATE\" value=\"2026-01-02T03:04:05Z\"/>\n"
                      "<INFO name=\"QUERY\" value=\"SELECT *&#10;FROM t WHERE a &lt; 1\"/>\n"
                      "<INFO name=\"SERVICE\" value=\"tapserve 0.1\"/>\n"
+                     "<COOSYS ID=\"tapserve_coosys_icrs\" system=\"ICRS\"/>\n"
+                     "<TIMESYS ID=\"tapserve_timesys_utc\" timescale=\"UTC\" "
+                     "refposition=\"TOPOCENTER\"/>\n"
                      "<TABLE name=\"my table\">\n";
   TS_CHECK(strncmp(doc, head, strlen(head)) == 0);
   TS_CHECK(strstr(doc, "<FIELD name=\"i\" ID=\"col_i\" datatype=\"int\"/>\n"));
-  TS_CHECK(strstr(doc, "<FIELD name=\"d\" datatype=\"double\" unit=\"deg\" ucd=\"pos.eq.ra\">"
+  TS_CHECK(strstr(doc, "<FIELD name=\"d\" datatype=\"double\" ref=\"tapserve_coosys_icrs\" "
+                       "unit=\"deg\" ucd=\"pos.eq.ra\">"
                        "<DESCRIPTION>a &lt;double&gt; &amp; more</DESCRIPTION></FIELD>\n"));
-  TS_CHECK(
-      strstr(doc, "<FIELD name=\"ts\" datatype=\"char\" arraysize=\"*\" xtype=\"timestamp\"/>"));
+  TS_CHECK(strstr(doc, "<FIELD name=\"ts\" datatype=\"char\" arraysize=\"*\" "
+                       "ref=\"tapserve_timesys_utc\" xtype=\"timestamp\"/>"));
   TS_CHECK(strstr(doc, "<FIELD name=\"c3\" datatype=\"char\" arraysize=\"3\"/>"));
   TS_CHECK(strstr(doc, "<FIELD name=\"iarr\" datatype=\"int\" arraysize=\"*\">"
                        "<VALUES null=\"-2147483648\"/></FIELD>"));

@@ -1,0 +1,175 @@
+/* Compressing sinks: bytes in, gzip (zlib) or zstd frames out through a
+ * stream_flush_fn. Used for HTTP Content-Encoding and gzip-file formats.
+ * Memory: the compressor's own state (zlib ~256 KiB, zstd level 1-3 ~1-2
+ * MiB) plus one 64 KiB output buffer; nothing grows with the input. */
+#include "stream/stream.h"
+
+#include <stdlib.h>
+#include <zlib.h>
+#include <zstd.h>
+
+enum { ZSINK_OUT = 64 * 1024 };
+
+struct stream_zsink {
+  stream_zkind kind;
+  z_stream gz;
+  ZSTD_CCtx *zc;
+  stream_flush_fn flush;
+  void *ud;
+  ts_err err;
+  int finished;
+  unsigned char out[ZSINK_OUT];
+};
+
+stream_zsink *stream_zsink_new(stream_zkind kind, int level, stream_flush_fn flush, void *ud)
+{
+  stream_zsink *z = calloc(1, sizeof *z);
+  if (!z)
+    return NULL;
+  z->kind = kind;
+  z->flush = flush;
+  z->ud = ud;
+  if (kind == STREAM_Z_GZIP) {
+    /* windowBits 15 + 16: a gzip header and trailer, not a zlib stream */
+    if (deflateInit2(&z->gz, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+      free(z);
+      return NULL;
+    }
+  } else {
+    z->zc = ZSTD_createCCtx();
+    if (!z->zc || ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_compressionLevel, level))) {
+      ZSTD_freeCCtx(z->zc);
+      free(z);
+      return NULL;
+    }
+  }
+  return z;
+}
+
+static ts_err zsink_emit(stream_zsink *z, size_t n)
+{
+  if (n && !z->err)
+    z->err = z->flush(z->ud, (const char *)z->out, n);
+  return z->err;
+}
+
+/* Runs the compressor over the input (end: finish the stream). */
+static ts_err zsink_run(stream_zsink *z, const char *buf, size_t len, int end)
+{
+  if (z->err)
+    return z->err;
+  if (z->finished)
+    return TS_EINTERNAL;
+  if (z->kind == STREAM_Z_GZIP) {
+    z->gz.next_in = (Bytef *)(uintptr_t)buf;
+    z->gz.avail_in = (uInt)len;
+    for (;;) {
+      z->gz.next_out = z->out;
+      z->gz.avail_out = sizeof z->out;
+      int rc = deflate(&z->gz, end ? Z_FINISH : Z_NO_FLUSH);
+      if (rc == Z_STREAM_ERROR)
+        return z->err = TS_EINTERNAL;
+      if (zsink_emit(z, sizeof z->out - z->gz.avail_out))
+        return z->err;
+      if (end ? rc == Z_STREAM_END : z->gz.avail_in == 0 && z->gz.avail_out != 0)
+        break;
+    }
+  } else {
+    ZSTD_inBuffer in = {buf, len, 0};
+    for (;;) {
+      ZSTD_outBuffer out = {z->out, sizeof z->out, 0};
+      size_t left = ZSTD_compressStream2(z->zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
+      if (ZSTD_isError(left))
+        return z->err = TS_EINTERNAL;
+      if (zsink_emit(z, out.pos))
+        return z->err;
+      if (end ? left == 0 : in.pos == in.size && out.pos < out.size)
+        break;
+    }
+  }
+  if (end)
+    z->finished = 1;
+  return TS_OK;
+}
+
+ts_err stream_zsink_write(stream_zsink *z, const char *buf, size_t len)
+{
+  if (!len)
+    return z->err;
+  return zsink_run(z, buf, len, 0);
+}
+
+ts_err stream_zsink_finish(stream_zsink *z)
+{
+  return zsink_run(z, "", 0, 1);
+}
+
+ts_err stream_zsink_flush_fn(void *z, const char *buf, size_t len)
+{
+  return stream_zsink_write(z, buf, len);
+}
+
+void stream_zsink_free(stream_zsink *z)
+{
+  if (!z)
+    return;
+  if (z->kind == STREAM_Z_GZIP)
+    deflateEnd(&z->gz);
+  else
+    ZSTD_freeCCtx(z->zc);
+  free(z);
+}
+
+const char *stream_zkind_name(stream_zkind kind)
+{
+  return kind == STREAM_Z_GZIP ? "gzip" : kind == STREAM_Z_ZSTD ? "zstd" : NULL;
+}
+
+/* Accept-Encoding: codings with optional ;q=, "*" for any. A coding with
+ * q=0 is refused. zstd is preferred (faster at a better ratio), then gzip;
+ * "identity" or no acceptable coding gives STREAM_Z_NONE. */
+static double zsink_q(const char *hdr, const char *coding)
+{
+  size_t cl = strlen(coding);
+  double star = -1;
+  const char *p = hdr;
+  while (*p) {
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    const char *t = p;
+    while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+      p++;
+    size_t tl = (size_t)(p - t);
+    double q = 1;
+    while (*p && *p != ',') {
+      if (*p == ';') {
+        p++;
+        while (*p == ' ' || *p == '\t')
+          p++;
+        if ((*p == 'q' || *p == 'Q') && p[1] == '=')
+          q = strtod(p + 2, NULL);
+      } else {
+        p++;
+      }
+    }
+    if (tl == cl && ts_strncaseeq(t, coding, cl))
+      return q;
+    if (tl == 1 && *t == '*')
+      star = q;
+    if (!tl && !*p)
+      break;
+  }
+  return star;
+}
+
+stream_zkind stream_zkind_accept(const char *accept_encoding)
+{
+  if (!accept_encoding)
+    return STREAM_Z_NONE;
+  double zq = zsink_q(accept_encoding, "zstd"), gq = zsink_q(accept_encoding, "gzip");
+  if (zq > 0 && zq >= gq)
+    return STREAM_Z_ZSTD;
+  if (gq > 0)
+    return STREAM_Z_GZIP;
+  return STREAM_Z_NONE;
+}
