@@ -71,10 +71,8 @@ static const vosi_feature adql_features[] = {
      "ADQL 2.1 common table expressions"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-offset", "OFFSET", "ADQL 2.1 OFFSET"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-type", "CAST", "ADQL 2.1 CAST"},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adql-string", "IN_UNIT",
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-unit", "IN_UNIT",
      "ADQL 2.1 unit conversion of a column with a known unit"},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adql-conditional", "COALESCE", "ADQL 2.1 COALESCE"},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adql-conditional", "CASE", "ADQL 2.1 CASE"},
 };
 
 static ts_err put_features(ts_buf *b, const adql_meta *am)
