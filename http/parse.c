@@ -124,7 +124,10 @@ static int on_headers_complete(http_parser *hp)
   p->phase = HTTP__PH_BODY;
   if (hp->http_major != 1)
     return rp_fail(p, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
-  if (hp->method != HTTP_GET && hp->method != HTTP_POST && hp->method != HTTP_HEAD)
+  /* DELETE is UWS's way to destroy a job; handlers answer 405 for it
+   * everywhere else. */
+  if (hp->method != HTTP_GET && hp->method != HTTP_POST && hp->method != HTTP_HEAD &&
+      hp->method != HTTP_DELETE)
     return rp_fail(p, 405, "method not allowed");
   if ((hp->flags & F_CHUNKED) == 0 && hp->content_length != ULLONG_MAX &&
       hp->content_length > p->opts->max_body_bytes)

@@ -218,7 +218,7 @@ int test_feed_errors(void)
     const char *req;
     int status;
   } cases[] = {
-      {"DELETE /x HTTP/1.1\r\n\r\n", 405},
+      {"PATCH /x HTTP/1.1\r\n\r\n", 405},
       {"PUT /x HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 405},
       {"OPTIONS * HTTP/1.1\r\n\r\n", 405},
       {"GET /%zz HTTP/1.1\r\n\r\n", 400},
