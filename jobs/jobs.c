@@ -677,7 +677,11 @@ ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err)
      * different jobs. */
     ts_err rc =
         run(conn,
-            "UPDATE tapserve.jobs j SET"
+            "WITH o AS (SELECT id, backend_pid FROM tapserve.jobs x WHERE x.phase = 'EXECUTING'"
+            "   AND (x.owner_instance IS NULL OR NOT EXISTS (SELECT 1 FROM tapserve.instances i"
+            "        WHERE i.id = x.owner_instance))"
+            "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            " UPDATE tapserve.jobs j SET"
             "   phase = CASE WHEN $1::bool THEN 'QUEUED' ELSE 'ERROR' END,"
             "   queued_at = now(), owner_instance = NULL, backend_pid = NULL,"
             "   start_time = CASE WHEN $1::bool THEN NULL ELSE start_time END,"
@@ -685,15 +689,16 @@ ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err)
             "   error_type = CASE WHEN $1::bool THEN NULL ELSE 'transient' END,"
             "   error_summary = CASE WHEN $1::bool THEN NULL ELSE"
             "     'the service stopped while this job was executing; submit it again' END"
-            " WHERE j.id = (SELECT id FROM tapserve.jobs o WHERE o.phase = 'EXECUTING'"
-            "   AND (o.owner_instance IS NULL OR NOT EXISTS (SELECT 1 FROM tapserve.instances i"
-            "        WHERE i.id = o.owner_instance))"
-            "   LIMIT 1 FOR UPDATE SKIP LOCKED) AND j.phase = 'EXECUTING'"
-            " RETURNING j.id",
+            " FROM o WHERE j.id = o.id AND j.phase = 'EXECUTING'"
+            " RETURNING j.id, o.backend_pid",
             1, v, &r, err);
     if (rc)
       return rc;
     int got = PQntuples(r);
+    /* A dead instance's query may still run (a backend only notices a
+     * vanished client when it next writes). */
+    if (got)
+      cancel_backend(conn, (int)i64(r, 0, 1));
     if (got)
       ts_log(TS_LOG_INFO, NULL, "job %s: its instance is gone; %s", PQgetvalue(r, 0, 0),
              requeue ? "queued again" : "marked ERROR");
