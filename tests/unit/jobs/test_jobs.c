@@ -1,0 +1,315 @@
+/* jobs/: phases, JSON, the result store (fs everywhere; pg, migrations and
+ * compare-and-set phase changes against TAPSERVE_TEST_DSN). */
+#define TS_TEST_MAIN
+#include "test_list.h"
+#include "ts_test.h"
+
+#include "jobs/jobs.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int test_phase_names(void)
+{
+  jobs_phase p;
+  for (int i = 0; i < JOBS_NPHASES; i++) {
+    TS_CHECK(jobs_phase_parse(jobs_phase_name((jobs_phase)i), &p) == TS_OK);
+    TS_CHECK_EQ_INT(p, i);
+  }
+  TS_CHECK(jobs_phase_parse("executing", &p) == TS_EINVAL); /* UWS spells them upper case */
+  TS_CHECK(jobs_phase_final(JOBS_COMPLETED) && jobs_phase_final(JOBS_ABORTED));
+  TS_CHECK(!jobs_phase_final(JOBS_EXECUTING) && !jobs_phase_final(JOBS_QUEUED));
+  return 0;
+}
+
+int test_json_str(void)
+{
+  ts_buf b;
+  ts_buf_init(&b, 0);
+  TS_CHECK(jobs_json_str(&b, "a\"b\\c\n\x01 é") == TS_OK);
+  TS_CHECK_STREQ(b.data, "\"a\\\"b\\\\c\\u000a\\u0001 é\"");
+  ts_buf_free(&b);
+  return 0;
+}
+
+static char tmpdir[256];
+
+static int make_tmpdir(void)
+{
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/jobs-unit-XXXXXX");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+/* Files in tmpdir (hidden ones included), "." and ".." excluded. */
+static int count_files(void)
+{
+  DIR *d = opendir(tmpdir);
+  struct dirent *e;
+  int n = 0;
+  if (!d)
+    return -1;
+  while ((e = readdir(d)) != NULL)
+    n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+  closedir(d);
+  return n;
+}
+
+int test_store_spec(void)
+{
+  jobs_store s;
+  ts_error err;
+  TS_CHECK(jobs_store_init(&s, "pg", &err) == TS_OK && s.kind == JOBS_STORE_PG);
+  TS_CHECK(jobs_store_init(&s, "s3:bucket", &err) == TS_EINVAL);
+  TS_CHECK(jobs_store_init(&s, "fs:", &err) == TS_EINVAL);
+  TS_CHECK(make_tmpdir() == 0);
+  char spec[300];
+  snprintf(spec, sizeof spec, "fs:%s/a/b", tmpdir);
+  TS_CHECK(jobs_store_init(&s, spec, &err) == TS_OK); /* created with its parents */
+  TS_CHECK(access(s.dir, W_OK) == 0);
+  return 0;
+}
+
+/* A deterministic, compressible byte stream of n bytes. */
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)((i * 7 + seed) % 251 < 200 ? 'a' + (i % 13) : (i * 31 + seed) & 0xff);
+}
+
+static int roundtrip(const jobs_store *s, PGconn *conn, const char *id)
+{
+  enum { N = 3 * 1024 * 1024 + 17 };
+  uint8_t *in = malloc(N), *out = malloc(N + 1);
+  jobs_store_writer *w = NULL;
+  jobs_store_reader *r = NULL;
+  jobs_result_info info;
+  ts_error err;
+  size_t got, total = 0;
+  TS_CHECK(in && out);
+  fill(in, N, 3);
+  TS_CHECK(jobs_store_writer_open(s, conn, id, "result", &w, &err) == TS_OK);
+  for (size_t off = 0; off < N; off += 100000)
+    TS_CHECK(jobs_store_write(w, in + off, off + 100000 < N ? 100000 : N - off, &err) == TS_OK);
+  TS_CHECK(jobs_store_writer_finish(w, &info, &err) == TS_OK);
+  TS_CHECK_EQ_INT(info.raw_bytes, N);
+  TS_CHECK(info.bytes > 0 && info.bytes < N / 2);
+  jobs_result_info keep = info;
+  char loc[128];
+  snprintf(loc, sizeof loc, "%s", info.location);
+  keep.location = loc;
+  keep.store = s->kind == JOBS_STORE_PG ? "pg" : "fs";
+  keep.name = "result";
+  if (conn)
+    PQclear(PQexec(conn, "COMMIT"));
+  jobs_store_writer_free(w, 1);
+  TS_CHECK(jobs_store_reader_open(s, conn, id, &keep, &r, &err) == TS_OK);
+  /* odd read sizes cross every zstd block boundary */
+  do {
+    TS_CHECK(jobs_store_read(r, out + total, total + 4099 <= N + 1 ? 4099 : N + 1 - total, &got,
+                             &err) == TS_OK);
+    total += got;
+  } while (got > 0 && total <= N);
+  TS_CHECK_EQ_INT(total, N);
+  TS_CHECK(memcmp(in, out, N) == 0);
+  jobs_store_reader_free(r);
+  free(in);
+  free(out);
+  return 0;
+}
+
+int test_store_fs_roundtrip(void)
+{
+  jobs_store s;
+  ts_error err;
+  char spec[300];
+  TS_CHECK(make_tmpdir() == 0);
+  snprintf(spec, sizeof spec, "fs:%s", tmpdir);
+  TS_CHECK(jobs_store_init(&s, spec, &err) == TS_OK);
+  TS_CHECK(roundtrip(&s, NULL, "00ff") == 0);
+  TS_CHECK_EQ_INT(count_files(), 1); /* the result, no temporary left */
+  jobs_store_remove(&s, "fs", "00ff-result.copy.zst");
+  TS_CHECK_EQ_INT(count_files(), 0);
+  return 0;
+}
+
+int test_store_fs_abort(void)
+{
+  jobs_store s;
+  ts_error err;
+  char spec[300];
+  jobs_store_writer *w = NULL;
+  jobs_result_info info;
+  TS_CHECK(make_tmpdir() == 0);
+  snprintf(spec, sizeof spec, "fs:%s", tmpdir);
+  TS_CHECK(jobs_store_init(&s, spec, &err) == TS_OK);
+  /* abandoned while writing: nothing left */
+  TS_CHECK(jobs_store_writer_open(&s, NULL, "ab", "result", &w, &err) == TS_OK);
+  TS_CHECK(jobs_store_write(w, "xyz", 3, &err) == TS_OK);
+  TS_CHECK_EQ_INT(count_files(), 1);
+  jobs_store_writer_free(w, 0);
+  TS_CHECK_EQ_INT(count_files(), 0);
+  /* finished but its row never committed: removed too */
+  TS_CHECK(jobs_store_writer_open(&s, NULL, "ab", "result", &w, &err) == TS_OK);
+  TS_CHECK(jobs_store_write(w, "xyz", 3, &err) == TS_OK);
+  TS_CHECK(jobs_store_writer_finish(w, &info, &err) == TS_OK);
+  jobs_store_writer_free(w, 0);
+  TS_CHECK_EQ_INT(count_files(), 0);
+  /* a store that cannot be written fails with a message */
+  s.kind = JOBS_STORE_FS;
+  snprintf(s.dir, sizeof s.dir, "%s/missing", tmpdir);
+  TS_CHECK(jobs_store_writer_open(&s, NULL, "ab", "result", &w, &err) == TS_EIO);
+  TS_CHECK(strstr(err.msg, "cannot create a result file") != NULL);
+  return 0;
+}
+
+int test_store_truncated(void)
+{
+  jobs_store s;
+  ts_error err;
+  char spec[300], path[600];
+  jobs_store_writer *w = NULL;
+  jobs_store_reader *r = NULL;
+  jobs_result_info info;
+  uint8_t in[50000], out[60000];
+  size_t got = 0, total = 0;
+  ts_err rc = TS_OK;
+  TS_CHECK(make_tmpdir() == 0);
+  snprintf(spec, sizeof spec, "fs:%s", tmpdir);
+  TS_CHECK(jobs_store_init(&s, spec, &err) == TS_OK);
+  fill(in, sizeof in, 9);
+  TS_CHECK(jobs_store_writer_open(&s, NULL, "cd", "result", &w, &err) == TS_OK);
+  TS_CHECK(jobs_store_write(w, in, sizeof in, &err) == TS_OK);
+  TS_CHECK(jobs_store_writer_finish(w, &info, &err) == TS_OK);
+  jobs_result_info keep = {"result", "fs", "cd-result.copy.zst", 0, 0, 0, 0};
+  jobs_store_writer_free(w, 1);
+  snprintf(path, sizeof path, "%s/cd-result.copy.zst", tmpdir);
+  TS_CHECK(truncate(path, info.bytes - 5) == 0);
+  TS_CHECK(jobs_store_reader_open(&s, NULL, "cd", &keep, &r, &err) == TS_OK);
+  do {
+    rc = jobs_store_read(r, out + total, sizeof out - total, &got, &err);
+    total += got;
+  } while (!rc && got > 0);
+  TS_CHECK(rc == TS_EIO); /* never a silently short result */
+  jobs_store_reader_free(r);
+  return 0;
+}
+
+/* ---- against PostgreSQL ---------------------------------------------------- */
+
+static PGconn *pg(void)
+{
+  const char *dsn = getenv("TAPSERVE_TEST_DSN");
+  PGconn *c;
+  if (!dsn || !*dsn) {
+    fprintf(stderr, "# TAPSERVE_TEST_DSN is not set\n");
+    return NULL;
+  }
+  c = PQconnectdb(dsn);
+  if (PQstatus(c) != CONNECTION_OK) {
+    fprintf(stderr, "# %s", PQerrorMessage(c));
+    PQfinish(c);
+    return NULL;
+  }
+  PQclear(PQexec(c, "SET client_min_messages = warning"));
+  return c;
+}
+
+int test_pg_migrate(void)
+{
+  PGconn *c = pg();
+  ts_error err;
+  int from, to;
+  TS_CHECK(c);
+  TS_CHECK(jobs_migrate(c, &from, &to, &err) == TS_OK);
+  TS_CHECK_EQ_INT(to, jobs_schema_version());
+  TS_CHECK(jobs_migrate(c, &from, &to, &err) == TS_OK); /* idempotent */
+  TS_CHECK_EQ_INT(from, to);
+  /* a database newer than this build is refused */
+  PQclear(PQexec(c, "INSERT INTO tapserve.schema_version (version) VALUES (9999)"));
+  TS_CHECK(jobs_migrate(c, &from, &to, &err) == TS_EDB);
+  TS_CHECK(strstr(err.msg, "newer") != NULL);
+  PQclear(PQexec(c, "DELETE FROM tapserve.schema_version WHERE version = 9999"));
+  PQfinish(c);
+  return 0;
+}
+
+int test_pg_store_roundtrip(void)
+{
+  PGconn *c = pg();
+  jobs_store s;
+  ts_error err;
+  char id[40];
+  jobs_new n;
+  TS_CHECK(c);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  TS_CHECK(jobs_store_init(&s, "pg", &err) == TS_OK);
+  memset(&n, 0, sizeof n);
+  n.destruction_ms = ts_now_ms() + 60000;
+  TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
+  TS_CHECK(roundtrip(&s, c, id) == 0);
+  TS_CHECK(jobs_delete(c, &s, id, &err) == TS_OK);
+  PGresult *r = PQexec(c, "SELECT count(*) FROM tapserve.result_chunks WHERE job_id NOT IN "
+                          "(SELECT id FROM tapserve.jobs)");
+  TS_CHECK_STREQ(PQgetvalue(r, 0, 0), "0"); /* chunks went with the job */
+  PQclear(r);
+  PQfinish(c);
+  return 0;
+}
+
+int test_pg_job_cas(void)
+{
+  PGconn *c = pg();
+  ts_error err;
+  char id[40], inst[40];
+  jobs_new n;
+  jobs_param ps[] = {{"QUERY", "SELECT 1"}, {"query", "ignored"}, {"Lang", "ADQL"}};
+  jobs_job *j = NULL;
+  jobs_phase p;
+  ts_arena *a = ts_arena_new(0, 0);
+  TS_CHECK(c && a);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  memset(&n, 0, sizeof n);
+  n.destruction_ms = ts_now_ms() + 60000;
+  n.params = ps;
+  n.nparams = 3;
+  n.owner = "cas-test-owner";
+  TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
+  TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
+  TS_CHECK_EQ_INT(j->phase, JOBS_PENDING);
+  TS_CHECK_STREQ(jobs_param_get(j, "query"), "SELECT 1"); /* the first of repeated names */
+  TS_CHECK_STREQ(j->params[0].name, "lang");              /* stored lower case */
+  TS_CHECK(jobs_set_params(c, id, ps, 1, &err) == TS_OK);
+  TS_CHECK(jobs_run(c, id, &err) == TS_OK);
+  TS_CHECK(jobs_run(c, id, &err) == TS_OK); /* already queued: nothing changes */
+  TS_CHECK(jobs_set_params(c, id, ps, 1, &err) == TS_EINVAL);
+  TS_CHECK(strstr(err.msg, "QUEUED") != NULL);
+  TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
+  /* only this owner's job: claim it (other tests' jobs have other owners
+   * or none, and may be claimed first, so claim until ours comes) */
+  for (int i = 0; i < 100; i++) {
+    TS_CHECK(jobs_claim(c, a, inst, 0, &j, &err) == TS_OK);
+    TS_CHECK(j != NULL);
+    if (!strcmp(j->id, id))
+      break;
+    TS_CHECK(jobs_requeue(c, j->id, inst, &err) == TS_OK);
+  }
+  TS_CHECK_STREQ(j->id, id);
+  TS_CHECK(jobs_get_phase(c, id, &p, &err) == TS_OK && p == JOBS_EXECUTING);
+  /* an abort wins over a completion that comes after it */
+  TS_CHECK(jobs_abort(c, id, &err) == TS_OK);
+  jobs_result_info ri = {"result", "pg", "result_chunks", 1, 1, 1, 0};
+  TS_CHECK(jobs_complete(c, id, inst, &ri, "[]", 0, &err) == TS_ECANCELED);
+  TS_CHECK(jobs_fail(c, id, inst, "x", &err) == TS_ECANCELED);
+  TS_CHECK(jobs_get_phase(c, id, &p, &err) == TS_OK && p == JOBS_ABORTED);
+  TS_CHECK(jobs_abort(c, id, &err) == TS_OK); /* final: nothing to do */
+  TS_CHECK(jobs_run(c, id, &err) == TS_EINVAL);
+  TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_OK);
+  TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_ENOTFOUND);
+  TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK);
+  ts_arena_free(a);
+  PQfinish(c);
+  return 0;
+}
