@@ -5,8 +5,9 @@
  *
  * Values as in CSV, except booleans (True/False, what the ECSV reader
  * expects) and numeric arrays, which ECSV writes as JSON arrays in a string
- * column with a subtype (float64[null], int32[3], ...); NULL elements and
- * NaN are JSON null. Arrays of strings or times stay one string in
+ * column with a subtype (float64[null], int32[3], ...); NULL elements are
+ * JSON null, NaN and infinities the NaN/Infinity/-Infinity literals that
+ * Python's json module (and so astropy) reads. Arrays of strings or times stay one string in
  * PostgreSQL's array-literal form, as in every other format. NULL is an
  * empty field (an empty string is written as "", which astropy masks as
  * well). */
@@ -146,7 +147,7 @@ static ts_err ecsv_rows(fmt_encoder *e, const stream_batch *b)
         /* JSON numbers, null and commas: no quote inside, so the CSV
          * quoting is just the two surrounding quotes. Booleans too. */
         stream_out_put(o, "\"", 1);
-        rc = fmt__json_value(o, c, v);
+        rc = fmt__json_value(o, c, v, 1);
         stream_out_put(o, "\"", 1);
       } else {
         rc = fmt__value_text(o, c, v, FMT_TEXT_CSV, &x->scratch);

@@ -65,6 +65,7 @@ typedef struct fmt_fits {
   ts_buf scratch;
   char *query, *request_date, *service, *table_name;
   int ended;
+  int escaped; /* some text had characters written as \u escapes */
 } fmt_fits;
 
 static char *fits_strdup(const char *s)
@@ -164,6 +165,66 @@ static ts_err fits_begin(fmt_encoder *e, const stream_schema *s, const fmt_info 
   return TS_OK;
 }
 
+/* FITS character fields hold printable ASCII only (fitsverify rejects
+ * anything else), so text is written with every other character as a
+ * \uXXXX (\UXXXXXXXX above U+FFFF) escape, as in Python or JSON: nothing
+ * is lost and a reader can undo it. Invalid UTF-8 becomes \uFFFD. These
+ * give the escaped length, and write at most `max` bytes of it. */
+static size_t fits_esc_cp(const uint8_t *s, size_t n, size_t *k, uint32_t *cp)
+{
+  if (s[0] >= 0x20 && s[0] < 0x7f) {
+    *k = 1;
+    *cp = s[0];
+    return 1;
+  }
+  size_t len = s[0] < 0x80 ? 1 : fmt__utf8_seq(s, n);
+  if (len <= 1) {
+    *k = 1;
+    *cp = s[0] < 0x80 ? s[0] : 0xFFFD;
+  } else {
+    *k = len;
+    uint32_t c = s[0] & (0xFF >> (len + 1));
+    for (size_t j = 1; j < len; j++)
+      c = c << 6 | (s[j] & 0x3F);
+    *cp = c;
+  }
+  return *cp > 0xFFFF ? 10 : 6;
+}
+
+static size_t fits_esc_len(const uint8_t *s, size_t n)
+{
+  size_t total = 0;
+  for (size_t i = 0; i < n;) {
+    size_t k;
+    uint32_t cp;
+    total += fits_esc_cp(s + i, n - i, &k, &cp);
+    i += k;
+  }
+  return total;
+}
+
+static size_t fits_esc_put(uint8_t *q, size_t max, const uint8_t *s, size_t n)
+{
+  size_t w = 0;
+  for (size_t i = 0; i < n;) {
+    size_t k;
+    uint32_t cp;
+    size_t e = fits_esc_cp(s + i, n - i, &k, &cp);
+    if (w + e > max)
+      break;
+    if (e == 1) {
+      q[w] = s[i];
+    } else {
+      char tmp[12];
+      snprintf(tmp, sizeof tmp, e == 6 ? "\\u%04X" : "\\U%08X", (unsigned)cp);
+      memcpy(q + w, tmp, e);
+    }
+    w += e;
+    i += k;
+  }
+  return w;
+}
+
 /* Length of the text form of a time value. */
 static size_t fits_time_len(stream_kind k, const stream_value *v)
 {
@@ -180,8 +241,11 @@ static ts_err fits_note(fmt_fits *f, const stream_column *c, fits_colstat *cs,
   }
   if (!c->is_array) {
     if (c->kind == STREAM_TEXT) {
-      if (v->len > cs->maxlen)
-        cs->maxlen = v->len;
+      int64_t n = (int64_t)fits_esc_len(v->p, (size_t)v->len);
+      if (n > cs->maxlen)
+        cs->maxlen = n;
+      if (n != v->len)
+        f->escaped = 1;
     } else if (v->len < fmt__kind_len(c->kind)) {
       return TS_EFORMAT;
     } else if (fmt__kind_is_text(c->kind)) {
@@ -196,8 +260,11 @@ static ts_err fits_note(fmt_fits *f, const stream_column *c, fits_colstat *cs,
     ts_err rc = stream_format_array_literal(&f->scratch, c->kind, v);
     if (rc)
       return rc == TS_EINVAL ? TS_EFORMAT : rc;
-    if ((int64_t)f->scratch.len > cs->maxlen)
-      cs->maxlen = (int64_t)f->scratch.len;
+    int64_t n = (int64_t)fits_esc_len((const uint8_t *)f->scratch.data, f->scratch.len);
+    if (n > cs->maxlen)
+      cs->maxlen = n;
+    if (n != (int64_t)f->scratch.len)
+      f->escaped = 1;
     return TS_OK;
   }
   stream_array_iter it;
@@ -312,10 +379,7 @@ static int fits_put_cell(fmt_fits *f, fitsfile *ff, const stream_column *c, cons
         s = tmp;
       }
     }
-    if (n > (size_t)cs->width)
-      n = (size_t)cs->width;
-    if (n)
-      memcpy(q, s, n);
+    n = n ? fits_esc_put(q, (size_t)cs->width, (const uint8_t *)s, n) : 0;
     memset(q + n, 0, (size_t)cs->width - n); /* NUL ends a FITS string */
     return 0;
   }
@@ -339,9 +403,10 @@ static int fits_put_cell(fmt_fits *f, fitsfile *ff, const stream_column *c, cons
       fits_elem(q + i * size, cs->code, c->kind, &null_el);
     return 0;
   }
-  /* Variable length: through cfitsio's heap, after the row exists. */
+  /* Variable length: through cfitsio's heap, after the row exists (the
+   * block pass, colnum 0, only leaves the descriptor zero). */
   memset(q, 0, 8);
-  if (v->len < 0)
+  if (v->len < 0 || colnum == 0)
     return 0;
   if (stream_array_begin(&it, v))
     return -1;
@@ -461,15 +526,18 @@ static ts_err fits_write(fmt_fits *f, const fmt_trailer *t, const char *path)
       LONGLONG nv = cs->code == 'I' ? INT16_MIN : cs->code == 'J' ? INT32_MIN : INT64_MIN;
       fits_write_key(ff, TLONGLONG, key, &nv, "NULL value", &st);
     }
-    const char *disp = cs->code == 'E'   ? "E15.7"
-                       : cs->code == 'D' ? "D25.17"
+    /* Display formats for scalars only (astropy applies them to each
+     * element and fails on arrays); G with every significant digit so a
+     * displayed value reads back exactly. */
+    const char *disp = c->is_array       ? NULL
+                       : cs->code == 'E' ? "G16.9"
+                       : cs->code == 'D' ? "G25.17"
                        : cs->code == 'I' ? "I6"
                        : cs->code == 'J' ? "I11"
                        : cs->code == 'K' ? "I20"
-                       : cs->code == 'L' ? "L5"
                                          : NULL;
     char adisp[32];
-    if (cs->code == 'A') {
+    if (cs->code == 'A' && !c->is_array) {
       snprintf(adisp, sizeof adisp, "A%lld", (long long)cs->repeat);
       disp = adisp;
     }
@@ -515,6 +583,11 @@ static ts_err fits_write(fmt_fits *f, const fmt_trailer *t, const char *path)
         ff, "QSTATUS", t->status == FMT_OVERFLOW ? "OVERFLOW" : "OK",
         t->status == FMT_OVERFLOW ? "more rows than MAXREC: truncated" : "TAP query status", &st);
     fits_write_date(ff, &st);
+    if (f->escaped)
+      fits_write_comment(ff,
+                         "Characters outside printable ASCII in character columns are "
+                         "written as \\uXXXX or \\UXXXXXXXX escapes (Unicode code points).",
+                         &st);
   }
   if (st)
     goto fits_failed;

@@ -25,10 +25,12 @@ extern const fmt_type fmt_html_type;
 
 /* JSON string literal (quotes included) with invalid UTF-8 as U+FFFD. */
 void fmt__json_str(stream_out *o, const char *s, size_t n);
-/* A non-NULL value as JSON: numbers (NaN and infinities as null, JSON
- * having none), true/false, strings, arrays of them. TS_EFORMAT for a
- * malformed value. */
-ts_err fmt__json_value(stream_out *o, const stream_column *col, const stream_value *v);
+/* A non-NULL value as JSON: numbers, true/false, strings, arrays of them
+ * (NULL elements null). NaN and infinities are null (JSON has none), or
+ * with `literals` NaN/Infinity/-Infinity as Python's json reads them.
+ * TS_EFORMAT for a malformed value. */
+ts_err fmt__json_value(stream_out *o, const stream_column *col, const stream_value *v,
+                       int literals);
 
 /* ---- numbers -------------------------------------------------------------
  * Each writes at most FMT_NUM_MAX bytes (no NUL) and returns the length. */

@@ -55,7 +55,7 @@ void fmt__json_str(stream_out *o, const char *str, size_t n)
 }
 
 /* One scalar element (non-NULL) as JSON. */
-static ts_err json_scalar(stream_out *o, stream_kind kind, const stream_value *v)
+static ts_err json_scalar(stream_out *o, stream_kind kind, const stream_value *v, int literals)
 {
   if (v->len < fmt__kind_len(kind) || kind == STREAM_UNSUPPORTED)
     return TS_EFORMAT;
@@ -74,7 +74,11 @@ static ts_err json_scalar(stream_out *o, stream_kind kind, const stream_value *v
     double d = kind == STREAM_FLOAT4   ? stream_get_float4(v)
                : kind == STREAM_FLOAT8 ? stream_get_float8(v)
                                        : stream_numeric_to_double(v->p, v->len);
-    if (!isfinite(d)) {
+    if (!isfinite(d) && literals) {
+      const char *lit = isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity";
+      n = strlen(lit);
+      memcpy(p, lit, n);
+    } else if (!isfinite(d)) {
       memcpy(p, "null", 4);
       n = 4;
     } else {
@@ -96,10 +100,10 @@ static ts_err json_scalar(stream_out *o, stream_kind kind, const stream_value *v
   return TS_OK;
 }
 
-ts_err fmt__json_value(stream_out *o, const stream_column *col, const stream_value *v)
+ts_err fmt__json_value(stream_out *o, const stream_column *col, const stream_value *v, int literals)
 {
   if (!col->is_array)
-    return json_scalar(o, col->kind, v);
+    return json_scalar(o, col->kind, v, literals);
   stream_array_iter it;
   stream_value el;
   if (stream_array_begin(&it, v))
@@ -114,7 +118,7 @@ ts_err fmt__json_value(stream_out *o, const stream_column *col, const stream_val
       stream_out_put(o, "null", 4);
       continue;
     }
-    ts_err rc = json_scalar(o, col->kind, &el);
+    ts_err rc = json_scalar(o, col->kind, &el, literals);
     if (rc)
       return rc;
   }
@@ -176,7 +180,7 @@ static ts_err json_rows(fmt_encoder *e, const stream_batch *b)
         stream_out_put(o, "null", 4);
         continue;
       }
-      ts_err rc = fmt__json_value(o, &cols[i], &row[i]);
+      ts_err rc = fmt__json_value(o, &cols[i], &row[i], 0);
       if (rc)
         return rc;
     }
