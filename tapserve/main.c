@@ -143,8 +143,7 @@ int ts_serve(cfg *c)
 out:
   if (s.app.http)
     http_server_free(s.app.http);
-  uws_stop(&s.app);
-  uv_run(s.app.loop, UV_RUN_NOWAIT); /* close callbacks of the job handles */
+  uws_stop(&s.app); /* a no-op after a signal; stops the executors on a failed start */
   uws_free(&s.app);
   meta_free(s.app.meta);
   uv_loop_close(s.app.loop);

@@ -1,0 +1,158 @@
+#!/bin/bash
+# benchmarks/async.sh: one large async job against the same /sync query and
+# raw PostgreSQL COPY, same machine, same data, same run. See the "Async
+# jobs" section of benchmarks/README.md.
+#
+# Environment:
+#   BENCH_ROWS      rows of bench.sources (default 10000000)
+#   BENCH_DATA_DIR  embedded cluster directory (default var/bench-async-pg;
+#                   its own, so that benchmarks/run.sh is not disturbed)
+#   BENCH_PG_PORT   its PostgreSQL port (default 54322)
+#   BENCH_STORE     result store: fs (default, a directory in the run's
+#                   temporary directory) or pg
+#   BENCH_FORMATS   download formats (default "votable/b2 votable/td csv fits")
+#   TAPSERVE_BIN    the executable (default build/tapserve/tapserve)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${TAPSERVE_BIN:-$ROOT/build/tapserve/tapserve}
+GEN="$(cd "$(dirname "$0")" && pwd)/../../shared/bench/gen_sources.sql"
+DATA=${BENCH_DATA_DIR:-$ROOT/var/bench-async-pg}
+PG_PORT=${BENCH_PG_PORT:-54322}
+BENCH_ROWS=${BENCH_ROWS:-10000000}
+STORE=${BENCH_STORE:-fs}
+FORMATS=${BENCH_FORMATS:-votable/b2 votable/td csv fits}
+
+die() {
+  echo "bench: $*" >&2
+  exit 1
+}
+[ -x "$BIN" ] || die "no tapserve executable at $BIN (run make build, or set TAPSERVE_BIN)"
+[ -f "$GEN" ] || die "the data generator $GEN is missing (it lives in shared/bench/)"
+for tool in psql curl awk python3; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+[[ "$BENCH_ROWS" =~ ^[0-9]+$ ]] || die "BENCH_ROWS must be a number"
+case $STORE in fs | pg) ;; *) die "BENCH_STORE must be fs or pg" ;; esac
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapserve-bench-async.XXXXXX")
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+echo "== embedded PostgreSQL in $DATA (port $PG_PORT)"
+"$BIN" demo --no-serve --data-dir "$DATA" --pg-port "$PG_PORT" --rows 1000 >"$WORK/demo.out" 2>&1 ||
+  { cat "$WORK/demo.out" >&2; die "tapserve demo --no-serve failed"; }
+DSN=$(awk '/^  database /{ sub(/^  database +/, ""); dsn = $0 } END { print dsn }' "$WORK/demo.out")
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 "$DSN")
+have=0
+if [ "$("${PSQL[@]}" -At -c "SELECT to_regclass('bench.gen_info') IS NOT NULL")" = t ]; then
+  have=$("${PSQL[@]}" -At -c "SELECT nrows FROM bench.gen_info")
+fi
+if [ "$have" != "$BENCH_ROWS" ]; then
+  echo "== generating bench.sources ($BENCH_ROWS rows; done once, kept in $DATA)"
+  "${PSQL[@]}" -v nrows="$BENCH_ROWS" -f "$GEN" >"$WORK/gen.log" 2>&1 ||
+    { cat "$WORK/gen.log" >&2; die "generating bench.sources failed"; }
+fi
+"${PSQL[@]}" >/dev/null <<'SQL'
+BEGIN;
+DELETE FROM tap_schema.columns WHERE table_name = 'bench.sources';
+DELETE FROM tap_schema.tables WHERE table_name = 'bench.sources';
+DELETE FROM tap_schema.schemas WHERE schema_name = 'bench';
+INSERT INTO tap_schema.schemas (schema_name, description, schema_index) VALUES ('bench', 'Benchmark catalogue', 90);
+INSERT INTO tap_schema.tables (schema_name, table_name, table_type, description, table_index)
+VALUES ('bench', 'bench.sources', 'table', 'Synthetic sources (benchmark)', 1);
+INSERT INTO tap_schema.columns (table_name, column_name, datatype, arraysize, description, unit, ucd,
+                                indexed, principal, std, column_index)
+SELECT 'bench.sources', c.n, c.dt, c.asz, c.n, c.u, c.ucd, 0, 1, 0, c.i
+FROM (VALUES ('source_id', 'long', NULL, NULL, 'meta.id;meta.main', 1), ('ra', 'double', NULL, 'deg', 'pos.eq.ra', 2),
+             ('dec', 'double', NULL, 'deg', 'pos.eq.dec', 3), ('parallax', 'float', NULL, 'mas', NULL, 4),
+             ('pmra', 'float', NULL, 'mas/yr', NULL, 5), ('pmdec', 'float', NULL, 'mas/yr', NULL, 6),
+             ('phot_g_mean_mag', 'float', NULL, 'mag', NULL, 7), ('bp_rp', 'float', NULL, 'mag', NULL, 8),
+             ('flags', 'short', NULL, NULL, NULL, 9), ('name', 'char', '*', NULL, NULL, 10))
+     AS c(n, dt, asz, u, ucd, i);
+COMMIT;
+SQL
+
+HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$HTTP_PORT/tap"
+RS="pg"
+[ "$STORE" = fs ] && RS="fs:$WORK/results"
+cat >"$WORK/tapserve.ini" <<EOF
+[server]
+listen = 127.0.0.1
+port = $HTTP_PORT
+base_url = $URL
+write_timeout = 3600
+[database]
+dsn = $DSN
+[tap]
+maxrec_limit = 1000000000
+sync_timeout = 3600
+[jobs]
+result_store = $RS
+execution_duration = 3600
+[log]
+level = warn
+EOF
+"$BIN" serve -c "$WORK/tapserve.ini" >"$WORK/tapserve.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null "$URL/availability" 2>/dev/null && break
+  sleep 0.1
+done
+
+Q="SELECT * FROM bench.sources"
+echo "== $BENCH_ROWS rows, result store $STORE"
+
+# raw COPY binary: the floor for both the query and the downloads
+t0=$(now)
+"${PSQL[@]}" -c "\\copy (SELECT * FROM bench.sources) TO '$WORK/raw.copy' WITH (FORMAT binary)"
+t_raw=$(elapsed "$t0" "$(now)")
+raw_bytes=$(stat -c %s "$WORK/raw.copy")
+rm -f "$WORK/raw.copy"
+
+# the same query through /sync (VOTable BINARY2)
+t0=$(now)
+curl -fsS -o /dev/null -X POST "$URL/sync" --data-urlencode "LANG=ADQL" --data-urlencode "QUERY=$Q" \
+  --data-urlencode "MAXREC=$BENCH_ROWS" --data-urlencode "RESPONSEFORMAT=votable/b2"
+t_sync=$(elapsed "$t0" "$(now)")
+
+# the async job: creation to COMPLETED (WAIT blocks until the phase changes)
+t0=$(now)
+JOB=$(curl -fsS -o /dev/null -w '%{redirect_url}' -X POST "$URL/async" --data-urlencode "LANG=ADQL" \
+  --data-urlencode "QUERY=$Q" --data-urlencode "MAXREC=$BENCH_ROWS" --data-urlencode "PHASE=RUN")
+while :; do
+  phase=$(curl -fsS "$JOB?WAIT=60" | sed -n 's:.*<uws\:phase>\(.*\)</uws\:phase>.*:\1:p')
+  case $phase in COMPLETED | ERROR | ABORTED) break ;; esac
+done
+t_async=$(elapsed "$t0" "$(now)")
+[ "$phase" = COMPLETED ] || die "the job ended $phase: $(curl -fsS "$JOB/error")"
+read -r stored raw_stored rows < <("${PSQL[@]}" -At -F ' ' -c \
+  "SELECT bytes, raw_bytes, rows FROM tapserve.results WHERE job_id = '${JOB##*/}'")
+
+printf '\n%-34s %10s %12s\n' "case" "seconds" "MB/s"
+printf '%-34s %10s %12s\n' "raw COPY binary (psql)" "$t_raw" "$(awk -v b="$raw_bytes" -v t="$t_raw" 'BEGIN{printf "%.1f", b/t/1e6}')"
+printf '%-34s %10s\n' "/sync votable/b2" "$t_sync"
+printf '%-34s %10s\n' "async: creation -> COMPLETED" "$t_async"
+printf '\nstored: %s bytes zstd for %s bytes of COPY (%s rows); ratio %s\n' "$stored" "$raw_stored" "$rows" \
+  "$(awk -v a="$stored" -v b="$raw_stored" 'BEGIN{printf "%.3f", a/b}')"
+
+printf '\n%-34s %10s %14s %12s %12s\n' "download of the stored result" "seconds" "bytes" "MB/s" "rows/s"
+for f in $FORMATS; do
+  t0=$(now)
+  bytes=$(curl -fsS -o /dev/null -w '%{size_download}' "$JOB/results/result?RESPONSEFORMAT=$f")
+  t=$(elapsed "$t0" "$(now)")
+  printf '%-34s %10s %14s %12s %12s\n' "$f" "$t" "$bytes" \
+    "$(awk -v b="$bytes" -v t="$t" 'BEGIN{printf "%.1f", b/t/1e6}')" \
+    "$(awk -v r="$rows" -v t="$t" 'BEGIN{printf "%.0f", r/t}')"
+done
+curl -fsS -o /dev/null -X DELETE "$JOB"
