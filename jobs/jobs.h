@@ -222,6 +222,10 @@ ts_err jobs_store_writer_finish(jobs_store_writer *w, jobs_result_info *r, ts_er
 /* Frees; when the result was not committed (commit=0) removes whatever was
  * written (fs file, pg transaction rolled back). */
 void jobs_store_writer_free(jobs_store_writer *w, int commit);
+/* Removes temporary files of the fs store older than `age_s` seconds:
+ * what an instance killed while writing left behind (a live writer is
+ * younger than the longest execution duration). Returns how many. */
+int jobs_store_clean_tmp(const jobs_store *s, int64_t age_s);
 /* Removes a stored fs result (pg chunks go with their job row). */
 void jobs_store_remove(const jobs_store *s, const char *store, const char *location);
 

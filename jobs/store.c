@@ -7,12 +7,14 @@
  * that commits the result row and the COMPLETED phase. */
 #include "jobs/jobs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -253,6 +255,27 @@ void jobs_store_remove(const jobs_store *s, const char *store, const char *locat
   snprintf(path, sizeof path, "%s/%s", s->dir, location);
   if (unlink(path) != 0 && errno != ENOENT)
     ts_log(TS_LOG_WARN, NULL, "cannot remove the result file %s: %s", path, strerror(errno));
+}
+
+int jobs_store_clean_tmp(const jobs_store *s, int64_t age_s)
+{
+  DIR *d;
+  struct dirent *e;
+  int n = 0;
+  time_t limit = time(NULL) - (time_t)age_s;
+  if (s->kind != JOBS_STORE_FS || !(d = opendir(s->dir)))
+    return 0;
+  while ((e = readdir(d)) != NULL) {
+    char path[1400];
+    struct stat st;
+    if (strncmp(e->d_name, ".tmp-", 5) != 0)
+      continue;
+    snprintf(path, sizeof path, "%s/%s", s->dir, e->d_name);
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < limit && unlink(path) == 0)
+      n++;
+  }
+  closedir(d);
+  return n;
 }
 
 /* ---- reader ------------------------------------------------------------- */

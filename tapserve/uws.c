@@ -1958,6 +1958,12 @@ static void maint_work_cb(uv_work_t *w)
       ts_log(TS_LOG_WARN, NULL, "job sweeper: %s", err.msg);
     else if (n)
       ts_log(TS_LOG_INFO, NULL, "job sweeper: %d expired job(s) destroyed", n);
+    /* A file being written is touched at least every chunk; one untouched
+     * for a day (or the longest duration) belongs to a dead writer. */
+    int64_t age = u->cfg->jobs_duration_max_s > 86400 ? u->cfg->jobs_duration_max_s : 86400;
+    n = jobs_store_clean_tmp(&u->store, age);
+    if (n)
+      ts_log(TS_LOG_INFO, NULL, "job sweeper: %d abandoned temporary result file(s) removed", n);
   }
   jobs_db_put(u->db, conn);
 }

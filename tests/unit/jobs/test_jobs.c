@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 int test_phase_names(void)
@@ -194,6 +195,30 @@ int test_store_truncated(void)
   } while (!rc && got > 0);
   TS_CHECK(rc == TS_EIO); /* never a silently short result */
   jobs_store_reader_free(r);
+  return 0;
+}
+
+int test_store_clean_tmp(void)
+{
+  jobs_store s;
+  ts_error err;
+  char spec[300], old[600];
+  jobs_store_writer *w = NULL;
+  struct timeval tv[2] = {{1000, 0}, {1000, 0}};
+  TS_CHECK(make_tmpdir() == 0);
+  snprintf(spec, sizeof spec, "fs:%s", tmpdir);
+  TS_CHECK(jobs_store_init(&s, spec, &err) == TS_OK);
+  snprintf(old, sizeof old, "%s/.tmp-dead-result.copy.zst-0011", tmpdir);
+  FILE *f = fopen(old, "w");
+  TS_CHECK(f != NULL);
+  fclose(f);
+  TS_CHECK(utimes(old, tv) == 0); /* written long ago by a writer that died */
+  TS_CHECK(jobs_store_writer_open(&s, NULL, "ef", "result", &w, &err) == TS_OK); /* alive */
+  TS_CHECK_EQ_INT(count_files(), 2);
+  TS_CHECK_EQ_INT(jobs_store_clean_tmp(&s, 3600), 1);
+  TS_CHECK_EQ_INT(count_files(), 1);
+  TS_CHECK(access(old, F_OK) != 0);
+  jobs_store_writer_free(w, 0);
   return 0;
 }
 
