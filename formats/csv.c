@@ -64,8 +64,14 @@ static ts_err csv_rows(fmt_encoder *e, const stream_batch *b)
     for (size_t i = 0; i < b->ncols; i++) {
       if (i)
         stream_out_put(o, &c->sep, 1);
-      if (row[i].len < 0)
+      if (row[i].len < 0) {
+        /* A one-column NULL would be an empty line, which CSV readers
+         * skip: "" keeps the row (it then reads as an empty string). TSV
+         * has no quoting and keeps the empty line. */
+        if (b->ncols == 1 && c->style == FMT_TEXT_CSV)
+          stream_out_put(o, "\"\"", 2);
         continue;
+      }
       ts_err rc = fmt__value_text(o, &cols[i], &row[i], c->style, &c->scratch);
       if (rc)
         return rc;

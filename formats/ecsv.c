@@ -135,8 +135,12 @@ static ts_err ecsv_rows(fmt_encoder *e, const stream_batch *b)
       const stream_value *v = &row[i];
       if (i)
         stream_out_put(o, ",", 1);
-      if (v->len < 0)
+      if (v->len < 0) {
+        /* an empty line would be skipped; astropy masks "" */
+        if (b->ncols == 1)
+          stream_out_put(o, "\"\"", 2);
         continue;
+      }
       ts_err rc;
       if (c->kind == STREAM_BOOL && !c->is_array) {
         if (v->len < 1)

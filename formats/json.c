@@ -83,6 +83,11 @@ static ts_err json_scalar(stream_out *o, stream_kind kind, const stream_value *v
       n = 4;
     } else {
       n = kind == STREAM_FLOAT4 ? fmt__float(p, (float)d) : fmt__double(p, d);
+      /* JSON readers take "-0" for the integer 0 and lose the sign. */
+      if (n == 2 && p[0] == '-' && p[1] == '0') {
+        memcpy(p + 2, ".0", 2);
+        n = 4;
+      }
     }
     break;
   }
