@@ -105,7 +105,7 @@ static ts_err text_begin(fmt_encoder *e, const stream_schema *s, const fmt_info 
     const char *name = c->name ? c->name : "";
     int w = plain_kind_width(c), nw = (int)plain_chars(name, strlen(name));
     if (!w && c->arraysize && c->arraysize[0] >= '1' && c->arraysize[0] <= '9')
-      w = atoi(c->arraysize) > 64 ? 64 : atoi(c->arraysize);
+      w = (int)(strtol(c->arraysize, NULL, 10) > 64 ? 64 : strtol(c->arraysize, NULL, 10));
     if (!w)
       w = 12;
     p->width[i] = w > nw ? w : nw;

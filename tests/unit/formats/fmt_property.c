@@ -317,7 +317,7 @@ int main(int argc, char **argv)
   const char *dir = argv[1];
   rng = argc > 2 ? strtoull(argv[2], NULL, 10) * 2654435761ULL + 88172645463325252ULL
                  : 88172645463325252ULL;
-  int ntables = argc > 3 ? atoi(argv[3]) : 40;
+  int ntables = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 40;
   mkdir(dir, 0755);
   pool_cap = 64 << 20;
   pool = malloc(pool_cap);
@@ -342,8 +342,10 @@ int main(int argc, char **argv)
       kinds[i] = pick(K_NKINDS);
       snprintf(names[i], sizeof names[i], "c%zu_%s", i, kind_name[kinds[i]]);
       names[i][strcspn(names[i], "[")] = '\0'; /* c3_float8[] -> c3_float8 */
-      if (kinds[i] == K_F8ARR || kinds[i] == K_I4ARR)
-        strcat(names[i], "a");
+      if (kinds[i] == K_F8ARR || kinds[i] == K_I4ARR) {
+        size_t l = strlen(names[i]);
+        snprintf(names[i] + l, sizeof names[i] - l, "a");
+      }
       cols[i].name = names[i];
       if (stream_column_set_type(&cols[i], kind_oid[kinds[i]], -1))
         return 2;
