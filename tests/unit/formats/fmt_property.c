@@ -329,7 +329,7 @@ int main(int argc, char **argv)
     size_t nrows = pick(5) == 0 ? (size_t)pick(2) : (size_t)pick(400);
     stream_column cols[16];
     int kinds[16];
-    char names[16][16];
+    char names[16][48];
     stream_schema s = {ncols, cols};
     char path[512];
     snprintf(path, sizeof path, "%s/t%03d.truth.json", dir, t);

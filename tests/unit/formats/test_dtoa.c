@@ -44,7 +44,7 @@ static int sig_digits(const char *s)
 static int printf_shortest(double d, int is_float)
 {
   int lo = 1, hi = is_float ? 9 : 17;
-  char tmp[64];
+  char tmp[512]; /* %g of a double never needs this much; gcc cannot tell */
   while (lo < hi) {
     int mid = (lo + hi) / 2;
     snprintf(tmp, sizeof tmp, "%.*g", mid, d);
