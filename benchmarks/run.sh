@@ -9,7 +9,10 @@
 #   BENCH_REPEAT    runs per case, the median is reported (default 3)
 #   BENCH_DATA_DIR  embedded cluster directory (default var/bench-pg)
 #   BENCH_PG_PORT   its PostgreSQL port (default 54321)
-#   BENCH_FORMATS   tapserve RESPONSEFORMATs (default "votable/b2 votable/td csv")
+#   BENCH_FORMATS   tapserve RESPONSEFORMATs (default: every format,
+#                   "votable/b2 votable/b votable/td fits csv tsv ecsv json text html")
+#   BENCH_ENCODING  also measure these Content-Encodings of votable/b2 and csv
+#                   (default "gzip zstd"; empty to skip)
 #   TAPSERVE_BIN    the executable (default build/tapserve/tapserve)
 set -euo pipefail
 
@@ -20,7 +23,8 @@ DATA=${BENCH_DATA_DIR:-$ROOT/var/bench-pg}
 PG_PORT=${BENCH_PG_PORT:-54321}
 BENCH_ROWS=${BENCH_ROWS:-10000000}
 REPEAT=${BENCH_REPEAT:-3}
-FORMATS=${BENCH_FORMATS:-votable/b2 votable/td csv}
+FORMATS=${BENCH_FORMATS:-votable/b2 votable/b votable/td fits csv tsv ecsv json text html}
+ENCODINGS=${BENCH_ENCODING-gzip zstd}
 
 die() {
   echo "bench: $*" >&2
@@ -178,11 +182,17 @@ copy_case() { # table rows format(binary|csv)
   echo "   raw COPY $fmt: $(printf '%s ' "${times[@]}")s"
 }
 
-sync_case() { # table rows responseformat
-  local t=$1 rows=$2 fmt=$3 out code total ttfb size totals=() ttfbs=() sizes=() peak
+sync_case() { # table rows responseformat [content-encoding]
+  local t=$1 rows=$2 fmt=$3 enc=${4:-} out code total ttfb size totals=() ttfbs=() sizes=() peak label
+  local hdr=()
+  label=$fmt
+  if [ -n "$enc" ]; then
+    hdr=(-H "Accept-Encoding: $enc")
+    label="$fmt+$enc"
+  fi
   start_server
   for _ in $(seq 1 "$REPEAT"); do
-    out=$(curl -sS -o /dev/null -w '%{http_code} %{time_total} %{time_starttransfer} %{size_download}' \
+    out=$(curl -sS "${hdr[@]}" -o /dev/null -w '%{http_code} %{time_total} %{time_starttransfer} %{size_download}' \
       --data-urlencode "LANG=ADQL" --data-urlencode "REQUEST=doQuery" \
       --data-urlencode "QUERY=SELECT * FROM bench.$t" --data-urlencode "MAXREC=$rows" \
       --data-urlencode "RESPONSEFORMAT=$fmt" "$URL/sync") || die "curl failed for $fmt on bench.$t"
@@ -194,8 +204,8 @@ sync_case() { # table rows responseformat
   done
   peak=$(server_peak_mb)
   stop_server
-  record "tapserve_$fmt $t $rows $(printf '%s\n' "${totals[@]}" | median) $(printf '%s\n' "${sizes[@]}" | median) $(printf '%s\n' "${ttfbs[@]}" | median) $peak"
-  echo "   tapserve $fmt: $(printf '%s ' "${totals[@]}")s, peak RSS $peak MB"
+  record "tapserve_$label $t $rows $(printf '%s\n' "${totals[@]}" | median) $(printf '%s\n' "${sizes[@]}" | median) $(printf '%s\n' "${ttfbs[@]}" | median) $peak"
+  echo "   tapserve $label: $(printf '%s ' "${totals[@]}")s, peak RSS $peak MB"
 }
 
 # One untimed download per format on the 1M table, checked for what /dev/null
@@ -207,18 +217,35 @@ verify_1m() {
     curl -sS -o "$WORK/check.out" --data-urlencode "LANG=ADQL" --data-urlencode "REQUEST=doQuery" \
       --data-urlencode "QUERY=SELECT * FROM bench.sources_1m" --data-urlencode "MAXREC=1000000" \
       --data-urlencode "RESPONSEFORMAT=$fmt" "$URL/sync" || die "curl failed for $fmt"
-    tailtxt=$(tail -c 4096 "$WORK/check.out")
+    tailtxt=$(tail -c 4096 "$WORK/check.out" | tr -d '\000')
     if grep -q 'QUERY_STATUS" value="ERROR\|QUERY_STATUS" value="OVERFLOW' <<<"$tailtxt"; then
       die "the $fmt result of bench.sources_1m ends with an error or overflow: $tailtxt"
     fi
-    if [ "$fmt" = csv ]; then
+    case "$fmt" in
+    csv | tsv)
       lines=$(wc -l <"$WORK/check.out")
-      [ "$lines" = 1000001 ] || die "csv result of bench.sources_1m has $lines lines, expected 1000001"
-    fi
+      [ "$lines" = 1000001 ] || die "$fmt result of bench.sources_1m has $lines lines, expected 1000001"
+      ;;
+    fits)
+      if command -v fitsverify >/dev/null; then
+        fitsverify -q -e "$WORK/check.out" | grep -q "verification OK" ||
+          die "the fits result of bench.sources_1m does not pass fitsverify"
+      fi
+      ;;
+    json)
+      tail -c 40 "$WORK/check.out" | grep -q '"query_status":"OK"' ||
+        die "the json result of bench.sources_1m does not end with query_status OK"
+      ;;
+    text | html)
+      if grep -q 'QUERY_STATUS\|class="error"' <<<"$tailtxt"; then
+        die "the $fmt result of bench.sources_1m ends with an error or overflow"
+      fi
+      ;;
+    esac
   done
   rm -f "$WORK/check.out"
   stop_server
-  echo "   results checked (no error or overflow trailer; csv has 1,000,000 rows)"
+  echo "   results checked (no error or overflow trailer; csv/tsv have 1,000,000 rows; fits passes fitsverify)"
 }
 
 CASES=("sources_1m 1000000")
@@ -236,6 +263,11 @@ for c in "${CASES[@]}"; do
   for fmt in $FORMATS; do
     sync_case "$t" "$rows" "$fmt"
   done
+  for enc in $ENCODINGS; do
+    for fmt in votable/b2 csv; do
+      sync_case "$t" "$rows" "$fmt" "$enc"
+    done
+  done
 done
 
 # ---- report -----------------------------------------------------------------
@@ -246,17 +278,22 @@ awk '
     if ($1 == "COPY_binary") bin[$2] = $4
     if ($1 == "COPY_csv") csv[$2] = $4 }
   END {
-    printf "%-20s %-11s %10s %8s %11s %8s %9s %9s %7s %9s\n", "case", "table", "rows", "seconds",
-           "rows/s", "MB/s", "x COPYbin", "x COPYcsv", "TTFB s", "peak RSS"
+    printf "%-25s %-11s %10s %8s %11s %8s %9s %9s %9s %9s %7s %9s\n", "case", "table", "rows", "seconds",
+           "rows/s", "MB/s", "x COPYbin", "x COPYcsv", "speed/bin", "speed/csv", "TTFB s", "peak RSS"
     for (i = 1; i <= NR; i++) {
       name = kind[i]; sub(/^COPY_/, "raw COPY ", name); sub(/^tapserve_/, "tapserve ", name)
       rb = (bin[tab[i]] > 0) ? sprintf("%.2f", sec[i] / bin[tab[i]]) : "-"
-      rc = (kind[i] ~ /csv$/ && csv[tab[i]] > 0) ? sprintf("%.2f", sec[i] / csv[tab[i]]) : "-"
-      printf "%-20s %-11s %10d %8.2f %11.0f %8.1f %9s %9s %7s %9s\n", name, tab[i], rows[i], sec[i],
-             rows[i] / sec[i], bytes[i] / 1e6 / sec[i], rb, rc,
+      iscsv = kind[i] ~ /(csv|tsv)(\+[a-z]+)?$/
+      rc = (iscsv && csv[tab[i]] > 0) ? sprintf("%.2f", sec[i] / csv[tab[i]]) : "-"
+      sb = (bin[tab[i]] > 0) ? sprintf("%.2f", bin[tab[i]] / sec[i]) : "-"
+      sc = (iscsv && csv[tab[i]] > 0) ? sprintf("%.2f", csv[tab[i]] / sec[i]) : "-"
+      printf "%-25s %-11s %10d %8.2f %11.0f %8.1f %9s %9s %9s %9s %7s %9s\n", name, tab[i], rows[i], sec[i],
+             rows[i] / sec[i], bytes[i] / 1e6 / sec[i], rb, rc, sb, sc,
              ttfb[i] == "-" ? "-" : sprintf("%.3f", ttfb[i]), peak[i] == "-" ? "-" : peak[i] " MB"
     }
   }' "$RESULTS"
 echo
 echo "x COPYbin / x COPYcsv: time relative to raw COPY (FORMAT binary / csv) of the same table through psql."
+echo "speed/bin / speed/csv: throughput relative to raw COPY binary / csv (1.00 = as fast; the targets are in benchmarks/README.md)."
+echo "MB/s counts bytes as received (compressed for +gzip/+zstd)."
 echo "The cluster keeps running: $BIN demo --stop --data-dir $DATA"
