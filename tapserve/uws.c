@@ -869,7 +869,13 @@ typedef struct uws_dl {
   fmt_encoder *enc;
   stream_out out;
   uint64_t pos;
-  int started, aborted, in_flight, blocked, range_done, ok, ended;
+  int started, aborted, in_flight, blocked, range_done, ok, ended, draining;
+  /* Downloads whose size is not known yet go through tap_result, which
+   * adds what a plain stream needs (Content-Encoding, the gzip file of
+   * votable_gzip, spooled formats, error trailers); sized and ranged ones
+   * come from the encoder directly. */
+  tap_result *tr;
+  int via_tr;
 } uws_dl;
 
 static ts_err count_flush(void *ud, const char *buf, size_t len)
@@ -879,11 +885,23 @@ static ts_err count_flush(void *ud, const char *buf, size_t len)
   return TS_OK;
 }
 
-/* Decodes a stored stream and feeds every batch to `enc`; shared by the
- * counting pass (worker thread) and nothing else: the streaming download
- * feeds block by block from the loop. */
-static ts_err feed_block(stream_copydec *dec, fmt_encoder *enc, const uint8_t *buf, size_t len,
-                         const int *stop, ts_error *err)
+typedef ts_err (*rows_fn)(void *ud, const stream_batch *b, ts_error *err);
+
+static ts_err enc_rows(void *ud, const stream_batch *b, ts_error *err)
+{
+  ts_err rc = fmt_encoder_rows(ud, b);
+  return rc ? ts_fail(err, rc, 0, "%s", "cannot encode the stored result") : TS_OK;
+}
+
+static ts_err tr_rows(void *ud, const stream_batch *b, ts_error *err)
+{
+  return tap_result_rows(ud, b, err);
+}
+
+/* Decodes a block of the stored COPY stream and hands every batch to
+ * `rows`; values are valid only during that call. */
+static ts_err feed_block(stream_copydec *dec, rows_fn rows, void *ud, const uint8_t *buf,
+                         size_t len, const int *stop, ts_error *err)
 {
   size_t off = 0;
   while (off < len && !(stop && *stop)) {
@@ -895,9 +913,9 @@ static ts_err feed_block(stream_copydec *dec, fmt_encoder *enc, const uint8_t *b
       return rc;
     off += used;
     if (b.nrows) {
-      rc = fmt_encoder_rows(enc, &b);
+      rc = rows(ud, &b, err);
       if (rc)
-        return ts_fail(err, rc, 0, "%s", "cannot encode the stored result");
+        return rc;
     } else if (used == 0) {
       break;
     }
@@ -932,7 +950,7 @@ static ts_err count_encoded(uws_dl *d, int64_t *size, ts_error *err)
     rc = jobs_store_read(rd, buf, DL_BLOCK, &got, err);
     if (rc || got == 0)
       break;
-    rc = feed_block(dec, enc, buf, got, NULL, err);
+    rc = feed_block(dec, enc_rows, enc, buf, got, NULL, err);
   }
   if (!rc)
     rc = stream_copydec_finish(dec, err);
@@ -942,6 +960,10 @@ static ts_err count_encoded(uws_dl *d, int64_t *size, ts_error *err)
     if (fmt_encoder_end(enc, &t) || stream_out_flush(&out))
       rc = ts_fail(err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
   }
+  /* Spooling formats (FITS) write their document only now. */
+  for (int done = 0; !rc && !done;)
+    if (fmt_encoder_drain(enc, &done))
+      rc = ts_fail(err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
   if (!rc)
     *size = (int64_t)n;
   fmt_encoder_free(enc);
@@ -999,6 +1021,8 @@ static void dl_prep_work(uv_work_t *w)
   d->rc = jobs_result_size_get(d->conn, d->id, d->res.name, d->fmt->name, &d->size, &d->err);
   if (d->rc)
     return;
+  if (d->fmt->body_encoding)
+    d->range = NULL; /* compressed as a whole: served through tap_result only */
   snprintf(d->etag, sizeof d->etag, "\"%s-%s-%s\"", d->id, d->res.name, d->fmt->ext);
   for (char *p = d->etag; *p; p++)
     if (*p == '/')
@@ -1068,8 +1092,15 @@ static void dl_close_work(uv_work_t *w)
   ts_error e;
   jobs_store_reader_free(d->rd);
   d->rd = NULL;
-  if (d->conn && d->ok && !d->ranged && d->size < 0)
+  if (d->conn && d->ok && !d->ranged && d->size < 0 && d->pos > 0)
     jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, (int64_t)d->pos, &e);
+  if (d->conn && d->ok && d->via_tr && !d->fmt->body_encoding) {
+    /* The first download of a format went out chunked: count its size
+     * now, off the client's time, so later ones carry Content-Length. */
+    int64_t size;
+    if (!count_encoded(d, &size, &e))
+      jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, size, &e);
+  }
   if (d->conn && !d->ok && d->size >= 0 && d->ended)
     jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, -1, &e);
   jobs_db_put(d->u->db, d->conn);
@@ -1100,7 +1131,11 @@ static void dl_end(uws_dl *d, int ok)
     return;
   d->ended = 1;
   d->ok = ok;
-  if (!d->started && !d->aborted) {
+  if (d->tr) {
+    ts_err rc = ok ? TS_OK : d->err.code ? d->err.code : TS_EIO;
+    tap_result_finish(d->tr, rc, &d->err, d->res.overflow);
+    d->tr = NULL;
+  } else if (!d->started && !d->aborted) {
     ts_error e = d->err;
     if (!e.code)
       ts_fail(&e, TS_EINTERNAL, 0, "the download failed");
@@ -1153,17 +1188,10 @@ static ts_err dl_flush(void *ud, const char *buf, size_t len)
 
 static void dl_read(uws_dl *d);
 
-static void dl_finish_stream(uws_dl *d)
+/* After the encoder's end: the checks and the end of the response. */
+static void dl_complete(uws_dl *d, ts_err rc)
 {
-  ts_err rc = d->range_done ? TS_OK : stream_copydec_finish(d->dec, &d->err);
-  if (!rc && !d->range_done) {
-    fmt_trailer t = {d->res.overflow ? FMT_OVERFLOW : FMT_OK,
-                     d->res.overflow ? "the result was truncated at MAXREC rows" : NULL};
-    rc = fmt_encoder_end(d->enc, &t);
-  }
-  if (!rc)
-    rc = stream_out_flush(&d->out);
-  if (!rc && !d->started) /* an empty range cannot happen; an empty body can */
+  if (!rc && !d->started) /* an empty body */
     rc = dl_flush(d, "", 0);
   if (!rc && d->size >= 0 && !d->ranged && d->pos != (uint64_t)d->size) {
     /* The recorded size was wrong (an encoder changed): break the
@@ -1178,6 +1206,50 @@ static void dl_finish_stream(uws_dl *d)
   dl_end(d, rc == TS_OK);
 }
 
+/* A spooled document (FITS) goes out piece by piece while the client
+ * keeps up; on_drain comes back here. */
+static void dl_drain(uws_dl *d)
+{
+  int done = 0;
+  while (!d->range_done && !d->aborted) {
+    if (fmt_encoder_drain(d->enc, &done)) {
+      ts_fail(&d->err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
+      dl_complete(d, TS_EFORMAT);
+      return;
+    }
+    if (done)
+      break;
+    if (d->started && http_write_blocked(d->req)) {
+      d->blocked = 1;
+      return;
+    }
+  }
+  d->draining = 0;
+  dl_complete(d, d->aborted ? TS_ECANCELED : TS_OK);
+}
+
+static void dl_finish_stream(uws_dl *d)
+{
+  ts_err rc = d->range_done ? TS_OK : stream_copydec_finish(d->dec, &d->err);
+  if (d->tr) {
+    dl_end(d, rc == TS_OK); /* tap_result writes the trailer */
+    return;
+  }
+  if (!rc && !d->range_done) {
+    fmt_trailer t = {d->res.overflow ? FMT_OVERFLOW : FMT_OK,
+                     d->res.overflow ? "the result was truncated at MAXREC rows" : NULL};
+    rc = fmt_encoder_end(d->enc, &t);
+  }
+  if (!rc)
+    rc = stream_out_flush(&d->out);
+  if (rc || d->range_done) {
+    dl_complete(d, rc);
+    return;
+  }
+  d->draining = 1;
+  dl_drain(d);
+}
+
 static void dl_read_work(uv_work_t *w)
 {
   uws_dl *d = w->data;
@@ -1187,7 +1259,6 @@ static void dl_read_work(uv_work_t *w)
 static void dl_read_after(uv_work_t *w, int status)
 {
   uws_dl *d = w->data;
-  int stop = 0;
   (void)status;
   d->in_flight = 0;
   if (d->aborted || d->rc) {
@@ -1198,8 +1269,10 @@ static void dl_read_after(uv_work_t *w, int status)
     dl_finish_stream(d);
     return;
   }
-  d->rc = feed_block(d->dec, d->enc, d->buf, d->len, &d->range_done, &d->err);
-  (void)stop;
+  if (d->tr)
+    d->rc = feed_block(d->dec, tr_rows, d->tr, d->buf, d->len, NULL, &d->err);
+  else
+    d->rc = feed_block(d->dec, enc_rows, d->enc, d->buf, d->len, &d->range_done, &d->err);
   if (d->rc || d->aborted) {
     dl_end(d, 0);
     return;
@@ -1208,7 +1281,7 @@ static void dl_read_after(uv_work_t *w, int status)
     dl_finish_stream(d);
     return;
   }
-  if (d->started && http_write_blocked(d->req)) {
+  if (d->tr ? tap_result_blocked(d->tr) : d->started && http_write_blocked(d->req)) {
     d->blocked = 1; /* on_drain reads on */
     return;
   }
@@ -1230,7 +1303,10 @@ static void dl_on_drain(void *ud)
   uws_dl *d = ud;
   if (d->blocked && !d->ended) {
     d->blocked = 0;
-    dl_read(d);
+    if (d->draining)
+      dl_drain(d);
+    else
+      dl_read(d);
   }
 }
 
@@ -1279,7 +1355,28 @@ static void dl_prep_after(uv_work_t *w, int status)
   }
   d->buf = malloc(DL_BLOCK);
   d->dec = stream_copydec_new(d->schema.ncols, (size_t)d->u->cfg->fetch_size);
-  if (!d->buf || !d->dec || stream_out_init(&d->out, DL_OUT, dl_flush, d) ||
+  if (!d->buf || !d->dec) {
+    ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
+    dl_end(d, 0);
+    return;
+  }
+  if (!d->ranged && d->size < 0) {
+    static const tap_result_hooks hooks = {dl_on_drain, dl_on_abort};
+    d->tr = tap_result_new(d->req, d->fmt, &hooks, d);
+    d->via_tr = 1;
+    if (!d->tr) {
+      ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
+      dl_end(d, 0);
+      return;
+    }
+    if (tap_result_begin(d->tr, &d->schema, &d->info, &d->err)) {
+      dl_end(d, 0);
+      return;
+    }
+    dl_read(d);
+    return;
+  }
+  if (stream_out_init(&d->out, DL_OUT, dl_flush, d) ||
       !(d->enc = fmt_encoder_new(d->fmt, &d->out))) {
     ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
     dl_end(d, 0);

@@ -337,6 +337,11 @@ def test_range_requests(srv):
     vfull = requests.get(res).content
     vpart = requests.get(res, headers={"Range": "bytes=100-"})
     assert vpart.status_code == 206 and vpart.content == vfull[100:]
+    # a spooled format (FITS): the whole file, then a range of it
+    ffull = requests.get(res, params={"RESPONSEFORMAT": "fits"}).content
+    assert ffull[:6] == b"SIMPLE" and len(ffull) % 2880 == 0
+    fpart = requests.get(res, params={"RESPONSEFORMAT": "fits"}, headers={"Range": "bytes=2800-6000"})
+    assert fpart.status_code == 206 and fpart.content == ffull[2800:6001]
 
 
 def test_large_result_equals_sync(srv, workdir):
