@@ -464,3 +464,41 @@ def test_errors_mid_stream(fmt_server):
     # FITS spools: the failure is still a proper error document
     r = sync(fmt_server, "fits", query=q, extra={"MAXREC": "100000"})
     assert r.status_code >= 400 and b"QUERY_STATUS" in r.content
+
+
+@pytest.mark.parametrize("fmt", ["votable", "votable/td", "votable/b", "fits", "ecsv", "json", "csv"])
+def test_geometry(fmt_server, psql, fmt, workdir):
+    """DALI geometry (point, circle) as double arrays with their xtype, with
+    the exact coordinates PostgreSQL has."""
+    q = ("SELECT TOP 5 source_id, POINT('ICRS', ra, dec) AS p, CIRCLE('ICRS', ra, dec, 0.5) AS c "
+         "FROM demo.sources ORDER BY source_id")
+    _, ref = psql.rows("SELECT source_id, ra, dec FROM demo.sources ORDER BY source_id LIMIT 5")
+    r = sync(fmt_server, fmt, query=q)
+    assert r.status_code == 200, r.text[:300]
+    if fmt.startswith("votable"):
+        table, vot = votable_table(r.content)
+        xtypes = {f.name: f.xtype for f in vot.get_first_table().fields}
+        assert xtypes["p"] == "point" and xtypes["c"] == "circle"
+        rows = [(int(t["source_id"]), list(t["p"]), list(t["c"])) for t in table]
+    elif fmt == "fits":
+        path = write_tmp(workdir, "geo.fits", r.content)
+        rc, out = tsit.run_tool(["fitsverify", path], timeout=60)
+        assert "0 warning(s) and 0 error(s)" in out, out
+        table = Table.read(path)
+        rows = [(int(t["source_id"]), list(t["p"]), list(t["c"])) for t in table]
+    elif fmt == "ecsv":
+        table = Table.read(r.content.decode(), format="ascii.ecsv")
+        assert table["p"].meta.get("xtype") == "point" and table["c"].meta.get("xtype") == "circle"
+        rows = [(int(t["source_id"]), list(t["p"]), list(t["c"])) for t in table]
+    elif fmt == "json":
+        doc = json.loads(r.content)
+        assert [m["xtype"] for m in doc["metadata"]] == [None, "point", "circle"]
+        rows = [(d[0], d[1], d[2]) for d in doc["data"]]
+    else:
+        header, body = parse_csv_like(r.content.decode(), ",")
+        rows = [(int(b[0]), [float(x) for x in b[1].split()], [float(x) for x in b[2].split()]) for b in body]
+    assert len(rows) == len(ref)
+    for (sid, p, c), (rsid, ra, dec) in zip(rows, ref):
+        assert sid == int(rsid)
+        assert [float(x) for x in p] == [float(ra), float(dec)]
+        assert [float(x) for x in c] == [float(ra), float(dec), 0.5]
