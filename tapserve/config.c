@@ -79,8 +79,6 @@ static const key_def keys[] = {
 };
 #undef F
 
-/* The configuration cfg_finish accepted last (see cfg_current). */
-static const cfg *cfg_last;
 
 static char **str_field(cfg *c, const key_def *k)
 {
@@ -154,8 +152,6 @@ void cfg_free(cfg *c)
   free(c->query_dsn);
   free(c->service_title);
   free(c->service_description);
-  if (cfg_last == c)
-    cfg_last = NULL;
   free(c->adql_geometry);
   free(c->adql_coordsys);
   free(c->adql_udfs);
@@ -489,11 +485,6 @@ static ts_err derive_prefix(cfg *c, ts_error *err)
 
 /* ---- [adql] ------------------------------------------------------------ */
 
-const cfg *cfg_current(void)
-{
-  return cfg_last;
-}
-
 /* Splits `s` at `sep` into trimmed, non-empty pieces in the arena. */
 static const char **split_list(ts_arena *a, const char *s, char sep, size_t *n)
 {
@@ -643,6 +634,5 @@ ts_err cfg_finish(cfg *c, ts_error *err)
     return ts_fail(err, TS_EINVAL, 0, "port %d is not a TCP port", c->port);
   if (c->log_level < TS_LOG_DEBUG || c->log_level > TS_LOG_ERROR)
     return ts_fail(err, TS_EINVAL, 0, "log level out of range");
-  cfg_last = c;
   return TS_OK;
 }

@@ -68,7 +68,7 @@ static ts_err load_metadata(ts_app *app, ts_error *err)
     return err->code ? err->code : TS_EDB;
   rc = meta_ensure_tap_schema(conn, err);
   if (!rc)
-    rc = meta_load(conn, &app->meta, err);
+    rc = meta_load(conn, app->cfg, &app->meta, err);
   PQfinish(conn);
   return rc;
 }

@@ -413,7 +413,7 @@ static ts_err build_keys(meta *m, const meta_rows *rows, int *oom, ts_error *err
   return *oom ? ts_fail(err, TS_ENOMEM, 0, "out of memory") : TS_OK;
 }
 
-ts_err meta_build(const meta_rows *rows, meta **out, ts_error *err)
+ts_err meta_build(const meta_rows *rows, const cfg *c, meta **out, ts_error *err)
 {
   meta *m = calloc(1, sizeof *m);
   int oom = 0;
@@ -466,8 +466,8 @@ ts_err meta_build(const meta_rows *rows, meta **out, ts_error *err)
   /* UDFs, geometry functions and coordinate systems: the operator's
    * [adql] settings, or the defaults (standard UDFs, everything else
    * allowed, ICRS). */
-  if (!rc && cfg_current())
-    rc = cfg_adql_meta(cfg_current(), m->arena, &m->adql, err);
+  if (!rc && c)
+    rc = cfg_adql_meta(c, m->arena, &m->adql, err);
   else if (!rc)
     m->adql.udfs = adql_std_udfs(&m->adql.nudfs);
 out:
@@ -620,7 +620,7 @@ static const char **result_rows(const PGresult *r, int width)
   return v;
 }
 
-ts_err meta_load(PGconn *conn, meta **out, ts_error *err)
+ts_err meta_load(PGconn *conn, const cfg *c, meta **out, ts_error *err)
 {
   static const int widths[5] = {META_SCHEMA_W, META_TABLE_W, META_COLUMN_W, META_KEY_W,
                                 META_KEYCOL_W};
@@ -656,7 +656,7 @@ ts_err meta_load(PGconn *conn, meta **out, ts_error *err)
   rows.columns = v[2];
   rows.keys = v[3];
   rows.key_columns = v[4];
-  rc = meta_build(&rows, out, err);
+  rc = meta_build(&rows, c, out, err);
 out:
   PQclear(PQexec(conn, rc ? "ROLLBACK" : "COMMIT"));
   for (int i = 0; i < 5; i++) {

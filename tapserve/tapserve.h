@@ -77,17 +77,16 @@ void cfg_free(cfg *c);
  * functions and coordinate systems) from the [adql] keys of `c`, parsed
  * into `a`. Errors name the offending declaration. */
 ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err);
-/* The configuration cfg_finish accepted last (NULL before): TAP_SCHEMA
- * loading (meta_load) takes the [adql] options from it. */
-const cfg *cfg_current(void);
 
 /* ---- TAP_SCHEMA (meta.c) ---------------------------------------------- */
 typedef struct meta meta;
 /* Creates schema tap_schema (TAP 1.1 tables, describing themselves) when
  * missing; blocking, for startup. */
 ts_err meta_ensure_tap_schema(PGconn *conn, ts_error *err);
-/* Loads TAP_SCHEMA into memory (blocking, startup or reload). */
-ts_err meta_load(PGconn *conn, meta **out, ts_error *err);
+/* Loads TAP_SCHEMA into memory (blocking, startup or reload), with the
+ * UDFs, geometry functions and coordinate systems of c's [adql] keys (c
+ * NULL: the standard UDFs, every geometry function, ICRS). */
+ts_err meta_load(PGconn *conn, const cfg *c, meta **out, ts_error *err);
 void meta_free(meta *m);
 /* The adql view of it (tables, columns, UDFs). */
 const adql_meta *meta_adql(const meta *m);
@@ -117,7 +116,7 @@ enum { META_SCHEMA_W = 4, META_TABLE_W = 6, META_COLUMN_W = 14, META_KEY_W = 5, 
  * not in `schemas`, columns of unknown tables and keys between unknown
  * tables are errors (TS_EINVAL naming the row), because they mean a
  * TAP_SCHEMA that clients would find inconsistent. */
-ts_err meta_build(const meta_rows *rows, meta **out, ts_error *err);
+ts_err meta_build(const meta_rows *rows, const cfg *c, meta **out, ts_error *err);
 
 /* The published view for /tables. Everything is owned by the meta object
  * and lives until meta_free. */

@@ -266,7 +266,7 @@ int test_meta_build_ok(void)
   const adql_table_meta *t;
   const meta_table *mt;
 
-  TS_CHECK_EQ_INT(meta_build(&rows, &m, &e), TS_OK);
+  TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
   am = meta_adql(m);
   TS_CHECK_EQ_INT(am->ntables, 5);
   TS_CHECK_EQ_INT(meta_nschemas(m), 3);
@@ -378,7 +378,7 @@ int test_meta_build_errors(void)
       rows.key_columns = grown, rows.nkey_columns++;
       break;
     }
-    rc = meta_build(&rows, &m, &e);
+    rc = meta_build(&rows, NULL, &m, &e);
     free(grown);
     if (rc != TS_EINVAL || m != NULL || !strstr(e.msg, cases[i].msg)) {
       fprintf(stderr, "# case %zu: rc %s, msg \"%s\"\n", i, ts_err_name(rc), e.msg);
@@ -498,7 +498,7 @@ int test_vosi_tables(void)
   vosi_tables_opts o = {.detail_min = 0, .esa_extras = 0};
   const meta_table *sel[1];
 
-  TS_CHECK_EQ_INT(meta_build(&rows, &m, &e), TS_OK);
+  TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
   ts_buf_init(&b, 0);
   /* Without the TAP+ extras the document is plain VOSI-tables 1.1. */
   TS_CHECK_EQ_INT(vosi_tables_xml(m, &o, NULL, 0, &b), TS_OK);
@@ -580,7 +580,7 @@ int test_vosi_tables_esa(void)
   vosi_tables_opts o = {.detail_min = 0, .esa_extras = 1};
   int rc;
 
-  TS_CHECK_EQ_INT(meta_build(&rows, &m, &e), TS_OK);
+  TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
   TS_CHECK_EQ_INT(esa_schema(schema), 0);
   ts_buf_init(&b, 0);
   TS_CHECK_EQ_INT(vosi_tables_xml(m, &o, NULL, 0, &b), TS_OK);
@@ -614,7 +614,7 @@ int test_vosi_table_one(void)
   ts_error e;
   ts_buf b;
   vosi_tables_opts o = {.detail_min = 1, .esa_extras = 0};
-  TS_CHECK_EQ_INT(meta_build(&rows, &m, &e), TS_OK);
+  TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
   ts_buf_init(&b, 0);
   /* One table is always complete, whatever detail says. */
   TS_CHECK_EQ_INT(vosi_table_xml(meta_find_table(m, "TAP_SCHEMA.columns"), &o, &b), TS_OK);
