@@ -6,13 +6,14 @@
  * unlinked temporary file in PostgreSQL's COPY BINARY form, while the
  * encoder notes the row count, the longest string of each column, the
  * element counts of array columns and which columns had NULLs. end() then
- * creates the FITS file with those exact sizes (cfitsio, a second unlinked
- * temporary file), converts the spooled rows back through the COPY decoder
- * into rows of the table (big-endian like PostgreSQL's send format, so most
- * values are copied as they are) and writes them in blocks; drain() finally
- * copies the finished file to the output, piece by piece, at the pace of
- * the client. Memory stays a few hundred KiB whatever the row count; the
- * disk holds the result twice for the duration of the request.
+ * creates the FITS file with those exact sizes (cfitsio, a second
+ * temporary file, unlinked once reopened for reading); each drain() call
+ * first converts the next 256 KiB of the spool back through the COPY
+ * decoder into rows of the table (big-endian like PostgreSQL's send format,
+ * so most values are copied as they are), so that the caller can let its
+ * event loop run between pieces; then drain() copies the finished file to
+ * the output, piece by piece, at the pace of the client. Memory stays a few hundred KiB whatever
+ * the row count; the disk holds the result twice for the duration of the request.
  *
  * Nothing is written to the output before the document is complete: an
  * error at any moment is still reported as a DALI error document by the
@@ -67,6 +68,13 @@ typedef struct fmt_fits {
   char *query, *request_date, *service, *table_name;
   int ended;
   int escaped; /* some text had characters written as \u escapes */
+  /* The conversion, one spool piece per drain call (see fits_step). */
+  fitsfile *ff;
+  char path[512]; /* the FITS file while cfitsio writes it */
+  stream_copydec *dec;
+  uint8_t *block, *inbuf;
+  int64_t naxis1, row;
+  int converting;
 } fmt_fits;
 
 static int fits_spool_put(fmt_fits *f, const void *p, size_t n);
@@ -488,17 +496,24 @@ static void fits_ascii(char *dst, size_t cap, const char *src)
   dst[n] = '\0';
 }
 
-static ts_err fits_write(fmt_fits *f, const fmt_trailer *t, const char *path)
+static ts_err fits_cfitsio_failed(int st)
+{
+  char msg[FLEN_STATUS];
+  fits_get_errstatus(st, msg);
+  ts_log(TS_LOG_ERROR, NULL, "FITS output: cfitsio error %d: %s", st, msg);
+  return TS_EIO;
+}
+
+/* Creates the FITS file with its header (the sizes noted while spooling)
+ * and gets the spool ready to be read back. */
+static ts_err fits_open(fmt_fits *f, const fmt_trailer *t, const char *path)
 {
   const stream_schema *s = f->base.schema;
   size_t nc = s->ncols;
   int st = 0;
-  fitsfile *ff = NULL;
   ts_err rc = TS_OK;
   char **ttype = calloc(nc + 1, sizeof *ttype), **tform = calloc(nc + 1, sizeof *tform);
   char *names = calloc(nc + 1, 72), *forms = calloc(nc + 1, 32);
-  uint8_t *block = NULL, *inbuf = NULL;
-  stream_copydec *dec = NULL;
   if (!ttype || !tform || !names || !forms) {
     rc = TS_ENOMEM;
     goto out;
@@ -529,7 +544,9 @@ static ts_err fits_write(fmt_fits *f, const fmt_trailer *t, const char *path)
     cs->offset = naxis1;
     naxis1 += cs->width;
   }
-  fits_create_file(&ff, path, &st);
+  f->naxis1 = naxis1;
+  fits_create_file(&f->ff, path, &st);
+  fitsfile *ff = f->ff;
   fits_create_tbl(ff, BINARY_TBL, (LONGLONG)f->nrows, (int)nc, ttype, tform, NULL, f->table_name,
                   &st);
   for (size_t i = 0; i < nc && !st; i++) {
@@ -615,10 +632,10 @@ static ts_err fits_write(fmt_fits *f, const fmt_trailer *t, const char *path)
                          "written as \\uXXXX or \\UXXXXXXXX escapes (Unicode code points).",
                          &st);
   }
-  if (st)
-    goto fits_failed;
-
-  /* The rows: back through the COPY decoder, a block of rows at a time. */
+  if (st) {
+    rc = fits_cfitsio_failed(st);
+    goto out;
+  }
   uint8_t trailer[2] = {0xff, 0xff};
   if (fits_spool_put(f, trailer, 2) || fits_spool_flush(f) || fflush(f->spool) ||
       fseeko(f->spool, 0, SEEK_SET)) {
@@ -626,84 +643,86 @@ static ts_err fits_write(fmt_fits *f, const fmt_trailer *t, const char *path)
     goto out;
   }
   size_t block_rows = naxis1 > 0 && naxis1 < FITS_ROWBLOCK ? (size_t)(FITS_ROWBLOCK / naxis1) : 1;
-  block = malloc((size_t)(naxis1 > 0 ? naxis1 : 1) * block_rows);
-  inbuf = malloc(FITS_SPOOL_BUF);
-  dec = stream_copydec_new(nc, block_rows);
-  if (!block || !inbuf || !dec) {
+  f->block = malloc((size_t)(naxis1 > 0 ? naxis1 : 1) * block_rows);
+  f->inbuf = malloc(FITS_SPOOL_BUF);
+  f->dec = stream_copydec_new(nc, block_rows);
+  if (!f->block || !f->inbuf || !f->dec)
     rc = TS_ENOMEM;
-    goto out;
-  }
-  int64_t row = 1;
-  size_t got;
-  while (!st && (got = fread(inbuf, 1, FITS_SPOOL_BUF, f->spool)) > 0) {
-    size_t pos = 0;
-    while (pos < got && !st) {
-      size_t used = 0;
-      stream_batch b;
-      ts_error err;
-      if (stream_copydec_feed(dec, inbuf + pos, got - pos, &used, &b, &err)) {
-        rc = TS_EINTERNAL;
-        goto out;
-      }
-      pos += used;
-      if (!b.nrows)
-        continue;
-      for (size_t r = 0; r < b.nrows; r++) {
-        const stream_value *vals = stream_batch_row(&b, r);
-        for (size_t i = 0; i < nc; i++)
-          if (fits_put_cell(f, ff, &s->cols[i], &f->cs[i],
-                            block + (size_t)naxis1 * r + (size_t)f->cs[i].offset, &vals[i], 0, 0,
-                            &st)) {
-            rc = TS_EFORMAT;
-            goto out;
-          }
-      }
-      if (naxis1 > 0)
-        fits_write_tblbytes(ff, row, 1, (LONGLONG)naxis1 * (LONGLONG)b.nrows, block, &st);
-      /* variable-length arrays after their rows exist */
-      for (size_t i = 0; i < nc && !st; i++) {
-        if (!f->cs[i].var)
-          continue;
-        for (size_t r = 0; r < b.nrows && !st; r++) {
-          uint8_t desc[8];
-          if (fits_put_cell(f, ff, &s->cols[i], &f->cs[i], desc, &stream_batch_row(&b, r)[i],
-                            row + (int64_t)r, (int)i + 1, &st)) {
-            rc = TS_EFORMAT;
-            goto out;
-          }
-        }
-      }
-      row += (int64_t)b.nrows;
-    }
-  }
-  if (ferror(f->spool)) {
-    rc = TS_EIO;
-    goto out;
-  }
-  if (!st)
-    fits_write_chksum(ff, &st);
-fits_failed:
-  if (st) {
-    char msg[FLEN_STATUS];
-    fits_get_errstatus(st, msg);
-    ts_log(TS_LOG_ERROR, NULL, "FITS output: cfitsio error %d: %s", st, msg);
-    rc = TS_EIO;
-  }
+  f->row = 1;
+  f->converting = 1;
 out:
-  if (ff) {
-    int st2 = 0;
-    fits_close_file(ff, &st2);
-    if (st2 && !rc)
-      rc = TS_EIO;
-  }
-  stream_copydec_free(dec);
-  free(block);
-  free(inbuf);
   free(ttype);
   free(tform);
   free(names);
   free(forms);
   return rc;
+}
+
+/* Converts the next piece of the spool (<= 256 KiB, a few thousand rows)
+ * into table rows: spread over drain calls, so that a large result does
+ * not hold up the event loop. After the last piece the file is closed and
+ * reopened for reading. */
+static ts_err fits_step(fmt_fits *f)
+{
+  const stream_schema *s = f->base.schema;
+  size_t nc = s->ncols;
+  fitsfile *ff = f->ff;
+  int64_t naxis1 = f->naxis1;
+  uint8_t *block = f->block;
+  int st = 0;
+  size_t got = fread(f->inbuf, 1, FITS_SPOOL_BUF, f->spool);
+  size_t pos = 0;
+  while (pos < got && !st) {
+    size_t used = 0;
+    stream_batch b;
+    ts_error err;
+    if (stream_copydec_feed(f->dec, f->inbuf + pos, got - pos, &used, &b, &err))
+      return TS_EINTERNAL;
+    pos += used;
+    if (!b.nrows)
+      continue;
+    for (size_t r = 0; r < b.nrows; r++) {
+      const stream_value *vals = stream_batch_row(&b, r);
+      for (size_t i = 0; i < nc; i++)
+        if (fits_put_cell(f, ff, &s->cols[i], &f->cs[i],
+                          block + (size_t)naxis1 * r + (size_t)f->cs[i].offset, &vals[i], 0, 0,
+                          &st))
+          return TS_EFORMAT;
+    }
+    if (naxis1 > 0)
+      fits_write_tblbytes(ff, f->row, 1, (LONGLONG)naxis1 * (LONGLONG)b.nrows, block, &st);
+    /* variable-length arrays after their rows exist */
+    for (size_t i = 0; i < nc && !st; i++) {
+      if (!f->cs[i].var)
+        continue;
+      for (size_t r = 0; r < b.nrows && !st; r++) {
+        uint8_t desc[8];
+        if (fits_put_cell(f, ff, &s->cols[i], &f->cs[i], desc, &stream_batch_row(&b, r)[i],
+                          f->row + (int64_t)r, (int)i + 1, &st))
+          return TS_EFORMAT;
+      }
+    }
+    f->row += (int64_t)b.nrows;
+  }
+  if (st)
+    return fits_cfitsio_failed(st);
+  if (ferror(f->spool))
+    return TS_EIO;
+  if (got > 0)
+    return TS_OK;
+  /* the whole spool is converted */
+  f->converting = 0;
+  fits_write_chksum(ff, &st);
+  fits_close_file(ff, &st);
+  f->ff = NULL;
+  fclose(f->spool);
+  f->spool = NULL;
+  if (st)
+    return fits_cfitsio_failed(st);
+  f->out_fd = open(f->path, O_RDONLY | O_CLOEXEC);
+  unlink(f->path);
+  f->path[0] = '\0';
+  return f->out_fd < 0 ? TS_EIO : TS_OK;
 }
 
 static ts_err fits_end(fmt_encoder *e, const fmt_trailer *t)
@@ -718,25 +737,16 @@ static ts_err fits_end(fmt_encoder *e, const fmt_trailer *t)
     f->spool = NULL;
     return TS_OK;
   }
-  char path[512];
-  int fd = fits_tmpfile(path, sizeof path);
-  if (fd < 0)
+  int fd = fits_tmpfile(f->path, sizeof f->path);
+  if (fd < 0) {
+    f->path[0] = '\0';
     return TS_EIO;
-  /* cfitsio creates the file itself ("!" overwrites the placeholder);
-   * the read descriptor is taken before unlinking. */
+  }
+  /* cfitsio creates the file itself ("!" overwrites the placeholder). */
   close(fd);
   char cpath[520];
-  snprintf(cpath, sizeof cpath, "!%s", path);
-  ts_err rc = fits_write(f, t, cpath);
-  fclose(f->spool);
-  f->spool = NULL;
-  if (!rc) {
-    f->out_fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f->out_fd < 0)
-      rc = TS_EIO;
-  }
-  unlink(path);
-  return rc;
+  snprintf(cpath, sizeof cpath, "!%s", f->path);
+  return fits_open(f, t, cpath);
 }
 
 static ts_err fits_drain(fmt_encoder *e, int *done)
@@ -744,6 +754,8 @@ static ts_err fits_drain(fmt_encoder *e, int *done)
   fmt_fits *f = (fmt_fits *)e;
   stream_out *o = e->out;
   *done = 0;
+  if (f->converting)
+    return fits_step(f); /* nothing for the output yet */
   if (f->out_fd < 0) {
     *done = 1;
     return TS_OK;
@@ -773,6 +785,15 @@ static ts_err fits_drain(fmt_encoder *e, int *done)
 static void fits_destroy(fmt_encoder *e)
 {
   fmt_fits *f = (fmt_fits *)e;
+  if (f->ff) {
+    int st = 0;
+    fits_close_file(f->ff, &st);
+  }
+  if (f->path[0])
+    unlink(f->path);
+  stream_copydec_free(f->dec);
+  free(f->block);
+  free(f->inbuf);
   if (f->spool)
     fclose(f->spool);
   if (f->out_fd >= 0 && f->cs)
