@@ -850,6 +850,8 @@ ts_err jobs_schema_json(const stream_schema *s, ts_buf *b)
     if (!rc)
       rc = json_field(b, "datatype", c->datatype, &first);
     if (!rc)
+      rc = json_field(b, "arraysize", c->arraysize, &first);
+    if (!rc)
       rc = json_field(b, "xtype", c->xtype, &first);
     if (!rc)
       rc = json_field(b, "unit", c->unit, &first);
@@ -872,7 +874,8 @@ ts_err jobs_result_schema(PGconn *conn, ts_arena *a, const char *id, const char 
   const char *v[] = {id, name};
   ts_err rc = run(conn,
                   "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int, c->>'datatype',"
-                  "   c->>'xtype', c->>'unit', c->>'ucd', c->>'utype', c->>'description'"
+                  "   c->>'xtype', c->>'unit', c->>'ucd', c->>'utype', c->>'description',"
+                  "   c->>'arraysize'"
                   " FROM tapserve.results r, jsonb_array_elements(r.columns) WITH ORDINALITY"
                   "   AS t(c, i)"
                   " WHERE r.job_id = $1 AND r.name = $2 ORDER BY t.i",
@@ -894,12 +897,16 @@ ts_err jobs_result_schema(PGconn *conn, ts_arena *a, const char *id, const char 
     }
     c->name = opt(a, r, i, 0);
     const char *dt = opt(a, r, i, 3);
-    /* Only the choice sync makes on top of the type is kept: text shown
-     * as unicodeChar. */
+    /* What the metadata merge (tap_merge_column_meta) chose on top of the
+     * type comes back: text shown as unicodeChar, DALI geometry xtypes
+     * with their fixed arraysizes. */
     if (dt && !strcmp(dt, "unicodeChar") && c->kind == STREAM_TEXT && !c->is_array)
       c->datatype = "unicodeChar";
-    if (!c->xtype)
-      c->xtype = opt(a, r, i, 4);
+    const char *xt = opt(a, r, i, 4), *as = opt(a, r, i, 9);
+    if (xt)
+      c->xtype = xt;
+    if (as && c->is_array)
+      c->arraysize = as;
     c->unit = opt(a, r, i, 5);
     c->ucd = opt(a, r, i, 6);
     c->utype = opt(a, r, i, 7);

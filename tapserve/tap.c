@@ -43,15 +43,6 @@ typedef struct tap_params {
   size_t n;
 } tap_params;
 
-/* DALI: parameter names are case-insensitive; the first value counts. */
-static const char *param_get(const tap_params *p, const char *name)
-{
-  for (size_t i = 0; i < p->n; i++)
-    if (ts_strcaseeq(p->all[i].name, name))
-      return p->all[i].value;
-  return NULL;
-}
-
 /* ---- /sync ---------------------------------------------------------------- */
 
 typedef struct sync_req {
@@ -79,43 +70,46 @@ static void sync_on_abort(void *ud)
     stream_query_cancel(s->query);
 }
 
-/* Names and TAP_SCHEMA metadata from the checker over the column model that
- * describe produced; the types stay those of PostgreSQL, which the binary
- * decoding depends on. */
+void tap_merge_column_meta(stream_schema *schema, const adql_query *q)
+{
+  size_t n = adql_result_ncols(q);
+
+  if (n != schema->ncols)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    const adql_column_meta *m = adql_result_col(q, i);
+    stream_column *c = &schema->cols[i];
+    if (m->name)
+      c->name = m->name;
+    c->unit = m->unit;
+    c->ucd = m->ucd;
+    c->utype = m->utype;
+    c->description = m->description;
+    if (!c->xtype && m->xtype)
+      c->xtype = m->xtype;
+    /* Geometries arrive as float8[] (PostgreSQL's describe knows no
+     * more); the ADQL metadata says which DALI shape they are: point
+     * double[2], circle double[3], polygon double[*]. */
+    if (c->kind == STREAM_FLOAT8 && c->is_array && m->xtype &&
+        (!strcmp(m->xtype, "point") || !strcmp(m->xtype, "circle") ||
+         !strcmp(m->xtype, "polygon"))) {
+      c->xtype = m->xtype;
+      c->arraysize = m->arraysize;
+    }
+    /* Text published as unicodeChar (non-ASCII content) is written as
+     * such; every other datatype follows PostgreSQL's type. */
+    if (c->kind == STREAM_TEXT && !c->is_array && m->datatype &&
+        !strcmp(m->datatype, "unicodeChar"))
+      c->datatype = "unicodeChar";
+  }
+}
+
 static ts_err sync_on_schema(void *ud, stream_schema *schema, ts_error *err)
 {
   sync_req *s = ud;
-  size_t n = adql_result_ncols(s->adql);
   fmt_info info;
 
-  if (n == schema->ncols) {
-    for (size_t i = 0; i < n; i++) {
-      const adql_column_meta *m = adql_result_col(s->adql, i);
-      stream_column *c = &schema->cols[i];
-      if (m->name)
-        c->name = m->name;
-      c->unit = m->unit;
-      c->ucd = m->ucd;
-      c->utype = m->utype;
-      c->description = m->description;
-      if (!c->xtype && m->xtype)
-        c->xtype = m->xtype;
-      /* Geometries arrive as float8[] (PostgreSQL's describe knows no
-       * more); the ADQL metadata says which DALI shape they are: point
-       * double[2], circle double[3], polygon double[*]. */
-      if (c->kind == STREAM_FLOAT8 && c->is_array && m->xtype &&
-          (!strcmp(m->xtype, "point") || !strcmp(m->xtype, "circle") ||
-           !strcmp(m->xtype, "polygon"))) {
-        c->xtype = m->xtype;
-        c->arraysize = m->arraysize;
-      }
-      /* Text published as unicodeChar (non-ASCII content) is written as
-       * such; every other datatype follows PostgreSQL's type. */
-      if (c->kind == STREAM_TEXT && !c->is_array && m->datatype &&
-          !strcmp(m->datatype, "unicodeChar"))
-        c->datatype = "unicodeChar";
-    }
-  }
+  tap_merge_column_meta(schema, s->adql);
   memset(&info, 0, sizeof info);
   info.query = s->adql_text;
   info.request_date = s->date;
@@ -150,57 +144,86 @@ static void sync_on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrow
 static const stream_query_cbs sync_cbs = {sync_on_schema, sync_on_batch, sync_on_done};
 static const tap_result_hooks sync_hooks = {sync_on_drain, sync_on_abort};
 
-/* ADQL errors carry their position in the message as DALI clients show it. */
-static void send_adql_error(http_request *req, ts_error *e, const char *text)
+ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
+                         tap_query *out, ts_error *err)
 {
-  ts_error out = *e;
-  ts_error_set_linecol(e, text, strlen(text));
-  if (e->line > 0)
-    snprintf(out.msg, sizeof out.msg, "ADQL error at line %d, column %d: %.440s", e->line, e->col,
-             e->msg);
-  else
-    snprintf(out.msg, sizeof out.msg, "ADQL error: %.480s", e->msg);
-  tap_send_error(req, &out);
+  const char *v;
+
+  memset(out, 0, sizeof *out);
+  v = get(src, "request");
+  if (v && !ts_strcaseeq(v, "doQuery"))
+    return ts_fail(err, TS_EINVAL, 0,
+                   "unsupported REQUEST \"%s\" (this service answers REQUEST=doQuery)", v);
+  v = get(src, "lang");
+  if (!v)
+    return ts_fail(err, TS_EINVAL, 0, "the LANG parameter is required (LANG=ADQL)");
+  if (!ts_strcaseeq(v, "ADQL") && !ts_strcaseeq(v, "ADQL-2.0") && !ts_strcaseeq(v, "ADQL-2.1"))
+    return ts_fail(err, TS_EINVAL, 0, "unsupported LANG \"%s\" (this service speaks ADQL)", v);
+  if (get(src, "upload"))
+    return ts_fail(err, TS_EINVAL, 0, "UPLOAD is not supported by this service yet");
+  out->adql = get(src, "query");
+  if (!out->adql || !*out->adql)
+    return ts_fail(err, TS_EINVAL, 0, "the QUERY parameter is required");
+
+  v = get(src, "responseformat");
+  if (!v || !*v)
+    v = get(src, "format");
+  out->fmt = v && *v ? fmt_lookup(v) : fmt_default();
+  if (!out->fmt)
+    return ts_fail(err, TS_EINVAL, 0,
+                   "unknown RESPONSEFORMAT \"%s\" (see /capabilities for the formats)", v);
+
+  out->maxrec = app->cfg->maxrec_default;
+  v = get(src, "maxrec");
+  if (v && (ts_parse_int64(v, &out->maxrec) || out->maxrec < 0))
+    return ts_fail(err, TS_EINVAL, 0, "MAXREC must be a non-negative integer, not \"%s\"", v);
+  if (out->maxrec > app->cfg->maxrec_limit)
+    out->maxrec = app->cfg->maxrec_limit;
+
+  /* One row more than MAXREC tells an overflow from an exact fit. */
+  if (adql_parse(out->adql, strlen(out->adql), a, &out->q, err) ||
+      adql_check(out->q, meta_adql(app->meta), err) ||
+      adql_translate(out->q, out->maxrec + 1, a, &out->sql, err)) {
+    /* ADQL errors carry their position in the message as DALI clients
+     * show it. */
+    if (err->code == TS_EADQL) {
+      ts_error in = *err;
+      ts_error_set_linecol(&in, out->adql, strlen(out->adql));
+      if (in.line > 0)
+        ts_fail(err, TS_EADQL, in.pos, "ADQL error at line %d, column %d: %.440s", in.line, in.col,
+                in.msg);
+      else
+        ts_fail(err, TS_EADQL, 0, "ADQL error: %.480s", in.msg);
+    }
+    return err->code ? err->code : TS_EADQL;
+  }
+  return TS_OK;
+}
+
+/* DALI: parameter names are case-insensitive; the first value counts. */
+static const char *sync_param(const void *src, const char *name)
+{
+  const tap_params *p = src;
+  for (size_t i = 0; i < p->n; i++)
+    if (ts_strcaseeq(p->all[i].name, name))
+      return p->all[i].value;
+  return NULL;
 }
 
 static void tap_sync(ts_app *app, http_request *req)
 {
   tap_params p = {0};
+  tap_query tq;
   ts_error err;
-  const char *v;
   sync_req *s;
-  const fmt_type *fmt;
-  char *sql = NULL;
 
   ts_error_clear(&err);
-  if (http_request_params(req, &p.all, &p.n, &err)) {
+  if (http_request_params(req, &p.all, &p.n, &err) ||
+      tap_prepare_query(app, sync_param, &p, req->arena, &tq, &err)) {
     tap_send_error(req, &err);
     return;
   }
-  v = param_get(&p, "REQUEST");
-  if (v && !ts_strcaseeq(v, "doQuery")) {
-    send_fail(req, TS_EINVAL, "unsupported REQUEST \"%s\" (this service answers REQUEST=doQuery)",
-              v);
-    return;
-  }
-  v = param_get(&p, "LANG");
-  if (!v) {
-    send_fail(req, TS_EINVAL, "%s", "the LANG parameter is required (LANG=ADQL)");
-    return;
-  }
-  if (!ts_strcaseeq(v, "ADQL") && !ts_strcaseeq(v, "ADQL-2.0") && !ts_strcaseeq(v, "ADQL-2.1")) {
-    send_fail(req, TS_EINVAL, "unsupported LANG \"%s\" (this service speaks ADQL)", v);
-    return;
-  }
-  if (param_get(&p, "UPLOAD")) {
-    send_fail(req, TS_EINVAL, "%s", "UPLOAD is not supported by this service yet");
-    return;
-  }
-  const char *query = param_get(&p, "QUERY");
-  if (!query || !*query) {
-    send_fail(req, TS_EINVAL, "%s", "the QUERY parameter is required");
-    return;
-  }
+  ts_log(TS_LOG_DEBUG, req->reqid, "sql: %s", tq.sql);
 
   s = ts_arena_calloc(req->arena, 1, sizeof *s);
   if (!s) {
@@ -209,51 +232,18 @@ static void tap_sync(ts_app *app, http_request *req)
   }
   s->app = app;
   s->req = req;
-  s->adql_text = query;
+  s->adql_text = tq.adql;
+  s->adql = tq.q;
+  s->maxrec = tq.maxrec;
   ts_iso8601(s->date, ts_now_ms(), 0);
-
-  v = param_get(&p, "RESPONSEFORMAT");
-  if (!v)
-    v = param_get(&p, "FORMAT");
-  fmt = v && *v ? fmt_lookup(v) : fmt_default();
-  if (!fmt) {
-    send_fail(req, TS_EINVAL, "unknown RESPONSEFORMAT \"%s\" (see /capabilities for the formats)",
-              v);
-    return;
-  }
-
-  s->maxrec = app->cfg->maxrec_default;
-  v = param_get(&p, "MAXREC");
-  if (v) {
-    int64_t m;
-    if (ts_parse_int64(v, &m) || m < 0) {
-      send_fail(req, TS_EINVAL, "MAXREC must be a non-negative integer, not \"%s\"", v);
-      return;
-    }
-    s->maxrec = m;
-  }
-  if (s->maxrec > app->cfg->maxrec_limit)
-    s->maxrec = app->cfg->maxrec_limit;
-
-  if (adql_parse(query, strlen(query), req->arena, &s->adql, &err) ||
-      adql_check(s->adql, meta_adql(app->meta), &err) ||
-      adql_translate(s->adql, s->maxrec + 1, req->arena, &sql, &err)) {
-    if (err.code == TS_EADQL)
-      send_adql_error(req, &err, query);
-    else
-      tap_send_error(req, &err);
-    return;
-  }
-  ts_log(TS_LOG_DEBUG, req->reqid, "sql: %s", sql);
-
-  s->result = tap_result_new(req, fmt, &sync_hooks, s);
+  s->result = tap_result_new(req, tq.fmt, &sync_hooks, s);
   if (!s->result) {
     send_fail(req, TS_ENOMEM, "%s", "out of memory");
     return;
   }
   stream_query_opts o;
   memset(&o, 0, sizeof o);
-  o.sql = sql;
+  o.sql = tq.sql;
   o.maxrec = s->maxrec;
   o.timeout_ms = (int64_t)app->cfg->sync_timeout_s * 1000;
   o.batch_rows = (size_t)app->cfg->fetch_size;

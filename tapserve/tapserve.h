@@ -49,19 +49,19 @@ typedef struct cfg {
   char *adql_udfs;     /* udfs = "name(a TYPE, ...) -> TYPE = SQL" declarations, ';'-separated */
   int adql_std_udfs;   /* std_udfs = 1: also offer ivo_hasword, ivo_healpix_index ... */
   /* [jobs] (UWS async jobs, uws.c; docs/async.md) */
-  char *jobs_result_store;       /* result_store = fs:/var/tmp/tapserve-results | pg */
-  int jobs_max_executing;        /* max_executing = 2 (jobs run at once by this instance) */
-  int jobs_max_per_user;         /* max_per_user = 4 (EXECUTING per owner; 0 = no limit) */
-  int jobs_duration_s;           /* execution_duration = 3600 (default, seconds) */
-  int jobs_duration_max_s;       /* execution_duration_max = 86400 (0 = unlimited allowed) */
-  int jobs_destruction_s;        /* destruction = 604800 (default lifetime, seconds) */
-  int jobs_destruction_max_s;    /* destruction_max = 2592000 */
-  char *jobs_on_restart;         /* on_restart = requeue | error */
-  int jobs_wait_max_s;           /* wait_max = 600 (longest WAIT) */
-  int jobs_sweep_interval_s;     /* sweep_interval = 60 */
-  int jobs_heartbeat_s;          /* heartbeat = 5 */
-  int jobs_instance_timeout_s;   /* instance_timeout = 30 */
-  int jobs_list_anonymous;       /* list_anonymous = 0 (1: anonymous job list shows anonymous jobs) */
+  char *jobs_result_store;     /* result_store = fs:/var/tmp/tapserve-results | pg */
+  int jobs_max_executing;      /* max_executing = 2 (jobs run at once by this instance) */
+  int jobs_max_per_user;       /* max_per_user = 4 (EXECUTING per owner; 0 = no limit) */
+  int jobs_duration_s;         /* execution_duration = 3600 (default, seconds) */
+  int jobs_duration_max_s;     /* execution_duration_max = 86400 (0 = unlimited allowed) */
+  int jobs_destruction_s;      /* destruction = 604800 (default lifetime, seconds) */
+  int jobs_destruction_max_s;  /* destruction_max = 2592000 */
+  char *jobs_on_restart;       /* on_restart = requeue | error */
+  int jobs_wait_max_s;         /* wait_max = 600 (longest WAIT) */
+  int jobs_sweep_interval_s;   /* sweep_interval = 60 */
+  int jobs_heartbeat_s;        /* heartbeat = 5 */
+  int jobs_instance_timeout_s; /* instance_timeout = 30 */
+  int jobs_list_anonymous;     /* list_anonymous = 0 (1: anonymous job list shows anonymous jobs) */
 } cfg;
 
 /* Sets every field to its default. */
@@ -201,6 +201,30 @@ ts_err vosi_tables_xml(const meta *m, const vosi_tables_opts *o, const meta_tabl
                        size_t nsel, ts_buf *b);
 /* A vosi:table root element (/tables/NAME), always with columns. */
 ts_err vosi_table_xml(const meta_table *t, const vosi_tables_opts *o, ts_buf *b);
+/* Result metadata over the column model PostgreSQL described: output
+ * names, unit/UCD/utype/description from TAP_SCHEMA or the checker, DALI
+ * geometry xtypes and arraysizes, unicodeChar for text published so. The
+ * types stay PostgreSQL's, which the binary decoding depends on. For /sync
+ * and async jobs alike. */
+void tap_merge_column_meta(stream_schema *schema, const adql_query *q);
+/* A TAP query request checked and translated, by the rules /sync and async
+ * jobs share: REQUEST (doQuery or absent), LANG (ADQL), no UPLOAD, QUERY,
+ * RESPONSEFORMAT/FORMAT (the default when absent), MAXREC (the configured
+ * default, capped at the hard limit). */
+typedef struct tap_query {
+  const char *adql;    /* QUERY */
+  const fmt_type *fmt; /* the output format asked for */
+  int64_t maxrec;
+  adql_query *q; /* checked */
+  char *sql;     /* PostgreSQL SQL, limited to maxrec + 1 rows */
+} tap_query;
+/* Looks a parameter up by its lower-case name; NULL when absent. */
+typedef const char *(*tap_param_fn)(const void *src, const char *name);
+/* Fills out (strings in a or borrowed from src). Errors are TS_EINVAL or
+ * TS_EADQL with a message for the client; ADQL messages carry "line L,
+ * column C". */
+ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
+                         tap_query *out, ts_error *err);
 /* A DALI error document with the HTTP status of err->code. */
 void tap_send_error(http_request *req, const ts_error *err);
 

@@ -1476,76 +1476,22 @@ typedef struct exec_run {
   int why;      /* 0 none, 1 abort/delete, 2 timeout, 3 shutdown */
 } exec_run;
 
-/* Same metadata merge as /sync: names and TAP_SCHEMA metadata from the
- * checker over the types PostgreSQL described. */
-static void merge_meta(exec_run *x)
+static const char *job_param(const void *src, const char *name)
 {
-  size_t n = adql_result_ncols(x->adql);
-  if (n != x->schema.ncols)
-    return;
-  for (size_t i = 0; i < n; i++) {
-    const adql_column_meta *m = adql_result_col(x->adql, i);
-    stream_column *c = &x->schema.cols[i];
-    if (m->name)
-      c->name = m->name;
-    c->unit = m->unit;
-    c->ucd = m->ucd;
-    c->utype = m->utype;
-    c->description = m->description;
-    if (!c->xtype && m->xtype)
-      c->xtype = m->xtype;
-    if (c->kind == STREAM_TEXT && !c->is_array && m->datatype &&
-        !strcmp(m->datatype, "unicodeChar"))
-      c->datatype = "unicodeChar";
-  }
+  return jobs_param_get(src, name);
 }
 
 /* Checks the job's parameters and translates its query (the rules of
  * /sync). */
 static ts_err exec_prepare(exec_run *x, ts_error *err)
 {
-  const cfg *c = x->e->u->cfg;
-  const jobs_job *j = x->job;
-  const char *v = jobs_param_get(j, "request");
-  if (v && !ts_strcaseeq(v, "doQuery"))
-    return ts_fail(err, TS_EINVAL, 0, "unsupported REQUEST \"%s\" (this service answers doQuery)",
-                   v);
-  v = jobs_param_get(j, "lang");
-  if (!v)
-    return ts_fail(err, TS_EINVAL, 0, "the LANG parameter is required (LANG=ADQL)");
-  if (!ts_strcaseeq(v, "ADQL") && !ts_strcaseeq(v, "ADQL-2.0") && !ts_strcaseeq(v, "ADQL-2.1"))
-    return ts_fail(err, TS_EINVAL, 0, "unsupported LANG \"%s\" (this service speaks ADQL)", v);
-  if (jobs_param_get(j, "upload"))
-    return ts_fail(err, TS_EINVAL, 0, "UPLOAD is not supported by this service yet");
-  const char *q = jobs_param_get(j, "query");
-  if (!q || !*q)
-    return ts_fail(err, TS_EINVAL, 0, "the QUERY parameter is required");
-  v = jobs_param_get(j, "responseformat");
-  if (!v || !*v)
-    v = jobs_param_get(j, "format");
-  if (v && *v && !fmt_lookup(v))
-    return ts_fail(err, TS_EINVAL, 0,
-                   "unknown RESPONSEFORMAT \"%s\" (see /capabilities for the formats)", v);
-  x->maxrec = c->maxrec_default;
-  v = jobs_param_get(j, "maxrec");
-  if (v && (ts_parse_int64(v, &x->maxrec) || x->maxrec < 0))
-    return ts_fail(err, TS_EINVAL, 0, "MAXREC must be a non-negative integer, not \"%s\"", v);
-  if (x->maxrec > c->maxrec_limit)
-    x->maxrec = c->maxrec_limit;
-  if (adql_parse(q, strlen(q), x->a, &x->adql, err) ||
-      adql_check(x->adql, meta_adql(x->e->u->app->meta), err) ||
-      adql_translate(x->adql, x->maxrec + 1, x->a, &x->sql, err)) {
-    if (err->code == TS_EADQL) {
-      ts_error in = *err;
-      ts_error_set_linecol(&in, q, strlen(q));
-      if (in.line > 0)
-        ts_fail(err, TS_EADQL, 0, "ADQL error at line %d, column %d: %.440s", in.line, in.col,
-                in.msg);
-      else
-        ts_fail(err, TS_EADQL, 0, "ADQL error: %.480s", in.msg);
-    }
-    return err->code ? err->code : TS_EADQL;
-  }
+  tap_query tq;
+  ts_err rc = tap_prepare_query(x->e->u->app, job_param, x->job, x->a, &tq, err);
+  if (rc)
+    return rc;
+  x->maxrec = tq.maxrec;
+  x->adql = tq.q;
+  x->sql = tq.sql;
   return TS_OK;
 }
 
@@ -1579,7 +1525,7 @@ static ts_err exec_describe(exec_run *x, PGconn *qc, ts_error *err)
   }
   PQclear(r);
   if (!rc)
-    merge_meta(x);
+    tap_merge_column_meta(&x->schema, x->adql);
   return rc;
 }
 

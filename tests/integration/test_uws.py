@@ -365,6 +365,22 @@ def test_large_result_equals_sync(srv, workdir):
         assert date.sub(b"", a) == date.sub(b"", s), fmt
 
 
+def test_result_metadata_same_as_sync(fs_srv):
+    """Async results carry the metadata /sync gives: output names, TAP_SCHEMA
+    units and UCDs, DALI geometry xtypes with their fixed arraysizes."""
+    q = ("SELECT TOP 3 source_id, ra AS alpha, POINT('ICRS', ra, dec) AS pos, "
+         "CIRCLE('ICRS', ra, dec, 1) AS c FROM demo.sources ORDER BY source_id")
+    url = create(fs_srv, q)
+    assert wait_final(url) == "COMPLETED"
+    a = requests.get(url + "/results/result", params={"RESPONSEFORMAT": "votable/td"}).content
+    s = requests.post(fs_srv.base + "/sync", data={"LANG": "ADQL", "QUERY": q, "RESPONSEFORMAT": "votable/td"}).content
+    field = re.compile(rb"<FIELD [^>]*>")
+    assert field.findall(a) == field.findall(s)
+    assert b'name="pos" datatype="double" arraysize="2" xtype="point"' in a
+    assert b'name="c" datatype="double" arraysize="3" xtype="circle"' in a
+    assert re.search(rb'<FIELD name="alpha" datatype="double"[^>]* unit="deg" ucd="pos.eq.ra;meta.main"', a)
+
+
 def test_overflow_flag(fs_srv):
     url = create(fs_srv, "SELECT source_id FROM demo.sources ORDER BY source_id", MAXREC="10")
     assert wait_final(url) == "COMPLETED"
