@@ -39,28 +39,27 @@ static void putn(tr *t, const char *s, size_t n)
     t->rc = TS_ENOMEM;
 }
 
+/* s between quote characters, each quote inside doubled: the SQL form of
+ * a delimited identifier (") and of a string literal ('). */
+static void put_quoted(tr *t, const char *s, char quote)
+{
+  putn(t, &quote, 1);
+  for (const char *p = s; *p; p++) {
+    if (*p == quote)
+      putn(t, p, 1);
+    putn(t, p, 1);
+  }
+  putn(t, &quote, 1);
+}
+
 static void put_ident(tr *t, const char *s)
 {
-  put(t, "\"");
-  for (const char *p = s; *p; p++) {
-    if (*p == '"')
-      putn(t, "\"\"", 2);
-    else
-      putn(t, p, 1);
-  }
-  put(t, "\"");
+  put_quoted(t, s, '"');
 }
 
 static void put_string(tr *t, const char *s)
 {
-  put(t, "'");
-  for (const char *p = s; *p; p++) {
-    if (*p == '\'')
-      putn(t, "''", 2);
-    else
-      putn(t, p, 1);
-  }
-  put(t, "'");
+  put_quoted(t, s, '\'');
 }
 
 static void tr_select(tr *t, const adql_select *s, int64_t limit, int top);
@@ -276,6 +275,33 @@ static void tr_cast_geom(tr *t, const adql_node *n)
   }
 }
 
+/* One component of the summed vertex vectors of a polygon constructor:
+ * "(" tmpl(v0) " + " tmpl(v1) ... ")", where %X and %Y in tmpl stand for
+ * the vertex's longitude and latitude. The nv vertices start at argument
+ * f and are points, or pairs of coordinates. */
+static void put_vertex_sum(tr *t, const adql_node *p, size_t f, size_t nv, int points,
+                           const char *tmpl)
+{
+  put(t, "(");
+  for (size_t v = 0; v < nv; v++) {
+    if (v)
+      put(t, " + ");
+    for (const char *q = tmpl; *q; q++) {
+      if (q[0] == '%' && (q[1] == 'X' || q[1] == 'Y')) {
+        int which = q[1] == 'Y';
+        if (points)
+          put_coord(t, garg(p, f + v), which);
+        else
+          tr_expr(t, garg(p, f + 2 * v + (size_t)which));
+        q++;
+      } else {
+        putn(t, q, 1);
+      }
+    }
+  }
+  put(t, ")");
+}
+
 /* The centroid of a polygon constructor: the normalised mean of its
  * vertices' unit vectors (exact for symmetric shapes, close for small
  * ones). */
@@ -294,50 +320,14 @@ static void put_centroid_poly(tr *t, const adql_node *p)
       put(t, "), atan2(");
     else if (k == 1)
       put(t, ", ");
-    for (int pass = 0; pass < (k == 2 ? 1 : 1); pass++) {
-      put(t, "(");
-      for (size_t v = 0; v < nv; v++) {
-        if (v)
-          put(t, " + ");
-        for (const char *q = comp[cmp]; *q; q++) {
-          if (q[0] == '%' && (q[1] == 'X' || q[1] == 'Y')) {
-            int which = q[1] == 'Y';
-            if (points)
-              put_coord(t, garg(p, f + v), which);
-            else
-              tr_expr(t, garg(p, f + 2 * v + (size_t)which));
-            q++;
-          } else {
-            putn(t, q, 1);
-          }
-        }
-      }
-      put(t, ")");
-    }
+    put_vertex_sum(t, p, f, nv, points, comp[cmp]);
     if (k == 2) {
       /* the horizontal length: sqrt(x^2 + y^2) of the summed vector */
       put(t, ", sqrt(power(");
       for (int h = 0; h < 2; h++) {
         if (h)
           put(t, ", 2) + power(");
-        put(t, "(");
-        for (size_t v = 0; v < nv; v++) {
-          if (v)
-            put(t, " + ");
-          for (const char *q = comp[h]; *q; q++) {
-            if (q[0] == '%' && (q[1] == 'X' || q[1] == 'Y')) {
-              int which = q[1] == 'Y';
-              if (points)
-                put_coord(t, garg(p, f + v), which);
-              else
-                tr_expr(t, garg(p, f + 2 * v + (size_t)which));
-              q++;
-            } else {
-              putn(t, q, 1);
-            }
-          }
-        }
-        put(t, ")");
+        put_vertex_sum(t, p, f, nv, points, comp[h]);
       }
       put(t, ", 2))");
     }
@@ -824,6 +814,17 @@ static void tr_subquery(tr *t, const adql_select *s)
   put(t, ")");
 }
 
+/* "(a op b)" for a binary node: the parentheses keep ADQL's grouping
+ * whatever PostgreSQL's precedence for the operator is. */
+static void tr_binop(tr *t, const adql_node *n, const char *op)
+{
+  put(t, "(");
+  tr_expr(t, n->a);
+  put(t, op);
+  tr_expr(t, n->b);
+  put(t, ")");
+}
+
 static void tr_expr(tr *t, const adql_node *n)
 {
   static const char *const cmp[] = {" = ", " <> ", " < ", " > ", " <= ", " >= "};
@@ -858,21 +859,13 @@ static void tr_expr(tr *t, const adql_node *n)
     break;
   case ADQL_N_ARITH: {
     char op[4] = {' ', (char)n->op, ' ', 0};
-    put(t, "(");
-    tr_expr(t, n->a);
-    put(t, op);
-    tr_expr(t, n->b);
-    put(t, ")");
+    tr_binop(t, n, op);
     break;
   }
   case ADQL_N_BITOP: {
     /* PostgreSQL's xor is #; ^ is its power operator */
     const char *op = n->op == '&' ? " & " : n->op == '|' ? " | " : " # ";
-    put(t, "(");
-    tr_expr(t, n->a);
-    put(t, op);
-    tr_expr(t, n->b);
-    put(t, ")");
+    tr_binop(t, n, op);
     break;
   }
   case ADQL_N_BITNOT:
@@ -881,11 +874,7 @@ static void tr_expr(tr *t, const adql_node *n)
     put(t, ")");
     break;
   case ADQL_N_CONCAT:
-    put(t, "(");
-    tr_expr(t, n->a);
-    put(t, " || ");
-    tr_expr(t, n->b);
-    put(t, ")");
+    tr_binop(t, n, " || ");
     break;
   case ADQL_N_FUNC:
     tr_func(t, n);
@@ -896,19 +885,11 @@ static void tr_expr(tr *t, const adql_node *n)
   case ADQL_N_CMP:
     if (tr_geom_cmp(t, n) || tr_distance_cmp(t, n))
       break;
-    put(t, "(");
-    tr_expr(t, n->a);
-    put(t, cmp[n->op]);
-    tr_expr(t, n->b);
-    put(t, ")");
+    tr_binop(t, n, cmp[n->op]);
     break;
   case ADQL_N_AND:
   case ADQL_N_OR:
-    put(t, "(");
-    tr_expr(t, n->a);
-    put(t, n->kind == ADQL_N_AND ? " AND " : " OR ");
-    tr_expr(t, n->b);
-    put(t, ")");
+    tr_binop(t, n, n->kind == ADQL_N_AND ? " AND " : " OR ");
     break;
   case ADQL_N_NOT:
     put(t, "(NOT ");
