@@ -188,7 +188,7 @@ static size_t fits_esc_cp(const uint8_t *s, size_t n, size_t *k, uint32_t *cp)
     *cp = s[0];
     return 1;
   }
-  size_t len = s[0] < 0x80 ? 1 : fmt__utf8_seq(s, n);
+  size_t len = s[0] < 0x80 ? 1 : ts_utf8_seq(s, n);
   if (len <= 1) {
     *k = 1;
     *cp = s[0] < 0x80 ? s[0] : 0xFFFD;

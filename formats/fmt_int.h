@@ -46,9 +46,10 @@ size_t fmt__double(char *out, double d);
 size_t fmt__float(char *out, float f);
 
 /* ---- text -----------------------------------------------------------------
- * Length of the valid UTF-8 sequence at p (1..4), 0 when invalid (same rules
- * as ts_buf_xml: no overlongs, surrogates, U+FFFE/U+FFFF or > U+10FFFF). */
-size_t fmt__utf8_seq(const unsigned char *p, size_t n);
+ * "Invalid UTF-8" below is what ts_utf8_seq (common/common.h) rejects, as
+ * ts_buf_xml does: overlongs, surrogates, U+FFFE/U+FFFF, > U+10FFFF and
+ * truncated sequences. */
+
 /* XML character data with ts_buf_xml semantics: &<>"' as entities, control
  * characters XML 1.0 forbids and invalid UTF-8 as U+FFFD. With `attr` set,
  * TAB, LF and CR become character references so that attribute-value

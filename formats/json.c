@@ -28,7 +28,7 @@ void fmt__json_str(stream_out *o, const char *str, size_t n)
       continue;
     }
     if (c >= 0x80) {
-      size_t k = fmt__utf8_seq(s + i, n - i);
+      size_t k = ts_utf8_seq(s + i, n - i);
       if (k) {
         i += k;
         continue;

@@ -77,37 +77,6 @@ size_t fmt__i64(char *out, int64_t v)
   return fmt__u64(out, (uint64_t)v);
 }
 
-size_t fmt__utf8_seq(const unsigned char *p, size_t n)
-{
-  unsigned c = p[0], cp;
-  size_t k;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    k = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    k = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    k = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (n < k)
-    return 0;
-  for (size_t i = 1; i < k; i++) {
-    if ((p[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3F);
-  }
-  if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-      (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
-    return 0;
-  return k;
-}
-
 #define FMT_FFFD "\xEF\xBF\xBD"
 
 /* Byte classes for the XML escaper: 0 copies as is. */
@@ -158,7 +127,7 @@ void fmt__xml(stream_out *o, const char *str, size_t n, int attr)
       rep = FMT_FFFD;
       break;
     default: /* XC_HIGH */
-      k = fmt__utf8_seq(s + i, n - i);
+      k = ts_utf8_seq(s + i, n - i);
       if (!k) {
         rep = FMT_FFFD;
         k = 1;
@@ -185,7 +154,7 @@ void fmt__utf8(stream_out *o, const char *str, size_t n)
       i++;
       continue;
     }
-    size_t k = fmt__utf8_seq(s + i, n - i);
+    size_t k = ts_utf8_seq(s + i, n - i);
     if (k) {
       i += k;
       continue;

@@ -634,7 +634,7 @@ static size_t vt_utf16(fmt_votable *v, const uint8_t *s, size_t n, size_t max)
 {
   size_t units = 0;
   for (size_t i = 0; i < n && units < max;) {
-    size_t k = s[i] < 0x80 ? 1 : fmt__utf8_seq(s + i, n - i);
+    size_t k = s[i] < 0x80 ? 1 : ts_utf8_seq(s + i, n - i);
     uint32_t cp;
     if (k == 0) {
       cp = 0xFFFD;
