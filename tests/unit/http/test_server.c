@@ -410,6 +410,30 @@ static void cl_close(cl *c)
   close(c->fd);
 }
 
+/* Sends req and reads the response into r (no_body: the answer to HEAD). */
+static int cl_ask(cl *c, const char *req, resp *r, int no_body)
+{
+  TS_CHECK(CL_SEND(c, req) == 0);
+  TS_CHECK(cl_read(c, r, no_body) == 0);
+  return 0;
+}
+
+/* Starts the server with o and connects c to it (rcvbuf as for cl_open). */
+static int fx_start_client(http_server_opts *o, cl *c, int rcvbuf)
+{
+  TS_CHECK(fx_start(o) == 0);
+  TS_CHECK(cl_open(c, F.port, rcvbuf) == 0);
+  return 0;
+}
+
+/* Closes c, then stops the server. */
+static int fx_stop_client(cl *c)
+{
+  cl_close(c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
 static http_server_opts topts(void)
 {
   http_server_opts o = {0};
@@ -424,11 +448,9 @@ int test_keepalive(void)
   http_server_opts o = topts();
   cl c;
   resp r;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
   for (int i = 0; i < 2; i++) {
-    TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-    TS_CHECK(cl_read(&c, &r, 0) == 0);
+    TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
     TS_CHECK_EQ_INT(r.status, 200);
     TS_CHECK_STREQ(r.body.data, "hello");
     TS_CHECK_STREQ(resp_header(&r, "content-length"), "5");
@@ -441,8 +463,7 @@ int test_keepalive(void)
   /* request ids: 16 hex digits, different per request; the peer address */
   char ids[2][17];
   for (int i = 0; i < 2; i++) {
-    TS_CHECK(CL_SEND(&c, "GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-    TS_CHECK(cl_read(&c, &r, 0) == 0);
+    TS_CHECK(cl_ask(&c, "GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
     TS_CHECK_EQ_INT(r.body.len, 16 + 1 + 9);
     TS_CHECK_EQ_INT(strspn(r.body.data, "0123456789abcdef"), 16);
     TS_CHECK_STREQ(r.body.data + 16, " 127.0.0.1");
@@ -452,13 +473,11 @@ int test_keepalive(void)
   }
   TS_CHECK(strcmp(ids[0], ids[1]) != 0);
   /* a handler that ends without answering gets a 500 for it */
-  TS_CHECK(CL_SEND(&c, "GET /noresp HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /noresp HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 500);
   ts_buf_free(&r.body);
   /* Connection: close is honoured and announced */
-  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r, 0) == 0);
   TS_CHECK_STREQ(resp_header(&r, "connection"), "close");
   ts_buf_free(&r.body);
   TS_CHECK(cl_closed(&c));
@@ -477,8 +496,7 @@ int test_http10(void)
   TS_CHECK(fx_start(&o) == 0);
   /* plain 1.0: one request, then close */
   TS_CHECK(cl_open(&c, F.port, 0) == 0);
-  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.0\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.0\r\n\r\n", &r, 0) == 0);
   TS_CHECK_STREQ(resp_header(&r, "connection"), "close");
   TS_CHECK_STREQ(r.body.data, "hello");
   ts_buf_free(&r.body);
@@ -487,19 +505,17 @@ int test_http10(void)
   /* 1.0 keep-alive for a Content-Length response, then a stream that must
    * be close-delimited */
   TS_CHECK(cl_open(&c, F.port, 0) == 0);
-  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r, 0) == 0);
   TS_CHECK_STREQ(resp_header(&r, "connection"), "keep-alive");
   ts_buf_free(&r.body);
-  TS_CHECK(CL_SEND(&c, "GET /stream?n=3&size=10 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(
+      cl_ask(&c, "GET /stream?n=3&size=10 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r, 0) == 0);
   TS_CHECK(resp_header(&r, "transfer-encoding") == NULL);
   TS_CHECK(resp_header(&r, "content-length") == NULL);
   TS_CHECK_STREQ(resp_header(&r, "connection"), "close");
   TS_CHECK_STREQ(r.body.data, "abcdefghijklmnopqrstuvwxyzabcd");
   ts_buf_free(&r.body);
-  cl_close(&c);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
 
@@ -510,38 +526,36 @@ int test_params(void)
   resp r;
   const char *body = "c=%41%42&d=&e&name+with+space=caf%C3%A9";
   char req[512];
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
   snprintf(req, sizeof req,
            "POST /params?a=1&b=x+y%%2B HTTP/1.1\r\nHost: x\r\n"
            "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n"
            "Content-Length: %zu\r\n\r\n%s",
            strlen(body), body);
-  TS_CHECK(CL_SEND(&c, req) == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, req, &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 200);
   TS_CHECK_STREQ(r.body.data, "a=1\nb=x y+\nc=AB\nd=\ne=\nname with space=caf\xc3\xa9\n");
   ts_buf_free(&r.body);
   /* another content type contributes no parameters */
-  TS_CHECK(CL_SEND(&c, "POST /params?q=1 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
-                       "Content-Length: 3\r\n\r\nz=1") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c,
+                  "POST /params?q=1 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                  "Content-Length: 3\r\n\r\nz=1",
+                  &r, 0) == 0);
   TS_CHECK_STREQ(r.body.data, "q=1\n");
   ts_buf_free(&r.body);
   /* malformed encoding is the handler's 400 with a message */
-  TS_CHECK(CL_SEND(&c, "GET /params?ok=1&x=%G1 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /params?ok=1&x=%G1 HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 400);
   TS_CHECK(strstr(r.body.data, "malformed parameter \"x\"") != NULL);
   ts_buf_free(&r.body);
-  TS_CHECK(CL_SEND(&c, "POST /params HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/x-www-form-urlencoded\r\n"
-                       "Content-Length: 5\r\n\r\nv=%0z") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c,
+                  "POST /params HTTP/1.1\r\nHost: x\r\n"
+                  "Content-Type: application/x-www-form-urlencoded\r\n"
+                  "Content-Length: 5\r\n\r\nv=%0z",
+                  &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 400);
   ts_buf_free(&r.body);
-  cl_close(&c);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
 
@@ -550,25 +564,20 @@ int test_head(void)
   http_server_opts o = topts();
   cl c;
   resp r;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 0) == 0);
-  TS_CHECK(CL_SEND(&c, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 1) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  TS_CHECK(cl_ask(&c, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 1) == 0);
   TS_CHECK_EQ_INT(r.status, 200);
   TS_CHECK_STREQ(resp_header(&r, "content-length"), "5");
   TS_CHECK_STREQ(resp_header(&r, "content-type"), "text/plain");
   ts_buf_free(&r.body);
   /* no body bytes followed: the next response starts right here */
-  TS_CHECK(CL_SEND(&c, "HEAD /stream?n=2 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 1) == 0);
+  TS_CHECK(cl_ask(&c, "HEAD /stream?n=2 HTTP/1.1\r\nHost: x\r\n\r\n", &r, 1) == 0);
   TS_CHECK_STREQ(resp_header(&r, "transfer-encoding"), "chunked");
   ts_buf_free(&r.body);
-  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   TS_CHECK_STREQ(r.body.data, "hello");
   ts_buf_free(&r.body);
-  cl_close(&c);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
 
@@ -577,21 +586,17 @@ int test_not_found(void)
   http_server_opts o = topts();
   cl c;
   resp r;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 0) == 0);
-  TS_CHECK(CL_SEND(&c, "GET /nothing/here%2Fx HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /nothing/here%2Fx HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 404);
   TS_CHECK(strstr(r.head, "HTTP/1.1 404 Not Found\r\n") == r.head);
   TS_CHECK_STREQ(r.body.data, "no such resource\n");
   ts_buf_free(&r.body);
   /* the connection stays usable after a 404 */
-  TS_CHECK(CL_SEND(&c, "GET /echo?k=v HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /echo?k=v HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   TS_CHECK_STREQ(r.body.data, "GET /echo ?k=v 0:");
   ts_buf_free(&r.body);
-  cl_close(&c);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
 
@@ -603,8 +608,7 @@ int test_chunked_backpressure(void)
   resp r;
   o.high_watermark = 256 * 1024;
   o.low_watermark = 64 * 1024;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 16 * 1024) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 16 * 1024) == 0);
   TS_CHECK(CL_SEND(&c, "GET /stream?n=256&size=65536 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
   usleep(200 * 1000); /* a slow reader: let the server run into the watermark */
   TS_CHECK(cl_read(&c, &r, 0) == 0);
@@ -623,12 +627,10 @@ int test_chunked_backpressure(void)
   /* the writer stops at the watermark: at most one chunk beyond it */
   TS_CHECK(F.max_queued <= o.high_watermark + SIZE + 64);
   /* and the connection is still good */
-  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   TS_CHECK_STREQ(r.body.data, "hello");
   ts_buf_free(&r.body);
-  cl_close(&c);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
 
@@ -638,8 +640,7 @@ int test_client_disconnect(void)
   cl c;
   o.high_watermark = 128 * 1024;
   o.low_watermark = 32 * 1024;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 16 * 1024) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 16 * 1024) == 0);
   TS_CHECK(CL_SEND(&c, "GET /forever?size=8192 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
   TS_CHECK(cl_fill(&c) > 0); /* the stream has started */
   cl_close(&c);              /* unread data: the kernel resets the connection */
@@ -658,17 +659,14 @@ int test_end_not_ok(void)
   http_server_opts o = topts();
   cl c;
   resp r;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 0) == 0);
-  TS_CHECK(CL_SEND(&c, "GET /trunc HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /trunc HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   TS_CHECK_STREQ(resp_header(&r, "transfer-encoding"), "chunked");
   TS_CHECK_EQ_INT(r.truncated, 1); /* EOF without "0\r\n\r\n" */
   TS_CHECK_STREQ(r.body.data, "partial");
   TS_CHECK(memmem(c.buf, c.len, "0\r\n\r\n", 5) == NULL);
   ts_buf_free(&r.body);
-  cl_close(&c);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
 
@@ -740,8 +738,7 @@ int test_body_too_large(void)
   TS_CHECK_EQ_INT(r.status, 200);
   TS_CHECK(strncmp(r.body.data, "POST /echo ? 1000:0000", 22) == 0);
   ts_buf_free(&r.body);
-  cl_close(&c);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
 
@@ -801,15 +798,14 @@ int test_expect_continue(void)
   cl c;
   resp r;
   o.max_body_bytes = 100;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 0) == 0);
-  TS_CHECK(CL_SEND(&c, "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                       "Content-Length: 5\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  TS_CHECK(cl_ask(&c,
+                  "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  "Content-Length: 5\r\n\r\n",
+                  &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 100);
   ts_buf_free(&r.body);
-  TS_CHECK(CL_SEND(&c, "hello") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(cl_ask(&c, "hello", &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 200);
   TS_CHECK_STREQ(r.body.data, "POST /echo ? 5:hello");
   ts_buf_free(&r.body);
@@ -827,8 +823,7 @@ int test_pipelined(void)
   http_server_opts o = topts();
   cl c;
   resp r;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
   TS_CHECK(CL_SEND(&c, "GET /delay?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
                        "POST /echo?n=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
                        "GET /delay?n=3 HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -856,14 +851,13 @@ int test_max_connections(void)
   o.max_connections = 1;
   TS_CHECK(fx_start(&o) == 0);
   TS_CHECK(cl_open(&a, F.port, 0) == 0);
-  TS_CHECK(CL_SEND(&a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&a, &r, 0) == 0); /* a is now surely accepted */
+  TS_CHECK(cl_ask(&a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) ==
+           0); /* a is now surely accepted */
   ts_buf_free(&r.body);
   const char *req = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
   TS_CHECK(expect_error(req, strlen(req), 503, NULL) == 0);
   /* the first connection is unaffected; once it is gone there is room */
-  TS_CHECK(CL_SEND(&a, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&a, &r, 0) == 0);
+  TS_CHECK(cl_ask(&a, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 200);
   ts_buf_free(&r.body);
   TS_CHECK(cl_closed(&a));
@@ -872,8 +866,7 @@ int test_max_connections(void)
   for (int i = 0; i < 200 && !ok; i++) { /* the server frees the slot asynchronously */
     cl b;
     TS_CHECK(cl_open(&b, F.port, 0) == 0);
-    TS_CHECK(CL_SEND(&b, req) == 0);
-    TS_CHECK(cl_read(&b, &r, 0) == 0);
+    TS_CHECK(cl_ask(&b, req, &r, 0) == 0);
     ok = r.status == 200;
     ts_buf_free(&r.body);
     cl_close(&b);
@@ -892,8 +885,7 @@ int test_shutdown(void)
   resp r;
   TS_CHECK(fx_start(&o) == 0);
   TS_CHECK(cl_open(&idle, F.port, 0) == 0);
-  TS_CHECK(CL_SEND(&idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&idle, &r, 0) == 0);
+  TS_CHECK(cl_ask(&idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   ts_buf_free(&r.body);
   TS_CHECK(cl_open(&fresh, F.port, 0) == 0); /* connected, nothing sent */
   TS_CHECK(cl_open(&busy, F.port, 0) == 0);
@@ -929,14 +921,11 @@ int test_idle_timeout(void)
   cl c;
   resp r;
   o.idle_timeout_ms = 200;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 0) == 0);
-  TS_CHECK(CL_SEND(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
-  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   ts_buf_free(&r.body);
   TS_CHECK(cl_closed(&c)); /* silently: no 408 on an idle keep-alive connection */
-  cl_close(&c);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
 
@@ -947,15 +936,13 @@ int test_write_timeout(void)
   o.write_timeout_ms = 300;
   o.high_watermark = 64 * 1024;
   o.low_watermark = 16 * 1024;
-  TS_CHECK(fx_start(&o) == 0);
-  TS_CHECK(cl_open(&c, F.port, 16 * 1024) == 0);
+  TS_CHECK(fx_start_client(&o, &c, 16 * 1024) == 0);
   TS_CHECK(CL_SEND(&c, "GET /forever?size=8192 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
   /* never read: the server must give up on its own */
   for (int i = 0; i < 1000 && F.aborts == 0; i++)
     usleep(10 * 1000);
   TS_CHECK_EQ_INT(F.aborts, 1);
   TS_CHECK_EQ_INT(F.canceled_after_abort, 1);
-  cl_close(&c);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
