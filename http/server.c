@@ -1,9 +1,10 @@
 /* http/server.c: connections, timers and response framing on libuv.
  *
  * A connection reads, feeds parse.c, and as soon as a complete request is
- * there stops reading and calls the handler. Bytes of pipelined requests
- * stay in its input buffer and are parsed when the response is done (all
- * writes completed and the handler finished). One timer per connection
+ * there calls the handler. While the response is in progress it keeps
+ * reading, but only to notice a client that goes away: bytes of pipelined
+ * requests stay in its input buffer, unparsed, until the response is done
+ * (all writes completed and the handler finished). One timer per connection
  * serves, one at a time, the head, body, idle, write-progress and linger
  * deadlines. Closing is counted per handle and the connection is freed in
  * the last close callback (docs/internals/http.md). */
@@ -54,6 +55,7 @@ struct http_conn {
   int shut;      /* uv_shutdown issued */
   int lingering; /* FIN sent: input is discarded until EOF or the timer */
   int rejected;  /* over max_connections: not counted in nactive */
+  int peer_eof;  /* the client half-closed after the handler finished */
   char *in;      /* read buffer; [in_off, in_len) is not parsed yet */
   size_t in_len, in_off;
   http__reqparser rp;
@@ -285,12 +287,19 @@ static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->in, HTTP__INBUF); /* discarded */
     return;
   }
+  /* Only pipelined input read during a response is left unparsed; make
+   * room after it (the parser keeps no pointer into the buffer). */
+  if (c->in_off > 0) {
+    memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+    c->in_len -= c->in_off;
+    c->in_off = 0;
+  }
   *buf = uv_buf_init(c->in + c->in_len, (unsigned)(HTTP__INBUF - c->in_len));
 }
 
 static void conn_read_start(http_conn *c)
 {
-  if (c->reading || c->closed)
+  if (c->reading || c->closed || c->peer_eof)
     return;
   if (uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read) != 0) {
     conn_close(c);
@@ -307,6 +316,26 @@ static void conn_read_stop(http_conn *c)
   c->reading = 0;
 }
 
+/* Unparsed input a connection holds at most while a response is in
+ * progress. A client that pipelines more than a request head's worth is
+ * not read further until the response is done; it is then noticed going
+ * away only by a failed write or the write timeout, as before. */
+static size_t conn_pending_max(const http_conn *c)
+{
+  size_t m = c->srv->opts.max_header_bytes;
+  return m < HTTP__INBUF ? m : HTTP__INBUF;
+}
+
+/* During a response: read on while there is room for pipelined input, so
+ * that EOF or a reset is seen at once (conn_on_read). */
+static void conn_read_during_response(http_conn *c)
+{
+  if (c->in_len - c->in_off >= conn_pending_max(c))
+    conn_read_stop(c);
+  else
+    conn_read_start(c);
+}
+
 /* Closing right after the last write would make the kernel answer the
  * client's unread bytes (say, the body we refused with 413) with a RST,
  * which can destroy our response before the client reads it. So: FIN
@@ -317,7 +346,7 @@ static void conn_on_shutdown(uv_shutdown_t *req, int status)
   http_conn *c = req->data;
   if (c->closed)
     return;
-  if (status < 0) {
+  if (status < 0 || c->peer_eof) { /* nothing left to linger for */
     conn_close(c);
     return;
   }
@@ -488,7 +517,6 @@ static void conn_dispatch(http_conn *c)
   http__req *q = http__req_of(r);
 
   http__reqparser_next(&c->rp); /* we own r now */
-  conn_read_stop(c);
   conn_timer_stop(c);
   r->conn = c;
   snprintf(r->remote_addr, sizeof r->remote_addr, "%s", c->remote_addr);
@@ -498,6 +526,7 @@ static void conn_dispatch(http_conn *c)
   if (s->shutting_down)
     q->keep_alive = 0;
   c->req = q;
+  conn_read_during_response(c);
   s->handler(r, s->ud);
 }
 
@@ -522,6 +551,10 @@ static void conn_process(http_conn *c)
     conn_error_reply(c, c->rp.err_status, c->rp.err_msg);
     return;
   }
+  if (c->peer_eof) { /* the client can send nothing more */
+    conn_close(c);
+    return;
+  }
   if (c->rp.phase == HTTP__PH_HEAD && c->timer_mode != TM_HEAD)
     conn_timer_set(c, TM_HEAD, o->header_timeout_ms, 0);
   else if (c->rp.phase == HTTP__PH_BODY && c->timer_mode != TM_BODY)
@@ -541,16 +574,46 @@ static void conn_process(http_conn *c)
   conn_read_start(c);
 }
 
+/* EOF or a read error. While the handler is still working on a response
+ * the client is taken to be gone (a half-close after the request is rare
+ * among TAP clients, and nginx treats it the same way): the connection
+ * closes, which detaches the request and runs its on_abort, so that the
+ * handler can cancel its database query at once. */
+static void conn_on_read_end(http_conn *c, ssize_t nread)
+{
+  http__req *q = c->req;
+
+  c->reading = 0; /* libuv stopped reading itself */
+  if (q && !q->finished) {
+    ts_log(TS_LOG_INFO, q->pub.reqid, "client %s went away (%s) before the response was complete",
+           c->remote_addr, nread == UV_EOF ? "end of input" : uv_strerror((int)nread));
+    conn_close(c);
+    return;
+  }
+  if (q && nread == UV_EOF) {
+    /* The handler is done and only writes are left: finish them, answer
+     * what was pipelined before the FIN, then close (conn_process). */
+    c->peer_eof = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    return;
+  }
+  conn_close(c);
+}
+
 static void conn_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
   http_conn *c = st->data;
-  if (nread < 0) { /* EOF or error; no response is in progress while reading */
-    conn_close(c);
+  if (nread < 0) {
+    conn_on_read_end(c, nread);
     return;
   }
   if (nread == 0 || c->lingering)
     return;
   c->in_len += (size_t)nread;
+  if (c->req) { /* pipelined: parsed once the response is done */
+    conn_read_during_response(c);
+    return;
+  }
   conn_process(c);
 }
 

@@ -2,7 +2,7 @@
 #define TS_TESTS(X)                                                                                \
   X(form_decode) X(feed_bytewise) X(feed_pipelined) X(feed_limits) X(feed_errors)                  \
   X(keepalive) X(http10) X(params) X(head) X(not_found) X(chunked_backpressure)                    \
-  X(client_disconnect) X(end_not_ok) X(header_too_large) X(body_too_large) X(malformed)            \
-  X(bad_method) X(header_timeout) X(expect_continue) X(pipelined) X(max_connections)               \
+  X(client_disconnect) X(disconnect_waiting) X(half_close) X(end_not_ok) X(header_too_large) X(body_too_large) X(malformed)            \
+  X(bad_method) X(header_timeout) X(expect_continue) X(pipelined) X(pipelined_flood) X(max_connections)               \
   X(shutdown) X(idle_timeout) X(write_timeout)
 /* clang-format on */

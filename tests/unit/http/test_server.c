@@ -29,6 +29,7 @@ static struct {
   /* what the handler saw */
   atomic_int blocked_seen, drains, drain_in_write, aborts, canceled_after_abort;
   atomic_int in_flight, overlap, dispatched;
+  atomic_int wait_fired, abort_before_timer;
   atomic_size_t max_queued;
   int in_write;
   http_request *parked; /* /slow waits here for the go signal */
@@ -165,6 +166,39 @@ static void delay_fire(uv_timer_t *t)
   uv_close((uv_handle_t *)t, delay_closed);
 }
 
+/* /wait: a handler waiting for something slow (a database query that sorts
+ * before its first row) and writing nothing meanwhile. */
+typedef struct wait_state {
+  uv_timer_t t;
+  http_request *r;
+  int aborted;
+} wait_state;
+
+static void wait_fire(uv_timer_t *t)
+{
+  wait_state *w = t->data;
+  if (w->aborted) {
+    /* the request is detached: answering it only releases it */
+    if (http_respond(w->r, 200, "text/plain", NULL, "late", 4) == TS_ECANCELED)
+      F.canceled_after_abort++;
+  } else {
+    F.wait_fired++;
+    http_respond(w->r, 200, "text/plain", NULL, "waited", 6);
+  }
+  F.in_flight--;
+  uv_close((uv_handle_t *)t, delay_closed);
+}
+
+static void wait_abort(void *ud)
+{
+  wait_state *w = ud;
+  F.aborts++;
+  if (!F.wait_fired)
+    F.abort_before_timer++;
+  w->aborted = 1;
+  uv_timer_start(&w->t, wait_fire, 0, 0); /* give up waiting now */
+}
+
 static size_t query_num(http_request *r, const char *name, size_t dflt)
 {
   http_param *p;
@@ -242,6 +276,13 @@ static void handler(http_request *r, void *ud)
     uv_timer_init(&F.loop, &d->t);
     d->t.data = d;
     uv_timer_start(&d->t, delay_fire, 50, 0);
+  } else if (strcmp(r->path, "/wait") == 0) {
+    wait_state *w = calloc(1, sizeof *w);
+    w->r = r;
+    uv_timer_init(&F.loop, &w->t);
+    w->t.data = w;
+    http_on_abort(r, wait_abort, w);
+    uv_timer_start(&w->t, wait_fire, 10000, 0);
   } else {
     static const char nf[] = "no such resource\n";
     F.in_flight--;
@@ -654,6 +695,52 @@ int test_client_disconnect(void)
   return 0;
 }
 
+/* A client that closes while the handler has not written anything yet:
+ * the server is reading, sees the FIN and aborts at once, long before the
+ * handler would have written (and failed). */
+int test_disconnect_waiting(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  cl_close(&c);
+  for (int i = 0; i < 2000 && F.aborts == 0 && F.wait_fired == 0; i++)
+    usleep(10 * 1000);
+  TS_CHECK_EQ_INT(F.aborts, 1);
+  TS_CHECK_EQ_INT(F.abort_before_timer, 1);
+  TS_CHECK(fx_stop() == 0);
+  TS_CHECK_EQ_INT(F.aborts, 1);
+  TS_CHECK_EQ_INT(F.wait_fired, 0);
+  TS_CHECK_EQ_INT(F.canceled_after_abort, 1); /* and the handler ended it */
+  TS_CHECK_EQ_INT(F.done_called, 1);
+  return 0;
+}
+
+/* A client that half-closes after requests whose handlers answer at once
+ * still gets every answer, then the server closes. */
+int test_half_close(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "GET /stream?n=3&size=10 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  TS_CHECK(shutdown(c.fd, SHUT_WR) == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(r.body.data, "GET /echo ?n=1 0:");
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.truncated, 0);
+  TS_CHECK_STREQ(r.body.data, "abcdefghijklmnopqrstuvwxyzabcd");
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&c));
+  TS_CHECK_EQ_INT(F.aborts, 0);
+  TS_CHECK(fx_stop_client(&c) == 0);
+  return 0;
+}
+
 int test_end_not_ok(void)
 {
   http_server_opts o = topts();
@@ -839,6 +926,63 @@ int test_pipelined(void)
   cl_close(&c);
   TS_CHECK_EQ_INT(F.dispatched, 4);
   TS_CHECK_EQ_INT(F.overlap, 0); /* one request at a time */
+  /* a request sent while a response is in progress is read then, kept
+   * unparsed, and answered after it */
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&c, "GET /delay?n=5 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  for (int i = 0; i < 1000 && F.dispatched < 5; i++)
+    usleep(1000);
+  TS_CHECK_EQ_INT(F.dispatched, 5);
+  TS_CHECK(CL_SEND(&c, "GET /echo?n=6 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(r.body.data, "/delay?n=5");
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(r.body.data, "GET /echo ?n=6 0:");
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&c));
+  cl_close(&c);
+  TS_CHECK_EQ_INT(F.overlap, 0);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+/* More pipelined input than a request head may hold, behind a slow
+ * response: the server stops reading it until the response is done, then
+ * answers every request in order. */
+int test_pipelined_flood(void)
+{
+  http_server_opts o = topts();
+  enum { N = 100 };
+  cl c;
+  resp r;
+  char req[128], want[64];
+  ts_buf all;
+  o.max_header_bytes = 1024;
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  ts_buf_init(&all, 0);
+  ts_buf_puts(&all, "GET /delay?n=0 HTTP/1.1\r\nHost: x\r\n\r\n");
+  for (int i = 1; i <= N; i++) {
+    snprintf(req, sizeof req, "GET /echo?n=%d HTTP/1.1\r\nHost: x\r\n%s\r\n", i,
+             i == N ? "Connection: close\r\n" : "");
+    ts_buf_puts(&all, req);
+  }
+  TS_CHECK(all.len > 3 * o.max_header_bytes);
+  TS_CHECK(cl_send(&c, all.data, all.len) == 0);
+  ts_buf_free(&all);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_STREQ(r.body.data, "/delay?n=0");
+  ts_buf_free(&r.body);
+  for (int i = 1; i <= N; i++) {
+    TS_CHECK(cl_read(&c, &r, 0) == 0);
+    snprintf(want, sizeof want, "GET /echo ?n=%d 0:", i);
+    TS_CHECK_STREQ(r.body.data, want);
+    ts_buf_free(&r.body);
+  }
+  TS_CHECK(cl_closed(&c));
+  cl_close(&c);
+  TS_CHECK_EQ_INT(F.dispatched, N + 1);
+  TS_CHECK_EQ_INT(F.overlap, 0);
   TS_CHECK(fx_stop() == 0);
   return 0;
 }
