@@ -70,26 +70,40 @@ static void *alloc(chk *c, size_t n)
 
 /* ---- names ------------------------------------------------------------------- */
 
+/* The name inside a delimited published name ("Mi""xed" -> Mi"xed) in
+ * the arena; NULL when `s` is not delimited or memory runs out (*oom). */
+static char *strip_delimiters(ts_arena *a, const char *s, size_t n, int *oom)
+{
+  char *out;
+  size_t j = 0;
+  *oom = 0;
+  if (n < 2 || s[0] != '"' || s[n - 1] != '"')
+    return NULL;
+  out = ts_arena_alloc(a, n);
+  if (!out) {
+    *oom = 1;
+    return NULL;
+  }
+  for (size_t i = 1; i + 1 < n; i++) {
+    out[j++] = s[i];
+    if (s[i] == '"' && s[i + 1] == '"')
+      i++;
+  }
+  out[j] = '\0';
+  return out;
+}
+
 /* "Mixed" (with the quotes) -> Mixed, exact; anything else as is. */
 static const char *unquote_pub(chk *c, const char *pub, int *exact)
 {
-  size_t n = pub ? strlen(pub) : 0;
-  *exact = 0;
-  if (n >= 2 && pub[0] == '"' && pub[n - 1] == '"') {
-    char *out = alloc(c, n);
-    size_t j = 0;
-    if (!out)
-      return NULL;
-    for (size_t i = 1; i + 1 < n; i++) {
-      out[j++] = pub[i];
-      if (pub[i] == '"' && pub[i + 1] == '"')
-        i++;
-    }
-    out[j] = '\0';
-    *exact = 1;
-    return out;
+  int nomem = 0;
+  char *out = pub ? strip_delimiters(c->a, pub, strlen(pub), &nomem) : NULL;
+  *exact = out != NULL;
+  if (nomem) {
+    oom(c);
+    return NULL;
   }
-  return pub;
+  return out ? out : pub;
 }
 
 static int name_match(const adql_ident *id, const char *name, int exact)
@@ -121,22 +135,13 @@ const char *adql__db_ident(ts_arena *a, const char *db_name, const char *publish
 {
   size_t n;
   char *out;
+  int nomem;
   if (db_name && *db_name)
     return db_name;
   n = published ? strlen(published) : 0;
-  if (n >= 2 && published[0] == '"' && published[n - 1] == '"') {
-    size_t j = 0;
-    out = ts_arena_alloc(a, n);
-    if (!out)
-      return NULL;
-    for (size_t i = 1; i + 1 < n; i++) {
-      out[j++] = published[i];
-      if (published[i] == '"' && published[i + 1] == '"')
-        i++;
-    }
-    out[j] = '\0';
+  out = strip_delimiters(a, published ? published : "", n, &nomem);
+  if (out || nomem)
     return out;
-  }
   out = ts_arena_strndup(a, published ? published : "", n);
   for (size_t i = 0; out && i < n; i++)
     out[i] = (char)tolower((unsigned char)out[i]);
