@@ -847,8 +847,10 @@ ts_err http_respond(http_request *r, int status, const char *content_type,
   return rc;
 }
 
-ts_err http_begin_chunked(http_request *r, int status, const char *content_type,
-                          const char *extra_headers)
+/* Sends the head of a streamed response: chunked (HTTP/1.1, length < 0),
+ * close-delimited (HTTP/1.0, length < 0) or of a known length. */
+static ts_err begin_streamed(http_request *r, int status, const char *content_type,
+                             const char *extra_headers, long long length)
 {
   http__req *q = http__req_of(r);
   http_conn *c = req_conn(q);
@@ -861,17 +863,17 @@ ts_err http_begin_chunked(http_request *r, int status, const char *content_type,
     return TS_ECANCELED;
   q->started = 1;
   q->status = status;
-  if (r->http_minor == 0) {
+  if (length < 0 && r->http_minor == 0) {
     q->close_delim = 1; /* HTTP/1.0 knows no chunks: the end is our close */
     q->keep_alive = 0;
-  } else {
+  } else if (length < 0) {
     q->chunked = 1;
   }
   if (c->srv->shutting_down)
     q->keep_alive = 0;
   ts_buf_init(&head, 0);
-  rc = head_build(&head, c->srv, status, content_type, extra_headers, -1, q->chunked, q->keep_alive,
-                  r->http_minor);
+  rc = head_build(&head, c->srv, status, content_type, extra_headers, length, q->chunked,
+                  q->keep_alive, r->http_minor);
   if (rc == TS_OK)
     rc = conn_send(c, &head, NULL, 0);
   else
@@ -880,31 +882,16 @@ ts_err http_begin_chunked(http_request *r, int status, const char *content_type,
   return rc;
 }
 
+ts_err http_begin_chunked(http_request *r, int status, const char *content_type,
+                          const char *extra_headers)
+{
+  return begin_streamed(r, status, content_type, extra_headers, -1);
+}
+
 ts_err http_begin_sized(http_request *r, int status, const char *content_type,
                         const char *extra_headers, uint64_t length)
 {
-  http__req *q = http__req_of(r);
-  http_conn *c = req_conn(q);
-  ts_buf head;
-  ts_err rc;
-
-  if (q->started || q->finished)
-    return TS_EINVAL;
-  if (!c)
-    return TS_ECANCELED;
-  q->started = 1;
-  q->status = status;
-  if (c->srv->shutting_down)
-    q->keep_alive = 0;
-  ts_buf_init(&head, 0);
-  rc = head_build(&head, c->srv, status, content_type, extra_headers, (long long)length, 0,
-                  q->keep_alive, r->http_minor);
-  if (rc == TS_OK)
-    rc = conn_send(c, &head, NULL, 0);
-  else
-    conn_close(c);
-  ts_buf_free(&head);
-  return rc;
+  return begin_streamed(r, status, content_type, extra_headers, (long long)length);
 }
 
 ts_err http_write(http_request *r, const void *buf, size_t len)
