@@ -435,28 +435,6 @@ int test_arena_cap(void)
   return 0;
 }
 
-int test_string_continuation(void)
-{
-  ts_arena *a = ts_arena_new(0, 0);
-  ts_error err;
-  char *sql;
-  TS_CHECK_EQ_INT(
-      run_s(a, "SELECT ra FROM demo.sources WHERE name = 'ab'\n  -- c\n 'cd'", &sql, &err), TS_OK);
-  TS_CHECK(strstr(sql, "= 'abcd')") != NULL);
-  ts_arena_free(a);
-  return 0;
-}
-
-/* ---- the one depth budget (ADQL_MAX_DEPTH) --------------------------------
- *
- * Every pass recurses over the tree, so the whole query -- expressions,
- * subqueries, joins and set-operation chains together -- must stay within
- * one nesting budget. The shapes below are built in memory: the hostile
- * ones are about 1 MiB, too big for golden files. Each runs in a thread
- * with a 1 MiB stack (an eighth of what tapserve's threads get), so an
- * unbounded recursion crashes the test instead of passing by luck, and the
- * test prints how much of it the deepest accepted queries used. */
-
 typedef struct qbuf {
   char *p;
   size_t n, cap;
@@ -480,6 +458,39 @@ static void qb_rep(qbuf *b, const char *s, int times)
   for (int i = 0; i < times; i++)
     qb_put(b, s);
 }
+
+int test_string_continuation(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  char *sql;
+  TS_CHECK_EQ_INT(
+      run_s(a, "SELECT ra FROM demo.sources WHERE name = 'ab'\n  -- c\n 'cd'", &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, "= 'abcd')") != NULL);
+  ts_arena_free(a);
+  /* 200,000 adjacent literals (800 KB) cost their length, not its square:
+   * they fit an arena of 16 MiB */
+  a = ts_arena_new(0, 16u << 20);
+  qbuf q = {0};
+  qb_put(&q, "SELECT ra FROM demo.sources WHERE name = ");
+  qb_rep(&q, "'a' ", 200000);
+  TS_CHECK_EQ_INT(run(a, q.p, q.n, -1, &sql, &err), TS_OK);
+  free(q.p);
+  TS_CHECK(strstr(sql, "= 'aaaaaaaaaa") != NULL);
+  TS_CHECK_EQ_INT(strlen(strchr(sql, '\'')), 200000 + 3);
+  ts_arena_free(a);
+  return 0;
+}
+
+/* ---- the one depth budget (ADQL_MAX_DEPTH) --------------------------------
+ *
+ * Every pass recurses over the tree, so the whole query -- expressions,
+ * subqueries, joins and set-operation chains together -- must stay within
+ * one nesting budget. The shapes below are built in memory: the hostile
+ * ones are about 1 MiB, too big for golden files. Each runs in a thread
+ * with a 1 MiB stack (an eighth of what tapserve's threads get), so an
+ * unbounded recursion crashes the test instead of passing by luck, and the
+ * test prints how much of it the deepest accepted queries used. */
 
 /* `branches` SELECTs joined by UNION (a left-deep chain): depth branches + 1. */
 #define UNION_FIRST "SELECT ra FROM demo.sources"
