@@ -51,7 +51,7 @@ sanitize:
 FUZZ_SECONDS ?= 30
 CHECK_FUZZ_SECONDS ?= 20
 fuzz:
-	CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DTS_FUZZ=ON $(CMAKE_FLAGS)
+	CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_FUZZ=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD)-fuzz -j $(JOBS)
 	scripts/run-fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 

@@ -15,8 +15,20 @@
 /* Limits that keep every pass bounded whatever the input. */
 #define ADQL_MAX_QUERY_BYTES  (1024 * 1024) /* longer queries are refused */
 #define ADQL_MAX_PAREN_DEPTH  200           /* nested parentheses */
-#define ADQL_MAX_EXPR_DEPTH   1000          /* AST depth (a+b+c+... chains too) */
 #define ADQL_MAX_PARSER_STACK 10000         /* bison stack entries */
+
+/* The one nesting budget of a whole query (PostgreSQL's check_stack_depth()):
+ * expressions, subqueries, joins and set-operation chains count together,
+ * because every pass recurses through all of them. The grammar gives each
+ * node, FROM item and query its depth (1 + its deepest part) and refuses a
+ * query deeper than this; the checker and the translator count the levels
+ * they enter and stop at the same bound, so no pass, and no pass added
+ * later, recurses deeper however the tree was built. A long UNION chain is
+ * a left-deep tree: each operand costs one level. At this bound the
+ * deepest accepted query uses 0.36 MiB of stack (gcc -O2; 0.45 MiB with
+ * gcc's ASan): see the depth_budget unit test and docs/internals/adql.md. */
+#define ADQL_MAX_DEPTH 1000
+#define ADQL_DEPTH_FMT "query is too complex: nesting deeper than %d levels"
 
 /* ---- identifiers and lists ------------------------------------------------ */
 
@@ -151,7 +163,7 @@ typedef struct adql_node {
   int op;
   int negated; /* NOT BETWEEN / NOT LIKE / NOT IN / IS NOT NULL */
   int flag;
-  int depth; /* 1 + the deepest child: bounded by ADQL_MAX_EXPR_DEPTH */
+  int depth; /* 1 + the deepest part, subqueries included: <= ADQL_MAX_DEPTH */
   const char *text;
   adql_ident name; /* FUNC name; CAST type name */
   adql_ident parts[4];
@@ -190,6 +202,7 @@ typedef enum {
 typedef struct adql_from {
   adql_fromkind kind;
   int loc;
+  int depth;           /* 1 + the deepest part: <= ADQL_MAX_DEPTH */
   adql_ident parts[3]; /* TABLE: [catalog.][schema.]table */
   int nparts;
   adql_ident alias; /* alias.name == NULL: none */
@@ -236,6 +249,7 @@ enum { ADQL_SET_NONE, ADQL_SET_UNION, ADQL_SET_EXCEPT, ADQL_SET_INTERSECT };
  * over larg and rarg. ORDER BY / OFFSET / WITH belong to the outermost one. */
 typedef struct adql_select {
   int loc;
+  int depth; /* 1 + the deepest part (operands, expressions, FROM, WITH) */
   int setop;
   int setall;
   struct adql_select *larg, *rarg;
@@ -375,6 +389,13 @@ adql_node *adql__node(adql_pstate *ps, adql_nodekind kind, int loc, adql_node *a
 adql_ident *adql__ident_dup(adql_pstate *ps, adql_ident id);
 /* Sets n->args and n->depth from them; -1 (error recorded) when too deep. */
 int adql__set_args(adql_pstate *ps, adql_node *n, adql_list *args);
+/* Sets n->sub and n->depth from it; -1 (error recorded) when too deep. */
+int adql__set_sub(adql_pstate *ps, adql_node *n, adql_select *sub);
+/* Sets s->depth from all its parts (call again after adding one) and
+ * f->depth from its parts; -1, with the error at byte `loc` (the select) or
+ * f->loc recorded, when the ADQL_MAX_DEPTH budget is exceeded. */
+int adql__select_depth(adql_pstate *ps, adql_select *s, int loc);
+int adql__from_depth(adql_pstate *ps, adql_from *f);
 
 /* Checker helpers used by the translator (check.c). */
 const char *adql__type_name(adql_type t);

@@ -33,6 +33,7 @@ typedef struct chk {
   ts_error *err;
   ts_arena *a;
   int failed;
+  int depth; /* levels entered (check_select, add_from, check_expr) */
 } chk;
 
 enum { CTX_NOAGG = 1, CTX_INAGG = 2 };
@@ -58,6 +59,20 @@ static ts_err oom(chk *c)
     ts_fail(c->err, TS_ENOMEM, 0, "query needs more memory than a request may use");
   }
   return TS_ENOMEM;
+}
+
+/* PostgreSQL's check_stack_depth(): every recursive entry point counts the
+ * level it enters and gives it back on the way out. The grammar already
+ * refused trees deeper than ADQL_MAX_DEPTH and counts the same levels, so
+ * this never fires for a parsed query; it keeps the bound true for any
+ * tree and any new recursion. */
+static int enter(chk *c, int loc)
+{
+  if (++c->depth <= ADQL_MAX_DEPTH)
+    return 0;
+  c->depth--;
+  fail(c, loc, ADQL_DEPTH_FMT, ADQL_MAX_DEPTH);
+  return -1;
 }
 
 static void *alloc(chk *c, size_t n)
@@ -747,7 +762,7 @@ static int add_join(chk *c, adql_scope *s, adql_from *f)
   return 0;
 }
 
-static int add_from(chk *c, adql_scope *s, adql_from *f)
+static int add_from_inner(chk *c, adql_scope *s, adql_from *f)
 {
   adql_rangevar *rv;
   if (f->kind == ADQL_FROM_JOIN)
@@ -779,6 +794,16 @@ static int add_from(chk *c, adql_scope *s, adql_from *f)
   f->rv = rv;
   f->table = rv->table;
   return scope_add(c, s, rv);
+}
+
+static int add_from(chk *c, adql_scope *s, adql_from *f)
+{
+  int rc;
+  if (enter(c, f->loc))
+    return -1;
+  rc = add_from_inner(c, s, f);
+  c->depth--;
+  return rc;
 }
 
 /* ---- column references ------------------------------------------------------- */
@@ -933,8 +958,33 @@ static adql_type check_subquery_value(chk *c, adql_scope *s, adql_node *n)
 
 static const char *cmp_name(int op)
 {
-  static const char *const names[] = {"=", "<>", "<", ">", "<=", ">="};
+  static const char *const names[] = {"operator =", "operator <>", "operator <",
+                                      "operator >", "operator <=", "operator >="};
   return names[op];
+}
+
+/* "operator +" ... for a message: static strings, not a buffer in every
+ * recursive frame of check_expr_inner. */
+static const char *op_name(int op)
+{
+  switch (op) {
+  case '+':
+    return "operator +";
+  case '-':
+    return "operator -";
+  case '*':
+    return "operator *";
+  case '/':
+    return "operator /";
+  case '&':
+    return "operator &";
+  case '|':
+    return "operator |";
+  case '^':
+    return "operator ^";
+  default:
+    return "operator ~";
+  }
 }
 
 /* ---- geometry ------------------------------------------------------------- */
@@ -1458,8 +1508,7 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
     return need_numeric(c, n->a, x, "unary minus");
   case ADQL_N_ARITH: {
-    char what[32];
-    snprintf(what, sizeof what, "operator %c", n->op);
+    const char *what = op_name(n->op);
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
     if (need_numeric(c, n->a, x, what) == BAD)
       return BAD;
@@ -1470,8 +1519,7 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
   }
   case ADQL_N_BITOP:
   case ADQL_N_BITNOT: {
-    char what[32];
-    snprintf(what, sizeof what, "operator %c", n->kind == ADQL_N_BITNOT ? '~' : n->op);
+    const char *what = op_name(n->kind == ADQL_N_BITNOT ? '~' : n->op);
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
     if (need_integer(c, n->a, x, what) == BAD)
       return BAD;
@@ -1495,8 +1543,7 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
   case ADQL_N_AGG:
     return check_agg(c, s, n, ctx);
   case ADQL_N_CMP: {
-    char what[32];
-    snprintf(what, sizeof what, "operator %s", cmp_name(n->op));
+    const char *what = cmp_name(n->op);
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
     if (x == BAD)
       return BAD;
@@ -1613,7 +1660,11 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
 
 static adql_type check_expr(chk *c, adql_scope *s, adql_node *n, int ctx)
 {
-  adql_type t = check_expr_inner(c, s, n, ctx);
+  adql_type t;
+  if (enter(c, n->loc))
+    return BAD;
+  t = check_expr_inner(c, s, n, ctx);
+  c->depth--;
   if (t != BAD)
     n->type = t;
   return t;
@@ -1940,7 +1991,7 @@ static int check_core(chk *c, adql_select *s, adql_scope *parent, adql_list *cte
   return 0;
 }
 
-static int check_select(chk *c, adql_select *s, adql_scope *parent, adql_list *ctes)
+static int check_select_inner(chk *c, adql_select *s, adql_scope *parent, adql_list *ctes)
 {
   if (s->with) {
     /* Each CTE sees the ones before it. */
@@ -2008,6 +2059,16 @@ static int check_select(chk *c, adql_select *s, adql_scope *parent, adql_list *c
   return check_order(c, s, NULL);
 }
 
+static int check_select(chk *c, adql_select *s, adql_scope *parent, adql_list *ctes)
+{
+  int rc;
+  if (enter(c, s->loc))
+    return -1;
+  rc = check_select_inner(c, s, parent, ctes);
+  c->depth--;
+  return rc;
+}
+
 static ts_err run_check(adql_query *q, chk *c)
 {
   if (!q || !q->sel)
@@ -2024,7 +2085,7 @@ static ts_err run_check(adql_query *q, chk *c)
 
 ts_err adql_check(adql_query *q, const adql_meta *meta, ts_error *err)
 {
-  chk c = {q, meta, NULL, 0, 0, err, q ? q->arena : NULL, 0};
+  chk c = {q, meta, NULL, 0, 0, err, q ? q->arena : NULL, 0, 0};
   ts_err rc;
   if (!meta)
     return ts_fail(err, TS_EINVAL, 0, "no metadata to check the query against");
@@ -2040,7 +2101,7 @@ ts_err adql_check(adql_query *q, const adql_meta *meta, ts_error *err)
 
 ts_err adql_check_syntax(adql_query *q, const adql_udf *udfs, size_t nudfs, ts_error *err)
 {
-  chk c = {q, NULL, udfs, nudfs, 1, err, q ? q->arena : NULL, 0};
+  chk c = {q, NULL, udfs, nudfs, 1, err, q ? q->arena : NULL, 0, 0};
   ts_err rc = run_check(q, &c);
   if (rc == TS_OK)
     q->syntax_only = 1;

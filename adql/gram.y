@@ -62,7 +62,11 @@ static adql_ident mkident(const char *s, int delimited, int loc)
   return id;
 }
 
-static adql_select *setop(adql_pstate *ps, int op, int all, adql_select *l, adql_select *r, int loc)
+/* A set operation over l and r. Chains (a UNION b UNION c ...) are
+ * left-deep trees, one level per operand, so the depth budget bounds them:
+ * the error points at the operator that goes one level too deep. */
+static adql_select *setop(adql_pstate *ps, int op, int all, adql_select *l, adql_select *r, int loc,
+                          int oploc)
 {
   adql_select *s = adql__alloc(ps, sizeof(adql_select));
   if (!s)
@@ -72,7 +76,7 @@ static adql_select *setop(adql_pstate *ps, int op, int all, adql_select *l, adql
   s->setall = all;
   s->larg = l;
   s->rarg = r;
-  return s;
+  return adql__select_depth(ps, s, oploc) ? NULL : s;
 }
 
 /* Attaches WITH / ORDER BY / OFFSET to a query body. A parenthesised body
@@ -92,7 +96,7 @@ static adql_select *finish_query(adql_pstate *ps, adql_select *s, adql_list *wit
     s->has_offset = 1;
     s->offset = off.v;
   }
-  return s;
+  return adql__select_depth(ps, s, loc) ? NULL : s;
 }
 
 static int parse_count(adql_pstate *ps, const char *text, int loc, const char *what, int64_t *out)
@@ -227,24 +231,24 @@ cte:
 /* INTERSECT binds tighter than UNION and EXCEPT (SQL). */
 body_lp:
     term_lp                 { $$ = $1; }
-  | body_lp UNION opt_all term_lp  { CHECK($$ = setop(ps, ADQL_SET_UNION, $3, $1, $4, @1)); }
-  | body_lp EXCEPT opt_all term_lp { CHECK($$ = setop(ps, ADQL_SET_EXCEPT, $3, $1, $4, @1)); }
+  | body_lp UNION opt_all term_lp  { CHECK($$ = setop(ps, ADQL_SET_UNION, $3, $1, $4, @1, @2)); }
+  | body_lp EXCEPT opt_all term_lp { CHECK($$ = setop(ps, ADQL_SET_EXCEPT, $3, $1, $4, @1, @2)); }
   ;
 
 term_lp:
     operand                 { $$ = $1; }
-  | term_lp INTERSECT opt_all operand { CHECK($$ = setop(ps, ADQL_SET_INTERSECT, $3, $1, $4, @1)); }
+  | term_lp INTERSECT opt_all operand { CHECK($$ = setop(ps, ADQL_SET_INTERSECT, $3, $1, $4, @1, @2)); }
   ;
 
 body_np:
     term_np                 { $$ = $1; }
-  | body_np UNION opt_all term_lp  { CHECK($$ = setop(ps, ADQL_SET_UNION, $3, $1, $4, @1)); }
-  | body_np EXCEPT opt_all term_lp { CHECK($$ = setop(ps, ADQL_SET_EXCEPT, $3, $1, $4, @1)); }
+  | body_np UNION opt_all term_lp  { CHECK($$ = setop(ps, ADQL_SET_UNION, $3, $1, $4, @1, @2)); }
+  | body_np EXCEPT opt_all term_lp { CHECK($$ = setop(ps, ADQL_SET_EXCEPT, $3, $1, $4, @1, @2)); }
   ;
 
 term_np:
     select_core             { $$ = $1; }
-  | term_np INTERSECT opt_all operand { CHECK($$ = setop(ps, ADQL_SET_INTERSECT, $3, $1, $4, @1)); }
+  | term_np INTERSECT opt_all operand { CHECK($$ = setop(ps, ADQL_SET_INTERSECT, $3, $1, $4, @1, @2)); }
   ;
 
 operand:
@@ -274,6 +278,7 @@ select_core:
         $$->where = $6;
         $$->groupby = $7;
         $$->having = $8;
+        CHECK(adql__select_depth(ps, $$, @1) == 0);
       }
   ;
 
@@ -358,23 +363,27 @@ table_primary:
         CHECK($$ = adql__alloc(ps, sizeof(adql_from)));
         $$->kind = ADQL_FROM_TABLE; $$->loc = @1;
         $$->parts[0] = $1; $$->nparts = 1; $$->alias = $2;
+        CHECK(adql__from_depth(ps, $$) == 0);
       }
   | ident '.' ident opt_alias
       {
         CHECK($$ = adql__alloc(ps, sizeof(adql_from)));
         $$->kind = ADQL_FROM_TABLE; $$->loc = @1;
         $$->parts[0] = $1; $$->parts[1] = $3; $$->nparts = 2; $$->alias = $4;
+        CHECK(adql__from_depth(ps, $$) == 0);
       }
   | ident '.' ident '.' ident opt_alias
       {
         CHECK($$ = adql__alloc(ps, sizeof(adql_from)));
         $$->kind = ADQL_FROM_TABLE; $$->loc = @1;
         $$->parts[0] = $1; $$->parts[1] = $3; $$->parts[2] = $5; $$->nparts = 3; $$->alias = $6;
+        CHECK(adql__from_depth(ps, $$) == 0);
       }
   | subquery opt_as ident
       {
         CHECK($$ = adql__alloc(ps, sizeof(adql_from)));
         $$->kind = ADQL_FROM_SUBQUERY; $$->loc = @1; $$->sub = $1; $$->alias = $3;
+        CHECK(adql__from_depth(ps, $$) == 0);
       }
   | '(' joined_table ')'    { $$ = $2; }
   ;
@@ -396,6 +405,7 @@ joined_table:
           $$->on = $5->on;
           $$->using_cols = $5->using_cols;
         }
+        CHECK(adql__from_depth(ps, $$) == 0);
       }
   | table_ref NATURAL join_type JOIN table_primary
       {
@@ -403,12 +413,14 @@ joined_table:
         $$->kind = ADQL_FROM_JOIN; $$->loc = @1; $$->jointype = $3 & ~ADQL_JOIN_EXPLICIT;
         $$->natural = 1;
         $$->left = $1; $$->right = $5; $$->has_spec = 1;
+        CHECK(adql__from_depth(ps, $$) == 0);
       }
   | table_ref CROSS JOIN table_primary
       {
         CHECK($$ = adql__alloc(ps, sizeof(adql_from)));
         $$->kind = ADQL_FROM_JOIN; $$->loc = @1; $$->jointype = ADQL_JOIN_CROSS;
         $$->left = $1; $$->right = $4; $$->has_spec = 1;
+        CHECK(adql__from_depth(ps, $$) == 0);
       }
   ;
 
@@ -548,12 +560,12 @@ predicate:
   | value_expr IN_P subquery
       {
         $$ = NODE(ADQL_N_IN, @2, $1, NULL, NULL);
-        $$->sub = $3;
+        CHECK(adql__set_sub(ps, $$, $3) == 0);
       }
   | value_expr NOT_LA IN_P subquery
       {
         $$ = NODE(ADQL_N_IN, @2, $1, NULL, NULL);
-        $$->sub = $4;
+        CHECK(adql__set_sub(ps, $$, $4) == 0);
         $$->negated = 1;
       }
   | value_expr IS NULL_P    { $$ = NODE(ADQL_N_ISNULL, @2, $1, NULL, NULL); }
@@ -565,7 +577,7 @@ predicate:
   | EXISTS subquery
       {
         $$ = NODE(ADQL_N_EXISTS, @1, NULL, NULL, NULL);
-        $$->sub = $2;
+        CHECK(adql__set_sub(ps, $$, $2) == 0);
       }
   ;
 
@@ -653,7 +665,7 @@ value_primary:
   | subquery
       {
         $$ = NODE(ADQL_N_SUBQUERY, @1, NULL, NULL, NULL);
-        $$->sub = $1;
+        CHECK(adql__set_sub(ps, $$, $1) == 0);
       }
   | CAST '(' value_expr AS type_name ')'
       {

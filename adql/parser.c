@@ -170,6 +170,32 @@ static void push_back(adql_pstate *ps, int tok, const ADQL_YYSTYPE *val, int loc
   ps->ahead_end = end;
 }
 
+/* Adjacent string literals from *nval on: gathered in one buffer and
+ * copied to the arena once, so n literals cost their length, not n times
+ * it (the query is at most ADQL_MAX_QUERY_BYTES, so is the buffer). On
+ * return *nval and *ntok hold the token after the last literal and *end the
+ * end of that literal; -1 (error recorded) when memory runs out. */
+static int merge_strings(ADQL_YYSTYPE *lval, ADQL_YYSTYPE *nval, int *ntok, int *nloc, int *nend,
+                         int *end, adql_pstate *ps)
+{
+  ts_buf b;
+  ts_err rc;
+  ts_buf_init(&b, ADQL_MAX_QUERY_BYTES);
+  rc = ts_buf_puts(&b, lval->str);
+  while (rc == TS_OK && *ntok == STRING) {
+    rc = ts_buf_puts(&b, nval->str);
+    *end = *nend;
+    *ntok = next_token(nval, nloc, nend, ps);
+  }
+  lval->str = rc == TS_OK ? ts_arena_strndup(ps->arena, b.data ? b.data : "", b.len) : NULL;
+  ts_buf_free(&b);
+  if (!lval->str) {
+    adql__oom(ps, *nloc);
+    return -1;
+  }
+  return 0;
+}
+
 /* Two-token cases become one token, so the grammar needs one lookahead:
  * NOT before BETWEEN/IN/LIKE/ILIKE is NOT_LA; adjacent string literals
  * ('abc' 'def', ADQL's continuation form) are one literal. Parentheses are
@@ -188,19 +214,10 @@ int adql_yylex(ADQL_YYSTYPE *lval, int *lloc, adql_pstate *ps)
     push_back(ps, ntok, &nval, nloc, nend);
     break;
   case STRING:
-    for (;;) {
-      ntok = next_token(&nval, &nloc, &nend, ps);
-      if (ntok != STRING) {
-        push_back(ps, ntok, &nval, nloc, nend);
-        break;
-      }
-      lval->str = ts_arena_printf(ps->arena, "%s%s", lval->str, nval.str);
-      if (!lval->str) {
-        adql__oom(ps, nloc);
-        return LEX_ERROR;
-      }
-      end = nend;
-    }
+    ntok = next_token(&nval, &nloc, &nend, ps);
+    if (ntok == STRING && merge_strings(lval, &nval, &ntok, &nloc, &nend, &end, ps))
+      return LEX_ERROR;
+    push_back(ps, ntok, &nval, nloc, nend);
     break;
   case IDENT:
     if (adql__reserved_fn(lval->str)) {

@@ -25,7 +25,24 @@ typedef struct tr {
   ts_buf b;
   ts_err rc;
   const adql_query *q;
+  int depth;     /* levels entered (tr_select, tr_from, tr_expr) */
+  int depth_loc; /* rc == TS_EADQL: where the depth budget ran out */
 } tr;
+
+/* The checker's enter(): the same budget, counted on the same levels, so a
+ * checked query never reaches it; it keeps every recursion here bounded
+ * whatever the tree. */
+static int enter(tr *t, int loc)
+{
+  if (t->rc != TS_OK)
+    return -1;
+  if (++t->depth <= ADQL_MAX_DEPTH)
+    return 0;
+  t->depth--;
+  t->rc = TS_EADQL;
+  t->depth_loc = loc;
+  return -1;
+}
 
 static void put(tr *t, const char *s)
 {
@@ -65,6 +82,7 @@ static void put_string(tr *t, const char *s)
 static void tr_select(tr *t, const adql_select *s, int64_t limit, int top);
 static void tr_expr(tr *t, const adql_node *n);
 static void tr_geom_pred(tr *t, const adql_node *n);
+static void tr_from(tr *t, const adql_from *f);
 
 static void tr_list(tr *t, const adql_list *l)
 {
@@ -825,11 +843,9 @@ static void tr_binop(tr *t, const adql_node *n, const char *op)
   put(t, ")");
 }
 
-static void tr_expr(tr *t, const adql_node *n)
+static void tr_expr_inner(tr *t, const adql_node *n)
 {
   static const char *const cmp[] = {" = ", " <> ", " < ", " > ", " <= ", " >= "};
-  if (t->rc != TS_OK)
-    return;
   switch (n->kind) {
   case ADQL_N_INT:
     put(t, n->text);
@@ -984,9 +1000,17 @@ static void tr_expr(tr *t, const adql_node *n)
   }
 }
 
+static void tr_expr(tr *t, const adql_node *n)
+{
+  if (enter(t, n->loc))
+    return;
+  tr_expr_inner(t, n);
+  t->depth--;
+}
+
 /* ---- FROM ------------------------------------------------------------------ */
 
-static void tr_from(tr *t, const adql_from *f)
+static void tr_from_inner(tr *t, const adql_from *f)
 {
   static const char *const joins[] = {" JOIN ", " LEFT OUTER JOIN ", " RIGHT OUTER JOIN ",
                                       " FULL OUTER JOIN ", " CROSS JOIN "};
@@ -1029,6 +1053,14 @@ static void tr_from(tr *t, const adql_from *f)
     }
     break;
   }
+}
+
+static void tr_from(tr *t, const adql_from *f)
+{
+  if (enter(t, f->loc))
+    return;
+  tr_from_inner(t, f);
+  t->depth--;
 }
 
 static void tr_core(tr *t, const adql_select *s, int top)
@@ -1090,7 +1122,7 @@ static void put_int(tr *t, int64_t v)
 }
 
 /* `limit` >= 0 caps the rows of this query (max_rows at the top level). */
-static void tr_select(tr *t, const adql_select *s, int64_t limit, int top)
+static void tr_select_inner(tr *t, const adql_select *s, int64_t limit, int top)
 {
   static const char *const setops[] = {"", " UNION ", " EXCEPT ", " INTERSECT "};
   int64_t lim = s->setop == ADQL_SET_NONE && s->has_top ? s->top : -1;
@@ -1145,6 +1177,14 @@ static void tr_select(tr *t, const adql_select *s, int64_t limit, int top)
   }
 }
 
+static void tr_select(tr *t, const adql_select *s, int64_t limit, int top)
+{
+  if (enter(t, s->loc))
+    return;
+  tr_select_inner(t, s, limit, top);
+  t->depth--;
+}
+
 ts_err adql_translate(adql_query *q, int64_t max_rows, ts_arena *a, char **sql, ts_error *err)
 {
   tr t;
@@ -1163,6 +1203,8 @@ ts_err adql_translate(adql_query *q, int64_t max_rows, ts_arena *a, char **sql, 
   ts_buf_free(&t.b);
   if (t.rc == TS_ENOMEM)
     return ts_fail(err, TS_ENOMEM, 0, "translated query needs more memory than a request may use");
+  if (t.rc == TS_EADQL)
+    return adql__failq(q, err, t.depth_loc, ADQL_DEPTH_FMT, ADQL_MAX_DEPTH);
   if (t.rc != TS_OK)
     return ts_fail(err, t.rc, 0, "query could not be translated");
   return TS_OK;

@@ -13,8 +13,11 @@
 #include "adql_testmeta.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define GOLDEN_DIR "tests/golden/adql"
 
@@ -282,7 +285,7 @@ int test_depth_limit(void)
     k += (size_t)snprintf(q + k, 400000 - k, "+1");
   k += (size_t)snprintf(q + k, 400000 - k, " FROM demo.sources");
   TS_CHECK_EQ_INT(run(a, q, k, -1, &sql, &err), TS_EADQL);
-  TS_CHECK(strstr(err.msg, "too deeply nested") != NULL);
+  TS_CHECK(strstr(err.msg, "query is too complex: nesting deeper than 1000 levels") != NULL);
   /* and so does a long run of prefix operators (right recursion) */
   k = (size_t)snprintf(q, 400000, "SELECT ra FROM demo.sources WHERE ");
   for (int i = 0; i < 50000; i++)
@@ -432,6 +435,30 @@ int test_arena_cap(void)
   return 0;
 }
 
+typedef struct qbuf {
+  char *p;
+  size_t n, cap;
+} qbuf;
+
+static void qb_put(qbuf *b, const char *s)
+{
+  size_t l = strlen(s);
+  if (b->n + l + 1 > b->cap) {
+    b->cap = (b->n + l + 1) * 2;
+    b->p = realloc(b->p, b->cap);
+    if (!b->p)
+      abort();
+  }
+  memcpy(b->p + b->n, s, l + 1);
+  b->n += l;
+}
+
+static void qb_rep(qbuf *b, const char *s, int times)
+{
+  for (int i = 0; i < times; i++)
+    qb_put(b, s);
+}
+
 int test_string_continuation(void)
 {
   ts_arena *a = ts_arena_new(0, 0);
@@ -441,5 +468,267 @@ int test_string_continuation(void)
       run_s(a, "SELECT ra FROM demo.sources WHERE name = 'ab'\n  -- c\n 'cd'", &sql, &err), TS_OK);
   TS_CHECK(strstr(sql, "= 'abcd')") != NULL);
   ts_arena_free(a);
+  /* 200,000 adjacent literals (800 KB) cost their length, not its square:
+   * they fit an arena of 16 MiB */
+  a = ts_arena_new(0, 16u << 20);
+  qbuf q = {0};
+  qb_put(&q, "SELECT ra FROM demo.sources WHERE name = ");
+  qb_rep(&q, "'a' ", 200000);
+  TS_CHECK_EQ_INT(run(a, q.p, q.n, -1, &sql, &err), TS_OK);
+  free(q.p);
+  TS_CHECK(strstr(sql, "= 'aaaaaaaaaa") != NULL);
+  TS_CHECK_EQ_INT(strlen(strchr(sql, '\'')), 200000 + 3);
+  ts_arena_free(a);
+  return 0;
+}
+
+/* ---- the one depth budget (ADQL_MAX_DEPTH) --------------------------------
+ *
+ * Every pass recurses over the tree, so the whole query -- expressions,
+ * subqueries, joins and set-operation chains together -- must stay within
+ * one nesting budget. The shapes below are built in memory: the hostile
+ * ones are about 1 MiB, too big for golden files. Each runs in a thread
+ * with a 1 MiB stack (an eighth of what tapserve's threads get), so an
+ * unbounded recursion crashes the test instead of passing by luck, and the
+ * test prints how much of it the deepest accepted queries used. */
+
+/* `branches` SELECTs joined by UNION (a left-deep chain): depth branches + 1. */
+#define UNION_FIRST "SELECT ra FROM demo.sources"
+#define UNION_NEXT  " UNION SELECT ra FROM demo.sources"
+static qbuf union_chain(int branches)
+{
+  qbuf b = {0};
+  qb_put(&b, UNION_FIRST);
+  qb_rep(&b, UNION_NEXT, branches - 1);
+  return b;
+}
+
+/* `levels` scalar subqueries nested at the bottom of a `+1` chain of `k`
+ * terms each, around an innermost `SELECT ra+1+...` of `k0` terms:
+ * depth k0 + 2 + levels * (k + 2). */
+static qbuf nested_chains(int levels, int k, int k0)
+{
+  qbuf b = {0};
+  qb_rep(&b, "SELECT (", levels);
+  qb_put(&b, "SELECT ra");
+  qb_rep(&b, "+1", k0);
+  qb_put(&b, " FROM demo.sources");
+  for (int i = 0; i < levels; i++) {
+    qb_put(&b, ")");
+    qb_rep(&b, "+1", k);
+    qb_put(&b, " AS v FROM demo.sources");
+  }
+  return b;
+}
+
+/* `joins` JOINs, each with an ON condition: depth joins + 3. */
+static qbuf join_chain(int joins)
+{
+  qbuf b = {0};
+  char item[96];
+  qb_put(&b, "SELECT t0.ra FROM demo.sources AS t0");
+  for (int i = 1; i <= joins; i++) {
+    snprintf(item, sizeof item, " JOIN demo.sources AS t%d ON t%d.ra = t0.ra", i, i);
+    qb_put(&b, item);
+  }
+  return b;
+}
+
+/* `levels` CASEs nested in their ELSE (no parentheses): depth levels + 4. */
+static qbuf case_chain(int levels)
+{
+  qbuf b = {0};
+  qb_put(&b, "SELECT ");
+  qb_rep(&b, "CASE WHEN ra > 1 THEN 1 ELSE ", levels);
+  qb_put(&b, "ra");
+  qb_rep(&b, " END", levels);
+  qb_put(&b, " FROM demo.sources");
+  return b;
+}
+
+/* `levels` nested function calls around a `ra+1+...` chain of `k0` terms,
+ * as the first coordinate of a POINT when `point` (the outermost select
+ * list turns it into a DALI array): depth k0 + 2 + levels (+ 1 for POINT). */
+static qbuf fn_chain(int levels, int k0, int point)
+{
+  qbuf b = {0};
+  qb_put(&b, point ? "SELECT POINT(" : "SELECT ");
+  qb_rep(&b, "ABS(", levels);
+  qb_put(&b, "ra");
+  qb_rep(&b, "+1", k0);
+  qb_rep(&b, ")", levels);
+  qb_put(&b, point ? ", dec) FROM demo.sources" : " FROM demo.sources");
+  return b;
+}
+
+/* A query run in a thread with a small stack of its own. */
+typedef struct deep_run {
+  const char *text;
+  size_t len;
+  int syntax_only;
+  ts_err rc;
+  ts_error err;
+} deep_run;
+
+#if defined(__clang__) && defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__OPTIMIZE__)
+#define DEEP_CLANG_ASAN_O0 1
+#endif
+#endif
+#ifdef DEEP_CLANG_ASAN_O0
+/* clang's ASan without optimisation gives every local of every branch its
+ * own slot and redzones: about 3 KiB per level of check_expr. That build
+ * runs only as tests and fuzzers, on 8 MiB stacks. */
+#define DEEP_STACK (4 * 1024 * 1024)
+#else
+#define DEEP_STACK (1024 * 1024)
+#endif
+#define DEEP_FILL 0xA5
+
+static size_t deep_max_used; /* the most stack any run below used */
+
+static void *deep_main(void *arg)
+{
+  deep_run *r = arg;
+  ts_arena *a = ts_arena_new(0, 0); /* uncapped, as an async executor's */
+  adql_query *q = NULL;
+  char *sql = NULL;
+  if (!a) {
+    r->rc = TS_ENOMEM;
+    return NULL;
+  }
+  r->rc = adql_parse(r->text, r->len, a, &q, &r->err);
+  if (!r->rc && r->syntax_only)
+    r->rc = adql_check_syntax(q, NULL, 0, &r->err);
+  else if (!r->rc)
+    r->rc = adql_check(q, &adql_test_meta, &r->err);
+  if (!r->rc && !r->syntax_only)
+    r->rc = adql_translate(q, 1000, a, &sql, &r->err);
+  ts_arena_free(a);
+  return NULL;
+}
+
+/* Bytes of the painted stack that were written to (the stack grows down). */
+__attribute__((no_sanitize_address)) static size_t stack_used(const unsigned char *base)
+{
+  size_t i = 0;
+  while (i < DEEP_STACK && base[i] == DEEP_FILL)
+    i++;
+  return DEEP_STACK - i;
+}
+
+static ts_err deep(const qbuf *b, int syntax_only, ts_error *err)
+{
+  deep_run r = {b->p, b->n, syntax_only, TS_EINTERNAL, {0}};
+  pthread_attr_t at;
+  pthread_t th;
+  unsigned char *stack =
+      mmap(NULL, DEEP_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (stack == MAP_FAILED)
+    return TS_ENOMEM;
+  memset(stack, DEEP_FILL, DEEP_STACK);
+  if (pthread_attr_init(&at) || pthread_attr_setstack(&at, stack, DEEP_STACK) ||
+      pthread_create(&th, &at, deep_main, &r) || pthread_join(th, NULL))
+    abort();
+  pthread_attr_destroy(&at);
+  size_t used = stack_used(stack);
+  if (r.rc == TS_OK && used > deep_max_used)
+    deep_max_used = used;
+  printf("# %s of %.30s... (%zu bytes): %zu bytes of stack\n", syntax_only ? "syntax" : "check",
+         b->p, b->n, used);
+  munmap(stack, DEEP_STACK);
+  *err = r.err;
+  return r.rc;
+}
+
+/* Refused with the depth message, at character `pos` (0: any). */
+static int refused(const qbuf *b, int pos)
+{
+  ts_error err;
+  for (int so = 0; so <= 1; so++) {
+    TS_CHECK_EQ_INT(deep(b, so, &err), TS_EADQL);
+    TS_CHECK(strstr(err.msg, "query is too complex: nesting deeper than") != NULL);
+    if (pos)
+      TS_CHECK_EQ_INT(err.pos, pos);
+  }
+  return 0;
+}
+
+static int accepted(const qbuf *b)
+{
+  ts_error err;
+  for (int so = 0; so <= 1; so++) {
+    ts_err rc = deep(b, so, &err);
+    if (rc)
+      fprintf(stderr, "# %s %d %s\n", ts_err_name(rc), err.pos, err.msg);
+    TS_CHECK_EQ_INT(rc, TS_OK);
+  }
+  return 0;
+}
+
+/* Each shape at the depth budget plus `extra` levels. */
+#define N_ ADQL_MAX_DEPTH
+#define P_ (ADQL_MAX_PAREN_DEPTH - 1)
+static qbuf deep_union(int extra)
+{
+  return union_chain(N_ - 1 + extra);
+}
+static qbuf deep_nested(int extra)
+{
+  return nested_chains(190, 3, N_ - 2 - 190 * 5 + extra);
+}
+static qbuf deep_flat(int extra)
+{
+  return nested_chains(0, 0, N_ - 2 + extra);
+}
+static qbuf deep_joins(int extra)
+{
+  return join_chain(N_ - 3 + extra);
+}
+static qbuf deep_case(int extra)
+{
+  return case_chain(N_ - 4 + extra);
+}
+/* function calls, the costliest level per frame, as deep as parentheses
+ * allow; and geometry in the outermost select list */
+static qbuf deep_calls(int extra)
+{
+  return fn_chain(P_, N_ - 2 - P_ + extra, 0);
+}
+static qbuf deep_point(int extra)
+{
+  return fn_chain(P_ - 1, N_ - 3 - (P_ - 1) + extra, 1);
+}
+
+int test_depth_budget(void)
+{
+  static qbuf (*const at_limit[])(int) = {deep_union, deep_nested, deep_flat, deep_joins,
+                                          deep_case,  deep_calls,  deep_point};
+  qbuf b;
+  int rc;
+  /* 30,000 UNIONed SELECTs (1 MB): refused at the UNION that goes one level
+   * too deep, whose keyword starts one byte after its branch does. */
+  b = union_chain(30000);
+  rc = refused(&b, (int)strlen(UNION_FIRST) + (N_ - 2) * (int)strlen(UNION_NEXT) + 2);
+  free(b.p);
+  TS_CHECK_EQ_INT(rc, 0);
+  /* 190 nested subqueries, each at the bottom of a 999-term +1 chain (the
+   * longest the old per-expression limit allowed) */
+  b = nested_chains(190, 999, 0);
+  rc = refused(&b, 0);
+  free(b.p);
+  TS_CHECK_EQ_INT(rc, 0);
+  /* every shape is accepted at the budget and refused one level beyond */
+  for (size_t i = 0; i < TS_ARRAY_LEN(at_limit); i++) {
+    b = at_limit[i](0);
+    rc = accepted(&b);
+    free(b.p);
+    TS_CHECK_EQ_INT(rc, 0);
+    b = at_limit[i](1);
+    rc = refused(&b, 0);
+    free(b.p);
+    TS_CHECK_EQ_INT(rc, 0);
+  }
+  printf("# the deepest accepted queries used at most %zu bytes of stack\n", deep_max_used);
   return 0;
 }
