@@ -255,6 +255,28 @@ int tap_result_aborted(const tap_result *r);
  * transfer for formats that cannot say so. r is gone afterwards. */
 void tap_result_finish(tap_result *r, ts_err rc, const ts_error *err, int overflow);
 
+/* ---- a worker set of its own (workq.c) ---------------------------------
+ * Like uv_queue_work on a fixed set of threads apart from libuv's pool:
+ * `work` runs on one of them, then `done` on the loop, in submission order
+ * per thread. The caller owns `w` (embed it) until `done` is called. */
+typedef struct ts_work ts_work;
+typedef void (*ts_work_fn)(ts_work *w);
+struct ts_work {
+  ts_work *next; /* private */
+  ts_work_fn work, done;
+  void *data; /* the caller's */
+};
+typedef struct ts_workq ts_workq;
+/* Starts nthreads (>= 1) threads; the queue's handle does not keep the
+ * loop alive while nothing is outstanding. TS_ENOMEM, TS_EINTERNAL. */
+ts_err ts_workq_new(uv_loop_t *loop, int nthreads, ts_workq **out);
+/* Loop thread only. TS_EUNAVAIL without a queue: `done` is then never
+ * called. */
+ts_err ts_workq_submit(ts_workq *q, ts_work *w, ts_work_fn work, ts_work_fn done);
+/* After the loop has stopped (nothing outstanding): ends the threads,
+ * closes the handle (one more non-blocking loop turn) and frees q. */
+void ts_workq_free(ts_workq *q);
+
 /* ---- UWS async jobs (uws.c) -------------------------------------------- */
 /* Migrates schema tapserve, registers this instance, recovers orphaned
  * jobs, starts the executors, the LISTEN connection and the sweeper.
