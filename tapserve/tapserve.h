@@ -62,6 +62,7 @@ typedef struct cfg {
   int jobs_heartbeat_s;        /* heartbeat = 5 */
   int jobs_instance_timeout_s; /* instance_timeout = 30 */
   int jobs_list_anonymous;     /* list_anonymous = 0 (1: anonymous job list shows anonymous jobs) */
+  int jobs_download_threads;   /* download_threads = 2 (threads reading stored results) */
 } cfg;
 
 /* Sets every field to its default. */
@@ -239,6 +240,12 @@ typedef struct tap_result_hooks {
   void (*on_drain)(void *ud);
   /* The client went away: stop producing (then call tap_result_finish). */
   void (*on_abort)(void *ud);
+  /* Called once, after tap_result_finish, when the response ends, before
+   * the request is released: complete is 1 when the whole document went
+   * out (which may end with an error status: the producer knows), and
+   * encoded the number of bytes the encoder wrote, before any
+   * compression: the identity size of the document. May be NULL. */
+  void (*on_done)(void *ud, int complete, uint64_t encoded);
 } tap_result_hooks;
 /* Allocated in the request's arena; NULL when out of memory (nothing sent). */
 tap_result *tap_result_new(http_request *req, const fmt_type *fmt, const tap_result_hooks *hooks,
@@ -246,6 +253,9 @@ tap_result *tap_result_new(http_request *req, const fmt_type *fmt, const tap_res
 ts_err tap_result_begin(tap_result *r, const stream_schema *schema, const fmt_info *info,
                         ts_error *err);
 ts_err tap_result_rows(tap_result *r, const stream_batch *b, ts_error *err);
+/* Sends `ETag: "etag"` with an identity-coded answer and a weak ETag
+ * naming the coding with a compressed one. Before the first rows. */
+void tap_result_set_etag(tap_result *r, const char *etag);
 /* 1 when the producer should pause until hooks.on_drain. */
 int tap_result_blocked(const tap_result *r);
 int tap_result_aborted(const tap_result *r);
