@@ -76,6 +76,7 @@ static const key_def keys[] = {
     {"jobs", "heartbeat", K_SECS, F(jobs_heartbeat_s), 1, 3600},
     {"jobs", "instance_timeout", K_SECS, F(jobs_instance_timeout_s), 2, 86400},
     {"jobs", "list_anonymous", K_INT, F(jobs_list_anonymous), 0, 1},
+    {"jobs", "download_threads", K_INT, F(jobs_download_threads), 1, 64},
 };
 #undef F
 
@@ -128,6 +129,7 @@ void cfg_defaults(cfg *c)
   c->adql_std_udfs = 1;
   c->jobs_result_store = strdup("fs:/var/tmp/tapserve-results");
   c->jobs_max_executing = 2;
+  c->jobs_download_threads = 2;
   c->jobs_max_per_user = 4;
   c->jobs_duration_s = 3600;
   c->jobs_duration_max_s = 86400;

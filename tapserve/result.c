@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { RESULT_OUT_BYTES = 64 * 1024, DISPOSITION_BYTES = 256 };
+enum { RESULT_OUT_BYTES = 64 * 1024, DISPOSITION_BYTES = 384, ETAG_BYTES = 128 };
 /* Fast levels: the compressor must keep up with the database. */
 enum { RESULT_GZIP_LEVEL = 1, RESULT_ZSTD_LEVEL = 1 };
 
@@ -51,19 +51,32 @@ struct tap_result {
   ts_buf small;         /* the bytes of a result that never started */
   uv_idle_t idle;       /* yields between pieces of a spooled document */
   int idle_inited;
-  int fin;          /* FIN_* once finalizing */
-  ts_error fin_err; /* for FIN_ERROR_DOC */
+  int fin;               /* FIN_* once finalizing */
+  ts_error fin_err;      /* for FIN_ERROR_DOC */
+  uint64_t encoded;      /* bytes the encoder wrote (before any compression) */
+  char etag[ETAG_BYTES]; /* tap_result_set_etag, "" for none */
 };
 
-/* The file name clients save the result under, and the coding headers. */
+/* The file name clients save the result under, the coding headers and the
+ * ETag. The ETag names the coding too: the bytes of a zstd or gzip answer
+ * differ from the identity ones, and a compressor's output may differ
+ * between library versions, so such an answer gets a weak ETag (which
+ * If-Range never matches) of its own. */
 static const char *extra_headers(char out[DISPOSITION_BYTES], const tap_result *r)
 {
-  snprintf(out, DISPOSITION_BYTES,
-           "Content-Disposition: inline; filename=\"result-%.16s.%.8s\"\r\n"
-           "Vary: Accept-Encoding\r\n%s%s%s",
-           r->req->reqid, r->fmt->ext, r->content_encoding ? "Content-Encoding: " : "",
-           r->content_encoding ? stream_zkind_name(r->zkind) : "",
-           r->content_encoding ? "\r\n" : "");
+  size_t n = (size_t)snprintf(
+      out, DISPOSITION_BYTES,
+      "Content-Disposition: inline; filename=\"result-%.16s.%.8s\"\r\n"
+      "Vary: Accept-Encoding\r\n%s%s%s",
+      r->req->reqid, r->fmt->ext, r->content_encoding ? "Content-Encoding: " : "",
+      r->content_encoding ? stream_zkind_name(r->zkind) : "", r->content_encoding ? "\r\n" : "");
+  if (r->etag[0] && n < DISPOSITION_BYTES) {
+    if (r->zkind == STREAM_Z_NONE)
+      snprintf(out + n, DISPOSITION_BYTES - n, "ETag: \"%s\"\r\n", r->etag);
+    else
+      snprintf(out + n, DISPOSITION_BYTES - n, "ETag: W/\"%s-%s\"\r\n", r->etag,
+               stream_zkind_name(r->zkind));
+  }
   return out;
 }
 
@@ -91,6 +104,7 @@ static ts_err result_flush(void *ud, const char *buf, size_t len)
   tap_result *r = ud;
   if (r->aborted)
     return TS_ECANCELED;
+  r->encoded += len;
   if (r->z)
     return stream_zsink_write(r->z, buf, len);
   return result_send(r, buf, len);
@@ -111,6 +125,9 @@ static void result_free(tap_result *r)
 static void result_complete(tap_result *r)
 {
   http_request *req = r->req;
+  if (r->hooks.on_done)
+    r->hooks.on_done(r->ud, (r->fin == FIN_END_OK || r->fin == FIN_RESPOND) && !r->aborted,
+                     r->encoded);
   switch (r->fin) {
   case FIN_RESPOND: {
     char hdr[DISPOSITION_BYTES];
@@ -320,6 +337,11 @@ ts_err tap_result_rows(tap_result *r, const stream_batch *b, ts_error *err)
   if (!r->blocked && r->started && http_write_blocked(r->req))
     r->blocked = 1;
   return TS_OK;
+}
+
+void tap_result_set_etag(tap_result *r, const char *etag)
+{
+  snprintf(r->etag, sizeof r->etag, "%s", etag ? etag : "");
 }
 
 int tap_result_blocked(const tap_result *r)

@@ -142,7 +142,7 @@ static void sync_on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrow
 }
 
 static const stream_query_cbs sync_cbs = {sync_on_schema, sync_on_batch, sync_on_done};
-static const tap_result_hooks sync_hooks = {sync_on_drain, sync_on_abort};
+static const tap_result_hooks sync_hooks = {sync_on_drain, sync_on_abort, NULL};
 
 ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
                          tap_query *out, ts_error *err)

@@ -62,6 +62,7 @@ typedef struct cfg {
   int jobs_heartbeat_s;        /* heartbeat = 5 */
   int jobs_instance_timeout_s; /* instance_timeout = 30 */
   int jobs_list_anonymous;     /* list_anonymous = 0 (1: anonymous job list shows anonymous jobs) */
+  int jobs_download_threads;   /* download_threads = 2 (threads reading stored results) */
 } cfg;
 
 /* Sets every field to its default. */
@@ -239,6 +240,12 @@ typedef struct tap_result_hooks {
   void (*on_drain)(void *ud);
   /* The client went away: stop producing (then call tap_result_finish). */
   void (*on_abort)(void *ud);
+  /* Called once, after tap_result_finish, when the response ends, before
+   * the request is released: complete is 1 when the whole document went
+   * out (which may end with an error status: the producer knows), and
+   * encoded the number of bytes the encoder wrote, before any
+   * compression: the identity size of the document. May be NULL. */
+  void (*on_done)(void *ud, int complete, uint64_t encoded);
 } tap_result_hooks;
 /* Allocated in the request's arena; NULL when out of memory (nothing sent). */
 tap_result *tap_result_new(http_request *req, const fmt_type *fmt, const tap_result_hooks *hooks,
@@ -246,6 +253,9 @@ tap_result *tap_result_new(http_request *req, const fmt_type *fmt, const tap_res
 ts_err tap_result_begin(tap_result *r, const stream_schema *schema, const fmt_info *info,
                         ts_error *err);
 ts_err tap_result_rows(tap_result *r, const stream_batch *b, ts_error *err);
+/* Sends `ETag: "etag"` with an identity-coded answer and a weak ETag
+ * naming the coding with a compressed one. Before the first rows. */
+void tap_result_set_etag(tap_result *r, const char *etag);
 /* 1 when the producer should pause until hooks.on_drain. */
 int tap_result_blocked(const tap_result *r);
 int tap_result_aborted(const tap_result *r);
@@ -254,6 +264,28 @@ int tap_result_aborted(const tap_result *r);
  * sent yet, else ends a VOTable with QUERY_STATUS ERROR, or breaks the
  * transfer for formats that cannot say so. r is gone afterwards. */
 void tap_result_finish(tap_result *r, ts_err rc, const ts_error *err, int overflow);
+
+/* ---- a worker set of its own (workq.c) ---------------------------------
+ * Like uv_queue_work on a fixed set of threads apart from libuv's pool:
+ * `work` runs on one of them, then `done` on the loop, in submission order
+ * per thread. The caller owns `w` (embed it) until `done` is called. */
+typedef struct ts_work ts_work;
+typedef void (*ts_work_fn)(ts_work *w);
+struct ts_work {
+  ts_work *next; /* private */
+  ts_work_fn work, done;
+  void *data; /* the caller's */
+};
+typedef struct ts_workq ts_workq;
+/* Starts nthreads (>= 1) threads; the queue's handle does not keep the
+ * loop alive while nothing is outstanding. TS_ENOMEM, TS_EINTERNAL. */
+ts_err ts_workq_new(uv_loop_t *loop, int nthreads, ts_workq **out);
+/* Loop thread only. TS_EUNAVAIL without a queue: `done` is then never
+ * called. */
+ts_err ts_workq_submit(ts_workq *q, ts_work *w, ts_work_fn work, ts_work_fn done);
+/* After the loop has stopped (nothing outstanding): ends the threads,
+ * closes the handle (one more non-blocking loop turn) and frees q. */
+void ts_workq_free(ts_workq *q);
 
 /* ---- UWS async jobs (uws.c) -------------------------------------------- */
 /* Migrates schema tapserve, registers this instance, recovers orphaned

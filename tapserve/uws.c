@@ -66,6 +66,7 @@ struct uws {
   int maint_busy;
   uws_wait *waiters;
   int handles_open;
+  ts_workq *dlq; /* result downloads: threads apart from libuv's pool */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -838,12 +839,18 @@ static void start_wait(uws *u, uws_op *o, int64_t secs)
 
 /* ---- downloads --------------------------------------------------------------- */
 
+/* Where the end of a streamed download stands (tap_result's on_done may
+ * come from within tap_result_finish or later). */
+enum { DL_TR_NONE, DL_TR_FINISHING, DL_TR_WAITING, DL_TR_DONE };
+
 typedef struct uws_dl {
-  uv_work_t work;
+  ts_work work; /* on u->dlq */
   uws *u;
   http_request *req;
   ts_arena *a;
   char id[40];
+  char reqid[17]; /* for the log once req is gone */
+  char key[48];   /* the format's key in encoded_sizes (name;version=V) */
   const char *rf; /* RESPONSEFORMAT of the download URL */
   const char *range, *if_range;
   /* from prep */
@@ -853,7 +860,8 @@ typedef struct uws_dl {
   const fmt_type *fmt;
   fmt_info info;
   char date[32];
-  int64_t size; /* encoded size in fmt, -1 unknown */
+  int64_t size;   /* encoded size in fmt, -1 unknown */
+  int size_wrong; /* the encoder wrote another size than the recorded one */
   PGconn *conn;
   jobs_store_reader *rd;
   ts_error err;
@@ -861,7 +869,7 @@ typedef struct uws_dl {
   /* range */
   int ranged, unsatisfiable;
   uint64_t start, end; /* inclusive */
-  char etag[80];
+  char etag[112];      /* without the quotes */
   /* streaming */
   uint8_t *buf;
   size_t len;
@@ -872,18 +880,13 @@ typedef struct uws_dl {
   int started, aborted, in_flight, blocked, range_done, ok, ended, draining;
   /* Downloads whose size is not known yet go through tap_result, which
    * adds what a plain stream needs (Content-Encoding, the gzip file of
-   * votable_gzip, spooled formats, error trailers); sized and ranged ones
-   * come from the encoder directly. */
+   * votable_gzip, spooled formats, error trailers) and counts the bytes
+   * the encoder wrote, which become the recorded size when the download
+   * completes; sized and ranged ones come from the encoder directly. */
   tap_result *tr;
-  int via_tr;
+  int via_tr, tr_end, tr_complete; /* tr_end: DL_TR_* */
+  uint64_t encoded;                /* from tap_result's on_done */
 } uws_dl;
-
-static ts_err count_flush(void *ud, const char *buf, size_t len)
-{
-  (void)buf;
-  *(uint64_t *)ud += len;
-  return TS_OK;
-}
 
 typedef ts_err (*rows_fn)(void *ud, const stream_batch *b, ts_error *err);
 
@@ -923,58 +926,23 @@ static ts_err feed_block(stream_copydec *dec, rows_fn rows, void *ud, const uint
   return TS_OK;
 }
 
-static ts_err count_encoded(uws_dl *d, int64_t *size, ts_error *err)
+/* The key of a format in tapserve.results.encoded_sizes, and its ETag
+ * (without quotes): the serialisation and the VOTable version written are
+ * part of both, so "votable", "votable/td" and their version=1.5 variants
+ * never share a size or an ETag. */
+static void dl_keys(uws_dl *d)
 {
-  uint64_t n = 0;
-  stream_out out;
-  jobs_store_reader *rd = NULL;
-  stream_copydec *dec = NULL;
-  fmt_encoder *enc = NULL;
-  uint8_t *buf = malloc(DL_BLOCK);
-  ts_err rc;
-  if (!buf || stream_out_init(&out, DL_OUT, count_flush, &n)) {
-    free(buf);
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  }
-  rc = jobs_store_reader_open(&d->u->store, d->conn, d->id, &d->res, &rd, err);
-  if (!rc) {
-    dec = stream_copydec_new(d->schema.ncols, (size_t)d->u->cfg->fetch_size);
-    enc = fmt_encoder_new(d->fmt, &out);
-    if (!dec || !enc)
-      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  }
-  if (!rc && fmt_encoder_begin(enc, &d->schema, &d->info))
-    rc = ts_fail(err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
-  while (!rc) {
-    size_t got = 0;
-    rc = jobs_store_read(rd, buf, DL_BLOCK, &got, err);
-    if (rc || got == 0)
-      break;
-    rc = feed_block(dec, enc_rows, enc, buf, got, NULL, err);
-  }
-  if (!rc)
-    rc = stream_copydec_finish(dec, err);
-  if (!rc) {
-    fmt_trailer t = {d->res.overflow ? FMT_OVERFLOW : FMT_OK,
-                     d->res.overflow ? "the result was truncated at MAXREC rows" : NULL};
-    if (fmt_encoder_end(enc, &t) || stream_out_flush(&out))
-      rc = ts_fail(err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
-  }
-  /* Spooling formats (FITS) write their document only now. */
-  for (int done = 0; !rc && !done;)
-    if (fmt_encoder_drain(enc, &done))
-      rc = ts_fail(err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
-  if (!rc)
-    *size = (int64_t)n;
-  fmt_encoder_free(enc);
-  stream_out_free(&out);
-  stream_copydec_free(dec);
-  jobs_store_reader_free(rd);
-  free(buf);
-  return rc;
+  const fmt_type *f = d->fmt;
+  snprintf(d->key, sizeof d->key, "%s%s%s", f->name, f->votable_version ? ";version=" : "",
+           f->votable_version ? f->votable_version : "");
+  snprintf(d->etag, sizeof d->etag, "%s-%s-%s%s%s", d->id, d->res.name, f->name,
+           f->votable_version ? "-v" : "", f->votable_version ? f->votable_version : "");
+  for (char *p = d->etag; *p; p++)
+    if (*p == '/' || *p == '"' || *p == '\\' || (unsigned char)*p <= ' ')
+      *p = '_';
 }
 
-static void dl_prep_work(uv_work_t *w)
+static void dl_prep_work(ts_work *w)
 {
   uws_dl *d = w->data;
   const char *rf;
@@ -1018,22 +986,16 @@ static void dl_prep_work(uv_work_t *w)
   const char *mr = jobs_param_get(d->job, "maxrec");
   if (mr && ts_parse_int64(mr, &d->info.maxrec))
     d->info.maxrec = -1;
-  d->rc = jobs_result_size_get(d->conn, d->id, d->res.name, d->fmt->name, &d->size, &d->err);
+  dl_keys(d);
+  d->rc = jobs_result_size_get(d->conn, d->id, d->res.name, d->key, &d->size, &d->err);
   if (d->rc)
     return;
   if (d->fmt->body_encoding)
     d->range = NULL; /* compressed as a whole: served through tap_result only */
-  snprintf(d->etag, sizeof d->etag, "\"%s-%s-%s\"", d->id, d->res.name, d->fmt->ext);
-  for (char *p = d->etag; *p; p++)
-    if (*p == '/')
-      *p = '_';
-  if (d->range && (!d->if_range || !strcmp(d->if_range, d->etag)) && d->size < 0) {
-    /* A range needs the total size: one encoding pass that only counts. */
-    d->rc = count_encoded(d, &d->size, &d->err);
-    if (d->rc)
-      return;
-    jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, d->size, &d->err);
-  }
+  /* A range in a format whose size is not known yet is not served: the
+   * whole result goes out (RFC 9110 lets a server ignore Range), and its
+   * bytes counted on the way become the size. No encoding pass ever runs
+   * only to count. */
   d->rc = jobs_store_reader_open(&d->u->store, d->conn, d->id, &d->res, &d->rd, &d->err);
 }
 
@@ -1086,23 +1048,33 @@ static int parse_range(uws_dl *d)
   return 1;
 }
 
-static void dl_close_work(uv_work_t *w)
+/* If-Range (RFC 9110 13.1.5): the range applies only when the validator
+ * is this representation's strong ETag; a weak one, a date or another
+ * format's ETag gets the whole document. */
+static int if_range_matches(const uws_dl *d)
+{
+  const char *v = d->if_range;
+  size_t n = strlen(d->etag);
+  if (!v)
+    return 1;
+  return strlen(v) == n + 2 && v[0] == '"' && !strncmp(v + 1, d->etag, n) && v[n + 1] == '"';
+}
+
+/* Records what the download learnt: the size of a format whose whole
+ * document went out (counted on the way, so later downloads are sized and
+ * ranges served), or that a recorded size was wrong. A download that was
+ * aborted or failed changes nothing. */
+static void dl_close_work(ts_work *w)
 {
   uws_dl *d = w->data;
   ts_error e;
   jobs_store_reader_free(d->rd);
   d->rd = NULL;
-  if (d->conn && d->ok && !d->ranged && d->size < 0 && d->pos > 0)
-    jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, (int64_t)d->pos, &e);
-  if (d->conn && d->ok && d->via_tr && !d->fmt->body_encoding) {
-    /* The first download of a format went out chunked: count its size
-     * now, off the client's time, so later ones carry Content-Length. */
-    int64_t size;
-    if (!count_encoded(d, &size, &e))
-      jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, size, &e);
-  }
-  if (d->conn && !d->ok && d->size >= 0 && d->ended)
-    jobs_result_size_set(d->conn, d->id, d->res.name, d->fmt->name, -1, &e);
+  if (d->conn && d->ok && d->via_tr && d->tr_complete && d->size < 0 && !d->fmt->body_encoding &&
+      jobs_result_size_set(d->conn, d->id, d->res.name, d->key, (int64_t)d->encoded, &e))
+    ts_log(TS_LOG_WARN, d->reqid, "job %s: cannot record the %s size: %s", d->id, d->key, e.msg);
+  if (d->conn && d->size_wrong && jobs_result_size_set(d->conn, d->id, d->res.name, d->key, -1, &e))
+    ts_log(TS_LOG_WARN, d->reqid, "job %s: cannot forget the %s size: %s", d->id, d->key, e.msg);
   jobs_db_put(d->u->db, d->conn);
   d->conn = NULL;
 }
@@ -1117,11 +1089,47 @@ static void dl_free(uws_dl *d)
   free(d);
 }
 
-static void dl_close_after(uv_work_t *w, int status)
+static void dl_close_after(ts_work *w)
 {
   uws_dl *d = w->data;
-  (void)status;
+  ts_log(TS_LOG_DEBUG, d->reqid, "job %s: download of %s ended: %s, %s%lld bytes%s", d->id, d->key,
+         d->ok && (!d->via_tr || d->tr_complete) ? "complete"
+         : d->aborted                            ? "aborted"
+                                                 : "failed",
+         d->via_tr ? "streamed " : "sized ", d->via_tr ? (long long)d->encoded : d->size,
+         d->via_tr && d->ok && d->tr_complete && d->size < 0 && !d->fmt->body_encoding
+             ? " (size recorded)"
+             : "");
   dl_free(d);
+}
+
+/* Queues the next step of a download on the download threads. */
+static ts_err dl_submit(uws_dl *d, ts_work_fn work, ts_work_fn done)
+{
+  d->work.data = d;
+  return ts_workq_submit(d->u->dlq, &d->work, work, done);
+}
+
+/* The response has ended and the request is done with: record what was
+ * learnt, then release everything. */
+static void dl_release(uws_dl *d)
+{
+  if (dl_submit(d, dl_close_work, dl_close_after)) {
+    dl_close_work(&d->work);
+    dl_free(d);
+  }
+}
+
+/* tap_result's on_done: a streamed download has really ended. */
+static void dl_on_done(void *ud, int complete, uint64_t encoded)
+{
+  uws_dl *d = ud;
+  d->tr_complete = complete;
+  d->encoded = encoded;
+  if (d->tr_end == DL_TR_WAITING)
+    dl_release(d);
+  else
+    d->tr_end = DL_TR_DONE; /* within tap_result_finish: dl_end releases */
 }
 
 /* Ends the response (ok: complete) and releases everything. */
@@ -1133,8 +1141,16 @@ static void dl_end(uws_dl *d, int ok)
   d->ok = ok;
   if (d->tr) {
     ts_err rc = ok ? TS_OK : d->err.code ? d->err.code : TS_EIO;
-    tap_result_finish(d->tr, rc, &d->err, d->res.overflow);
+    tap_result *tr = d->tr;
     d->tr = NULL;
+    /* The document may still be going out (a spooled format, a slow
+     * client): on_done says when it has ended, and how long it was. */
+    d->tr_end = DL_TR_FINISHING;
+    tap_result_finish(tr, rc, &d->err, d->res.overflow);
+    if (d->tr_end == DL_TR_FINISHING) {
+      d->tr_end = DL_TR_WAITING; /* on_done releases */
+      return;
+    }
   } else if (!d->started && !d->aborted) {
     ts_error e = d->err;
     if (!e.code)
@@ -1143,11 +1159,7 @@ static void dl_end(uws_dl *d, int ok)
   } else {
     http_end(d->req, ok);
   }
-  d->work.data = d;
-  if (uv_queue_work(d->u->app->loop, &d->work, dl_close_work, dl_close_after) != 0) {
-    dl_close_work(&d->work);
-    dl_free(d);
-  }
+  dl_release(d);
 }
 
 static ts_err dl_flush(void *ud, const char *buf, size_t len)
@@ -1161,7 +1173,7 @@ static ts_err dl_flush(void *ud, const char *buf, size_t len)
     char hdr[512];
     size_t n = (size_t)snprintf(hdr, sizeof hdr,
                                 "Content-Disposition: inline; filename=\"%.40s.%.8s\"\r\n"
-                                "ETag: %s\r\nAccept-Ranges: bytes\r\n",
+                                "ETag: \"%s\"\r\nAccept-Ranges: bytes\r\n",
                                 d->id, d->fmt->ext, d->etag);
     if (d->ranged) {
       snprintf(hdr + n, sizeof hdr - n, "Content-Range: bytes %llu-%llu/%lld\r\n",
@@ -1198,6 +1210,7 @@ static void dl_complete(uws_dl *d, ts_err rc)
      * transfer and forget the size. */
     ts_log(TS_LOG_ERROR, d->req->reqid, "job %s: %s output is %llu bytes, %lld recorded", d->id,
            d->fmt->name, (unsigned long long)d->pos, (long long)d->size);
+    d->size_wrong = 1;
     rc = TS_EINTERNAL;
   }
   if (rc)
@@ -1250,16 +1263,15 @@ static void dl_finish_stream(uws_dl *d)
   dl_drain(d);
 }
 
-static void dl_read_work(uv_work_t *w)
+static void dl_read_work(ts_work *w)
 {
   uws_dl *d = w->data;
   d->rc = jobs_store_read(d->rd, d->buf, DL_BLOCK, &d->len, &d->err);
 }
 
-static void dl_read_after(uv_work_t *w, int status)
+static void dl_read_after(ts_work *w)
 {
   uws_dl *d = w->data;
-  (void)status;
   d->in_flight = 0;
   if (d->aborted || d->rc) {
     dl_end(d, 0);
@@ -1291,8 +1303,7 @@ static void dl_read_after(uv_work_t *w, int status)
 static void dl_read(uws_dl *d)
 {
   d->in_flight = 1;
-  d->work.data = d;
-  if (uv_queue_work(d->u->app->loop, &d->work, dl_read_work, dl_read_after) != 0) {
+  if (dl_submit(d, dl_read_work, dl_read_after)) {
     d->in_flight = 0;
     dl_end(d, 0);
   }
@@ -1318,16 +1329,15 @@ static void dl_on_abort(void *ud)
     dl_end(d, 0);
 }
 
-static void dl_prep_after(uv_work_t *w, int status)
+static void dl_prep_after(ts_work *w)
 {
   uws_dl *d = w->data;
-  (void)status;
   d->in_flight = 0;
   if (d->rc || d->aborted) {
     dl_end(d, 0);
     return;
   }
-  if (d->range && (!d->if_range || !strcmp(d->if_range, d->etag)))
+  if (d->range && if_range_matches(d))
     d->ranged = parse_range(d);
   if (d->unsatisfiable) {
     char hdr[96];
@@ -1335,21 +1345,18 @@ static void dl_prep_after(uv_work_t *w, int status)
     http_respond(d->req, 416, "text/plain; charset=utf-8", hdr, "range not satisfiable\n", 22);
     d->started = 1;
     d->ended = 1;
-    d->work.data = d;
-    if (uv_queue_work(d->u->app->loop, &d->work, dl_close_work, dl_close_after) != 0)
-      dl_free(d);
+    dl_release(d);
     return;
   }
-  if (d->req->is_head && d->size >= 0) {
-    /* The head says everything; nothing to encode. */
-    d->pos = (uint64_t)d->size;
+  if (d->req->is_head) {
+    /* The head says everything (Content-Length once the size is known);
+     * nothing to encode. */
+    d->pos = d->size >= 0 ? (uint64_t)d->size : 0;
     if (dl_flush(d, "", 0) == TS_OK) {
       d->ended = 1;
       d->ok = 1;
       http_end(d->req, 1);
-      d->work.data = d;
-      if (uv_queue_work(d->u->app->loop, &d->work, dl_close_work, dl_close_after) != 0)
-        dl_free(d);
+      dl_release(d);
       return;
     }
   }
@@ -1361,7 +1368,7 @@ static void dl_prep_after(uv_work_t *w, int status)
     return;
   }
   if (!d->ranged && d->size < 0) {
-    static const tap_result_hooks hooks = {dl_on_drain, dl_on_abort};
+    static const tap_result_hooks hooks = {dl_on_drain, dl_on_abort, dl_on_done};
     d->tr = tap_result_new(d->req, d->fmt, &hooks, d);
     d->via_tr = 1;
     if (!d->tr) {
@@ -1369,6 +1376,7 @@ static void dl_prep_after(uv_work_t *w, int status)
       dl_end(d, 0);
       return;
     }
+    tap_result_set_etag(d->tr, d->etag);
     if (tap_result_begin(d->tr, &d->schema, &d->info, &d->err)) {
       dl_end(d, 0);
       return;
@@ -1412,6 +1420,7 @@ static void start_download(uws *u, http_request *req, const char *id, size_t idl
   d->req = req;
   d->size = -1;
   snprintf(d->id, sizeof d->id, "%.*s", (int)idlen, id);
+  snprintf(d->reqid, sizeof d->reqid, "%s", req->reqid);
   d->rf = param(ps, np, "RESPONSEFORMAT");
   if (!d->rf)
     d->rf = param(ps, np, "FORMAT");
@@ -1421,8 +1430,7 @@ static void start_download(uws *u, http_request *req, const char *id, size_t idl
   http_on_abort(req, dl_on_abort, d);
   http_on_drain(req, dl_on_drain, d);
   d->in_flight = 1;
-  d->work.data = d;
-  if (uv_queue_work(u->app->loop, &d->work, dl_prep_work, dl_prep_after) != 0) {
+  if (dl_submit(d, dl_prep_work, dl_prep_after)) {
     ts_fail(&d->err, TS_EINTERNAL, 0, "cannot queue the request");
     d->in_flight = 0;
     dl_end(d, 0);
@@ -2061,10 +2069,6 @@ ts_err uws_start(ts_app *app, ts_error *err)
 
   if (!u)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  /* Job work (UWS statements, result reads, counting passes) shares
-   * libuv's pool with the query cancels of /sync; four threads are too few
-   * for that. Read once, at the pool's first use. */
-  setenv("UV_THREADPOOL_SIZE", "16", 0);
   u->app = app;
   u->cfg = c;
   pthread_mutex_init(&u->mu, NULL);
@@ -2073,6 +2077,11 @@ ts_err uws_start(ts_app *app, ts_error *err)
   rc = jobs_store_init(&u->store, c->jobs_result_store, err);
   if (rc)
     return rc;
+  /* Downloads read the store on threads of their own; UWS statements stay
+   * on libuv's pool, where no download ever waits in front of them. */
+  rc = ts_workq_new(app->loop, c->jobs_download_threads, &u->dlq);
+  if (rc)
+    return ts_fail(err, rc, 0, "cannot start the download threads");
   u->db = jobs_db_new(c->dsn, c->pool_size);
   if (!u->db)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
@@ -2160,6 +2169,7 @@ void uws_free(ts_app *app)
   uws *u = app->uws;
   if (!u)
     return;
+  ts_workq_free(u->dlq);
   jobs_db_free(u->db);
   free(u->execs);
   pthread_cond_destroy(&u->cv);
