@@ -377,7 +377,13 @@ def main(argv):
     for c in cases:
         if c not in CASES:
             ap.error("unknown case %d (3, 4 or 5)" % c)
-    results = run(a.url, cases, pid=a.pid, out=sys.stdout)
+    try:
+        results = run(a.url, cases, pid=a.pid, out=sys.stdout)
+    except ValueError as e:
+        ap.error(str(e))
+    except OSError as e:
+        print("lockout: cannot probe %s: %s" % (a.url, e), file=sys.stderr)
+        return 2
     return 0 if all(r.samples and not r.bad() for r in results) else 1
 
 
