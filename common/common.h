@@ -35,7 +35,8 @@
   XX(EDB, 500, "database error")                                                                   \
   XX(EIO, 500, "input/output error")                                                               \
   XX(EFORMAT, 500, "output format error")                                                          \
-  XX(EINTERNAL, 500, "internal error")
+  XX(EINTERNAL, 500, "internal error")                                                             \
+  XX(ETOOMANY, 429, "too many requests")
 
 typedef enum ts_err {
   TS_OK = 0,

@@ -92,7 +92,7 @@ ts_err http_parse_form(ts_arena *a, const char *s, size_t len, http_param **para
   return TS_OK;
 }
 
-static int is_form_type(const char *ct)
+int http__is_form_type(const char *ct)
 {
   static const char form[] = "application/x-www-form-urlencoded";
   size_t fl = sizeof form - 1;
@@ -122,7 +122,7 @@ ts_err http_request_params(http_request *r, http_param **out, size_t *n, ts_erro
   }
   rc = http_parse_form(r->arena, r->query, strlen(r->query), &params, &np, &cap, err);
   if (rc == TS_OK && strcmp(r->method, "POST") == 0 &&
-      is_form_type(http_header_get(r, "content-type")))
+      http__is_form_type(http_header_get(r, "content-type")))
     rc = http_parse_form(r->arena, r->body, r->body_len, &params, &np, &cap, err);
   if (rc != TS_OK)
     return rc;

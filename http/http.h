@@ -49,20 +49,34 @@ typedef struct http_request {
   http_conn *conn;          /* private */
 } http_request;
 
+/* Bytes of each request body that the body budget does not count: no more
+ * than a connection's read buffer, so that small bodies (form parameters)
+ * are never refused while large ones fill the budget. */
+enum { HTTP_BODY_FREE = 16 * 1024 };
+
 typedef void (*http_handler_fn)(http_request *req, void *ud);
 
 typedef struct http_server_opts {
-  size_t max_header_bytes;   /* whole header block; 431 beyond (default 16 KiB) */
-  size_t max_body_bytes;     /* 413 beyond (default 16 MiB) */
-  uint64_t header_timeout_ms;/* to receive a full request head (default 10 s) -> 408 */
-  uint64_t body_timeout_ms;  /* to receive the body (default 60 s) -> 408 */
-  uint64_t idle_timeout_ms;  /* keep-alive idle (default 60 s) -> close */
-  uint64_t write_timeout_ms; /* no write progress (default 300 s) -> abort */
-  size_t high_watermark;     /* queued output bytes that make http_write_blocked true (1 MiB) */
-  size_t low_watermark;      /* drain callback below this (256 KiB) */
-  int max_connections;       /* beyond: 503 and close (default 1024) */
-  size_t arena_cap;          /* per-request arena cap (default 64 MiB) */
-  const char *server_header; /* "tapserve/1.0" */
+  size_t max_header_bytes;      /* whole header block; 431 beyond (default 16 KiB) */
+  size_t max_body_bytes;        /* 413 beyond (default 16 MiB) */
+  uint64_t header_timeout_ms;   /* to receive a full request head (default 10 s) -> 408 */
+  uint64_t body_timeout_ms;     /* to receive the body (default 60 s) -> 408 */
+  uint64_t idle_timeout_ms;     /* keep-alive idle (default 60 s) -> close */
+  uint64_t write_timeout_ms;    /* no write progress (default 300 s) -> abort */
+  size_t high_watermark;        /* queued output bytes that make http_write_blocked true (1 MiB) */
+  size_t low_watermark;         /* drain callback below this (256 KiB) */
+  int max_connections;          /* beyond: evict the oldest connection still waiting for a
+                                 * request head, else 503 and close (default 1024) */
+  int max_connections_per_addr; /* from one peer address; beyond: 429 and close (default 64) */
+  uint64_t first_byte_timeout_ms; /* a new connection that sends nothing for this long is
+                                   * closed (default 5 s) */
+  size_t max_form_body_bytes;     /* application/x-www-form-urlencoded bodies: 413 beyond
+                                   * (default 2 MiB; never above max_body_bytes) */
+  size_t body_budget_bytes;       /* request bodies held by all connections together: 503 beyond
+                                   * (default 64 MiB; the first HTTP_BODY_FREE bytes of each body
+                                   * are not counted) */
+  size_t arena_cap;               /* per-request arena cap (default 64 MiB) */
+  const char *server_header;      /* "tapserve/1.0" */
 } http_server_opts;
 
 /* Fills defaults for every zero field. */
@@ -119,6 +133,14 @@ void http_on_drain(http_request *r, void (*on_drain)(void *ud), void *ud);
 /* on_abort(ud) runs once if the client disconnects (or a write fails or
  * times out) before the response is finished. */
 void http_on_abort(http_request *r, void (*on_abort)(void *ud), void *ud);
+/* Milliseconds the client has taken none of the response's queued bytes
+ * (0 when nothing is queued, or the client read since the last call; the
+ * resolution is the interval between calls). */
+uint64_t http_write_stalled_ms(const http_request *r);
+/* Closes the connection at once, dropping queued output: for a client that
+ * holds something others need. on_abort follows from the loop (never
+ * inside this call), and the handler ends the request as after any abort. */
+void http_abort(http_request *r);
 /* Finishes a chunked response: ok=1 sends the terminating chunk (keep-alive
  * continues); ok=0 closes the connection without it, so the client sees a
  * truncated transfer rather than a complete one. Releases the request. */

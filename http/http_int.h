@@ -55,6 +55,12 @@ static inline http__req *http__req_of(const http_request *r)
   return ts_container_of(r, http__req, pub);
 }
 
+/* Request body bytes held in memory by all connections of a server, and
+ * the most they may hold (http_server_opts.body_budget_bytes). */
+typedef struct http__budget {
+  size_t used, cap;
+} http__budget;
+
 /* The request parser: http-parser plus what we collect around it. */
 typedef struct http__reqparser {
   http_parser parser;
@@ -68,8 +74,11 @@ typedef struct http__reqparser {
   size_t nhdrs, hdrs_cap;
   int last_cb; /* 0 none, 1 header field, 2 header value */
   ts_buf body;
-  int expect_continue; /* set at head end when 100 Continue should be sent */
-  int err_status;      /* with HTTP__FEED_ERROR: 400, 405, 413, 431, 500 */
+  size_t body_limit;    /* max_body_bytes, or max_form_body_bytes for a form */
+  http__budget *budget; /* NULL: bodies are not budgeted (tests, fuzzer) */
+  size_t body_reserved; /* of budget, for the body being received */
+  int expect_continue;  /* set at head end when 100 Continue should be sent */
+  int err_status;       /* with HTTP__FEED_ERROR: 400, 405, 413, 431, 500 */
   const char *err_msg;
   http_request *req; /* with HTTP__FEED_REQUEST: owned by the caller */
 } http__reqparser;
@@ -86,6 +95,10 @@ void http__reqparser_next(http__reqparser *p);
  * be fed again after http__reqparser_next. Never called again after
  * HTTP__FEED_ERROR. */
 http__feed_rc http__conn_feed(http__reqparser *p, const char *data, size_t len, size_t *consumed);
+
+/* 1 when a Content-Type value is application/x-www-form-urlencoded
+ * (parameters after ';' allowed, any case). */
+int http__is_form_type(const char *ct);
 
 /* Percent-decodes [s, s+n) into the arena. plus_space turns '+' into ' '.
  * NUL bytes (%00) and malformed escapes are TS_EINVAL. */

@@ -110,6 +110,29 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
   return 0;
 }
 
+/* Makes the budget cover a body of `total` bytes (its first HTTP_BODY_FREE
+ * bytes are free); 0 when the budget cannot, leaving it unchanged. */
+static int body_reserve(http__reqparser *p, size_t total)
+{
+  size_t want = total > HTTP_BODY_FREE ? total - HTTP_BODY_FREE : 0;
+  if (want <= p->body_reserved)
+    return 1;
+  size_t more = want - p->body_reserved;
+  if (p->budget) {
+    if (more > p->budget->cap - p->budget->used)
+      return 0;
+    p->budget->used += more;
+  }
+  p->body_reserved = want;
+  return 1;
+}
+
+static void body_unreserve(http__budget *b, size_t n)
+{
+  if (b)
+    b->used -= n;
+}
+
 /* Builds the request from the head, so that a bad target or a body that
  * cannot fit is answered before any body byte is read. */
 static int on_headers_complete(http_parser *hp)
@@ -129,10 +152,6 @@ static int on_headers_complete(http_parser *hp)
   if (hp->method != HTTP_GET && hp->method != HTTP_POST && hp->method != HTTP_HEAD &&
       hp->method != HTTP_DELETE)
     return rp_fail(p, 405, "method not allowed");
-  if ((hp->flags & F_CHUNKED) == 0 && hp->content_length != ULLONG_MAX &&
-      hp->content_length > p->opts->max_body_bytes)
-    return rp_fail(p, 413, "request body too large");
-
   a = ts_arena_new(0, p->opts->arena_cap);
   if (!a)
     return rp_fail(p, 503, "server out of memory");
@@ -197,6 +216,20 @@ static int on_headers_complete(http_parser *hp)
   }
   q->pub.nheaders = p->nhdrs;
 
+  /* Form parameters (an ADQL query is at most 1 MiB) have a lower limit
+   * than other bodies (uploads); every body counts against the budget,
+   * reserved here at once when its length is announced. */
+  p->body_limit = p->opts->max_body_bytes;
+  if (http__is_form_type(http_header_get(&q->pub, "content-type")) &&
+      p->opts->max_form_body_bytes < p->body_limit)
+    p->body_limit = p->opts->max_form_body_bytes;
+  if ((hp->flags & F_CHUNKED) == 0 && hp->content_length != ULLONG_MAX) {
+    if (hp->content_length > p->body_limit)
+      return rp_fail(p, 413, "request body too large");
+    if (!body_reserve(p, (size_t)hp->content_length))
+      return rp_fail(p, 503, "too many request bodies in progress; try again later");
+  }
+
   /* 100 Continue only makes sense when a body is still to come; a body
    * that cannot fit was refused above, which is the answer to the
    * expectation as well. */
@@ -213,6 +246,10 @@ static int on_headers_complete(http_parser *hp)
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
   http__reqparser *p = rp_of(hp);
+  if (len > p->body_limit - p->body.len)
+    return rp_fail(p, 413, "request body too large");
+  if (!body_reserve(p, p->body.len + len)) /* chunked: counted as it arrives */
+    return rp_fail(p, 503, "too many request bodies in progress; try again later");
   ts_err rc = ts_buf_append(&p->body, at, len);
   if (rc == TS_ELIMIT)
     return rp_fail(p, 413, "request body too large");
@@ -221,9 +258,19 @@ static int on_body(http_parser *hp, const char *at, size_t len)
   return 0;
 }
 
-static void body_free(void *data)
+/* A body handed to a request, with its share of the budget: both are
+ * returned when the request's arena is freed. */
+typedef struct body_hold {
+  void *data;
+  http__budget *budget;
+  size_t reserved;
+} body_hold;
+
+static void body_release(void *arg)
 {
-  free(data);
+  body_hold *h = arg;
+  free(h->data);
+  body_unreserve(h->budget, h->reserved);
 }
 
 static int on_message_complete(http_parser *hp)
@@ -234,14 +281,14 @@ static int on_message_complete(http_parser *hp)
   if (!r)
     return rp_fail(p, 500, "internal error"); /* cannot happen: head built it */
   if (p->body.len > 0) {
-    size_t n;
-    char *data = ts_buf_steal(&p->body, &n);
-    if (ts_arena_defer(r->arena, body_free, data) != TS_OK) {
-      free(data);
-      return rp_fail(p, 503, "server out of memory");
-    }
-    r->body = data;
-    r->body_len = n;
+    body_hold *h = ts_arena_alloc(r->arena, sizeof *h);
+    if (!h || ts_arena_defer(r->arena, body_release, h) != TS_OK)
+      return rp_fail(p, 503, "server out of memory"); /* rp_clear returns the budget */
+    h->budget = p->budget;
+    h->reserved = p->body_reserved;
+    p->body_reserved = 0;
+    h->data = ts_buf_steal(&p->body, &r->body_len);
+    r->body = h->data;
   }
   p->phase = HTTP__PH_DONE;
   http_parser_pause(hp, 1); /* the next pipelined request waits for us */
@@ -264,6 +311,7 @@ void http__reqparser_init(http__reqparser *p, const http_server_opts *o)
    * max_header_bytes; the slack covers nothing but rounding. */
   ts_buf_init(&p->head, o->max_header_bytes + 16);
   ts_buf_init(&p->body, o->max_body_bytes);
+  p->body_limit = o->max_body_bytes;
 }
 
 static void rp_clear(http__reqparser *p)
@@ -273,6 +321,9 @@ static void rp_clear(http__reqparser *p)
   p->req = NULL;
   ts_buf_reset(&p->head);
   ts_buf_free(&p->body); /* a large body must not stay allocated while idle */
+  body_unreserve(p->budget, p->body_reserved);
+  p->body_reserved = 0;
+  p->body_limit = p->opts->max_body_bytes;
   p->url_len = 0;
   p->nhdrs = 0;
   p->last_cb = 0;

@@ -16,11 +16,21 @@
 #include <string.h>
 
 enum {
-  HTTP__INBUF = 16 * 1024, /* read buffer per connection */
-  HTTP__LINGER_MS = 2000   /* read and discard after our FIN, at most this long */
+  HTTP__INBUF = 16 * 1024,  /* read buffer per connection */
+  HTTP__LINGER_MS = 2000,   /* read and discard after our FIN, at most this long */
+  HTTP__RETRY_AFTER_S = 5,  /* Retry-After of our own 429 and 503 answers */
+  HTTP__ADDR_BUCKETS = 1024 /* hash buckets of the per-address connection counts */
 };
 
-enum { TM_NONE, TM_HEAD, TM_BODY, TM_IDLE, TM_WRITE, TM_LINGER, TM_DONE };
+enum { TM_NONE, TM_FIRST, TM_HEAD, TM_BODY, TM_IDLE, TM_WRITE, TM_LINGER, TM_DONE };
+
+/* Connections counted against max_connections_per_addr, per peer
+ * address. An entry exists while its count is above zero. */
+typedef struct http__addr {
+  struct http__addr *next;
+  int count;
+  char name[64];
+} http__addr;
 
 struct http_server {
   uv_loop_t *loop;
@@ -33,6 +43,12 @@ struct http_server {
   http_conn *conns; /* every connection whose handles are not all closed */
   int nconns;
   int nactive; /* connections counted against max_connections */
+  /* Counted connections waiting for a request head (new, receiving one, or
+   * kept alive between requests), longest waiting first: the ones a full
+   * server evicts. */
+  http_conn *wait_head, *wait_tail;
+  http__addr *addrs[HTTP__ADDR_BUCKETS];
+  http__budget body_budget;
   int shutting_down;
   void (*done)(void *ud);
   void *done_ud;
@@ -54,9 +70,13 @@ struct http_conn {
   int graceful;  /* closing once the queued output is written */
   int shut;      /* uv_shutdown issued */
   int lingering; /* FIN sent: input is discarded until EOF or the timer */
-  int rejected;  /* over max_connections: not counted in nactive */
-  int peer_eof;  /* the client half-closed after the handler finished */
-  char *in;      /* read buffer; [in_off, in_len) is not parsed yet */
+  int rejected;  /* refused or evicted: not counted in nactive nor its address */
+  int waiting;   /* on the server's wait list */
+  http_conn *wprev, *wnext;
+  http__addr *addr; /* its address's count, while counted */
+  uint64_t accepted_ms;
+  int peer_eof; /* the client half-closed after the handler finished */
+  char *in;     /* read buffer; [in_off, in_len) is not parsed yet */
   size_t in_len, in_off;
   http__reqparser rp;
   http__req *req; /* the request being answered, NULL between requests */
@@ -103,6 +123,16 @@ void http_server_opts_defaults(http_server_opts *o)
     o->low_watermark = o->high_watermark;
   if (!o->max_connections)
     o->max_connections = 1024;
+  if (!o->max_connections_per_addr)
+    o->max_connections_per_addr = 64;
+  if (!o->first_byte_timeout_ms)
+    o->first_byte_timeout_ms = 5000;
+  if (!o->max_form_body_bytes)
+    o->max_form_body_bytes = 2 * 1024 * 1024;
+  if (o->max_form_body_bytes > o->max_body_bytes)
+    o->max_form_body_bytes = o->max_body_bytes;
+  if (!o->body_budget_bytes)
+    o->body_budget_bytes = 64 * 1024 * 1024;
   if (!o->arena_cap)
     o->arena_cap = 64 * 1024 * 1024;
   if (!o->server_header)
@@ -156,6 +186,21 @@ static size_t conn_queued(const http_conn *c)
   return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
 }
 
+/* Milliseconds since the kernel last took bytes of the queued output (0
+ * when nothing is queued); moves the progress mark when it did. */
+static uint64_t conn_stalled_ms(http_conn *c)
+{
+  size_t queued = conn_queued(c);
+  uint64_t now = uv_now(c->srv->loop);
+  uint64_t sent = c->bytes_submitted - queued;
+  if (queued == 0 || sent != c->progress_mark) {
+    c->progress_mark = sent;
+    c->progress_ms = now;
+    return 0;
+  }
+  return now - c->progress_ms;
+}
+
 /* Write progress is checked a few times per write timeout: a single large
  * write completes late but moves bytes all along, so its callback alone
  * would not tell progress from a stalled reader. */
@@ -189,6 +234,11 @@ static void conn_on_timer(uv_timer_t *t)
   case TM_BODY:
     conn_error_reply(c, 408, "request body not received in time");
     break;
+  case TM_FIRST: /* connected and sent nothing: no answer is owed */
+    ts_log(TS_LOG_DEBUG, NULL, "client %s sent nothing for %llu ms; closing", c->remote_addr,
+           (unsigned long long)c->srv->opts.first_byte_timeout_ms);
+    conn_close(c);
+    break;
   case TM_IDLE:
   case TM_LINGER:
     conn_close(c);
@@ -196,23 +246,16 @@ static void conn_on_timer(uv_timer_t *t)
   case TM_DONE:
     conn_maybe_done(c);
     break;
-  case TM_WRITE: {
-    size_t queued = conn_queued(c);
-    uint64_t now = uv_now(c->srv->loop);
-    uint64_t sent = c->bytes_submitted - queued;
-    if (queued == 0) {
+  case TM_WRITE:
+    if (conn_queued(c) == 0) {
       conn_timer_stop(c);
-    } else if (sent != c->progress_mark) {
-      c->progress_mark = sent;
-      c->progress_ms = now;
-    } else if (now - c->progress_ms >= c->srv->opts.write_timeout_ms) {
+    } else if (conn_stalled_ms(c) >= c->srv->opts.write_timeout_ms) {
       ts_log(TS_LOG_WARN, c->req ? c->req->pub.reqid : NULL,
              "client %s read nothing for %llu ms; closing", c->remote_addr,
              (unsigned long long)c->srv->opts.write_timeout_ms);
       conn_close(c);
     }
     break;
-  }
   default:
     break;
   }
@@ -227,6 +270,89 @@ static void srv_maybe_done(http_server *s)
     if (s->done)
       s->done(s->done_ud);
   }
+}
+
+/* ---- counting: addresses, the wait list ------------------------------------ */
+
+static size_t addr_bucket(const char *name)
+{
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (; *name; name++)
+    h = (h ^ (unsigned char)*name) * 16777619u;
+  return h % HTTP__ADDR_BUCKETS;
+}
+
+/* The entry of `name`, created with count 0 when missing; NULL when out of
+ * memory. */
+static http__addr *addr_get(http_server *s, const char *name)
+{
+  http__addr **b = &s->addrs[addr_bucket(name)];
+  for (http__addr *a = *b; a; a = a->next)
+    if (!strcmp(a->name, name))
+      return a;
+  http__addr *a = calloc(1, sizeof *a);
+  if (!a)
+    return NULL;
+  snprintf(a->name, sizeof a->name, "%s", name);
+  a->next = *b;
+  *b = a;
+  return a;
+}
+
+static void addr_put(http_server *s, http__addr *a)
+{
+  if (--a->count > 0)
+    return;
+  for (http__addr **pp = &s->addrs[addr_bucket(a->name)]; *pp; pp = &(*pp)->next)
+    if (*pp == a) {
+      *pp = a->next;
+      break;
+    }
+  free(a);
+}
+
+/* Stops counting c against max_connections and its address. */
+static void conn_uncount(http_conn *c)
+{
+  if (c->rejected)
+    return;
+  c->rejected = 1;
+  c->srv->nactive--;
+  if (c->addr)
+    addr_put(c->srv, c->addr);
+  c->addr = NULL;
+}
+
+/* Puts c on the wait list, or takes it off, as its state says: counted,
+ * open, answering nothing, and no complete request head yet. A connection
+ * joins at the tail, so the head has waited longest. */
+static void conn_update_waiting(http_conn *c)
+{
+  http_server *s = c->srv;
+  int w = !c->closed && !c->graceful && !c->rejected && !c->req &&
+          (c->rp.phase == HTTP__PH_IDLE || c->rp.phase == HTTP__PH_HEAD);
+  if (w == c->waiting)
+    return;
+  c->waiting = w;
+  if (w) {
+    c->wnext = NULL;
+    c->wprev = s->wait_tail;
+    if (s->wait_tail)
+      s->wait_tail->wnext = c;
+    else
+      s->wait_head = c;
+    s->wait_tail = c;
+    return;
+  }
+  if (c->wprev)
+    c->wprev->wnext = c->wnext;
+  else
+    s->wait_head = c->wnext;
+  if (c->wnext)
+    c->wnext->wprev = c->wprev;
+  else
+    s->wait_tail = c->wprev;
+  c->wprev = c->wnext = NULL;
 }
 
 static void conn_on_close(uv_handle_t *h)
@@ -244,8 +370,7 @@ static void conn_on_close(uv_handle_t *h)
   if (c->next)
     c->next->prev = c->prev;
   s->nconns--;
-  if (!c->rejected)
-    s->nactive--;
+  conn_uncount(c);
   http__reqparser_free(&c->rp);
   free(c->in);
   free(c);
@@ -271,6 +396,7 @@ static void conn_close(http_conn *c)
   if (c->closed)
     return;
   c->closed = 1;
+  conn_update_waiting(c);
   if (c->reading)
     uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
@@ -371,6 +497,7 @@ static void conn_close_graceful(http_conn *c)
   if (c->closed || c->graceful)
     return;
   c->graceful = 1;
+  conn_update_waiting(c);
   conn_read_stop(c);
   if (c->writes_pending == 0)
     conn_shutdown(c);
@@ -494,10 +621,14 @@ static void conn_error_reply(http_conn *c, int status, const char *msg)
   ts_buf_init(&head, 0);
   ts_buf_init(&body, 0);
   srv_reqid(s, reqid);
+  char extra[40] = "";
+  if (status == 405)
+    snprintf(extra, sizeof extra, "Allow: GET, HEAD, POST\r\n");
+  else if (status == 429 || status == 503)
+    snprintf(extra, sizeof extra, "Retry-After: %d\r\n", HTTP__RETRY_AFTER_S);
   if (ts_buf_printf(&body, "%s\n", msg) == TS_OK &&
-      head_build(&head, s, status, "text/plain; charset=utf-8",
-                 status == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL, (long long)body.len, 0, 0,
-                 1) == TS_OK)
+      head_build(&head, s, status, "text/plain; charset=utf-8", extra[0] ? extra : NULL,
+                 (long long)body.len, 0, 0, 1) == TS_OK)
     conn_send(c, &head, body.data, pr && pr->is_head ? 0 : body.len);
   else
     conn_close(c);
@@ -526,6 +657,7 @@ static void conn_dispatch(http_conn *c)
   if (s->shutting_down)
     q->keep_alive = 0;
   c->req = q;
+  conn_update_waiting(c);
   conn_read_during_response(c);
   s->handler(r, s->ud);
 }
@@ -555,9 +687,16 @@ static void conn_process(http_conn *c)
     conn_close(c);
     return;
   }
-  if (c->rp.phase == HTTP__PH_HEAD && c->timer_mode != TM_HEAD)
-    conn_timer_set(c, TM_HEAD, o->header_timeout_ms, 0);
-  else if (c->rp.phase == HTTP__PH_BODY && c->timer_mode != TM_BODY)
+  if (c->rp.phase == HTTP__PH_HEAD && c->timer_mode != TM_HEAD) {
+    /* The first head of a connection is due header_timeout after accept,
+     * a later one header_timeout after its first byte. */
+    uint64_t ms = o->header_timeout_ms;
+    if (c->timer_mode == TM_FIRST) {
+      uint64_t spent = uv_now(c->srv->loop) - c->accepted_ms;
+      ms = spent < ms ? ms - spent : 1;
+    }
+    conn_timer_set(c, TM_HEAD, ms, 0);
+  } else if (c->rp.phase == HTTP__PH_BODY && c->timer_mode != TM_BODY)
     conn_timer_set(c, TM_BODY, o->body_timeout_ms, 0);
   if (c->rp.expect_continue) {
     http__wr *wr = wr_new(sizeof cont - 1);
@@ -571,6 +710,7 @@ static void conn_process(http_conn *c)
     if (conn_submit(c, wr, &b, 1) != TS_OK)
       return;
   }
+  conn_update_waiting(c);
   conn_read_start(c);
 }
 
@@ -642,6 +782,8 @@ static void conn_maybe_done(http_conn *c)
 
 /* ---- accepting ------------------------------------------------------------ */
 
+static void srv_admit(http_server *s, http_conn *c);
+
 static void srv_on_conn(uv_stream_t *l, int status)
 {
   http_server *s = l->data;
@@ -665,7 +807,9 @@ static void srv_on_conn(uv_stream_t *l, int status)
     return;
   }
   c->srv = s;
+  c->rejected = 1; /* counted below, once accepted */
   http__reqparser_init(&c->rp, &s->opts);
+  c->rp.budget = &s->body_budget;
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
   c->tcp.data = c;
@@ -676,7 +820,6 @@ static void srv_on_conn(uv_stream_t *l, int status)
     s->conns->prev = c;
   s->conns = c;
   s->nconns++;
-  s->nactive++;
   snprintf(c->remote_addr, sizeof c->remote_addr, "-");
   if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
     conn_close(c);
@@ -689,15 +832,50 @@ static void srv_on_conn(uv_stream_t *l, int status)
     else if (ss.ss_family == AF_INET)
       uv_ip4_name((struct sockaddr_in *)&ss, c->remote_addr, sizeof c->remote_addr);
   }
-  if (s->nactive > s->opts.max_connections) {
-    c->rejected = 1;
-    s->nactive--;
-    conn_error_reply(c, 503, "too many connections");
+  srv_admit(s, c);
+}
+
+/* Counts a new connection against its address and the server, making room
+ * if need be, and starts reading; or refuses it. */
+static void srv_admit(http_server *s, http_conn *c)
+{
+  http__addr *a = addr_get(s, c->remote_addr);
+  if (!a) {
+    conn_close(c);
     return;
   }
-  /* A new connection has header_timeout to deliver its first head. */
-  conn_timer_set(c, TM_HEAD, s->opts.header_timeout_ms, 0);
+  if (a->count >= s->opts.max_connections_per_addr) {
+    conn_error_reply(c, 429, "too many connections from your address");
+    return;
+  }
+  a->count++;
+  c->addr = a;
+  c->rejected = 0;
+  s->nactive++;
+  if (s->nactive > s->opts.max_connections) {
+    /* Full. A connection that has not sent a complete request head has
+     * nothing in progress: the one that has waited longest makes room,
+     * rather than the newcomer being refused (one client's idle
+     * connections would otherwise lock everybody else out). */
+    http_conn *old = s->wait_head;
+    if (!old) {
+      conn_uncount(c);
+      conn_error_reply(c, 503, "too many connections");
+      return;
+    }
+    ts_log(TS_LOG_INFO, NULL, "server full: closing a connection of %s that has no request",
+           old->remote_addr);
+    conn_uncount(old);
+    conn_close(old);
+  }
+  /* A new connection has first_byte_timeout to begin its head and
+   * header_timeout (from now) to complete it. */
+  c->accepted_ms = uv_now(s->loop);
+  uint64_t first = s->opts.first_byte_timeout_ms;
+  conn_timer_set(c, TM_FIRST, first < s->opts.header_timeout_ms ? first : s->opts.header_timeout_ms,
+                 0);
   conn_read_start(c);
+  conn_update_waiting(c);
 }
 
 /* ---- server --------------------------------------------------------------- */
@@ -714,6 +892,7 @@ http_server *http_server_new(uv_loop_t *loop, const http_server_opts *o, http_ha
   http_server_opts_defaults(&s->opts);
   s->handler = handler;
   s->ud = ud;
+  s->body_budget.cap = s->opts.body_budget_bytes;
   /* libuv writes with write(2): without this a client that resets the
    * connection mid-response would kill the process instead of failing one
    * write. Process-wide, and what every libuv server does. */
@@ -791,6 +970,14 @@ void http_server_shutdown(http_server *s, void (*done)(void *ud), void *ud)
 
 void http_server_free(http_server *s)
 {
+  if (!s)
+    return;
+  for (size_t i = 0; i < HTTP__ADDR_BUCKETS; i++) /* empty once every connection closed */
+    while (s->addrs[i]) {
+      http__addr *a = s->addrs[i];
+      s->addrs[i] = a->next;
+      free(a);
+    }
   free(s);
 }
 
@@ -947,6 +1134,21 @@ size_t http_queued_bytes(const http_request *r)
 {
   const http_conn *c = req_conn(http__req_of(r));
   return c ? conn_queued(c) : 0;
+}
+
+uint64_t http_write_stalled_ms(const http_request *r)
+{
+  http_conn *c = req_conn(http__req_of(r));
+  return c ? conn_stalled_ms(c) : 0;
+}
+
+void http_abort(http_request *r)
+{
+  http_conn *c = req_conn(http__req_of(r));
+  if (!c)
+    return;
+  ts_log(TS_LOG_WARN, r->reqid, "closing the connection of client %s", c->remote_addr);
+  conn_close(c); /* on_abort runs from the close callback */
 }
 
 void http_on_drain(http_request *r, void (*on_drain)(void *ud), void *ud)

@@ -67,7 +67,7 @@ struct pg_conn {
 struct stream_pg_pool {
   uv_loop_t *loop;
   char *dsn, *app_name;
-  int size, connect_timeout_ms;
+  int size, connect_timeout_ms, wait_timeout_ms;
   pg_conn *conns;
   int nopen, nbusy, nconnecting, nalive;
   stream_query *wait_head, *wait_tail;
@@ -102,6 +102,7 @@ struct stream_query {
   uint64_t nrows;
   int overflow;
   int64_t started_ms;
+  uint64_t wait_until; /* loop time after which a waiting query gives up */
   PGcancel *cancel;
   uv_work_t work;
   char cancel_errbuf[256];
@@ -516,6 +517,27 @@ static void pool_closed(uv_handle_t *h)
 
 static void conn_start_query(pg_conn *c, stream_query *q);
 
+/* Ends the oldest waiting query if it has waited wait_timeout_ms without
+ * getting a connection: every connection is busy (or the database cannot
+ * be reached), and a client is better told so than kept waiting without
+ * bound. Returns 1 when it ended one. */
+static int pool_expire_waiter(stream_pg_pool *p)
+{
+  stream_query *q = p->wait_head;
+  if (!q || p->wait_timeout_ms <= 0 || uv_now(p->loop) < q->wait_until)
+    return 0;
+  p->wait_head = q->next;
+  if (!p->wait_head)
+    p->wait_tail = NULL;
+  p->nwaiting--;
+  ts_log(TS_LOG_WARN, q->reqid, "no database connection free within %d ms (%d busy, %d waiting)",
+         p->wait_timeout_ms, p->nbusy, p->nwaiting);
+  query_set_error(q, TS_EUNAVAIL,
+                  "every database connection of this service is busy; try again later");
+  query_finish(q);
+  return 1;
+}
+
 static void pool_kick_cb(uv_timer_t *t)
 {
   stream_pg_pool *p = t->data;
@@ -568,12 +590,22 @@ static void pool_kick_cb(uv_timer_t *t)
       if (p->nopen > before || p->done_head)
         continue;
     }
+    if (pool_expire_waiter(p))
+      continue;
     break;
   }
   p->in_kick = 0;
   if (p->done_head) {
     pool_kick(p);
     return;
+  }
+  /* Come back when the oldest waiter's time is up (a kick for any other
+   * reason comes sooner and arms this again). The queue is in arrival
+   * order and every query waits as long, so the head expires first. */
+  if (!p->closing && p->wait_head && p->wait_timeout_ms > 0) {
+    uint64_t now = uv_now(p->loop);
+    uint64_t due = p->wait_head->wait_until;
+    uv_timer_start(&p->kick, pool_kick_cb, due > now ? due - now : 0, 0);
   }
   if (p->closing && p->nalive == 0 && !p->kick_closed) {
     p->kick_closed = 1;
@@ -597,6 +629,7 @@ stream_pg_pool *stream_pg_pool_new(uv_loop_t *loop, const stream_pg_pool_opts *o
   }
   p->size = o->size >= 1 ? o->size : 1;
   p->connect_timeout_ms = o->connect_timeout_ms;
+  p->wait_timeout_ms = o->wait_timeout_ms;
   uv_timer_init(loop, &p->kick);
   p->kick.data = p;
   return p;
@@ -1033,6 +1066,7 @@ stream_query *stream_query_run(stream_pg_pool *p, const stream_query_opts *o,
     query_finish(q); /* on_done from the kick, not from here */
     return q;
   }
+  q->wait_until = uv_now(p->loop) + (uint64_t)(p->wait_timeout_ms > 0 ? p->wait_timeout_ms : 0);
   if (p->wait_tail)
     p->wait_tail->next = q;
   else

@@ -23,6 +23,8 @@ typedef struct stream_pg_pool_opts {
   int size;             /* maximum connections (>= 1) */
   int connect_timeout_ms;
   const char *app_name; /* application_name, e.g. "tapserve" */
+  int wait_timeout_ms;  /* a query waits at most this long for a connection, then ends
+                         * with TS_EUNAVAIL; 0: no bound */
 } stream_pg_pool_opts;
 
 /* Returns NULL when out of memory. Connections are opened lazily. */

@@ -48,14 +48,21 @@ static const key_def keys[] = {
     {"server", "body_timeout", K_SECS_MS, F(body_timeout_ms), 0, 86400},
     {"server", "idle_timeout", K_SECS_MS, F(idle_timeout_ms), 0, 86400},
     {"server", "write_timeout", K_SECS_MS, F(write_timeout_ms), 0, 86400},
+    {"server", "max_connections_per_client", K_INT, F(max_connections_per_client), 1, 1000000},
+    {"server", "first_byte_timeout", K_SECS_MS, F(first_byte_timeout_ms), 0, 86400},
+    {"server", "max_form_body_bytes", K_BYTES, F(max_form_body_bytes), 0, (int64_t)1 << 40},
+    {"server", "body_budget_bytes", K_BYTES, F(body_budget_bytes), 0, (int64_t)1 << 40},
     {"database", "dsn", K_STR, F(dsn), 0, 0},
     {"database", "query_dsn", K_STR, F(query_dsn), 0, 0},
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
     {"database", "connect_timeout", K_SECS_MS, F(connect_timeout_ms), 0, 3600},
+    {"database", "pool_wait_timeout", K_SECS_MS, F(pool_wait_timeout_ms), 0, 3600},
     {"tap", "maxrec_default", K_INT64, F(maxrec_default), 0, INT64_MAX / 2},
     {"tap", "maxrec_limit", K_INT64, F(maxrec_limit), 0, INT64_MAX / 2},
     {"tap", "sync_timeout", K_SECS, F(sync_timeout_s), 0, 30 * 86400},
     {"tap", "fetch_size", K_INT, F(fetch_size), 1, 1000000},
+    {"tap", "max_sync_per_client", K_INT, F(max_sync_per_client), 1, 1000000},
+    {"tap", "sync_stall_timeout", K_SECS_MS, F(sync_stall_timeout_ms), 0, 86400},
     {"tap", "title", K_STR, F(service_title), 0, 0},
     {"tap", "description", K_STR, F(service_description), 0, 0},
     {"log", "level", K_LEVEL, F(log_level), 0, 0},
@@ -111,14 +118,21 @@ void cfg_defaults(cfg *c)
   c->body_timeout_ms = 60 * 1000;
   c->idle_timeout_ms = 60 * 1000;
   c->write_timeout_ms = 300 * 1000;
+  c->max_connections_per_client = 64;
+  c->first_byte_timeout_ms = 5 * 1000;
+  c->max_form_body_bytes = 2 * 1024 * 1024;
+  c->body_budget_bytes = 64 * 1024 * 1024;
   c->dsn = strdup("");
   c->query_dsn = strdup(""); /* empty: queries use dsn */
   c->pool_size = 8;
   c->connect_timeout_ms = 10 * 1000;
+  c->pool_wait_timeout_ms = 5 * 1000;
   c->maxrec_default = 100000;
   c->maxrec_limit = 10000000;
   c->sync_timeout_s = 600;
   c->fetch_size = 1000;
+  c->max_sync_per_client = 4;
+  c->sync_stall_timeout_ms = 10 * 1000;
   c->service_title = strdup("tapserve demo");
   c->service_description =
       strdup("A TAP service answering ADQL queries over catalogues kept in PostgreSQL");
@@ -590,7 +604,8 @@ ts_err cfg_finish(cfg *c, ts_error *err)
     return ts_fail(err, TS_EINVAL, 0, "[jobs] result_store must be fs:DIRECTORY or pg, not '%s'",
                    c->jobs_result_store);
   if (c->jobs_duration_max_s && c->jobs_duration_s > c->jobs_duration_max_s)
-    return ts_fail(err, TS_EINVAL, 0, "[jobs] execution_duration is larger than execution_duration_max");
+    return ts_fail(err, TS_EINVAL, 0,
+                   "[jobs] execution_duration is larger than execution_duration_max");
   if (c->jobs_destruction_s > c->jobs_destruction_max_s)
     return ts_fail(err, TS_EINVAL, 0, "[jobs] destruction is larger than destruction_max");
 

@@ -55,6 +55,7 @@ static void on_signal(uv_signal_t *h, int signum)
   }
   ts_log(TS_LOG_INFO, NULL, "signal %d: shutting down (finishing responses in progress)", signum);
   s->app.shutting_down = 1;
+  tap_stop(&s->app);
   uws_stop(&s->app);
   http_server_shutdown(s->app.http, on_http_closed, s);
 }
@@ -106,6 +107,7 @@ int ts_serve(cfg *c)
   po.dsn = c->query_dsn[0] ? c->query_dsn : c->dsn;
   po.size = c->pool_size;
   po.connect_timeout_ms = c->connect_timeout_ms;
+  po.wait_timeout_ms = c->pool_wait_timeout_ms;
   po.app_name = "tapserve";
   s.app.pool = stream_pg_pool_new(s.app.loop, &po);
 
@@ -117,6 +119,10 @@ int ts_serve(cfg *c)
   ho.idle_timeout_ms = (uint64_t)c->idle_timeout_ms;
   ho.write_timeout_ms = (uint64_t)c->write_timeout_ms;
   ho.max_connections = c->max_connections;
+  ho.max_connections_per_addr = c->max_connections_per_client;
+  ho.first_byte_timeout_ms = (uint64_t)c->first_byte_timeout_ms;
+  ho.max_form_body_bytes = c->max_form_body_bytes;
+  ho.body_budget_bytes = c->body_budget_bytes;
   ho.server_header = "tapserve/" TAPSERVE_VERSION;
   http_server_opts_defaults(&ho);
   s.app.http = http_server_new(s.app.loop, &ho, tap_handle, &s.app);
@@ -129,6 +135,7 @@ int ts_serve(cfg *c)
     goto out;
   }
 
+  tap_start(&s.app);
   uv_signal_init(s.app.loop, &s.sigterm);
   uv_signal_init(s.app.loop, &s.sigint);
   s.sigterm.data = s.sigint.data = &s;

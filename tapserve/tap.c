@@ -8,11 +8,20 @@
 
 /* ---- errors --------------------------------------------------------------- */
 
+/* Retry-After of 429 and 503 answers: long enough for a stream or a
+ * connection to come free, short enough for a script that waits. */
+enum { TAP_RETRY_AFTER_S = 5 };
+
 static void send_error_doc(http_request *req, const ts_error *err, const char *extra_headers)
 {
   ts_buf b;
   const char *msg = err->msg[0] ? err->msg : ts_err_text(err->code);
   int status = ts_err_http(err->code);
+  char retry[32];
+  if (!extra_headers && (status == 429 || status == 503)) {
+    snprintf(retry, sizeof retry, "Retry-After: %d\r\n", TAP_RETRY_AFTER_S);
+    extra_headers = retry;
+  }
   ts_buf_init(&b, 0);
   if (fmt_votable_error_doc(&b, msg) != TS_OK) {
     http_respond(req, 500, "text/plain", NULL, "internal error\n", 15);
@@ -47,6 +56,8 @@ typedef struct tap_params {
 
 typedef struct sync_req {
   ts_app *app;
+  struct sync_req *prev, *next; /* app->sync_head, while the query runs or waits */
+  int linked;
   http_request *req;
   tap_result *result;
   stream_query *query; /* NULL once on_done ran */
@@ -55,6 +66,91 @@ typedef struct sync_req {
   int64_t maxrec;
   char date[32];
 } sync_req;
+
+/* ---- /sync streams in progress ---------------------------------------------
+ * Each holds or waits for one of the pool's connections. A client address
+ * may have max_sync_per_client of them at once (429 beyond), and a stream
+ * whose client has read nothing for sync_stall_timeout is cut while other
+ * requests wait for a connection: otherwise pool_size clients that stop
+ * reading would hold every connection until write_timeout. */
+
+static void sync_watch_cb(uv_timer_t *t);
+
+static void sync_link(sync_req *s)
+{
+  ts_app *app = s->app;
+  s->prev = NULL;
+  s->next = app->sync_head;
+  if (app->sync_head)
+    app->sync_head->prev = s;
+  app->sync_head = s;
+  s->linked = 1;
+  if (app->sync_count++ == 0 && app->sync_watch_state == 1 && app->cfg->sync_stall_timeout_ms > 0) {
+    uint64_t iv = (uint64_t)app->cfg->sync_stall_timeout_ms / 4;
+    iv = iv < 50 ? 50 : iv > 1000 ? 1000 : iv;
+    uv_timer_start(&app->sync_watch, sync_watch_cb, iv, iv);
+  }
+}
+
+static void sync_unlink(sync_req *s)
+{
+  ts_app *app = s->app;
+  if (!s->linked)
+    return;
+  s->linked = 0;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    app->sync_head = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  if (--app->sync_count == 0 && app->sync_watch_state == 1)
+    uv_timer_stop(&app->sync_watch);
+}
+
+static int sync_count_addr(const ts_app *app, const char *addr)
+{
+  int n = 0;
+  for (const sync_req *s = app->sync_head; s; s = s->next)
+    n += !strcmp(s->req->remote_addr, addr);
+  return n;
+}
+
+/* Every stream's stall is measured at each tick (so that one that stalled
+ * long ago is known when others start waiting); streams are cut only while
+ * a request waits for a connection, and only those that hold one. */
+static void sync_watch_cb(uv_timer_t *t)
+{
+  ts_app *app = t->data;
+  uint64_t limit = (uint64_t)app->cfg->sync_stall_timeout_ms;
+  int waiting = 0;
+  stream_pg_pool_stats(app->pool, NULL, NULL, &waiting);
+  for (sync_req *s = app->sync_head; s; s = s->next) {
+    uint64_t ms = http_write_stalled_ms(s->req);
+    if (waiting > 0 && ms >= limit && s->query && stream_query_backend_pid(s->query)) {
+      ts_log(TS_LOG_WARN, s->req->reqid,
+             "client %s has read nothing for %llu ms while %d requests wait for a database "
+             "connection; cutting its stream",
+             s->req->remote_addr, (unsigned long long)ms, waiting);
+      http_abort(s->req); /* on_abort cancels the query, which frees the connection */
+    }
+  }
+}
+
+void tap_start(ts_app *app)
+{
+  uv_timer_init(app->loop, &app->sync_watch);
+  app->sync_watch.data = app;
+  app->sync_watch_state = 1;
+}
+
+void tap_stop(ts_app *app)
+{
+  if (app->sync_watch_state != 1)
+    return;
+  app->sync_watch_state = 2;
+  uv_close((uv_handle_t *)&app->sync_watch, NULL);
+}
 
 static void sync_on_drain(void *ud)
 {
@@ -132,6 +228,7 @@ static void sync_on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrow
 {
   sync_req *s = ud;
   s->query = NULL;
+  sync_unlink(s);
   if (rc == TS_OK)
     ts_log(TS_LOG_INFO, s->req->reqid, "sync: %llu rows%s", (unsigned long long)nrows,
            overflow ? " (overflow)" : "");
@@ -218,6 +315,14 @@ static void tap_sync(ts_app *app, http_request *req)
   sync_req *s;
 
   ts_error_clear(&err);
+  if (sync_count_addr(app, req->remote_addr) >= app->cfg->max_sync_per_client) {
+    ts_fail(&err, TS_ETOOMANY, 0,
+            "too many /sync requests from your address at once (at most %d); wait for one to "
+            "finish, or use /async",
+            app->cfg->max_sync_per_client);
+    tap_send_error(req, &err);
+    return;
+  }
   if (http_request_params(req, &p.all, &p.n, &err) ||
       tap_prepare_query(app, sync_param, &p, req->arena, &tq, &err)) {
     tap_send_error(req, &err);
@@ -249,6 +354,8 @@ static void tap_sync(ts_app *app, http_request *req)
   o.batch_rows = (size_t)app->cfg->fetch_size;
   o.reqid = req->reqid;
   s->query = stream_query_run(app->pool, &o, &sync_cbs, s);
+  if (s->query)
+    sync_link(s);
   if (!s->query) {
     ts_error e;
     ts_fail(&e, TS_ENOMEM, 0, "out of memory");

@@ -28,17 +28,26 @@ typedef struct cfg {
   int body_timeout_ms;     /* body_timeout = 60 */
   int idle_timeout_ms;     /* idle_timeout = 60 */
   int write_timeout_ms;    /* write_timeout = 300 */
+  int max_connections_per_client; /* max_connections_per_client = 64 (per peer address) */
+  int first_byte_timeout_ms;      /* first_byte_timeout = 5 */
+  size_t max_form_body_bytes;     /* max_form_body_bytes = 2097152 */
+  size_t body_budget_bytes;       /* body_budget_bytes = 67108864 (all bodies together) */
   /* [database] */
   char *dsn;              /* dsn = libpq connection string (TAP_SCHEMA, service state) */
   char *query_dsn;        /* query_dsn = connection for user queries: a role that can only
                              read the published schemas ("" = dsn) */
   int pool_size;          /* pool_size = 8 */
   int connect_timeout_ms; /* connect_timeout = 10 */
+  int pool_wait_timeout_ms; /* pool_wait_timeout = 5 (a /sync request waits for a connection;
+                               503 after; 0 = no bound) */
   /* [tap] */
   int64_t maxrec_default; /* maxrec_default = 100000 */
   int64_t maxrec_limit;   /* maxrec_limit = 10000000 (hard limit) */
   int sync_timeout_s;     /* sync_timeout = 600 (execution duration of /sync) */
   int fetch_size;         /* fetch_size = 1000 (rows per batch) */
+  int max_sync_per_client; /* max_sync_per_client = 4 (/sync requests at once per address) */
+  int sync_stall_timeout_ms; /* sync_stall_timeout = 10 (a stream not read for this long is cut
+                                while others wait for a connection; 0 = never) */
   char *service_title;    /* title = tapserve demo */
   char *service_description;
   /* [log] */
@@ -177,10 +186,19 @@ typedef struct ts_app {
    * connection), back to 0 when a connection succeeds again; /availability
    * reports available=false while it is set. */
   int db_unreachable;
+  /* /sync requests that hold or wait for a database connection (tap.c),
+   * and the timer that looks for stalled ones among them. */
+  struct sync_req *sync_head;
+  int sync_count;
+  uv_timer_t sync_watch;
+  int sync_watch_state; /* 0 not started, 1 running, 2 closed */
 } ts_app;
 
 /* The HTTP handler: routes under cfg->path_prefix. */
 void tap_handle(http_request *req, void *app);
+/* Starts and stops the /sync stall watch (before serving; on shutdown). */
+void tap_start(ts_app *app);
+void tap_stop(ts_app *app);
 /* VOSI resources: each answers the request completely. */
 void vosi_capabilities(ts_app *app, http_request *req);
 void vosi_availability(ts_app *app, http_request *req);

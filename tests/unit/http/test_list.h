@@ -4,5 +4,6 @@
   X(keepalive) X(http10) X(params) X(head) X(not_found) X(chunked_backpressure)                    \
   X(client_disconnect) X(disconnect_waiting) X(half_close) X(end_not_ok) X(header_too_large) X(body_too_large) X(malformed)            \
   X(bad_method) X(header_timeout) X(expect_continue) X(pipelined) X(pipelined_flood) X(max_connections)               \
-  X(shutdown) X(idle_timeout) X(write_timeout)
+  X(shutdown) X(idle_timeout) X(write_timeout) X(evict_waiting) X(addr_limit)                \
+  X(first_byte_timeout) X(body_budget) X(form_body_limit) X(abort_stalled)
 /* clang-format on */

@@ -32,7 +32,11 @@ static struct {
   atomic_int wait_fired, abort_before_timer;
   atomic_size_t max_queued;
   int in_write;
-  http_request *parked; /* /slow waits here for the go signal */
+  http_request *parked;    /* /slow waits here for the go signal */
+  uv_async_t cut;          /* checks the /forever stream for a stall, aborts it */
+  http_request *streaming; /* the /forever request in progress */
+  atomic_ullong stalled_ms;
+  uint64_t cut_after_ms;
 } F;
 
 static void on_done(void *ud)
@@ -45,6 +49,16 @@ static void on_stop(uv_async_t *a)
 {
   http_server_shutdown(F.srv, on_done, NULL);
   uv_close((uv_handle_t *)a, NULL);
+  uv_close((uv_handle_t *)&F.cut, NULL);
+}
+
+static void on_cut(uv_async_t *a)
+{
+  if (!F.streaming)
+    return;
+  F.stalled_ms = http_write_stalled_ms(F.streaming);
+  if (F.stalled_ms >= F.cut_after_ms)
+    http_abort(F.streaming);
 }
 
 static void on_go(uv_async_t *a)
@@ -78,6 +92,7 @@ static int fx_start(http_server_opts *o)
   F.port = http_server_port(F.srv);
   uv_async_init(&F.loop, &F.stop, on_stop);
   uv_async_init(&F.loop, &F.go, on_go);
+  uv_async_init(&F.loop, &F.cut, on_cut);
   return uv_thread_create(&F.th, loop_thread, NULL) == 0 && F.port > 0 ? 0 : -1;
 }
 
@@ -140,6 +155,8 @@ static void stream_abort(void *ud)
 {
   stream_state *s = ud;
   F.aborts++;
+  if (F.streaming == s->r)
+    F.streaming = NULL;
   if (http_write(s->r, "x", 1) == TS_ECANCELED && !http_write_blocked(s->r))
     F.canceled_after_abort++;
   F.in_flight--;
@@ -249,6 +266,8 @@ static void handler(http_request *r, void *ud)
       s->size = 65536;
     s->left = query_num(r, "n", 10) * s->size;
     s->forever = r->path[1] == 'f';
+    if (s->forever)
+      F.streaming = r;
     http_on_drain(r, stream_drain, s);
     http_on_abort(r, stream_abort, s);
     http_begin_chunked(r, 200, "text/plain", NULL);
@@ -298,7 +317,9 @@ typedef struct cl {
   size_t len;
 } cl;
 
-static int cl_open(cl *c, int port, int rcvbuf)
+/* Connects from source address src (any 127.0.0.0/8 address is loopback
+ * on Linux, so tests can play several clients), NULL: the kernel's choice. */
+static int cl_open_src(cl *c, int port, int rcvbuf, const char *src)
 {
   struct sockaddr_in a = {0};
   struct timeval tv = {10, 0}; /* only against hanging forever */
@@ -309,10 +330,22 @@ static int cl_open(cl *c, int port, int rcvbuf)
   setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (rcvbuf)
     setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (src) {
+    struct sockaddr_in b = {0};
+    b.sin_family = AF_INET;
+    if (inet_pton(AF_INET, src, &b.sin_addr) != 1 ||
+        bind(c->fd, (struct sockaddr *)&b, sizeof b) != 0)
+      return -1;
+  }
   a.sin_family = AF_INET;
   a.sin_port = htons((uint16_t)port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return connect(c->fd, (struct sockaddr *)&a, sizeof a);
+}
+
+static int cl_open(cl *c, int port, int rcvbuf)
+{
+  return cl_open_src(c, port, rcvbuf, NULL);
 }
 
 static int cl_send(cl *c, const char *s, size_t n)
@@ -987,6 +1020,29 @@ int test_pipelined_flood(void)
   return 0;
 }
 
+/* The server frees a connection's slot, and a body's share of the budget,
+ * asynchronously: asks on new connections from src until req is answered
+ * 200 (at most two seconds). 0 when it was. */
+static int ask_until_ok(const char *src, const char *req, size_t len)
+{
+  for (int i = 0; i < 200; i++) {
+    cl c;
+    resp r;
+    TS_CHECK(cl_open_src(&c, F.port, 0, src) == 0);
+    TS_CHECK(cl_send(&c, req, len) == 0);
+    TS_CHECK(cl_read(&c, &r, 0) == 0);
+    int ok = r.status == 200;
+    ts_buf_free(&r.body);
+    cl_close(&c);
+    if (ok)
+      return 0;
+    usleep(10 * 1000);
+  }
+  return -1;
+}
+
+/* Full, and the only other connection is answering a request: nothing can
+ * be evicted, so the newcomer gets 503 with Retry-After. */
 int test_max_connections(void)
 {
   http_server_opts o = topts();
@@ -995,30 +1051,224 @@ int test_max_connections(void)
   o.max_connections = 1;
   TS_CHECK(fx_start(&o) == 0);
   TS_CHECK(cl_open(&a, F.port, 0) == 0);
-  TS_CHECK(cl_ask(&a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) ==
-           0); /* a is now surely accepted */
-  ts_buf_free(&r.body);
+  TS_CHECK(CL_SEND(&a, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  while (!memmem(a.buf, a.len, "first", 5))
+    TS_CHECK(cl_fill(&a) > 0);
   const char *req = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
-  TS_CHECK(expect_error(req, strlen(req), 503, NULL) == 0);
+  TS_CHECK(expect_error(req, strlen(req), 503, "retry-after") == 0);
   /* the first connection is unaffected; once it is gone there is room */
-  TS_CHECK(cl_ask(&a, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r, 0) == 0);
+  uv_async_send(&F.go);
+  TS_CHECK(cl_read(&a, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  TS_CHECK_STREQ(r.body.data, "firstsecond");
+  ts_buf_free(&r.body);
+  cl_close(&a);
+  TS_CHECK(ask_until_ok(NULL, req, strlen(req)) == 0);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+/* Full: a newcomer evicts the connection that has waited longest for a
+ * request head (here an idle keep-alive one) instead of being refused; a
+ * connection half-way through its head is younger and stays. */
+int test_evict_waiting(void)
+{
+  http_server_opts o = topts();
+  cl a, b, c;
+  resp r;
+  o.max_connections = 2;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&a, F.port, 0) == 0);
+  TS_CHECK(cl_ask(&a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_open(&b, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&b, "GET /echo?who=b HTTP/1.1\r\n") == 0);
+  usleep(100 * 1000); /* b accepted (and so younger than a) before c comes */
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 200);
   ts_buf_free(&r.body);
   TS_CHECK(cl_closed(&a));
+  TS_CHECK(cl_ask(&b, "Host: x\r\n\r\n", &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  TS_CHECK_STREQ(r.body.data, "GET /echo ?who=b 0:");
+  ts_buf_free(&r.body);
   cl_close(&a);
-  int ok = 0;
-  for (int i = 0; i < 200 && !ok; i++) { /* the server frees the slot asynchronously */
-    cl b;
-    TS_CHECK(cl_open(&b, F.port, 0) == 0);
-    TS_CHECK(cl_ask(&b, req, &r, 0) == 0);
-    ok = r.status == 200;
-    ts_buf_free(&r.body);
-    cl_close(&b);
-    if (!ok)
-      usleep(10 * 1000);
+  cl_close(&b);
+  TS_CHECK(fx_stop_client(&c) == 0);
+  return 0;
+}
+
+/* One peer address may hold max_connections_per_addr connections; the
+ * next one from it gets 429, other addresses are served. */
+int test_addr_limit(void)
+{
+  http_server_opts o = topts();
+  cl a, b, d;
+  resp r;
+  const char *req = "GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n";
+  o.max_connections_per_addr = 2;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open_src(&a, F.port, 0, "127.0.0.1") == 0);
+  TS_CHECK(cl_ask(&a, req, &r, 0) == 0);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_open_src(&b, F.port, 0, "127.0.0.1") == 0);
+  TS_CHECK(cl_ask(&b, req, &r, 0) == 0);
+  ts_buf_free(&r.body);
+  TS_CHECK(expect_error(req, strlen(req), 429, "retry-after") == 0);
+  TS_CHECK(cl_open_src(&d, F.port, 0, "127.0.0.2") == 0);
+  TS_CHECK(cl_ask(&d, req, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  TS_CHECK(strstr(r.body.data, " 127.0.0.2") != NULL);
+  ts_buf_free(&r.body);
+  /* the count follows closes */
+  cl_close(&a);
+  TS_CHECK(ask_until_ok("127.0.0.1", req, strlen(req)) == 0);
+  cl_close(&b);
+  TS_CHECK(fx_stop_client(&d) == 0);
+  return 0;
+}
+
+/* A new connection that sends nothing is closed after first_byte_timeout,
+ * silently; one that has begun its head has the header timeout. */
+int test_first_byte_timeout(void)
+{
+  http_server_opts o = topts();
+  cl a, b;
+  resp r;
+  o.first_byte_timeout_ms = 200;
+  o.header_timeout_ms = 5000;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&a, F.port, 0) == 0);
+  TS_CHECK(cl_open(&b, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&b, "GET /hello HTTP/1.1\r\n") == 0);
+  TS_CHECK(cl_closed(&a));
+  usleep(300 * 1000);
+  TS_CHECK(cl_ask(&b, "Host: x\r\n\r\n", &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  ts_buf_free(&r.body);
+  cl_close(&a);
+  TS_CHECK(fx_stop_client(&b) == 0);
+  return 0;
+}
+
+/* Bodies held in memory by all connections share body_budget_bytes; the
+ * first HTTP_BODY_FREE bytes of each are not counted. */
+int test_body_budget(void)
+{
+  http_server_opts o = topts();
+  enum { BIG = 60000, SMALL = 10000 };
+  static char req[BIG + 512];
+  cl a;
+  resp r;
+  int n;
+  o.body_budget_bytes = 64 * 1024;
+  o.max_body_bytes = 1024 * 1024;
+  TS_CHECK(fx_start(&o) == 0);
+  /* a reserves BIG - HTTP_BODY_FREE when its head arrives (the 100
+   * Continue says it has) and sends its body slowly */
+  TS_CHECK(cl_open(&a, F.port, 0) == 0);
+  n = snprintf(req, sizeof req,
+               "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+               "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: %d\r\n\r\n",
+               BIG);
+  TS_CHECK(cl_ask(&a, req, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 100);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_send(&a, req, 1000) == 0);
+  /* a second large body does not fit beside it: 503 at once */
+  n = snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+               BIG);
+  memset(req + n, 'b', BIG);
+  TS_CHECK(expect_error(req, (size_t)n + BIG, 503, "retry-after") == 0);
+  /* nor one that comes chunked: counted as it arrives */
+  n = snprintf(req, sizeof req,
+               "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  for (int i = 0; i < 6; i++)
+    n += snprintf(req + n, sizeof req - (size_t)n, "2710\r\n%010000d\r\n", i);
+  n += snprintf(req + n, sizeof req - (size_t)n, "0\r\n\r\n");
+  TS_CHECK(expect_error(req, (size_t)n, 503, "retry-after") == 0);
+  /* a small body is served whatever the budget holds */
+  cl c;
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  n = snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+               SMALL);
+  memset(req + n, 's', SMALL);
+  TS_CHECK(cl_send(&c, req, (size_t)n + SMALL) == 0);
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  /* a completes; its reservation returns with the request */
+  memset(req, 'a', BIG - 1000);
+  TS_CHECK(cl_send(&a, req, BIG - 1000) == 0);
+  TS_CHECK(cl_read(&a, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  TS_CHECK(strstr(r.body.data, " 60000:") != NULL);
+  ts_buf_free(&r.body);
+  n = snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+               BIG);
+  memset(req + n, 'b', BIG);
+  TS_CHECK(ask_until_ok(NULL, req, (size_t)n + BIG) == 0);
+  TS_CHECK(fx_stop_client(&a) == 0);
+  return 0;
+}
+
+/* Form bodies (application/x-www-form-urlencoded) have their own, lower
+ * limit; other bodies keep max_body_bytes. */
+int test_form_body_limit(void)
+{
+  http_server_opts o = topts();
+  char req[8192];
+  cl c;
+  resp r;
+  int n;
+  o.max_form_body_bytes = 1000;
+  o.max_body_bytes = 4000;
+  TS_CHECK(fx_start(&o) == 0);
+  n = snprintf(req, sizeof req,
+               "POST /echo HTTP/1.1\r\nHost: x\r\n"
+               "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n"
+               "Content-Length: 2000\r\n\r\nq=%01998d",
+               0);
+  TS_CHECK(expect_error(req, (size_t)n, 413, NULL) == 0);
+  n = snprintf(
+      req, sizeof req,
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: Application/X-WWW-Form-Urlencoded\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n320\r\n%0800d\r\n320\r\n%0800d\r\n0\r\n\r\n",
+      0, 0);
+  TS_CHECK(expect_error(req, (size_t)n, 413, NULL) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  n = snprintf(req, sizeof req,
+               "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 2000\r\n\r\n%02000d",
+               0);
+  TS_CHECK(cl_ask(&c, req, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  ts_buf_free(&r.body);
+  TS_CHECK(fx_stop_client(&c) == 0);
+  return 0;
+}
+
+/* http_write_stalled_ms sees a client that stopped reading; http_abort
+ * closes its connection at once (no write timeout) and runs on_abort. */
+int test_abort_stalled(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  o.high_watermark = 64 * 1024;
+  o.low_watermark = 16 * 1024;
+  TS_CHECK(fx_start_client(&o, &c, 16 * 1024) == 0);
+  F.cut_after_ms = 200;
+  TS_CHECK(CL_SEND(&c, "GET /forever?size=8192 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  for (int i = 0; i < 1000 && F.aborts == 0; i++) {
+    uv_async_send(&F.cut);
+    usleep(10 * 1000);
   }
-  TS_CHECK(ok);
-  TS_CHECK(fx_stop() == 0);
+  TS_CHECK_EQ_INT(F.aborts, 1);
+  TS_CHECK(F.stalled_ms >= 200);
+  TS_CHECK_EQ_INT(F.canceled_after_abort, 1);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
 

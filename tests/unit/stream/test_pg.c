@@ -38,7 +38,11 @@ struct qrun {
   int backend_pid;
   int pool_open_max;
   int first_row_checked;
+  int done_seq; /* 1 for the first query to end, 2 for the next ... */
 };
+
+static int done_count;   /* queries ended so far, for done_seq */
+static int pool_wait_ms; /* the pool's wait_timeout_ms in run_queries */
 
 static const char *test_dsn(void)
 {
@@ -113,6 +117,7 @@ static void on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrows, in
 {
   qrun *r = ud;
   r->done_calls++;
+  r->done_seq = ++done_count;
   r->rc = rc;
   r->err = *err;
   r->nrows = nrows;
@@ -134,7 +139,7 @@ static int run_queries(const char *dsn, int pool_size, qrun *runs, const stream_
 {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  stream_pg_pool_opts po = {dsn, pool_size, 5000, "tapserve-test"};
+  stream_pg_pool_opts po = {dsn, pool_size, 5000, "tapserve-test", pool_wait_ms};
   stream_pg_pool *pool = stream_pg_pool_new(&loop, &po);
   if (!pool)
     return -1;
@@ -479,5 +484,29 @@ int test_pg_pool_concurrency(void)
     TS_CHECK_EQ_INT(r[i].nrows, 20000 + i * 1000);
     TS_CHECK(r[i].pool_open_max <= 2);
   }
+  return 0;
+}
+
+/* A query that finds every connection busy for wait_timeout_ms ends with
+ * TS_EUNAVAIL instead of waiting for as long as the others run. */
+int test_pg_pool_wait_timeout(void)
+{
+  const char *dsn = test_dsn();
+  qrun r[2];
+  stream_query_opts o[2] = {{"SELECT 1 AS x FROM pg_sleep(1)", -1, 0, 0, "slow"},
+                            {"SELECT 2 AS y", -1, 0, 0, "waits"}};
+  TS_CHECK(dsn != NULL);
+  memset(r, 0, sizeof r);
+  done_count = 0;
+  pool_wait_ms = 200;
+  int rc = run_queries(dsn, 1, r, o, 2);
+  pool_wait_ms = 0;
+  TS_CHECK_EQ_INT(rc, 0);
+  TS_CHECK_EQ_INT(r[0].rc, TS_OK);
+  TS_CHECK_EQ_INT(r[0].nrows, 1);
+  TS_CHECK_EQ_INT(r[1].rc, TS_EUNAVAIL);
+  TS_CHECK(strstr(r[1].err.msg, "busy") != NULL);
+  TS_CHECK_EQ_INT(r[1].schema_calls, 0);
+  TS_CHECK_EQ_INT(r[1].done_seq, 1); /* it did not wait for the slow one */
   return 0;
 }

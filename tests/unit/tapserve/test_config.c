@@ -56,8 +56,15 @@ int test_cfg_defaults(void)
   TS_CHECK_EQ_INT(c.body_timeout_ms, 60000);
   TS_CHECK_EQ_INT(c.idle_timeout_ms, 60000);
   TS_CHECK_EQ_INT(c.write_timeout_ms, 300000);
+  TS_CHECK_EQ_INT(c.max_connections_per_client, 64);
+  TS_CHECK_EQ_INT(c.first_byte_timeout_ms, 5000);
+  TS_CHECK_EQ_INT(c.max_form_body_bytes, 2 * 1024 * 1024);
+  TS_CHECK_EQ_INT(c.body_budget_bytes, 64 * 1024 * 1024);
   TS_CHECK_EQ_INT(c.pool_size, 8);
   TS_CHECK_EQ_INT(c.connect_timeout_ms, 10000);
+  TS_CHECK_EQ_INT(c.pool_wait_timeout_ms, 5000);
+  TS_CHECK_EQ_INT(c.max_sync_per_client, 4);
+  TS_CHECK_EQ_INT(c.sync_stall_timeout_ms, 10000);
   TS_CHECK_EQ_INT(c.maxrec_default, 100000);
   TS_CHECK_EQ_INT(c.maxrec_limit, 10000000);
   TS_CHECK_EQ_INT(c.sync_timeout_s, 600);
@@ -86,16 +93,23 @@ int test_cfg_good_file(void)
                      "body_timeout = 30\n"
                      "idle_timeout = 0.25\n"
                      "write_timeout = 120\n"
+                     "max_connections_per_client = 8\n"
+                     "first_byte_timeout = 1.5\n"
+                     "max_form_body_bytes = 512k\n"
+                     "body_budget_bytes = 1G\n"
                      "\n"
                      "[database]\n"
                      "dsn = host=db.example.org dbname=archive user=tap\n"
                      "pool_size = 16\n"
                      "connect_timeout = 3\n"
+                     "pool_wait_timeout = 2\n"
                      "[tap]\n"
                      "maxrec_default = 2000\n"
                      "maxrec_limit = 3000000\n"
                      "sync_timeout = 900\n"
                      "fetch_size = 5000\n"
+                     "max_sync_per_client = 2\n"
+                     "sync_stall_timeout = 30\n"
                      "title = Gaia \xc3\xa9 archive\n"
                      "description = Gaia DR3 catalogues\n"
                      "[log]\n"
@@ -113,6 +127,13 @@ int test_cfg_good_file(void)
   TS_CHECK_EQ_INT(c.body_timeout_ms, 30000);
   TS_CHECK_EQ_INT(c.idle_timeout_ms, 250);
   TS_CHECK_EQ_INT(c.write_timeout_ms, 120000);
+  TS_CHECK_EQ_INT(c.max_connections_per_client, 8);
+  TS_CHECK_EQ_INT(c.first_byte_timeout_ms, 1500);
+  TS_CHECK_EQ_INT(c.max_form_body_bytes, 512 * 1024);
+  TS_CHECK_EQ_INT(c.body_budget_bytes, 1024 * 1024 * 1024);
+  TS_CHECK_EQ_INT(c.pool_wait_timeout_ms, 2000);
+  TS_CHECK_EQ_INT(c.max_sync_per_client, 2);
+  TS_CHECK_EQ_INT(c.sync_stall_timeout_ms, 30000);
   TS_CHECK_STREQ(c.dsn, "host=db.example.org dbname=archive user=tap");
   TS_CHECK_EQ_INT(c.pool_size, 16);
   TS_CHECK_EQ_INT(c.connect_timeout_ms, 3000);
