@@ -268,22 +268,15 @@ static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
   return TS_OK;
 }
 
-ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err)
+/* The three statements of jobs_get, on one snapshot. */
+static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err)
 {
   PGresult *r = NULL;
   const char *v[] = {id};
   jobs_job *j;
   ts_err rc;
 
-  /* One statement, so the job, its parameters and its results are one
-   * snapshot. */
-  rc = run(conn,
-           "SELECT " JOB_COLS ","
-           " (SELECT coalesce(array_agg(k ORDER BY k), '{}') FROM jsonb_object_keys(parameters) k),"
-           " (SELECT coalesce(array_agg(parameters->>k ORDER BY k), '{}')"
-           "    FROM jsonb_object_keys(parameters) k)"
-           " FROM tapserve.jobs WHERE id = $1",
-           1, v, &r, err);
+  rc = run(conn, "SELECT " JOB_COLS " FROM tapserve.jobs WHERE id = $1", 1, v, &r, err);
   if (rc)
     return rc;
   if (PQntuples(r) != 1) {
@@ -345,6 +338,26 @@ ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_er
   PQclear(r);
   *out = j;
   return TS_OK;
+}
+
+ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err)
+{
+  ts_err rc;
+  /* The job, its parameters and its results are one snapshot only inside
+   * one REPEATABLE READ transaction: in READ COMMITTED each statement
+   * would see the commits made since the one before (a job read EXECUTING
+   * with the result its completion stored in between). A caller already
+   * in a transaction keeps its own. */
+  if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+    return get_job(conn, a, id, out, err);
+  rc = run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err);
+  if (!rc)
+    rc = get_job(conn, a, id, out, err);
+  if (!rc)
+    rc = run(conn, "COMMIT", 0, NULL, NULL, err);
+  if (rc)
+    rollback(conn);
+  return rc;
 }
 
 ts_err jobs_get_phase(PGconn *conn, const char *id, jobs_phase *out, ts_error *err)

@@ -111,8 +111,9 @@ typedef struct jobs_new {
 
 /* Inserts a job with a fresh unguessable id (32 hex digits) into out_id. */
 ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *err);
-/* The job with its parameters and results, allocated in `a`. TS_ENOTFOUND
- * when there is none. */
+/* The job with its parameters and results, allocated in `a`, all read on
+ * one snapshot (a REPEATABLE READ transaction, unless the caller has one
+ * open). TS_ENOTFOUND when there is none. */
 ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err);
 /* The phase alone: one primary-key lookup (clients poll it). */
 ts_err jobs_get_phase(PGconn *conn, const char *id, jobs_phase *out, ts_error *err);

@@ -7,6 +7,7 @@
 #include "jobs/jobs.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,93 @@ int test_pg_job_cas(void)
   TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_ENOTFOUND);
   TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK);
   ts_arena_free(a);
+  PQfinish(c);
+  return 0;
+}
+
+/* jobs_get on one snapshot: its statements are held up (a lock on the
+ * results table) while another transaction completes the job; the job
+ * read must not be the old phase with the new result. */
+typedef struct get_arg {
+  PGconn *c;
+  ts_arena *a;
+  const char *id;
+  jobs_job *j;
+  ts_err rc;
+} get_arg;
+
+static void *get_thread(void *p)
+{
+  get_arg *g = p;
+  ts_error err;
+  g->rc = jobs_get(g->c, g->a, g->id, &g->j, &err);
+  return NULL;
+}
+
+static int exec_ok(PGconn *c, const char *sql)
+{
+  PGresult *r = PQexec(c, sql);
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (!ok)
+    fprintf(stderr, "# %s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+  return ok;
+}
+
+int test_pg_get_snapshot(void)
+{
+  PGconn *c = pg(), *writer = pg(), *reader = pg();
+  ts_error err;
+  char id[40], sql[400];
+  jobs_new n;
+  pthread_t th;
+  get_arg g;
+  ts_arena *a = ts_arena_new(0, 0);
+  TS_CHECK(c && writer && reader && a);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  memset(&n, 0, sizeof n);
+  n.destruction_ms = ts_now_ms() + 60000;
+  n.owner = "snapshot-test-owner";
+  TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
+
+  TS_CHECK(exec_ok(writer, "BEGIN"));
+  TS_CHECK(exec_ok(writer, "LOCK TABLE tapserve.results IN ACCESS EXCLUSIVE MODE"));
+  memset(&g, 0, sizeof g);
+  g.c = reader;
+  g.a = a;
+  g.id = id;
+  TS_CHECK(pthread_create(&th, NULL, get_thread, &g) == 0);
+  /* until the reader waits for the results table */
+  for (int i = 0;; i++) {
+    PGresult *r = PQexec(c, "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                            " AND relation = 'tapserve.results'::regclass");
+    int waiting = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0;
+    PQclear(r);
+    if (waiting)
+      break;
+    TS_CHECK(i < 3000);
+    usleep(10000);
+  }
+  snprintf(sql, sizeof sql, "UPDATE tapserve.jobs SET phase = 'COMPLETED' WHERE id = '%s'", id);
+  TS_CHECK(exec_ok(writer, sql));
+  snprintf(sql, sizeof sql,
+           "INSERT INTO tapserve.results (job_id, name, store, location, rows, bytes, raw_bytes,"
+           " overflow, columns) VALUES ('%s', 'result', 'pg', 'result_chunks', 1, 1, 1, false,"
+           " '[]')",
+           id);
+  TS_CHECK(exec_ok(writer, sql));
+  TS_CHECK(exec_ok(writer, "COMMIT"));
+  TS_CHECK(pthread_join(th, NULL) == 0);
+  TS_CHECK(g.rc == TS_OK);
+  /* either before the completion or after it, never half of each */
+  if (g.j->phase == JOBS_COMPLETED)
+    TS_CHECK_EQ_INT(g.j->nresults, 1);
+  else
+    TS_CHECK_EQ_INT(g.j->nresults, 0);
+  TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_OK);
+  ts_arena_free(a);
+  PQfinish(reader);
+  PQfinish(writer);
   PQfinish(c);
   return 0;
 }
