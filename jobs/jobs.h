@@ -221,7 +221,9 @@ ts_err jobs_store_write(jobs_store_writer *w, const void *buf, size_t len, ts_er
  * jobs_store_writer_free). */
 ts_err jobs_store_writer_finish(jobs_store_writer *w, jobs_result_info *r, ts_error *err);
 /* Frees; when the result was not committed (commit=0) removes whatever was
- * written (fs file, pg transaction rolled back). */
+ * written (fs file, pg transaction rolled back). When it was (commit=1),
+ * the fs store also removes the temporary files an earlier execution of
+ * the same job left for this result (an instance that died writing it). */
 void jobs_store_writer_free(jobs_store_writer *w, int commit);
 /* Removes temporary files of the fs store older than `age_s` seconds:
  * what an instance killed while writing left behind (a live writer is

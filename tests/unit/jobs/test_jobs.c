@@ -223,6 +223,37 @@ int test_store_clean_tmp(void)
   return 0;
 }
 
+/* A job queued again after its instance died while writing its result:
+ * the dead writer's temporary file goes when the next execution's result
+ * is committed, not a day later with the sweeper. */
+int test_store_stale_tmp(void)
+{
+  jobs_store s;
+  ts_error err;
+  char spec[300], stale[600], other[600];
+  jobs_store_writer *w = NULL;
+  jobs_result_info info;
+  TS_CHECK(make_tmpdir() == 0);
+  snprintf(spec, sizeof spec, "fs:%s", tmpdir);
+  TS_CHECK(jobs_store_init(&s, spec, &err) == TS_OK);
+  snprintf(stale, sizeof stale, "%s/.tmp-ab12-result.copy.zst-00deadbeef000000", tmpdir);
+  snprintf(other, sizeof other, "%s/.tmp-ab123-result.copy.zst-00deadbeef000000", tmpdir);
+  FILE *f = fopen(stale, "w");
+  TS_CHECK(f != NULL);
+  fclose(f);
+  f = fopen(other, "w"); /* another job's, being written */
+  TS_CHECK(f != NULL);
+  fclose(f);
+  TS_CHECK(jobs_store_writer_open(&s, NULL, "ab12", "result", &w, &err) == TS_OK);
+  TS_CHECK(jobs_store_write(w, "x", 1, &err) == TS_OK);
+  TS_CHECK(jobs_store_writer_finish(w, &info, &err) == TS_OK);
+  jobs_store_writer_free(w, 1);
+  TS_CHECK(access(stale, F_OK) != 0);
+  TS_CHECK(access(other, F_OK) == 0);
+  TS_CHECK_EQ_INT(count_files(), 2); /* the result and the other job's file */
+  return 0;
+}
+
 /* ---- against PostgreSQL ---------------------------------------------------- */
 
 static PGconn *pg(void)
