@@ -54,7 +54,7 @@ struct uws {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   unsigned kick;
-  int stopping;
+  atomic_int stopping; /* read by the executor threads without the mutex */
   uws_exec *execs;
   int nexec;
   /* loop side */
@@ -753,7 +753,7 @@ static void wait_after(uws_op *o)
     wait_finish(w, 0);
     return;
   }
-  if (o->failed || w->expired || o->u->stopping) {
+  if (o->failed || w->expired || atomic_load(&o->u->stopping)) {
     wait_finish(w, 1);
     return;
   }
@@ -1591,7 +1591,7 @@ static void exec_watch(exec_run *x, PGconn *qc)
   int why = 0;
   if (atomic_load(&x->e->abort))
     why = 1;
-  else if (u->stopping)
+  else if (atomic_load(&u->stopping))
     why = 3;
   else if (x->deadline_ms && now > x->deadline_ms)
     why = 2;
@@ -1803,7 +1803,7 @@ static void exec_main(void *arg)
     jobs_job *job = NULL;
     ts_arena *a;
     pthread_mutex_lock(&u->mu);
-    if (u->stopping) {
+    if (atomic_load(&u->stopping)) {
       pthread_mutex_unlock(&u->mu);
       break;
     }
@@ -1830,7 +1830,7 @@ static void exec_main(void *arg)
      * loop bumps `kick`), with a timeout as the fallback for a lost
      * LISTEN connection. */
     pthread_mutex_lock(&u->mu);
-    if (!u->stopping && u->kick == seen) {
+    if (!atomic_load(&u->stopping) && u->kick == seen) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_sec += 5;
@@ -1945,7 +1945,7 @@ static void listen_connect_after(uv_work_t *w, int status)
   uws *u = lw->u;
   (void)status;
   u->listen_connecting = 0;
-  if (lw->conn && (u->stopping || u->listen)) {
+  if (lw->conn && (atomic_load(&u->stopping) || u->listen)) {
     PQfinish(lw->conn);
   } else if (lw->conn) {
     u->listen = lw->conn;
@@ -1969,7 +1969,7 @@ static void listen_connect_after(uv_work_t *w, int status)
 static void listen_connect(uws *u)
 {
   listen_work *lw;
-  if (u->listen || u->listen_connecting || u->stopping)
+  if (u->listen || u->listen_connecting || atomic_load(&u->stopping))
     return;
   lw = calloc(1, sizeof *lw);
   if (!lw)
@@ -2032,7 +2032,7 @@ static void on_tick(uv_timer_t *t)
   uws *u = t->data;
   int64_t now = ts_now_ms();
   listen_connect(u);
-  if (u->maint_busy || u->stopping)
+  if (u->maint_busy || atomic_load(&u->stopping))
     return;
   maint_work *m = calloc(1, sizeof *m);
   if (!m)
@@ -2073,6 +2073,7 @@ ts_err uws_start(ts_app *app, ts_error *err)
   u->cfg = c;
   pthread_mutex_init(&u->mu, NULL);
   pthread_cond_init(&u->cv, NULL);
+  atomic_init(&u->stopping, 0);
   app->uws = u;
   rc = jobs_store_init(&u->store, c->jobs_result_store, err);
   if (rc)
@@ -2137,10 +2138,10 @@ void uws_stop(ts_app *app)
 {
   uws *u = app->uws;
   ts_error err;
-  if (!u || u->stopping)
+  if (!u || atomic_load(&u->stopping))
     return;
   pthread_mutex_lock(&u->mu);
-  u->stopping = 1;
+  atomic_store(&u->stopping, 1);
   pthread_cond_broadcast(&u->cv);
   pthread_mutex_unlock(&u->mu);
   /* Each executor notices within EXEC_POLL_MS, cancels its query and
@@ -2273,7 +2274,7 @@ void uws_handle(ts_app *app, http_request *req, const char *rest)
       }
       if (secs < 0 || secs > u->cfg->jobs_wait_max_s)
         secs = u->cfg->jobs_wait_max_s;
-      if (secs > 0 && !u->stopping) {
+      if (secs > 0 && !atomic_load(&u->stopping)) {
         start_wait(u, o, secs);
         return;
       }
