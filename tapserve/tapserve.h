@@ -172,6 +172,12 @@ const meta_table *meta_find_table(const meta *m, const char *qualified_name);
  * 4 Flux, 8 Mag (from the UCD's main position/photometry words). */
 int meta_column_esa_flags(const adql_column_meta *c);
 
+/* The memory one query may use while it is parsed, checked, translated
+ * and described: the arena cap of a /sync request and of an async
+ * executor's job alike. Past it the query fails with TS_ENOMEM, never the
+ * process. */
+#define TS_QUERY_ARENA_CAP ((size_t)64 << 20)
+
 /* ---- the running service (main.c / tap.c / vosi.c) --------------------- */
 typedef struct ts_app {
   cfg *cfg;

@@ -1810,7 +1810,9 @@ static void exec_main(void *arg)
     seen = u->kick;
     pthread_mutex_unlock(&u->mu);
 
-    a = ts_arena_new(0, 0);
+    /* Capped like a /sync request: a query that needs more memory to
+     * translate fails, it does not take the instance down. */
+    a = ts_arena_new(0, TS_QUERY_ARENA_CAP);
     if (a && !ensure_conn(&e->state, c->dsn, &err) &&
         !jobs_claim(e->state, a, u->instance, c->jobs_max_per_user, &job, &err) && job) {
       pthread_mutex_lock(&u->mu);
