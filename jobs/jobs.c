@@ -246,7 +246,8 @@ ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *e
 #define JOB_COLS                                                                                   \
   "id, owner, run_id, phase, " MS("creation_time") ", " MS("start_time") ", " MS(                  \
       "end_time") ", execution_duration, " MS("destruction") ", error_summary, error_type,"        \
-                                                             " owner_instance::text, backend_pid"
+                                                             " owner_instance::text, backend_pid," \
+                                                             " attempts"
 
 static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
 {
@@ -265,6 +266,7 @@ static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
   j->error_type = opt(a, r, i, 10);
   j->owner_instance = opt(a, r, i, 11);
   j->backend_pid = (int)i64(r, i, 12);
+  j->attempts = (int)i64(r, i, 13);
   return TS_OK;
 }
 
@@ -679,32 +681,39 @@ ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err)
   return run(conn, "DELETE FROM tapserve.instances WHERE id = $1", 1, v, NULL, err);
 }
 
-ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err)
+ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_error *err)
 {
-  const char *v[] = {requeue ? "t" : "f"};
+  char m[16];
+  const char *v[] = {requeue ? "t" : "f", m};
+  snprintf(m, sizeof m, "%d", max_attempts);
   *n = 0;
   for (;;) {
     PGresult *r = NULL;
     /* One job per statement (its own transaction): SKIP LOCKED plus the
      * phase re-check make two instances recovering together take
-     * different jobs. */
+     * different jobs. A job that has used up its attempts is not queued
+     * again: a query that kills its instance must not go on to kill the
+     * next one, and the next. */
     ts_err rc =
         run(conn,
-            "WITH o AS (SELECT id, backend_pid FROM tapserve.jobs x WHERE x.phase = 'EXECUTING'"
+            "WITH o AS (SELECT id, backend_pid, $1::bool AND attempts < $2::int AS again"
+            "   FROM tapserve.jobs x WHERE x.phase = 'EXECUTING'"
             "   AND (x.owner_instance IS NULL OR NOT EXISTS (SELECT 1 FROM tapserve.instances i"
             "        WHERE i.id = x.owner_instance))"
             "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
             " UPDATE tapserve.jobs j SET"
-            "   phase = CASE WHEN $1::bool THEN 'QUEUED' ELSE 'ERROR' END,"
+            "   phase = CASE WHEN o.again THEN 'QUEUED' ELSE 'ERROR' END,"
             "   queued_at = now(), owner_instance = NULL, backend_pid = NULL,"
-            "   start_time = CASE WHEN $1::bool THEN NULL ELSE start_time END,"
-            "   end_time = CASE WHEN $1::bool THEN NULL ELSE now() END,"
-            "   error_type = CASE WHEN $1::bool THEN NULL ELSE 'transient' END,"
-            "   error_summary = CASE WHEN $1::bool THEN NULL ELSE"
-            "     'the service stopped while this job was executing; submit it again' END"
+            "   start_time = CASE WHEN o.again THEN NULL ELSE start_time END,"
+            "   end_time = CASE WHEN o.again THEN NULL ELSE now() END,"
+            "   error_type = CASE WHEN o.again THEN NULL ELSE 'transient' END,"
+            "   error_summary = CASE WHEN o.again THEN NULL"
+            "     WHEN $1::bool THEN 'job abandoned after ' || j.attempts"
+            "       || ' attempts: the instances running it stopped'"
+            "     ELSE 'the service stopped while this job was executing; submit it again' END"
             " FROM o WHERE j.id = o.id AND j.phase = 'EXECUTING'"
-            " RETURNING j.id, o.backend_pid",
-            1, v, &r, err);
+            " RETURNING j.id, o.backend_pid, o.again, j.attempts",
+            2, v, &r, err);
     if (rc)
       return rc;
     int got = PQntuples(r);
@@ -712,9 +721,11 @@ ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err)
      * vanished client when it next writes). */
     if (got)
       cancel_backend(conn, (int)i64(r, 0, 1));
-    if (got)
-      ts_log(TS_LOG_INFO, NULL, "job %s: its instance is gone; %s", PQgetvalue(r, 0, 0),
-             requeue ? "queued again" : "marked ERROR");
+    if (got && PQgetvalue(r, 0, 2)[0] == 't')
+      ts_log(TS_LOG_INFO, NULL, "job %s: its instance is gone; queued again", PQgetvalue(r, 0, 0));
+    else if (got)
+      ts_log(TS_LOG_WARN, NULL, "job %s: its instance is gone; marked ERROR after %s attempt(s)",
+             PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 3));
     PQclear(r);
     if (!got)
       return TS_OK;
@@ -736,7 +747,7 @@ ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_u
   rc =
       run(conn,
           "UPDATE tapserve.jobs j SET phase = 'EXECUTING', owner_instance = $1::uuid,"
-          "   start_time = now(), backend_pid = NULL"
+          "   start_time = now(), backend_pid = NULL, attempts = j.attempts + 1"
           " WHERE j.id = (SELECT q.id FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
           "   AND ($2::int = 0 OR (SELECT count(*) FROM tapserve.jobs e"
           "        WHERE e.phase = 'EXECUTING' AND e.owner IS NOT DISTINCT FROM q.owner) < $2::int)"
@@ -833,7 +844,7 @@ ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error
   return end_cas(
       conn,
       "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now(), start_time = NULL,"
-      "   owner_instance = NULL, backend_pid = NULL"
+      "   owner_instance = NULL, backend_pid = NULL, attempts = greatest(attempts - 1, 0)"
       " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
       2, v, err);
 }

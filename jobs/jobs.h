@@ -90,6 +90,7 @@ typedef struct jobs_job {
   const char *error_type;    /* "fatal" or "transient" */
   const char *owner_instance;
   int backend_pid;
+  int attempts; /* executions started and not given back (jobs_claim, jobs_requeue) */
   size_t nparams;
   const jobs_param *params; /* sorted by name */
   size_t nresults;
@@ -163,12 +164,15 @@ ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, ts
 ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err);
 /* Re-queues (requeue=1) or fails every job left EXECUTING by an instance
  * that is gone (no row, or a stale heartbeat), one job per transaction;
- * *n recovered. */
-ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err);
+ * *n recovered. A job that has already had max_attempts executions is not
+ * queued again but goes to ERROR ("job abandoned after N attempts: the
+ * instances running it stopped"). */
+ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_error *err);
 
 /* Claims the oldest QUEUED job (FOR UPDATE SKIP LOCKED) whose owner has
  * fewer than max_per_user (0: no limit) jobs EXECUTING: EXECUTING, owned by
- * `instance`, start time set. *out NULL when nothing is claimable. */
+ * `instance`, start time set, attempts + 1. *out NULL when nothing is
+ * claimable. */
 ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_user, jobs_job **out,
                   ts_error *err);
 ts_err jobs_set_backend_pid(PGconn *conn, const char *id, const char *instance, int pid,
@@ -179,8 +183,10 @@ ts_err jobs_set_backend_pid(PGconn *conn, const char *id, const char *instance, 
  * when the job is no longer EXECUTING here (aborted, deleted). */
 ts_err jobs_complete(PGconn *conn, const char *id, const char *instance, const jobs_result_info *r,
                      const char *columns_json, int in_txn, ts_error *err);
-/* EXECUTING (owned by `instance`) -> ERROR with the message, or -> QUEUED
- * (requeue=1, message ignored). TS_ECANCELED when no longer ours. */
+/* EXECUTING (owned by `instance`) -> ERROR with the message
+ * (jobs_fail), or -> QUEUED (jobs_requeue: the instance stops cleanly;
+ * the attempt is given back, so it does not count towards max_attempts).
+ * TS_ECANCELED when no longer ours. */
 ts_err jobs_fail(PGconn *conn, const char *id, const char *instance, const char *message,
                  ts_error *err);
 ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error *err);

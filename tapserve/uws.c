@@ -2004,7 +2004,8 @@ static void maint_work_cb(uv_work_t *w)
   }
   if (m->beat && jobs_instance_heartbeat(conn, u->instance, u->cfg->jobs_instance_timeout_s, &err))
     ts_log(TS_LOG_WARN, NULL, "heartbeat: %s", err.msg);
-  if (m->beat && jobs_recover(conn, !strcmp(u->cfg->jobs_on_restart, "requeue"), &n, &err))
+  if (m->beat && jobs_recover(conn, !strcmp(u->cfg->jobs_on_restart, "requeue"),
+                              u->cfg->jobs_max_attempts, &n, &err))
     ts_log(TS_LOG_WARN, NULL, "job recovery: %s", err.msg);
   if (m->sweep) {
     if (jobs_sweep(conn, &u->store, 1000, &n, &err))
@@ -2101,7 +2102,8 @@ ts_err uws_start(ts_app *app, ts_error *err)
     rc = jobs_instance_register(conn, host, c->port, TAPSERVE_VERSION, c->jobs_instance_timeout_s,
                                 u->instance, err);
   if (!rc)
-    rc = jobs_recover(conn, !strcmp(c->jobs_on_restart, "requeue"), &n, err);
+    rc = jobs_recover(conn, !strcmp(c->jobs_on_restart, "requeue"), c->jobs_max_attempts, &n,
+                      err);
   jobs_db_put(u->db, conn);
   if (rc)
     return rc;

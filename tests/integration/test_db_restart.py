@@ -156,3 +156,37 @@ def test_poison_job_fails_alone(db, workdir):
     assert srv.alive()
     r = srv.sync({"LANG": "ADQL", "QUERY": "SELECT TOP 2 source_id FROM demo.sources", "RESPONSEFORMAT": "csv"})
     assert r.status_code == 200, r.text[:500]
+
+
+def test_job_abandoned_after_max_attempts(db, workdir):
+    """A job whose instance dies (kill -9) is queued again once its
+    heartbeat is stale; after jobs.max_attempts executions it goes to ERROR
+    instead, and the instance that finds it so keeps running."""
+    for s in db["servers"]:
+        s.stop()  # only the instances started here may claim the job
+    del db["servers"][:]
+    psql = db["psql"]
+    extra = {"jobs.instance_timeout": "2", "jobs.max_attempts": "2", "jobs.max_executing": "1"}
+    marker = "attempts_marker_%d" % os.getpid()
+    s = start(db, workdir, "attempts-1", **extra)
+    url = create(s, ENDLESS % marker)
+    job_id = url.rsplit("/", 1)[1]
+    for attempt in (1, 2):
+        deadline = time.monotonic() + 120
+        while psql.scalar(
+            "SELECT phase || ' ' || attempts FROM tapserve.jobs WHERE id = '%s'" % job_id
+        ) != "EXECUTING %d" % attempt or active(psql, marker) == 0:
+            assert time.monotonic() < deadline, "attempt %d never started" % attempt
+            time.sleep(0.1)
+        s.proc.kill()
+        s.proc.wait()
+        s.stop()
+        s = start(db, workdir, "attempts-%d" % (attempt + 1), **extra)
+    root = wait_final(s.base + "/async/" + job_id, 120)
+    assert phase(root) == "ERROR"
+    assert error_message(root) == "job abandoned after 2 attempts: the instances running it stopped"
+    assert s.alive()
+    gone = time.monotonic() + 20
+    while active(psql, marker) and time.monotonic() < gone:
+        time.sleep(0.1)
+    assert active(psql, marker) == 0

@@ -316,6 +316,20 @@ int test_pg_store_roundtrip(void)
   return 0;
 }
 
+/* Claims jobs until `id` comes (other tests' jobs may be queued before it). */
+static int claim_until(PGconn *c, ts_arena *a, const char *inst, const char *id, jobs_job **j)
+{
+  ts_error err;
+  for (int i = 0; i < 100; i++) {
+    TS_CHECK(jobs_claim(c, a, inst, 0, j, &err) == TS_OK);
+    TS_CHECK(*j != NULL);
+    if (!strcmp((*j)->id, id))
+      return 0;
+    TS_CHECK(jobs_requeue(c, (*j)->id, inst, &err) == TS_OK);
+  }
+  return 1;
+}
+
 int test_pg_job_cas(void)
 {
   PGconn *c = pg();
@@ -344,15 +358,7 @@ int test_pg_job_cas(void)
   TS_CHECK(jobs_set_params(c, id, ps, 1, &err) == TS_EINVAL);
   TS_CHECK(strstr(err.msg, "QUEUED") != NULL);
   TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
-  /* only this owner's job: claim it (other tests' jobs have other owners
-   * or none, and may be claimed first, so claim until ours comes) */
-  for (int i = 0; i < 100; i++) {
-    TS_CHECK(jobs_claim(c, a, inst, 0, &j, &err) == TS_OK);
-    TS_CHECK(j != NULL);
-    if (!strcmp(j->id, id))
-      break;
-    TS_CHECK(jobs_requeue(c, j->id, inst, &err) == TS_OK);
-  }
+  TS_CHECK(claim_until(c, a, inst, id, &j) == 0);
   TS_CHECK_STREQ(j->id, id);
   TS_CHECK(jobs_get_phase(c, id, &p, &err) == TS_OK && p == JOBS_EXECUTING);
   /* an abort wins over a completion that comes after it */
@@ -366,6 +372,60 @@ int test_pg_job_cas(void)
   TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_OK);
   TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_ENOTFOUND);
   TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK);
+  ts_arena_free(a);
+  PQfinish(c);
+  return 0;
+}
+
+/* Every claim counts an attempt; a clean requeue gives it back; a job whose
+ * instance dies is queued again until it has had max_attempts executions,
+ * then it is ERROR with the reason. */
+int test_pg_attempts(void)
+{
+  PGconn *c = pg();
+  ts_error err;
+  char id[40], inst[40];
+  jobs_new n;
+  jobs_param ps[] = {{"query", "SELECT 1"}};
+  jobs_job *j = NULL;
+  ts_arena *a = ts_arena_new(0, 0);
+  int got;
+  TS_CHECK(c && a);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  memset(&n, 0, sizeof n);
+  n.destruction_ms = ts_now_ms() + 60000;
+  n.params = ps;
+  n.nparams = 1;
+  n.queue = 1;
+  TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
+  TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
+  TS_CHECK_EQ_INT(j->attempts, 0);
+
+  TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
+  TS_CHECK(claim_until(c, a, inst, id, &j) == 0);
+  TS_CHECK_EQ_INT(j->attempts, 1);
+  TS_CHECK(jobs_requeue(c, id, inst, &err) == TS_OK); /* a clean stop */
+  TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
+  TS_CHECK_EQ_INT(j->attempts, 0);
+
+  for (int attempt = 1; attempt <= 3; attempt++) {
+    TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
+    TS_CHECK(claim_until(c, a, inst, id, &j) == 0);
+    TS_CHECK_EQ_INT(j->attempts, attempt);
+    TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK); /* the instance dies */
+    TS_CHECK(jobs_recover(c, 1, 3, &got, &err) == TS_OK);
+    TS_CHECK(got >= 1);
+    TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
+    TS_CHECK_EQ_INT(j->attempts, attempt);
+    if (attempt < 3) {
+      TS_CHECK_EQ_INT(j->phase, JOBS_QUEUED);
+      TS_CHECK(j->error_summary == NULL);
+    }
+  }
+  TS_CHECK_EQ_INT(j->phase, JOBS_ERROR);
+  TS_CHECK_STREQ(j->error_summary,
+                 "job abandoned after 3 attempts: the instances running it stopped");
+  TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_OK);
   ts_arena_free(a);
   PQfinish(c);
   return 0;
