@@ -4,6 +4,7 @@
  * (`... AND phase = expected`), so concurrent requests on several
  * instances cannot both win a transition. */
 #include "jobs/jobs.h"
+#include "stream/pg.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -86,16 +87,15 @@ PGconn *jobs_db_get(jobs_db *db, ts_error *err)
   if (db->nidle > 0)
     c = db->idle[--db->nidle];
   pthread_mutex_unlock(&db->mu);
-  if (c && PQstatus(c) == CONNECTION_OK)
+  /* CONNECTION_OK alone says nothing of a server that has restarted since:
+   * its last words wait unread on the socket. */
+  if (c && stream_pg_idle_usable(c))
     return c;
   if (c)
     PQfinish(c);
-  c = PQconnectdb(db->dsn);
-  if (PQstatus(c) != CONNECTION_OK) {
-    ts_fail(err, TS_EUNAVAIL, 0, "cannot connect to the database: %s", PQerrorMessage(c));
-    PQfinish(c);
+  c = stream_pg_connect_blocking(db->dsn, err);
+  if (!c)
     return NULL;
-  }
   PQsetNoticeProcessor(c, quiet_notice, NULL);
   PQclear(PQexec(c, "SET application_name = 'tapserve jobs'"));
   return c;
@@ -132,7 +132,8 @@ void jobs_db_free(jobs_db *db)
 /* ---- statement helpers ------------------------------------------------------ */
 
 /* Runs a statement with text parameters; *res (may be NULL to discard) is
- * the result when it succeeded. */
+ * the result when it succeeded. A failure of the connection rather than of
+ * the statement is TS_EUNAVAIL (stream_pg_conn_lost), any other TS_EDB. */
 static ts_err run(PGconn *conn, const char *sql, int n, const char *const *vals, PGresult **res,
                   ts_error *err)
 {
@@ -140,11 +141,12 @@ static ts_err run(PGconn *conn, const char *sql, int n, const char *const *vals,
   ExecStatusType st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
     const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-    ts_fail(err, TS_EDB, 0, "job database: %s", m ? m : PQerrorMessage(conn));
+    ts_err code = stream_pg_conn_lost(conn, r) ? TS_EUNAVAIL : TS_EDB;
+    ts_fail(err, code, 0, "job database: %s", m ? m : PQerrorMessage(conn));
     PQclear(r);
     if (res)
       *res = NULL;
-    return TS_EDB;
+    return code;
   }
   if (res)
     *res = r;
@@ -847,6 +849,47 @@ ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error
       "   owner_instance = NULL, backend_pid = NULL, attempts = greatest(attempts - 1, 0)"
       " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
       2, v, err);
+}
+
+ts_err jobs_requeue_strays(PGconn *conn, const char *instance, const char *const *running,
+                           size_t nrunning, int min_age_s, int *n, ts_error *err)
+{
+  PGresult *r = NULL;
+  ts_buf ids;
+  char age[16];
+  ts_err rc = TS_OK;
+  *n = 0;
+  ts_buf_init(&ids, 0);
+  /* A text[] literal of job ids (32 hex digits each: nothing to quote). */
+  if (ts_buf_append(&ids, "{", 1))
+    rc = TS_ENOMEM;
+  for (size_t i = 0; !rc && i < nrunning; i++)
+    if (ts_buf_printf(&ids, "%s%s", i ? "," : "", running[i]))
+      rc = TS_ENOMEM;
+  if (!rc && ts_buf_append(&ids, "}", 1))
+    rc = TS_ENOMEM;
+  if (rc) {
+    ts_buf_free(&ids);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  snprintf(age, sizeof age, "%d", min_age_s);
+  const char *v[] = {instance, age, ids.data};
+  rc = run(conn,
+           "SELECT id FROM tapserve.jobs WHERE phase = 'EXECUTING' AND owner_instance = $1::uuid"
+           "   AND start_time < now() - make_interval(secs => $2::int)"
+           "   AND NOT (id = ANY($3::text[]))",
+           3, v, &r, err);
+  ts_buf_free(&ids);
+  for (int i = 0; !rc && i < PQntuples(r); i++) {
+    ts_error e;
+    if (jobs_requeue(conn, PQgetvalue(r, i, 0), instance, &e) == TS_OK) {
+      ts_log(TS_LOG_WARN, NULL, "job %s: EXECUTING here but run by no executor; queued again",
+             PQgetvalue(r, i, 0));
+      ++*n;
+    }
+  }
+  PQclear(r);
+  return rc;
 }
 
 /* ---- result metadata ---------------------------------------------------------- */

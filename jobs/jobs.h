@@ -169,6 +169,14 @@ ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err);
  * instances running it stopped"). */
 ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_error *err);
 
+/* Re-queues (jobs_requeue) the jobs EXECUTING under `instance`, started
+ * more than min_age_s ago, that none of its executors runs (`running`, n
+ * ids): a claim whose reply the connection lost (the database went away
+ * just after committing it) leaves such a job, which no other instance
+ * recovers while this one lives. *n re-queued. */
+ts_err jobs_requeue_strays(PGconn *conn, const char *instance, const char *const *running,
+                           size_t nrunning, int min_age_s, int *n, ts_error *err);
+
 /* Claims the oldest QUEUED job (FOR UPDATE SKIP LOCKED) whose owner has
  * fewer than max_per_user (0: no limit) jobs EXECUTING: EXECUTING, owned by
  * `instance`, start time set, attempts + 1. *out NULL when nothing is

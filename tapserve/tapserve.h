@@ -11,6 +11,8 @@
 #include "http/http.h"
 #include "stream/pg.h"
 
+#include <stdatomic.h>
+
 #define TAPSERVE_VERSION "0.1.0"
 
 /* ---- configuration (config.c; every key documented in
@@ -189,10 +191,11 @@ typedef struct ts_app {
   int64_t started_ms;
   int shutting_down;
   struct uws *uws; /* async jobs (uws.c) */
-  /* Set to 1 by whoever finds the database unreachable (a failed pool
-   * connection), back to 0 when a connection succeeds again; /availability
-   * reports available=false while it is set. */
-  int db_unreachable;
+  /* Set to 1 by whoever finds the database unreachable (the jobs
+   * heartbeat, an executor that cannot reconnect), back to 0 by the
+   * heartbeat once it gets through again; /availability reports
+   * available=false while it is set. Written from worker threads. */
+  atomic_int db_unreachable;
   /* /sync requests that hold or wait for a database connection (tap.c),
    * and the timer that looks for stalled ones among them. */
   struct sync_req *sync_head;

@@ -9,7 +9,6 @@ never the session cluster the other files share."""
 
 import os
 import re
-import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -34,16 +33,9 @@ ENDLESS = "SELECT COUNT(*) AS %s FROM demo.sources a, demo.sources b WHERE a.ra 
 @pytest.fixture(scope="module")
 def db(workdir):
     data_dir = os.path.join(workdir, "pg-restart")
-    port = tsit.free_port()
-    cmd = [str(tsit.tapserve_bin()), "demo", "--no-serve", "--data-dir", data_dir, "--pg-port", str(port), "--rows", "50000"]
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=240, check=False)
-    out = p.stdout.decode(errors="replace")
-    if p.returncode != 0:
-        tsit.stop_cluster(data_dir)
-        pytest.fail("tapserve demo --no-serve failed:\n" + out[-3000:])
     store = os.path.join(workdir, "results-restart")
     os.makedirs(store, exist_ok=True)
-    d = {"dsn": tsit.parse_dsn(out), "data_dir": data_dir, "store": store, "servers": []}
+    d = {"dsn": tsit.demo_cluster(data_dir), "data_dir": data_dir, "store": store, "servers": []}
     d["psql"] = tsit.Psql(d["dsn"])
     try:
         yield d
@@ -141,6 +133,105 @@ def poll_availability(srv, want, limit):
 
 
 # ---------------------------------------------------------------------------
+
+
+def test_jobs_survive_restart(db, workdir):
+    """Jobs executing during `pg_ctl restart -m fast` and jobs that come to
+    executors whose connections died all complete with the right rows; the
+    /sync pool, the UWS pool and LISTEN work again after the restart."""
+    srv = start(db, workdir, "restart")
+    psql = db["psql"]
+    # Every kind of connection in use once, so each holds one the restart
+    # kills: the /sync pool, the UWS pool, the executors, LISTEN.
+    assert srv.sync({"LANG": "ADQL", "QUERY": "SELECT TOP 3 source_id FROM demo.sources"}).status_code == 200
+    warm = [create(srv, "SELECT TOP %d source_id FROM demo.sources ORDER BY source_id" % (i + 1)) for i in range(3)]
+    for u in warm:
+        assert phase(wait_final(u, 60)) == "COMPLETED"
+
+    marker = "restart_marker_%d" % os.getpid()
+    slow = [create(srv, SLOW % ("%s_%d" % (marker, i), 400 + i)) for i in range(3)]
+    quick = {create(srv, "SELECT TOP %d source_id FROM demo.sources ORDER BY source_id" % n): n for n in (5, 17, 40, 123, 1000, 7)}
+    deadline = time.monotonic() + 60
+    while active(psql, marker) < len(slow):
+        assert time.monotonic() < deadline, "the slow queries never all ran"
+        time.sleep(0.1)
+    pg(db, "restart", "-m", "fast")
+
+    # /sync right after the restart: a fresh connection, not the dead one's error
+    r = srv.sync({"LANG": "ADQL", "QUERY": "SELECT TOP 11 source_id FROM demo.sources", "RESPONSEFORMAT": "csv"})
+    assert r.status_code == 200, r.text[:500]
+    assert len(r.text.splitlines()) == 12
+    # the UWS job list (the jobs pool)
+    r = requests.get(srv.base + "/async", timeout=30)
+    assert r.status_code == 200, r.text[:500]
+    listed = {e.get("id") for e in ET.fromstring(r.content).iter(UWS + "jobref")}
+    assert {u.rsplit("/", 1)[1] for u in slow + list(quick)} <= listed
+
+    for u, n in quick.items():
+        root = wait_final(u, 180)
+        assert phase(root) == "COMPLETED", error_message(root)
+        assert len(csv_rows(u)) == n
+    for i, u in enumerate(slow):
+        root = wait_final(u, 300)
+        assert phase(root) == "COMPLETED", error_message(root)
+        want = psql.scalar(SLOW % ("n", 400 + i))
+        assert csv_rows(u) == [want]
+
+    # WAIT on a job started after the restart wakes on its completion
+    # (LISTEN is back), well before its 60 s limit.
+    u = create(srv, "SELECT TOP 3 source_id FROM demo.sources", run=False)
+    got = {}
+
+    def waiter():
+        t0 = time.monotonic()
+        got["phase"] = phase(job(u, WAIT="60"))
+        got["elapsed"] = time.monotonic() - t0
+
+    th = threading.Thread(target=waiter)
+    th.start()
+    time.sleep(0.5)
+    assert "phase" not in got
+    requests.post(u + "/phase", data={"PHASE": "RUN"}, timeout=30)
+    th.join(70)
+    assert got["phase"] != "PENDING"
+    assert got["elapsed"] < 30, got
+    assert srv.alive()
+
+
+def test_stray_claim_requeued(db, workdir):
+    """A job left EXECUTING under a live instance that no executor runs (a
+    claim committed just as the database went away, its reply lost) is
+    queued again by that instance and completes."""
+    srv = db["servers"][0] if db["servers"] and db["servers"][0].alive() else start(db, workdir, "stray")
+    psql = db["psql"]
+    url = create(srv, "SELECT TOP 4 source_id FROM demo.sources ORDER BY source_id", run=False)
+    job_id = url.rsplit("/", 1)[1]
+    inst = psql.scalar("SELECT id FROM tapserve.instances WHERE port = %d" % srv.port)
+    assert inst
+    psql.run(
+        "UPDATE tapserve.jobs SET phase = 'EXECUTING', owner_instance = '%s',"
+        " start_time = now() - interval '5 minutes', attempts = 1 WHERE id = '%s'" % (inst, job_id)
+    )
+    root = wait_final(url, 60)
+    assert phase(root) == "COMPLETED", error_message(root)
+    assert len(csv_rows(url)) == 4
+
+
+def test_availability_follows_database(db, workdir):
+    """/availability is false while PostgreSQL is down, with a note saying
+    so, and true again by itself once it is back."""
+    srv = db["servers"][0] if db["servers"] and db["servers"][0].alive() else start(db, workdir, "avail")
+    assert availability(srv)[0]
+    pg(db, "stop", "-m", "fast")
+    try:
+        note = poll_availability(srv, False, 30)
+        assert "database" in note, note
+    finally:
+        pg(db, "start")
+    poll_availability(srv, True, 60)
+    r = srv.sync({"LANG": "ADQL", "QUERY": "SELECT TOP 2 source_id FROM demo.sources", "RESPONSEFORMAT": "csv"})
+    assert r.status_code == 200, r.text[:500]
+    assert srv.alive()
 
 
 def test_poison_job_fails_alone(db, workdir):
