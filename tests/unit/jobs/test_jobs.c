@@ -517,3 +517,41 @@ int test_pg_get_snapshot(void)
   PQfinish(c);
   return 0;
 }
+
+/* The server ends a pooled idle connection (a restart): jobs_db_get must
+ * not hand it out again. */
+int test_pg_db_dead_idle(void)
+{
+  PGconn *c = pg(), *k = pg();
+  const char *dsn = getenv("TAPSERVE_TEST_DSN");
+  jobs_db *db = jobs_db_new(dsn ? dsn : "", 2);
+  ts_error err;
+  char sql[96];
+  jobs_phase p;
+  TS_CHECK(c && k && db);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  PGconn *d = jobs_db_get(db, &err);
+  TS_CHECK(d);
+  int pid = PQbackendPID(d);
+  jobs_db_put(db, d);
+  snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+  TS_CHECK(exec_ok(k, sql));
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
+  for (int i = 0;; i++) { /* until the backend has exited */
+    PGresult *r = PQexec(k, sql);
+    int gone = PQresultStatus(r) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    if (gone)
+      break;
+    TS_CHECK(i < 1000);
+    usleep(10000);
+  }
+  d = jobs_db_get(db, &err);
+  TS_CHECK(d);
+  TS_CHECK(jobs_get_phase(d, "no-such-job", &p, &err) == TS_ENOTFOUND);
+  jobs_db_put(db, d);
+  jobs_db_free(db);
+  PQfinish(k);
+  PQfinish(c);
+  return 0;
+}
