@@ -487,7 +487,7 @@ int test_pg_get_snapshot(void)
   for (int i = 0;; i++) {
     PGresult *r = PQexec(c, "SELECT count(*) FROM pg_locks WHERE NOT granted"
                             " AND relation = 'tapserve.results'::regclass");
-    int waiting = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0;
+    int waiting = PQresultStatus(r) == PGRES_TUPLES_OK && strtol(PQgetvalue(r, 0, 0), NULL, 10) > 0;
     PQclear(r);
     if (waiting)
       break;

@@ -546,7 +546,7 @@ int test_pg_pool_dead_idle(void)
   PGresult *res = PQexec(c, "SELECT pid FROM pg_stat_activity"
                             " WHERE application_name = 'tapserve-test-dead-idle'");
   TS_CHECK(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1);
-  pid = atoi(PQgetvalue(res, 0, 0));
+  pid = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
   PQclear(res);
   char sql[64];
   snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
