@@ -1817,16 +1817,20 @@ static void exec_sleep(uws *u, int64_t ms)
     poll(NULL, 0, EXEC_POLL_MS);
 }
 
-/* After a lost connection: waits (backing off, for as long as the database
- * is away, until the instance stops) for a new state connection, then says
+/* After the lost-th lost connection in a row: waits (backing off from
+ * EXEC_RETRY_MIN_MS << (lost - 1) up to EXEC_RETRY_MAX_MS, for as long as
+ * the database is away, until the instance stops) for a new state
+ * connection, then says
  * whether the job is still ours to run: EXECUTING here. 0 when it is not
  * (aborted, deleted, completed by the execution that lost its connection
  * at the very end, or recovered by another instance meanwhile) or the
  * instance stops. */
-static int exec_reconnect(uws_exec *e, jobs_job *job, ts_arena *a)
+static int exec_reconnect(uws_exec *e, jobs_job *job, ts_arena *a, int lost)
 {
   uws *u = e->u;
-  int64_t wait = EXEC_RETRY_MIN_MS;
+  int64_t wait = (int64_t)EXEC_RETRY_MIN_MS << (lost < 6 ? lost - 1 : 5);
+  if (wait > EXEC_RETRY_MAX_MS)
+    wait = EXEC_RETRY_MAX_MS;
   ts_error err;
   jobs_job *now = NULL;
   for (;; wait = wait * 2 < EXEC_RETRY_MAX_MS ? wait * 2 : EXEC_RETRY_MAX_MS) {
@@ -1871,7 +1875,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
     }
     ts_log(TS_LOG_WARN, NULL, "job %s: %s; running it again once the database answers", job->id,
            err.msg);
-    if (!exec_reconnect(e, job, a)) {
+    if (!exec_reconnect(e, job, a, lost)) {
       if (!atomic_load(&u->stopping)) {
         ts_log(TS_LOG_INFO, NULL, "job %s: no longer executing here", job->id);
         return;
