@@ -4,6 +4,7 @@
  * (`... AND phase = expected`), so concurrent requests on several
  * instances cannot both win a transition. */
 #include "jobs/jobs.h"
+#include "stream/pg.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -86,16 +87,15 @@ PGconn *jobs_db_get(jobs_db *db, ts_error *err)
   if (db->nidle > 0)
     c = db->idle[--db->nidle];
   pthread_mutex_unlock(&db->mu);
-  if (c && PQstatus(c) == CONNECTION_OK)
+  /* CONNECTION_OK alone says nothing of a server that has restarted since:
+   * its last words wait unread on the socket. */
+  if (c && stream_pg_idle_usable(c))
     return c;
   if (c)
     PQfinish(c);
-  c = PQconnectdb(db->dsn);
-  if (PQstatus(c) != CONNECTION_OK) {
-    ts_fail(err, TS_EUNAVAIL, 0, "cannot connect to the database: %s", PQerrorMessage(c));
-    PQfinish(c);
+  c = stream_pg_connect_blocking(db->dsn, err);
+  if (!c)
     return NULL;
-  }
   PQsetNoticeProcessor(c, quiet_notice, NULL);
   PQclear(PQexec(c, "SET application_name = 'tapserve jobs'"));
   return c;
@@ -132,7 +132,8 @@ void jobs_db_free(jobs_db *db)
 /* ---- statement helpers ------------------------------------------------------ */
 
 /* Runs a statement with text parameters; *res (may be NULL to discard) is
- * the result when it succeeded. */
+ * the result when it succeeded. A failure of the connection rather than of
+ * the statement is TS_EUNAVAIL (stream_pg_conn_lost), any other TS_EDB. */
 static ts_err run(PGconn *conn, const char *sql, int n, const char *const *vals, PGresult **res,
                   ts_error *err)
 {
@@ -140,11 +141,12 @@ static ts_err run(PGconn *conn, const char *sql, int n, const char *const *vals,
   ExecStatusType st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
     const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-    ts_fail(err, TS_EDB, 0, "job database: %s", m ? m : PQerrorMessage(conn));
+    ts_err code = stream_pg_conn_lost(conn, r) ? TS_EUNAVAIL : TS_EDB;
+    ts_fail(err, code, 0, "job database: %s", m ? m : PQerrorMessage(conn));
     PQclear(r);
     if (res)
       *res = NULL;
-    return TS_EDB;
+    return code;
   }
   if (res)
     *res = r;
@@ -246,7 +248,8 @@ ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *e
 #define JOB_COLS                                                                                   \
   "id, owner, run_id, phase, " MS("creation_time") ", " MS("start_time") ", " MS(                  \
       "end_time") ", execution_duration, " MS("destruction") ", error_summary, error_type,"        \
-                                                             " owner_instance::text, backend_pid"
+                                                             " owner_instance::text, backend_pid," \
+                                                             " attempts"
 
 static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
 {
@@ -265,25 +268,19 @@ static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
   j->error_type = opt(a, r, i, 10);
   j->owner_instance = opt(a, r, i, 11);
   j->backend_pid = (int)i64(r, i, 12);
+  j->attempts = (int)i64(r, i, 13);
   return TS_OK;
 }
 
-ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err)
+/* The three statements of jobs_get, on one snapshot. */
+static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err)
 {
   PGresult *r = NULL;
   const char *v[] = {id};
   jobs_job *j;
   ts_err rc;
 
-  /* One statement, so the job, its parameters and its results are one
-   * snapshot. */
-  rc = run(conn,
-           "SELECT " JOB_COLS ","
-           " (SELECT coalesce(array_agg(k ORDER BY k), '{}') FROM jsonb_object_keys(parameters) k),"
-           " (SELECT coalesce(array_agg(parameters->>k ORDER BY k), '{}')"
-           "    FROM jsonb_object_keys(parameters) k)"
-           " FROM tapserve.jobs WHERE id = $1",
-           1, v, &r, err);
+  rc = run(conn, "SELECT " JOB_COLS " FROM tapserve.jobs WHERE id = $1", 1, v, &r, err);
   if (rc)
     return rc;
   if (PQntuples(r) != 1) {
@@ -345,6 +342,26 @@ ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_er
   PQclear(r);
   *out = j;
   return TS_OK;
+}
+
+ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err)
+{
+  ts_err rc;
+  /* The job, its parameters and its results are one snapshot only inside
+   * one REPEATABLE READ transaction: in READ COMMITTED each statement
+   * would see the commits made since the one before (a job read EXECUTING
+   * with the result its completion stored in between). A caller already
+   * in a transaction keeps its own. */
+  if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+    return get_job(conn, a, id, out, err);
+  rc = run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err);
+  if (!rc)
+    rc = get_job(conn, a, id, out, err);
+  if (!rc)
+    rc = run(conn, "COMMIT", 0, NULL, NULL, err);
+  if (rc)
+    rollback(conn);
+  return rc;
 }
 
 ts_err jobs_get_phase(PGconn *conn, const char *id, jobs_phase *out, ts_error *err)
@@ -666,32 +683,39 @@ ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err)
   return run(conn, "DELETE FROM tapserve.instances WHERE id = $1", 1, v, NULL, err);
 }
 
-ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err)
+ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_error *err)
 {
-  const char *v[] = {requeue ? "t" : "f"};
+  char m[16];
+  const char *v[] = {requeue ? "t" : "f", m};
+  snprintf(m, sizeof m, "%d", max_attempts);
   *n = 0;
   for (;;) {
     PGresult *r = NULL;
     /* One job per statement (its own transaction): SKIP LOCKED plus the
      * phase re-check make two instances recovering together take
-     * different jobs. */
+     * different jobs. A job that has used up its attempts is not queued
+     * again: a query that kills its instance must not go on to kill the
+     * next one, and the next. */
     ts_err rc =
         run(conn,
-            "WITH o AS (SELECT id, backend_pid FROM tapserve.jobs x WHERE x.phase = 'EXECUTING'"
+            "WITH o AS (SELECT id, backend_pid, $1::bool AND attempts < $2::int AS again"
+            "   FROM tapserve.jobs x WHERE x.phase = 'EXECUTING'"
             "   AND (x.owner_instance IS NULL OR NOT EXISTS (SELECT 1 FROM tapserve.instances i"
             "        WHERE i.id = x.owner_instance))"
             "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
             " UPDATE tapserve.jobs j SET"
-            "   phase = CASE WHEN $1::bool THEN 'QUEUED' ELSE 'ERROR' END,"
+            "   phase = CASE WHEN o.again THEN 'QUEUED' ELSE 'ERROR' END,"
             "   queued_at = now(), owner_instance = NULL, backend_pid = NULL,"
-            "   start_time = CASE WHEN $1::bool THEN NULL ELSE start_time END,"
-            "   end_time = CASE WHEN $1::bool THEN NULL ELSE now() END,"
-            "   error_type = CASE WHEN $1::bool THEN NULL ELSE 'transient' END,"
-            "   error_summary = CASE WHEN $1::bool THEN NULL ELSE"
-            "     'the service stopped while this job was executing; submit it again' END"
+            "   start_time = CASE WHEN o.again THEN NULL ELSE start_time END,"
+            "   end_time = CASE WHEN o.again THEN NULL ELSE now() END,"
+            "   error_type = CASE WHEN o.again THEN NULL ELSE 'transient' END,"
+            "   error_summary = CASE WHEN o.again THEN NULL"
+            "     WHEN $1::bool THEN 'job abandoned after ' || j.attempts"
+            "       || ' attempts: the instances running it stopped'"
+            "     ELSE 'the service stopped while this job was executing; submit it again' END"
             " FROM o WHERE j.id = o.id AND j.phase = 'EXECUTING'"
-            " RETURNING j.id, o.backend_pid",
-            1, v, &r, err);
+            " RETURNING j.id, o.backend_pid, o.again, j.attempts",
+            2, v, &r, err);
     if (rc)
       return rc;
     int got = PQntuples(r);
@@ -699,9 +723,11 @@ ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err)
      * vanished client when it next writes). */
     if (got)
       cancel_backend(conn, (int)i64(r, 0, 1));
-    if (got)
-      ts_log(TS_LOG_INFO, NULL, "job %s: its instance is gone; %s", PQgetvalue(r, 0, 0),
-             requeue ? "queued again" : "marked ERROR");
+    if (got && PQgetvalue(r, 0, 2)[0] == 't')
+      ts_log(TS_LOG_INFO, NULL, "job %s: its instance is gone; queued again", PQgetvalue(r, 0, 0));
+    else if (got)
+      ts_log(TS_LOG_WARN, NULL, "job %s: its instance is gone; marked ERROR after %s attempt(s)",
+             PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 3));
     PQclear(r);
     if (!got)
       return TS_OK;
@@ -723,7 +749,7 @@ ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_u
   rc =
       run(conn,
           "UPDATE tapserve.jobs j SET phase = 'EXECUTING', owner_instance = $1::uuid,"
-          "   start_time = now(), backend_pid = NULL"
+          "   start_time = now(), backend_pid = NULL, attempts = j.attempts + 1"
           " WHERE j.id = (SELECT q.id FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
           "   AND ($2::int = 0 OR (SELECT count(*) FROM tapserve.jobs e"
           "        WHERE e.phase = 'EXECUTING' AND e.owner IS NOT DISTINCT FROM q.owner) < $2::int)"
@@ -820,9 +846,50 @@ ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error
   return end_cas(
       conn,
       "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now(), start_time = NULL,"
-      "   owner_instance = NULL, backend_pid = NULL"
+      "   owner_instance = NULL, backend_pid = NULL, attempts = greatest(attempts - 1, 0)"
       " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
       2, v, err);
+}
+
+ts_err jobs_requeue_strays(PGconn *conn, const char *instance, const char *const *running,
+                           size_t nrunning, int min_age_s, int *n, ts_error *err)
+{
+  PGresult *r = NULL;
+  ts_buf ids;
+  char age[16];
+  ts_err rc = TS_OK;
+  *n = 0;
+  ts_buf_init(&ids, 0);
+  /* A text[] literal of job ids (32 hex digits each: nothing to quote). */
+  if (ts_buf_append(&ids, "{", 1))
+    rc = TS_ENOMEM;
+  for (size_t i = 0; !rc && i < nrunning; i++)
+    if (ts_buf_printf(&ids, "%s%s", i ? "," : "", running[i]))
+      rc = TS_ENOMEM;
+  if (!rc && ts_buf_append(&ids, "}", 1))
+    rc = TS_ENOMEM;
+  if (rc) {
+    ts_buf_free(&ids);
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  snprintf(age, sizeof age, "%d", min_age_s);
+  const char *v[] = {instance, age, ids.data};
+  rc = run(conn,
+           "SELECT id FROM tapserve.jobs WHERE phase = 'EXECUTING' AND owner_instance = $1::uuid"
+           "   AND start_time < now() - make_interval(secs => $2::int)"
+           "   AND NOT (id = ANY($3::text[]))",
+           3, v, &r, err);
+  ts_buf_free(&ids);
+  for (int i = 0; !rc && i < PQntuples(r); i++) {
+    ts_error e;
+    if (jobs_requeue(conn, PQgetvalue(r, i, 0), instance, &e) == TS_OK) {
+      ts_log(TS_LOG_WARN, NULL, "job %s: EXECUTING here but run by no executor; queued again",
+             PQgetvalue(r, i, 0));
+      ++*n;
+    }
+  }
+  PQclear(r);
+  return rc;
 }
 
 /* ---- result metadata ---------------------------------------------------------- */

@@ -90,6 +90,7 @@ typedef struct jobs_job {
   const char *error_type;    /* "fatal" or "transient" */
   const char *owner_instance;
   int backend_pid;
+  int attempts; /* executions started and not given back (jobs_claim, jobs_requeue) */
   size_t nparams;
   const jobs_param *params; /* sorted by name */
   size_t nresults;
@@ -111,8 +112,9 @@ typedef struct jobs_new {
 
 /* Inserts a job with a fresh unguessable id (32 hex digits) into out_id. */
 ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *err);
-/* The job with its parameters and results, allocated in `a`. TS_ENOTFOUND
- * when there is none. */
+/* The job with its parameters and results, allocated in `a`, all read on
+ * one snapshot (a REPEATABLE READ transaction, unless the caller has one
+ * open). TS_ENOTFOUND when there is none. */
 ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err);
 /* The phase alone: one primary-key lookup (clients poll it). */
 ts_err jobs_get_phase(PGconn *conn, const char *id, jobs_phase *out, ts_error *err);
@@ -162,12 +164,23 @@ ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, ts
 ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err);
 /* Re-queues (requeue=1) or fails every job left EXECUTING by an instance
  * that is gone (no row, or a stale heartbeat), one job per transaction;
- * *n recovered. */
-ts_err jobs_recover(PGconn *conn, int requeue, int *n, ts_error *err);
+ * *n recovered. A job that has already had max_attempts executions is not
+ * queued again but goes to ERROR ("job abandoned after N attempts: the
+ * instances running it stopped"). */
+ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_error *err);
+
+/* Re-queues (jobs_requeue) the jobs EXECUTING under `instance`, started
+ * more than min_age_s ago, that none of its executors runs (`running`, n
+ * ids): a claim whose reply the connection lost (the database went away
+ * just after committing it) leaves such a job, which no other instance
+ * recovers while this one lives. *n re-queued. */
+ts_err jobs_requeue_strays(PGconn *conn, const char *instance, const char *const *running,
+                           size_t nrunning, int min_age_s, int *n, ts_error *err);
 
 /* Claims the oldest QUEUED job (FOR UPDATE SKIP LOCKED) whose owner has
  * fewer than max_per_user (0: no limit) jobs EXECUTING: EXECUTING, owned by
- * `instance`, start time set. *out NULL when nothing is claimable. */
+ * `instance`, start time set, attempts + 1. *out NULL when nothing is
+ * claimable. */
 ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_user, jobs_job **out,
                   ts_error *err);
 ts_err jobs_set_backend_pid(PGconn *conn, const char *id, const char *instance, int pid,
@@ -178,8 +191,10 @@ ts_err jobs_set_backend_pid(PGconn *conn, const char *id, const char *instance, 
  * when the job is no longer EXECUTING here (aborted, deleted). */
 ts_err jobs_complete(PGconn *conn, const char *id, const char *instance, const jobs_result_info *r,
                      const char *columns_json, int in_txn, ts_error *err);
-/* EXECUTING (owned by `instance`) -> ERROR with the message, or -> QUEUED
- * (requeue=1, message ignored). TS_ECANCELED when no longer ours. */
+/* EXECUTING (owned by `instance`) -> ERROR with the message
+ * (jobs_fail), or -> QUEUED (jobs_requeue: the instance stops cleanly;
+ * the attempt is given back, so it does not count towards max_attempts).
+ * TS_ECANCELED when no longer ours. */
 ts_err jobs_fail(PGconn *conn, const char *id, const char *instance, const char *message,
                  ts_error *err);
 ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error *err);
@@ -220,7 +235,9 @@ ts_err jobs_store_write(jobs_store_writer *w, const void *buf, size_t len, ts_er
  * jobs_store_writer_free). */
 ts_err jobs_store_writer_finish(jobs_store_writer *w, jobs_result_info *r, ts_error *err);
 /* Frees; when the result was not committed (commit=0) removes whatever was
- * written (fs file, pg transaction rolled back). */
+ * written (fs file, pg transaction rolled back). When it was (commit=1),
+ * the fs store also removes the temporary files an earlier execution of
+ * the same job left for this result (an instance that died writing it). */
 void jobs_store_writer_free(jobs_store_writer *w, int commit);
 /* Removes temporary files of the fs store older than `age_s` seconds:
  * what an instance killed while writing left behind (a live writer is

@@ -86,6 +86,9 @@ static const char *const migrations[] = {
     "END $$;"
     "CREATE TRIGGER jobs_notify AFTER INSERT OR UPDATE OR DELETE ON tapserve.jobs"
     "  FOR EACH ROW EXECUTE FUNCTION tapserve.jobs_notify();",
+    /* 2: how many times each job has been claimed for execution, so a job
+     * whose instances keep dying is abandoned (jobs_recover). */
+    "ALTER TABLE tapserve.jobs ADD COLUMN attempts integer NOT NULL DEFAULT 0;",
 };
 
 int jobs_schema_version(void)

@@ -226,12 +226,36 @@ ts_err jobs_store_writer_finish(jobs_store_writer *w, jobs_result_info *r, ts_er
   return TS_OK;
 }
 
+/* Removes the temporary files an earlier execution of the same result
+ * left behind (an instance killed while writing it, before the job was
+ * queued again): ".tmp-<location>-<random>" other than our own. */
+static void remove_stale_tmp(const jobs_store_writer *w)
+{
+  char prefix[300];
+  DIR *d;
+  struct dirent *e;
+  int n = snprintf(prefix, sizeof prefix, ".tmp-%s-", w->location);
+  if (n <= 0 || (size_t)n >= sizeof prefix || !(d = opendir(w->s->dir)))
+    return;
+  while ((e = readdir(d)) != NULL) {
+    char path[1400];
+    if (strncmp(e->d_name, prefix, (size_t)n) != 0)
+      continue;
+    snprintf(path, sizeof path, "%s/%s", w->s->dir, e->d_name);
+    if (strcmp(path, w->tmp) != 0 && unlink(path) != 0 && errno != ENOENT)
+      ts_log(TS_LOG_WARN, NULL, "cannot remove %s: %s", path, strerror(errno));
+  }
+  closedir(d);
+}
+
 void jobs_store_writer_free(jobs_store_writer *w, int commit)
 {
   if (!w)
     return;
   if (w->fd >= 0)
     close(w->fd);
+  if (commit && w->s->kind == JOBS_STORE_FS && w->renamed)
+    remove_stale_tmp(w);
   if (!commit) {
     if (w->s->kind == JOBS_STORE_FS) {
       unlink(w->renamed ? w->final : w->tmp);

@@ -23,8 +23,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,6 +95,7 @@ struct stream_query {
   int phase;
   int paused;
   int user_canceled;
+  int retried; /* went back to the wait list once after a lost connection */
   ts_err rc;
   ts_error err;
   stream_schema schema;
@@ -115,6 +118,8 @@ static void conn_discard(pg_conn *c);
 static void conn_broken(pg_conn *c, const char *why);
 static void query_step(stream_query *q);
 static void query_abort(stream_query *q, ts_err rc, const ts_error *err);
+static int query_retry(stream_query *q, const char *why);
+static void wait_push_front(stream_pg_pool *p, stream_query *q);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -327,6 +332,8 @@ static void conn_broken(pg_conn *c, const char *why)
       uv_poll_stop(&c->poll->h); /* the cancel's completion closes it */
     return;
   }
+  if (q && query_retry(q, msg))
+    return;
   if (q)
     query_set_error(q, TS_EDB, "lost the connection to the database: %s", msg);
   else
@@ -671,10 +678,31 @@ static void query_end_tx(stream_query *q)
     query_send_failed(q);
 }
 
+/* Puts a query that has no connection back first in line. */
+static void wait_push_front(stream_pg_pool *p, stream_query *q)
+{
+  q->phase = Q_WAITING;
+  q->wait_until = uv_now(p->loop) + (uint64_t)(p->wait_timeout_ms > 0 ? p->wait_timeout_ms : 0);
+  q->next = p->wait_head;
+  p->wait_head = q;
+  if (!p->wait_tail)
+    p->wait_tail = q;
+  p->nwaiting++;
+  pool_kick(p);
+}
+
 static void conn_start_query(pg_conn *c, stream_query *q)
 {
   stream_pg_pool *p = c->pool;
   char sql[96];
+  if (!stream_pg_idle_usable(c->conn)) {
+    /* Its server has gone (a restart) and our poll has not seen it yet:
+     * not this query's failure. */
+    ts_log(TS_LOG_INFO, q->reqid, "idle database connection gone; using another");
+    conn_discard(c);
+    wait_push_front(p, q);
+    return;
+  }
   c->state = CONN_BUSY;
   p->nbusy++;
   c->q = q;
@@ -940,7 +968,11 @@ static void query_step(stream_query *q)
       ExecStatusType st = PQresultStatus(res);
       if (st == PGRES_COPY_OUT && phase == Q_COPY_START)
         q->phase = Q_COPY;
-      else if (st == PGRES_FATAL_ERROR)
+      else if (st == PGRES_FATAL_ERROR && stream_pg_conn_lost(conn, res) &&
+               query_retry(q, PQresultErrorMessage(res))) {
+        PQclear(res);
+        return; /* the connection is gone; the query waits for another */
+      } else if (st == PGRES_FATAL_ERROR)
         query_db_error(q, res);
       else if (st == PGRES_COMMAND_OK && phase == Q_DESCRIBE)
         query_build_schema(q, res);
@@ -972,6 +1004,27 @@ static void query_cancel_done(uv_work_t *w, int status)
   if (q->c)
     conn_discard(q->c);
   query_finish(q);
+}
+
+/* The connection failed before the query told its user anything (no
+ * schema yet): a server restart or failover killed it, not the query. The
+ * connection goes and the query waits, first in line, for another, once.
+ * Returns 1 when it did; 0 leaves the failure to the caller. */
+static int query_retry(stream_query *q, const char *why)
+{
+  stream_pg_pool *p = q->pool;
+  char msg[300];
+  if (q->retried || !q->c || q->phase < Q_BEGIN || q->phase > Q_DESCRIBE || q->rc ||
+      q->user_canceled || p->closing)
+    return 0;
+  trim_pq_message(msg, sizeof msg, why);
+  ts_log(TS_LOG_INFO, q->reqid, "database connection lost before the query ran (%s); retrying",
+         msg);
+  q->retried = 1;
+  conn_discard(q->c); /* detaches q */
+  memset(&q->schema, 0, sizeof q->schema);
+  wait_push_front(p, q);
+  return 1;
 }
 
 /* Stops the query: a waiting one ends at once; one on a connection gets a
@@ -1139,4 +1192,23 @@ PGconn *stream_pg_connect_blocking(const char *dsn, ts_error *err)
   }
   PQsetNoticeProcessor(conn, notice_to_log, NULL);
   return conn;
+}
+
+int stream_pg_conn_lost(const PGconn *conn, const PGresult *res)
+{
+  const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  if (!conn || PQstatus(conn) != CONNECTION_OK)
+    return 1;
+  return st && (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
+                !strcmp(st, "57P03"));
+}
+
+int stream_pg_idle_usable(PGconn *conn)
+{
+  if (!conn || PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)
+    return 0;
+  struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+  if (pfd.fd < 0)
+    return 0;
+  return poll(&pfd, 1, 0) == 0;
 }

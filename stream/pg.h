@@ -79,4 +79,17 @@ int stream_query_backend_pid(const stream_query *q);
  * the loop while it serves requests). */
 PGconn *stream_pg_connect_blocking(const char *dsn, ts_error *err);
 
+/* 1 when a failure on `conn` (with `res`, its error result, or NULL) is the
+ * connection's and not the statement's: the connection is bad, or the
+ * SQLSTATE is of class 08 (connection exception) or 57P01-57P03 (the
+ * server shuts down, crashed, or cannot accept connections yet). Such a
+ * statement may be run again on a new connection; any other error is the
+ * statement's own. */
+int stream_pg_conn_lost(const PGconn *conn, const PGresult *res);
+/* 1 when an idle blocking connection kept between uses is still worth
+ * using: CONNECTION_OK, no transaction open, and nothing waiting on its
+ * socket (an idle connection receives nothing but the server's last words
+ * when it goes away, so anything readable means it is gone). */
+int stream_pg_idle_usable(PGconn *conn);
+
 #endif

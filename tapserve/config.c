@@ -84,6 +84,7 @@ static const key_def keys[] = {
     {"jobs", "instance_timeout", K_SECS, F(jobs_instance_timeout_s), 2, 86400},
     {"jobs", "list_anonymous", K_INT, F(jobs_list_anonymous), 0, 1},
     {"jobs", "download_threads", K_INT, F(jobs_download_threads), 1, 64},
+    {"jobs", "max_attempts", K_INT, F(jobs_max_attempts), 1, 1000},
 };
 #undef F
 
@@ -155,6 +156,7 @@ void cfg_defaults(cfg *c)
   c->jobs_heartbeat_s = 5;
   c->jobs_instance_timeout_s = 30;
   c->jobs_list_anonymous = 0;
+  c->jobs_max_attempts = 2;
 }
 
 void cfg_free(cfg *c)

@@ -123,6 +123,7 @@ int ts_serve(cfg *c)
   ho.first_byte_timeout_ms = (uint64_t)c->first_byte_timeout_ms;
   ho.max_form_body_bytes = c->max_form_body_bytes;
   ho.body_budget_bytes = c->body_budget_bytes;
+  ho.arena_cap = TS_QUERY_ARENA_CAP;
   ho.server_header = "tapserve/" TAPSERVE_VERSION;
   http_server_opts_defaults(&ho);
   s.app.http = http_server_new(s.app.loop, &ho, tap_handle, &s.app);

@@ -11,6 +11,8 @@
 #include "http/http.h"
 #include "stream/pg.h"
 
+#include <stdatomic.h>
+
 #define TAPSERVE_VERSION "0.1.0"
 
 /* ---- configuration (config.c; every key documented in
@@ -72,6 +74,7 @@ typedef struct cfg {
   int jobs_instance_timeout_s; /* instance_timeout = 30 */
   int jobs_list_anonymous;     /* list_anonymous = 0 (1: anonymous job list shows anonymous jobs) */
   int jobs_download_threads;   /* download_threads = 2 (threads reading stored results) */
+  int jobs_max_attempts;       /* max_attempts = 2: executions of a job whose instances die */
 } cfg;
 
 /* Sets every field to its default. */
@@ -172,6 +175,12 @@ const meta_table *meta_find_table(const meta *m, const char *qualified_name);
  * 4 Flux, 8 Mag (from the UCD's main position/photometry words). */
 int meta_column_esa_flags(const adql_column_meta *c);
 
+/* The memory one query may use while it is parsed, checked, translated
+ * and described: the arena cap of a /sync request and of an async
+ * executor's job alike. Past it the query fails with TS_ENOMEM, never the
+ * process. */
+#define TS_QUERY_ARENA_CAP ((size_t)64 << 20)
+
 /* ---- the running service (main.c / tap.c / vosi.c) --------------------- */
 typedef struct ts_app {
   cfg *cfg;
@@ -182,10 +191,11 @@ typedef struct ts_app {
   int64_t started_ms;
   int shutting_down;
   struct uws *uws; /* async jobs (uws.c) */
-  /* Set to 1 by whoever finds the database unreachable (a failed pool
-   * connection), back to 0 when a connection succeeds again; /availability
-   * reports available=false while it is set. */
-  int db_unreachable;
+  /* Set to 1 by whoever finds the database unreachable (the jobs
+   * heartbeat, an executor that cannot reconnect), back to 0 by the
+   * heartbeat once it gets through again; /availability reports
+   * available=false while it is set. Written from worker threads. */
+  atomic_int db_unreachable;
   /* /sync requests that hold or wait for a database connection (tap.c),
    * and the timer that looks for stalled ones among them. */
   struct sync_req *sync_head;

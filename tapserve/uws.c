@@ -54,7 +54,7 @@ struct uws {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   unsigned kick;
-  int stopping;
+  atomic_int stopping; /* read by the executor threads without the mutex */
   uws_exec *execs;
   int nexec;
   /* loop side */
@@ -596,6 +596,8 @@ static void work_post(uws_op *o, PGconn *conn)
   snprintf(o->location, sizeof o->location, "%s/async/%s", base, o->id);
 }
 
+static void op_run(uws_op *o, PGconn *conn);
+
 static void op_work(uv_work_t *w)
 {
   uws_op *o = w->data;
@@ -604,6 +606,25 @@ static void op_work(uv_work_t *w)
     o->failed = 1;
     return;
   }
+  op_run(o, conn);
+  /* A pooled connection can die between its check and its statement (the
+   * database restarting just then). Reading again on a new one is safe;
+   * a change may have been made before the connection went, so it is not
+   * repeated. */
+  if (o->failed && o->err.code == TS_EUNAVAIL && (o->kind == OP_LIST || o->kind == OP_GET)) {
+    jobs_db_put(o->u->db, conn);
+    conn = jobs_db_get(o->u->db, &o->err);
+    if (!conn)
+      return;
+    ts_buf_reset(&o->body);
+    o->failed = 0;
+    op_run(o, conn);
+  }
+  jobs_db_put(o->u->db, conn);
+}
+
+static void op_run(uws_op *o, PGconn *conn)
+{
   switch (o->kind) {
   case OP_LIST:
     work_list(o, conn);
@@ -624,7 +645,6 @@ static void op_work(uv_work_t *w)
       snprintf(o->location, sizeof o->location, "%s/async", o->u->cfg->base_url);
     break;
   }
-  jobs_db_put(o->u->db, conn);
 }
 
 static void op_respond(uws_op *o)
@@ -753,7 +773,7 @@ static void wait_after(uws_op *o)
     wait_finish(w, 0);
     return;
   }
-  if (o->failed || w->expired || o->u->stopping) {
+  if (o->failed || w->expired || atomic_load(&o->u->stopping)) {
     wait_finish(w, 1);
     return;
   }
@@ -1439,31 +1459,44 @@ static void start_download(uws *u, http_request *req, const char *id, size_t idl
 
 /* ---- executors --------------------------------------------------------------- */
 
+enum {
+  STRAY_AGE_S = 60,         /* an own EXECUTING job no executor runs, this old, is re-queued */
+  EXEC_RETRIES = 5,         /* connection losses in a row before a job is ERROR */
+  EXEC_RETRY_MIN_MS = 250,  /* first wait for the database after a loss, doubling */
+  EXEC_RETRY_MAX_MS = 5000, /* longest wait between attempts to reconnect */
+};
+
+/* A connection that has sat idle (between jobs, or across a database
+ * restart) is checked before use, and replaced when it is gone. */
 static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
 {
-  if (*c && PQstatus(*c) == CONNECTION_OK && PQtransactionStatus(*c) == PQTRANS_IDLE)
+  if (stream_pg_idle_usable(*c))
     return TS_OK;
   if (*c)
     PQfinish(*c);
-  *c = PQconnectdb(dsn);
-  if (PQstatus(*c) != CONNECTION_OK) {
-    ts_fail(err, TS_EUNAVAIL, 0, "cannot connect to the database: %s", PQerrorMessage(*c));
-    PQfinish(*c);
-    *c = NULL;
-    return TS_EUNAVAIL;
-  }
+  *c = stream_pg_connect_blocking(dsn, err);
+  if (!*c)
+    return err->code;
   PQclear(PQexec(*c, "SET application_name = 'tapserve job'"));
   return TS_OK;
+}
+
+/* The error of a failed statement on the query connection: TS_EUNAVAIL
+ * when the connection failed (the job may run again elsewhere), TS_EDB
+ * when the statement did. */
+static ts_err query_error(PGconn *qc, const PGresult *r, ts_error *err)
+{
+  const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  ts_err code = stream_pg_conn_lost(qc, r) ? TS_EUNAVAIL : TS_EDB;
+  return ts_fail(err, code, 0, "%s", m ? m : PQerrorMessage(qc));
 }
 
 static ts_err exec_simple(PGconn *c, const char *sql, ts_error *err)
 {
   PGresult *r = PQexec(c, sql);
   ts_err rc = TS_OK;
-  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-    rc = ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(c));
-  }
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    rc = query_error(c, r, err);
   PQclear(r);
   return rc;
 }
@@ -1507,16 +1540,14 @@ static ts_err exec_describe(exec_run *x, PGconn *qc, ts_error *err)
 {
   PGresult *r = PQprepare(qc, "", x->sql, 0, NULL);
   ts_err rc = TS_OK;
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  if (PQresultStatus(r) == PGRES_COMMAND_OK) {
     PQclear(r);
-    return ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(qc));
+    r = PQdescribePrepared(qc, "");
   }
-  PQclear(r);
-  r = PQdescribePrepared(qc, "");
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    rc = query_error(qc, r, err);
     PQclear(r);
-    return ts_fail(err, TS_EDB, 0, "%s", PQerrorMessage(qc));
+    return rc;
   }
   x->schema.ncols = (size_t)PQnfields(r);
   x->schema.cols = ts_arena_calloc(x->a, x->schema.ncols + 1, sizeof *x->schema.cols);
@@ -1591,7 +1622,7 @@ static void exec_watch(exec_run *x, PGconn *qc)
   int why = 0;
   if (atomic_load(&x->e->abort))
     why = 1;
-  else if (u->stopping)
+  else if (atomic_load(&u->stopping))
     why = 3;
   else if (x->deadline_ms && now > x->deadline_ms)
     why = 2;
@@ -1625,7 +1656,7 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
   int sent = PQsendQuery(qc, cmd.data);
   ts_buf_free(&cmd);
   if (!sent)
-    return ts_fail(err, TS_EDB, 0, "%s", PQerrorMessage(qc));
+    return query_error(qc, NULL, err);
   /* The COPY_OUT result comes first (or an error); the watchdog keeps
    * running while the query plans and starts. */
   while (PQisBusy(qc)) {
@@ -1637,7 +1668,6 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
   r = PQgetResult(qc);
   if (PQresultStatus(r) != PGRES_COPY_OUT) {
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     if (state && !strcmp(state, "57014") && x->why != 1 && x->why != 3 &&
         x->job->execution_duration > 0)
       rc = ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
@@ -1645,7 +1675,7 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
     else if (x->why)
       rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
     else
-      rc = ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(qc));
+      rc = query_error(qc, r, err);
     PQclear(r);
     while ((r = PQgetResult(qc)) != NULL)
       PQclear(r);
@@ -1679,7 +1709,6 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_COPY_OUT && !rc) {
       const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-      const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
       if (state && !strcmp(state, "57014") && (x->why == 2 || x->why == 0) &&
           x->job->execution_duration > 0)
         rc =
@@ -1688,7 +1717,7 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
       else if (x->why)
         rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
       else
-        rc = ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(qc));
+        rc = query_error(qc, r, err);
     }
     PQclear(r);
   }
@@ -1698,83 +1727,167 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
   else if (!rc && x->why)
     rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
   if (PQstatus(qc) != CONNECTION_OK && !rc)
-    rc = ts_fail(err, TS_EDB, 0, "lost the connection to the database: %s", PQerrorMessage(qc));
+    rc =
+        ts_fail(err, TS_EUNAVAIL, 0, "lost the connection to the database: %s", PQerrorMessage(qc));
   return rc;
 }
 
+/* One execution of the job into the store; TS_OK once it is COMPLETED.
+ * The result of a failed execution is removed, except when the completion
+ * itself lost its connection: it may have committed, and the next
+ * execution (if there is one) writes the same file again. */
+static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts_error *err)
+{
+  uws *u = e->u;
+  const cfg *c = u->cfg;
+  ts_err rc;
+  jobs_result_info res;
+  ts_buf cols;
+  char set[96];
+  int keep = 0;
+
+  memset(x, 0, sizeof *x);
+  x->e = e;
+  x->job = job;
+  x->a = a;
+  ts_error_clear(err);
+  ts_buf_init(&cols, 0);
+  if (job->execution_duration > 0)
+    x->deadline_ms = ts_now_ms() + job->execution_duration * 1000 + 2000;
+  x->next_check_ms = ts_now_ms() + PHASE_CHECK_MS;
+
+  rc = exec_prepare(x, err);
+  if (!rc)
+    rc = ensure_conn(&e->query, c->query_dsn[0] ? c->query_dsn : c->dsn, err);
+  if (!rc)
+    rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), err);
+  snprintf(set, sizeof set, "BEGIN READ ONLY; SET LOCAL statement_timeout = %lld",
+           (long long)job->execution_duration * 1000);
+  if (!rc)
+    rc = exec_simple(e->query, set, err);
+  if (!rc)
+    rc = exec_describe(x, e->query, err);
+  if (!rc)
+    rc = jobs_store_writer_open(&u->store, e->state, job->id, "result", &x->w, err);
+  if (!rc)
+    rc = exec_copy(x, e->query, err);
+  if (e->query && PQtransactionStatus(e->query) != PQTRANS_IDLE)
+    PQclear(PQexec(e->query, rc ? "ROLLBACK" : "COMMIT"));
+  if (!rc)
+    rc = jobs_store_write(x->w, copy_trailer, sizeof copy_trailer, err);
+  if (!rc)
+    rc = jobs_store_writer_finish(x->w, &res, err);
+  if (rc == TS_EIO && PQstatus(e->state) != CONNECTION_OK) {
+    /* The pg store writes through the state connection. */
+    ts_error in = *err;
+    ts_fail(err, TS_EUNAVAIL, 0, "lost the connection to the database: %.450s", in.msg);
+  } else if (rc == TS_EIO) {
+    /* Only the store answers TS_EIO: say where the problem is. */
+    ts_error in = *err;
+    ts_fail(err, TS_EIO, 0, "cannot store the result: %.450s", in.msg);
+  }
+  if (!rc) {
+    res.rows = x->rows;
+    res.overflow = x->overflow;
+    if (jobs_schema_json(&x->schema, &cols))
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  if (!rc) {
+    rc = jobs_complete(e->state, job->id, u->instance, &res, cols.data,
+                       u->store.kind == JOBS_STORE_PG, err);
+    keep = !rc || rc == TS_EUNAVAIL;
+    if (!rc)
+      ts_log(TS_LOG_INFO, NULL, "job %s: COMPLETED, %lld rows%s, %lld bytes stored (%lld raw)",
+             job->id, (long long)x->rows, x->overflow ? " (overflow)" : "", (long long)res.bytes,
+             (long long)res.raw_bytes);
+  }
+  jobs_store_writer_free(x->w, keep); /* NULL-safe; removes a result not kept */
+  x->w = NULL;
+  ts_buf_free(&cols);
+  if (rc && e->state && PQtransactionStatus(e->state) != PQTRANS_IDLE)
+    PQclear(PQexec(e->state, "ROLLBACK"));
+  return rc;
+}
+
+/* Sleeps up to ms, waking early when the instance stops. */
+static void exec_sleep(uws *u, int64_t ms)
+{
+  int64_t end = ts_now_ms() + ms;
+  while (!atomic_load(&u->stopping) && ts_now_ms() < end)
+    poll(NULL, 0, EXEC_POLL_MS);
+}
+
+/* After the lost-th lost connection in a row: waits (backing off from
+ * EXEC_RETRY_MIN_MS << (lost - 1) up to EXEC_RETRY_MAX_MS, for as long as
+ * the database is away, until the instance stops) for a new state
+ * connection, then says
+ * whether the job is still ours to run: EXECUTING here. 0 when it is not
+ * (aborted, deleted, completed by the execution that lost its connection
+ * at the very end, or recovered by another instance meanwhile) or the
+ * instance stops. */
+static int exec_reconnect(uws_exec *e, jobs_job *job, ts_arena *a, int lost)
+{
+  uws *u = e->u;
+  int64_t wait = (int64_t)EXEC_RETRY_MIN_MS << (lost < 6 ? lost - 1 : 5);
+  if (wait > EXEC_RETRY_MAX_MS)
+    wait = EXEC_RETRY_MAX_MS;
+  ts_error err;
+  jobs_job *now = NULL;
+  for (;; wait = wait * 2 < EXEC_RETRY_MAX_MS ? wait * 2 : EXEC_RETRY_MAX_MS) {
+    exec_sleep(u, wait);
+    if (atomic_load(&u->stopping))
+      return 0;
+    ts_err rc = ensure_conn(&e->state, u->cfg->dsn, &err);
+    if (!rc)
+      rc = jobs_get(e->state, a, job->id, &now, &err);
+    if (rc == TS_EUNAVAIL) {
+      atomic_store(&u->app->db_unreachable, 1);
+      continue; /* still away */
+    }
+    return !rc && now->phase == JOBS_EXECUTING && now->owner_instance &&
+           !strcmp(now->owner_instance, u->instance);
+  }
+}
+
+/* Runs a claimed job to its end. A failure of a database connection (a
+ * restart, a failover) before the job is COMPLETED is not the job's: it
+ * runs again on new connections once the database answers, up to
+ * EXEC_RETRIES times in a row; a query that fails on its own is ERROR at
+ * once. */
 static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
 {
   uws *u = e->u;
   const cfg *c = u->cfg;
   exec_run x;
-  ts_error err;
+  ts_error err, e2;
   ts_err rc;
-  jobs_result_info res;
-  ts_buf cols;
-  char set[96];
+  int lost = 0;
 
-  memset(&x, 0, sizeof x);
-  x.e = e;
-  x.job = job;
-  x.a = a;
-  ts_error_clear(&err);
-  ts_buf_init(&cols, 0);
-  if (job->execution_duration > 0)
-    x.deadline_ms = ts_now_ms() + job->execution_duration * 1000 + 2000;
-  x.next_check_ms = ts_now_ms() + PHASE_CHECK_MS;
-
-  rc = exec_prepare(&x, &err);
-  if (!rc)
-    rc = ensure_conn(&e->query, c->query_dsn[0] ? c->query_dsn : c->dsn, &err);
-  if (!rc)
-    rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), &err);
-  snprintf(set, sizeof set, "BEGIN READ ONLY; SET LOCAL statement_timeout = %lld",
-           (long long)job->execution_duration * 1000);
-  if (!rc)
-    rc = exec_simple(e->query, set, &err);
-  if (!rc)
-    rc = exec_describe(&x, e->query, &err);
-  if (!rc)
-    rc = jobs_store_writer_open(&u->store, e->state, job->id, "result", &x.w, &err);
-  if (!rc)
-    rc = exec_copy(&x, e->query, &err);
-  if (e->query && PQtransactionStatus(e->query) != PQTRANS_IDLE)
-    PQclear(PQexec(e->query, rc ? "ROLLBACK" : "COMMIT"));
-  if (!rc)
-    rc = jobs_store_write(x.w, copy_trailer, sizeof copy_trailer, &err);
-  if (!rc)
-    rc = jobs_store_writer_finish(x.w, &res, &err);
-  if (rc == TS_EIO) {
-    /* Only the store answers TS_EIO: say where the problem is. */
-    ts_error in = err;
-    ts_fail(&err, TS_EIO, 0, "cannot store the result: %.450s", in.msg);
-  }
-  if (!rc) {
-    res.rows = x.rows;
-    res.overflow = x.overflow;
-    if (jobs_schema_json(&x.schema, &cols))
-      rc = ts_fail(&err, TS_ENOMEM, 0, "out of memory");
-  }
-  if (!rc) {
-    rc = jobs_complete(e->state, job->id, u->instance, &res, cols.data,
-                       u->store.kind == JOBS_STORE_PG, &err);
-    if (!rc) {
-      jobs_store_writer_free(x.w, 1);
-      x.w = NULL;
-      ts_log(TS_LOG_INFO, NULL, "job %s: COMPLETED, %lld rows%s, %lld bytes stored (%lld raw)",
-             job->id, (long long)x.rows, x.overflow ? " (overflow)" : "", (long long)res.bytes,
-             (long long)res.raw_bytes);
+  for (;;) {
+    rc = exec_once(e, job, a, &x, &err);
+    if (rc != TS_EUNAVAIL || x.why)
+      break;
+    if (++lost > EXEC_RETRIES) {
+      ts_error in = err;
+      ts_fail(&err, TS_EUNAVAIL, 0,
+              "the database connection was lost %d times running this job: %.400s", lost, in.msg);
+      break;
+    }
+    ts_log(TS_LOG_WARN, NULL, "job %s: %s; running it again once the database answers", job->id,
+           err.msg);
+    if (!exec_reconnect(e, job, a, lost)) {
+      if (!atomic_load(&u->stopping)) {
+        ts_log(TS_LOG_INFO, NULL, "job %s: no longer executing here", job->id);
+        return;
+      }
+      x.why = 3;
+      break;
     }
   }
-  jobs_store_writer_free(x.w, 0); /* NULL-safe; removes a result not committed */
-  ts_buf_free(&cols);
   if (!rc)
     return;
-  if (e->state && PQtransactionStatus(e->state) != PQTRANS_IDLE)
-    PQclear(PQexec(e->state, "ROLLBACK"));
   if (x.why == 3) {
     /* Shutdown: the job goes back to the queue (or fails), per on_restart. */
-    ts_error e2;
     if (!strcmp(c->jobs_on_restart, "requeue"))
       jobs_requeue(e->state, job->id, u->instance, &e2);
     else
@@ -1786,7 +1899,6 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
     ts_log(TS_LOG_INFO, NULL, "job %s: stopped (aborted or deleted)", job->id);
     return;
   }
-  ts_error e2;
   ts_log(TS_LOG_INFO, NULL, "job %s: ERROR: %s", job->id, err.msg);
   if (jobs_fail(e->state, job->id, u->instance, err.msg, &e2) && e2.code != TS_ECANCELED)
     ts_log(TS_LOG_WARN, NULL, "job %s: cannot record its error: %s", job->id, e2.msg);
@@ -1803,14 +1915,16 @@ static void exec_main(void *arg)
     jobs_job *job = NULL;
     ts_arena *a;
     pthread_mutex_lock(&u->mu);
-    if (u->stopping) {
+    if (atomic_load(&u->stopping)) {
       pthread_mutex_unlock(&u->mu);
       break;
     }
     seen = u->kick;
     pthread_mutex_unlock(&u->mu);
 
-    a = ts_arena_new(0, 0);
+    /* Capped like a /sync request: a query that needs more memory to
+     * translate fails, it does not take the instance down. */
+    a = ts_arena_new(0, TS_QUERY_ARENA_CAP);
     if (a && !ensure_conn(&e->state, c->dsn, &err) &&
         !jobs_claim(e->state, a, u->instance, c->jobs_max_per_user, &job, &err) && job) {
       pthread_mutex_lock(&u->mu);
@@ -1830,7 +1944,7 @@ static void exec_main(void *arg)
      * loop bumps `kick`), with a timeout as the fallback for a lost
      * LISTEN connection. */
     pthread_mutex_lock(&u->mu);
-    if (!u->stopping && u->kick == seen) {
+    if (!atomic_load(&u->stopping) && u->kick == seen) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_sec += 5;
@@ -1898,7 +2012,7 @@ static void listen_on_poll(uv_poll_t *h, int status, int events)
   uws *u = h->data;
   PGnotify *n;
   (void)events;
-  if (status < 0 || !PQconsumeInput(u->listen)) {
+  if (status < 0 || !PQconsumeInput(u->listen) || PQstatus(u->listen) != CONNECTION_OK) {
     ts_log(TS_LOG_WARN, NULL, "LISTEN connection lost: %s; reconnecting",
            u->listen ? PQerrorMessage(u->listen) : "");
     listen_drop(u);
@@ -1945,7 +2059,7 @@ static void listen_connect_after(uv_work_t *w, int status)
   uws *u = lw->u;
   (void)status;
   u->listen_connecting = 0;
-  if (lw->conn && (u->stopping || u->listen)) {
+  if (lw->conn && (atomic_load(&u->stopping) || u->listen)) {
     PQfinish(lw->conn);
   } else if (lw->conn) {
     u->listen = lw->conn;
@@ -1969,7 +2083,7 @@ static void listen_connect_after(uv_work_t *w, int status)
 static void listen_connect(uws *u)
 {
   listen_work *lw;
-  if (u->listen || u->listen_connecting || u->stopping)
+  if (u->listen || u->listen_connecting || atomic_load(&u->stopping))
     return;
   lw = calloc(1, sizeof *lw);
   if (!lw)
@@ -1989,6 +2103,44 @@ typedef struct maint_work {
   int beat, sweep;
 } maint_work;
 
+/* The heartbeat is also the probe of the database behind /availability:
+ * false from the first beat that cannot get through, true again from the
+ * first that can. */
+static void set_reachable(uws *u, int ok, const char *why)
+{
+  if (atomic_exchange(&u->app->db_unreachable, !ok) == !ok)
+    return;
+  if (ok)
+    ts_log(TS_LOG_INFO, NULL, "the database answers again; available");
+  else
+    ts_log(TS_LOG_WARN, NULL, "the database cannot be reached (%s); unavailable", why);
+}
+
+/* Our own EXECUTING jobs that no executor runs (a claim committed while
+ * its connection died) go back to the queue; no other instance would
+ * recover them while this one lives. A claim reaches its executor within
+ * milliseconds, so a minute's age keeps a fresh claim out of it. */
+static void requeue_strays(uws *u, PGconn *conn)
+{
+  char ids[64][40];
+  const char *running[64];
+  size_t n = 0;
+  int requeued = 0;
+  ts_error err;
+  pthread_mutex_lock(&u->mu);
+  for (int i = 0; i < u->nexec; i++) {
+    if (u->execs[i].job_id[0] && n < 64) {
+      snprintf(ids[n], sizeof ids[n], "%s", u->execs[i].job_id);
+      running[n] = ids[n];
+      n++;
+    }
+  }
+  int complete = n < 64 || u->nexec <= 64;
+  pthread_mutex_unlock(&u->mu);
+  if (complete && jobs_requeue_strays(conn, u->instance, running, n, STRAY_AGE_S, &requeued, &err))
+    ts_log(TS_LOG_WARN, NULL, "job recovery: %s", err.msg);
+}
+
 static void maint_work_cb(uv_work_t *w)
 {
   maint_work *m = w->data;
@@ -1997,13 +2149,25 @@ static void maint_work_cb(uv_work_t *w)
   PGconn *conn = jobs_db_get(u->db, &err);
   int n = 0;
   if (!conn) {
-    ts_log(TS_LOG_WARN, NULL, "job maintenance: %s", err.msg);
+    set_reachable(u, 0, err.msg);
+    ts_log(TS_LOG_DEBUG, NULL, "job maintenance: %s", err.msg);
     return;
   }
-  if (m->beat && jobs_instance_heartbeat(conn, u->instance, u->cfg->jobs_instance_timeout_s, &err))
-    ts_log(TS_LOG_WARN, NULL, "heartbeat: %s", err.msg);
-  if (m->beat && jobs_recover(conn, !strcmp(u->cfg->jobs_on_restart, "requeue"), &n, &err))
+  if (m->beat) {
+    ts_err rc = jobs_instance_heartbeat(conn, u->instance, u->cfg->jobs_instance_timeout_s, &err);
+    if (rc)
+      ts_log(TS_LOG_WARN, NULL, "heartbeat: %s", err.msg);
+    set_reachable(u, rc != TS_EUNAVAIL, err.msg);
+    if (rc == TS_EUNAVAIL) {
+      jobs_db_put(u->db, conn);
+      return;
+    }
+  }
+  if (m->beat && jobs_recover(conn, !strcmp(u->cfg->jobs_on_restart, "requeue"),
+                              u->cfg->jobs_max_attempts, &n, &err))
     ts_log(TS_LOG_WARN, NULL, "job recovery: %s", err.msg);
+  if (m->beat)
+    requeue_strays(u, conn);
   if (m->sweep) {
     if (jobs_sweep(conn, &u->store, 1000, &n, &err))
       ts_log(TS_LOG_WARN, NULL, "job sweeper: %s", err.msg);
@@ -2032,13 +2196,15 @@ static void on_tick(uv_timer_t *t)
   uws *u = t->data;
   int64_t now = ts_now_ms();
   listen_connect(u);
-  if (u->maint_busy || u->stopping)
+  if (u->maint_busy || atomic_load(&u->stopping))
     return;
   maint_work *m = calloc(1, sizeof *m);
   if (!m)
     return;
   m->u = u;
-  m->beat = now >= u->next_beat;
+  /* While the database is away, probe it every tick, so availability
+   * comes back as soon as it does. */
+  m->beat = now >= u->next_beat || atomic_load(&u->app->db_unreachable);
   m->sweep = now >= u->next_sweep;
   if (!m->beat && !m->sweep) {
     free(m);
@@ -2073,6 +2239,7 @@ ts_err uws_start(ts_app *app, ts_error *err)
   u->cfg = c;
   pthread_mutex_init(&u->mu, NULL);
   pthread_cond_init(&u->cv, NULL);
+  atomic_init(&u->stopping, 0);
   app->uws = u;
   rc = jobs_store_init(&u->store, c->jobs_result_store, err);
   if (rc)
@@ -2098,7 +2265,7 @@ ts_err uws_start(ts_app *app, ts_error *err)
     rc = jobs_instance_register(conn, host, c->port, TAPSERVE_VERSION, c->jobs_instance_timeout_s,
                                 u->instance, err);
   if (!rc)
-    rc = jobs_recover(conn, !strcmp(c->jobs_on_restart, "requeue"), &n, err);
+    rc = jobs_recover(conn, !strcmp(c->jobs_on_restart, "requeue"), c->jobs_max_attempts, &n, err);
   jobs_db_put(u->db, conn);
   if (rc)
     return rc;
@@ -2137,10 +2304,10 @@ void uws_stop(ts_app *app)
 {
   uws *u = app->uws;
   ts_error err;
-  if (!u || u->stopping)
+  if (!u || atomic_load(&u->stopping))
     return;
   pthread_mutex_lock(&u->mu);
-  u->stopping = 1;
+  atomic_store(&u->stopping, 1);
   pthread_cond_broadcast(&u->cv);
   pthread_mutex_unlock(&u->mu);
   /* Each executor notices within EXEC_POLL_MS, cancels its query and
@@ -2273,7 +2440,7 @@ void uws_handle(ts_app *app, http_request *req, const char *rest)
       }
       if (secs < 0 || secs > u->cfg->jobs_wait_max_s)
         secs = u->cfg->jobs_wait_max_s;
-      if (secs > 0 && !u->stopping) {
+      if (secs > 0 && !atomic_load(&u->stopping)) {
         start_wait(u, o, secs);
         return;
       }

@@ -8,7 +8,6 @@ import io
 import os
 import gzip
 import re
-import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -43,12 +42,7 @@ def jobs_server(start_server, **extra):
 @pytest.fixture(scope="module")
 def pg_store_cluster(workdir):
     data_dir = os.path.join(workdir, "pg-store")
-    port = tsit.free_port()
-    cmd = [str(tsit.tapserve_bin()), "demo", "--no-serve", "--data-dir", data_dir, "--pg-port", str(port), "--rows", "50000"]
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=240, check=False)
-    out = p.stdout.decode(errors="replace")
-    assert p.returncode == 0, out[-3000:]
-    dsn = tsit.parse_dsn(out)
+    dsn = tsit.demo_cluster(data_dir)
     servers = []
     try:
         yield {"dsn": dsn, "psql": tsit.Psql(dsn), "servers": servers}

@@ -60,17 +60,39 @@ def find_pgdata(data_dir):
     return None
 
 
-def stop_cluster(data_dir):
-    """Stops the cluster as the user owning its data directory (pg_ctl
-    refuses to run as root)."""
+def pg_ctl(data_dir, *args, timeout=120):
+    """Runs pg_ctl on the cluster as the user owning its data directory
+    (pg_ctl refuses to run as root); returns (exit status, output)."""
     pgdata = find_pgdata(data_dir)
-    if pgdata is None or not (pgdata / "postmaster.pid").exists():
-        return
-    cmd = [str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "stop", "-m", "fast", "-w"]
+    if pgdata is None:
+        return 1, "no cluster in %s" % data_dir
+    cmd = [str(PG_BIN / "pg_ctl"), "-D", str(pgdata)] + list(args)
     owner = pgdata.stat().st_uid
     if os.geteuid() == 0 and owner != 0:
         cmd = ["runuser", "-u", pwd.getpwuid(owner).pw_name, "--"] + cmd
-    subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60, check=False)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    return p.returncode, p.stdout.decode(errors="replace")
+
+
+def stop_cluster(data_dir):
+    """Stops the cluster, when it runs."""
+    pgdata = find_pgdata(data_dir)
+    if pgdata is None or not (pgdata / "postmaster.pid").exists():
+        return
+    pg_ctl(data_dir, "stop", "-m", "fast", "-w", timeout=60)
+
+
+def demo_cluster(data_dir, rows=50000):
+    """Creates and starts a cluster of its own with the demo catalogue
+    (`tapserve demo --no-serve`) in data_dir; returns its DSN. Stop it with
+    stop_cluster(data_dir)."""
+    cmd = [str(tapserve_bin()), "demo", "--no-serve", "--data-dir", data_dir, "--pg-port", str(free_port()), "--rows", str(rows)]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=240, check=False)
+    out = p.stdout.decode(errors="replace")
+    if p.returncode != 0:
+        stop_cluster(data_dir)
+        raise RuntimeError("tapserve demo --no-serve failed:\n" + out[-3000:])
+    return parse_dsn(out)
 
 
 def parse_dsn(stdout):

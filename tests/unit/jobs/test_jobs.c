@@ -7,6 +7,7 @@
 #include "jobs/jobs.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,37 @@ int test_store_clean_tmp(void)
   return 0;
 }
 
+/* A job queued again after its instance died while writing its result:
+ * the dead writer's temporary file goes when the next execution's result
+ * is committed, not a day later with the sweeper. */
+int test_store_stale_tmp(void)
+{
+  jobs_store s;
+  ts_error err;
+  char spec[300], stale[600], other[600];
+  jobs_store_writer *w = NULL;
+  jobs_result_info info;
+  TS_CHECK(make_tmpdir() == 0);
+  snprintf(spec, sizeof spec, "fs:%s", tmpdir);
+  TS_CHECK(jobs_store_init(&s, spec, &err) == TS_OK);
+  snprintf(stale, sizeof stale, "%s/.tmp-ab12-result.copy.zst-00deadbeef000000", tmpdir);
+  snprintf(other, sizeof other, "%s/.tmp-ab123-result.copy.zst-00deadbeef000000", tmpdir);
+  FILE *f = fopen(stale, "w");
+  TS_CHECK(f != NULL);
+  fclose(f);
+  f = fopen(other, "w"); /* another job's, being written */
+  TS_CHECK(f != NULL);
+  fclose(f);
+  TS_CHECK(jobs_store_writer_open(&s, NULL, "ab12", "result", &w, &err) == TS_OK);
+  TS_CHECK(jobs_store_write(w, "x", 1, &err) == TS_OK);
+  TS_CHECK(jobs_store_writer_finish(w, &info, &err) == TS_OK);
+  jobs_store_writer_free(w, 1);
+  TS_CHECK(access(stale, F_OK) != 0);
+  TS_CHECK(access(other, F_OK) == 0);
+  TS_CHECK_EQ_INT(count_files(), 2); /* the result and the other job's file */
+  return 0;
+}
+
 /* ---- against PostgreSQL ---------------------------------------------------- */
 
 static PGconn *pg(void)
@@ -284,6 +316,20 @@ int test_pg_store_roundtrip(void)
   return 0;
 }
 
+/* Claims jobs until `id` comes (other tests' jobs may be queued before it). */
+static int claim_until(PGconn *c, ts_arena *a, const char *inst, const char *id, jobs_job **j)
+{
+  ts_error err;
+  for (int i = 0; i < 100; i++) {
+    TS_CHECK(jobs_claim(c, a, inst, 0, j, &err) == TS_OK);
+    TS_CHECK(*j != NULL);
+    if (!strcmp((*j)->id, id))
+      return 0;
+    TS_CHECK(jobs_requeue(c, (*j)->id, inst, &err) == TS_OK);
+  }
+  return 1;
+}
+
 int test_pg_job_cas(void)
 {
   PGconn *c = pg();
@@ -312,15 +358,7 @@ int test_pg_job_cas(void)
   TS_CHECK(jobs_set_params(c, id, ps, 1, &err) == TS_EINVAL);
   TS_CHECK(strstr(err.msg, "QUEUED") != NULL);
   TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
-  /* only this owner's job: claim it (other tests' jobs have other owners
-   * or none, and may be claimed first, so claim until ours comes) */
-  for (int i = 0; i < 100; i++) {
-    TS_CHECK(jobs_claim(c, a, inst, 0, &j, &err) == TS_OK);
-    TS_CHECK(j != NULL);
-    if (!strcmp(j->id, id))
-      break;
-    TS_CHECK(jobs_requeue(c, j->id, inst, &err) == TS_OK);
-  }
+  TS_CHECK(claim_until(c, a, inst, id, &j) == 0);
   TS_CHECK_STREQ(j->id, id);
   TS_CHECK(jobs_get_phase(c, id, &p, &err) == TS_OK && p == JOBS_EXECUTING);
   /* an abort wins over a completion that comes after it */
@@ -335,6 +373,185 @@ int test_pg_job_cas(void)
   TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_ENOTFOUND);
   TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK);
   ts_arena_free(a);
+  PQfinish(c);
+  return 0;
+}
+
+/* Every claim counts an attempt; a clean requeue gives it back; a job whose
+ * instance dies is queued again until it has had max_attempts executions,
+ * then it is ERROR with the reason. */
+int test_pg_attempts(void)
+{
+  PGconn *c = pg();
+  ts_error err;
+  char id[40], inst[40];
+  jobs_new n;
+  jobs_param ps[] = {{"query", "SELECT 1"}};
+  jobs_job *j = NULL;
+  ts_arena *a = ts_arena_new(0, 0);
+  int got;
+  TS_CHECK(c && a);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  memset(&n, 0, sizeof n);
+  n.destruction_ms = ts_now_ms() + 60000;
+  n.params = ps;
+  n.nparams = 1;
+  n.queue = 1;
+  TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
+  TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
+  TS_CHECK_EQ_INT(j->attempts, 0);
+
+  TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
+  TS_CHECK(claim_until(c, a, inst, id, &j) == 0);
+  TS_CHECK_EQ_INT(j->attempts, 1);
+  TS_CHECK(jobs_requeue(c, id, inst, &err) == TS_OK); /* a clean stop */
+  TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
+  TS_CHECK_EQ_INT(j->attempts, 0);
+
+  for (int attempt = 1; attempt <= 3; attempt++) {
+    TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
+    TS_CHECK(claim_until(c, a, inst, id, &j) == 0);
+    TS_CHECK_EQ_INT(j->attempts, attempt);
+    TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK); /* the instance dies */
+    TS_CHECK(jobs_recover(c, 1, 3, &got, &err) == TS_OK);
+    TS_CHECK(got >= 1);
+    TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
+    TS_CHECK_EQ_INT(j->attempts, attempt);
+    if (attempt < 3) {
+      TS_CHECK_EQ_INT(j->phase, JOBS_QUEUED);
+      TS_CHECK(j->error_summary == NULL);
+    }
+  }
+  TS_CHECK_EQ_INT(j->phase, JOBS_ERROR);
+  TS_CHECK_STREQ(j->error_summary,
+                 "job abandoned after 3 attempts: the instances running it stopped");
+  TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_OK);
+  ts_arena_free(a);
+  PQfinish(c);
+  return 0;
+}
+
+/* jobs_get on one snapshot: its statements are held up (a lock on the
+ * results table) while another transaction completes the job; the job
+ * read must not be the old phase with the new result. */
+typedef struct get_arg {
+  PGconn *c;
+  ts_arena *a;
+  const char *id;
+  jobs_job *j;
+  ts_err rc;
+} get_arg;
+
+static void *get_thread(void *p)
+{
+  get_arg *g = p;
+  ts_error err;
+  g->rc = jobs_get(g->c, g->a, g->id, &g->j, &err);
+  return NULL;
+}
+
+static int exec_ok(PGconn *c, const char *sql)
+{
+  PGresult *r = PQexec(c, sql);
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (!ok)
+    fprintf(stderr, "# %s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+  return ok;
+}
+
+int test_pg_get_snapshot(void)
+{
+  PGconn *c = pg(), *writer = pg(), *reader = pg();
+  ts_error err;
+  char id[40], sql[400];
+  jobs_new n;
+  pthread_t th;
+  get_arg g;
+  ts_arena *a = ts_arena_new(0, 0);
+  TS_CHECK(c && writer && reader && a);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  memset(&n, 0, sizeof n);
+  n.destruction_ms = ts_now_ms() + 60000;
+  n.owner = "snapshot-test-owner";
+  TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
+
+  TS_CHECK(exec_ok(writer, "BEGIN"));
+  TS_CHECK(exec_ok(writer, "LOCK TABLE tapserve.results IN ACCESS EXCLUSIVE MODE"));
+  memset(&g, 0, sizeof g);
+  g.c = reader;
+  g.a = a;
+  g.id = id;
+  TS_CHECK(pthread_create(&th, NULL, get_thread, &g) == 0);
+  /* until the reader waits for the results table */
+  for (int i = 0;; i++) {
+    PGresult *r = PQexec(c, "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                            " AND relation = 'tapserve.results'::regclass");
+    int waiting = PQresultStatus(r) == PGRES_TUPLES_OK && strtol(PQgetvalue(r, 0, 0), NULL, 10) > 0;
+    PQclear(r);
+    if (waiting)
+      break;
+    TS_CHECK(i < 3000);
+    usleep(10000);
+  }
+  snprintf(sql, sizeof sql, "UPDATE tapserve.jobs SET phase = 'COMPLETED' WHERE id = '%s'", id);
+  TS_CHECK(exec_ok(writer, sql));
+  snprintf(sql, sizeof sql,
+           "INSERT INTO tapserve.results (job_id, name, store, location, rows, bytes, raw_bytes,"
+           " overflow, columns) VALUES ('%s', 'result', 'pg', 'result_chunks', 1, 1, 1, false,"
+           " '[]')",
+           id);
+  TS_CHECK(exec_ok(writer, sql));
+  TS_CHECK(exec_ok(writer, "COMMIT"));
+  TS_CHECK(pthread_join(th, NULL) == 0);
+  TS_CHECK(g.rc == TS_OK);
+  /* either before the completion or after it, never half of each */
+  if (g.j->phase == JOBS_COMPLETED)
+    TS_CHECK_EQ_INT(g.j->nresults, 1);
+  else
+    TS_CHECK_EQ_INT(g.j->nresults, 0);
+  TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_OK);
+  ts_arena_free(a);
+  PQfinish(reader);
+  PQfinish(writer);
+  PQfinish(c);
+  return 0;
+}
+
+/* The server ends a pooled idle connection (a restart): jobs_db_get must
+ * not hand it out again. */
+int test_pg_db_dead_idle(void)
+{
+  PGconn *c = pg(), *k = pg();
+  const char *dsn = getenv("TAPSERVE_TEST_DSN");
+  jobs_db *db = jobs_db_new(dsn ? dsn : "", 2);
+  ts_error err;
+  char sql[96];
+  jobs_phase p;
+  TS_CHECK(c && k && db);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  PGconn *d = jobs_db_get(db, &err);
+  TS_CHECK(d);
+  int pid = PQbackendPID(d);
+  jobs_db_put(db, d);
+  snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+  TS_CHECK(exec_ok(k, sql));
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
+  for (int i = 0;; i++) { /* until the backend has exited */
+    PGresult *r = PQexec(k, sql);
+    int gone = PQresultStatus(r) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    if (gone)
+      break;
+    TS_CHECK(i < 1000);
+    usleep(10000);
+  }
+  d = jobs_db_get(db, &err);
+  TS_CHECK(d);
+  TS_CHECK(jobs_get_phase(d, "no-such-job", &p, &err) == TS_ENOTFOUND);
+  jobs_db_put(db, d);
+  jobs_db_free(db);
+  PQfinish(k);
   PQfinish(c);
   return 0;
 }

@@ -510,3 +510,59 @@ int test_pg_pool_wait_timeout(void)
   TS_CHECK_EQ_INT(r[1].done_seq, 1); /* it did not wait for the slow one */
   return 0;
 }
+
+/* Runs the loop until r has its on_done. */
+static void run_until_done(uv_loop_t *loop, qrun *r)
+{
+  while (!r->done_calls)
+    uv_run(loop, UV_RUN_ONCE);
+}
+
+/* The server ends an idle pooled connection (a restart, pg_terminate_backend)
+ * and the next query comes before the loop has polled that connection: it
+ * must get a new connection, not the dead one's "terminating connection"
+ * error. (The pool's kick timer runs before libuv polls for I/O.) */
+int test_pg_pool_dead_idle(void)
+{
+  const char *dsn = test_dsn();
+  uv_loop_t loop;
+  qrun r[2];
+  ts_error err;
+  int pid = 0, closed = 0;
+  TS_CHECK(dsn);
+  memset(r, 0, sizeof r);
+  uv_loop_init(&loop);
+  stream_pg_pool_opts po = {dsn, 1, 5000, "tapserve-test-dead-idle", 0};
+  stream_pg_pool *pool = stream_pg_pool_new(&loop, &po);
+  stream_query_opts o = {"SELECT i FROM generate_series(1, 10) i", -1, 0, 0, "dead-idle"};
+  TS_CHECK(pool);
+  r[0].pool = r[1].pool = pool;
+  TS_CHECK((r[0].q = stream_query_run(pool, &o, &test_cbs, &r[0])) != NULL);
+  run_until_done(&loop, &r[0]);
+  TS_CHECK_EQ_INT(r[0].rc, TS_OK);
+
+  PGconn *c = stream_pg_connect_blocking(dsn, &err);
+  TS_CHECK(c);
+  PGresult *res = PQexec(c, "SELECT pid FROM pg_stat_activity"
+                            " WHERE application_name = 'tapserve-test-dead-idle'");
+  TS_CHECK(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1);
+  pid = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+  PQclear(res);
+  char sql[64];
+  snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+  PQclear(PQexec(c, sql));
+  PQfinish(c);
+  TS_CHECK(backend_gone(dsn, pid));
+
+  TS_CHECK((r[1].q = stream_query_run(pool, &o, &test_cbs, &r[1])) != NULL);
+  run_until_done(&loop, &r[1]);
+  if (r[1].rc)
+    fprintf(stderr, "# %s\n", r[1].err.msg);
+  TS_CHECK_EQ_INT(r[1].rc, TS_OK);
+  TS_CHECK_EQ_INT(r[1].nrows, 10);
+  stream_pg_pool_close(pool, pool_closed, &closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  TS_CHECK_EQ_INT(closed, 1);
+  TS_CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  return 0;
+}
