@@ -461,6 +461,11 @@ int test_vosi_capabilities(void)
   TS_CHECK(strstr(b.data, "ivo://ivoa.net/std/ADQL#v2.1"));
   TS_CHECK(strstr(b.data, "<default unit=\"row\">100000</default>"));
   TS_CHECK(strstr(b.data, "<hard unit=\"row\">10000000</hard>"));
+  /* Async job limits from [jobs], not the sync timeout. */
+  TS_CHECK(strstr(b.data, "<retentionPeriod>\n      <default>604800</default>\n"
+                          "      <hard>2592000</hard>\n    </retentionPeriod>"));
+  TS_CHECK(strstr(b.data, "<executionDuration>\n      <default>3600</default>\n"
+                          "      <hard>86400</hard>\n    </executionDuration>"));
   TS_CHECK(strstr(b.data, "output-votable-td"));
   TS_CHECK(strstr(b.data, "<alias>votable</alias>"));
   TS_CHECK(strstr(b.data, "<form>ivo_hasword(haystack TEXT, needle TEXT) -&gt; INTEGER</form>"));
