@@ -1501,8 +1501,10 @@ static ts_err exec_describe(exec_run *x, PGconn *qc, ts_error *err)
   ts_err rc = TS_OK;
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
     const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    ts_fail(err, stream_pg_sqlstate_err(PQresultErrorField(r, PG_DIAG_SQLSTATE)), 0, "%s",
+            m ? m : PQerrorMessage(qc));
     PQclear(r);
-    return ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(qc));
+    return err->code;
   }
   PQclear(r);
   r = PQdescribePrepared(qc, "");
@@ -1637,7 +1639,7 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
     else if (x->why)
       rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
     else
-      rc = ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(qc));
+      rc = ts_fail(err, stream_pg_sqlstate_err(state), 0, "%s", m ? m : PQerrorMessage(qc));
     PQclear(r);
     while ((r = PQgetResult(qc)) != NULL)
       PQclear(r);
@@ -1680,7 +1682,7 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
       else if (x->why)
         rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
       else
-        rc = ts_fail(err, TS_EDB, 0, "%s", m ? m : PQerrorMessage(qc));
+        rc = ts_fail(err, stream_pg_sqlstate_err(state), 0, "%s", m ? m : PQerrorMessage(qc));
     }
     PQclear(r);
   }
