@@ -58,6 +58,7 @@ static const key_def keys[] = {
     {"tap", "fetch_size", K_INT, F(fetch_size), 1, 1000000},
     {"tap", "title", K_STR, F(service_title), 0, 0},
     {"tap", "description", K_STR, F(service_description), 0, 0},
+    {"tap", "examples", K_STR, F(tap_examples), 0, 0},
     {"log", "level", K_LEVEL, F(log_level), 0, 0},
     {"adql", "geometry", K_STR, F(adql_geometry), 0, 0},
     {"adql", "coordinate_systems", K_STR, F(adql_coordsys), 0, 0},
@@ -78,7 +79,6 @@ static const key_def keys[] = {
     {"jobs", "list_anonymous", K_INT, F(jobs_list_anonymous), 0, 1},
 };
 #undef F
-
 
 static char **str_field(cfg *c, const key_def *k)
 {
@@ -121,6 +121,7 @@ void cfg_defaults(cfg *c)
   c->service_title = strdup("tapserve demo");
   c->service_description =
       strdup("A TAP service answering ADQL queries over catalogues kept in PostgreSQL");
+  c->tap_examples = strdup("");
   c->log_level = TS_LOG_INFO;
   c->adql_geometry = strdup("");
   c->adql_coordsys = strdup("ICRS");
@@ -152,6 +153,7 @@ void cfg_free(cfg *c)
   free(c->query_dsn);
   free(c->service_title);
   free(c->service_description);
+  free(c->tap_examples);
   free(c->adql_geometry);
   free(c->adql_coordsys);
   free(c->adql_udfs);
@@ -588,7 +590,8 @@ ts_err cfg_finish(cfg *c, ts_error *err)
     return ts_fail(err, TS_EINVAL, 0, "[jobs] result_store must be fs:DIRECTORY or pg, not '%s'",
                    c->jobs_result_store);
   if (c->jobs_duration_max_s && c->jobs_duration_s > c->jobs_duration_max_s)
-    return ts_fail(err, TS_EINVAL, 0, "[jobs] execution_duration is larger than execution_duration_max");
+    return ts_fail(err, TS_EINVAL, 0,
+                   "[jobs] execution_duration is larger than execution_duration_max");
   if (c->jobs_destruction_s > c->jobs_destruction_max_s)
     return ts_fail(err, TS_EINVAL, 0, "[jobs] destruction is larger than destruction_max");
 

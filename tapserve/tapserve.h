@@ -41,6 +41,7 @@ typedef struct cfg {
   int fetch_size;         /* fetch_size = 1000 (rows per batch) */
   char *service_title;    /* title = tapserve demo */
   char *service_description;
+  char *tap_examples; /* examples = XHTML file served at /examples ("" = built-in) */
   /* [log] */
   int log_level; /* level = info (debug|info|warn|error) */
   /* [adql] (operator control of the query language) */
@@ -171,7 +172,9 @@ typedef struct ts_app {
   meta *meta;
   int64_t started_ms;
   int shutting_down;
-  struct uws *uws; /* async jobs (uws.c) */
+  struct uws *uws;    /* async jobs (uws.c) */
+  char *examples_doc; /* the operator's /examples document ([tap] examples), or NULL */
+  size_t examples_len;
   /* Set to 1 by whoever finds the database unreachable (a failed pool
    * connection), back to 0 when a connection succeeds again; /availability
    * reports available=false while it is set. */
@@ -227,6 +230,19 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, t
                          tap_query *out, ts_error *err);
 /* A DALI error document with the HTTP status of err->code. */
 void tap_send_error(http_request *req, const ts_error *err);
+
+/* ---- DALI examples (examples.c) ----------------------------------------
+ * /examples: the operator's document (app->examples_doc) as it is, else the
+ * built-in one. */
+void tap_examples(ts_app *app, http_request *req);
+/* The built-in XHTML+RDFa document: the built-in example queries that
+ * check against `am` (the published metadata; NULL lists none). TS_OK, or
+ * TS_ENOMEM/TS_ELIMIT from the buffer. */
+ts_err tap_examples_xml(const cfg *c, const adql_meta *am, ts_buf *b);
+/* Reads the operator's examples file (at most 4 MiB) into *doc (malloc'd,
+ * the caller frees it). TS_EINVAL/TS_EIO/TS_ELIMIT with a message naming
+ * the file. */
+ts_err tap_examples_load(const char *path, char **doc, size_t *len, ts_error *err);
 
 /* ---- streaming one result to a client (result.c) -----------------------
  * Schema and batches in, a formatted HTTP response out; used by /sync and

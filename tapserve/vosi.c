@@ -241,6 +241,15 @@ ts_err vosi_capabilities_xml(const cfg *c, const adql_meta *am, const fmt_type *
     rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#availability", "availability");
   if (!rc)
     rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#tables-1.1", "tables");
+  /* DALI examples: a page for browsers (and pyvo, TOPCAT), tapserve/examples.c. */
+  if (!rc)
+    rc = ts_buf_printf(b, "  <capability standardID=\"ivo://ivoa.net/std/DALI#examples\">\n"
+                          "    <interface xsi:type=\"vr:WebBrowser\">\n"
+                          "      <accessURL use=\"full\">");
+  if (!rc)
+    rc = esc(b, c->base_url);
+  if (!rc)
+    rc = put(b, "/examples</accessURL>\n    </interface>\n  </capability>\n");
   if (!rc)
     rc = put(b, "</vosi:capabilities>\n");
   return rc;

@@ -199,3 +199,90 @@ def test_non_ascii_in_char_column_is_escaped(server, psql, fmt, ser):
     assert all(v.isascii() for v in got), got
     assert [v.encode("ascii").decode("unicode_escape") for v in got] == [s for (s,) in ref]
     assert any("\\u03a9" in v.lower() for v in got), got
+
+
+# ---- DALI /examples ------------------------------------------------------------
+
+XHTML = "{http://www.w3.org/1999/xhtml}"
+
+
+def examples_of(base):
+    """[(id, name, query, [tables])] of the RDFa examples at base/examples."""
+    r = requests.get(base + "/examples", timeout=30)
+    assert r.status_code == 200, r.text[:500]
+    assert r.headers["Content-Type"].startswith(("application/xhtml+xml", "text/html"))
+    root = ET.fromstring(r.content)
+    vocab = [e for e in root.iter() if e.get("vocab")]
+    assert [e.get("vocab") for e in vocab] == ["http://www.ivoa.net/rdf/examples#"]
+    out = []
+    for ex in root.iter():
+        if ex.get("typeof") != "example":
+            continue
+        props = {}
+        for e in ex.iter():
+            if e.get("property"):
+                assert len(e) == 0, "property %s holds markup" % e.get("property")
+                props.setdefault(e.get("property"), []).append(e.text)
+        assert ex.get("resource") == "#" + ex.get("id")
+        assert len(props["name"]) == 1 and len(props["query"]) == 1, props
+        out.append((ex.get("id"), props["name"][0], props["query"][0], props.get("table", [])))
+    return out
+
+
+def test_examples_advertised_and_read_by_pyvo(server, psql):
+    root, _ = tap_capability(server.base)
+    caps = [c for c in root.findall("capability") if c.get("standardID") == "ivo://ivoa.net/std/DALI#examples"]
+    assert len(caps) == 1
+    assert caps[0].find("interface/accessURL").text == server.base + "/examples"
+    examples = examples_of(server.base)
+    ids = [e[0] for e in examples]
+    assert len(set(ids)) == len(ids)
+    # TAP_SCHEMA always; the demo's cone search, join and aggregate because
+    # the demo catalogue is published here.
+    assert {"tap_schema_tables", "cone_search", "join_fields", "aggregate_per_survey"} <= set(ids)
+    _, published = psql.rows("SELECT table_name FROM tap_schema.tables")
+    published = {t for (t,) in published}
+    for _, _, _, tables in examples:
+        assert tables and set(tables) <= published, tables
+    got = [q["QUERY"] for q in pyvo.dal.TAPService(server.base).examples]
+    assert got == [e[2] for e in examples]
+
+
+def test_example_queries_run(server):
+    for ex_id, _, query, _ in examples_of(server.base):
+        r = server.sync({"LANG": "ADQL", "QUERY": query, "MAXREC": "50", "RESPONSEFORMAT": "votable"})
+        assert r.status_code == 200, "%s: HTTP %d %s" % (ex_id, r.status_code, r.text[:500])
+        t = read_votable(r.content)
+        assert len(t) > 0, "%s returned no rows" % ex_id
+
+
+def test_examples_taplint(server, workdir):
+    assert tsit.TAPLINT.is_file(), "taplint.sh not found at %s" % tsit.TAPLINT
+    report = os.path.join(workdir, "taplint-exa-report.txt")
+    # TME first: its table metadata lets EXA check the examples' names.
+    env = dict(os.environ, STAGES="TME EXA CAP", TIMEOUT="240")
+    rc, out = tsit.run_tool(["bash", str(tsit.TAPLINT), server.base, report], timeout=300, env=env)
+    text = open(report, errors="replace").read() if os.path.exists(report) else ""
+    errors = "\n".join(line for line in text.splitlines() if line.startswith(("E-", "F-EXA")))
+    assert rc == 0 and "errors=0" in out, "taplint rc=%d\n%s\n%s" % (rc, out, errors)
+    assert "F-EXA-EXNO" not in text
+    # Its ADQL 2.0 validator accepts every example too (W-EXA-EXVL otherwise).
+    assert not [line for line in text.splitlines() if line.startswith(("W-EXA", "F-EXA"))], text[-3000:]
+    assert "S-EXA-XNUM-1 Found" in text and "Found 0 examples" not in text
+
+
+def test_operator_examples_file(start_server, workdir):
+    doc = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>ours</title></head>'
+        '<body vocab="http://www.ivoa.net/rdf/examples#">'
+        '<div typeof="example" id="mine" resource="#mine"><h2 property="name">Mine</h2>'
+        '<pre property="query">SELECT TOP 1 field_id FROM demo.fields</pre></div></body></html>\n'
+    )
+    path = os.path.join(workdir, "examples-operator.xhtml")
+    with open(path, "w") as f:
+        f.write(doc)
+    srv = start_server({"tap.examples": path})
+    r = requests.get(srv.base + "/examples", timeout=30)
+    assert r.status_code == 200 and r.text == doc
+    assert [q["QUERY"] for q in pyvo.dal.TAPService(srv.base).examples] == ["SELECT TOP 1 field_id FROM demo.fields"]
