@@ -286,3 +286,10 @@ def test_operator_examples_file(start_server, workdir):
     r = requests.get(srv.base + "/examples", timeout=30)
     assert r.status_code == 200 and r.text == doc
     assert [q["QUERY"] for q in pyvo.dal.TAPService(srv.base).examples] == ["SELECT TOP 1 field_id FROM demo.fields"]
+
+
+def test_operator_examples_file_missing_stops_start(cluster, workdir):
+    missing = os.path.join(workdir, "no-such-examples.xhtml")
+    with pytest.raises(RuntimeError) as e:
+        tsit.Server(workdir, "examples-missing", cluster["dsn"], {"tap.examples": missing})
+    assert "[tap] examples: cannot open " + missing in str(e.value)
