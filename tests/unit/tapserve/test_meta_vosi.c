@@ -662,6 +662,7 @@ int test_examples_builtin(void)
   cfg c;
   ts_buf b;
   cfg_defaults(&c);
+  free(c.service_title);
   c.service_title = strdup("A & B");
   TS_CHECK_EQ_INT(cfg_finish(&c, &e), TS_OK);
   TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
