@@ -14,7 +14,7 @@
 #define TS_PRINTF(a, b)
 #endif
 
-#define TS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define TS_ARRAY_LEN(a)                    (sizeof(a) / sizeof((a)[0]))
 #define ts_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* One table gives every status code its HTTP status and its generic text,
@@ -25,6 +25,7 @@
   XX(EAGAIN, 0, "would block")                                                                     \
   XX(EINVAL, 400, "invalid parameter")                                                             \
   XX(EADQL, 400, "ADQL error")                                                                     \
+  XX(EQUERY, 400, "query rejected by the database")                                                \
   XX(ENOTFOUND, 404, "not found")                                                                  \
   XX(EMETHOD, 405, "method not allowed")                                                           \
   XX(ELIMIT, 413, "limit exceeded")                                                                \
@@ -126,8 +127,8 @@ void ts_buf_free(ts_buf *b);  /* releases memory; the buffer may be reused */
 char *ts_buf_steal(ts_buf *b, size_t *len);
 
 /* ---- small helpers ------------------------------------------------------ */
-int ts_strcaseeq(const char *a, const char *b);                     /* ASCII */
-int ts_strncaseeq(const char *a, const char *b, size_t n);          /* ASCII */
+int ts_strcaseeq(const char *a, const char *b);            /* ASCII */
+int ts_strncaseeq(const char *a, const char *b, size_t n); /* ASCII */
 /* Strict decimal parse of the whole string (leading/trailing blanks allowed);
  * returns TS_EINVAL for anything else, including overflow. */
 ts_err ts_parse_int64(const char *s, int64_t *out);

@@ -177,65 +177,9 @@ static ts_err fits_begin(fmt_encoder *e, const stream_schema *s, const fmt_info 
 }
 
 /* FITS character fields hold printable ASCII only (fitsverify rejects
- * anything else), so text is written with every other character as a
- * \uXXXX (\UXXXXXXXX above U+FFFF) escape, as in Python or JSON: nothing
- * is lost and a reader can undo it. Invalid UTF-8 becomes \uFFFD. These
- * give the escaped length, and write at most `max` bytes of it. */
-static size_t fits_esc_cp(const uint8_t *s, size_t n, size_t *k, uint32_t *cp)
-{
-  if (s[0] >= 0x20 && s[0] < 0x7f) {
-    *k = 1;
-    *cp = s[0];
-    return 1;
-  }
-  size_t len = s[0] < 0x80 ? 1 : ts_utf8_seq(s, n);
-  if (len <= 1) {
-    *k = 1;
-    *cp = s[0] < 0x80 ? s[0] : 0xFFFD;
-  } else {
-    *k = len;
-    uint32_t c = s[0] & (0xFF >> (len + 1));
-    for (size_t j = 1; j < len; j++)
-      c = c << 6 | (s[j] & 0x3F);
-    *cp = c;
-  }
-  return *cp > 0xFFFF ? 10 : 6;
-}
-
-static size_t fits_esc_len(const uint8_t *s, size_t n)
-{
-  size_t total = 0;
-  for (size_t i = 0; i < n;) {
-    size_t k;
-    uint32_t cp;
-    total += fits_esc_cp(s + i, n - i, &k, &cp);
-    i += k;
-  }
-  return total;
-}
-
-static size_t fits_esc_put(uint8_t *q, size_t max, const uint8_t *s, size_t n)
-{
-  size_t w = 0;
-  for (size_t i = 0; i < n;) {
-    size_t k;
-    uint32_t cp;
-    size_t e = fits_esc_cp(s + i, n - i, &k, &cp);
-    if (w + e > max)
-      break;
-    if (e == 1) {
-      q[w] = s[i];
-    } else {
-      char tmp[12];
-      snprintf(tmp, sizeof tmp, e == 6 ? "\\u%04X" : "\\U%08X", (unsigned)cp);
-      memcpy(q + w, tmp, e);
-    }
-    w += e;
-    i += k;
-  }
-  return w;
-}
-
+ * anything else): text goes through fmt__esc_len/fmt__esc_put, which
+ * write every other character as a \uXXXX escape (nothing is lost and a
+ * reader can undo it). */
 /* Length of the text form of a time value. */
 static size_t fits_time_len(stream_kind k, const stream_value *v)
 {
@@ -252,7 +196,7 @@ static ts_err fits_note(fmt_fits *f, const stream_column *c, fits_colstat *cs,
   }
   if (!c->is_array) {
     if (c->kind == STREAM_TEXT) {
-      int64_t n = (int64_t)fits_esc_len(v->p, (size_t)v->len);
+      int64_t n = (int64_t)fmt__esc_len(v->p, (size_t)v->len, FMT_ESC_PRINTABLE);
       if (n > cs->maxlen)
         cs->maxlen = n;
       if (n != v->len)
@@ -271,7 +215,8 @@ static ts_err fits_note(fmt_fits *f, const stream_column *c, fits_colstat *cs,
     ts_err rc = stream_format_array_literal(&f->scratch, c->kind, v);
     if (rc)
       return rc == TS_EINVAL ? TS_EFORMAT : rc;
-    int64_t n = (int64_t)fits_esc_len((const uint8_t *)f->scratch.data, f->scratch.len);
+    int64_t n =
+        (int64_t)fmt__esc_len((const uint8_t *)f->scratch.data, f->scratch.len, FMT_ESC_PRINTABLE);
     if (n > cs->maxlen)
       cs->maxlen = n;
     if (n != (int64_t)f->scratch.len)
@@ -413,7 +358,7 @@ static int fits_put_cell(fmt_fits *f, fitsfile *ff, const stream_column *c, cons
         s = tmp;
       }
     }
-    n = n ? fits_esc_put(q, (size_t)cs->width, (const uint8_t *)s, n) : 0;
+    n = n ? fmt__esc_put(q, (size_t)cs->width, (const uint8_t *)s, n, FMT_ESC_PRINTABLE) : 0;
     memset(q + n, 0, (size_t)cs->width - n); /* NUL ends a FITS string */
     return 0;
   }

@@ -58,6 +58,21 @@ void fmt__xml(stream_out *o, const char *s, size_t n, int attr);
 /* UTF-8 with invalid sequences replaced by U+FFFD (CSV/TSV text). */
 void fmt__utf8(stream_out *o, const char *s, size_t n);
 
+/* Text restricted to ASCII, for formats that cannot carry anything else
+ * (FITS character fields, VOTable 1.4 char): each character outside the
+ * kept set becomes a \uXXXX escape (\UXXXXXXXX above U+FFFF), as in
+ * Python or JSON, so nothing is lost and a reader can undo it; invalid
+ * UTF-8 becomes \uFFFD. A backslash itself is kept as it is. */
+typedef enum fmt_esc_keep {
+  FMT_ESC_PRINTABLE, /* 0x20..0x7E (FITS) */
+  FMT_ESC_XML        /* the same plus TAB, LF and CR (VOTable) */
+} fmt_esc_keep;
+/* The length of the escaped form of s (== n when nothing is escaped). */
+size_t fmt__esc_len(const uint8_t *s, size_t n, fmt_esc_keep keep);
+/* Writes the escaped form into q, at most `max` bytes and never part of
+ * an escape; returns the bytes written. */
+size_t fmt__esc_put(uint8_t *q, size_t max, const uint8_t *s, size_t n, fmt_esc_keep keep);
+
 /* ---- values as text (TABLEDATA, CSV, TSV) ------------------------------- */
 typedef enum fmt_textstyle { FMT_TEXT_XML, FMT_TEXT_CSV, FMT_TEXT_TSV } fmt_textstyle;
 /* Writes the text form of one non-NULL value of `col` (scalar or array):

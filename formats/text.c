@@ -166,6 +166,68 @@ void fmt__utf8(stream_out *o, const char *str, size_t n)
   stream_out_put(o, s + run, n - run);
 }
 
+/* ---- text restricted to ASCII (fmt__esc_*) ------------------------------ */
+
+/* One character of s: its escaped length (1 when kept), its byte length *k
+ * and code point *cp. */
+static size_t fmt_esc_cp(const uint8_t *s, size_t n, fmt_esc_keep keep, size_t *k, uint32_t *cp)
+{
+  if ((s[0] >= 0x20 && s[0] < 0x7f) ||
+      (keep == FMT_ESC_XML && (s[0] == '\t' || s[0] == '\n' || s[0] == '\r'))) {
+    *k = 1;
+    *cp = s[0];
+    return 1;
+  }
+  size_t len = s[0] < 0x80 ? 1 : ts_utf8_seq(s, n);
+  if (len <= 1) {
+    *k = 1;
+    *cp = s[0] < 0x80 ? s[0] : 0xFFFD;
+  } else {
+    *k = len;
+    uint32_t c = s[0] & (0xFF >> (len + 1));
+    for (size_t j = 1; j < len; j++)
+      c = c << 6 | (s[j] & 0x3F);
+    *cp = c;
+  }
+  return *cp > 0xFFFF ? 10 : 6;
+}
+
+size_t fmt__esc_len(const uint8_t *s, size_t n, fmt_esc_keep keep)
+{
+  size_t total = 0;
+  for (size_t i = 0; i < n;) {
+    size_t k;
+    uint32_t cp;
+    total += fmt_esc_cp(s + i, n - i, keep, &k, &cp);
+    i += k;
+  }
+  return total;
+}
+
+size_t fmt__esc_put(uint8_t *q, size_t max, const uint8_t *s, size_t n, fmt_esc_keep keep)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  size_t w = 0;
+  for (size_t i = 0; i < n;) {
+    size_t k;
+    uint32_t cp;
+    size_t e = fmt_esc_cp(s + i, n - i, keep, &k, &cp);
+    if (w + e > max)
+      break;
+    if (e == 1) {
+      q[w] = s[i];
+    } else {
+      q[w] = '\\';
+      q[w + 1] = e == 6 ? 'u' : 'U';
+      for (size_t d = 0; d + 2 < e; d++)
+        q[w + e - 1 - d] = (uint8_t)hex[(cp >> (4 * d)) & 15];
+    }
+    w += e;
+    i += k;
+  }
+  return w;
+}
+
 /* CSV text: quoted when it holds a separator, quote, CR, LF, or begins or
  * ends with a blank (readers trim those otherwise), or when it is empty so
  * that an empty string stays distinct from NULL. Quotes are doubled. */

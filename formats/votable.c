@@ -47,6 +47,7 @@ typedef struct vt_col {
   int32_t bound;         /* variable length: at most this many, -1 unlimited */
   const char *arraysize; /* the arraysize written in FIELD (NULL: none) */
   int values_null;       /* write <VALUES null=...> */
+  int ascii;             /* VOTable 1.4 char from text: non-ASCII as \uXXXX escapes */
 } vt_col;
 
 /* Binary bytes are collected here, then base64-encoded in bulk. Only the
@@ -64,6 +65,7 @@ typedef struct fmt_votable {
   int row_spilled;  /* the current row has been partly base64-encoded */
   unsigned linepos; /* base64 characters on the current output line */
   ts_buf scratch;   /* array literals of text/time arrays */
+  ts_buf esc;       /* the ASCII form of a value of an `ascii` column */
   uint8_t stage[VT_STAGE];
 } fmt_votable;
 
@@ -177,6 +179,17 @@ static ts_err vt_plan(fmt_votable *v, const stream_schema *s)
     vc->bound = -1;
     if (!vc->scalar && vt_arraysize_parse(vc->arraysize, &vc->fixed, &vc->bound))
       return TS_EFORMAT;
+    /* A bounded variable-length string ("256*", from varchar(256)) is
+     * written as "*": astropy before 7.1 reads "N*" as a fixed N in BINARY
+     * and BINARY2 (rows come out misaligned or empty) and refuses it for
+     * unicodeChar altogether. The bound stays in TAP_SCHEMA and /tables. */
+    if (vt_is_str(vc->dt) && vc->fixed < 0 && vc->bound >= 0) {
+      vc->arraysize = "*";
+      vc->bound = -1;
+    }
+    /* VOTable 1.4 char is ASCII: text in it, which may hold anything, is
+     * escaped (1.5 allows UTF-8 in char; unicodeChar carries it as is). */
+    vc->ascii = vc->dt == DT_CHAR && c->kind == STREAM_TEXT && !v->base.type->votable_version;
     /* Integer NULLs that have no other representation: every NULL in
      * BINARY, elements of arrays in the other serialisations. */
     vc->values_null = vt_is_int(vc->dt) && (v->ser == VT_B || c->is_array);
@@ -313,6 +326,7 @@ static ts_err vt_begin(fmt_encoder *e, const stream_schema *s, const fmt_info *i
   fmt_votable *v = (fmt_votable *)e;
   stream_out *o = e->out;
   ts_buf_init(&v->scratch, FMT_SCRATCH_MAX);
+  ts_buf_init(&v->esc, FMT_SCRATCH_MAX);
   ts_err rc = vt_plan(v, s);
   if (rc)
     return rc;
@@ -351,6 +365,58 @@ static ts_err vt_begin(fmt_encoder *e, const stream_schema *s, const fmt_info *i
   return o->err;
 }
 
+/* ---- text of char columns ----------------------------------------------- */
+
+/* The text of a non-NULL value of a text column: the value itself, or the
+ * array literal of a text array (built in v->scratch). */
+static ts_err vt_text_of(fmt_votable *v, const stream_column *c, const stream_value *val,
+                         const uint8_t **s, size_t *n)
+{
+  if (!c->is_array) {
+    *s = val->p;
+    *n = (size_t)val->len;
+    return TS_OK;
+  }
+  ts_buf_reset(&v->scratch);
+  ts_err rc = stream_format_array_literal(&v->scratch, c->kind, val);
+  if (rc)
+    return rc == TS_EINVAL ? TS_EFORMAT : rc;
+  *s = (const uint8_t *)v->scratch.data;
+  *n = v->scratch.len;
+  return TS_OK;
+}
+
+/* Replaces (*s, *n) by its ASCII form (fmt__esc_put) of at most `max`
+ * bytes, built in v->esc; unchanged when it is ASCII already. */
+static ts_err vt_ascii(fmt_votable *v, const uint8_t **s, size_t *n, size_t max)
+{
+  size_t len = fmt__esc_len(*s, *n, FMT_ESC_XML);
+  if (len == *n)
+    return TS_OK;
+  if (len > max)
+    len = max;
+  ts_buf_reset(&v->esc);
+  ts_err rc = ts_buf_reserve(&v->esc, len + 1);
+  if (rc)
+    return rc;
+  v->esc.len = fmt__esc_put((uint8_t *)v->esc.data, len, *s, *n, FMT_ESC_XML);
+  *s = (const uint8_t *)v->esc.data;
+  *n = v->esc.len;
+  return TS_OK;
+}
+
+static ts_err vt_td_ascii(fmt_votable *v, const stream_column *c, const stream_value *val)
+{
+  const uint8_t *s;
+  size_t n;
+  ts_err rc = vt_text_of(v, c, val, &s, &n);
+  if (!rc)
+    rc = vt_ascii(v, &s, &n, SIZE_MAX);
+  if (!rc)
+    fmt__xml(v->base.out, (const char *)s, n, 0);
+  return rc ? rc : v->base.out->err;
+}
+
 /* ---- TABLEDATA rows ------------------------------------------------- */
 
 static ts_err vt_td_rows(fmt_encoder *e, const stream_batch *b)
@@ -367,7 +433,9 @@ static ts_err vt_td_rows(fmt_encoder *e, const stream_batch *b)
         continue;
       }
       stream_out_put(o, "<TD>", 4);
-      ts_err rc = fmt__value_text(o, &cols[i], &row[i], FMT_TEXT_XML, &v->scratch);
+      ts_err rc = v->cols[i].ascii
+                      ? vt_td_ascii(v, &cols[i], &row[i])
+                      : fmt__value_text(o, &cols[i], &row[i], FMT_TEXT_XML, &v->scratch);
       stream_out_put(o, "</TD>", 5);
       if (rc) {
         /* Close the row so that the ERROR trailer lands in valid XML. */
@@ -681,17 +749,22 @@ static size_t vt_utf8_cut(const uint8_t *s, size_t n, size_t max)
 
 /* Writes one string of a char/unicodeChar column: count (variable) or
  * padding (fixed). */
-static void vt_str(fmt_votable *v, const vt_col *vc, const uint8_t *s, size_t n)
+static ts_err vt_str(fmt_votable *v, const vt_col *vc, const uint8_t *s, size_t n)
 {
   size_t max = vc->fixed >= 0 ? (size_t)vc->fixed : vc->bound >= 0 ? (size_t)vc->bound : SIZE_MAX;
   if (vc->dt == DT_CHAR) {
+    if (vc->ascii) {
+      ts_err rc = vt_ascii(v, &s, &n, max);
+      if (rc)
+        return rc;
+    }
     n = vt_utf8_cut(s, n, max);
     if (vc->fixed < 0)
       vt_put_i32(v, (int32_t)n);
     vt_put(v, s, n);
     if (vc->fixed >= 0)
       vt_zeros(v, (size_t)vc->fixed - n); /* NUL padding: readers cut there */
-    return;
+    return TS_OK;
   }
   size_t units = vt_utf16(NULL, s, n, max);
   if (vc->fixed < 0)
@@ -699,6 +772,7 @@ static void vt_str(fmt_votable *v, const vt_col *vc, const uint8_t *s, size_t n)
   vt_utf16(v, s, n, max);
   if (vc->fixed >= 0)
     vt_zeros(v, ((size_t)vc->fixed - units) * 2);
+  return TS_OK;
 }
 
 static ts_err vt_str_field(fmt_votable *v, const stream_column *c, const vt_col *vc,
@@ -711,17 +785,11 @@ static ts_err vt_str_field(fmt_votable *v, const stream_column *c, const vt_col 
       vt_zeros(v, (size_t)vc->fixed * vt_dts[vc->dt].size);
     return TS_OK;
   }
-  if (c->kind == STREAM_TEXT && !c->is_array) {
-    vt_str(v, vc, val->p, (size_t)val->len);
-    return TS_OK;
-  }
-  if (c->is_array && fmt__kind_is_text(c->kind)) {
-    ts_buf_reset(&v->scratch);
-    ts_err rc = stream_format_array_literal(&v->scratch, c->kind, val);
-    if (rc)
-      return rc == TS_EINVAL ? TS_EFORMAT : rc;
-    vt_str(v, vc, (const uint8_t *)v->scratch.data, v->scratch.len);
-    return TS_OK;
+  if ((c->kind == STREAM_TEXT && !c->is_array) || (c->is_array && fmt__kind_is_text(c->kind))) {
+    const uint8_t *s;
+    size_t n;
+    ts_err rc = vt_text_of(v, c, val, &s, &n);
+    return rc ? rc : vt_str(v, vc, s, n);
   }
   if (c->is_array)
     return TS_EFORMAT; /* numbers as one string: not a declared form */
@@ -729,8 +797,7 @@ static ts_err vt_str_field(fmt_votable *v, const stream_column *c, const vt_col 
   if (val->len < fmt__kind_len(c->kind))
     return TS_EFORMAT;
   size_t n = fmt__scalar_text(tmp, c->kind, val, FMT_TEXT_CSV);
-  vt_str(v, vc, (const uint8_t *)tmp, n);
-  return TS_OK;
+  return vt_str(v, vc, (const uint8_t *)tmp, n);
 }
 
 static ts_err vt_bin_rows(fmt_encoder *e, const stream_batch *b)
@@ -819,6 +886,7 @@ static void vt_destroy(fmt_encoder *e)
   free(v->cols);
   v->cols = NULL;
   ts_buf_free(&v->scratch);
+  ts_buf_free(&v->esc);
 }
 
 static ts_err vt_begin_td(fmt_encoder *e, const stream_schema *s, const fmt_info *info)

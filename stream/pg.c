@@ -736,7 +736,21 @@ static void query_db_error(stream_query *q, const PGresult *res)
       query_set_error(q, TS_ECANCELED, "query canceled in the database: %s", msg);
     return;
   }
-  query_set_error(q, TS_EDB, "%s", msg[0] ? msg : "unknown database error");
+  query_set_error(q, stream_pg_sqlstate_err(state), "%s", msg[0] ? msg : "unknown database error");
+}
+
+ts_err stream_pg_sqlstate_err(const char *sqlstate)
+{
+  static const char *const operator_faults[] = {"42P01", "42703", "42501"};
+  if (!sqlstate || strlen(sqlstate) != 5)
+    return TS_EDB;
+  if (strncmp(sqlstate, "21", 2) != 0 && strncmp(sqlstate, "22", 2) != 0 &&
+      strncmp(sqlstate, "42", 2) != 0)
+    return TS_EDB;
+  for (size_t i = 0; i < TS_ARRAY_LEN(operator_faults); i++)
+    if (!strcmp(sqlstate, operator_faults[i]))
+      return TS_EDB;
+  return TS_EQUERY;
 }
 
 static void query_build_schema(stream_query *q, const PGresult *res)

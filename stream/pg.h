@@ -19,8 +19,8 @@
 typedef struct stream_pg_pool stream_pg_pool;
 
 typedef struct stream_pg_pool_opts {
-  const char *dsn;      /* libpq connection string */
-  int size;             /* maximum connections (>= 1) */
+  const char *dsn; /* libpq connection string */
+  int size;        /* maximum connections (>= 1) */
   int connect_timeout_ms;
   const char *app_name; /* application_name, e.g. "tapserve" */
   int wait_timeout_ms;  /* a query waits at most this long for a connection, then ends
@@ -38,11 +38,11 @@ void stream_pg_pool_stats(const stream_pg_pool *p, int *open, int *busy, int *wa
 typedef struct stream_query stream_query;
 
 typedef struct stream_query_opts {
-  const char *sql;        /* a SELECT; must already carry its LIMIT */
-  int64_t maxrec;         /* deliver at most maxrec rows; one more = overflow. -1: no limit */
-  int64_t timeout_ms;     /* statement_timeout; 0: none */
-  size_t batch_rows;      /* rows per batch (the fetch size); 0: 1000 */
-  const char *reqid;      /* for logs */
+  const char *sql;    /* a SELECT; must already carry its LIMIT */
+  int64_t maxrec;     /* deliver at most maxrec rows; one more = overflow. -1: no limit */
+  int64_t timeout_ms; /* statement_timeout; 0: none */
+  size_t batch_rows;  /* rows per batch (the fetch size); 0: 1000 */
+  const char *reqid;  /* for logs */
 } stream_query_opts;
 
 typedef struct stream_query_cbs {
@@ -74,6 +74,17 @@ void stream_query_resume(stream_query *q);
 void stream_query_cancel(stream_query *q);
 /* The backend pid serving the query (0 before it has a connection). */
 int stream_query_backend_pid(const stream_query *q);
+
+/* The status code of a PostgreSQL error by its SQLSTATE: TS_EQUERY when
+ * the query itself is at fault (classes 21 cardinality, 22 data exception
+ * such as 1/0 or a numeric overflow, 42 syntax or access rule), which a
+ * client gets as HTTP 400; TS_EDB for everything else, and for the class
+ * 42 errors that mean the published metadata and the database disagree
+ * (42P01 undefined table, 42703 undefined column, 42501 insufficient
+ * privilege): the checker only lets published names through, so those are
+ * the operator's to fix. Cancellation (57014) and connection failures are
+ * told apart by the callers, which know why a query stopped. */
+ts_err stream_pg_sqlstate_err(const char *sqlstate);
 
 /* Synchronous helpers for startup and CLI work (blocking libpq; never on
  * the loop while it serves requests). */

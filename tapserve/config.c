@@ -65,6 +65,7 @@ static const key_def keys[] = {
     {"tap", "sync_stall_timeout", K_SECS_MS, F(sync_stall_timeout_ms), 0, 86400},
     {"tap", "title", K_STR, F(service_title), 0, 0},
     {"tap", "description", K_STR, F(service_description), 0, 0},
+    {"tap", "examples", K_STR, F(tap_examples), 0, 0},
     {"log", "level", K_LEVEL, F(log_level), 0, 0},
     {"adql", "geometry", K_STR, F(adql_geometry), 0, 0},
     {"adql", "coordinate_systems", K_STR, F(adql_coordsys), 0, 0},
@@ -87,7 +88,6 @@ static const key_def keys[] = {
     {"jobs", "max_attempts", K_INT, F(jobs_max_attempts), 1, 1000},
 };
 #undef F
-
 
 static char **str_field(cfg *c, const key_def *k)
 {
@@ -137,6 +137,7 @@ void cfg_defaults(cfg *c)
   c->service_title = strdup("tapserve demo");
   c->service_description =
       strdup("A TAP service answering ADQL queries over catalogues kept in PostgreSQL");
+  c->tap_examples = strdup("");
   c->log_level = TS_LOG_INFO;
   c->adql_geometry = strdup("");
   c->adql_coordsys = strdup("ICRS");
@@ -170,6 +171,7 @@ void cfg_free(cfg *c)
   free(c->query_dsn);
   free(c->service_title);
   free(c->service_description);
+  free(c->tap_examples);
   free(c->adql_geometry);
   free(c->adql_coordsys);
   free(c->adql_udfs);

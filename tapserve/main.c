@@ -94,12 +94,19 @@ int ts_serve(cfg *c)
     fprintf(stderr, "tapserve: %s\n", err.msg);
     return 1;
   }
+  if (c->tap_examples[0] &&
+      tap_examples_load(c->tap_examples, &s.app.examples_doc, &s.app.examples_len, &err)) {
+    fprintf(stderr, "tapserve: %s\n", err.msg);
+    meta_free(s.app.meta);
+    return 1;
+  }
 
   if (uws_start(&s.app, &err)) {
     fprintf(stderr, "tapserve: async jobs: %s\n", err.msg);
     uws_stop(&s.app);
     uws_free(&s.app);
     meta_free(s.app.meta);
+    free(s.app.examples_doc);
     return 1;
   }
 
@@ -154,6 +161,7 @@ out:
   uws_stop(&s.app); /* a no-op after a signal; stops the executors on a failed start */
   uws_free(&s.app);
   meta_free(s.app.meta);
+  free(s.app.examples_doc);
   uv_loop_close(s.app.loop);
   return rc;
 }

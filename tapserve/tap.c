@@ -374,7 +374,7 @@ static void tap_home(ts_app *app, http_request *req)
   ts_buf_puts(&b, "</title></head><body><h1>");
   ts_buf_xml(&b, app->cfg->service_title, strlen(app->cfg->service_title));
   ts_buf_puts(&b, "</h1><p>An IVOA Table Access Protocol (TAP 1.1) service. Resources:</p><ul>");
-  static const char *const res[] = {"sync", "capabilities", "availability", "tables"};
+  static const char *const res[] = {"sync", "capabilities", "availability", "tables", "examples"};
   for (size_t i = 0; i < TS_ARRAY_LEN(res); i++)
     ts_buf_printf(&b, "<li><a href=\"%s/%s\">%s/%s</a></li>", app->cfg->base_url, res[i],
                   app->cfg->base_url, res[i]);
@@ -419,6 +419,10 @@ void tap_handle(http_request *req, void *ud)
     if (!get)
       goto not_allowed;
     vosi_availability(app, req);
+  } else if (!strcmp(rest, "/examples")) {
+    if (!get)
+      goto not_allowed;
+    tap_examples(app, req);
   } else if (!strcmp(rest, "/tables") || !strncmp(rest, "/tables/", 8)) {
     if (!get)
       goto not_allowed;

@@ -19,39 +19,40 @@
  * docs/configuration.md) ------------------------------------------------- */
 typedef struct cfg {
   /* [server] */
-  char *listen;            /* listen = 127.0.0.1 */
-  int port;                /* port = 8080 */
-  char *base_url;          /* base_url = http://127.0.0.1:8080/tap (no trailing slash) */
-  char *path_prefix;       /* derived from base_url's path: "/tap" */
-  int max_connections;     /* max_connections = 1024 */
-  size_t max_header_bytes; /* max_header_bytes = 16384 */
-  size_t max_body_bytes;   /* max_body_bytes = 16777216 */
-  int header_timeout_ms;   /* header_timeout = 10 (seconds in the file) */
-  int body_timeout_ms;     /* body_timeout = 60 */
-  int idle_timeout_ms;     /* idle_timeout = 60 */
-  int write_timeout_ms;    /* write_timeout = 300 */
+  char *listen;                   /* listen = 127.0.0.1 */
+  int port;                       /* port = 8080 */
+  char *base_url;                 /* base_url = http://127.0.0.1:8080/tap (no trailing slash) */
+  char *path_prefix;              /* derived from base_url's path: "/tap" */
+  int max_connections;            /* max_connections = 1024 */
+  size_t max_header_bytes;        /* max_header_bytes = 16384 */
+  size_t max_body_bytes;          /* max_body_bytes = 16777216 */
+  int header_timeout_ms;          /* header_timeout = 10 (seconds in the file) */
+  int body_timeout_ms;            /* body_timeout = 60 */
+  int idle_timeout_ms;            /* idle_timeout = 60 */
+  int write_timeout_ms;           /* write_timeout = 300 */
   int max_connections_per_client; /* max_connections_per_client = 64 (per peer address) */
   int first_byte_timeout_ms;      /* first_byte_timeout = 5 */
   size_t max_form_body_bytes;     /* max_form_body_bytes = 2097152 */
   size_t body_budget_bytes;       /* body_budget_bytes = 67108864 (all bodies together) */
   /* [database] */
-  char *dsn;              /* dsn = libpq connection string (TAP_SCHEMA, service state) */
-  char *query_dsn;        /* query_dsn = connection for user queries: a role that can only
-                             read the published schemas ("" = dsn) */
-  int pool_size;          /* pool_size = 8 */
-  int connect_timeout_ms; /* connect_timeout = 10 */
+  char *dsn;                /* dsn = libpq connection string (TAP_SCHEMA, service state) */
+  char *query_dsn;          /* query_dsn = connection for user queries: a role that can only
+                               read the published schemas ("" = dsn) */
+  int pool_size;            /* pool_size = 8 */
+  int connect_timeout_ms;   /* connect_timeout = 10 */
   int pool_wait_timeout_ms; /* pool_wait_timeout = 5 (a /sync request waits for a connection;
                                503 after; 0 = no bound) */
   /* [tap] */
-  int64_t maxrec_default; /* maxrec_default = 100000 */
-  int64_t maxrec_limit;   /* maxrec_limit = 10000000 (hard limit) */
-  int sync_timeout_s;     /* sync_timeout = 600 (execution duration of /sync) */
-  int fetch_size;         /* fetch_size = 1000 (rows per batch) */
-  int max_sync_per_client; /* max_sync_per_client = 4 (/sync requests at once per address) */
+  int64_t maxrec_default;    /* maxrec_default = 100000 */
+  int64_t maxrec_limit;      /* maxrec_limit = 10000000 (hard limit) */
+  int sync_timeout_s;        /* sync_timeout = 600 (execution duration of /sync) */
+  int fetch_size;            /* fetch_size = 1000 (rows per batch) */
+  int max_sync_per_client;   /* max_sync_per_client = 4 (/sync requests at once per address) */
   int sync_stall_timeout_ms; /* sync_stall_timeout = 10 (a stream not read for this long is cut
                                 while others wait for a connection; 0 = never) */
-  char *service_title;    /* title = tapserve demo */
+  char *service_title;       /* title = tapserve demo */
   char *service_description;
+  char *tap_examples; /* examples = XHTML file served at /examples ("" = built-in) */
   /* [log] */
   int log_level; /* level = info (debug|info|warn|error) */
   /* [adql] (operator control of the query language) */
@@ -190,7 +191,9 @@ typedef struct ts_app {
   meta *meta;
   int64_t started_ms;
   int shutting_down;
-  struct uws *uws; /* async jobs (uws.c) */
+  struct uws *uws;    /* async jobs (uws.c) */
+  char *examples_doc; /* the operator\'s /examples document ([tap] examples), or NULL */
+  size_t examples_len;
   /* Set to 1 by whoever finds the database unreachable (the jobs
    * heartbeat, an executor that cannot reconnect), back to 0 by the
    * heartbeat once it gets through again; /availability reports
@@ -256,6 +259,19 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, t
                          tap_query *out, ts_error *err);
 /* A DALI error document with the HTTP status of err->code. */
 void tap_send_error(http_request *req, const ts_error *err);
+
+/* ---- DALI examples (examples.c) ----------------------------------------
+ * /examples: the operator's document (app->examples_doc) as it is, else the
+ * built-in one. */
+void tap_examples(ts_app *app, http_request *req);
+/* The built-in XHTML+RDFa document: the built-in example queries that
+ * check against `am` (the published metadata; NULL lists none). TS_OK, or
+ * TS_ENOMEM/TS_ELIMIT from the buffer. */
+ts_err tap_examples_xml(const cfg *c, const adql_meta *am, ts_buf *b);
+/* Reads the operator's examples file (at most 4 MiB) into *doc (malloc'd,
+ * the caller frees it). TS_EINVAL/TS_EIO/TS_ELIMIT with a message naming
+ * the file. */
+ts_err tap_examples_load(const char *path, char **doc, size_t *len, ts_error *err);
 
 /* ---- streaming one result to a client (result.c) -----------------------
  * Schema and batches in, a formatted HTTP response out; used by /sync and

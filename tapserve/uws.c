@@ -1487,7 +1487,9 @@ static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
 static ts_err query_error(PGconn *qc, const PGresult *r, ts_error *err)
 {
   const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-  ts_err code = stream_pg_conn_lost(qc, r) ? TS_EUNAVAIL : TS_EDB;
+  ts_err code = stream_pg_conn_lost(qc, r)
+                    ? TS_EUNAVAIL
+                    : stream_pg_sqlstate_err(PQresultErrorField(r, PG_DIAG_SQLSTATE));
   return ts_fail(err, code, 0, "%s", m ? m : PQerrorMessage(qc));
 }
 

@@ -65,8 +65,7 @@ static const vosi_feature adql_features[] = {
      "ADQL 2.1 case-insensitive LIKE"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-sets", "UNION", "ADQL 2.1 set union"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-sets", "EXCEPT", "ADQL 2.1 set difference"},
-    {"ivo://ivoa.net/std/TAPRegExt#features-adql-sets", "INTERSECT",
-     "ADQL 2.1 set intersection"},
+    {"ivo://ivoa.net/std/TAPRegExt#features-adql-sets", "INTERSECT", "ADQL 2.1 set intersection"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-common-table", "WITH",
      "ADQL 2.1 common table expressions"},
     {"ivo://ivoa.net/std/TAPRegExt#features-adql-offset", "OFFSET", "ADQL 2.1 OFFSET"},
@@ -164,6 +163,21 @@ static ts_err put_vosi_cap(ts_buf *b, const char *base, const char *std_id, cons
   return rc;
 }
 
+/* A TAPRegExt TimeLimits element in seconds; 0 means "no limit" in the
+ * configuration (and in UWS), which TAPRegExt says by leaving the value
+ * out. */
+static ts_err put_time_limits(ts_buf *b, const char *tag, int64_t dflt, int64_t hard)
+{
+  ts_err rc = ts_buf_printf(b, "    <%s>\n", tag);
+  if (!rc && dflt > 0)
+    rc = ts_buf_printf(b, "      <default>%lld</default>\n", (long long)dflt);
+  if (!rc && hard > 0)
+    rc = ts_buf_printf(b, "      <hard>%lld</hard>\n", (long long)hard);
+  if (!rc)
+    rc = ts_buf_printf(b, "    </%s>\n", tag);
+  return rc;
+}
+
 ts_err vosi_capabilities_xml(const cfg *c, const adql_meta *am, const fmt_type *const *fmts,
                              size_t nfmts, ts_buf *b)
 {
@@ -207,25 +221,35 @@ ts_err vosi_capabilities_xml(const cfg *c, const adql_meta *am, const fmt_type *
     if (!rc)
       rc = put(b, "    </outputFormat>\n");
   }
+  /* Retention and execution limits are the async job's ([jobs]): TAPRegExt
+   * describes UWS jobs, and the sync timeout is a limit of /sync only. */
+  if (!rc)
+    rc = put_time_limits(b, "retentionPeriod", c->jobs_destruction_s, c->jobs_destruction_max_s);
+  if (!rc)
+    rc = put_time_limits(b, "executionDuration", c->jobs_duration_s, c->jobs_duration_max_s);
   if (!rc)
     rc = ts_buf_printf(b,
-                       "    <executionDuration>\n"
-                       "      <default>%d</default>\n"
-                       "      <hard>%d</hard>\n"
-                       "    </executionDuration>\n"
                        "    <outputLimit>\n"
                        "      <default unit=\"row\">%lld</default>\n"
                        "      <hard unit=\"row\">%lld</hard>\n"
                        "    </outputLimit>\n"
                        "  </capability>\n",
-                       c->sync_timeout_s, c->sync_timeout_s, (long long)c->maxrec_default,
-                       (long long)c->maxrec_limit);
+                       (long long)c->maxrec_default, (long long)c->maxrec_limit);
   if (!rc)
     rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#capabilities", "capabilities");
   if (!rc)
     rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#availability", "availability");
   if (!rc)
     rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#tables-1.1", "tables");
+  /* DALI examples: a page for browsers (and pyvo, TOPCAT), tapserve/examples.c. */
+  if (!rc)
+    rc = ts_buf_printf(b, "  <capability standardID=\"ivo://ivoa.net/std/DALI#examples\">\n"
+                          "    <interface xsi:type=\"vr:WebBrowser\">\n"
+                          "      <accessURL use=\"full\">");
+  if (!rc)
+    rc = esc(b, c->base_url);
+  if (!rc)
+    rc = put(b, "/examples</accessURL>\n    </interface>\n  </capability>\n");
   if (!rc)
     rc = put(b, "</vosi:capabilities>\n");
   return rc;

@@ -241,7 +241,7 @@ VALUES
   ('demo.fields', 'radius', 'double', NULL, NULL, NULL,
    'Radius of the smallest circle around the centre that holds the whole tile', NULL,
    'deg', 'phys.angSize;instr.fov', 0, 1, 0, 5),
-  ('demo.fields', 'survey', 'char', '*', NULL, NULL,
+  ('demo.fields', 'survey', 'unicodeChar', '*', NULL, NULL,
    'Survey the tile belongs to', NULL, NULL, 'meta.id;instr.setup', 0, 1, 0, 6),
   ('demo.fields', 'observed', 'char', '*', 'timestamp', NULL,
    'Date and time (UTC) the tile was observed', NULL, NULL, 'time.epoch;obs', 0, 1, 0, 7);

@@ -93,3 +93,54 @@ def test_error_document_shape(server):
     assert res is not None and res.get("type") == "results", "DALI: the error INFO sits in RESOURCE type=results"
     infos = [c for c in res if tsit.local(c.tag) == "INFO" and c.get("name") == "QUERY_STATUS"]
     assert [i.get("value") for i in infos] == ["ERROR"]
+
+
+# Errors the database raises for the query itself (SQLSTATE classes 21, 22
+# and 42 once the checker let the query through) are the client's fault:
+# HTTP 400 with the DALI document carrying PostgreSQL's message, not 500.
+@pytest.mark.parametrize(
+    "query,needle",
+    [
+        ("SELECT TOP 1 1/0 AS x FROM demo.sources", "division by zero"),
+        ("SELECT TOP 5 source_id / (source_id - source_id) AS x FROM demo.sources", "division by zero"),
+        ("SELECT TOP 1 EXP(1000.0) AS x FROM demo.sources", "out of range"),
+        ("SELECT TOP 1 CAST(source_id * 100000 AS SMALLINT) AS x FROM demo.sources", "out of range"),
+        ("SELECT TOP 1 SQRT(-1.0) AS x FROM demo.sources", "square root"),
+        ("SELECT TOP 1 (SELECT source_id FROM demo.sources) AS x FROM demo.fields", "more than one row"),
+    ],
+    ids=["div-zero-constant", "div-zero-column", "exp-overflow", "smallint-overflow", "sqrt-negative",
+         "subquery-rows"],
+)
+def test_query_fault_in_database_is_400(server, query, needle):
+    msg = expect_error(server, {"LANG": "ADQL", "QUERY": query})
+    assert needle in msg.lower(), "message %r does not mention %r" % (msg, needle)
+    assert_still_serving(server)
+
+
+def test_query_fault_in_async_job(server):
+    import time
+    import xml.etree.ElementTree as ET
+
+    import requests
+
+    uws = "{http://www.ivoa.net/xml/UWS/v1.0}"
+    r = requests.post(
+        server.base + "/async",
+        data={"LANG": "ADQL", "QUERY": "SELECT TOP 1 1/0 AS x FROM demo.sources", "PHASE": "RUN"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert r.status_code == 303, r.text[:500]
+    url = r.headers["Location"]
+    deadline = time.monotonic() + 60
+    while True:
+        root = ET.fromstring(requests.get(url, params={"WAIT": "5"}, timeout=30).content)
+        phase = root.find(uws + "phase").text
+        if phase in ("COMPLETED", "ERROR", "ABORTED") or time.monotonic() > deadline:
+            break
+    assert phase == "ERROR"
+    summary = root.find(uws + "errorSummary")
+    assert summary.get("type") == "fatal"
+    assert "division by zero" in summary.find(uws + "message").text
+    err = requests.get(url + "/error", timeout=30)
+    assert err.status_code == 200 and "division by zero" in tsit.error_message(err.content)

@@ -381,7 +381,7 @@ int test_pg_sql_error(void)
   stream_query_opts o[2] = {{"SELECT no_such_function(1) AS x", -1, 0, 0, "t1"},
                             {"SELECT 42 AS answer", -1, 0, 0, "t2"}};
   TS_CHECK_EQ_INT(run_queries(dsn, 1, r, o, 2), 0);
-  TS_CHECK_EQ_INT(r[0].rc, TS_EDB);
+  TS_CHECK_EQ_INT(r[0].rc, TS_EQUERY); /* 42883: the query's fault */
   TS_CHECK(strstr(r[0].err.msg, "no_such_function"));
   TS_CHECK_EQ_INT(r[0].schema_calls, 0);
   TS_CHECK_EQ_INT(r[1].rc, TS_OK);
@@ -390,9 +390,31 @@ int test_pg_sql_error(void)
   qrun r3 = {0};
   TS_CHECK_EQ_INT(
       run_one("SELECT 1 / (5000 - i) AS x FROM generate_series(1, 10000) i", -1, 0, 100, &r3), 0);
-  TS_CHECK_EQ_INT(r3.rc, TS_EDB);
+  TS_CHECK_EQ_INT(r3.rc, TS_EQUERY);
   TS_CHECK_STREQ(r3.err.msg, "division by zero");
   TS_CHECK(r3.nrows < 5000);
+  /* A table the database does not have: published metadata out of step
+   * with the database, the operator's problem. */
+  qrun r4 = {0};
+  TS_CHECK_EQ_INT(run_one("SELECT * FROM no_such_table_here", -1, 0, 100, &r4), 0);
+  TS_CHECK_EQ_INT(r4.rc, TS_EDB);
+  return 0;
+}
+
+int test_sqlstate_map(void)
+{
+  /* The client's: cardinality, data exceptions, syntax and access rules. */
+  static const char *const client[] = {"21000", "22012", "22003", "2201E",
+                                       "22P02", "42883", "42804", "42601"};
+  /* Everything else, and the class 42 states that mean TAP_SCHEMA names
+   * something the query role cannot read. */
+  static const char *const server[] = {"42P01", "42703", "42501", "08006", "57P01",
+                                       "53100", "XX000", "2",     "",      NULL};
+  for (size_t i = 0; i < TS_ARRAY_LEN(client); i++)
+    TS_CHECK_EQ_INT(stream_pg_sqlstate_err(client[i]), TS_EQUERY);
+  for (size_t i = 0; i < TS_ARRAY_LEN(server); i++)
+    TS_CHECK_EQ_INT(stream_pg_sqlstate_err(server[i]), TS_EDB);
+  TS_CHECK_EQ_INT(ts_err_http(TS_EQUERY), 400);
   return 0;
 }
 

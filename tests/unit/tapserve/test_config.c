@@ -112,6 +112,7 @@ int test_cfg_good_file(void)
                      "sync_stall_timeout = 30\n"
                      "title = Gaia \xc3\xa9 archive\n"
                      "description = Gaia DR3 catalogues\n"
+                     "examples = /etc/tapserve/examples.xhtml\n"
                      "[log]\n"
                      "level = DEBUG\n";
   TS_CHECK_EQ_INT(load_text(text, &c, &e, path), TS_OK);
@@ -143,6 +144,7 @@ int test_cfg_good_file(void)
   TS_CHECK_EQ_INT(c.fetch_size, 5000);
   TS_CHECK_STREQ(c.service_title, "Gaia \xc3\xa9 archive");
   TS_CHECK_STREQ(c.service_description, "Gaia DR3 catalogues");
+  TS_CHECK_STREQ(c.tap_examples, "/etc/tapserve/examples.xhtml");
   TS_CHECK_EQ_INT(c.log_level, TS_LOG_DEBUG);
   cfg_free(&c);
   return 0;

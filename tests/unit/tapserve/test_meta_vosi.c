@@ -408,9 +408,9 @@ int test_meta_esa_flags(void)
 
 /* ---- validation helpers -------------------------------------------------------- */
 
-/* Writes the document to a file and runs xsdcheck.sh on it (with XSD=
- * `schema` when given). Returns the script's exit status. */
-static int validate(const ts_buf *b, const char *schema)
+/* Writes the document to a file and runs `tool` (a shell command prefix)
+ * on it. Returns the tool's exit status. */
+static int run_on_file(const ts_buf *b, const char *tool)
 {
   char path[64], cmd[512];
   int fd, rc;
@@ -424,13 +424,20 @@ static int validate(const ts_buf *b, const char *schema)
     return -1;
   }
   close(fd);
-  snprintf(cmd, sizeof cmd, "%s%s %s %s >&2", schema ? "XSD=" : "", schema ? schema : "", XSDCHECK,
-           path);
+  snprintf(cmd, sizeof cmd, "%s %s >&2", tool, path);
   rc = system(cmd);
   unlink(path);
   if (rc != 0)
     fprintf(stderr, "# document:\n%s\n", b->data);
   return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+/* xsdcheck.sh on the document (with XSD=`schema` when given). */
+static int validate(const ts_buf *b, const char *schema)
+{
+  char tool[256];
+  snprintf(tool, sizeof tool, "%s%s %s", schema ? "XSD=" : "", schema ? schema : "", XSDCHECK);
+  return run_on_file(b, tool);
 }
 
 static const char *const csv_aliases[] = {"text/csv", "csv", NULL};
@@ -461,7 +468,16 @@ int test_vosi_capabilities(void)
   TS_CHECK(strstr(b.data, "ivo://ivoa.net/std/ADQL#v2.1"));
   TS_CHECK(strstr(b.data, "<default unit=\"row\">100000</default>"));
   TS_CHECK(strstr(b.data, "<hard unit=\"row\">10000000</hard>"));
+  /* Async job limits from [jobs], not the sync timeout. */
+  TS_CHECK(strstr(b.data, "<retentionPeriod>\n      <default>604800</default>\n"
+                          "      <hard>2592000</hard>\n    </retentionPeriod>"));
+  TS_CHECK(strstr(b.data, "<executionDuration>\n      <default>3600</default>\n"
+                          "      <hard>86400</hard>\n    </executionDuration>"));
   TS_CHECK(strstr(b.data, "output-votable-td"));
+  TS_CHECK(strstr(b.data,
+                  "<capability standardID=\"ivo://ivoa.net/std/DALI#examples\">\n"
+                  "    <interface xsi:type=\"vr:WebBrowser\">\n"
+                  "      <accessURL use=\"full\">http://lb.example.org/x&amp;y/tap/examples"));
   TS_CHECK(strstr(b.data, "<alias>votable</alias>"));
   TS_CHECK(strstr(b.data, "<form>ivo_hasword(haystack TEXT, needle TEXT) -&gt; INTEGER</form>"));
   /* The short name once, even when the alias list repeats it. */
@@ -624,5 +640,50 @@ int test_vosi_table_one(void)
   TS_CHECK(strstr(b.data, "<targetTable>TAP_SCHEMA.tables</targetTable>"));
   ts_buf_free(&b);
   meta_free(m);
+  return 0;
+}
+
+/* The built-in /examples lists only the examples whose queries check
+ * against the published metadata: here TAP_SCHEMA.tables alone, so neither
+ * the TAP_SCHEMA.columns example nor any of the demo's. */
+int test_examples_builtin(void)
+{
+  static const char *const sch[] = {"TAP_SCHEMA", NULL, NULL, "1"};
+  static const char *const tab[] = {"TAP_SCHEMA", "TAP_SCHEMA.tables", "table", NULL, NULL, "1"};
+#define EXCOL(name, i)                                                                             \
+  "TAP_SCHEMA.tables", name, "char", "*", NULL, NULL, NULL, NULL, NULL, NULL, "0", "1", "1", i
+  static const char *const col[] = {EXCOL("schema_name", "1"), EXCOL("table_name", "2"),
+                                    EXCOL("table_type", "3"), EXCOL("description", "4")};
+#undef EXCOL
+  meta_rows rows = {
+      .nschemas = 1, .ntables = 1, .ncolumns = 4, .schemas = sch, .tables = tab, .columns = col};
+  meta *m = NULL;
+  ts_error e;
+  cfg c;
+  ts_buf b;
+  cfg_defaults(&c);
+  free(c.service_title);
+  c.service_title = strdup("A & B");
+  TS_CHECK_EQ_INT(cfg_finish(&c, &e), TS_OK);
+  TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
+  ts_buf_init(&b, 0);
+  TS_CHECK_EQ_INT(tap_examples_xml(&c, meta_adql(m), &b), TS_OK);
+  TS_CHECK_EQ_INT(run_on_file(&b, "xmllint --noout --nonet"), 0); /* XHTML: well-formed */
+  TS_CHECK(strstr(b.data, "<body vocab=\"http://www.ivoa.net/rdf/examples#\">"));
+  TS_CHECK(strstr(b.data, "<title>A &amp; B: query examples</title>"));
+  TS_CHECK(strstr(b.data, "<div typeof=\"example\" id=\"tap_schema_tables\" "
+                          "resource=\"#tap_schema_tables\">\n<h2 property=\"name\">"));
+  TS_CHECK(strstr(b.data, "<span property=\"table\">TAP_SCHEMA.tables</span>"));
+  /* One example only: the others name tables or columns not published. */
+  const char *first = strstr(b.data, "typeof=\"example\"");
+  TS_CHECK(first && !strstr(first + 1, "typeof=\"example\""));
+  TS_CHECK(!strstr(b.data, "demo."));
+  /* Without metadata (none loaded yet): no example at all. */
+  ts_buf_reset(&b);
+  TS_CHECK_EQ_INT(tap_examples_xml(&c, NULL, &b), TS_OK);
+  TS_CHECK(!strstr(b.data, "typeof=\"example\""));
+  ts_buf_free(&b);
+  meta_free(m);
+  cfg_free(&c);
   return 0;
 }
