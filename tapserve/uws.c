@@ -16,6 +16,7 @@
 #include "jobs/jobs.h"
 #include "tapserve/tapserve.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -121,13 +122,23 @@ static int valid_id(const char *s, size_t n)
   return 1;
 }
 
+/* The longest execution duration a job can have, in seconds: PostgreSQL's
+ * statement_timeout counts milliseconds in an int (about 24.8 days). */
+#define UWS_DURATION_MAX_S ((int64_t)INT_MAX / 1000)
+
 static int64_t cap_duration(const cfg *c, int64_t want)
 {
   if (want < 0)
     want = c->jobs_duration_s;
   if (c->jobs_duration_max_s && (want == 0 || want > c->jobs_duration_max_s))
     want = c->jobs_duration_max_s;
-  return want;
+  return want > UWS_DURATION_MAX_S ? UWS_DURATION_MAX_S : want;
+}
+
+/* Milliseconds of a stored duration (0: unlimited), never overflowing. */
+static int64_t duration_ms(int64_t secs)
+{
+  return secs <= 0 ? 0 : (secs > UWS_DURATION_MAX_S ? UWS_DURATION_MAX_S : secs) * 1000;
 }
 
 static int64_t cap_destruction(const cfg *c, int64_t want_ms)
@@ -1703,7 +1714,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
   ts_err rc;
   jobs_result_info res;
   ts_buf cols;
-  char set[96];
+  char set[STREAM_PG_PROLOGUE_MAX];
 
   memset(&x, 0, sizeof x);
   x.e = e;
@@ -1712,7 +1723,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
   ts_error_clear(&err);
   ts_buf_init(&cols, 0);
   if (job->execution_duration > 0)
-    x.deadline_ms = ts_now_ms() + job->execution_duration * 1000 + 2000;
+    x.deadline_ms = ts_now_ms() + duration_ms(job->execution_duration) + 2000;
   x.next_check_ms = ts_now_ms() + PHASE_CHECK_MS;
 
   rc = exec_prepare(&x, &err);
@@ -1720,8 +1731,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
     rc = ensure_conn(&e->query, c->query_dsn[0] ? c->query_dsn : c->dsn, &err);
   if (!rc)
     rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), &err);
-  snprintf(set, sizeof set, "BEGIN READ ONLY; SET LOCAL statement_timeout = %lld",
-           (long long)job->execution_duration * 1000);
+  stream_pg_prologue(set, duration_ms(job->execution_duration));
   if (!rc)
     rc = exec_simple(e->query, set, &err);
   if (!rc)

@@ -88,6 +88,12 @@ def parse_dsn(stdout):
     return found
 
 
+def query_dsn(dsn):
+    """The DSN of the read-only role `tapserve demo` creates for users'
+    queries (tapserve_query): `dsn` with its user replaced."""
+    return re.sub(r"\s*\buser=\S+", "", dsn) + " user=tapserve_query"
+
+
 class Psql:
     """SQL access to the cluster through the psql client."""
 

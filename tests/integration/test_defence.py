@@ -1,0 +1,132 @@
+"""Defence in depth: the SQL tapserve writes means the same whatever the
+query role's settings, and huge UWS durations."""
+
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+import requests
+
+import tsit
+
+UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
+QUERY_ROLE = "tapserve_query"
+
+
+def create_job(srv, data):
+    r = requests.post(srv.base + "/async", data=data, allow_redirects=False, timeout=30)
+    assert r.status_code == 303, "HTTP %d: %s" % (r.status_code, r.text[:1000])
+    return r.headers["Location"]
+
+
+def wait_final(url, limit=120):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        r = requests.get(url, params={"WAIT": "10"}, timeout=60)
+        assert r.status_code == 200, r.text
+        root = ET.fromstring(r.content)
+        phase = root.find(UWS + "phase").text
+        if phase in ("COMPLETED", "ERROR", "ABORTED"):
+            return root
+    raise AssertionError("job %s still not finished" % url)
+
+
+def async_csv(srv, query):
+    """Runs `query` as an async job; returns the CSV rows of its result."""
+    url = create_job(srv, {"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv", "PHASE": "RUN"})
+    root = wait_final(url)
+    phase = root.find(UWS + "phase").text
+    summary = root.find(UWS + "errorSummary")
+    assert phase == "COMPLETED", (phase, ET.tostring(summary) if summary is not None else b"")
+    r = requests.get(url + "/results/result", timeout=60)
+    assert r.status_code == 200, r.text[:1000]
+    return _csv(r.text)
+
+
+def sync_csv(srv, query):
+    r = srv.sync({"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv"})
+    assert r.status_code == 200, "HTTP %d: %s" % (r.status_code, r.text[:1000])
+    return _csv(r.text)
+
+
+def _csv(text):
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(text)))
+
+
+def is_dali_error(r):
+    """True when the response is a VOTable error document (QUERY_STATUS ERROR)."""
+    try:
+        root = tsit.parse_xml(r.content)
+    except ET.ParseError:
+        return False
+    return any(v == "ERROR" for v, _, _, _ in tsit.query_status_infos(root))
+
+
+# ---------------------------------------------------------------------------
+# standard_conforming_strings
+
+
+@pytest.fixture
+def scs_off_server(cluster, psql, workdir):
+    """A server whose query role has standard_conforming_strings = off
+    (set for the role, so every new connection starts with it)."""
+    psql.run("ALTER ROLE %s SET standard_conforming_strings = off" % QUERY_ROLE)
+    srv = None
+    try:
+        overrides = {"database.query_dsn": tsit.query_dsn(cluster["dsn"]), "log.level": "debug"}
+        srv = tsit.Server(workdir, "defence-scs-off", cluster["dsn"], overrides)
+        yield srv
+    finally:
+        if srv is not None:
+            srv.stop()
+        psql.run("ALTER ROLE %s RESET standard_conforming_strings" % QUERY_ROLE)
+
+
+BACKSLASH_QUERY = "SELECT TOP 1 'abc\\' AS s, 'x\\''y' AS t FROM demo.fields"
+# In standard SQL these are two literals; a server that lets PostgreSQL read
+# backslash escapes would see one literal and then OR 1=1, every row.
+INJECTION_QUERY = "SELECT field_id FROM demo.fields WHERE name = 'a\\' OR name = ' OR 1=1 --'"
+
+
+def test_backslash_literals_with_scs_off(scs_off_server, psql):
+    assert psql.scalar(
+        "SELECT setconfig::text FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
+        "WHERE r.rolname = '%s'" % QUERY_ROLE
+    ) == "{standard_conforming_strings=off}"
+    for run in (sync_csv, async_csv):
+        rows = run(scs_off_server, BACKSLASH_QUERY)
+        assert rows == [["s", "t"], ["abc\\", "x\\'y"]], (run.__name__, rows)
+        rows = run(scs_off_server, INJECTION_QUERY)
+        assert rows == [["field_id"]], (run.__name__, rows[:5])
+
+
+# ---------------------------------------------------------------------------
+# UWS execution durations
+
+
+def test_huge_execution_duration(start_server):
+    srv = start_server({"jobs.execution_duration_max": "0"})
+    url = create_job(
+        srv,
+        {
+            "LANG": "ADQL",
+            "QUERY": "SELECT TOP 3 field_id FROM demo.fields ORDER BY field_id",
+            "EXECUTIONDURATION": "9223372036854775807",
+            "PHASE": "RUN",
+        },
+    )
+    root = wait_final(url)
+    assert root.find(UWS + "phase").text == "COMPLETED", ET.tostring(root).decode()
+    # capped to what PostgreSQL's statement_timeout can express
+    assert int(root.find(UWS + "executionDuration").text) == 2147483
+    # the same cap when a pending job is changed
+    pending = create_job(srv, {"LANG": "ADQL", "QUERY": "SELECT TOP 1 field_id FROM demo.fields"})
+    r = requests.post(
+        pending + "/executionduration", data={"EXECUTIONDURATION": "9223372036854775807"}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    assert requests.get(pending + "/executionduration", timeout=30).text.strip() == "2147483"
+    requests.delete(pending, timeout=30)
