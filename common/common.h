@@ -149,8 +149,10 @@ typedef enum { TS_LOG_DEBUG, TS_LOG_INFO, TS_LOG_WARN, TS_LOG_ERROR } ts_log_lev
 void ts_log_set_level(ts_log_level lvl);
 ts_log_level ts_log_get_level(void);
 /* Writes "2026-11-22T10:00:00.123Z INFO [reqid] message" to stderr; reqid
- * may be NULL. Newlines in the message are escaped, so one event stays one
- * line. */
+ * may be NULL. Control characters (C0 with CR and LF, DEL, C1), invalid
+ * UTF-8 and backslashes in reqid and message are escaped (\n \r \t \\ or
+ * \xHH), so one event stays one line without terminal sequences, whatever
+ * text a client got into it. */
 void ts_log(ts_log_level lvl, const char *reqid, const char *fmt, ...) TS_PRINTF(3, 4);
 
 #endif
