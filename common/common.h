@@ -66,7 +66,7 @@ typedef struct ts_error {
 /* Fills `e` (if not NULL) and returns `code`, so callers can write
  * `return ts_fail(err, TS_EINVAL, 0, "MAXREC must be a number")`. */
 ts_err ts_fail(ts_error *e, ts_err code, int pos, const char *fmt, ...) TS_PRINTF(4, 5);
-ts_err ts_failv(ts_error *e, ts_err code, int pos, const char *fmt, va_list ap);
+ts_err ts_failv(ts_error *e, ts_err code, int pos, const char *fmt, va_list ap) TS_PRINTF(4, 0);
 /* Sets line and col in `e` from its `pos` and the text the position refers to. */
 void ts_error_set_linecol(ts_error *e, const char *text, size_t len);
 /* Resets `e` to TS_OK with an empty message. */
@@ -113,7 +113,7 @@ void ts_buf_init(ts_buf *b, size_t max);
 ts_err ts_buf_append(ts_buf *b, const void *p, size_t n);
 ts_err ts_buf_puts(ts_buf *b, const char *s);
 ts_err ts_buf_printf(ts_buf *b, const char *fmt, ...) TS_PRINTF(2, 3);
-ts_err ts_buf_vprintf(ts_buf *b, const char *fmt, va_list ap);
+ts_err ts_buf_vprintf(ts_buf *b, const char *fmt, va_list ap) TS_PRINTF(2, 0);
 /* Appends `s` escaped for XML text and attribute values (&<>"' and control
  * characters that XML 1.0 forbids are replaced by U+FFFD's UTF-8 form;
  * invalid UTF-8 bytes likewise). */

@@ -29,10 +29,14 @@ void tap_send_error(http_request *req, const ts_error *err)
   send_error_doc(req, err, NULL);
 }
 
-static void send_fail(http_request *req, ts_err code, const char *fmt, const char *arg)
+static void send_fail(http_request *req, ts_err code, const char *fmt, ...) TS_PRINTF(3, 4);
+static void send_fail(http_request *req, ts_err code, const char *fmt, ...)
 {
   ts_error e;
-  ts_fail(&e, code, 0, fmt, arg);
+  va_list ap;
+  va_start(ap, fmt);
+  ts_failv(&e, code, 0, fmt, ap);
+  va_end(ap);
   tap_send_error(req, &e);
 }
 

@@ -311,10 +311,14 @@ struct uws_wait {
   int in_flight, dirty, expired, aborted, done;
 };
 
-static void op_fail(uws_op *o, ts_err code, const char *fmt, const char *arg)
+static void op_fail(uws_op *o, ts_err code, const char *fmt, ...) TS_PRINTF(3, 4);
+static void op_fail(uws_op *o, ts_err code, const char *fmt, ...)
 {
+  va_list ap;
   o->failed = 1;
-  ts_fail(&o->err, code, 0, fmt, arg);
+  va_start(ap, fmt);
+  ts_failv(&o->err, code, 0, fmt, ap);
+  va_end(ap);
 }
 
 /* Special parameters are UWS controls, not job parameters. */
