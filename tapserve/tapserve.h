@@ -34,6 +34,8 @@ typedef struct cfg {
                              read the published schemas ("" = dsn) */
   int pool_size;          /* pool_size = 8 */
   int connect_timeout_ms; /* connect_timeout = 10 */
+  int allow_query_as_service; /* allow_query_as_service = no: yes lets the query role use
+                                 schema tapserve (the service state) */
   /* [tap] */
   int64_t maxrec_default; /* maxrec_default = 100000 */
   int64_t maxrec_limit;   /* maxrec_limit = 10000000 (hard limit) */

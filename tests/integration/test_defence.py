@@ -1,6 +1,9 @@
 """Defence in depth: the SQL tapserve writes means the same whatever the
-query role's settings, and huge UWS durations."""
+query role's settings, user queries never run as the role that owns the
+service state, and huge UWS durations."""
 
+import os
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 
@@ -101,6 +104,75 @@ def test_backslash_literals_with_scs_off(scs_off_server, psql):
         assert rows == [["s", "t"], ["abc\\", "x\\'y"]], (run.__name__, rows)
         rows = run(scs_off_server, INJECTION_QUERY)
         assert rows == [["field_id"]], (run.__name__, rows[:5])
+
+
+# ---------------------------------------------------------------------------
+# the query role
+
+
+def run_serve(workdir, name, dsn, extra, timeout=60):
+    """Starts `tapserve serve` with a minimal configuration; returns
+    (exit status or None when it still runs, output, process)."""
+    port = tsit.free_port()
+    path = os.path.join(workdir, "%s.ini" % name)
+    with open(path, "w") as f:
+        f.write("[server]\nlisten = 127.0.0.1\nport = %d\n" % port)
+        f.write("base_url = http://127.0.0.1:%d/tap\n" % port)
+        f.write("[database]\ndsn = %s\n" % dsn)
+        for k, v in extra.items():
+            f.write("%s = %s\n" % (k, v))
+    p = subprocess.Popen(
+        [str(tsit.tapserve_bin()), "serve", "-c", path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            r = requests.get("http://127.0.0.1:%d/tap/availability" % port, timeout=2)
+            if r.status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    return p.poll(), p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return p.stdout.read().decode(errors="replace")
+
+
+def test_refuses_queries_as_the_service_role(cluster, workdir):
+    rc, p = run_serve(workdir, "defence-service-role", cluster["dsn"], {})
+    out = stop(p)
+    assert rc is not None and rc != 0, "tapserve served user queries as the service role:\n" + out
+    assert "query_dsn" in out and "allow_query_as_service" in out, out
+
+
+def test_refuses_a_query_role_that_can_use_schema_tapserve(cluster, psql, workdir):
+    psql.run("GRANT USAGE ON SCHEMA tapserve TO %s" % QUERY_ROLE)
+    try:
+        rc, p = run_serve(workdir, "defence-query-usage", cluster["dsn"], {"query_dsn": tsit.query_dsn(cluster["dsn"])})
+        out = stop(p)
+    finally:
+        psql.run("REVOKE USAGE ON SCHEMA tapserve FROM %s" % QUERY_ROLE)
+    assert rc is not None and rc != 0, out
+    assert QUERY_ROLE in out and "tapserve" in out, out
+
+
+def test_starts_with_a_read_only_query_role_or_the_flag(cluster, workdir):
+    for name, extra in (
+        ("defence-query-role", {"query_dsn": tsit.query_dsn(cluster["dsn"])}),
+        ("defence-as-service", {"allow_query_as_service": "yes"}),
+    ):
+        rc, p = run_serve(workdir, name, cluster["dsn"], extra)
+        out = stop(p)
+        assert rc is None, "%s: exited %s:\n%s" % (name, rc, out)
 
 
 # ---------------------------------------------------------------------------

@@ -199,7 +199,8 @@ class Server:
                 "port": str(self.port),
                 "base_url": self.base,
             },
-            "database": {"dsn": dsn, "pool_size": "4"},
+            # Users' queries run as the read-only role, as tapserve requires.
+            "database": {"dsn": dsn, "query_dsn": query_dsn(dsn), "pool_size": "4"},
             "tap": {
                 "maxrec_default": "100000",
                 "maxrec_limit": "10000000",
