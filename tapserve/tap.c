@@ -204,7 +204,33 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, t
   return TS_OK;
 }
 
-/* DALI: parameter names are case-insensitive; the first value counts. */
+ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err)
+{
+  /* Each row: a parameter's name, its other name, and how to call it. */
+  static const struct {
+    const char *name, *alias, *shown;
+  } single[] = {
+      {"REQUEST", NULL, "REQUEST"}, {"LANG", NULL, "LANG"},
+      {"QUERY", NULL, "QUERY"},     {"MAXREC", NULL, "MAXREC"},
+      {"RUNID", NULL, "RUNID"},     {"RESPONSEFORMAT", "FORMAT", "RESPONSEFORMAT (or FORMAT)"}};
+  for (size_t k = 0; k < TS_ARRAY_LEN(single); k++) {
+    const char *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+      if (!ts_strcaseeq(params[i].name, single[k].name) &&
+          !(single[k].alias && ts_strcaseeq(params[i].name, single[k].alias)))
+        continue;
+      if (!first)
+        first = params[i].value;
+      else if (strcmp(first, params[i].value) != 0)
+        return ts_fail(err, TS_EINVAL, 0, "%s is single-valued but was given two different values",
+                       single[k].shown);
+    }
+  }
+  return TS_OK;
+}
+
+/* DALI: parameter names are case-insensitive; tap_check_single_valued has
+ * made sure that a repeated one has a single value. */
 static const char *sync_param(const void *src, const char *name)
 {
   const tap_params *p = src;
@@ -222,7 +248,7 @@ static void tap_sync(ts_app *app, http_request *req)
   sync_req *s;
 
   ts_error_clear(&err);
-  if (http_request_params(req, &p.all, &p.n, &err) ||
+  if (http_request_params(req, &p.all, &p.n, &err) || tap_check_single_valued(p.all, p.n, &err) ||
       tap_prepare_query(app, sync_param, &p, req->arena, &tq, &err)) {
     tap_send_error(req, &err);
     return;

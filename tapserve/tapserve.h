@@ -227,6 +227,12 @@ typedef const char *(*tap_param_fn)(const void *src, const char *name);
  * column C". */
 ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
                          tap_query *out, ts_error *err);
+/* DALI 1.1 (section 3.1.2): a single-valued parameter given more than once
+ * is an error. Returns TS_EINVAL naming the parameter when REQUEST, LANG,
+ * QUERY, MAXREC, RUNID or RESPONSEFORMAT (with its TAP 1.0 name FORMAT)
+ * occurs with two different values among params[0..n); the same value
+ * repeated counts as one value. Names compare case-insensitively. */
+ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err);
 /* A DALI error document with the HTTP status of err->code. */
 void tap_send_error(http_request *req, const ts_error *err);
 

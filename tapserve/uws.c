@@ -336,8 +336,10 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
 {
   const cfg *c = o->u->cfg;
   const char *v;
-  ts_err rc = TS_OK;
+  ts_err rc = tap_check_single_valued(o->params, o->np, err);
   *did = 0;
+  if (rc)
+    return rc;
   v = param(o->params, o->np, "RUNID");
   if (v) {
     rc = jobs_set_run_id(conn, o->id, v, err);
@@ -401,6 +403,10 @@ static void work_create(uws_op *o, PGconn *conn)
     return;
   }
   memset(&n, 0, sizeof n);
+  if (tap_check_single_valued(o->params, o->np, &o->err)) {
+    o->failed = 1;
+    goto out;
+  }
   n.execution_duration = c->jobs_duration_s;
   n.destruction_ms = ts_now_ms() + (int64_t)c->jobs_destruction_s * 1000;
   v = param(o->params, o->np, "PHASE");

@@ -1,6 +1,7 @@
 """Defence in depth: the SQL tapserve writes means the same whatever the
 query role's settings, user queries never run as the role that owns the
-service state, and huge UWS durations."""
+service state, huge UWS durations, and single-valued DALI parameters given
+more than once."""
 
 import os
 import subprocess
@@ -202,3 +203,55 @@ def test_huge_execution_duration(start_server):
     assert r.status_code == 200, r.text
     assert requests.get(pending + "/executionduration", timeout=30).text.strip() == "2147483"
     requests.delete(pending, timeout=30)
+
+
+# ---------------------------------------------------------------------------
+# single-valued parameters (DALI 1.1 section 3.1.2)
+
+Q = "SELECT TOP 3 field_id FROM demo.fields ORDER BY field_id"
+TWICE = [
+    ("MAXREC", "5", "10"),
+    ("LANG", "ADQL", "PQL"),
+    ("QUERY", Q, "SELECT TOP 1 field_id FROM demo.fields"),
+    ("REQUEST", "doQuery", "getCapabilities"),
+    ("RESPONSEFORMAT", "csv", "votable"),
+]
+
+
+def pairs(name, a, b):
+    base = [("LANG", "ADQL"), ("QUERY", Q)]
+    base = [(k, v) for k, v in base if k != name]
+    return base + [(name, a), (name.lower(), b)]
+
+
+@pytest.mark.parametrize("name,a,b", TWICE, ids=[t[0] for t in TWICE])
+def test_single_valued_twice_sync(server, name, a, b):
+    for method in ("GET", "POST"):
+        r = server.sync(pairs(name, a, b), method=method)
+        assert r.status_code == 400, "%s %s twice: HTTP %d %s" % (method, name, r.status_code, r.text[:300])
+        assert is_dali_error(r), r.text[:500]
+        assert name in r.text, r.text[:500]
+
+
+def test_format_and_responseformat_disagree(server):
+    r = server.sync([("LANG", "ADQL"), ("QUERY", Q), ("RESPONSEFORMAT", "csv"), ("FORMAT", "votable")])
+    assert r.status_code == 400 and is_dali_error(r), r.text[:500]
+
+
+def test_same_value_twice_is_one_value(server):
+    r = server.sync([("LANG", "ADQL"), ("QUERY", Q), ("MAXREC", "2"), ("maxrec", "2"), ("RESPONSEFORMAT", "csv")])
+    assert r.status_code == 200, r.text[:500]
+    assert _csv(r.text)[1:] == [["1"], ["2"]]
+
+
+def test_single_valued_twice_async(server):
+    r = requests.post(
+        server.base + "/async", data=pairs("MAXREC", "5", "10"), allow_redirects=False, timeout=30
+    )
+    assert r.status_code == 400 and is_dali_error(r), "HTTP %d %s" % (r.status_code, r.text[:500])
+    assert "MAXREC" in r.text
+    # and on the parameters of an existing job
+    url = create_job(server, {"LANG": "ADQL", "QUERY": Q})
+    r = requests.post(url + "/parameters", data=[("MAXREC", "1"), ("MAXREC", "2")], allow_redirects=False, timeout=30)
+    assert r.status_code == 400 and is_dali_error(r), "HTTP %d %s" % (r.status_code, r.text[:500])
+    requests.delete(url, timeout=30)
