@@ -277,6 +277,27 @@ void uws_free(ts_app *app);
 /* /async and /async/...: rest is the path after the base path. */
 void uws_handle(ts_app *app, http_request *req, const char *rest);
 
+/* ---- UWS documents (uws_xml.c) ----------------------------------------- */
+typedef struct jobs_job jobs_job;
+/* The largest UWS document (job list, job, sub-resource) built for one
+ * request; a larger one is an error for that request. */
+enum { UWS_DOC_MAX = 64 << 20 };
+/* Each appends a complete response body to `b` and returns TS_OK, or fails
+ * with a message in err: TS_EINTERNAL (500) when the document would pass
+ * b's cap, TS_ENOMEM when memory runs out; `b` then holds a partial
+ * document that must not be sent. */
+/* The job list of GET /async. */
+ts_err uws_doc_jobs(ts_buf *b, const cfg *c, const jobs_job *js, size_t n, ts_error *err);
+/* GET /async/{id}[/sub] of a job read in full: the job (sub ""), its
+ * parameters, results or error document, or a plain-text sub-resource
+ * (executionduration, destruction, quote, owner, runid). Sets *ctype.
+ * TS_ENOTFOUND for an unknown sub-resource, and for "error" while the job
+ * is not in ERROR. */
+ts_err uws_doc_job(ts_buf *b, const cfg *c, const jobs_job *j, const char *sub, const char **ctype,
+                   ts_error *err);
+/* ISO 8601 UTC, with milliseconds only when there are some. */
+void uws_iso8601(char out[32], int64_t ms);
+
 /* Runs the service until SIGTERM/SIGINT. */
 int ts_serve(cfg *c);
 

@@ -1,4 +1,4 @@
 #define TS_TESTS(X)                                                                                \
   X(cfg_defaults) X(cfg_good_file) X(cfg_errors) X(cfg_base_url) X(meta_build_ok)                 \
   X(meta_build_errors) X(meta_esa_flags) X(vosi_capabilities) X(vosi_availability)               \
-  X(vosi_tables) X(vosi_tables_esa) X(vosi_table_one)
+  X(vosi_tables) X(vosi_tables_esa) X(vosi_table_one) X(uws_doc_caps)
