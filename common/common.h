@@ -108,6 +108,8 @@ typedef struct ts_buf {
   size_t max; /* appending past max fails with TS_ELIMIT */
 } ts_buf;
 
+/* `max` is the mandatory cap on the content, in bytes: give every buffer a
+ * named one. There is no unbounded mode: a cap of 0 holds nothing. */
 void ts_buf_init(ts_buf *b, size_t max);
 /* On failure (TS_ENOMEM or TS_ELIMIT) the buffer keeps its old contents. */
 ts_err ts_buf_append(ts_buf *b, const void *p, size_t n);

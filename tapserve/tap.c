@@ -6,14 +6,19 @@
 #include <stdio.h>
 #include <string.h>
 
+enum {
+  TAP_ERROR_DOC_MAX = 64 * 1024, /* a DALI error document: one message of 512 bytes, escaped */
+  TAP_HOME_MAX = 64 * 1024       /* the home page: the title twice and four links */
+};
+
 /* ---- errors --------------------------------------------------------------- */
 
-static void send_error_doc(http_request *req, const ts_error *err, const char *extra_headers)
+void tap_send_error_headers(http_request *req, const ts_error *err, const char *extra_headers)
 {
   ts_buf b;
   const char *msg = err->msg[0] ? err->msg : ts_err_text(err->code);
   int status = ts_err_http(err->code);
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TAP_ERROR_DOC_MAX);
   if (fmt_votable_error_doc(&b, msg) != TS_OK) {
     http_respond(req, 500, "text/plain", NULL, "internal error\n", 15);
     ts_buf_free(&b);
@@ -26,7 +31,7 @@ static void send_error_doc(http_request *req, const ts_error *err, const char *e
 
 void tap_send_error(http_request *req, const ts_error *err)
 {
-  send_error_doc(req, err, NULL);
+  tap_send_error_headers(req, err, NULL);
 }
 
 static void send_fail(http_request *req, ts_err code, const char *fmt, ...) TS_PRINTF(3, 4);
@@ -290,19 +295,30 @@ static void tap_sync(ts_app *app, http_request *req)
 
 static void tap_home(ts_app *app, http_request *req)
 {
-  ts_buf b;
-  ts_buf_init(&b, 0);
-  ts_buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
-  ts_buf_xml(&b, app->cfg->service_title, strlen(app->cfg->service_title));
-  ts_buf_puts(&b, "</title></head><body><h1>");
-  ts_buf_xml(&b, app->cfg->service_title, strlen(app->cfg->service_title));
-  ts_buf_puts(&b, "</h1><p>An IVOA Table Access Protocol (TAP 1.1) service. Resources:</p><ul>");
   static const char *const res[] = {"sync", "capabilities", "availability", "tables"};
-  for (size_t i = 0; i < TS_ARRAY_LEN(res); i++)
-    ts_buf_printf(&b, "<li><a href=\"%s/%s\">%s/%s</a></li>", app->cfg->base_url, res[i],
-                  app->cfg->base_url, res[i]);
-  ts_buf_puts(&b, "</ul></body></html>\n");
-  http_respond(req, 200, "text/html; charset=utf-8", NULL, b.data, b.len);
+  const char *title = app->cfg->service_title;
+  ts_buf b;
+  ts_err rc;
+  ts_buf_init(&b, TAP_HOME_MAX);
+  rc = ts_buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+  if (!rc)
+    rc = ts_buf_xml(&b, title, strlen(title));
+  if (!rc)
+    rc = ts_buf_puts(&b, "</title></head><body><h1>");
+  if (!rc)
+    rc = ts_buf_xml(&b, title, strlen(title));
+  if (!rc)
+    rc = ts_buf_puts(&b,
+                     "</h1><p>An IVOA Table Access Protocol (TAP 1.1) service. Resources:</p><ul>");
+  for (size_t i = 0; !rc && i < TS_ARRAY_LEN(res); i++)
+    rc = ts_buf_printf(&b, "<li><a href=\"%s/%s\">%s/%s</a></li>", app->cfg->base_url, res[i],
+                       app->cfg->base_url, res[i]);
+  if (!rc)
+    rc = ts_buf_puts(&b, "</ul></body></html>\n");
+  if (rc)
+    send_fail(req, TS_EINTERNAL, "cannot build the home page: %s", ts_err_text(rc));
+  else
+    http_respond(req, 200, "text/html; charset=utf-8", NULL, b.data, b.len);
   ts_buf_free(&b);
 }
 
@@ -353,7 +369,7 @@ void tap_handle(http_request *req, void *ud)
 not_allowed : {
   ts_error e;
   ts_fail(&e, TS_EMETHOD, 0, "method %s is not allowed on %s", req->method, req->path);
-  send_error_doc(req, &e,
-                 !strcmp(rest, "/sync") ? "Allow: GET, POST, HEAD\r\n" : "Allow: GET, HEAD\r\n");
+  tap_send_error_headers(
+      req, &e, !strcmp(rest, "/sync") ? "Allow: GET, POST, HEAD\r\n" : "Allow: GET, HEAD\r\n");
 }
 }

@@ -235,6 +235,8 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, t
 ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err);
 /* A DALI error document with the HTTP status of err->code. */
 void tap_send_error(http_request *req, const ts_error *err);
+/* The same with extra header lines ("Allow: GET\r\n"), or NULL. */
+void tap_send_error_headers(http_request *req, const ts_error *err, const char *extra_headers);
 
 /* ---- streaming one result to a client (result.c) -----------------------
  * Schema and batches in, a formatted HTTP response out; used by /sync and

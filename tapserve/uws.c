@@ -1457,11 +1457,12 @@ static void exec_watch(exec_run *x, PGconn *qc)
 
 static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
 {
+  static const char copy_fmt[] = "COPY (%s) TO STDOUT (FORMAT binary)";
   ts_buf cmd;
   ts_err rc = TS_OK;
   PGresult *r;
-  ts_buf_init(&cmd, 0);
-  if (ts_buf_printf(&cmd, "COPY (%s) TO STDOUT (FORMAT binary)", x->sql)) {
+  ts_buf_init(&cmd, strlen(x->sql) + sizeof copy_fmt);
+  if (ts_buf_printf(&cmd, copy_fmt, x->sql)) {
     ts_buf_free(&cmd);
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
@@ -1561,7 +1562,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
   x.job = job;
   x.a = a;
   ts_error_clear(&err);
-  ts_buf_init(&cols, 0);
+  ts_buf_init(&cols, JOBS_SCHEMA_JSON_MAX);
   if (job->execution_duration > 0)
     x.deadline_ms = ts_now_ms() + duration_ms(job->execution_duration) + 2000;
   x.next_check_ms = ts_now_ms() + PHASE_CHECK_MS;
@@ -2023,14 +2024,10 @@ void uws_free(ts_app *app)
 static void not_allowed(http_request *req, const char *allow)
 {
   ts_error e;
-  ts_buf b;
   char hdr[64];
   ts_fail(&e, TS_EMETHOD, 0, "method %s is not allowed on %s", req->method, req->path);
-  ts_buf_init(&b, 0);
-  fmt_votable_error_doc(&b, e.msg);
   snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-  http_respond(req, 405, "application/x-votable+xml", hdr, b.data, b.len);
-  ts_buf_free(&b);
+  tap_send_error_headers(req, &e, hdr);
 }
 
 static void not_found(http_request *req)

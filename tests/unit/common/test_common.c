@@ -71,13 +71,19 @@ int test_buf_limit(void)
   TS_CHECK_EQ_INT(b.len, 10);
   TS_CHECK_STREQ(b.data, "0123456789");
   ts_buf_free(&b);
+  /* There is no unbounded buffer: a cap of 0 holds nothing. */
+  ts_buf_init(&b, 0);
+  TS_CHECK_EQ_INT(ts_buf_puts(&b, "x"), TS_ELIMIT);
+  TS_CHECK_EQ_INT(ts_buf_append(&b, "", 0), TS_OK);
+  TS_CHECK_EQ_INT(b.len, 0);
+  ts_buf_free(&b);
   return 0;
 }
 
 int test_buf_xml(void)
 {
   ts_buf b;
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   const char in[] = "a<b>&\"c'\x01\xff\xc3\xa9";
   TS_CHECK_EQ_INT(ts_buf_xml(&b, in, sizeof in - 1), TS_OK);
   TS_CHECK_STREQ(b.data, "a&lt;b&gt;&amp;&quot;c&apos;\xEF\xBF\xBD\xEF\xBF\xBD\xc3\xa9");
