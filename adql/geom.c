@@ -21,9 +21,13 @@ typedef struct stcs {
   int depth;
 } stcs;
 
-static int stcs_fail(stcs *s, const char *fmt, const char *word)
+static int stcs_fail(stcs *s, const char *fmt, ...) TS_PRINTF(2, 3);
+static int stcs_fail(stcs *s, const char *fmt, ...)
 {
-  snprintf(s->msg, s->msgsize, fmt, word);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->msg, s->msgsize, fmt, ap);
+  va_end(ap);
   return -1;
 }
 

@@ -93,6 +93,8 @@ int adql__reserved_fn(const char *s)
 /* ---- errors ------------------------------------------------------------------ */
 
 static ts_err failv_at(ts_error *err, const char *text, size_t len, int loc, const char *fmt,
+                       va_list ap) TS_PRINTF(5, 0);
+static ts_err failv_at(ts_error *err, const char *text, size_t len, int loc, const char *fmt,
                        va_list ap)
 {
   int pos = loc < 0 ? 0 : ts_charpos(text, len, loc);

@@ -52,6 +52,8 @@ echo "== embedded PostgreSQL in $DATA (port $PG_PORT)"
 "$BIN" demo --no-serve --data-dir "$DATA" --pg-port "$PG_PORT" --rows 1000 >"$WORK/demo.out" 2>&1 ||
   { cat "$WORK/demo.out" >&2; die "tapserve demo --no-serve failed"; }
 DSN=$(awk '/^  database /{ sub(/^  database +/, ""); dsn = $0 } END { print dsn }' "$WORK/demo.out")
+# users' queries run as the demo's read-only role
+QUERY_DSN="$(printf '%s' "$DSN" | sed 's/ user=[^ ]*//') user=tapserve_query"
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 "$DSN")
 have=0
 if [ "$("${PSQL[@]}" -At -c "SELECT to_regclass('bench.gen_info') IS NOT NULL")" = t ]; then
@@ -79,6 +81,9 @@ FROM (VALUES ('source_id', 'long', NULL, NULL, 'meta.id;meta.main', 1), ('ra', '
              ('phot_g_mean_mag', 'float', NULL, 'mag', NULL, 7), ('bp_rp', 'float', NULL, 'mag', NULL, 8),
              ('flags', 'short', NULL, NULL, NULL, 9), ('name', 'char', '*', NULL, NULL, 10))
      AS c(n, dt, asz, u, ucd, i);
+-- users' queries run as the read-only role of the demo
+GRANT USAGE ON SCHEMA bench TO tapserve_query;
+GRANT SELECT ON ALL TABLES IN SCHEMA bench TO tapserve_query;
 COMMIT;
 SQL
 
@@ -94,6 +99,7 @@ base_url = $URL
 write_timeout = 3600
 [database]
 dsn = $DSN
+query_dsn = $QUERY_DSN
 [tap]
 maxrec_limit = 1000000000
 sync_timeout = 3600

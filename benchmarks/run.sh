@@ -64,6 +64,8 @@ if ! "$BIN" demo --no-serve --data-dir "$DATA" --pg-port "$PG_PORT" --rows 1000 
   die "tapserve demo --no-serve failed"
 fi
 DSN=$(awk '/^  database /{ sub(/^  database +/, ""); dsn = $0 } END { print dsn }' "$WORK/demo.out")
+# users' queries run as the demo's read-only role
+QUERY_DSN="$(printf '%s' "$DSN" | sed 's/ user=[^ ]*//') user=tapserve_query"
 [ -n "$DSN" ] || die "tapserve demo printed no DSN: $(cat "$WORK/demo.out")"
 echo "   $DSN"
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 "$DSN")
@@ -112,6 +114,9 @@ FROM (VALUES ('bench.sources'), ('bench.sources_1m')) AS tb(t),
              ('flags', 'short', NULL, 'Flags', NULL, 'meta.code', 0, 9),
              ('name', 'char', '*', 'Name', NULL, 'meta.id', 0, 10))
        AS c(name, datatype, arraysize, descr, unit, ucd, indexed, idx);
+-- users' queries run as the read-only role of the demo
+GRANT USAGE ON SCHEMA bench TO tapserve_query;
+GRANT SELECT ON ALL TABLES IN SCHEMA bench TO tapserve_query;
 COMMIT;
 SQL
 
@@ -129,6 +134,7 @@ base_url = $URL
 write_timeout = 3600
 [database]
 dsn = $DSN
+query_dsn = $QUERY_DSN
 [tap]
 maxrec_default = 100000
 maxrec_limit = 1000000000

@@ -11,7 +11,7 @@ void ts_buf_init(ts_buf *b, size_t max)
 {
   b->data = NULL;
   b->len = b->cap = 0;
-  b->max = max ? max : SIZE_MAX / 2;
+  b->max = max < SIZE_MAX / 2 ? max : SIZE_MAX / 2;
 }
 
 ts_err ts_buf_reserve(ts_buf *b, size_t extra)

@@ -68,7 +68,7 @@ typedef struct ts_error {
 /* Fills `e` (if not NULL) and returns `code`, so callers can write
  * `return ts_fail(err, TS_EINVAL, 0, "MAXREC must be a number")`. */
 ts_err ts_fail(ts_error *e, ts_err code, int pos, const char *fmt, ...) TS_PRINTF(4, 5);
-ts_err ts_failv(ts_error *e, ts_err code, int pos, const char *fmt, va_list ap);
+ts_err ts_failv(ts_error *e, ts_err code, int pos, const char *fmt, va_list ap) TS_PRINTF(4, 0);
 /* Sets line and col in `e` from its `pos` and the text the position refers to. */
 void ts_error_set_linecol(ts_error *e, const char *text, size_t len);
 /* Resets `e` to TS_OK with an empty message. */
@@ -110,12 +110,14 @@ typedef struct ts_buf {
   size_t max; /* appending past max fails with TS_ELIMIT */
 } ts_buf;
 
+/* `max` is the mandatory cap on the content, in bytes: give every buffer a
+ * named one. There is no unbounded mode: a cap of 0 holds nothing. */
 void ts_buf_init(ts_buf *b, size_t max);
 /* On failure (TS_ENOMEM or TS_ELIMIT) the buffer keeps its old contents. */
 ts_err ts_buf_append(ts_buf *b, const void *p, size_t n);
 ts_err ts_buf_puts(ts_buf *b, const char *s);
 ts_err ts_buf_printf(ts_buf *b, const char *fmt, ...) TS_PRINTF(2, 3);
-ts_err ts_buf_vprintf(ts_buf *b, const char *fmt, va_list ap);
+ts_err ts_buf_vprintf(ts_buf *b, const char *fmt, va_list ap) TS_PRINTF(2, 0);
 /* Appends `s` escaped for XML text and attribute values (&<>"' and control
  * characters that XML 1.0 forbids are replaced by U+FFFD's UTF-8 form;
  * invalid UTF-8 bytes likewise). */
@@ -151,8 +153,10 @@ typedef enum { TS_LOG_DEBUG, TS_LOG_INFO, TS_LOG_WARN, TS_LOG_ERROR } ts_log_lev
 void ts_log_set_level(ts_log_level lvl);
 ts_log_level ts_log_get_level(void);
 /* Writes "2026-11-22T10:00:00.123Z INFO [reqid] message" to stderr; reqid
- * may be NULL. Newlines in the message are escaped, so one event stays one
- * line. */
+ * may be NULL. Control characters (C0 with CR and LF, DEL, C1), invalid
+ * UTF-8 and backslashes in reqid and message are escaped (\n \r \t \\ or
+ * \xHH), so one event stays one line without terminal sequences, whatever
+ * text a client got into it. */
 void ts_log(ts_log_level lvl, const char *reqid, const char *fmt, ...) TS_PRINTF(3, 4);
 
 #endif

@@ -66,10 +66,51 @@ static ts_log_level log_level = TS_LOG_INFO;
 void ts_log_set_level(ts_log_level lvl) { log_level = lvl; }
 ts_log_level ts_log_get_level(void) { return log_level; }
 
+/* Appends the escaped form of msg to line[n..cap): control characters
+ * (C0, DEL, C1), invalid UTF-8 and the backslash itself are escaped (\n,
+ * \r, \t, \\, else \xHH per byte), so a log line never carries terminal
+ * sequences or fake line breaks and reads back unambiguously. Stops when a
+ * further escape would not fit; returns the new length. */
+static size_t log_escape(char *line, size_t n, size_t cap, const char *msg)
+{
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *p = (const unsigned char *)msg;
+  size_t len = strlen(msg);
+  for (size_t i = 0; i < len;) {
+    unsigned c = p[i];
+    size_t k = ts_utf8_seq(p + i, len - i);
+    int c1 = k == 2 && c == 0xC2 && p[i + 1] < 0xA0; /* U+0080..U+009F */
+    if (k && c >= 0x20 && c != 0x7f && c != '\\' && !c1) {
+      if (n + k >= cap)
+        break;
+      memcpy(line + n, p + i, k);
+      n += k;
+      i += k;
+      continue;
+    }
+    k = c1 ? 2 : 1;
+    if (n + 4 * k >= cap)
+      break;
+    for (size_t j = 0; j < k; j++, i++) {
+      unsigned b = p[i];
+      char letter = b == '\n' ? 'n' : b == '\r' ? 'r' : b == '\t' ? 't' : b == '\\' ? '\\' : 0;
+      line[n++] = '\\';
+      if (letter) {
+        line[n++] = letter;
+      } else {
+        line[n++] = 'x';
+        line[n++] = hex[b >> 4];
+        line[n++] = hex[b & 15];
+      }
+    }
+  }
+  return n;
+}
+
 void ts_log(ts_log_level lvl, const char *reqid, const char *fmt, ...)
 {
   static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
-  char msg[2048], line[4200], ts[32];
+  char msg[2048], line[4 * sizeof msg + 160], ts[32];
   size_t n = 0;
   va_list ap;
   if (lvl < log_level)
@@ -78,15 +119,11 @@ void ts_log(ts_log_level lvl, const char *reqid, const char *fmt, ...)
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   ts_iso8601(ts, ts_now_ms(), 1);
-  n = (size_t)snprintf(line, sizeof line, "%s %s [%s] ", ts, names[lvl], reqid ? reqid : "-");
-  for (const char *p = msg; *p && n + 3 < sizeof line; p++) {
-    if (*p == '\n' || *p == '\r') {
-      line[n++] = '\\';
-      line[n++] = *p == '\n' ? 'n' : 'r';
-    } else {
-      line[n++] = *p;
-    }
-  }
+  n = (size_t)snprintf(line, 160, "%s %s [", ts, names[lvl]);
+  n = log_escape(line, n, 160, reqid ? reqid : "-");
+  line[n++] = ']';
+  line[n++] = ' ';
+  n = log_escape(line, n, sizeof line - 1, msg);
   line[n++] = '\n';
   /* One write(2) per event keeps lines whole when several threads log. */
   ssize_t w = write(STDERR_FILENO, line, n);

@@ -567,6 +567,11 @@ static ts_err conn_submit(http_conn *c, http__wr *wr, const uv_buf_t *bufs, unsi
 }
 
 /* Response head. clen < 0: no Content-Length. */
+/* Caps of the buffers our own answers are built in: a response head (our
+ * headers and the handler's extra ones, a Location URL at most), and the
+ * one-line body of an error of our own. */
+enum { HTTP__HEAD_MAX = 64 * 1024, HTTP__ERROR_BODY_MAX = 4 * 1024 };
+
 static ts_err head_build(ts_buf *b, const http_server *s, int status, const char *ct,
                          const char *extra, long long clen, int chunked, int keep, int minor)
 {
@@ -618,8 +623,8 @@ static void conn_error_reply(http_conn *c, int status, const char *msg)
 
   conn_read_stop(c);
   conn_timer_stop(c);
-  ts_buf_init(&head, 0);
-  ts_buf_init(&body, 0);
+  ts_buf_init(&head, HTTP__HEAD_MAX);
+  ts_buf_init(&body, HTTP__ERROR_BODY_MAX);
   srv_reqid(s, reqid);
   char extra[40] = "";
   if (status == 405)
@@ -1020,7 +1025,7 @@ ts_err http_respond(http_request *r, int status, const char *content_type,
     q->keep_alive = 0;
   if (!status_has_body(status))
     len = 0;
-  ts_buf_init(&head, 0);
+  ts_buf_init(&head, HTTP__HEAD_MAX);
   rc = head_build(&head, c->srv, status, content_type, extra_headers,
                   status_has_body(status) ? (long long)len : -1, 0, q->keep_alive, r->http_minor);
   if (rc == TS_OK) {
@@ -1058,7 +1063,7 @@ static ts_err begin_streamed(http_request *r, int status, const char *content_ty
   }
   if (c->srv->shutting_down)
     q->keep_alive = 0;
-  ts_buf_init(&head, 0);
+  ts_buf_init(&head, HTTP__HEAD_MAX);
   rc = head_build(&head, c->srv, status, content_type, extra_headers, length, q->chunked,
                   q->keep_alive, r->http_minor);
   if (rc == TS_OK)

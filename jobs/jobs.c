@@ -14,6 +14,9 @@
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::int8"
 
+/* A job's parameters as JSON: what one request body can carry, escaped. */
+enum { JOBS_PARAMS_JSON_MAX = 64 << 20 };
+
 static const char *const phase_names[JOBS_NPHASES] = {
     "PENDING", "QUEUED",  "EXECUTING", "COMPLETED", "ERROR",
     "ABORTED", "UNKNOWN", "HELD",      "SUSPENDED", "ARCHIVED"};
@@ -187,6 +190,15 @@ ts_err jobs_json_str(ts_buf *b, const char *s)
 
 /* {"name": "value", ...} with lower-cased names; the first of repeated
  * names wins (DALI). */
+/* params_json failed: past the cap it is the request's size (413). */
+static ts_err params_fail(ts_err rc, ts_error *err)
+{
+  if (rc == TS_ELIMIT)
+    return ts_fail(err, TS_ELIMIT, 0, "the job parameters take more than %d bytes",
+                   JOBS_PARAMS_JSON_MAX);
+  return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+}
+
 static ts_err params_json(const jobs_param *p, size_t n, ts_buf *b)
 {
   ts_err rc = ts_buf_puts(b, "{");
@@ -227,10 +239,11 @@ ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *e
 
   if (ts_random_hex(out_id, 16))
     return ts_fail(err, TS_EIO, 0, "no random bytes for a job id");
-  ts_buf_init(&pj, 0);
-  if (params_json(n->params, n->nparams, &pj)) {
+  ts_buf_init(&pj, JOBS_PARAMS_JSON_MAX);
+  rc = params_json(n->params, n->nparams, &pj);
+  if (rc) {
     ts_buf_free(&pj);
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+    return params_fail(rc, err);
   }
   snprintf(dur, sizeof dur, "%lld", (long long)n->execution_duration);
   snprintf(destr, sizeof destr, "%lld", (long long)n->destruction_ms);
@@ -496,10 +509,11 @@ ts_err jobs_set_params(PGconn *conn, const char *id, const jobs_param *p, size_t
   ts_buf pj;
   PGresult *r = NULL;
   ts_err rc;
-  ts_buf_init(&pj, 0);
-  if (params_json(p, n, &pj)) {
+  ts_buf_init(&pj, JOBS_PARAMS_JSON_MAX);
+  rc = params_json(p, n, &pj);
+  if (rc) {
     ts_buf_free(&pj);
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+    return params_fail(rc, err);
   }
   const char *v[] = {id, pj.data};
   rc = run(conn,
@@ -859,7 +873,9 @@ ts_err jobs_requeue_strays(PGconn *conn, const char *instance, const char *const
   char age[16];
   ts_err rc = TS_OK;
   *n = 0;
-  ts_buf_init(&ids, 0);
+  /* Executors per instance are bounded by max_executing (at most 64 per
+   * instance in practice): each id is 32 hex digits and a comma. */
+  ts_buf_init(&ids, (nrunning + 1) * 40);
   /* A text[] literal of job ids (32 hex digits each: nothing to quote). */
   if (ts_buf_append(&ids, "{", 1))
     rc = TS_ENOMEM;

@@ -205,6 +205,9 @@ ts_err jobs_result_schema(PGconn *conn, ts_arena *a, const char *id, const char 
                           stream_schema *out, ts_error *err);
 /* JSON of a schema for jobs_complete. Returns TS_ENOMEM. */
 ts_err jobs_schema_json(const stream_schema *s, ts_buf *out);
+/* A cap for `out`: up to 1664 columns (PostgreSQL's limit) with their
+ * metadata. */
+enum { JOBS_SCHEMA_JSON_MAX = 16 << 20 };
 /* The encoded size of a result in one format, once known (-1 unknown). */
 ts_err jobs_result_size_get(PGconn *conn, const char *id, const char *name, const char *fmt,
                             int64_t *size, ts_error *err);

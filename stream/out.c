@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* ts_buf_xml writes at most six bytes per input byte ("&quot;"). */
+enum { OUT_XML_GROWTH = 6 };
+
 ts_err stream_out_init(stream_out *o, size_t cap, stream_flush_fn flush, void *ud)
 {
   memset(o, 0, sizeof *o);
@@ -102,7 +105,7 @@ ts_err stream_out_xml(stream_out *o, const char *s, size_t n)
   if (i == n)
     return stream_out_put(o, s, n);
   ts_buf b;
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, n * OUT_XML_GROWTH);
   ts_err rc = ts_buf_xml(&b, s, n);
   if (!rc)
     rc = stream_out_put(o, b.data, b.len);

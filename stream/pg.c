@@ -8,7 +8,7 @@
  * paused in COPY, writable while PQflush has bytes left.
  *
  * A query walks through phases, each ended by libpq's NULL result:
- *   BEGIN READ ONLY; SET LOCAL statement_timeout -> PREPARE "" -> DESCRIBE ""
+ *   prologue (BEGIN READ ONLY; SET LOCAL ...) -> PREPARE "" -> DESCRIBE ""
  *   -> on_schema -> COPY (sql) TO STDOUT (FORMAT binary) -> rows -> COMMIT
  * An error in any phase records the first error and ends with ROLLBACK.
  * Cancellation and callback failures while the backend may be working
@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ enum conn_state { CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CLOSING };
 
 enum query_phase {
   Q_WAITING,    /* queued for a connection */
-  Q_BEGIN,      /* BEGIN READ ONLY; SET LOCAL statement_timeout */
+  Q_BEGIN,      /* stream_pg_prologue(): BEGIN READ ONLY; SET LOCAL ... */
   Q_PREPARE,    /* PQsendPrepare("") */
   Q_DESCRIBE,   /* PQsendDescribePrepared("") */
   Q_COPY_START, /* COPY sent, waiting for PGRES_COPY_OUT */
@@ -691,10 +692,22 @@ static void wait_push_front(stream_pg_pool *p, stream_query *q)
   pool_kick(p);
 }
 
+void stream_pg_prologue(char out[STREAM_PG_PROLOGUE_MAX], int64_t timeout_ms)
+{
+  if (timeout_ms < 0)
+    timeout_ms = 0;
+  if (timeout_ms > INT_MAX)
+    timeout_ms = INT_MAX;
+  snprintf(out, STREAM_PG_PROLOGUE_MAX,
+           "BEGIN READ ONLY; SET LOCAL statement_timeout = %lld;"
+           " SET LOCAL standard_conforming_strings = on",
+           (long long)timeout_ms);
+}
+
 static void conn_start_query(pg_conn *c, stream_query *q)
 {
   stream_pg_pool *p = c->pool;
-  char sql[96];
+  char sql[STREAM_PG_PROLOGUE_MAX];
   if (!stream_pg_idle_usable(c->conn)) {
     /* Its server has gone (a restart) and our poll has not seen it yet:
      * not this query's failure. */
@@ -709,8 +722,7 @@ static void conn_start_query(pg_conn *c, stream_query *q)
   q->c = c;
   q->phase = Q_BEGIN;
   q->started_ms = ts_now_ms();
-  snprintf(sql, sizeof sql, "BEGIN READ ONLY; SET LOCAL statement_timeout = %lld",
-           (long long)(q->timeout_ms > 0 ? q->timeout_ms : 0));
+  stream_pg_prologue(sql, q->timeout_ms);
   if (!PQsendQuery(c->conn, sql)) {
     query_send_failed(q);
     return;

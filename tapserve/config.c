@@ -25,7 +25,8 @@ typedef enum {
   K_BYTES,   /* size_t: integer with optional k/M/G suffix (powers of 1024) */
   K_SECS_MS, /* int milliseconds; the file gives seconds (fraction allowed) */
   K_SECS,    /* int seconds; the file gives whole seconds */
-  K_LEVEL    /* int ts_log_level from debug|info|warn|error */
+  K_LEVEL,   /* int ts_log_level from debug|info|warn|error */
+  K_BOOL     /* int 0 or 1 from yes|no, true|false, on|off, 1|0 */
 } key_kind;
 
 typedef struct key_def {
@@ -57,6 +58,7 @@ static const key_def keys[] = {
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
     {"database", "connect_timeout", K_SECS_MS, F(connect_timeout_ms), 0, 3600},
     {"database", "pool_wait_timeout", K_SECS_MS, F(pool_wait_timeout_ms), 0, 3600},
+    {"database", "allow_query_as_service", K_BOOL, F(allow_query_as_service), 0, 1},
     {"tap", "maxrec_default", K_INT64, F(maxrec_default), 0, INT64_MAX / 2},
     {"tap", "maxrec_limit", K_INT64, F(maxrec_limit), 0, INT64_MAX / 2},
     {"tap", "sync_timeout", K_SECS, F(sync_timeout_s), 0, 30 * 86400},
@@ -276,6 +278,18 @@ static const char *parse_level(const char *v, int64_t *out)
   return "not a log level (debug, info, warn or error)";
 }
 
+static const char *parse_bool(const char *v, int64_t *out)
+{
+  static const char *const names[] = {"no", "yes", "false", "true", "off", "on", "0", "1"};
+  for (size_t i = 0; i < TS_ARRAY_LEN(names); i++) {
+    if (ts_strcaseeq(v, names[i])) {
+      *out = (int64_t)(i % 2);
+      return NULL;
+    }
+  }
+  return "not yes or no";
+}
+
 /* ---- the inih glue -------------------------------------------------------- */
 
 typedef struct load_ctx {
@@ -402,6 +416,9 @@ static int ctx_handler(void *user, const char *section, const char *name, const 
   case K_LEVEL:
     why = parse_level(value, &v);
     break;
+  case K_BOOL:
+    why = parse_bool(value, &v);
+    break;
   }
   if (why) {
     if (!strcmp(why, "out of range"))
@@ -418,7 +435,7 @@ static int ctx_handler(void *user, const char *section, const char *name, const 
   case K_BYTES:
     *(size_t *)((char *)x->c + k->off) = (size_t)v;
     break;
-  default: /* K_INT, K_SECS, K_SECS_MS, K_LEVEL: bounded well inside int */
+  default: /* K_INT, K_SECS, K_SECS_MS, K_LEVEL, K_BOOL: bounded well inside int */
     *(int *)((char *)x->c + k->off) = (int)v;
     break;
   }

@@ -194,7 +194,7 @@ void tap_examples(ts_app *app, http_request *req)
     http_respond(req, 200, ctype, NULL, app->examples_doc, app->examples_len);
     return;
   }
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TAP_EXAMPLES_DOC_MAX);
   rc = tap_examples_xml(app->cfg, app->meta ? meta_adql(app->meta) : NULL, &b);
   if (rc) {
     ts_error e;

@@ -74,6 +74,68 @@ static ts_err load_metadata(ts_app *app, ts_error *err)
   return rc;
 }
 
+/* Users' queries must not run as a role that can use schema tapserve: it
+ * holds the service state (every job with its query and owner, stored
+ * results, and soon user accounts). The query role may use it when it
+ * holds USAGE or CREATE on the schema, or, before the schema exists, when
+ * it has the privileges of the service role (the same role, a member of
+ * it, or a superuser). allow_query_as_service = yes skips the check. */
+static ts_err check_query_role(const cfg *c, ts_error *err)
+{
+  static const char sql[] =
+      "SELECT current_user, CASE WHEN n.oid IS NULL THEN pg_has_role($1, 'USAGE')"
+      " ELSE has_schema_privilege(n.oid, 'USAGE') OR has_schema_privilege(n.oid, 'CREATE') END"
+      " FROM (VALUES (1)) AS one LEFT JOIN pg_namespace n ON n.nspname = 'tapserve'";
+  const char *qdsn = c->query_dsn[0] ? c->query_dsn : c->dsn;
+  PGconn *svc = NULL, *q = NULL;
+  PGresult *r = NULL;
+  const char *svc_user;
+  char who[200];
+  ts_err rc = TS_OK;
+
+  if (c->allow_query_as_service) {
+    ts_log(TS_LOG_WARN, NULL,
+           "allow_query_as_service = yes: user queries may run as a role that can use schema "
+           "tapserve (the service state)");
+    return TS_OK;
+  }
+  svc = stream_pg_connect_blocking(c->dsn, err);
+  q = svc ? stream_pg_connect_blocking(qdsn, err) : NULL;
+  if (!q) {
+    rc = err->code ? err->code : TS_EDB;
+    goto out;
+  }
+  svc_user = PQuser(svc);
+  r = PQexecParams(q, sql, 1, NULL, &svc_user, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+    rc = ts_fail(err, TS_EDB, 0, "cannot check the privileges of the query role: %s",
+                 PQerrorMessage(q));
+    goto out;
+  }
+  if (strcmp(PQgetvalue(r, 0, 1), "t") != 0)
+    goto out;
+  if (c->query_dsn[0])
+    snprintf(who, sizeof who, "the query role \"%.60s\" of [database] query_dsn",
+             PQgetvalue(r, 0, 0));
+  else
+    snprintf(who, sizeof who,
+             "[database] query_dsn is empty, so user queries would run as the service role "
+             "\"%.60s\", which",
+             PQgetvalue(r, 0, 0));
+  rc = ts_fail(err, TS_EINVAL, 0,
+               "%s can use schema tapserve (jobs, their queries and results): set query_dsn to a "
+               "role that can only read the published schemas (see docs/deployment.md), or set "
+               "allow_query_as_service = yes to accept that",
+               who);
+out:
+  PQclear(r);
+  if (q)
+    PQfinish(q);
+  if (svc)
+    PQfinish(svc);
+  return rc;
+}
+
 int ts_serve(cfg *c)
 {
   serve_state s;
@@ -90,7 +152,7 @@ int ts_serve(cfg *c)
   s.app.loop = uv_default_loop();
   s.app.started_ms = ts_now_ms();
 
-  if (load_metadata(&s.app, &err)) {
+  if (load_metadata(&s.app, &err) || check_query_role(c, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
     return 1;
   }

@@ -23,6 +23,8 @@
 #include <string.h>
 
 enum { RESULT_OUT_BYTES = 64 * 1024, DISPOSITION_BYTES = 384, ETAG_BYTES = 128 };
+/* A result small enough to answer with Content-Length is kept whole. */
+enum { RESULT_SMALL_MAX = RESULT_OUT_BYTES * 4 };
 /* Fast levels: the compressor must keep up with the database. */
 enum { RESULT_GZIP_LEVEL = 1, RESULT_ZSTD_LEVEL = 1 };
 
@@ -133,7 +135,7 @@ static void result_complete(tap_result *r)
     char hdr[DISPOSITION_BYTES];
     extra_headers(hdr, r);
     ts_buf body = r->small;
-    ts_buf_init(&r->small, 0);
+    ts_buf_init(&r->small, RESULT_SMALL_MAX);
     result_free(r);
     http_respond(req, 200, r->fmt->mime, hdr, body.data ? body.data : "", body.len);
     ts_buf_free(&body);
@@ -302,7 +304,7 @@ tap_result *tap_result_new(http_request *req, const fmt_type *fmt, const tap_res
     r->hooks = *hooks;
   /* A result that has not started when it ends is at most one output
    * buffer (plus what a compressor held back). */
-  ts_buf_init(&r->small, RESULT_OUT_BYTES * 4);
+  ts_buf_init(&r->small, RESULT_SMALL_MAX);
   if (stream_out_init(&r->out, RESULT_OUT_BYTES, result_flush, r))
     return NULL;
   if (result_setup_coding(r)) {

@@ -6,13 +6,18 @@
 #include <stdio.h>
 #include <string.h>
 
+enum {
+  TAP_ERROR_DOC_MAX = 64 * 1024, /* a DALI error document: one message of 512 bytes, escaped */
+  TAP_HOME_MAX = 64 * 1024       /* the home page: the title twice and four links */
+};
+
 /* ---- errors --------------------------------------------------------------- */
 
 /* Retry-After of 429 and 503 answers: long enough for a stream or a
  * connection to come free, short enough for a script that waits. */
 enum { TAP_RETRY_AFTER_S = 5 };
 
-static void send_error_doc(http_request *req, const ts_error *err, const char *extra_headers)
+void tap_send_error_headers(http_request *req, const ts_error *err, const char *extra_headers)
 {
   ts_buf b;
   const char *msg = err->msg[0] ? err->msg : ts_err_text(err->code);
@@ -22,7 +27,7 @@ static void send_error_doc(http_request *req, const ts_error *err, const char *e
     snprintf(retry, sizeof retry, "Retry-After: %d\r\n", TAP_RETRY_AFTER_S);
     extra_headers = retry;
   }
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TAP_ERROR_DOC_MAX);
   if (fmt_votable_error_doc(&b, msg) != TS_OK) {
     http_respond(req, 500, "text/plain", NULL, "internal error\n", 15);
     ts_buf_free(&b);
@@ -35,13 +40,17 @@ static void send_error_doc(http_request *req, const ts_error *err, const char *e
 
 void tap_send_error(http_request *req, const ts_error *err)
 {
-  send_error_doc(req, err, NULL);
+  tap_send_error_headers(req, err, NULL);
 }
 
-static void send_fail(http_request *req, ts_err code, const char *fmt, const char *arg)
+static void send_fail(http_request *req, ts_err code, const char *fmt, ...) TS_PRINTF(3, 4);
+static void send_fail(http_request *req, ts_err code, const char *fmt, ...)
 {
   ts_error e;
-  ts_fail(&e, code, 0, fmt, arg);
+  va_list ap;
+  va_start(ap, fmt);
+  ts_failv(&e, code, 0, fmt, ap);
+  va_end(ap);
   tap_send_error(req, &e);
 }
 
@@ -297,7 +306,33 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, t
   return TS_OK;
 }
 
-/* DALI: parameter names are case-insensitive; the first value counts. */
+ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err)
+{
+  /* Each row: a parameter's name, its other name, and how to call it. */
+  static const struct {
+    const char *name, *alias, *shown;
+  } single[] = {
+      {"REQUEST", NULL, "REQUEST"}, {"LANG", NULL, "LANG"},
+      {"QUERY", NULL, "QUERY"},     {"MAXREC", NULL, "MAXREC"},
+      {"RUNID", NULL, "RUNID"},     {"RESPONSEFORMAT", "FORMAT", "RESPONSEFORMAT (or FORMAT)"}};
+  for (size_t k = 0; k < TS_ARRAY_LEN(single); k++) {
+    const char *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+      if (!ts_strcaseeq(params[i].name, single[k].name) &&
+          !(single[k].alias && ts_strcaseeq(params[i].name, single[k].alias)))
+        continue;
+      if (!first)
+        first = params[i].value;
+      else if (strcmp(first, params[i].value) != 0)
+        return ts_fail(err, TS_EINVAL, 0, "%s is single-valued but was given two different values",
+                       single[k].shown);
+    }
+  }
+  return TS_OK;
+}
+
+/* DALI: parameter names are case-insensitive; tap_check_single_valued has
+ * made sure that a repeated one has a single value. */
 static const char *sync_param(const void *src, const char *name)
 {
   const tap_params *p = src;
@@ -323,7 +358,7 @@ static void tap_sync(ts_app *app, http_request *req)
     tap_send_error(req, &err);
     return;
   }
-  if (http_request_params(req, &p.all, &p.n, &err) ||
+  if (http_request_params(req, &p.all, &p.n, &err) || tap_check_single_valued(p.all, p.n, &err) ||
       tap_prepare_query(app, sync_param, &p, req->arena, &tq, &err)) {
     tap_send_error(req, &err);
     return;
@@ -367,19 +402,30 @@ static void tap_sync(ts_app *app, http_request *req)
 
 static void tap_home(ts_app *app, http_request *req)
 {
-  ts_buf b;
-  ts_buf_init(&b, 0);
-  ts_buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
-  ts_buf_xml(&b, app->cfg->service_title, strlen(app->cfg->service_title));
-  ts_buf_puts(&b, "</title></head><body><h1>");
-  ts_buf_xml(&b, app->cfg->service_title, strlen(app->cfg->service_title));
-  ts_buf_puts(&b, "</h1><p>An IVOA Table Access Protocol (TAP 1.1) service. Resources:</p><ul>");
   static const char *const res[] = {"sync", "capabilities", "availability", "tables", "examples"};
-  for (size_t i = 0; i < TS_ARRAY_LEN(res); i++)
-    ts_buf_printf(&b, "<li><a href=\"%s/%s\">%s/%s</a></li>", app->cfg->base_url, res[i],
-                  app->cfg->base_url, res[i]);
-  ts_buf_puts(&b, "</ul></body></html>\n");
-  http_respond(req, 200, "text/html; charset=utf-8", NULL, b.data, b.len);
+  const char *title = app->cfg->service_title;
+  ts_buf b;
+  ts_err rc;
+  ts_buf_init(&b, TAP_HOME_MAX);
+  rc = ts_buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+  if (!rc)
+    rc = ts_buf_xml(&b, title, strlen(title));
+  if (!rc)
+    rc = ts_buf_puts(&b, "</title></head><body><h1>");
+  if (!rc)
+    rc = ts_buf_xml(&b, title, strlen(title));
+  if (!rc)
+    rc = ts_buf_puts(&b,
+                     "</h1><p>An IVOA Table Access Protocol (TAP 1.1) service. Resources:</p><ul>");
+  for (size_t i = 0; !rc && i < TS_ARRAY_LEN(res); i++)
+    rc = ts_buf_printf(&b, "<li><a href=\"%s/%s\">%s/%s</a></li>", app->cfg->base_url, res[i],
+                       app->cfg->base_url, res[i]);
+  if (!rc)
+    rc = ts_buf_puts(&b, "</ul></body></html>\n");
+  if (rc)
+    send_fail(req, TS_EINTERNAL, "cannot build the home page: %s", ts_err_text(rc));
+  else
+    http_respond(req, 200, "text/html; charset=utf-8", NULL, b.data, b.len);
   ts_buf_free(&b);
 }
 
@@ -434,7 +480,7 @@ void tap_handle(http_request *req, void *ud)
 not_allowed : {
   ts_error e;
   ts_fail(&e, TS_EMETHOD, 0, "method %s is not allowed on %s", req->method, req->path);
-  send_error_doc(req, &e,
-                 !strcmp(rest, "/sync") ? "Allow: GET, POST, HEAD\r\n" : "Allow: GET, HEAD\r\n");
+  tap_send_error_headers(
+      req, &e, !strcmp(rest, "/sync") ? "Allow: GET, POST, HEAD\r\n" : "Allow: GET, HEAD\r\n");
 }
 }

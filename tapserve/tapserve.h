@@ -35,13 +35,15 @@ typedef struct cfg {
   size_t max_form_body_bytes;     /* max_form_body_bytes = 2097152 */
   size_t body_budget_bytes;       /* body_budget_bytes = 67108864 (all bodies together) */
   /* [database] */
-  char *dsn;                /* dsn = libpq connection string (TAP_SCHEMA, service state) */
-  char *query_dsn;          /* query_dsn = connection for user queries: a role that can only
-                               read the published schemas ("" = dsn) */
-  int pool_size;            /* pool_size = 8 */
-  int connect_timeout_ms;   /* connect_timeout = 10 */
-  int pool_wait_timeout_ms; /* pool_wait_timeout = 5 (a /sync request waits for a connection;
-                               503 after; 0 = no bound) */
+  char *dsn;                  /* dsn = libpq connection string (TAP_SCHEMA, service state) */
+  char *query_dsn;            /* query_dsn = connection for user queries: a role that can only
+                                 read the published schemas ("" = dsn) */
+  int pool_size;              /* pool_size = 8 */
+  int connect_timeout_ms;     /* connect_timeout = 10 */
+  int pool_wait_timeout_ms;   /* pool_wait_timeout = 5 (a /sync request waits for a connection;
+                                 503 after; 0 = no bound) */
+  int allow_query_as_service; /* allow_query_as_service = no: yes lets the query role use
+                                 schema tapserve (the service state) */
   /* [tap] */
   int64_t maxrec_default;    /* maxrec_default = 100000 */
   int64_t maxrec_limit;      /* maxrec_limit = 10000000 (hard limit) */
@@ -257,13 +259,23 @@ typedef const char *(*tap_param_fn)(const void *src, const char *name);
  * column C". */
 ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
                          tap_query *out, ts_error *err);
+/* DALI 1.1 (section 3.1.2): a single-valued parameter given more than once
+ * is an error. Returns TS_EINVAL naming the parameter when REQUEST, LANG,
+ * QUERY, MAXREC, RUNID or RESPONSEFORMAT (with its TAP 1.0 name FORMAT)
+ * occurs with two different values among params[0..n); the same value
+ * repeated counts as one value. Names compare case-insensitively. */
+ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err);
 /* A DALI error document with the HTTP status of err->code. */
 void tap_send_error(http_request *req, const ts_error *err);
+/* The same with extra header lines ("Allow: GET\r\n"), or NULL. */
+void tap_send_error_headers(http_request *req, const ts_error *err, const char *extra_headers);
 
 /* ---- DALI examples (examples.c) ----------------------------------------
  * /examples: the operator's document (app->examples_doc) as it is, else the
  * built-in one. */
 void tap_examples(ts_app *app, http_request *req);
+/* The built-in document: a few queries and their descriptions. */
+enum { TAP_EXAMPLES_DOC_MAX = 1 << 20 };
 /* The built-in XHTML+RDFa document: the built-in example queries that
  * check against `am` (the published metadata; NULL lists none). TS_OK, or
  * TS_ENOMEM/TS_ELIMIT from the buffer. */
@@ -344,6 +356,27 @@ void uws_stop(ts_app *app);
 void uws_free(ts_app *app);
 /* /async and /async/...: rest is the path after the base path. */
 void uws_handle(ts_app *app, http_request *req, const char *rest);
+
+/* ---- UWS documents (uws_xml.c) ----------------------------------------- */
+typedef struct jobs_job jobs_job;
+/* The largest UWS document (job list, job, sub-resource) built for one
+ * request; a larger one is an error for that request. */
+enum { UWS_DOC_MAX = 64 << 20 };
+/* Each appends a complete response body to `b` and returns TS_OK, or fails
+ * with a message in err: TS_EINTERNAL (500) when the document would pass
+ * b's cap, TS_ENOMEM when memory runs out; `b` then holds a partial
+ * document that must not be sent. */
+/* The job list of GET /async. */
+ts_err uws_doc_jobs(ts_buf *b, const cfg *c, const jobs_job *js, size_t n, ts_error *err);
+/* GET /async/{id}[/sub] of a job read in full: the job (sub ""), its
+ * parameters, results or error document, or a plain-text sub-resource
+ * (executionduration, destruction, quote, owner, runid). Sets *ctype.
+ * TS_ENOTFOUND for an unknown sub-resource, and for "error" while the job
+ * is not in ERROR. */
+ts_err uws_doc_job(ts_buf *b, const cfg *c, const jobs_job *j, const char *sub, const char **ctype,
+                   ts_error *err);
+/* ISO 8601 UTC, with milliseconds only when there are some. */
+void uws_iso8601(char out[32], int64_t ms);
 
 /* Runs the service until SIGTERM/SIGINT. */
 int ts_serve(cfg *c);

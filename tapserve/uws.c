@@ -16,6 +16,7 @@
 #include "jobs/jobs.h"
 #include "tapserve/tapserve.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -107,11 +108,6 @@ static ts_err parse_iso(const char *s, int64_t *ms)
   return TS_OK;
 }
 
-static void iso(char out[32], int64_t ms)
-{
-  ts_iso8601(out, ms, ms % 1000 != 0);
-}
-
 static int valid_id(const char *s, size_t n)
 {
   if (n == 0 || n >= 40)
@@ -122,141 +118,29 @@ static int valid_id(const char *s, size_t n)
   return 1;
 }
 
+/* The longest execution duration a job can have, in seconds: PostgreSQL's
+ * statement_timeout counts milliseconds in an int (about 24.8 days). */
+#define UWS_DURATION_MAX_S ((int64_t)INT_MAX / 1000)
+
 static int64_t cap_duration(const cfg *c, int64_t want)
 {
   if (want < 0)
     want = c->jobs_duration_s;
   if (c->jobs_duration_max_s && (want == 0 || want > c->jobs_duration_max_s))
     want = c->jobs_duration_max_s;
-  return want;
+  return want > UWS_DURATION_MAX_S ? UWS_DURATION_MAX_S : want;
+}
+
+/* Milliseconds of a stored duration (0: unlimited), never overflowing. */
+static int64_t duration_ms(int64_t secs)
+{
+  return secs <= 0 ? 0 : (secs > UWS_DURATION_MAX_S ? UWS_DURATION_MAX_S : secs) * 1000;
 }
 
 static int64_t cap_destruction(const cfg *c, int64_t want_ms)
 {
   int64_t max = ts_now_ms() + (int64_t)c->jobs_destruction_max_s * 1000;
   return want_ms > max ? max : want_ms;
-}
-
-/* ---- XML ------------------------------------------------------------------ */
-
-#define UWS_NS                                                                                     \
-  " xmlns:uws=\"http://www.ivoa.net/xml/UWS/v1.0\" xmlns:xlink=\"http://www.w3.org/1999/xlink\""   \
-  " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""
-
-static void xml_text(ts_buf *b, const char *tag, const char *v)
-{
-  if (!v) {
-    ts_buf_printf(b, "  <uws:%s xsi:nil=\"true\"/>\n", tag);
-    return;
-  }
-  ts_buf_printf(b, "  <uws:%s>", tag);
-  ts_buf_xml(b, v, strlen(v));
-  ts_buf_printf(b, "</uws:%s>\n", tag);
-}
-
-static void xml_time(ts_buf *b, const char *tag, int64_t ms)
-{
-  char t[32];
-  if (!ms) {
-    xml_text(b, tag, NULL);
-    return;
-  }
-  iso(t, ms);
-  xml_text(b, tag, t);
-}
-
-static void xml_params(ts_buf *b, const jobs_job *j, const char *indent)
-{
-  ts_buf_printf(b, "%s<uws:parameters>\n", indent);
-  for (size_t i = 0; i < j->nparams; i++) {
-    ts_buf_printf(b, "%s  <uws:parameter id=\"", indent);
-    ts_buf_xml(b, j->params[i].name, strlen(j->params[i].name));
-    ts_buf_puts(b, "\">");
-    ts_buf_xml(b, j->params[i].value, strlen(j->params[i].value));
-    ts_buf_puts(b, "</uws:parameter>\n");
-  }
-  ts_buf_printf(b, "%s</uws:parameters>\n", indent);
-}
-
-static void xml_results(ts_buf *b, const uws *u, const jobs_job *j, const char *indent)
-{
-  ts_buf_printf(b, "%s<uws:results>\n", indent);
-  for (size_t i = 0; j->phase == JOBS_COMPLETED && i < j->nresults; i++) {
-    const char *rf = jobs_param_get(j, "responseformat");
-    const fmt_type *f;
-    if (!rf || !*rf)
-      rf = jobs_param_get(j, "format");
-    f = rf && *rf ? fmt_lookup(rf) : fmt_default();
-    if (!f)
-      f = fmt_default();
-    ts_buf_printf(b, "%s  <uws:result id=\"", indent);
-    ts_buf_xml(b, j->results[i].name, strlen(j->results[i].name));
-    ts_buf_puts(b, "\" xlink:type=\"simple\" xlink:href=\"");
-    ts_buf_xml(b, u->cfg->base_url, strlen(u->cfg->base_url));
-    ts_buf_printf(b, "/async/%s/results/", j->id);
-    ts_buf_xml(b, j->results[i].name, strlen(j->results[i].name));
-    ts_buf_puts(b, "\" mime-type=\"");
-    ts_buf_xml(b, f->mime, strlen(f->mime));
-    ts_buf_puts(b, "\"/>\n");
-  }
-  ts_buf_printf(b, "%s</uws:results>\n", indent);
-}
-
-static void job_xml(ts_buf *b, const uws *u, const jobs_job *j)
-{
-  ts_buf_puts(b,
-              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:job" UWS_NS " version=\"1.1\">\n");
-  xml_text(b, "jobId", j->id);
-  if (j->run_id)
-    xml_text(b, "runId", j->run_id);
-  xml_text(b, "ownerId", j->owner);
-  xml_text(b, "phase", jobs_phase_name(j->phase));
-  xml_text(b, "quote", NULL);
-  xml_time(b, "creationTime", j->creation_ms);
-  xml_time(b, "startTime", j->start_ms);
-  xml_time(b, "endTime", j->end_ms);
-  ts_buf_printf(b, "  <uws:executionDuration>%lld</uws:executionDuration>\n",
-                (long long)j->execution_duration);
-  xml_time(b, "destruction", j->destruction_ms);
-  xml_params(b, j, "  ");
-  xml_results(b, u, j, "  ");
-  if (j->phase == JOBS_ERROR) {
-    ts_buf_printf(b, "  <uws:errorSummary type=\"%s\" hasDetail=\"true\">\n    <uws:message>",
-                  j->error_type ? j->error_type : "fatal");
-    const char *m = j->error_summary ? j->error_summary : "the job failed";
-    ts_buf_xml(b, m, strlen(m));
-    ts_buf_puts(b, "</uws:message>\n  </uws:errorSummary>\n");
-  }
-  ts_buf_puts(b, "</uws:job>\n");
-}
-
-static void jobs_list_xml(ts_buf *b, const uws *u, const jobs_job *js, size_t n)
-{
-  ts_buf_puts(b,
-              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:jobs" UWS_NS " version=\"1.1\">\n");
-  for (size_t i = 0; i < n; i++) {
-    const jobs_job *j = &js[i];
-    char t[32];
-    ts_buf_printf(b, "  <uws:jobref id=\"%s\" xlink:type=\"simple\" xlink:href=\"", j->id);
-    ts_buf_xml(b, u->cfg->base_url, strlen(u->cfg->base_url));
-    ts_buf_printf(b, "/async/%s\">\n    <uws:phase>%s</uws:phase>\n", j->id,
-                  jobs_phase_name(j->phase));
-    if (j->run_id) {
-      ts_buf_puts(b, "    <uws:runId>");
-      ts_buf_xml(b, j->run_id, strlen(j->run_id));
-      ts_buf_puts(b, "</uws:runId>\n");
-    }
-    if (j->owner) {
-      ts_buf_puts(b, "    <uws:ownerId>");
-      ts_buf_xml(b, j->owner, strlen(j->owner));
-      ts_buf_puts(b, "</uws:ownerId>\n");
-    } else {
-      ts_buf_puts(b, "    <uws:ownerId xsi:nil=\"true\"/>\n");
-    }
-    iso(t, j->creation_ms);
-    ts_buf_printf(b, "    <uws:creationTime>%s</uws:creationTime>\n  </uws:jobref>\n", t);
-  }
-  ts_buf_puts(b, "</uws:jobs>\n");
 }
 
 /* ---- requests: each is one work item on libuv's pool -------------------------- */
@@ -301,10 +185,14 @@ struct uws_wait {
   int in_flight, dirty, expired, aborted, done;
 };
 
-static void op_fail(uws_op *o, ts_err code, const char *fmt, const char *arg)
+static void op_fail(uws_op *o, ts_err code, const char *fmt, ...) TS_PRINTF(3, 4);
+static void op_fail(uws_op *o, ts_err code, const char *fmt, ...)
 {
+  va_list ap;
   o->failed = 1;
-  ts_fail(&o->err, code, 0, fmt, arg);
+  va_start(ap, fmt);
+  ts_failv(&o->err, code, 0, fmt, ap);
+  va_end(ap);
 }
 
 /* Special parameters are UWS controls, not job parameters. */
@@ -322,8 +210,10 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
 {
   const cfg *c = o->u->cfg;
   const char *v;
-  ts_err rc = TS_OK;
+  ts_err rc = tap_check_single_valued(o->params, o->np, err);
   *did = 0;
+  if (rc)
+    return rc;
   v = param(o->params, o->np, "RUNID");
   if (v) {
     rc = jobs_set_run_id(conn, o->id, v, err);
@@ -387,6 +277,10 @@ static void work_create(uws_op *o, PGconn *conn)
     return;
   }
   memset(&n, 0, sizeof n);
+  if (tap_check_single_valued(o->params, o->np, &o->err)) {
+    o->failed = 1;
+    goto out;
+  }
   n.execution_duration = c->jobs_duration_s;
   n.destruction_ms = ts_now_ms() + (int64_t)c->jobs_destruction_s * 1000;
   v = param(o->params, o->np, "PHASE");
@@ -471,7 +365,8 @@ static void work_list(uws_op *o, PGconn *conn)
       goto out;
     }
   }
-  jobs_list_xml(&o->body, o->u, js, n);
+  if (uws_doc_jobs(&o->body, o->u->cfg, js, n, &o->err))
+    o->failed = 1;
   o->ctype = "text/xml; charset=utf-8";
 out:
   ts_arena_free(a);
@@ -487,7 +382,8 @@ static void work_get(uws_op *o, PGconn *conn)
       o->failed = 1;
       return;
     }
-    ts_buf_puts(&o->body, jobs_phase_name(o->phase));
+    if (ts_buf_puts(&o->body, jobs_phase_name(o->phase)))
+      op_fail(o, TS_ENOMEM, "%s", "out of memory");
     o->ctype = "text/plain; charset=utf-8";
     return;
   }
@@ -501,53 +397,8 @@ static void work_get(uws_op *o, PGconn *conn)
     goto out;
   }
   o->phase = j->phase;
-  o->ctype = "text/plain; charset=utf-8";
-  if (!strcmp(s, "")) {
-    job_xml(&o->body, o->u, j);
-    o->ctype = "text/xml; charset=utf-8";
-  } else if (!strcmp(s, "executionduration")) {
-    ts_buf_printf(&o->body, "%lld", (long long)j->execution_duration);
-  } else if (!strcmp(s, "destruction")) {
-    char t[32];
-    iso(t, j->destruction_ms);
-    ts_buf_puts(&o->body, t);
-  } else if (!strcmp(s, "quote")) {
-    ts_buf_puts(&o->body, ""); /* no estimate is made */
-  } else if (!strcmp(s, "owner")) {
-    ts_buf_puts(&o->body, j->owner ? j->owner : "");
-  } else if (!strcmp(s, "runid")) {
-    ts_buf_puts(&o->body, j->run_id ? j->run_id : "");
-  } else if (!strcmp(s, "parameters")) {
-    ts_buf_puts(&o->body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    /* The root element needs the namespace declarations. */
-    ts_buf xb;
-    ts_buf_init(&xb, 0);
-    xml_params(&xb, j, "");
-    const char *p = strstr(xb.data, "<uws:parameters>");
-    ts_buf_puts(&o->body, "<uws:parameters" UWS_NS ">");
-    ts_buf_puts(&o->body, p + strlen("<uws:parameters>"));
-    ts_buf_free(&xb);
-    o->ctype = "text/xml; charset=utf-8";
-  } else if (!strcmp(s, "results")) {
-    ts_buf xb;
-    ts_buf_init(&xb, 0);
-    xml_results(&xb, o->u, j, "");
-    ts_buf_puts(&o->body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:results" UWS_NS ">");
-    ts_buf_puts(&o->body, xb.data + strlen("<uws:results>"));
-    ts_buf_free(&xb);
-    o->ctype = "text/xml; charset=utf-8";
-  } else if (!strcmp(s, "error")) {
-    if (j->phase != JOBS_ERROR) {
-      ts_fail(&o->err, TS_ENOTFOUND, 0, "job %s has no error (it is %s)", o->id,
-              jobs_phase_name(j->phase));
-      o->failed = 1;
-    } else {
-      fmt_votable_error_doc(&o->body, j->error_summary ? j->error_summary : "the job failed");
-      o->ctype = "application/x-votable+xml";
-    }
-  } else {
-    op_fail(o, TS_ENOTFOUND, "no job resource %s", s);
-  }
+  if (uws_doc_job(&o->body, o->u->cfg, j, s, &o->ctype, &o->err))
+    o->failed = 1;
 out:
   ts_arena_free(a);
 }
@@ -711,7 +562,7 @@ static uws_op *op_new(uws *u, http_request *req, uws_opkind kind, const char *id
   o->sub = sub;
   if (id)
     snprintf(o->id, sizeof o->id, "%.*s", (int)idlen, id);
-  ts_buf_init(&o->body, 0);
+  ts_buf_init(&o->body, UWS_DOC_MAX);
   ts_error_clear(&o->err);
   if (http_request_params(req, &o->params, &o->np, &err)) {
     tap_send_error(req, &err);
@@ -1647,11 +1498,12 @@ static void exec_watch(exec_run *x, PGconn *qc)
 
 static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
 {
+  static const char copy_fmt[] = "COPY (%s) TO STDOUT (FORMAT binary)";
   ts_buf cmd;
   ts_err rc = TS_OK;
   PGresult *r;
-  ts_buf_init(&cmd, 0);
-  if (ts_buf_printf(&cmd, "COPY (%s) TO STDOUT (FORMAT binary)", x->sql)) {
+  ts_buf_init(&cmd, strlen(x->sql) + sizeof copy_fmt);
+  if (ts_buf_printf(&cmd, copy_fmt, x->sql)) {
     ts_buf_free(&cmd);
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
@@ -1745,7 +1597,7 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
   ts_err rc;
   jobs_result_info res;
   ts_buf cols;
-  char set[96];
+  char set[STREAM_PG_PROLOGUE_MAX];
   int keep = 0;
 
   memset(x, 0, sizeof *x);
@@ -1753,9 +1605,9 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
   x->job = job;
   x->a = a;
   ts_error_clear(err);
-  ts_buf_init(&cols, 0);
+  ts_buf_init(&cols, JOBS_SCHEMA_JSON_MAX);
   if (job->execution_duration > 0)
-    x->deadline_ms = ts_now_ms() + job->execution_duration * 1000 + 2000;
+    x->deadline_ms = ts_now_ms() + duration_ms(job->execution_duration) + 2000;
   x->next_check_ms = ts_now_ms() + PHASE_CHECK_MS;
 
   rc = exec_prepare(x, err);
@@ -1763,8 +1615,7 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
     rc = ensure_conn(&e->query, c->query_dsn[0] ? c->query_dsn : c->dsn, err);
   if (!rc)
     rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), err);
-  snprintf(set, sizeof set, "BEGIN READ ONLY; SET LOCAL statement_timeout = %lld",
-           (long long)job->execution_duration * 1000);
+  stream_pg_prologue(set, duration_ms(job->execution_duration));
   if (!rc)
     rc = exec_simple(e->query, set, err);
   if (!rc)
@@ -2352,14 +2203,10 @@ void uws_free(ts_app *app)
 static void not_allowed(http_request *req, const char *allow)
 {
   ts_error e;
-  ts_buf b;
   char hdr[64];
   ts_fail(&e, TS_EMETHOD, 0, "method %s is not allowed on %s", req->method, req->path);
-  ts_buf_init(&b, 0);
-  fmt_votable_error_doc(&b, e.msg);
   snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-  http_respond(req, 405, "application/x-votable+xml", hdr, b.data, b.len);
-  ts_buf_free(&b);
+  tap_send_error_headers(req, &e, hdr);
 }
 
 static void not_found(http_request *req)

@@ -19,6 +19,9 @@
 #define NS_TR  "http://www.ivoa.net/xml/TAPRegExt/v1.0"
 #define NS_ESA "http://esa.int/xml/EsaTapPlus"
 
+/* The largest VOSI document: the tableset of a large archive is a few MB. */
+enum { VOSI_DOC_MAX = 256 << 20 };
+
 /* Appends text escaped for XML; the whole document is built with these. */
 static ts_err put(ts_buf *b, const char *s)
 {
@@ -432,7 +435,9 @@ static void send_xml(http_request *req, ts_buf *b, ts_err rc)
 {
   if (rc) {
     ts_error e;
-    ts_fail(&e, rc, 0, "cannot build the document: %s", ts_err_text(rc));
+    /* Past the cap is the server's limit, not the client's fault. */
+    ts_fail(&e, rc == TS_ENOMEM ? TS_ENOMEM : TS_EINTERNAL, 0, "cannot build the document: %s",
+            ts_err_text(rc));
     tap_send_error(req, &e);
   } else {
     http_respond(req, 200, "text/xml; charset=utf-8", NULL, b->data, b->len);
@@ -460,7 +465,7 @@ void vosi_capabilities(ts_app *app, http_request *req)
   if (!method_ok(req))
     return;
   fmts = fmt_all(&n);
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, VOSI_DOC_MAX);
   send_xml(req, &b,
            vosi_capabilities_xml(app->cfg, app->meta ? meta_adql(app->meta) : NULL, fmts, n, &b));
 }
@@ -482,7 +487,7 @@ void vosi_availability(ts_app *app, http_request *req)
     available = 1;
     note = "service is accepting queries";
   }
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, VOSI_DOC_MAX);
   send_xml(req, &b, vosi_availability_xml(available, app->started_ms, note, &b));
 }
 
@@ -542,7 +547,7 @@ void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
     }
   }
 
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, VOSI_DOC_MAX);
   if (path_rest && path_rest[0]) {
     const meta_table *t = meta_find_table(app->meta, path_rest);
     if (!t) {

@@ -55,6 +55,8 @@ INSERT INTO fmtx.alltypes VALUES
   '{5e-324}', '{2147483647}'),
  (6, true, 1, -1, 1, 1.17549435e-38, 5e-324, 123456789012345678, 180, ' lead and trail ', 'b',
   'zz', '2262-04-11 23:47:16', '{0.1,0.2,0.30000000000000004}', '{0}');
+GRANT USAGE ON SCHEMA fmtx TO tapserve_query;
+GRANT SELECT ON ALL TABLES IN SCHEMA fmtx TO tapserve_query;
 """
 
 PUBLISH_SQL = r"""

@@ -110,6 +110,12 @@ def parse_dsn(stdout):
     return found
 
 
+def query_dsn(dsn):
+    """The DSN of the read-only role `tapserve demo` creates for users'
+    queries (tapserve_query): `dsn` with its user replaced."""
+    return re.sub(r"\s*\buser=\S+", "", dsn) + " user=tapserve_query"
+
+
 class Psql:
     """SQL access to the cluster through the psql client."""
 
@@ -215,7 +221,8 @@ class Server:
                 "port": str(self.port),
                 "base_url": self.base,
             },
-            "database": {"dsn": dsn, "pool_size": "4"},
+            # Users' queries run as the read-only role, as tapserve requires.
+            "database": {"dsn": dsn, "query_dsn": query_dsn(dsn), "pool_size": "4"},
             "tap": {
                 "maxrec_default": "100000",
                 "maxrec_limit": "10000000",

@@ -13,6 +13,9 @@
 
 extern int ts_test_failures;
 
+/* The cap of the scratch buffers tests build documents in. */
+enum { TS_TEST_BUF_MAX = 64 << 20 };
+
 #define TS_CHECK(cond)                                                                             \
   do {                                                                                             \
     if (!(cond)) {                                                                                 \

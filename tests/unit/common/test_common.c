@@ -3,7 +3,9 @@
 #define TS_TEST_MAIN
 #include "ts_test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 int test_err_table(void)
 {
@@ -69,13 +71,19 @@ int test_buf_limit(void)
   TS_CHECK_EQ_INT(b.len, 10);
   TS_CHECK_STREQ(b.data, "0123456789");
   ts_buf_free(&b);
+  /* There is no unbounded buffer: a cap of 0 holds nothing. */
+  ts_buf_init(&b, 0);
+  TS_CHECK_EQ_INT(ts_buf_puts(&b, "x"), TS_ELIMIT);
+  TS_CHECK_EQ_INT(ts_buf_append(&b, "", 0), TS_OK);
+  TS_CHECK_EQ_INT(b.len, 0);
+  ts_buf_free(&b);
   return 0;
 }
 
 int test_buf_xml(void)
 {
   ts_buf b;
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   const char in[] = "a<b>&\"c'\x01\xff\xc3\xa9";
   TS_CHECK_EQ_INT(ts_buf_xml(&b, in, sizeof in - 1), TS_OK);
   TS_CHECK_STREQ(b.data, "a&lt;b&gt;&amp;&quot;c&apos;\xEF\xBF\xBD\xEF\xBF\xBD\xc3\xa9");
@@ -94,5 +102,51 @@ int test_parse_int(void)
   TS_CHECK_EQ_INT(ts_parse_int64("4x", &v), TS_EINVAL);
   TS_CHECK_EQ_INT(ts_parse_int64("", &v), TS_EINVAL);
   TS_CHECK_EQ_INT(ts_parse_int64("99999999999999999999", &v), TS_EINVAL);
+  return 0;
+}
+
+/* Runs ts_log with stderr sent to a temporary file; returns the line
+ * written (static buffer), or NULL. */
+static const char *log_capture(const char *msg)
+{
+  static char out[16384];
+  FILE *f = tmpfile();
+  int saved = dup(STDERR_FILENO);
+  size_t n;
+  if (!f || saved < 0)
+    return NULL;
+  fflush(stderr);
+  dup2(fileno(f), STDERR_FILENO);
+  ts_log(TS_LOG_ERROR, "r1", "%s", msg);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  rewind(f);
+  n = fread(out, 1, sizeof out - 1, f);
+  out[n] = '\0';
+  fclose(f);
+  return out;
+}
+
+int test_log_escape(void)
+{
+  /* ESC (a terminal sequence), TAB, DEL, NUL-free C0 bytes, C1 CSI in
+   * UTF-8, an invalid byte, CR/LF, a backslash, and valid UTF-8. */
+  const char *line = log_capture("a\x1b[31mred\tx\x7fy\x01\xc2\x9bz\xff\r\n\\n caf\xc3\xa9");
+  const char *body;
+  TS_CHECK(line != NULL);
+  body = strstr(line, "[r1] ");
+  TS_CHECK(body != NULL);
+  TS_CHECK_STREQ(body, "[r1] a\\x1b[31mred\\tx\\x7fy\\x01\\xc2\\x9bz\\xff\\r\\n\\\\n caf\xc3\xa9\n");
+  /* One event is one line, and no control byte but its final newline. */
+  for (const char *p = line; *p; p++)
+    TS_CHECK((unsigned char)*p >= 0x20 && (unsigned char)*p != 0x7f ? 1 : (*p == '\n' && !p[1]));
+  /* A message longer than the buffer is cut, still as one line. */
+  char big[3000];
+  memset(big, '\x1b', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  line = log_capture(big);
+  TS_CHECK(line != NULL && strlen(line) > 2048);
+  TS_CHECK(strchr(line, '\n') == line + strlen(line) - 1);
+  TS_CHECK(strchr(line, '\x1b') == NULL);
   return 0;
 }

@@ -1,1 +1,1 @@
-#define TS_TESTS(X) X(err_table) X(charpos) X(arena_cap) X(arena_defer) X(buf_limit) X(buf_xml) X(parse_int)
+#define TS_TESTS(X) X(err_table) X(charpos) X(arena_cap) X(arena_defer) X(buf_limit) X(buf_xml) X(parse_int) X(log_escape)

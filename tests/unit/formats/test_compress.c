@@ -48,7 +48,7 @@ static int roundtrip(stream_zkind kind)
     in[i] = (i % 97 < 80) ? (char)('a' + i % 26) : (char)(x >> 24);
   }
   ts_buf out;
-  ts_buf_init(&out, 0);
+  ts_buf_init(&out, TS_TEST_BUF_MAX);
   stream_zsink *z = stream_zsink_new(kind, 1, collect, &out);
   TS_CHECK(z);
   size_t at = 0, step = 1;

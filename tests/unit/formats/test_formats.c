@@ -143,7 +143,7 @@ static char *encode(const fmt_type *t, const stream_schema *s, run *r, size_t *l
 {
   ts_buf b;
   stream_out o;
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   ts_buf_append(&b, "", 0);
   if (stream_out_init(&o, r->cap ? r->cap : 4096, cap_flush, &b))
     return NULL;
@@ -219,7 +219,7 @@ static int astropy_check(const char *doc, size_t len, const char *py)
   if (write_tmp(doc, len, path, ".xml"))
     return 0;
   ts_buf b;
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   ts_buf_printf(&b,
                 "import sys, warnings, math\n"
                 "warnings.simplefilter('ignore')\n"
@@ -838,7 +838,7 @@ int test_error_trailer(void)
 int test_error_doc(void)
 {
   ts_buf b;
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   TS_CHECK_EQ_INT(fmt_votable_error_doc(&b, "syntax error at or near \"FROM\" <&>"), TS_OK);
   TS_CHECK(strstr(b.data,
                   "<RESOURCE type=\"results\">\n<INFO name=\"QUERY_STATUS\" value=\"ERROR\">"
@@ -849,7 +849,7 @@ int test_error_doc(void)
   ts_buf_free(&b);
   /* end(ERROR) before begin writes the same document. */
   ts_buf out;
-  ts_buf_init(&out, 0);
+  ts_buf_init(&out, TS_TEST_BUF_MAX);
   stream_out o;
   TS_CHECK(stream_out_init(&o, 1024, cap_flush, &out) == TS_OK);
   fmt_encoder *e = fmt_encoder_new(fmt_default(), &o);

@@ -248,7 +248,7 @@ static void handler(http_request *r, void *ud)
     size_t n;
     ts_error err;
     ts_buf b;
-    ts_buf_init(&b, 0);
+    ts_buf_init(&b, TS_TEST_BUF_MAX);
     F.in_flight--;
     if (http_request_params(r, &p, &n, &err) != TS_OK) {
       http_respond(r, 400, "text/plain", NULL, err.msg, strlen(err.msg));
@@ -416,7 +416,7 @@ static int cl_read(cl *c, resp *r, int no_body)
 {
   char *end;
   memset(r->head, 0, sizeof r->head);
-  ts_buf_init(&r->body, 0);
+  ts_buf_init(&r->body, TS_TEST_BUF_MAX);
   ts_buf_puts(&r->body, "");
   r->truncated = 0;
   while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
@@ -993,7 +993,7 @@ int test_pipelined_flood(void)
   ts_buf all;
   o.max_header_bytes = 1024;
   TS_CHECK(fx_start_client(&o, &c, 0) == 0);
-  ts_buf_init(&all, 0);
+  ts_buf_init(&all, TS_TEST_BUF_MAX);
   ts_buf_puts(&all, "GET /delay?n=0 HTTP/1.1\r\nHost: x\r\n\r\n");
   for (int i = 1; i <= N; i++) {
     snprintf(req, sizeof req, "GET /echo?n=%d HTTP/1.1\r\nHost: x\r\n%s\r\n", i,

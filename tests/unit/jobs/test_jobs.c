@@ -30,7 +30,7 @@ int test_phase_names(void)
 int test_json_str(void)
 {
   ts_buf b;
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   TS_CHECK(jobs_json_str(&b, "a\"b\\c\n\x01 é") == TS_OK);
   TS_CHECK_STREQ(b.data, "\"a\\\"b\\\\c\\u000a\\u0001 é\"");
   ts_buf_free(&b);

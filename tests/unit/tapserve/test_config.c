@@ -65,6 +65,7 @@ int test_cfg_defaults(void)
   TS_CHECK_EQ_INT(c.pool_wait_timeout_ms, 5000);
   TS_CHECK_EQ_INT(c.max_sync_per_client, 4);
   TS_CHECK_EQ_INT(c.sync_stall_timeout_ms, 10000);
+  TS_CHECK_EQ_INT(c.allow_query_as_service, 0);
   TS_CHECK_EQ_INT(c.maxrec_default, 100000);
   TS_CHECK_EQ_INT(c.maxrec_limit, 10000000);
   TS_CHECK_EQ_INT(c.sync_timeout_s, 600);
@@ -103,6 +104,7 @@ int test_cfg_good_file(void)
                      "pool_size = 16\n"
                      "connect_timeout = 3\n"
                      "pool_wait_timeout = 2\n"
+                     "allow_query_as_service = Yes\n"
                      "[tap]\n"
                      "maxrec_default = 2000\n"
                      "maxrec_limit = 3000000\n"
@@ -138,6 +140,7 @@ int test_cfg_good_file(void)
   TS_CHECK_STREQ(c.dsn, "host=db.example.org dbname=archive user=tap");
   TS_CHECK_EQ_INT(c.pool_size, 16);
   TS_CHECK_EQ_INT(c.connect_timeout_ms, 3000);
+  TS_CHECK_EQ_INT(c.allow_query_as_service, 1);
   TS_CHECK_EQ_INT(c.maxrec_default, 2000);
   TS_CHECK_EQ_INT(c.maxrec_limit, 3000000);
   TS_CHECK_EQ_INT(c.sync_timeout_s, 900);
@@ -166,6 +169,7 @@ static const struct {
     {"[server]\nmax_body_bytes = 12X\n", 2, "not a byte count"},
     {"[server]\nlisten = localhost\n", 2, "not a numeric IPv4 or IPv6 address"},
     {"[log]\nlevel = verbose\n", 2, "not a log level"},
+    {"[database]\nallow_query_as_service = maybe\n", 2, "not yes or no"},
     {"[tap]\nfetch_size = 0\n", 2, "out of range"},
     {"[database]\npool_size = 4\npool_size = 5\n", 3, "given twice"},
     {"[database]\ndsn = host=a\n  dbname=b\n", 3, "given twice"}, /* continuation line */

@@ -460,7 +460,7 @@ int test_vosi_capabilities(void)
   cfg_defaults(&c);
   c.base_url = strdup("http://lb.example.org/x&y/tap");
   TS_CHECK_EQ_INT(cfg_finish(&c, &e), TS_OK);
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   TS_CHECK_EQ_INT(vosi_capabilities_xml(&c, &am, fmts, 2, &b), TS_OK);
   TS_CHECK_EQ_INT(validate(&b, NULL), 0);
   TS_CHECK(strstr(b.data, "<accessURL use=\"base\">http://lb.example.org/x&amp;y/tap</accessURL>"));
@@ -490,7 +490,7 @@ int test_vosi_capabilities(void)
 int test_vosi_availability(void)
 {
   ts_buf b;
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   TS_CHECK_EQ_INT(vosi_availability_xml(1, 1763800000000, "fine", &b), TS_OK);
   TS_CHECK_EQ_INT(validate(&b, NULL), 0);
   TS_CHECK(strstr(b.data, "<vosi:available>true</vosi:available>"));
@@ -515,7 +515,7 @@ int test_vosi_tables(void)
   const meta_table *sel[1];
 
   TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   /* Without the TAP+ extras the document is plain VOSI-tables 1.1. */
   TS_CHECK_EQ_INT(vosi_tables_xml(m, &o, NULL, 0, &b), TS_OK);
   TS_CHECK_EQ_INT(validate(&b, NULL), 0);
@@ -598,7 +598,7 @@ int test_vosi_tables_esa(void)
 
   TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
   TS_CHECK_EQ_INT(esa_schema(schema), 0);
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   TS_CHECK_EQ_INT(vosi_tables_xml(m, &o, NULL, 0, &b), TS_OK);
   rc = validate(&b, schema);
   unlink(schema);
@@ -631,7 +631,7 @@ int test_vosi_table_one(void)
   ts_buf b;
   vosi_tables_opts o = {.detail_min = 1, .esa_extras = 0};
   TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
   /* One table is always complete, whatever detail says. */
   TS_CHECK_EQ_INT(vosi_table_xml(meta_find_table(m, "TAP_SCHEMA.columns"), &o, &b), TS_OK);
   TS_CHECK_EQ_INT(validate(&b, NULL), 0);
@@ -666,7 +666,7 @@ int test_examples_builtin(void)
   c.service_title = strdup("A & B");
   TS_CHECK_EQ_INT(cfg_finish(&c, &e), TS_OK);
   TS_CHECK_EQ_INT(meta_build(&rows, NULL, &m, &e), TS_OK);
-  ts_buf_init(&b, 0);
+  ts_buf_init(&b, TAP_EXAMPLES_DOC_MAX);
   TS_CHECK_EQ_INT(tap_examples_xml(&c, meta_adql(m), &b), TS_OK);
   TS_CHECK_EQ_INT(run_on_file(&b, "xmllint --noout --nonet"), 0); /* XHTML: well-formed */
   TS_CHECK(strstr(b.data, "<body vocab=\"http://www.ivoa.net/rdf/examples#\">"));
