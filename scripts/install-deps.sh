@@ -29,6 +29,34 @@ else
   sudo=(false)
 fi
 
+# Another apt or dpkg (unattended-upgrades, a second `make`) may hold the
+# package locks: wait for it, up to APT_LOCK_WAIT seconds, instead of failing
+# at once. apt-get waits for the dpkg locks itself (DPkg::Lock::Timeout); for
+# the lock of the package lists, which `apt-get update` does not wait for, it
+# is run again while that lock is busy.
+APT_LOCK_WAIT=${APT_LOCK_WAIT:-900}
+apt_get() {
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT" "$@"
+}
+
+apt_update() {
+  local deadline=$((SECONDS + APT_LOCK_WAIT)) err rc said=0
+  err=$(mktemp)
+  while :; do
+    rc=0
+    apt_get update -qq 2>"$err" || rc=$?
+    if [ $rc -ne 0 ] && grep -q 'Could not get lock' "$err" && [ $SECONDS -lt $deadline ]; then
+      [ $said = 1 ] || echo "install-deps: waiting for another apt: $(grep -m 1 'Could not get lock' "$err")" >&2
+      said=1
+      sleep 5
+      continue
+    fi
+    cat "$err" >&2
+    rm -f "$err"
+    return $rc
+  done
+}
+
 if [ ${#want[@]} -gt 0 ]; then
   echo "install-deps: installing ${want[*]}"
   if [ "${sudo[*]}" = false ]; then
@@ -36,8 +64,8 @@ if [ ${#want[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq "${want[@]}"
+  apt_update
+  apt_get install -y -qq "${want[@]}"
 fi
 
 # Debian 12's pgSphere script needs a repair before CREATE EXTENSION works
