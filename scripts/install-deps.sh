@@ -12,23 +12,6 @@ groups[run]="postgresql-15 postgresql-15-pgsphere postgresql-15-q3c postgresql-c
 groups[test]="python3 python3-pytest python3-requests python3-pyvo python3-astropy
   python3-astroquery stilts fitsverify libxml2-utils unzip clang-format"
 
-want=()
-for g in "$@"; do
-  [ -n "${groups[$g]:-}" ] || { echo "install-deps: unknown group $g" >&2; exit 2; }
-  for p in ${groups[$g]}; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-      want+=("$p")
-    fi
-  done
-done
-if [ "$(id -u)" -eq 0 ]; then
-  sudo=()
-elif command -v sudo >/dev/null; then
-  sudo=(sudo)
-else
-  sudo=(false)
-fi
-
 # Another apt or dpkg (unattended-upgrades, a second `make`) may hold the
 # package locks: wait for it, up to APT_LOCK_WAIT seconds, instead of failing
 # at once. apt-get waits for the dpkg locks itself (DPkg::Lock::Timeout); for
@@ -48,7 +31,7 @@ apt_update() {
     if [ $rc -ne 0 ] && grep -q 'Could not get lock' "$err" && [ $SECONDS -lt $deadline ]; then
       [ $said = 1 ] || echo "install-deps: waiting for another apt: $(grep -m 1 'Could not get lock' "$err")" >&2
       said=1
-      sleep 5
+      sleep 2
       continue
     fi
     cat "$err" >&2
@@ -56,6 +39,28 @@ apt_update() {
     return $rc
   done
 }
+
+# Sourced (by tests/unit/scripts/install_deps_lock.sh): the functions only.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then
+  return 0
+fi
+
+want=()
+for g in "$@"; do
+  [ -n "${groups[$g]:-}" ] || { echo "install-deps: unknown group $g" >&2; exit 2; }
+  for p in ${groups[$g]}; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      want+=("$p")
+    fi
+  done
+done
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  sudo=(false)
+fi
 
 if [ ${#want[@]} -gt 0 ]; then
   echo "install-deps: installing ${want[*]}"
