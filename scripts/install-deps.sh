@@ -10,7 +10,40 @@ groups[build]="build-essential cmake pkg-config bison flex clang libclang-rt-14-
   zlib1g-dev libinih-dev libsodium-dev"
 groups[run]="postgresql-15 postgresql-15-pgsphere postgresql-15-q3c postgresql-client-15 curl"
 groups[test]="python3 python3-pytest python3-requests python3-pyvo python3-astropy
-  python3-astroquery stilts fitsverify libxml2-utils clang-format"
+  python3-astroquery stilts fitsverify libxml2-utils unzip clang-format"
+
+# Another apt or dpkg (unattended-upgrades, a second `make`) may hold the
+# package locks: wait for it, up to APT_LOCK_WAIT seconds, instead of failing
+# at once. apt-get waits for the dpkg locks itself (DPkg::Lock::Timeout); for
+# the lock of the package lists, which `apt-get update` does not wait for, it
+# is run again while that lock is busy.
+APT_LOCK_WAIT=${APT_LOCK_WAIT:-900}
+apt_get() {
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT" "$@"
+}
+
+apt_update() {
+  local deadline=$((SECONDS + APT_LOCK_WAIT)) err rc said=0
+  err=$(mktemp)
+  while :; do
+    rc=0
+    apt_get update -qq 2>"$err" || rc=$?
+    if [ $rc -ne 0 ] && grep -q 'Could not get lock' "$err" && [ $SECONDS -lt $deadline ]; then
+      [ $said = 1 ] || echo "install-deps: waiting for another apt: $(grep -m 1 'Could not get lock' "$err")" >&2
+      said=1
+      sleep 2
+      continue
+    fi
+    cat "$err" >&2
+    rm -f "$err"
+    return $rc
+  done
+}
+
+# Sourced (by tests/unit/scripts/install_deps_lock.sh): the functions only.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then
+  return 0
+fi
 
 want=()
 for g in "$@"; do
@@ -36,8 +69,8 @@ if [ ${#want[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq "${want[@]}"
+  apt_update
+  apt_get install -y -qq "${want[@]}"
 fi
 
 # Debian 12's pgSphere script needs a repair before CREATE EXTENSION works

@@ -14,7 +14,8 @@ if [ ! -x "$TAPSERVE_BIN" ]; then
   echo "run-integration: no tapserve executable at $TAPSERVE_BIN (build first)" >&2
   exit 2
 fi
-/usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider "$@"
+# -rs: each skipped test with its reason in the summary
+/usr/bin/python3 -m pytest tests/integration -q -rs -p no:cacheprovider "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "run-integration: no tests collected" >&2

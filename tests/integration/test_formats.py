@@ -142,7 +142,7 @@ def write_tmp(workdir, name, data):
 
 
 def xsd_ok(path):
-    rc, out = tsit.run_tool(["bash", str(tsit.XSDCHECK), path], timeout=120)
+    rc, out = tsit.xsdcheck(path)
     return rc == 0 and out.startswith("OK"), out
 
 

@@ -19,14 +19,15 @@ import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import pytest
 import requests
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-# The shared conformance tools live next to the repository, never at a
-# machine path named in the repository.
-SHARED = REPO.parent / "shared"
-XSDCHECK = SHARED / "tools" / "xsdcheck.sh"
-TAPLINT = SHARED / "tools" / "taplint.sh"
+# Schema validation and taplint: the repository's own tools, with the IVOA
+# schemas taken from Debian packages (scripts/ivoa-xsd.sh).
+XSDCHECK = REPO / "scripts" / "xsdcheck.sh"
+TAPLINT = REPO / "scripts" / "taplint.sh"
+XSD_SKIP = 77  # xsdcheck.sh: the document's schema is not on this machine
 
 PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
 VOT_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
@@ -599,6 +600,16 @@ def run_tool(args, timeout, env=None):
         args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, env=env, check=False
     )
     return p.returncode, p.stdout.decode("utf-8", errors="replace")
+
+
+def xsdcheck(path, timeout=120):
+    """Validates one XML file with xsdcheck.sh; returns (returncode, output).
+    Skips the calling test, with xsdcheck's reason, when the schema the
+    document needs is in no package on this machine (VOTable 1.5 outside CI)."""
+    rc, out = run_tool(["bash", str(XSDCHECK), str(path)], timeout=timeout)
+    if rc == XSD_SKIP:
+        pytest.skip(out.strip())
+    return rc, out
 
 
 def which(name):

@@ -6,10 +6,13 @@ query declares, and compares every verdict with the expected one.
 usage: run_conformance.py TAPSERVE [--list]
 
 Fails (exit 1) when a query of the `ivoa` set gets the wrong verdict or when
-fewer than 97% of all queries get the expected one; exit 2 when the suite or
-the executable is missing. --list prints every disagreement."""
+fewer than 97% of all queries get the expected one; exit 2 when the
+executable is missing. The suite lives only beside the repository: without
+it the run is skipped (exit 77, ctest's SKIP_RETURN_CODE), except with
+CI=true, where it fails (exit 2). --list prints every disagreement."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -17,6 +20,7 @@ import sys
 REPO = pathlib.Path(__file__).resolve().parents[3]
 SUITE = REPO.parent / "shared" / "conformance" / "adql"
 MIN_TOTAL = 0.97
+SKIP = 77
 
 
 def verdict(exe, q):
@@ -38,9 +42,12 @@ def main(argv):
     listing = "--list" in argv[2:]
     data = SUITE / "lyonetia.jsonl"
     if not data.is_file():
-        print("conformance suite not found: expected %s (../shared/conformance/adql next to the repository)" % data,
-              file=sys.stderr)
-        return 2
+        where = "expected %s (../shared/conformance/adql next to the repository)" % data
+        if os.environ.get("CI") == "true":
+            print("conformance suite not found: %s" % where, file=sys.stderr)
+            return 2
+        print("SKIP adql.conformance: the ADQL conformance suite is not on this machine: %s" % where)
+        return SKIP
     if not pathlib.Path(exe).is_file():
         print("tapserve executable not found: %s" % exe, file=sys.stderr)
         return 2

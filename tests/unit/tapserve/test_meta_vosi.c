@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Tests run from the repository root (see tests/CMakeLists.txt). */
-#define XSDCHECK "../shared/tools/xsdcheck.sh"
-#define XSD_DIR  "../shared/conformance/xsd"
+/* Tests run from the repository root (see tests/CMakeLists.txt). The
+ * schemas come from Debian packages, cached by xsdcheck.sh in TS_XSD_DIR
+ * (set by CMake to a directory of the build tree). */
+#define XSDCHECK        "scripts/xsdcheck.sh"
+#define XSD_DIR_DEFAULT "build/ivoa-xsd"
 
 /* ---- a small TAP_SCHEMA: itself in part, plus a user schema ---------------- */
 
@@ -568,10 +570,14 @@ static int esa_schema(char out[64])
     fclose(in);
     return -1;
   }
+  const char *xsd_dir = getenv("TS_XSD_DIR") ? getenv("TS_XSD_DIR") : XSD_DIR_DEFAULT;
   while (fgets(line, sizeof line, in)) {
     for (char *p = line; *p; p++) {
       if (!strncmp(p, "@XSD_DIR@", 9)) {
-        fprintf(o, "%s/%s", cwd, XSD_DIR);
+        if (xsd_dir[0] == '/')
+          fputs(xsd_dir, o);
+        else
+          fprintf(o, "%s/%s", cwd, xsd_dir);
         p += 8;
       } else if (!strncmp(p, "@ESA_XSD@", 9)) {
         fprintf(o, "%s/tests/unit/tapserve/esatapplus.xsd", cwd);
