@@ -85,39 +85,16 @@ static void *alloc(chk *c, size_t n)
 
 /* ---- names ------------------------------------------------------------------- */
 
-/* The name inside a delimited published name ("Mi""xed" -> Mi"xed) in
- * the arena; NULL when `s` is not delimited or memory runs out (*oom). */
-static char *strip_delimiters(ts_arena *a, const char *s, size_t n, int *oom)
-{
-  char *out;
-  size_t j = 0;
-  *oom = 0;
-  if (n < 2 || s[0] != '"' || s[n - 1] != '"')
-    return NULL;
-  out = ts_arena_alloc(a, n);
-  if (!out) {
-    *oom = 1;
-    return NULL;
-  }
-  for (size_t i = 1; i + 1 < n; i++) {
-    out[j++] = s[i];
-    if (s[i] == '"' && s[i + 1] == '"')
-      i++;
-  }
-  out[j] = '\0';
-  return out;
-}
-
 /* "Mixed" (with the quotes) -> Mixed, exact; anything else as is. */
 static const char *unquote_pub(chk *c, const char *pub, int *exact)
 {
-  int nomem = 0;
-  char *out = pub ? strip_delimiters(c->a, pub, strlen(pub), &nomem) : NULL;
-  *exact = out != NULL;
-  if (nomem) {
+  char *out = NULL;
+  if (pub && adql_unquote(c->a, pub, strlen(pub), '"', &out) != TS_OK) {
+    *exact = 0;
     oom(c);
     return NULL;
   }
+  *exact = out != NULL;
   return out ? out : pub;
 }
 
@@ -146,37 +123,17 @@ static int ident_eq(const adql_ident *x, const adql_ident *y)
   }
 }
 
-const char *adql__db_ident(ts_arena *a, const char *db_name, const char *published)
-{
-  size_t n;
-  char *out;
-  int nomem;
-  if (db_name && *db_name)
-    return db_name;
-  n = published ? strlen(published) : 0;
-  out = strip_delimiters(a, published ? published : "", n, &nomem);
-  if (out || nomem)
-    return out;
-  out = ts_arena_strndup(a, published ? published : "", n);
-  for (size_t i = 0; out && i < n; i++)
-    out[i] = (char)tolower((unsigned char)out[i]);
-  return out;
-}
-
+/* s as a delimited identifier for the SQL, in the arena. */
 static char *quote_ident(chk *c, const char *s)
 {
-  size_t n = strlen(s), j = 0;
-  char *out = alloc(c, 2 * n + 3);
+  ts_buf b;
+  char *out = NULL;
+  ts_buf_init(&b, 2 * strlen(s) + 2); /* every character a quote, and two more */
+  if (adql_quote(&b, s, '"') == TS_OK)
+    out = ts_arena_strndup(c->a, b.data, b.len);
+  ts_buf_free(&b);
   if (!out)
-    return NULL;
-  out[j++] = '"';
-  for (size_t i = 0; i < n; i++) {
-    out[j++] = s[i];
-    if (s[i] == '"')
-      out[j++] = '"';
-  }
-  out[j++] = '"';
-  out[j] = '\0';
+    oom(c);
   return out;
 }
 

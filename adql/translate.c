@@ -56,17 +56,11 @@ static void putn(tr *t, const char *s, size_t n)
     t->rc = TS_ENOMEM;
 }
 
-/* s between quote characters, each quote inside doubled: the SQL form of
- * a delimited identifier (") and of a string literal ('). */
+/* s as a delimited identifier (") or a string literal ('). */
 static void put_quoted(tr *t, const char *s, char quote)
 {
-  putn(t, &quote, 1);
-  for (const char *p = s; *p; p++) {
-    if (*p == quote)
-      putn(t, p, 1);
-    putn(t, p, 1);
-  }
-  putn(t, &quote, 1);
+  if (t->rc == TS_OK && adql_quote(&t->b, s, quote) != TS_OK)
+    t->rc = TS_ENOMEM;
 }
 
 static void put_ident(tr *t, const char *s)
