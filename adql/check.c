@@ -15,184 +15,10 @@
  * tables and columns are accepted as written and have unknown types, so
  * only structural errors (aggregates in WHERE, function arity, unknown
  * functions when UDFs are declared) are reported. */
-#include "adql/adql_int.h"
+#include "adql/check_int.h"
 
 #include <ctype.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-/* ---- scopes ------------------------------------------------------------------ */
-
-typedef struct chk {
-  adql_query *q;
-  const adql_meta *meta; /* NULL in syntax-only mode */
-  const adql_udf *udfs;
-  size_t nudfs;
-  int syntax_only;
-  ts_error *err;
-  ts_arena *a;
-  int failed;
-  int depth; /* levels entered (check_select, add_from, check_expr) */
-} chk;
-
-enum { CTX_NOAGG = 1, CTX_INAGG = 2 };
-
-static ts_err fail(chk *c, int loc, const char *fmt, ...) TS_PRINTF(3, 4);
-static ts_err fail(chk *c, int loc, const char *fmt, ...)
-{
-  va_list ap;
-  char msg[sizeof c->err->msg];
-  if (c->failed)
-    return TS_EADQL;
-  c->failed = 1;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return adql__failq(c->q, c->err, loc, "%s", msg);
-}
-
-static ts_err oom(chk *c)
-{
-  if (!c->failed) {
-    c->failed = 1;
-    ts_fail(c->err, TS_ENOMEM, 0, "query needs more memory than a request may use");
-  }
-  return TS_ENOMEM;
-}
-
-/* PostgreSQL's check_stack_depth(): every recursive entry point counts the
- * level it enters and gives it back on the way out. The grammar already
- * refused trees deeper than ADQL_MAX_DEPTH and counts the same levels, so
- * this never fires for a parsed query; it keeps the bound true for any
- * tree and any new recursion. */
-static int enter(chk *c, int loc)
-{
-  if (++c->depth <= ADQL_MAX_DEPTH)
-    return 0;
-  c->depth--;
-  fail(c, loc, ADQL_DEPTH_FMT, ADQL_MAX_DEPTH);
-  return -1;
-}
-
-static void *alloc(chk *c, size_t n)
-{
-  void *p = ts_arena_calloc(c->a, 1, n);
-  if (!p)
-    oom(c);
-  return p;
-}
-
-/* ---- names ------------------------------------------------------------------- */
-
-/* "Mixed" (with the quotes) -> Mixed, exact; anything else as is. */
-static const char *unquote_pub(chk *c, const char *pub, int *exact)
-{
-  char *out = NULL;
-  if (pub && adql_unquote(c->a, pub, strlen(pub), '"', &out) != TS_OK) {
-    *exact = 0;
-    oom(c);
-    return NULL;
-  }
-  *exact = out != NULL;
-  return out ? out : pub;
-}
-
-static int name_match(const adql_ident *id, const char *name, int exact)
-{
-  if (!name)
-    return 0;
-  if (exact || id->delimited)
-    return strcmp(id->name, name) == 0;
-  return ts_strcaseeq(id->name, name);
-}
-
-/* Canonical form: regular identifiers fold to lower case. */
-static int ident_eq(const adql_ident *x, const adql_ident *y)
-{
-  if (!x->delimited && !y->delimited)
-    return ts_strcaseeq(x->name, y->name);
-  if (x->delimited && y->delimited)
-    return strcmp(x->name, y->name) == 0;
-  const adql_ident *d = x->delimited ? x : y, *r = x->delimited ? y : x;
-  for (const char *p = d->name, *s = r->name;; p++, s++) {
-    if (*p != (char)tolower((unsigned char)*s))
-      return 0;
-    if (!*p)
-      return 1;
-  }
-}
-
-/* s as a delimited identifier for the SQL, in the arena. */
-static char *quote_ident(chk *c, const char *s)
-{
-  ts_buf b;
-  char *out = NULL;
-  ts_buf_init(&b, 2 * strlen(s) + 2); /* every character a quote, and two more */
-  if (adql_quote(&b, s, '"') == TS_OK)
-    out = ts_arena_strndup(c->a, b.data, b.len);
-  ts_buf_free(&b);
-  if (!out)
-    oom(c);
-  return out;
-}
-
-static const char *canon_alias(chk *c, const adql_ident *id)
-{
-  if (id->delimited)
-    return id->name;
-  char *s = ts_arena_strdup(c->a, id->name);
-  if (!s) {
-    oom(c);
-    return NULL;
-  }
-  for (char *p = s; *p; p++)
-    *p = (char)tolower((unsigned char)*p);
-  return s;
-}
-
-/* Levenshtein distance, case-insensitive, capped at 64 characters. */
-static int edit_distance(const char *x, const char *y)
-{
-  int d[65][65];
-  size_t n = strlen(x), m = strlen(y);
-  if (n > 64 || m > 64)
-    return 1000;
-  for (size_t i = 0; i <= n; i++)
-    d[i][0] = (int)i;
-  for (size_t j = 0; j <= m; j++)
-    d[0][j] = (int)j;
-  for (size_t i = 1; i <= n; i++)
-    for (size_t j = 1; j <= m; j++) {
-      int cost = tolower((unsigned char)x[i - 1]) != tolower((unsigned char)y[j - 1]);
-      int v = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < v)
-        v = d[i][j - 1] + 1;
-      if (d[i - 1][j - 1] + cost < v)
-        v = d[i - 1][j - 1] + cost;
-      d[i][j] = v;
-    }
-  return d[n][m];
-}
-
-typedef struct suggest {
-  const char *best;
-  const char *best_prefix; /* "s." for qualified suggestions */
-  int dist;
-} suggest;
-
-static void suggest_try(suggest *sg, const char *want, const char *prefix, const char *cand)
-{
-  int dist = edit_distance(want, cand);
-  int limit = (int)strlen(want) / 3 + 1;
-  if (limit > 3)
-    limit = 3;
-  if (dist <= limit && (!sg->best || dist < sg->dist)) {
-    sg->best = cand;
-    sg->best_prefix = prefix;
-    sg->dist = dist;
-  }
-}
 
 /* ---- types ------------------------------------------------------------------- */
 
@@ -429,22 +255,6 @@ static int scope_add(chk *c, adql_scope *s, adql_rangevar *rv)
   return 0;
 }
 
-static int rv_match_qual(const adql_rangevar *rv, const adql_ident *qual, int nqual)
-{
-  if (nqual == 1) {
-    if (rv->alias.name)
-      return ident_eq(&rv->alias, qual);
-    return name_match(&qual[0], rv->tname, rv->texact);
-  }
-  if (nqual == 2) {
-    if (rv->alias.name || !rv->sname)
-      return 0;
-    return name_match(&qual[0], rv->sname, rv->sexact) &&
-           name_match(&qual[1], rv->tname, rv->texact);
-  }
-  return 0;
-}
-
 static const char *rv_label(const adql_rangevar *rv)
 {
   return rv->alias.name ? rv->alias.name : rv->tname;
@@ -479,7 +289,7 @@ static const adql_cte *find_cte(adql_list *ctes, const adql_ident *id)
 {
   for (size_t i = 0; ctes && i < ctes->n; i++) {
     const adql_cte *cte = ctes->items[i];
-    if (ident_eq(&cte->name, id))
+    if (adql__ident_eq(&cte->name, id))
       return cte;
   }
   return NULL;
@@ -523,14 +333,14 @@ static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
   for (size_t i = 0; i < c->meta->ntables; i++) {
     const adql_table_meta *t = &c->meta->tables[i];
     int ex;
-    const char *tn = unquote_pub(c, t->name, &ex);
+    const char *tn = adql__unquote_pub(c, t->name, &ex);
     if (!tn)
       return NULL;
-    if (!name_match(tid, tn, ex))
+    if (!adql__name_match(tid, tn, ex))
       continue;
     if (sid) {
-      const char *sn = unquote_pub(c, t->schema, &ex);
-      if (!sn || !name_match(sid, sn, ex))
+      const char *sn = adql__unquote_pub(c, t->schema, &ex);
+      if (!sn || !adql__name_match(sid, sn, ex))
         continue;
     }
     found = t;
@@ -547,7 +357,7 @@ static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
     suggest sg = {0};
     for (size_t i = 0; i < c->meta->ntables; i++) {
       const adql_table_meta *t = &c->meta->tables[i];
-      suggest_try(&sg, tid->name, t->schema, t->name);
+      adql__suggest_try(&sg, tid->name, t->schema, t->name);
     }
     if (sg.best)
       fail(c, f->loc, "table \"%s%s%s\" does not exist (did you mean \"%s%s%s\"?)",
@@ -563,15 +373,16 @@ static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
     return NULL;
   rv->from = f;
   rv->table = found;
-  rv->tname = unquote_pub(c, found->name, &rv->texact);
-  rv->sname = found->schema && *found->schema ? unquote_pub(c, found->schema, &rv->sexact) : NULL;
+  rv->tname = adql__unquote_pub(c, found->name, &rv->texact);
+  rv->sname =
+      found->schema && *found->schema ? adql__unquote_pub(c, found->schema, &rv->sexact) : NULL;
   rv->ncols = found->ncols;
   rv->cols = alloc(c, (found->ncols ? found->ncols : 1) * sizeof *rv->cols);
   if (!rv->cols || !rv->tname)
     return NULL;
   for (size_t i = 0; i < found->ncols; i++) {
     const adql_column_meta *m = &found->cols[i];
-    rv->cols[i].name = unquote_pub(c, m->name, &rv->cols[i].exact);
+    rv->cols[i].name = adql__unquote_pub(c, m->name, &rv->cols[i].exact);
     rv->cols[i].db = adql__db_ident(c->a, m->db_name, m->name);
     rv->cols[i].meta = m;
     rv->cols[i].type = type_of_meta(m);
@@ -583,8 +394,8 @@ static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
     const char *dbs = found->db_schema || (found->schema && *found->schema)
                           ? adql__db_ident(c->a, found->db_schema, found->schema)
                           : NULL;
-    const char *qt = dbt ? quote_ident(c, dbt) : NULL;
-    const char *qs = dbs ? quote_ident(c, dbs) : NULL;
+    const char *qt = dbt ? adql__quote_ident(c, dbt) : NULL;
+    const char *qs = dbs ? adql__quote_ident(c, dbs) : NULL;
     if (!qt)
       return NULL;
     rv->sqlname = rv->sqltable = qs ? ts_arena_printf(c->a, "%s.%s", qs, qt) : qt;
@@ -597,11 +408,11 @@ static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
 static int rv_same_name(const adql_rangevar *x, const adql_rangevar *y)
 {
   if (x->alias.name && y->alias.name)
-    return ident_eq(&x->alias, &y->alias);
+    return adql__ident_eq(&x->alias, &y->alias);
   if (x->alias.name)
-    return name_match(&x->alias, y->tname, 0) && !y->sname;
+    return adql__name_match(&x->alias, y->tname, 0) && !y->sname;
   if (y->alias.name)
-    return name_match(&y->alias, x->tname, 0) && !x->sname;
+    return adql__name_match(&y->alias, x->tname, 0) && !x->sname;
   if (x->table && y->table)
     return x->table == y->table;
   return x->tname && y->tname && ts_strcaseeq(x->tname, y->tname) &&
@@ -611,27 +422,6 @@ static int rv_same_name(const adql_rangevar *x, const adql_rangevar *y)
 static adql_type check_expr(chk *c, adql_scope *s, adql_node *n, int ctx);
 static int check_cond(chk *c, adql_scope *s, adql_node *n, int ctx, const char *clause);
 
-/* Finds column `id` in rvs [lo, hi) of s: returns the number of matches
- * (merged USING columns count once), the first in *rv_out / *col_out. */
-static int find_col_in(adql_scope *s, size_t lo, size_t hi, const adql_ident *id,
-                       adql_rangevar **rv_out, int *col_out)
-{
-  int found = 0;
-  for (size_t i = lo; i < hi; i++) {
-    adql_rangevar *rv = s->rvs[i];
-    for (size_t j = 0; j < rv->ncols; j++) {
-      if (rv->cols[j].hidden || !name_match(id, rv->cols[j].name, rv->cols[j].exact))
-        continue;
-      if (!found) {
-        *rv_out = rv;
-        *col_out = (int)j;
-      }
-      found++;
-    }
-  }
-  return found;
-}
-
 static int add_from(chk *c, adql_scope *s, adql_from *f);
 
 static int mark_merge(chk *c, adql_scope *s, size_t lo, size_t mid, size_t hi, const adql_ident *id,
@@ -639,8 +429,8 @@ static int mark_merge(chk *c, adql_scope *s, size_t lo, size_t mid, size_t hi, c
 {
   adql_rangevar *lrv = NULL, *rrv = NULL;
   int lcol = 0, rcol = 0;
-  int nl = find_col_in(s, lo, mid, id, &lrv, &lcol);
-  int nr = find_col_in(s, mid, hi, id, &rrv, &rcol);
+  int nl = adql__find_col_in(s, lo, mid, id, &lrv, &lcol);
+  int nr = adql__find_col_in(s, mid, hi, id, &rrv, &rcol);
   if (nl == 0 || nr == 0)
     return fail(c, loc, "column \"%s\" named in USING does not exist in the %s side of the join",
                 id->name, nl == 0 ? "left" : "right"),
@@ -702,7 +492,7 @@ static int add_join(chk *c, adql_scope *s, adql_from *f)
         adql_ident id = {rv->cols[j].name, rv->cols[j].exact, f->loc};
         if (rv->cols[j].hidden)
           continue;
-        if (find_col_in(s, mid, hi, &id, &rrv, &rcol) == 1) {
+        if (adql__find_col_in(s, mid, hi, &id, &rrv, &rcol) == 1) {
           rv->cols[j].merged = 1;
           rrv->cols[rcol].hidden = 1;
         }
@@ -738,8 +528,8 @@ static int add_from_inner(chk *c, adql_scope *s, adql_from *f)
   }
   rv->alias = f->alias;
   if (rv->alias.name) {
-    const char *ca = canon_alias(c, &rv->alias);
-    rv->sqlname = ca ? quote_ident(c, ca) : NULL;
+    const char *ca = adql__canon_alias(c, &rv->alias);
+    rv->sqlname = ca ? adql__quote_ident(c, ca) : NULL;
     if (!rv->sqlname)
       return -1;
   }
@@ -761,102 +551,6 @@ static int add_from(chk *c, adql_scope *s, adql_from *f)
   rc = add_from_inner(c, s, f);
   c->depth--;
   return rc;
-}
-
-/* ---- column references ------------------------------------------------------- */
-
-static int resolve_column(chk *c, adql_scope *s0, adql_node *n)
-{
-  const adql_ident *col = &n->parts[n->nparts - 1];
-  int nqual = n->nparts - 1;
-  if (nqual == 3 && !c->syntax_only)
-    return fail(c, n->parts[0].loc, "catalog names are not supported (\"%s\")", n->parts[0].name),
-           -1;
-  if (c->syntax_only) {
-    n->type = ADQL_T_UNKNOWN;
-    return 0;
-  }
-  for (adql_scope *s = s0; s; s = s->parent) {
-    size_t lo = s == s0 && s->restricted ? s->vis_lo : 0;
-    size_t hi = s == s0 && s->restricted ? s->vis_hi : s->nrv;
-    adql_rangevar *hit = NULL;
-    int hitcol = -1, nhits = 0, qual_seen = 0;
-    for (size_t i = lo; i < hi; i++) {
-      adql_rangevar *rv = s->rvs[i];
-      if (nqual && !rv_match_qual(rv, n->parts, nqual))
-        continue;
-      qual_seen = 1;
-      for (size_t j = 0; j < rv->ncols; j++) {
-        if ((!nqual && rv->cols[j].hidden) || !name_match(col, rv->cols[j].name, rv->cols[j].exact))
-          continue;
-        if (!hit) {
-          hit = rv;
-          hitcol = (int)j;
-        }
-        nhits++;
-      }
-    }
-    if (nhits > 1)
-      return fail(c, n->loc,
-                  "column reference \"%s\" is ambiguous: qualify it with a table name "
-                  "or alias",
-                  col->name),
-             -1;
-    if (hit) {
-      n->rv = hit;
-      n->rvcol = hitcol;
-      n->col = hit->cols[hitcol].meta;
-      n->type = hit->cols[hitcol].type;
-      if (n->type == ADQL_T_GEOMETRY)
-        n->gkind = adql__gkind_of_meta(n->col);
-      n->unqualified = !nqual && hit->cols[hitcol].merged;
-      return 0;
-    }
-    if (nqual && qual_seen) {
-      suggest sg = {0};
-      for (size_t i = lo; i < hi; i++)
-        if (rv_match_qual(s->rvs[i], n->parts, nqual))
-          for (size_t j = 0; j < s->rvs[i]->ncols; j++)
-            suggest_try(&sg, col->name, NULL, s->rvs[i]->cols[j].name);
-      if (sg.best)
-        return fail(c, col->loc,
-                    "column \"%s\" does not exist in table \"%s\" (did you mean "
-                    "\"%s\"?)",
-                    col->name, n->parts[nqual - 1].name, sg.best),
-               -1;
-      return fail(c, col->loc, "column \"%s\" does not exist in table \"%s\"", col->name,
-                  n->parts[nqual - 1].name),
-             -1;
-    }
-  }
-  if (nqual) {
-    return fail(c, n->loc, "table or alias \"%s\" is not in the FROM clause",
-                n->parts[nqual - 1].name),
-           -1;
-  }
-  {
-    suggest sg = {0};
-    for (adql_scope *s = s0; s; s = s->parent)
-      for (size_t i = 0; i < s->nrv; i++)
-        for (size_t j = 0; j < s->rvs[i]->ncols; j++)
-          suggest_try(&sg, col->name, NULL, s->rvs[i]->cols[j].name);
-    if (sg.best)
-      return fail(c, n->loc, "column \"%s\" does not exist (did you mean \"%s\"?)", col->name,
-                  sg.best),
-             -1;
-    return fail(c, n->loc, "column \"%s\" does not exist", col->name), -1;
-  }
-}
-
-/* ---- expressions ------------------------------------------------------------- */
-
-#define BAD ((adql_type)-1)
-
-static adql_type want_value(chk *c, adql_node *n, adql_type t)
-{
-  if (t == ADQL_T_COND)
-    return fail(c, n->loc, "a condition cannot be used as a value here"), BAD;
-  return t;
 }
 
 static adql_type need_numeric(chk *c, adql_node *n, adql_type t, const char *what)
@@ -942,13 +636,6 @@ static const char *op_name(int op)
   default:
     return "operator ~";
   }
-}
-
-/* ---- geometry ------------------------------------------------------------- */
-
-static adql_node *arg(const adql_node *n, size_t i)
-{
-  return n->args->items[i];
 }
 
 static int is_geom(const adql_node *e)
@@ -1460,7 +1147,7 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
   case ADQL_N_NULL:
     return ADQL_T_UNKNOWN;
   case ADQL_N_COLUMN:
-    return resolve_column(c, s, n) ? BAD : n->type;
+    return adql__resolve_column(c, s, n) ? BAD : n->type;
   case ADQL_N_NEG:
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
     return need_numeric(c, n->a, x, "unary minus");
@@ -1725,7 +1412,7 @@ static int expand_star(chk *c, adql_select *s, adql_scope *sc, adql_target *tg, 
     return 0;
   for (size_t i = 0; i < sc->nrv; i++) {
     adql_rangevar *rv = sc->rvs[i];
-    if (tg->nqual && !rv_match_qual(rv, tg->qual, tg->nqual))
+    if (tg->nqual && !adql__rv_match_qual(rv, tg->qual, tg->nqual))
       continue;
     any = 1;
     for (size_t j = 0; j < rv->ncols; j++) {
@@ -1836,7 +1523,8 @@ static int find_output(adql_select *s, const adql_ident *id)
         break;
       }
     }
-    int ok = tg && tg->alias.name ? ident_eq(&tg->alias, id) : name_match(id, s->out[i].name, 0);
+    int ok = tg && tg->alias.name ? adql__ident_eq(&tg->alias, id)
+                                  : adql__name_match(id, s->out[i].name, 0);
     if (ok) {
       if (hit >= 0)
         return -2;
@@ -1896,7 +1584,7 @@ static int check_group(chk *c, adql_select *s)
       /* Input columns first, then output aliases (PostgreSQL's rule). */
       adql_rangevar *rv;
       int col;
-      if (find_col_in(s->scope, 0, s->scope->nrv, &e->parts[0], &rv, &col) == 0) {
+      if (adql__find_col_in(s->scope, 0, s->scope->nrv, &e->parts[0], &rv, &col) == 0) {
         int k = find_output(s, &e->parts[0]);
         if (k >= 0) {
           e->target_sql = s->outcols[k].sql_alias;
@@ -1960,8 +1648,8 @@ static int check_select_inner(chk *c, adql_select *s, adql_scope *parent, adql_l
                -1;
       if (check_select(c, cte->query, parent, visible ? visible : ctes))
         return -1;
-      const char *canon = canon_alias(c, &cte->name);
-      cte->sqlname = canon ? quote_ident(c, canon) : NULL;
+      const char *canon = adql__canon_alias(c, &cte->name);
+      cte->sqlname = canon ? adql__quote_ident(c, canon) : NULL;
       if (!cte->sqlname)
         return -1;
       adql_list *nl = alloc(c, sizeof *nl);
