@@ -397,7 +397,7 @@ int adql__set_sub(adql_pstate *ps, adql_node *n, adql_select *sub);
 int adql__select_depth(adql_pstate *ps, adql_select *s, int loc);
 int adql__from_depth(adql_pstate *ps, adql_from *f);
 
-/* Checker helpers used by the translator (check.c). */
+/* Checker helpers used by the translator (check_type.c). */
 const char *adql__type_name(adql_type t);
 
 /* The PostgreSQL identifier a published name maps to when no db_* name is

@@ -20,120 +20,6 @@
 #include <ctype.h>
 #include <string.h>
 
-/* ---- types ------------------------------------------------------------------- */
-
-const char *adql__type_name(adql_type t)
-{
-  switch (t) {
-  case ADQL_T_UNKNOWN:
-    return "unknown";
-  case ADQL_T_COND:
-    return "condition";
-  case ADQL_T_SHORT:
-    return "short";
-  case ADQL_T_INT:
-    return "int";
-  case ADQL_T_LONG:
-    return "long";
-  case ADQL_T_FLOAT:
-    return "float";
-  case ADQL_T_DOUBLE:
-    return "double";
-  case ADQL_T_STRING:
-    return "char";
-  case ADQL_T_BOOLEAN:
-    return "boolean";
-  case ADQL_T_GEOMETRY:
-    return "geometry";
-  case ADQL_T_OTHER:
-    return "other";
-  }
-  return "unknown";
-}
-
-static int is_num(adql_type t)
-{
-  return t >= ADQL_T_SHORT && t <= ADQL_T_DOUBLE;
-}
-static int is_intclass(adql_type t)
-{
-  return t >= ADQL_T_SHORT && t <= ADQL_T_LONG;
-}
-
-static adql_type type_of_meta(const adql_column_meta *m)
-{
-  const char *dt = m->datatype ? m->datatype : "";
-  const char *xt = m->xtype ? m->xtype : "";
-  int array = m->arraysize && *m->arraysize && strcmp(m->arraysize, "1") != 0;
-  if (ts_strcaseeq(xt, "point") || ts_strcaseeq(xt, "circle") || ts_strcaseeq(xt, "polygon") ||
-      ts_strcaseeq(xt, "region") || ts_strcaseeq(xt, "moc"))
-    return ADQL_T_GEOMETRY;
-  if (ts_strcaseeq(dt, "char") || ts_strcaseeq(dt, "unicodeChar"))
-    return ts_strcaseeq(xt, "timestamp") || ts_strcaseeq(xt, "interval") ? ADQL_T_OTHER
-                                                                         : ADQL_T_STRING;
-  if (array)
-    return ADQL_T_OTHER;
-  if (ts_strcaseeq(dt, "short") || ts_strcaseeq(dt, "unsignedByte"))
-    return ADQL_T_SHORT;
-  if (ts_strcaseeq(dt, "int"))
-    return ADQL_T_INT;
-  if (ts_strcaseeq(dt, "long"))
-    return ADQL_T_LONG;
-  if (ts_strcaseeq(dt, "float"))
-    return ADQL_T_FLOAT;
-  if (ts_strcaseeq(dt, "double"))
-    return ADQL_T_DOUBLE;
-  if (ts_strcaseeq(dt, "boolean"))
-    return ADQL_T_BOOLEAN;
-  return ADQL_T_OTHER;
-}
-
-static const char *datatype_of(adql_type t)
-{
-  switch (t) {
-  case ADQL_T_SHORT:
-    return "short";
-  case ADQL_T_INT:
-    return "int";
-  case ADQL_T_LONG:
-    return "long";
-  case ADQL_T_FLOAT:
-    return "float";
-  case ADQL_T_DOUBLE:
-    return "double";
-  case ADQL_T_BOOLEAN:
-    return "boolean";
-  default:
-    return "char";
-  }
-}
-
-/* The type two numeric operands combine to: integers widen, anything
- * with a float is double unless both are float (PostgreSQL: real op real
- * is real). */
-static adql_type num_join(adql_type x, adql_type y)
-{
-  if (x == ADQL_T_UNKNOWN)
-    return y == ADQL_T_UNKNOWN ? ADQL_T_UNKNOWN : y;
-  if (y == ADQL_T_UNKNOWN)
-    return x;
-  if (is_intclass(x) && is_intclass(y))
-    return x > y ? x : y;
-  if (x == ADQL_T_FLOAT && y == ADQL_T_FLOAT)
-    return ADQL_T_FLOAT;
-  return ADQL_T_DOUBLE;
-}
-
-/* Can values of these types be compared (=, <, IN, BETWEEN)? */
-static int comparable(adql_type x, adql_type y)
-{
-  if (x == ADQL_T_UNKNOWN || y == ADQL_T_UNKNOWN)
-    return 1;
-  if (is_num(x) && is_num(y))
-    return 1;
-  return x == y;
-}
-
 /* ---- built-in functions ------------------------------------------------------ */
 
 static const adql_func adql_funcs[] = {
@@ -385,7 +271,7 @@ static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
     rv->cols[i].name = adql__unquote_pub(c, m->name, &rv->cols[i].exact);
     rv->cols[i].db = adql__db_ident(c->a, m->db_name, m->name);
     rv->cols[i].meta = m;
-    rv->cols[i].type = type_of_meta(m);
+    rv->cols[i].type = adql__type_of_meta(m);
     if (!rv->cols[i].name || !rv->cols[i].db)
       return NULL;
   }
@@ -553,49 +439,6 @@ static int add_from(chk *c, adql_scope *s, adql_from *f)
   return rc;
 }
 
-static adql_type need_numeric(chk *c, adql_node *n, adql_type t, const char *what)
-{
-  if (t == BAD)
-    return BAD;
-  if ((c->syntax_only && t != ADQL_T_GEOMETRY) || t == ADQL_T_UNKNOWN || is_num(t))
-    return t;
-  return fail(c, n->loc, "%s needs a numeric argument, not %s", what, adql__type_name(t)), BAD;
-}
-
-static adql_type need_integer(chk *c, adql_node *n, adql_type t, const char *what)
-{
-  if (t == BAD)
-    return BAD;
-  if ((c->syntax_only && t != ADQL_T_GEOMETRY && t != ADQL_T_STRING) || t == ADQL_T_UNKNOWN ||
-      is_intclass(t))
-    return t;
-  return fail(c, n->loc, "%s needs an integer argument, not %s", what, adql__type_name(t)), BAD;
-}
-
-static adql_type need_string(chk *c, adql_node *n, adql_type t, const char *what)
-{
-  if (t == BAD)
-    return BAD;
-  if ((c->syntax_only && t != ADQL_T_GEOMETRY) || t == ADQL_T_UNKNOWN || t == ADQL_T_STRING)
-    return t;
-  return fail(c, n->loc, "%s needs a string argument, not %s", what, adql__type_name(t)), BAD;
-}
-
-static int need_comparable(chk *c, adql_node *at, adql_type x, adql_type y, const char *what)
-{
-  /* pgSphere has no ordering of geometries, and ADQL's predicates are
-   * CONTAINS and INTERSECTS. The grammar allows the comparison (the IVOA
-   * suite has POINT(...) = x as valid), so only the full check refuses it. */
-  if (!c->syntax_only && (x == ADQL_T_GEOMETRY || y == ADQL_T_GEOMETRY))
-    return fail(c, at->loc, "%s: geometries cannot be compared (use CONTAINS or INTERSECTS)", what),
-           -1;
-  if (c->syntax_only || comparable(x, y))
-    return 0;
-  return fail(c, at->loc, "%s: cannot compare %s with %s", what, adql__type_name(x),
-              adql__type_name(y)),
-         -1;
-}
-
 static adql_type check_subquery_value(chk *c, adql_scope *s, adql_node *n)
 {
   if (check_select(c, n->sub, s, s->ctes))
@@ -667,7 +510,7 @@ adql_gkind adql__gkind_of_meta(const adql_column_meta *m)
 static int need_coord(chk *c, adql_node *e, const char *fname)
 {
   if (is_geom(e) || e->type == ADQL_T_STRING || e->type == ADQL_T_BOOLEAN ||
-      (!c->syntax_only && e->type != ADQL_T_UNKNOWN && !is_num(e->type)))
+      (!c->syntax_only && e->type != ADQL_T_UNKNOWN && !adql__is_num(e->type)))
     return fail(c, e->loc, "%s needs a numeric coordinate here, not %s", fname,
                 adql__type_name(e->type)),
            -1;
@@ -695,7 +538,7 @@ static int check_coordsys(chk *c, adql_node *e, const char *fname)
     return fail(c, e->loc, "the coordinate system of %s must be a string, not %s", fname,
                 adql__type_name(e->type)),
            -1;
-  if (c->syntax_only && (is_geom(e) || is_num(e->type)))
+  if (c->syntax_only && (is_geom(e) || adql__is_num(e->type)))
     return fail(c, e->loc, "the coordinate system of %s must be a string", fname), -1;
   if (c->syntax_only || e->kind != ADQL_N_STRING)
     return 0;
@@ -846,7 +689,7 @@ static adql_type check_geom(chk *c, adql_node *n, const adql_func *fn)
     adql_node *e = arg(n, 0);
     char msg[160];
     if (e->kind != ADQL_N_STRING) {
-      if (c->syntax_only && !is_geom(e) && !is_num(e->type)) {
+      if (c->syntax_only && !is_geom(e) && !adql__is_num(e->type)) {
         n->gkind = ADQL_G_REGION;
         return ADQL_T_GEOMETRY;
       }
@@ -934,7 +777,7 @@ static adql_type check_in_unit(chk *c, adql_node *n)
   adql_node *v = arg(n, 0), *u = arg(n, 1);
   const adql_column_meta *src = v->kind == ADQL_N_COLUMN ? v->col : NULL;
   char msg[160];
-  if (need_numeric(c, v, v->type, "IN_UNIT") == BAD)
+  if (adql__need_numeric(c, v, v->type, "IN_UNIT") == BAD)
     return BAD;
   if (u->kind != ADQL_N_STRING)
     return fail(c, u->loc, "the second argument of IN_UNIT must be a unit string literal"), BAD;
@@ -973,27 +816,27 @@ static adql_type check_func(chk *c, adql_scope *s, adql_node *n, int ctx)
     if (fn->cls == ADQL_FN_GEOM)
       return check_geom(c, n, fn);
     if (fn->cls == ADQL_FN_NULLIF) {
-      if (need_comparable(c, n, at[0], at[1], "NULLIF"))
+      if (adql__need_comparable(c, n, at[0], at[1], "NULLIF"))
         return BAD;
       return at[0];
     }
     if (fn->cls == ADQL_FN_INUNIT)
       return check_in_unit(c, n);
     if (fn->cls == ADQL_FN_STRING)
-      return need_string(c, n->args->items[0], at[0], fn->name) == BAD ? BAD : ADQL_T_STRING;
+      return adql__need_string(c, n->args->items[0], at[0], fn->name) == BAD ? BAD : ADQL_T_STRING;
     for (size_t i = 0; i < nargs && i < 2; i++)
-      if (need_numeric(c, n->args->items[i], at[i], fn->name) == BAD)
+      if (adql__need_numeric(c, n->args->items[i], at[i], fn->name) == BAD)
         return BAD;
     switch (fn->cls) {
     case ADQL_FN_SAME:
       return at[0] == ADQL_T_UNKNOWN ? ADQL_T_DOUBLE : at[0];
     case ADQL_FN_MOD:
-      if (is_intclass(at[0]) && is_intclass(at[1]))
-        return num_join(at[0], at[1]);
+      if (adql__is_intclass(at[0]) && adql__is_intclass(at[1]))
+        return adql__num_join(at[0], at[1]);
       n->argtype_numeric = 1;
       return ADQL_T_DOUBLE;
     case ADQL_FN_ROUNDLIKE:
-      if (nargs == 2 && !c->syntax_only && !is_intclass(at[1]) && at[1] != ADQL_T_UNKNOWN)
+      if (nargs == 2 && !c->syntax_only && !adql__is_intclass(at[1]) && at[1] != ADQL_T_UNKNOWN)
         return fail(c, ((adql_node *)n->args->items[1])->loc,
                     "the second argument of %s must be an integer", fn->name),
                BAD;
@@ -1051,30 +894,16 @@ static adql_type check_agg(chk *c, adql_scope *s, adql_node *n, int ctx)
   case ADQL_AGG_MAX:
     return t;
   case ADQL_AGG_SUM:
-    if (need_numeric(c, n->a, t, names[n->op]) == BAD)
+    if (adql__need_numeric(c, n->a, t, names[n->op]) == BAD)
       return BAD;
     if (t == ADQL_T_SHORT || t == ADQL_T_INT)
       return ADQL_T_LONG;
     return t == ADQL_T_FLOAT ? ADQL_T_FLOAT : ADQL_T_DOUBLE;
   default:
-    if (need_numeric(c, n->a, t, names[n->op]) == BAD)
+    if (adql__need_numeric(c, n->a, t, names[n->op]) == BAD)
       return BAD;
     return ADQL_T_DOUBLE;
   }
-}
-
-static adql_type common_type(chk *c, int loc, adql_type x, adql_type y, const char *what)
-{
-  if (x == ADQL_T_UNKNOWN)
-    return y;
-  if (y == ADQL_T_UNKNOWN)
-    return x;
-  if (is_num(x) && is_num(y))
-    return num_join(x, y);
-  if (x == y || c->syntax_only)
-    return x;
-  return fail(c, loc, "%s mixes %s and %s values", what, adql__type_name(x), adql__type_name(y)),
-         BAD;
 }
 
 static const struct {
@@ -1116,7 +945,7 @@ static adql_type check_cast(chk *c, adql_scope *s, adql_node *n, int ctx)
     n->text = adql_cast_types[i].pg;
     if (adql_cast_types[i].type == ADQL_T_GEOMETRY) {
       /* DALI text ("12.3 45.6") to a geometry */
-      if (need_string(c, n->a, t, "CAST to a geometry") == BAD)
+      if (adql__need_string(c, n->a, t, "CAST to a geometry") == BAD)
         return BAD;
       n->gkind = !strcmp(n->text, "point")    ? ADQL_G_POINT
                  : !strcmp(n->text, "circle") ? ADQL_G_CIRCLE
@@ -1150,36 +979,36 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
     return adql__resolve_column(c, s, n) ? BAD : n->type;
   case ADQL_N_NEG:
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
-    return need_numeric(c, n->a, x, "unary minus");
+    return adql__need_numeric(c, n->a, x, "unary minus");
   case ADQL_N_ARITH: {
     const char *what = op_name(n->op);
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
-    if (need_numeric(c, n->a, x, what) == BAD)
+    if (adql__need_numeric(c, n->a, x, what) == BAD)
       return BAD;
     y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
-    if (need_numeric(c, n->b, y, what) == BAD)
+    if (adql__need_numeric(c, n->b, y, what) == BAD)
       return BAD;
-    return num_join(x, y) == ADQL_T_UNKNOWN ? ADQL_T_UNKNOWN : num_join(x, y);
+    return adql__num_join(x, y) == ADQL_T_UNKNOWN ? ADQL_T_UNKNOWN : adql__num_join(x, y);
   }
   case ADQL_N_BITOP:
   case ADQL_N_BITNOT: {
     const char *what = op_name(n->kind == ADQL_N_BITNOT ? '~' : n->op);
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
-    if (need_integer(c, n->a, x, what) == BAD)
+    if (adql__need_integer(c, n->a, x, what) == BAD)
       return BAD;
     if (n->kind == ADQL_N_BITNOT)
       return x;
     y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
-    if (need_integer(c, n->b, y, what) == BAD)
+    if (adql__need_integer(c, n->b, y, what) == BAD)
       return BAD;
-    return num_join(x, y);
+    return adql__num_join(x, y);
   }
   case ADQL_N_CONCAT:
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
-    if (need_string(c, n->a, x, "operator ||") == BAD)
+    if (adql__need_string(c, n->a, x, "operator ||") == BAD)
       return BAD;
     y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
-    if (need_string(c, n->b, y, "operator ||") == BAD)
+    if (adql__need_string(c, n->b, y, "operator ||") == BAD)
       return BAD;
     return ADQL_T_STRING;
   case ADQL_N_FUNC:
@@ -1192,7 +1021,7 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
     if (x == BAD)
       return BAD;
     y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
-    if (y == BAD || need_comparable(c, n, x, y, what))
+    if (y == BAD || adql__need_comparable(c, n, x, y, what))
       return BAD;
     return ADQL_T_COND;
   }
@@ -1209,19 +1038,19 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
     if (x == BAD)
       return BAD;
     y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
-    if (y == BAD || need_comparable(c, n, x, y, "BETWEEN"))
+    if (y == BAD || adql__need_comparable(c, n, x, y, "BETWEEN"))
       return BAD;
     z = want_value(c, n->c, check_expr(c, s, n->c, ctx));
-    if (z == BAD || need_comparable(c, n, x, z, "BETWEEN"))
+    if (z == BAD || adql__need_comparable(c, n, x, z, "BETWEEN"))
       return BAD;
     return ADQL_T_COND;
   case ADQL_N_LIKE: {
     const char *what = n->flag & ADQL_F_ILIKE ? "ILIKE" : "LIKE";
     x = want_value(c, n->a, check_expr(c, s, n->a, ctx));
-    if (need_string(c, n->a, x, what) == BAD)
+    if (adql__need_string(c, n->a, x, what) == BAD)
       return BAD;
     y = want_value(c, n->b, check_expr(c, s, n->b, ctx));
-    if (need_string(c, n->b, y, what) == BAD)
+    if (adql__need_string(c, n->b, y, what) == BAD)
       return BAD;
     return ADQL_T_COND;
   }
@@ -1236,14 +1065,14 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
         return fail(c, n->loc, "subquery in IN must return exactly one column (it returns %zu)",
                     n->sub->nout),
                BAD;
-      if (n->sub->nout == 1 && need_comparable(c, n, x, n->sub->outtype[0], "IN"))
+      if (n->sub->nout == 1 && adql__need_comparable(c, n, x, n->sub->outtype[0], "IN"))
         return BAD;
       return ADQL_T_COND;
     }
     for (size_t i = 0; i < n->args->n; i++) {
       adql_node *e = n->args->items[i];
       y = want_value(c, e, check_expr(c, s, e, ctx));
-      if (y == BAD || need_comparable(c, e, x, y, "IN"))
+      if (y == BAD || adql__need_comparable(c, e, x, y, "IN"))
         return BAD;
     }
     return ADQL_T_COND;
@@ -1268,18 +1097,18 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
       if (y == BAD)
         return BAD;
       if (n->a) {
-        if (want_value(c, w->a, y) == BAD || need_comparable(c, w->a, x, y, "CASE"))
+        if (want_value(c, w->a, y) == BAD || adql__need_comparable(c, w->a, x, y, "CASE"))
           return BAD;
       } else if (y != ADQL_T_COND) {
         return fail(c, w->a->loc, "WHEN needs a condition in a CASE without an operand"), BAD;
       }
       z = want_value(c, w->b, check_expr(c, s, w->b, ctx));
-      if (z == BAD || (res = common_type(c, w->b->loc, res, z, "CASE")) == BAD)
+      if (z == BAD || (res = adql__common_type(c, w->b->loc, res, z, "CASE")) == BAD)
         return BAD;
     }
     if (n->b) {
       z = want_value(c, n->b, check_expr(c, s, n->b, ctx));
-      if (z == BAD || (res = common_type(c, n->b->loc, res, z, "CASE")) == BAD)
+      if (z == BAD || (res = adql__common_type(c, n->b->loc, res, z, "CASE")) == BAD)
         return BAD;
     }
     return res;
@@ -1293,7 +1122,7 @@ static adql_type check_expr_inner(chk *c, adql_scope *s, adql_node *n, int ctx)
     for (size_t i = 0; i < n->args->n; i++) {
       adql_node *e = n->args->items[i];
       y = want_value(c, e, check_expr(c, s, e, ctx));
-      if (y == BAD || (res = common_type(c, e->loc, res, y, "COALESCE")) == BAD)
+      if (y == BAD || (res = adql__common_type(c, e->loc, res, y, "COALESCE")) == BAD)
         return BAD;
     }
     return res;
@@ -1371,7 +1200,7 @@ static int add_out(chk *c, adql_select *s, size_t *cap, const char *name,
     m->db_name = NULL;
   } else {
     memset(m, 0, sizeof *m);
-    m->datatype = datatype_of(t);
+    m->datatype = adql__datatype_of(t);
     if (t == ADQL_T_STRING || t == ADQL_T_UNKNOWN || t == ADQL_T_OTHER || t == ADQL_T_GEOMETRY)
       m->arraysize = "*";
   }
@@ -1492,7 +1321,7 @@ static int build_outputs(chk *c, adql_select *s)
       adql_column_meta *m = alloc(c, sizeof *m);
       if (!m)
         return -1;
-      m->datatype = datatype_of(e->type);
+      m->datatype = adql__datatype_of(e->type);
       m->arraysize = e->type == ADQL_T_STRING ? "*" : NULL;
       m->unit = src->unit;
       m->ucd = src->ucd;
@@ -1695,7 +1524,7 @@ static int check_select_inner(chk *c, adql_select *s, adql_scope *parent, adql_l
   for (size_t i = 0; i < s->nout; i++) {
     /* Syntax-only mode does not expand *, so the sides may differ. */
     adql_type rt = i < s->rarg->nout ? s->rarg->outtype[i] : ADQL_T_UNKNOWN;
-    adql_type t = common_type(c, s->rarg->loc, s->larg->outtype[i], rt, "a set operation");
+    adql_type t = adql__common_type(c, s->rarg->loc, s->larg->outtype[i], rt, "a set operation");
     if (t == BAD)
       return -1;
     s->outtype[i] = t;

@@ -106,4 +106,16 @@ int adql__find_col_in(adql_scope *s, size_t lo, size_t hi, const adql_ident *id,
                       adql_rangevar **rv_out, int *col_out);
 int adql__resolve_column(chk *c, adql_scope *s0, adql_node *n);
 
+/* check_type.c */
+int adql__is_num(adql_type t);
+int adql__is_intclass(adql_type t);
+adql_type adql__type_of_meta(const adql_column_meta *m);
+const char *adql__datatype_of(adql_type t);
+adql_type adql__num_join(adql_type x, adql_type y);
+adql_type adql__need_numeric(chk *c, adql_node *n, adql_type t, const char *what);
+adql_type adql__need_integer(chk *c, adql_node *n, adql_type t, const char *what);
+adql_type adql__need_string(chk *c, adql_node *n, adql_type t, const char *what);
+int adql__need_comparable(chk *c, adql_node *at, adql_type x, adql_type y, const char *what);
+adql_type adql__common_type(chk *c, int loc, adql_type x, adql_type y, const char *what);
+
 #endif
