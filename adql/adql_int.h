@@ -294,7 +294,7 @@ struct adql_query {
   const adql_meta *meta;
 };
 
-/* ---- checker scopes (check.c builds them, translate.c reads them) ------- */
+/* ---- checker scopes (check_from.c builds them, translate.c reads them) ------- */
 
 typedef struct adql_rvcol {
   const char *name; /* published or output name, unquoted */

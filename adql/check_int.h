@@ -94,6 +94,10 @@ static inline adql_node *arg(const adql_node *n, size_t i)
 
 /* ---- between the checker's files ------------------------------------------ */
 
+/* check.c */
+int adql__check_cond(chk *c, adql_scope *s, adql_node *n, int ctx, const char *clause);
+int adql__check_select(chk *c, adql_select *s, adql_scope *parent, adql_list *ctes);
+
 /* check_names.c */
 const char *adql__unquote_pub(chk *c, const char *pub, int *exact);
 int adql__name_match(const adql_ident *id, const char *name, int exact);
@@ -117,5 +121,9 @@ adql_type adql__need_integer(chk *c, adql_node *n, adql_type t, const char *what
 adql_type adql__need_string(chk *c, adql_node *n, adql_type t, const char *what);
 int adql__need_comparable(chk *c, adql_node *at, adql_type x, adql_type y, const char *what);
 adql_type adql__common_type(chk *c, int loc, adql_type x, adql_type y, const char *what);
+
+/* check_from.c */
+const adql_cte *adql__find_cte(adql_list *ctes, const adql_ident *id);
+int adql__add_from(chk *c, adql_scope *s, adql_from *f);
 
 #endif
