@@ -95,7 +95,8 @@ static inline adql_node *arg(const adql_node *n, size_t i)
 /* ---- between the checker's files ------------------------------------------ */
 
 /* check.c */
-int adql__check_cond(chk *c, adql_scope *s, adql_node *n, int ctx, const char *clause);
+adql_type adql__check_func(chk *c, adql_scope *s, adql_node *n, int ctx);
+adql_type adql__check_agg(chk *c, adql_scope *s, adql_node *n, int ctx);
 int adql__check_select(chk *c, adql_select *s, adql_scope *parent, adql_list *ctes);
 
 /* check_names.c */
@@ -125,5 +126,9 @@ adql_type adql__common_type(chk *c, int loc, adql_type x, adql_type y, const cha
 /* check_from.c */
 const adql_cte *adql__find_cte(adql_list *ctes, const adql_ident *id);
 int adql__add_from(chk *c, adql_scope *s, adql_from *f);
+
+/* check_expr.c */
+adql_type adql__check_expr(chk *c, adql_scope *s, adql_node *n, int ctx);
+int adql__check_cond(chk *c, adql_scope *s, adql_node *n, int ctx, const char *clause);
 
 #endif
