@@ -405,7 +405,7 @@ const char *adql__type_name(adql_type t);
  * is folded to lower case. Result in the arena (NULL when it is full). */
 const char *adql__db_ident(ts_arena *a, const char *db_name, const char *published);
 
-/* Built-in functions (check.c) */
+/* Built-in functions (check_func.c) */
 typedef enum {
   ADQL_FN_NUMERIC, /* numeric args, double result */
   ADQL_FN_SAME,    /* result has the type of the first argument (ABS) */
