@@ -426,7 +426,7 @@ typedef struct adql_func {
   int geom; /* ADQL_GF_*: a geometry function */
 } adql_func;
 
-/* The geometry kind a column's xtype announces (check.c). */
+/* The geometry kind a column's xtype announces (check_geom.c). */
 adql_gkind adql__gkind_of_meta(const adql_column_meta *m);
 
 /* Is `s` one of ADQL's reserved function names (POINT, DISTANCE ...)? */

@@ -95,7 +95,6 @@ static inline adql_node *arg(const adql_node *n, size_t i)
 /* ---- between the checker's files ------------------------------------------ */
 
 /* check.c */
-adql_type adql__check_geom(chk *c, adql_node *n, const adql_func *fn);
 int adql__check_select(chk *c, adql_select *s, adql_scope *parent, adql_list *ctes);
 
 /* check_names.c */
@@ -133,5 +132,8 @@ int adql__check_cond(chk *c, adql_scope *s, adql_node *n, int ctx, const char *c
 /* check_func.c */
 adql_type adql__check_func(chk *c, adql_scope *s, adql_node *n, int ctx);
 adql_type adql__check_agg(chk *c, adql_scope *s, adql_node *n, int ctx);
+
+/* check_geom.c */
+adql_type adql__check_geom(chk *c, adql_node *n, const adql_func *fn);
 
 #endif
