@@ -136,4 +136,9 @@ adql_type adql__check_agg(chk *c, adql_scope *s, adql_node *n, int ctx);
 /* check_geom.c */
 adql_type adql__check_geom(chk *c, adql_node *n, const adql_func *fn);
 
+/* check_target.c */
+int adql__build_outputs(chk *c, adql_select *s);
+int adql__check_order(chk *c, adql_select *top, adql_select *core);
+int adql__check_group(chk *c, adql_select *s);
+
 #endif
