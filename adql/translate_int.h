@@ -70,11 +70,6 @@ static inline const adql_node *garg(const adql_node *n, size_t i)
 /* ---- between the translator's files ------------------------------------------ */
 
 /* translate.c */
-void adql__put_double(tr *t, double v);
-void adql__tr_cast_geom(tr *t, const adql_node *n);
-void adql__tr_geomfn(tr *t, const adql_node *n);
-int adql__tr_geom_cmp(tr *t, const adql_node *n);
-int adql__tr_distance_cmp(tr *t, const adql_node *n);
 void adql__tr_select(tr *t, const adql_select *s, int64_t limit, int top);
 
 /* translate_expr.c */
@@ -82,5 +77,13 @@ void adql__tr_list(tr *t, const adql_list *l);
 void adql__tr_colref(tr *t, const adql_rangevar *rv, int col, int unqualified);
 void adql__tr_subquery(tr *t, const adql_select *s);
 void adql__tr_expr(tr *t, const adql_node *n);
+
+/* translate_geom.c */
+void adql__put_double(tr *t, double v);
+void adql__tr_cast_geom(tr *t, const adql_node *n);
+void adql__tr_geomfn(tr *t, const adql_node *n);
+int adql__tr_geom_cmp(tr *t, const adql_node *n);
+int adql__tr_distance_cmp(tr *t, const adql_node *n);
+void adql__tr_geom_array(tr *t, const adql_node *n);
 
 #endif
