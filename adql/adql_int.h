@@ -401,8 +401,9 @@ int adql__from_depth(adql_pstate *ps, adql_from *f);
 const char *adql__type_name(adql_type t);
 
 /* The PostgreSQL identifier a published name maps to when no db_* name is
- * given (ident.c, with adql_quote and adql_unquote): a delimited published name ("Mixed") keeps its case, a regular one
- * is folded to lower case. Result in the arena (NULL when it is full). */
+ * given: a delimited published name ("Mixed") keeps its case, a regular one
+ * is folded to lower case. Result in the arena (NULL when it is full).
+ * In ident.c, beside adql_quote and adql_unquote. */
 const char *adql__db_ident(ts_arena *a, const char *db_name, const char *published);
 
 /* Built-in functions (check_func.c) */

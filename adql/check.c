@@ -14,7 +14,13 @@
  * Syntax-only mode (adql_check_syntax) runs the same walk without metadata:
  * tables and columns are accepted as written and have unknown types, so
  * only structural errors (aggregates in WHERE, function arity, unknown
- * functions when UDFs are declared) are reported. */
+ * functions when UDFs are declared) are reported.
+ *
+ * This file holds the entry points and the walk over queries, set
+ * operations and WITH; the rest of the pass is split the way PostgreSQL
+ * splits parse_*.c: check_names.c, check_from.c, check_type.c,
+ * check_expr.c, check_func.c, check_geom.c, check_target.c (state and
+ * cross-file declarations in check_int.h). */
 #include "adql/check_int.h"
 
 /* ---- queries ----------------------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* adql/check_geom.c: geometry functions (ADQL 2.1 section 2.4).
+/* adql/check_geom.c: ADQL 2.1 geometry functions.
  *
  * Argument forms of the constructors and predicates, coordinate systems the
  * operator allows, STC-S regions, and the geometry kind of every value,

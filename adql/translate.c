@@ -13,7 +13,11 @@
  *   numeric (round/trunc with digits, mod on non-integers) go through a
  *   numeric cast and back, so result types match adql_result_col();
  * - integer division stays integer division (PostgreSQL's semantics);
- * - every select-list item gets AS "name" with the unique output name. */
+ * - every select-list item gets AS "name" with the unique output name.
+ *
+ * This file holds the entry point, queries, set operations, WITH and FROM;
+ * expressions are in translate_expr.c, geometry in translate_geom.c (state
+ * and cross-file declarations in translate_int.h). */
 #include "adql/translate_int.h"
 
 #include <stdio.h>
