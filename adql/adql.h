@@ -95,6 +95,20 @@ ts_err adql_check_syntax(adql_query *q, const adql_udf *udfs, size_t nudfs, ts_e
  * wins); -1 leaves the query's own TOP only. Result in the arena. */
 ts_err adql_translate(adql_query *q, int64_t max_rows, ts_arena *a, char **sql, ts_error *err);
 
+/* Appends `s` to `b` between two `q` characters, each `q` inside doubled:
+ * q = '"' gives a PostgreSQL delimited identifier ("Mi""xed"), q = '\''
+ * a string literal ('it''s'; standard_conforming_strings on, so
+ * backslashes are plain characters). Returns TS_ENOMEM or TS_ELIMIT from
+ * the buffer, which then may hold part of the quoted form. */
+ts_err adql_quote(ts_buf *b, const char *s, char q);
+
+/* The reverse of adql_quote for the `n` bytes at `s`: when they start and
+ * end with `q`, *out is the text between, each doubled `q` made single
+ * ("Mi""xed" -> Mi"xed), NUL-terminated in the arena; otherwise *out is
+ * NULL (not quoted: nothing to strip). Returns TS_ENOMEM, *out NULL, when
+ * the arena is full. */
+ts_err adql_unquote(ts_arena *a, const char *s, size_t n, char q, char **out);
+
 /* Result columns of a checked query, in select-list order: name is the
  * output name (alias, column name, or a generated one); metadata is copied
  * from the source column where the expression is a plain column reference,

@@ -294,7 +294,7 @@ struct adql_query {
   const adql_meta *meta;
 };
 
-/* ---- checker scopes (check.c builds them, translate.c reads them) ------- */
+/* ---- checker scopes (check_from.c builds them, translate.c reads them) ------- */
 
 typedef struct adql_rvcol {
   const char *name; /* published or output name, unquoted */
@@ -397,15 +397,16 @@ int adql__set_sub(adql_pstate *ps, adql_node *n, adql_select *sub);
 int adql__select_depth(adql_pstate *ps, adql_select *s, int loc);
 int adql__from_depth(adql_pstate *ps, adql_from *f);
 
-/* Checker helpers used by the translator (check.c). */
+/* Checker helpers used by the translator (check_type.c). */
 const char *adql__type_name(adql_type t);
 
 /* The PostgreSQL identifier a published name maps to when no db_* name is
  * given: a delimited published name ("Mixed") keeps its case, a regular one
- * is folded to lower case. Result in the arena (NULL when it is full). */
+ * is folded to lower case. Result in the arena (NULL when it is full).
+ * In ident.c, beside adql_quote and adql_unquote. */
 const char *adql__db_ident(ts_arena *a, const char *db_name, const char *published);
 
-/* Built-in functions (check.c) */
+/* Built-in functions (check_func.c) */
 typedef enum {
   ADQL_FN_NUMERIC, /* numeric args, double result */
   ADQL_FN_SAME,    /* result has the type of the first argument (ABS) */
@@ -426,7 +427,7 @@ typedef struct adql_func {
   int geom; /* ADQL_GF_*: a geometry function */
 } adql_func;
 
-/* The geometry kind a column's xtype announces (check.c). */
+/* The geometry kind a column's xtype announces (check_geom.c). */
 adql_gkind adql__gkind_of_meta(const adql_column_meta *m);
 
 /* Is `s` one of ADQL's reserved function names (POINT, DISTANCE ...)? */

@@ -13,1000 +13,19 @@
  *   numeric (round/trunc with digits, mod on non-integers) go through a
  *   numeric cast and back, so result types match adql_result_col();
  * - integer division stays integer division (PostgreSQL's semantics);
- * - every select-list item gets AS "name" with the unique output name. */
-#include "adql/adql_int.h"
+ * - every select-list item gets AS "name" with the unique output name.
+ *
+ * This file holds the entry point, queries, set operations, WITH and FROM;
+ * expressions are in translate_expr.c, geometry in translate_geom.c (state
+ * and cross-file declarations in translate_int.h). */
+#include "adql/translate_int.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define ADQL_MAX_SQL_BYTES (8u * 1024 * 1024)
 
-typedef struct tr {
-  ts_buf b;
-  ts_err rc;
-  const adql_query *q;
-  int depth;     /* levels entered (tr_select, tr_from, tr_expr) */
-  int depth_loc; /* rc == TS_EADQL: where the depth budget ran out */
-} tr;
-
-/* The checker's enter(): the same budget, counted on the same levels, so a
- * checked query never reaches it; it keeps every recursion here bounded
- * whatever the tree. */
-static int enter(tr *t, int loc)
-{
-  if (t->rc != TS_OK)
-    return -1;
-  if (++t->depth <= ADQL_MAX_DEPTH)
-    return 0;
-  t->depth--;
-  t->rc = TS_EADQL;
-  t->depth_loc = loc;
-  return -1;
-}
-
-static void put(tr *t, const char *s)
-{
-  if (t->rc == TS_OK && ts_buf_puts(&t->b, s) != TS_OK)
-    t->rc = TS_ENOMEM;
-}
-
-static void putn(tr *t, const char *s, size_t n)
-{
-  if (t->rc == TS_OK && ts_buf_append(&t->b, s, n) != TS_OK)
-    t->rc = TS_ENOMEM;
-}
-
-/* s between quote characters, each quote inside doubled: the SQL form of
- * a delimited identifier (") and of a string literal ('). */
-static void put_quoted(tr *t, const char *s, char quote)
-{
-  putn(t, &quote, 1);
-  for (const char *p = s; *p; p++) {
-    if (*p == quote)
-      putn(t, p, 1);
-    putn(t, p, 1);
-  }
-  putn(t, &quote, 1);
-}
-
-static void put_ident(tr *t, const char *s)
-{
-  put_quoted(t, s, '"');
-}
-
-static void put_string(tr *t, const char *s)
-{
-  put_quoted(t, s, '\'');
-}
-
-static void tr_select(tr *t, const adql_select *s, int64_t limit, int top);
-static void tr_expr(tr *t, const adql_node *n);
-static void tr_geom_pred(tr *t, const adql_node *n);
 static void tr_from(tr *t, const adql_from *f);
-
-static void tr_list(tr *t, const adql_list *l)
-{
-  for (size_t i = 0; l && i < l->n; i++) {
-    if (i)
-      put(t, ", ");
-    tr_expr(t, l->items[i]);
-  }
-}
-
-static void tr_colref(tr *t, const adql_rangevar *rv, int col, int unqualified)
-{
-  if (!unqualified) {
-    put(t, rv->sqlname);
-    put(t, ".");
-  }
-  put_ident(t, rv->cols[col].db);
-}
-
-/* ---- geometry (pgSphere) ---------------------------------------------------
- *
- * Geometry values are pgSphere values inside the query (spoint, scircle,
- * spoly; radians) and become DALI arrays of degrees only in the select list
- * of the outermost query (tr_geom_array). Positions are always written
- * spoint(radians(lon), radians(lat)) with the coordinates exactly as the
- * query gives them, which is the expression catalogues index
- * (CREATE INDEX ... USING gist (spoint(radians(ra), radians(dec)))). The
- * common predicates become indexable operators:
- *   CONTAINS(p, c) = 1    ->  p <@ c
- *   INTERSECTS(a, b) = 1  ->  a && b (a point: p <@ b)
- *   DISTANCE(p, q) < r    ->  p <@ scircle(q, radians(r)) AND degrees(p <-> q) < r
- * (the second term keeps the exact comparison; the first lets the planner
- * use the index). */
-
-static const adql_node *garg(const adql_node *n, size_t i)
-{
-  return n->args->items[i];
-}
-
-static int is_geomfn(const adql_node *n, int which)
-{
-  return n->kind == ADQL_N_FUNC && n->fn && n->fn->geom == which;
-}
-
-static void put_double(tr *t, double v)
-{
-  char num[40];
-  snprintf(num, sizeof num, "%.17g", v);
-  put(t, num);
-}
-
-static void put_radians(tr *t, const adql_node *e)
-{
-  put(t, "radians(");
-  tr_expr(t, e);
-  put(t, ")");
-}
-
-/* A point constructor's coordinates: POINT([sys,] x, y). */
-static int point_args(const adql_node *p, const adql_node **x, const adql_node **y)
-{
-  if (!is_geomfn(p, ADQL_GF_POINT))
-    return 0;
-  size_t f = (p->flag & ADQL_F_SYS) ? 1 : 0;
-  *x = garg(p, f);
-  *y = garg(p, f + 1);
-  return 1;
-}
-
-/* The longitude (which 0) or latitude (1) of a point value, in degrees. */
-static void put_coord(tr *t, const adql_node *p, int which)
-{
-  const adql_node *x, *y;
-  if (point_args(p, &x, &y)) {
-    put(t, "CAST(");
-    tr_expr(t, which ? y : x);
-    put(t, " AS double precision)");
-    return;
-  }
-  put(t, which ? "degrees(lat(" : "degrees(long(");
-  tr_expr(t, p);
-  put(t, "))");
-}
-
-static void put_spoint(tr *t, const adql_node *x, const adql_node *y)
-{
-  put(t, "spoint(");
-  put_radians(t, x);
-  put(t, ", ");
-  put_radians(t, y);
-  put(t, ")");
-}
-
-/* Box corners as polygon vertices: centre +- half the sizes. `i` 0..3. */
-static void put_box_corner(tr *t, const adql_node *b, int i, int which, int degrees_out)
-{
-  size_t na = b->args->n, f = (b->flag & ADQL_F_SYS) ? 1 : 0;
-  int centre_point = na - f == 3;
-  const adql_node *size = garg(b, na - 2 + (size_t)which);
-  static const int sx[4] = {-1, 1, 1, -1}, sy[4] = {-1, -1, 1, 1};
-  int sign = which ? sy[i] : sx[i];
-  if (!degrees_out)
-    put(t, "radians(");
-  put(t, "(");
-  if (centre_point)
-    put_coord(t, garg(b, f), which);
-  else
-    tr_expr(t, garg(b, f + (size_t)which));
-  put(t, sign < 0 ? " - " : " + ");
-  tr_expr(t, size);
-  put(t, " / 2.0)");
-  if (!degrees_out)
-    put(t, ")");
-}
-
-/* spoly from vertex expressions: the aggregate's own state functions,
- * called in a chain, build it without a subquery. */
-static void put_spoly_open(tr *t, size_t nv)
-{
-  put(t, "spoly_add_points_fin_aggr(");
-  for (size_t i = 0; i < nv; i++)
-    put(t, "spoly_add_point_aggr(");
-  put(t, "NULL::spoly");
-}
-
-static void put_region_literal(tr *t, const adql_region *r)
-{
-  switch (r->kind) {
-  case ADQL_R_POSITION:
-    put(t, "spoint '(");
-    put_double(t, r->v[0]);
-    put(t, "d, ");
-    put_double(t, r->v[1]);
-    put(t, "d)'");
-    break;
-  case ADQL_R_CIRCLE:
-    put(t, "scircle '<(");
-    put_double(t, r->v[0]);
-    put(t, "d, ");
-    put_double(t, r->v[1]);
-    put(t, "d), ");
-    put_double(t, r->v[2]);
-    put(t, "d>'");
-    break;
-  case ADQL_R_BOX: {
-    static const int sx[4] = {-1, 1, 1, -1}, sy[4] = {-1, -1, 1, 1};
-    put(t, "spoly '{");
-    for (int i = 0; i < 4; i++) {
-      put(t, i ? ", (" : "(");
-      put_double(t, r->v[0] + sx[i] * r->v[2] / 2);
-      put(t, "d, ");
-      put_double(t, r->v[1] + sy[i] * r->v[3] / 2);
-      put(t, "d)");
-    }
-    put(t, "}'");
-    break;
-  }
-  case ADQL_R_POLYGON:
-    put(t, "spoly '{");
-    for (size_t i = 0; i + 1 < r->nv; i += 2) {
-      put(t, i ? ", (" : "(");
-      put_double(t, r->v[i]);
-      put(t, "d, ");
-      put_double(t, r->v[i + 1]);
-      put(t, "d)");
-    }
-    put(t, "}'");
-    break;
-  default:
-    t->rc = TS_EINTERNAL; /* compound regions: the checker allows them in predicates only */
-    break;
-  }
-}
-
-/* DALI text to a float8 array: '12.3 45.6' -> {12.3,45.6}. */
-static void put_dali_array(tr *t, const adql_node *s)
-{
-  put(t, "CAST(regexp_split_to_array(btrim(");
-  tr_expr(t, s);
-  put(t, "), '\\s+') AS double precision[])");
-}
-
-static void tr_cast_geom(tr *t, const adql_node *n)
-{
-  switch (n->gkind) {
-  case ADQL_G_POINT:
-  case ADQL_G_CIRCLE:
-    if (n->gkind == ADQL_G_CIRCLE)
-      put(t, "scircle(");
-    put(t, "spoint(radians((");
-    put_dali_array(t, n->a);
-    put(t, ")[1]), radians((");
-    put_dali_array(t, n->a);
-    put(t, ")[2]))");
-    if (n->gkind == ADQL_G_CIRCLE) {
-      put(t, ", radians((");
-      put_dali_array(t, n->a);
-      put(t, ")[3]))");
-    }
-    break;
-  default:
-    put(t, "(SELECT spoly(spoint(radians(adql_cast_v.a[2 * adql_cast_g.i - 1]), "
-           "radians(adql_cast_v.a[2 * adql_cast_g.i])) ORDER BY adql_cast_g.i) FROM (SELECT ");
-    put_dali_array(t, n->a);
-    put(t, " AS a) AS adql_cast_v, generate_series(1, array_length(adql_cast_v.a, 1) / 2) AS "
-           "adql_cast_g(i))");
-    break;
-  }
-}
-
-/* One component of the summed vertex vectors of a polygon constructor:
- * "(" tmpl(v0) " + " tmpl(v1) ... ")", where %X and %Y in tmpl stand for
- * the vertex's longitude and latitude. The nv vertices start at argument
- * f and are points, or pairs of coordinates. */
-static void put_vertex_sum(tr *t, const adql_node *p, size_t f, size_t nv, int points,
-                           const char *tmpl)
-{
-  put(t, "(");
-  for (size_t v = 0; v < nv; v++) {
-    if (v)
-      put(t, " + ");
-    for (const char *q = tmpl; *q; q++) {
-      if (q[0] == '%' && (q[1] == 'X' || q[1] == 'Y')) {
-        int which = q[1] == 'Y';
-        if (points)
-          put_coord(t, garg(p, f + v), which);
-        else
-          tr_expr(t, garg(p, f + 2 * v + (size_t)which));
-        q++;
-      } else {
-        putn(t, q, 1);
-      }
-    }
-  }
-  put(t, ")");
-}
-
-/* The centroid of a polygon constructor: the normalised mean of its
- * vertices' unit vectors (exact for symmetric shapes, close for small
- * ones). */
-static void put_centroid_poly(tr *t, const adql_node *p)
-{
-  size_t na = p->args->n, f = (p->flag & ADQL_F_SYS) ? 1 : 0;
-  int points = is_geomfn(p, ADQL_GF_POLYGON) && na - f >= 1 && garg(p, f)->type == ADQL_T_GEOMETRY;
-  size_t nv = points ? na - f : (na - f) / 2;
-  static const char *const comp[3] = {"cos(radians(%Y)) * cos(radians(%X))",
-                                      "cos(radians(%Y)) * sin(radians(%X))", "sin(radians(%Y))"};
-  put(t, "spoint(atan2(");
-  for (int k = 0; k < 3; k++) {
-    int order[3] = {1, 0, 2}; /* atan2(y, x), then atan2(z, hypot) */
-    int cmp = k < 2 ? order[k] : 2;
-    if (k == 2)
-      put(t, "), atan2(");
-    else if (k == 1)
-      put(t, ", ");
-    put_vertex_sum(t, p, f, nv, points, comp[cmp]);
-    if (k == 2) {
-      /* the horizontal length: sqrt(x^2 + y^2) of the summed vector */
-      put(t, ", sqrt(power(");
-      for (int h = 0; h < 2; h++) {
-        if (h)
-          put(t, ", 2) + power(");
-        put_vertex_sum(t, p, f, nv, points, comp[h]);
-      }
-      put(t, ", 2))");
-    }
-  }
-  put(t, "))");
-}
-
-/* The pgSphere value of a geometry function call. */
-static void tr_geomfn(tr *t, const adql_node *n)
-{
-  size_t na = n->args ? n->args->n : 0, f = (n->flag & ADQL_F_SYS) ? 1 : 0;
-  switch (n->fn->geom) {
-  case ADQL_GF_POINT:
-    put_spoint(t, garg(n, f), garg(n, f + 1));
-    break;
-  case ADQL_GF_CIRCLE:
-    put(t, "scircle(");
-    if (na - f == 2) {
-      tr_expr(t, garg(n, f));
-    } else {
-      put_spoint(t, garg(n, f), garg(n, f + 1));
-    }
-    put(t, ", ");
-    put_radians(t, garg(n, na - 1));
-    put(t, ")");
-    break;
-  case ADQL_GF_BOX:
-    put_spoly_open(t, 4);
-    for (int i = 0; i < 4; i++) {
-      put(t, ", spoint(");
-      put_box_corner(t, n, i, 0, 0);
-      put(t, ", ");
-      put_box_corner(t, n, i, 1, 0);
-      put(t, "))");
-    }
-    put(t, ")");
-    break;
-  case ADQL_GF_POLYGON: {
-    int points = garg(n, f)->type == ADQL_T_GEOMETRY;
-    size_t nv = points ? na - f : (na - f) / 2;
-    put_spoly_open(t, nv);
-    for (size_t v = 0; v < nv; v++) {
-      put(t, ", ");
-      if (points)
-        tr_expr(t, garg(n, f + v));
-      else
-        put_spoint(t, garg(n, f + 2 * v), garg(n, f + 2 * v + 1));
-      put(t, ")");
-    }
-    put(t, ")");
-    break;
-  }
-  case ADQL_GF_REGION:
-    if (n->region)
-      put_region_literal(t, n->region);
-    else
-      t->rc = TS_EINTERNAL;
-    break;
-  case ADQL_GF_CONTAINS:
-  case ADQL_GF_INTERSECTS:
-    put(t, "CAST(");
-    tr_geom_pred(t, n);
-    put(t, " AS integer)");
-    break;
-  case ADQL_GF_DISTANCE:
-    put(t, "degrees(");
-    if (na == 4) {
-      put_spoint(t, garg(n, 0), garg(n, 1));
-      put(t, " <-> ");
-      put_spoint(t, garg(n, 2), garg(n, 3));
-    } else {
-      tr_expr(t, garg(n, 0));
-      put(t, " <-> ");
-      tr_expr(t, garg(n, 1));
-    }
-    put(t, ")");
-    break;
-  case ADQL_GF_AREA:
-    if (garg(n, 0)->gkind == ADQL_G_POINT) {
-      put(t, "CAST(0 AS double precision)");
-    } else {
-      put(t, "degrees(degrees(area(");
-      tr_expr(t, garg(n, 0));
-      put(t, ")))");
-    }
-    break;
-  case ADQL_GF_CENTROID: {
-    const adql_node *g = garg(n, 0);
-    if (g->gkind == ADQL_G_POINT)
-      tr_expr(t, g);
-    else if (g->gkind == ADQL_G_CIRCLE) {
-      put(t, "center(");
-      tr_expr(t, g);
-      put(t, ")");
-    } else {
-      put_centroid_poly(t, g);
-    }
-    break;
-  }
-  case ADQL_GF_COORD1:
-  case ADQL_GF_COORD2:
-    put_coord(t, garg(n, 0), n->fn->geom == ADQL_GF_COORD2);
-    break;
-  case ADQL_GF_COORDSYS: {
-    const adql_node *g = garg(n, 0);
-    if (g->kind == ADQL_N_FUNC && (g->flag & ADQL_F_SYS) && garg(g, 0)->kind == ADQL_N_STRING)
-      put_string(t, garg(g, 0)->text);
-    else
-      put(t, "'ICRS'");
-    break;
-  }
-  default:
-    t->rc = TS_EINTERNAL;
-    break;
-  }
-}
-
-/* A point tested against an STC-S region, member by member. */
-static void tr_region_pred(tr *t, const adql_node *p, const adql_region *r)
-{
-  const char *join = r->kind == ADQL_R_UNION ? " OR " : " AND ";
-  switch (r->kind) {
-  case ADQL_R_UNION:
-  case ADQL_R_INTERSECTION:
-    put(t, "(");
-    for (size_t i = 0; i < r->nsub; i++) {
-      if (i)
-        put(t, join);
-      tr_region_pred(t, p, r->sub[i]);
-    }
-    put(t, ")");
-    break;
-  case ADQL_R_NOT:
-    put(t, "(NOT ");
-    tr_region_pred(t, p, r->sub[0]);
-    put(t, ")");
-    break;
-  default:
-    put(t, "(");
-    tr_expr(t, p);
-    put(t, r->kind == ADQL_R_POSITION ? " = " : " <@ ");
-    put_region_literal(t, r);
-    put(t, ")");
-    break;
-  }
-}
-
-static int is_compound(const adql_node *g)
-{
-  return g->region && g->gkind == ADQL_G_REGION;
-}
-
-/* CONTAINS / INTERSECTS as a boolean. */
-static void tr_geom_pred(tr *t, const adql_node *n)
-{
-  const adql_node *x = garg(n, 0), *y = garg(n, 1);
-  if (n->fn->geom == ADQL_GF_INTERSECTS && x->gkind != ADQL_G_POINT && y->gkind == ADQL_G_POINT) {
-    const adql_node *tmp = x; /* INTERSECTS is symmetric; a point goes first */
-    x = y;
-    y = tmp;
-  }
-  if (is_compound(y)) {
-    tr_region_pred(t, x, y->region);
-    return;
-  }
-  put(t, "(");
-  tr_expr(t, x);
-  if (x->gkind == ADQL_G_POINT)
-    put(t, y->gkind == ADQL_G_POINT ? " = " : " <@ ");
-  else
-    put(t, n->fn->geom == ADQL_GF_CONTAINS ? " <@ " : " && ");
-  tr_expr(t, y);
-  put(t, ")");
-}
-
-static int is_int_lit(const adql_node *n, const char *v)
-{
-  return n->kind == ADQL_N_INT && !strcmp(n->text, v);
-}
-
-/* Does the expression depend on no column (a constant the planner folds)? */
-static int is_const(const adql_node *n)
-{
-  if (!n)
-    return 1;
-  if (n->kind == ADQL_N_COLUMN || n->kind == ADQL_N_SUBQUERY || n->kind == ADQL_N_AGG)
-    return 0;
-  if (!is_const(n->a) || !is_const(n->b) || !is_const(n->c))
-    return 0;
-  for (size_t i = 0; n->args && i < n->args->n; i++)
-    if (!is_const(n->args->items[i]))
-      return 0;
-  return 1;
-}
-
-/* CONTAINS(...) = 1, 0 = INTERSECTS(...), ... as an indexable boolean.
- * Returns 0 when n is not of that shape. */
-static int tr_geom_cmp(tr *t, const adql_node *n)
-{
-  const adql_node *fn = NULL, *lit = NULL;
-  if (n->op != ADQL_CMP_EQ && n->op != ADQL_CMP_NE)
-    return 0;
-  if (is_geomfn(n->a, ADQL_GF_CONTAINS) || is_geomfn(n->a, ADQL_GF_INTERSECTS))
-    fn = n->a, lit = n->b;
-  else if (is_geomfn(n->b, ADQL_GF_CONTAINS) || is_geomfn(n->b, ADQL_GF_INTERSECTS))
-    fn = n->b, lit = n->a;
-  if (!fn || !(is_int_lit(lit, "1") || is_int_lit(lit, "0")))
-    return 0;
-  int positive = (n->op == ADQL_CMP_EQ) == is_int_lit(lit, "1");
-  if (!positive)
-    put(t, "(NOT ");
-  tr_geom_pred(t, fn);
-  if (!positive)
-    put(t, ")");
-  return 1;
-}
-
-/* DISTANCE(p, q) < r (or <=, or r > DISTANCE(p, q) ...). */
-static int tr_distance_cmp(tr *t, const adql_node *n)
-{
-  static const char *const ops[] = {" = ", " <> ", " < ", " > ", " <= ", " >= "};
-  const adql_node *d, *r;
-  int op = n->op;
-  if ((op == ADQL_CMP_LT || op == ADQL_CMP_LE) && is_geomfn(n->a, ADQL_GF_DISTANCE))
-    d = n->a, r = n->b;
-  else if ((op == ADQL_CMP_GT || op == ADQL_CMP_GE) && is_geomfn(n->b, ADQL_GF_DISTANCE)) {
-    d = n->b, r = n->a;
-    op = op == ADQL_CMP_GT ? ADQL_CMP_LT : ADQL_CMP_LE;
-  } else
-    return 0;
-  for (int pass = 0; pass < 2; pass++) {
-    /* pass 0: the indexable containment; pass 1: the exact distance */
-    const adql_node *p1 = NULL, *p2 = NULL;
-    int four = d->args->n == 4, swap;
-    if (!four) {
-      p1 = garg(d, 0);
-      p2 = garg(d, 1);
-      swap = is_const(p1) && !is_const(p2);
-    } else {
-      swap = is_const(garg(d, 0)) && is_const(garg(d, 1)) &&
-             !(is_const(garg(d, 2)) && is_const(garg(d, 3)));
-    }
-    put(t, pass ? " AND degrees(" : "((");
-    for (int side = 0; side < 2; side++) {
-      int which = side ^ swap;
-      if (side)
-        put(t, pass ? " <-> " : " <@ scircle(");
-      if (four)
-        put_spoint(t, garg(d, 2 * (size_t)which), garg(d, 2 * (size_t)which + 1));
-      else
-        tr_expr(t, which ? p2 : p1);
-    }
-    if (!pass) {
-      put(t, ", radians(GREATEST(");
-      tr_expr(t, r);
-      put(t, ", 0))))");
-    } else {
-      put(t, ")");
-      put(t, ops[op]);
-      tr_expr(t, r);
-      put(t, ")");
-    }
-  }
-  return 1;
-}
-
-/* A geometry in the outermost select list: a DALI array of degrees. */
-static void tr_geom_array(tr *t, const adql_node *n)
-{
-  const adql_node *x, *y;
-  if (point_args(n, &x, &y)) {
-    put(t, "CASE WHEN ");
-    tr_expr(t, x);
-    put(t, " IS NULL OR ");
-    tr_expr(t, y);
-    put(t, " IS NULL THEN NULL ELSE ARRAY[");
-    put_coord(t, n, 0);
-    put(t, ", ");
-    put_coord(t, n, 1);
-    put(t, "] END");
-    return;
-  }
-  if (is_geomfn(n, ADQL_GF_CIRCLE) && n->args->n - ((n->flag & ADQL_F_SYS) ? 1 : 0) == 3) {
-    size_t f = (n->flag & ADQL_F_SYS) ? 1 : 0;
-    put(t, "ARRAY[");
-    for (size_t i = 0; i < 3; i++) {
-      put(t, i ? ", CAST(" : "CAST(");
-      tr_expr(t, garg(n, f + i));
-      put(t, " AS double precision)");
-    }
-    put(t, "]");
-    return;
-  }
-  if (is_geomfn(n, ADQL_GF_BOX)) {
-    put(t, "ARRAY[");
-    for (int i = 0; i < 4; i++) {
-      put(t, i ? ", " : "");
-      put_box_corner(t, n, i, 0, 1);
-      put(t, ", ");
-      put_box_corner(t, n, i, 1, 1);
-    }
-    put(t, "]");
-    return;
-  }
-  if (is_geomfn(n, ADQL_GF_POLYGON)) {
-    size_t na = n->args->n, f = (n->flag & ADQL_F_SYS) ? 1 : 0;
-    int points = garg(n, f)->type == ADQL_T_GEOMETRY;
-    put(t, "ARRAY[");
-    for (size_t i = f; i < na; i++) {
-      if (i > f)
-        put(t, ", ");
-      if (points) {
-        put_coord(t, garg(n, i), 0);
-        put(t, ", ");
-        put_coord(t, garg(n, i), 1);
-      } else {
-        put(t, "CAST(");
-        tr_expr(t, garg(n, i));
-        put(t, " AS double precision)");
-      }
-    }
-    put(t, "]");
-    return;
-  }
-  if (is_geomfn(n, ADQL_GF_REGION) && n->region && n->gkind != ADQL_G_REGION) {
-    const adql_region *r = n->region;
-    put(t, "CAST(ARRAY[");
-    if (r->kind == ADQL_R_BOX) {
-      static const int sx[4] = {-1, 1, 1, -1}, sy[4] = {-1, -1, 1, 1};
-      for (int i = 0; i < 4; i++) {
-        put(t, i ? ", " : "");
-        put_double(t, r->v[0] + sx[i] * r->v[2] / 2);
-        put(t, ", ");
-        put_double(t, r->v[1] + sy[i] * r->v[3] / 2);
-      }
-    } else {
-      for (size_t i = 0; i < r->nv; i++) {
-        put(t, i ? ", " : "");
-        put_double(t, r->v[i]);
-      }
-    }
-    put(t, "] AS double precision[])");
-    return;
-  }
-  if (n->kind == ADQL_N_CAST) {
-    put_dali_array(t, n->a);
-    return;
-  }
-  /* Any other geometry value: from its pgSphere form. */
-  put(t, "CASE WHEN ");
-  tr_expr(t, n);
-  put(t, " IS NULL THEN NULL ELSE ");
-  switch (n->gkind) {
-  case ADQL_G_POINT:
-    put(t, "ARRAY[degrees(long(");
-    tr_expr(t, n);
-    put(t, ")), degrees(lat(");
-    tr_expr(t, n);
-    put(t, "))]");
-    break;
-  case ADQL_G_CIRCLE:
-    put(t, "ARRAY[degrees(long(center(");
-    tr_expr(t, n);
-    put(t, "))), degrees(lat(center(");
-    tr_expr(t, n);
-    put(t, "))), degrees(radius(");
-    tr_expr(t, n);
-    put(t, "))]");
-    break;
-  default:
-    /* pgSphere prints polygons in radians unless a session changes it with
-     * set_sphere_output(), which ADQL cannot call. */
-    put(t, "ARRAY(SELECT degrees(CAST(adql_m.v[1] AS double precision)) FROM "
-           "regexp_matches(CAST(");
-    tr_expr(t, n);
-    put(t, " AS text), '[-+]?[0-9]*\\.?[0-9]+(?:[eE][-+]?[0-9]+)?', 'g') AS adql_m(v))");
-    break;
-  }
-  put(t, " END");
-}
-
-static void tr_func(tr *t, const adql_node *n)
-{
-  const adql_func *fn = n->fn;
-  size_t nargs = n->args ? n->args->n : 0;
-  if (n->udf) {
-    const char *tpl = n->udf->sql;
-    if (!tpl || !*tpl) {
-      put(t, n->udf->name);
-      put(t, "(");
-      tr_list(t, n->args);
-      put(t, ")");
-      return;
-    }
-    /* $1..$9 are the translated arguments; anything else is copied. */
-    for (const char *p = tpl; *p; p++) {
-      if (p[0] == '$' && p[1] >= '1' && p[1] <= '9' && (size_t)(p[1] - '0') <= nargs) {
-        put(t, "(");
-        tr_expr(t, n->args->items[p[1] - '1']);
-        put(t, ")");
-        p++;
-      } else {
-        putn(t, p, 1);
-      }
-    }
-    return;
-  }
-  if (!fn) {
-    /* syntax-only mode never reaches the translator; keep it total anyway */
-    t->rc = TS_EINTERNAL;
-    return;
-  }
-  switch (fn->cls) {
-  case ADQL_FN_GEOM:
-    tr_geomfn(t, n);
-    return;
-  case ADQL_FN_INUNIT:
-    put(t, "(CAST(");
-    tr_expr(t, n->args->items[0]);
-    put(t, " AS double precision) * ");
-    put_double(t, n->unit_factor);
-    put(t, ")");
-    return;
-  case ADQL_FN_ROUNDLIKE:
-    if (nargs == 2) {
-      /* PostgreSQL has round/trunc(numeric, int) only. */
-      put(t, "CAST(");
-      put(t, fn->pg);
-      put(t, "(CAST(");
-      tr_expr(t, n->args->items[0]);
-      put(t, " AS numeric), ");
-      tr_expr(t, n->args->items[1]);
-      put(t, ") AS double precision)");
-      return;
-    }
-    break;
-  case ADQL_FN_MOD:
-    if (n->argtype_numeric) {
-      put(t, "CAST(mod(CAST(");
-      tr_expr(t, n->args->items[0]);
-      put(t, " AS numeric), CAST(");
-      tr_expr(t, n->args->items[1]);
-      put(t, " AS numeric)) AS double precision)");
-      return;
-    }
-    break;
-  default:
-    break;
-  }
-  put(t, fn->pg);
-  put(t, "(");
-  tr_list(t, n->args);
-  put(t, ")");
-}
-
-static void tr_agg(tr *t, const adql_node *n)
-{
-  static const char *const names[] = {"count", "min", "max", "sum", "avg"};
-  adql_type at = n->a ? n->a->type : ADQL_T_UNKNOWN;
-  /* avg of integers and sum of bigints are numeric in PostgreSQL: cast to
-   * the double that adql_result_col() announces. */
-  int cast = (n->op == ADQL_AGG_AVG && at != ADQL_T_DOUBLE && at != ADQL_T_FLOAT) ||
-             (n->op == ADQL_AGG_SUM && at == ADQL_T_LONG);
-  if (cast)
-    put(t, "CAST(");
-  put(t, names[n->op]);
-  put(t, "(");
-  if (n->flag & ADQL_F_STAR)
-    put(t, "*");
-  else {
-    if (n->flag & ADQL_F_DISTINCT)
-      put(t, "DISTINCT ");
-    tr_expr(t, n->a);
-  }
-  put(t, ")");
-  if (cast)
-    put(t, " AS double precision)");
-}
-
-static void tr_subquery(tr *t, const adql_select *s)
-{
-  put(t, "(");
-  tr_select(t, s, -1, 0);
-  put(t, ")");
-}
-
-/* "(a op b)" for a binary node: the parentheses keep ADQL's grouping
- * whatever PostgreSQL's precedence for the operator is. */
-static void tr_binop(tr *t, const adql_node *n, const char *op)
-{
-  put(t, "(");
-  tr_expr(t, n->a);
-  put(t, op);
-  tr_expr(t, n->b);
-  put(t, ")");
-}
-
-static void tr_expr_inner(tr *t, const adql_node *n)
-{
-  static const char *const cmp[] = {" = ", " <> ", " < ", " > ", " <= ", " >= "};
-  switch (n->kind) {
-  case ADQL_N_INT:
-    put(t, n->text);
-    if (n->type == ADQL_T_DOUBLE)
-      put(t, "::float8"); /* beyond bigint */
-    break;
-  case ADQL_N_REAL:
-    put(t, n->text);
-    put(t, "::float8");
-    break;
-  case ADQL_N_STRING:
-    put_string(t, n->text);
-    break;
-  case ADQL_N_NULL:
-    put(t, "NULL");
-    break;
-  case ADQL_N_COLUMN:
-    if (n->target_sql)
-      put_ident(t, n->target_sql);
-    else
-      tr_colref(t, n->rv, n->rvcol, n->unqualified);
-    break;
-  case ADQL_N_NEG:
-    put(t, "(-");
-    tr_expr(t, n->a);
-    put(t, ")");
-    break;
-  case ADQL_N_ARITH: {
-    char op[4] = {' ', (char)n->op, ' ', 0};
-    tr_binop(t, n, op);
-    break;
-  }
-  case ADQL_N_BITOP: {
-    /* PostgreSQL's xor is #; ^ is its power operator */
-    const char *op = n->op == '&' ? " & " : n->op == '|' ? " | " : " # ";
-    tr_binop(t, n, op);
-    break;
-  }
-  case ADQL_N_BITNOT:
-    put(t, "(~");
-    tr_expr(t, n->a);
-    put(t, ")");
-    break;
-  case ADQL_N_CONCAT:
-    tr_binop(t, n, " || ");
-    break;
-  case ADQL_N_FUNC:
-    tr_func(t, n);
-    break;
-  case ADQL_N_AGG:
-    tr_agg(t, n);
-    break;
-  case ADQL_N_CMP:
-    if (tr_geom_cmp(t, n) || tr_distance_cmp(t, n))
-      break;
-    tr_binop(t, n, cmp[n->op]);
-    break;
-  case ADQL_N_AND:
-  case ADQL_N_OR:
-    tr_binop(t, n, n->kind == ADQL_N_AND ? " AND " : " OR ");
-    break;
-  case ADQL_N_NOT:
-    put(t, "(NOT ");
-    tr_expr(t, n->a);
-    put(t, ")");
-    break;
-  case ADQL_N_BETWEEN:
-    put(t, "(");
-    tr_expr(t, n->a);
-    put(t, n->negated ? " NOT BETWEEN " : " BETWEEN ");
-    tr_expr(t, n->b);
-    put(t, " AND ");
-    tr_expr(t, n->c);
-    put(t, ")");
-    break;
-  case ADQL_N_LIKE:
-    put(t, "(");
-    tr_expr(t, n->a);
-    if (n->negated)
-      put(t, " NOT");
-    put(t, n->flag & ADQL_F_ILIKE ? " ILIKE " : " LIKE ");
-    tr_expr(t, n->b);
-    put(t, ")");
-    break;
-  case ADQL_N_IN:
-    put(t, "(");
-    tr_expr(t, n->a);
-    put(t, n->negated ? " NOT IN " : " IN ");
-    if (n->sub) {
-      tr_subquery(t, n->sub);
-    } else {
-      put(t, "(");
-      tr_list(t, n->args);
-      put(t, ")");
-    }
-    put(t, ")");
-    break;
-  case ADQL_N_ISNULL:
-    put(t, "(");
-    tr_expr(t, n->a);
-    put(t, n->negated ? " IS NOT NULL)" : " IS NULL)");
-    break;
-  case ADQL_N_EXISTS:
-    put(t, "EXISTS ");
-    tr_subquery(t, n->sub);
-    break;
-  case ADQL_N_SUBQUERY:
-    tr_subquery(t, n->sub);
-    break;
-  case ADQL_N_CASE:
-    put(t, "CASE");
-    if (n->a) {
-      put(t, " ");
-      tr_expr(t, n->a);
-    }
-    for (size_t i = 0; i < n->args->n; i++) {
-      const adql_node *w = n->args->items[i];
-      put(t, " WHEN ");
-      tr_expr(t, w->a);
-      put(t, " THEN ");
-      tr_expr(t, w->b);
-    }
-    if (n->b) {
-      put(t, " ELSE ");
-      tr_expr(t, n->b);
-    }
-    put(t, " END");
-    break;
-  case ADQL_N_WHEN:
-    t->rc = TS_EINTERNAL;
-    break;
-  case ADQL_N_CAST: {
-    if (n->type == ADQL_T_GEOMETRY) {
-      tr_cast_geom(t, n);
-      break;
-    }
-    const char *paren = strchr(n->name.name, '(');
-    put(t, "CAST(");
-    tr_expr(t, n->a);
-    put(t, " AS ");
-    put(t, n->text);
-    if (paren)
-      put(t, paren); /* "(n)": digits only, from the grammar */
-    put(t, ")");
-    break;
-  }
-  case ADQL_N_COALESCE:
-    put(t, "COALESCE(");
-    tr_list(t, n->args);
-    put(t, ")");
-    break;
-  }
-}
-
-static void tr_expr(tr *t, const adql_node *n)
-{
-  if (enter(t, n->loc))
-    return;
-  tr_expr_inner(t, n);
-  t->depth--;
-}
 
 /* ---- FROM ------------------------------------------------------------------ */
 
@@ -1023,7 +42,7 @@ static void tr_from_inner(tr *t, const adql_from *f)
     }
     break;
   case ADQL_FROM_SUBQUERY:
-    tr_subquery(t, f->sub);
+    adql__tr_subquery(t, f->sub);
     put(t, " AS ");
     put(t, f->rv->sqlname);
     break;
@@ -1041,7 +60,7 @@ static void tr_from_inner(tr *t, const adql_from *f)
     }
     if (f->on) {
       put(t, " ON ");
-      tr_expr(t, f->on);
+      adql__tr_expr(t, f->on);
     } else if (f->using_cols) {
       put(t, " USING (");
       for (size_t i = 0; i < f->using_cols->n; i++) {
@@ -1074,7 +93,7 @@ static void tr_core(tr *t, const adql_select *s, int top)
       put(t, ", ");
     if (top && s->outtype[i] == ADQL_T_GEOMETRY) {
       if (oc->expr) {
-        tr_geom_array(t, oc->expr);
+        adql__tr_geom_array(t, oc->expr);
       } else {
         /* a geometry column from *: convert like a column reference */
         adql_node col;
@@ -1085,12 +104,12 @@ static void tr_core(tr *t, const adql_select *s, int top)
         col.rvcol = oc->rvcol;
         col.unqualified = oc->unqualified;
         col.gkind = adql__gkind_of_meta(oc->rv->cols[oc->rvcol].meta);
-        tr_geom_array(t, &col);
+        adql__tr_geom_array(t, &col);
       }
     } else if (oc->expr)
-      tr_expr(t, oc->expr);
+      adql__tr_expr(t, oc->expr);
     else
-      tr_colref(t, oc->rv, oc->rvcol, oc->unqualified);
+      adql__tr_colref(t, oc->rv, oc->rvcol, oc->unqualified);
     put(t, " AS ");
     put_ident(t, oc->sql_alias);
   }
@@ -1102,15 +121,15 @@ static void tr_core(tr *t, const adql_select *s, int top)
   }
   if (s->where) {
     put(t, " WHERE ");
-    tr_expr(t, s->where);
+    adql__tr_expr(t, s->where);
   }
   if (s->groupby) {
     put(t, " GROUP BY ");
-    tr_list(t, s->groupby);
+    adql__tr_list(t, s->groupby);
   }
   if (s->having) {
     put(t, " HAVING ");
-    tr_expr(t, s->having);
+    adql__tr_expr(t, s->having);
   }
 }
 
@@ -1136,7 +155,7 @@ static void tr_select_inner(tr *t, const adql_select *s, int64_t limit, int top)
         put(t, ", ");
       put(t, cte->sqlname);
       put(t, " AS ");
-      tr_subquery(t, cte->query);
+      adql__tr_subquery(t, cte->query);
     }
     put(t, " ");
   }
@@ -1147,13 +166,13 @@ static void tr_select_inner(tr *t, const adql_select *s, int64_t limit, int top)
      * its own, and ADQL's grouping of set operations is kept whatever
      * PostgreSQL's precedence. */
     put(t, "(");
-    tr_select(t, s->larg, -1, top);
+    adql__tr_select(t, s->larg, -1, top);
     put(t, ")");
     put(t, setops[s->setop]);
     if (s->setall)
       put(t, "ALL ");
     put(t, "(");
-    tr_select(t, s->rarg, -1, top);
+    adql__tr_select(t, s->rarg, -1, top);
     put(t, ")");
   }
   if (s->orderby) {
@@ -1162,7 +181,7 @@ static void tr_select_inner(tr *t, const adql_select *s, int64_t limit, int top)
       const adql_orderitem *oi = s->orderby->items[i];
       if (i)
         put(t, ", ");
-      tr_expr(t, oi->expr);
+      adql__tr_expr(t, oi->expr);
       if (oi->desc)
         put(t, " DESC");
     }
@@ -1177,7 +196,7 @@ static void tr_select_inner(tr *t, const adql_select *s, int64_t limit, int top)
   }
 }
 
-static void tr_select(tr *t, const adql_select *s, int64_t limit, int top)
+void adql__tr_select(tr *t, const adql_select *s, int64_t limit, int top)
 {
   if (enter(t, s->loc))
     return;
@@ -1194,7 +213,7 @@ ts_err adql_translate(adql_query *q, int64_t max_rows, ts_arena *a, char **sql, 
   memset(&t, 0, sizeof t);
   t.q = q;
   ts_buf_init(&t.b, ADQL_MAX_SQL_BYTES);
-  tr_select(&t, q->sel, max_rows < 0 ? -1 : max_rows, 1);
+  adql__tr_select(&t, q->sel, max_rows < 0 ? -1 : max_rows, 1);
   if (t.rc == TS_OK) {
     *sql = ts_arena_strndup(a, t.b.data ? t.b.data : "", t.b.len);
     if (!*sql)

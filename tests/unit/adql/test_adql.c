@@ -328,6 +328,65 @@ int test_injection(void)
   return 0;
 }
 
+/* adql_quote and adql_unquote: the one pair every quoted name and literal
+ * goes through (scanner, checker, translator). */
+int test_quoting(void)
+{
+  static const struct {
+    const char *plain, *ident, *literal;
+  } cases[] = {
+      {"", "\"\"", "''"},
+      {"Mixed", "\"Mixed\"", "'Mixed'"},
+      {"a\"b", "\"a\"\"b\"", "'a\"b'"},
+      {"it's", "\"it's\"", "'it''s'"},
+      {"\"\"", "\"\"\"\"\"\"", "'\"\"'"},
+      {"x\\'", "\"x\\'\"", "'x\\'''"},
+  };
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_buf b;
+  char *out;
+  ts_buf_init(&b, 1024);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    ts_buf_reset(&b);
+    TS_CHECK_EQ_INT(adql_quote(&b, cases[i].plain, '"'), TS_OK);
+    TS_CHECK_STREQ(b.data, cases[i].ident);
+    TS_CHECK_EQ_INT(adql_unquote(a, b.data, b.len, '"', &out), TS_OK);
+    TS_CHECK_STREQ(out, cases[i].plain);
+    ts_buf_reset(&b);
+    TS_CHECK_EQ_INT(adql_quote(&b, cases[i].plain, '\''), TS_OK);
+    TS_CHECK_STREQ(b.data, cases[i].literal);
+    TS_CHECK_EQ_INT(adql_unquote(a, b.data, b.len, '\'', &out), TS_OK);
+    TS_CHECK_STREQ(out, cases[i].plain);
+  }
+  ts_buf_free(&b);
+  /* not quoted (or quoted with the other character): nothing to strip */
+  TS_CHECK_EQ_INT(adql_unquote(a, "Mixed", 5, '"', &out), TS_OK);
+  TS_CHECK(out == NULL);
+  TS_CHECK_EQ_INT(adql_unquote(a, "\"", 1, '"', &out), TS_OK);
+  TS_CHECK(out == NULL);
+  TS_CHECK_EQ_INT(adql_unquote(a, "'x'", 3, '"', &out), TS_OK);
+  TS_CHECK(out == NULL);
+  /* only the n bytes given are read */
+  TS_CHECK_EQ_INT(adql_unquote(a, "\"ab\"cd", 4, '"', &out), TS_OK);
+  TS_CHECK_STREQ(out, "ab");
+  /* the buffer's maximum is an error, not a truncated identifier */
+  ts_buf_init(&b, 4);
+  TS_CHECK(adql_quote(&b, "abcdef", '"') != TS_OK);
+  ts_buf_free(&b);
+  /* a full arena is TS_ENOMEM */
+  {
+    ts_arena *small = ts_arena_new(64, 64);
+    char big[200];
+    memset(big, 'x', sizeof big);
+    big[0] = big[sizeof big - 1] = '"';
+    TS_CHECK_EQ_INT(adql_unquote(small, big, sizeof big, '"', &out), TS_ENOMEM);
+    TS_CHECK(out == NULL);
+    ts_arena_free(small);
+  }
+  ts_arena_free(a);
+  return 0;
+}
+
 int test_result_columns(void)
 {
   ts_arena *a = ts_arena_new(0, 0);
