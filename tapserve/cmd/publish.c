@@ -586,7 +586,8 @@ static int type_ok(const pcol *c, const char *dt, const char *as, const char *xt
 
 /* 1 when a text column holds a non-ASCII character. In a UTF-8 database a
  * string has one byte per character exactly when it is ASCII, which is a
- * cheaper test than a regular expression. */
+ * cheaper test than a regular expression (as text: char(n) would not count
+ * its padding in char_length). */
 static ts_err has_non_ascii(pub *p, const ptable *t, const pcol *c, int *out)
 {
   char *qs = PQescapeIdentifier(p->conn, t->db_schema, strlen(t->db_schema));
@@ -596,10 +597,11 @@ static ts_err has_non_ascii(pub *p, const ptable *t, const pcol *c, int *out)
   PGresult *r = NULL;
   ts_err rc = TS_OK;
   if (qs && qt && qc)
-    q = p->utf8 ? ts_arena_printf(p->a,
-                                  "SELECT 1 FROM %s.%s WHERE octet_length(%s) <> char_length(%s)"
-                                  " LIMIT 1",
-                                  qs, qt, qc, qc)
+    q = p->utf8 ? ts_arena_printf(
+                      p->a,
+                      "SELECT 1 FROM %s.%s WHERE octet_length(%s::text) <> char_length(%s::text)"
+                      " LIMIT 1",
+                      qs, qt, qc, qc)
                 : ts_arena_printf(p->a, "SELECT 1 FROM %s.%s WHERE %s ~ '[^[:ascii:]]' LIMIT 1", qs,
                                   qt, qc);
   if (!q)
