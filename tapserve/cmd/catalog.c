@@ -307,7 +307,7 @@ ts_err pub__read_columns(pub *p, ptable *t)
     pcol *c = &t->cols[i];
     stream_column sc;
     memset(&sc, 0, sizeof sc);
-    c->attnum = atoi(PQgetvalue(r, (int)i, 0));
+    c->attnum = cmd__int(PQgetvalue(r, (int)i, 0));
     c->db_name = pub__dup(p, PQgetvalue(r, (int)i, 1));
     c->name = pub_ident(p, c->db_name);
     c->oid = (uint32_t)strtoul(PQgetvalue(r, (int)i, 2), NULL, 10);
@@ -503,8 +503,8 @@ static ts_err merge_old(pub *p, ptable *t)
     if (cmd__val(r, 0, 0))
       t->description = pub__dup(p, cmd__val(r, 0, 0));
     t->utype = pub__dup(p, cmd__val(r, 0, 1));
-    t->index =
-        (fmt_ts_int){cmd__val(r, 0, 2) != NULL, cmd__val(r, 0, 2) ? atoi(cmd__val(r, 0, 2)) : 0};
+    t->index = (fmt_ts_int){cmd__val(r, 0, 2) != NULL,
+                            cmd__val(r, 0, 2) ? cmd__int(cmd__val(r, 0, 2)) : 0};
   }
   PQclear(r);
   r = cmd__sql(
@@ -526,12 +526,12 @@ static ts_err merge_old(pub *p, ptable *t)
     c->utype = pub__dup(p, cmd__val(r, i, 2));
     c->unit = pub__dup(p, cmd__val(r, i, 3));
     c->ucd = pub__dup(p, cmd__val(r, i, 4));
-    c->principal = atoi(PQgetvalue(r, i, 5)) != 0;
-    c->std = atoi(PQgetvalue(r, i, 6)) != 0;
-    c->index =
-        (fmt_ts_int){cmd__val(r, i, 7) != NULL, cmd__val(r, i, 7) ? atoi(cmd__val(r, i, 7)) : 0};
-    c->size =
-        (fmt_ts_int){cmd__val(r, i, 11) != NULL, cmd__val(r, i, 11) ? atoi(cmd__val(r, i, 11)) : 0};
+    c->principal = cmd__int(PQgetvalue(r, i, 5)) != 0;
+    c->std = cmd__int(PQgetvalue(r, i, 6)) != 0;
+    c->index = (fmt_ts_int){cmd__val(r, i, 7) != NULL,
+                            cmd__val(r, i, 7) ? cmd__int(cmd__val(r, i, 7)) : 0};
+    c->size = (fmt_ts_int){cmd__val(r, i, 11) != NULL,
+                           cmd__val(r, i, 11) ? cmd__int(cmd__val(r, i, 11)) : 0};
     if (type_ok(c, PQgetvalue(r, i, 8), cmd__val(r, i, 9), cmd__val(r, i, 10), why, sizeof why)) {
       c->datatype = pub__dup(p, PQgetvalue(r, i, 8));
       c->arraysize = pub__dup(p, cmd__val(r, i, 9));

@@ -3,6 +3,7 @@
 #include "tapserve/cmd/publish_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- options and connection (shared by publish, unpublish, tableset) ----- */
@@ -106,4 +107,10 @@ const char *pub__query_role(pub *p, const cmd_db *o, const char *grant_role)
       role = pub__dup(p, i->val);
   PQconninfoFree(opts);
   return role;
+}
+
+int cmd__int(const char *s)
+{
+  long v = s ? strtol(s, NULL, 10) : 0;
+  return v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int)v;
 }

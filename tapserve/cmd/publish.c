@@ -70,7 +70,7 @@ static ts_err write_table(pub *p, ptable *t)
                            1, sp);
     if (!r)
       return TS_EDB;
-    t->index = (fmt_ts_int){1, atoi(PQgetvalue(r, 0, 0))};
+    t->index = (fmt_ts_int){1, cmd__int(PQgetvalue(r, 0, 0))};
     PQclear(r);
   }
   rc = write_schema(p, t);

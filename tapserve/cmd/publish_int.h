@@ -68,6 +68,8 @@ PGresult *cmd__sql(PGconn *conn, ExecStatusType want, ts_error *err, const char 
                    const char *const *params);
 /* A statement that returns no rows. */
 ts_err cmd__exec(PGconn *conn, ts_error *err, const char *q, int n, const char *const *params);
+/* An integer column's text as an int (0 for NULL or junk, clamped). */
+int cmd__int(const char *s);
 /* A value, NULL for SQL NULL. */
 const char *cmd__val(const PGresult *r, int row, int col);
 

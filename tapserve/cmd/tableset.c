@@ -2,8 +2,7 @@
  * a VODataService 1.2 tableset with every field it holds, so that
  * metadata can be edited as a file and published again with
  * `tapserve publish --tableset` (docs/publishing.md). */
-#include "formats/tableset.h"
-#include "tapserve/tapserve.h"
+#include "tapserve/cmd/publish_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -48,7 +47,7 @@ static const char *v(fmt_tableset *ts, const PGresult *r, int i, int j)
 
 static fmt_ts_int iv(const PGresult *r, int i, int j)
 {
-  return PQgetisnull(r, i, j) ? (fmt_ts_int){0, 0} : (fmt_ts_int){1, atoi(PQgetvalue(r, i, j))};
+  return PQgetisnull(r, i, j) ? (fmt_ts_int){0, 0} : (fmt_ts_int){1, cmd__int(PQgetvalue(r, i, j))};
 }
 
 static fmt_ts_table *find(fmt_tableset *ts, const char *name)
@@ -110,9 +109,9 @@ static ts_err build(fmt_tableset *ts, PGresult *rs[4], ts_error *err)
     c->utype = v(ts, rs[2], i, 7);
     c->unit = v(ts, rs[2], i, 8);
     c->ucd = v(ts, rs[2], i, 9);
-    c->indexed = atoi(PQgetvalue(rs[2], i, 10)) != 0;
-    c->principal = atoi(PQgetvalue(rs[2], i, 11)) != 0;
-    c->std = atoi(PQgetvalue(rs[2], i, 12)) != 0;
+    c->indexed = cmd__int(PQgetvalue(rs[2], i, 10)) != 0;
+    c->principal = cmd__int(PQgetvalue(rs[2], i, 11)) != 0;
+    c->std = cmd__int(PQgetvalue(rs[2], i, 12)) != 0;
     c->has_meta = 1;
     c->index = iv(rs[2], i, 13);
   }
