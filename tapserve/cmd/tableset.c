@@ -22,11 +22,13 @@ static void tableset_usage(FILE *f)
 }
 
 /* TAP_SCHEMA in its published order (meta.c's). $1: the schema names as a
- * text array, NULL for every schema but TAP_SCHEMA. */
+ * text array (as published, or a delimited one without its quotes), NULL
+ * for every schema but TAP_SCHEMA. */
 static const char *const q_schemas =
     "SELECT schema_name, utype, description, schema_index FROM tap_schema.schemas"
     " WHERE CASE WHEN $1::text[] IS NULL THEN schema_name <> 'TAP_SCHEMA'"
-    " ELSE lower(schema_name) = ANY (SELECT lower(x) FROM unnest($1::text[]) x) END"
+    " ELSE EXISTS (SELECT 1 FROM unnest($1::text[]) x WHERE lower(schema_name) = lower(x)"
+    " OR schema_name = '\"' || replace(x, '\"', '\"\"') || '\"') END"
     " ORDER BY schema_index IS NULL, schema_index, schema_name";
 static const char *const q_tables =
     "SELECT schema_name, table_name, table_type, utype, description, table_index"
