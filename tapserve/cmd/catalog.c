@@ -234,7 +234,7 @@ static int match_pair(const char *def, const char *pattern, char *x, char *y, si
 {
   const char *pct = strchr(pattern, '%');
   size_t lead = (size_t)(pct - pattern);
-  for (const char *s = strstr(def, "("); s && (s = strstr(s, "")) && *s; s++) {
+  for (const char *s = def; *s; s++) {
     const char *c = s, *pp = pattern + lead + 1;
     int k = 0;
     if (strncmp(c, pattern, lead) != 0)
@@ -503,6 +503,7 @@ static ts_err merge_old(pub *p, ptable *t)
     if (cmd__val(r, 0, 0))
       t->description = pub__dup(p, cmd__val(r, 0, 0));
     t->utype = pub__dup(p, cmd__val(r, 0, 1));
+    t->index_known = 1;
     t->index = (fmt_ts_int){cmd__val(r, 0, 2) != NULL,
                             cmd__val(r, 0, 2) ? cmd__int(cmd__val(r, 0, 2)) : 0};
   }
@@ -593,6 +594,7 @@ ts_err pub__decide_tableset(pub *p, ptable *t)
     t->index = tt->index;
   else
     t->index = (fmt_ts_int){1, (int)t->ts_table_pos};
+  t->index_known = 1;
   for (size_t i = 0; i < tt->ncols && !rc; i++) {
     const fmt_ts_column *d = &tt->cols[i];
     const char *db = pub__db_ident(p, d->name, strlen(d->name));

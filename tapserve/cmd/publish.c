@@ -62,7 +62,7 @@ static ts_err write_table(pub *p, ptable *t)
 {
   const char *tn[1] = {t->table_name};
   ts_err rc;
-  if (!t->index.set) { /* a new table goes last in its schema */
+  if (!t->index_known) { /* a new table goes last in its schema */
     const char *sp[1] = {t->schema_name};
     PGresult *r = cmd__sql(p->conn, PGRES_TUPLES_OK, p->err,
                            "SELECT coalesce(max(table_index), 0) + 1 FROM tap_schema.tables"

@@ -47,7 +47,8 @@ typedef struct ptable {
   size_t nkeys, capkeys;
   pkey *keys;
   const char *description, *utype, *type, *schema_comment;
-  fmt_ts_int index;
+  fmt_ts_int index; /* table_index */
+  int index_known;  /* index decided (may be NULL); else: last in the schema */
 } ptable;
 
 struct pub {
