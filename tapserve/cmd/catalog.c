@@ -796,7 +796,7 @@ ts_err pub__tableset_keys(pub *p, ptable *t)
       k->key_id = key_id_for(p, t->table_name, name);
     }
   }
-  if (!rc) { /* the file's keys replace the old ones */
+  if (!rc && nold) { /* the file's keys replace the old ones */
     memmove(t->keys, t->keys + nold, (t->nkeys - nold) * sizeof *t->keys);
     t->nkeys -= nold;
   }
