@@ -58,6 +58,21 @@ static ts_err write_schema(pub *p, ptable *t)
   }
 }
 
+/* TAP_SCHEMA.columns."size": the one given, else N for an arraysize N or
+ * N* (taplint's TSSZ check wants the two to agree), else NULL. */
+static fmt_ts_int size_of(const pcol *c)
+{
+  const char *a = c->arraysize;
+  long n = 0;
+  if (c->size.set || !a || *a < '0' || *a > '9')
+    return c->size;
+  while (*a >= '0' && *a <= '9' && n < INT32_MAX / 10)
+    n = n * 10 + (*a++ - '0');
+  if (*a == '*')
+    a++;
+  return *a ? c->size : (fmt_ts_int){1, (int)n};
+}
+
 static ts_err write_table(pub *p, ptable *t)
 {
   const char *tn[1] = {t->table_name};
@@ -101,7 +116,7 @@ static ts_err write_table(pub *p, ptable *t)
     params[2] = c->datatype;
     params[3] = c->arraysize;
     params[4] = c->xtype;
-    params[5] = int_text(p, c->size);
+    params[5] = int_text(p, size_of(c));
     params[6] = c->description;
     params[7] = c->utype;
     params[8] = c->unit;

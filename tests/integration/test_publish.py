@@ -179,10 +179,13 @@ def test_every_type_agrees_with_sync(psql, config, start_server):
     assert rc == 0, out + err
     assert "unicodeChar: the column holds non-ASCII text" in out
     _, rows = psql.rows(
-        "SELECT column_name, datatype, arraysize, xtype FROM tap_schema.columns"
+        "SELECT column_name, datatype, arraysize, xtype, \"size\" FROM tap_schema.columns"
         " WHERE table_name = 'pubtypes.every'"
     )
-    published = {r[0]: tuple(r[1:]) for r in rows}
+    # "size" agrees with a fixed or bounded arraysize (taplint TSSZ)
+    sizes = {r[0]: r[4] for r in rows}
+    assert sizes["c_varchar"] == "12" and sizes["c_bpchar"] == "5" and sizes["c_text"] is None
+    published = {r[0]: tuple(r[1:4]) for r in rows}
     for name, _, _, dt, asz, xt in TYPES:
         assert published[name] == (dt, asz, xt), name
 
