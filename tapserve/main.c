@@ -16,6 +16,12 @@ static void usage(FILE *f)
         "                     and serve it (tapserve demo --help for its options)\n"
         "  adql [OPTIONS]     check or translate an ADQL query read from standard input\n"
         "                     (tapserve adql --help for its options)\n"
+        "  publish -c FILE schema.table...\n"
+        "                     publish tables of the database in TAP_SCHEMA (--help)\n"
+        "  unpublish -c FILE schema.table...\n"
+        "                     remove published tables from TAP_SCHEMA (--help)\n"
+        "  tableset -c FILE [schema...]\n"
+        "                     write TAP_SCHEMA as a VODataService tableset (--help)\n"
         "  --help             this text\n"
         "  --version          the version\n",
         f);
@@ -284,6 +290,12 @@ int main(int argc, char **argv)
     return cmd_demo(argc - 1, argv + 1);
   if (!strcmp(argv[1], "adql"))
     return cmd_adql(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "publish"))
+    return cmd_publish(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "unpublish"))
+    return cmd_unpublish(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "tableset"))
+    return cmd_tableset(argc - 1, argv + 1);
   fprintf(stderr, "tapserve: unknown command %s\n", argv[1]);
   usage(stderr);
   return 2;

@@ -400,5 +400,24 @@ extern const char sql_demo[];
 int cmd_serve(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_adql(int argc, char **argv);
+int cmd_publish(int argc, char **argv);   /* cmd/publish.c */
+int cmd_unpublish(int argc, char **argv); /* cmd/publish.c */
+int cmd_tableset(int argc, char **argv);  /* cmd/tableset.c */
+
+/* The database options of the subcommands that connect (publish,
+ * unpublish, tableset): -c FILE (the serve configuration: [database] dsn,
+ * query_dsn) or --dsn CONNINFO. */
+typedef struct cmd_db {
+  const char *config, *dsn; /* as given */
+  cfg cfg;                  /* loaded from config (have_cfg) */
+  int have_cfg;
+} cmd_db;
+/* Consumes -c/--config FILE or --dsn CONNINFO at argv[*i] (advancing *i
+ * past the value): 1 when it did, 0 when argv[*i] is something else. */
+int cmd_db_option(int argc, char **argv, int *i, cmd_db *o);
+/* Loads the configuration if one was given and connects (blocking); NULL
+ * after printing "PROG: message" on stderr. */
+PGconn *cmd_db_connect(const char *prog, cmd_db *o);
+void cmd_db_free(cmd_db *o);
 
 #endif

@@ -1,0 +1,116 @@
+/* tapserve/cmd/db.c: the database options every connecting subcommand
+ * takes (-c FILE or --dsn CONNINFO) and small libpq helpers for cmd/. */
+#include "tapserve/cmd/publish_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- options and connection (shared by publish, unpublish, tableset) ----- */
+
+int cmd_db_option(int argc, char **argv, int *i, cmd_db *o)
+{
+  const char *a = argv[*i];
+  if ((!strcmp(a, "-c") || !strcmp(a, "--config")) && *i + 1 < argc) {
+    o->config = argv[++*i];
+    return 1;
+  }
+  if (!strcmp(a, "--dsn") && *i + 1 < argc) {
+    o->dsn = argv[++*i];
+    return 1;
+  }
+  return 0;
+}
+
+PGconn *cmd_db_connect(const char *prog, cmd_db *o)
+{
+  ts_error err;
+  PGconn *conn;
+  const char *dsn = o->dsn;
+  if (o->config && o->dsn) {
+    fprintf(stderr, "%s: give either -c FILE or --dsn CONNINFO, not both\n", prog);
+    return NULL;
+  }
+  if (!o->config && !o->dsn) {
+    fprintf(stderr,
+            "%s: a configuration file (-c FILE) or a connection (--dsn CONNINFO) "
+            "is required\n",
+            prog);
+    return NULL;
+  }
+  if (o->config) {
+    cfg_defaults(&o->cfg);
+    o->have_cfg = 1;
+    if (cfg_load(&o->cfg, o->config, &err) || cfg_finish(&o->cfg, &err)) {
+      fprintf(stderr, "%s: %s\n", prog, err.msg);
+      return NULL;
+    }
+    dsn = o->cfg.dsn;
+  }
+  conn = stream_pg_connect_blocking(dsn, &err);
+  if (!conn)
+    fprintf(stderr, "%s: %s\n", prog, err.msg);
+  return conn;
+}
+
+void cmd_db_free(cmd_db *o)
+{
+  if (o->have_cfg)
+    cfg_free(&o->cfg);
+  o->have_cfg = 0;
+}
+
+/* ---- small SQL helpers ----------------------------------------------------- */
+
+/* One statement with text parameters; NULL (message in err) unless the
+ * status is `want`. */
+PGresult *cmd__sql(PGconn *conn, ExecStatusType want, ts_error *err, const char *q, int n,
+                   const char *const *params)
+{
+  PGresult *r = PQexecParams(conn, q, n, NULL, params, NULL, NULL, 0);
+  if (r && PQresultStatus(r) == want)
+    return r;
+  {
+    const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(conn);
+    ts_fail(err, TS_EDB, 0, "%.*s", (int)strcspn(msg, "\n"), msg);
+  }
+  PQclear(r);
+  return NULL;
+}
+
+ts_err cmd__exec(PGconn *conn, ts_error *err, const char *q, int n, const char *const *params)
+{
+  PGresult *r = cmd__sql(conn, PGRES_COMMAND_OK, err, q, n, params);
+  if (!r)
+    return TS_EDB;
+  PQclear(r);
+  return TS_OK;
+}
+
+const char *cmd__val(const PGresult *r, int row, int col)
+{
+  return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* The query role: --grant, else the user of query_dsn (NULL: none). */
+const char *pub__query_role(pub *p, const cmd_db *o, const char *grant_role)
+{
+  PQconninfoOption *opts;
+  const char *role = NULL;
+  if (grant_role)
+    return grant_role;
+  if (!o->have_cfg || !o->cfg.query_dsn || !o->cfg.query_dsn[0])
+    return NULL;
+  opts = PQconninfoParse(o->cfg.query_dsn, NULL);
+  for (PQconninfoOption *i = opts; i && i->keyword; i++)
+    if (!strcmp(i->keyword, "user") && i->val && i->val[0])
+      role = pub__dup(p, i->val);
+  PQconninfoFree(opts);
+  return role;
+}
+
+int cmd__int(const char *s)
+{
+  long v = s ? strtol(s, NULL, 10) : 0;
+  return v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int)v;
+}
