@@ -5,6 +5,7 @@
 #include "ts_test.h"
 #include "jobs_test.h"
 
+#include "jobs/cluster.h"
 #include "jobs/jobs.h"
 
 #include <dirent.h>
