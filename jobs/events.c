@@ -115,7 +115,9 @@ ts_err jobs_event_decode(const char *payload, size_t len, jobs_event *out)
   if (ntok < 2 ? kinds[kind].id_required : !valid_id(tok[1], tlen[1]))
     return TS_EINVAL;
   if (ntok == 3) {
-    if (!is_job_kind((jobs_event_kind)kind) || tlen[2] >= sizeof phase)
+    /* printable like an id: a NUL would cut the name short */
+    if (!is_job_kind((jobs_event_kind)kind) || tlen[2] >= sizeof phase ||
+        !valid_id(tok[2], tlen[2]))
       return TS_EINVAL;
     memcpy(phase, tok[2], tlen[2]);
     phase[tlen[2]] = '\0';

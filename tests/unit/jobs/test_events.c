@@ -150,6 +150,8 @@ int test_event_decode_malformed(void)
   TS_CHECK_EQ_INT(jobs_event_decode(NULL, 5, &ev), TS_EINVAL);
   /* an embedded NUL is a byte like any other: not a space, not printable */
   TS_CHECK_EQ_INT(jobs_event_decode("JOB_UPDATED_EVENT a\0b", 21, &ev), TS_EINVAL);
+  TS_CHECK_EQ_INT(jobs_event_decode("JOB_UPDATED_EVENT a COMPLETED\0\0", 31, &ev), TS_EINVAL);
+  TS_CHECK_EQ_INT(jobs_event_decode("JOB_UPDATED_EVENT a QUEUED\0X", 28, &ev), TS_EINVAL);
   /* long payloads are refused whole, without reading past len */
   memset(big, 'A', sizeof big);
   memcpy(big, "JOB_UPDATED_EVENT ", 18);
