@@ -4,6 +4,7 @@
  * (`... AND phase = expected`), so concurrent requests on several
  * instances cannot both win a transition. */
 #include "jobs/jobs.h"
+#include "jobs/jobs_int.h"
 #include "stream/pg.h"
 
 #include <pthread.h>
@@ -630,125 +631,6 @@ ts_err jobs_sweep(PGconn *conn, const jobs_store *store, int max, int *n, ts_err
   return rc;
 }
 
-/* ---- instances -------------------------------------------------------------- */
-
-static ts_err drop_stale(PGconn *conn, int timeout_s, ts_error *err)
-{
-  char t[16];
-  const char *v[] = {t};
-  snprintf(t, sizeof t, "%d", timeout_s);
-  return run(
-      conn, "DELETE FROM tapserve.instances WHERE heartbeat_at < now() - make_interval(secs => $1)",
-      1, v, NULL, err);
-}
-
-ts_err jobs_instance_register(PGconn *conn, const char *host, int port, const char *version,
-                              int timeout_s, char out_uuid[40], ts_error *err)
-{
-  PGresult *r = NULL;
-  char p[16], pid[16];
-  ts_err rc = drop_stale(conn, timeout_s, err);
-  if (rc)
-    return rc;
-  snprintf(p, sizeof p, "%d", port);
-  snprintf(pid, sizeof pid, "%d", (int)getpid());
-  const char *v[] = {host, p, pid, version};
-  rc = run(conn,
-           "INSERT INTO tapserve.instances (id, host, port, pid, version)"
-           " VALUES (gen_random_uuid(), $1, $2, $3, $4) RETURNING id",
-           4, v, &r, err);
-  if (rc)
-    return rc;
-  snprintf(out_uuid, 40, "%s", PQgetvalue(r, 0, 0));
-  PQclear(r);
-  return TS_OK;
-}
-
-ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, ts_error *err)
-{
-  const char *v[] = {uuid};
-  PGresult *r = NULL;
-  ts_err rc =
-      run(conn, "UPDATE tapserve.instances SET heartbeat_at = now() WHERE id = $1 RETURNING id", 1,
-          v, &r, err);
-  if (rc)
-    return rc;
-  int found = PQntuples(r);
-  PQclear(r);
-  if (!found) {
-    /* Another instance took us for dead (a long stall): come back under
-     * the same id, so our EXECUTING jobs stay ours. */
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", (int)getpid());
-    const char *w[] = {uuid, pid};
-    rc = run(conn,
-             "INSERT INTO tapserve.instances (id, host, port, pid, version)"
-             " VALUES ($1, '', 0, $2, '') ON CONFLICT (id) DO NOTHING",
-             2, w, NULL, err);
-    if (rc)
-      return rc;
-  }
-  return drop_stale(conn, timeout_s, err);
-}
-
-ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err)
-{
-  const char *v[] = {uuid};
-  return run(conn, "DELETE FROM tapserve.instances WHERE id = $1", 1, v, NULL, err);
-}
-
-ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_error *err)
-{
-  char m[16];
-  const char *v[] = {requeue ? "t" : "f", m};
-  snprintf(m, sizeof m, "%d", max_attempts);
-  *n = 0;
-  for (;;) {
-    PGresult *r = NULL;
-    /* One job per statement (its own transaction): SKIP LOCKED plus the
-     * phase re-check make two instances recovering together take
-     * different jobs. A job that has used up its attempts is not queued
-     * again: a query that kills its instance must not go on to kill the
-     * next one, and the next. */
-    ts_err rc =
-        run(conn,
-            "WITH o AS (SELECT id, backend_pid, $1::bool AND attempts < $2::int AS again"
-            "   FROM tapserve.jobs x WHERE x.phase = 'EXECUTING'"
-            "   AND (x.owner_instance IS NULL OR NOT EXISTS (SELECT 1 FROM tapserve.instances i"
-            "        WHERE i.id = x.owner_instance))"
-            "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            " UPDATE tapserve.jobs j SET"
-            "   phase = CASE WHEN o.again THEN 'QUEUED' ELSE 'ERROR' END,"
-            "   queued_at = now(), owner_instance = NULL, backend_pid = NULL,"
-            "   start_time = CASE WHEN o.again THEN NULL ELSE start_time END,"
-            "   end_time = CASE WHEN o.again THEN NULL ELSE now() END,"
-            "   error_type = CASE WHEN o.again THEN NULL ELSE 'transient' END,"
-            "   error_summary = CASE WHEN o.again THEN NULL"
-            "     WHEN $1::bool THEN 'job abandoned after ' || j.attempts"
-            "       || ' attempts: the instances running it stopped'"
-            "     ELSE 'the service stopped while this job was executing; submit it again' END"
-            " FROM o WHERE j.id = o.id AND j.phase = 'EXECUTING'"
-            " RETURNING j.id, o.backend_pid, o.again, j.attempts",
-            2, v, &r, err);
-    if (rc)
-      return rc;
-    int got = PQntuples(r);
-    /* A dead instance's query may still run (a backend only notices a
-     * vanished client when it next writes). */
-    if (got)
-      cancel_backend(conn, (int)i64(r, 0, 1));
-    if (got && PQgetvalue(r, 0, 2)[0] == 't')
-      ts_log(TS_LOG_INFO, NULL, "job %s: its instance is gone; queued again", PQgetvalue(r, 0, 0));
-    else if (got)
-      ts_log(TS_LOG_WARN, NULL, "job %s: its instance is gone; marked ERROR after %s attempt(s)",
-             PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 3));
-    PQclear(r);
-    if (!got)
-      return TS_OK;
-    ++*n;
-  }
-}
-
 /* ---- execution -------------------------------------------------------------- */
 
 ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_user, jobs_job **out,
@@ -865,47 +747,16 @@ ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error
       2, v, err);
 }
 
-ts_err jobs_requeue_strays(PGconn *conn, const char *instance, const char *const *running,
-                           size_t nrunning, int min_age_s, int *n, ts_error *err)
+/* For jobs/'s other files (jobs_int.h). */
+ts_err jobs__run(PGconn *conn, const char *sql, int n, const char *const *vals, PGresult **res,
+                 ts_error *err)
 {
-  PGresult *r = NULL;
-  ts_buf ids;
-  char age[16];
-  ts_err rc = TS_OK;
-  *n = 0;
-  /* Executors per instance are bounded by max_executing (at most 64 per
-   * instance in practice): each id is 32 hex digits and a comma. */
-  ts_buf_init(&ids, (nrunning + 1) * 40);
-  /* A text[] literal of job ids (32 hex digits each: nothing to quote). */
-  if (ts_buf_append(&ids, "{", 1))
-    rc = TS_ENOMEM;
-  for (size_t i = 0; !rc && i < nrunning; i++)
-    if (ts_buf_printf(&ids, "%s%s", i ? "," : "", running[i]))
-      rc = TS_ENOMEM;
-  if (!rc && ts_buf_append(&ids, "}", 1))
-    rc = TS_ENOMEM;
-  if (rc) {
-    ts_buf_free(&ids);
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  }
-  snprintf(age, sizeof age, "%d", min_age_s);
-  const char *v[] = {instance, age, ids.data};
-  rc = run(conn,
-           "SELECT id FROM tapserve.jobs WHERE phase = 'EXECUTING' AND owner_instance = $1::uuid"
-           "   AND start_time < now() - make_interval(secs => $2::int)"
-           "   AND NOT (id = ANY($3::text[]))",
-           3, v, &r, err);
-  ts_buf_free(&ids);
-  for (int i = 0; !rc && i < PQntuples(r); i++) {
-    ts_error e;
-    if (jobs_requeue(conn, PQgetvalue(r, i, 0), instance, &e) == TS_OK) {
-      ts_log(TS_LOG_WARN, NULL, "job %s: EXECUTING here but run by no executor; queued again",
-             PQgetvalue(r, i, 0));
-      ++*n;
-    }
-  }
-  PQclear(r);
-  return rc;
+  return run(conn, sql, n, vals, res, err);
+}
+
+void jobs__cancel_backend(PGconn *conn, int pid)
+{
+  cancel_backend(conn, pid);
 }
 
 /* ---- result metadata ---------------------------------------------------------- */

@@ -155,28 +155,7 @@ ts_err jobs_delete(PGconn *conn, const jobs_store *store, const char *id, ts_err
 /* Deletes up to `max` jobs whose destruction time has passed; *n deleted. */
 ts_err jobs_sweep(PGconn *conn, const jobs_store *store, int max, int *n, ts_error *err);
 
-/* ---- instances and execution ------------------------------------------- */
-/* Registers this instance (a fresh uuid written into out_uuid), after
- * deleting instance rows whose heartbeat is older than timeout_s. */
-ts_err jobs_instance_register(PGconn *conn, const char *host, int port, const char *version,
-                              int timeout_s, char out_uuid[40], ts_error *err);
-ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, ts_error *err);
-ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err);
-/* Re-queues (requeue=1) or fails every job left EXECUTING by an instance
- * that is gone (no row, or a stale heartbeat), one job per transaction;
- * *n recovered. A job that has already had max_attempts executions is not
- * queued again but goes to ERROR ("job abandoned after N attempts: the
- * instances running it stopped"). */
-ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_error *err);
-
-/* Re-queues (jobs_requeue) the jobs EXECUTING under `instance`, started
- * more than min_age_s ago, that none of its executors runs (`running`, n
- * ids): a claim whose reply the connection lost (the database went away
- * just after committing it) leaves such a job, which no other instance
- * recovers while this one lives. *n re-queued. */
-ts_err jobs_requeue_strays(PGconn *conn, const char *instance, const char *const *running,
-                           size_t nrunning, int min_age_s, int *n, ts_error *err);
-
+/* ---- execution (instances, heartbeats and recovery: jobs/cluster.h) ---- */
 /* Claims the oldest QUEUED job (FOR UPDATE SKIP LOCKED) whose owner has
  * fewer than max_per_user (0: no limit) jobs EXECUTING: EXECUTING, owned by
  * `instance`, start time set, attempts + 1. *out NULL when nothing is

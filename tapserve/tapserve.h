@@ -194,6 +194,7 @@ typedef struct ts_app {
   int64_t started_ms;
   int shutting_down;
   struct uws *uws;    /* async jobs (uws.c) */
+  struct jobs_bus *bus; /* events between instances (jobs/events.h); set up by uws_start */
   char *examples_doc; /* the operator\'s /examples document ([tap] examples), or NULL */
   size_t examples_len;
   /* Set to 1 by whoever finds the database unreachable (the jobs
@@ -345,7 +346,8 @@ void ts_workq_free(ts_workq *q);
 
 /* ---- UWS async jobs (uws.c) -------------------------------------------- */
 /* Migrates schema tapserve, registers this instance, recovers orphaned
- * jobs, starts the executors, the LISTEN connection and the sweeper.
+ * jobs, starts the executors, the event bus (app->bus) and the
+ * maintenance timer (jobs/cluster.h).
  * Blocking; before serving. */
 ts_err uws_start(ts_app *app, ts_error *err);
 /* Stops executing (own EXECUTING jobs re-queued or failed per on_restart),

@@ -1,6 +1,7 @@
 /* UWS 1.1 async jobs: the /async resources, the executors that run queued
- * jobs into the result store, result downloads in any format, the LISTEN
- * connection that wakes WAIT requests and idle executors, and the sweeper.
+ * jobs into the result store, result downloads in any format. Job events
+ * from the bus (jobs/events.h) wake WAIT requests and idle executors; the
+ * heartbeat, recovery and the sweeper are jobs/cluster.h's.
  *
  * Threads: the HTTP side runs on the loop and hands every database
  * statement to libuv's thread pool (jobs/ is blocking libpq), so the loop
@@ -13,6 +14,8 @@
  * from any instance stops the query within about a second even without
  * the right to pg_cancel_backend. docs/internals/jobs.md has the whole
  * picture. */
+#include "jobs/cluster.h"
+#include "jobs/events.h"
 #include "jobs/jobs.h"
 #include "tapserve/tapserve.h"
 
@@ -59,14 +62,8 @@ struct uws {
   uws_exec *execs;
   int nexec;
   /* loop side */
-  PGconn *listen;
-  uv_poll_t poll;
-  int poll_active, listen_connecting;
-  uv_timer_t tick;
-  int64_t next_sweep, next_beat;
-  int maint_busy;
+  jobs_cluster *cluster; /* this instance's row, heartbeat, recovery, sweeper */
   uws_wait *waiters;
-  int handles_open;
   ts_workq *dlq; /* result downloads: threads apart from libuv's pool */
 };
 
@@ -1820,259 +1817,49 @@ static void kick_executors(uws *u)
   pthread_mutex_unlock(&u->mu);
 }
 
-/* ---- LISTEN and maintenance -------------------------------------------------- */
+/* ---- job events --------------------------------------------------------------- */
 
-static void on_notify(uws *u, const char *payload)
+/* A job changed on some instance: executors look for queued work, an
+ * executor running an aborted or deleted job stops, and every WAIT on the
+ * job fetches it again (events are hints: the phase is re-read). */
+static void on_job_event(void *ud, const jobs_event *ev)
 {
-  char kind[40], id[40], phase[16];
-  phase[0] = '\0';
-  if (sscanf(payload, "%39s %39s %15s", kind, id, phase) < 2)
-    return;
-  if (!strcmp(phase, "QUEUED"))
+  uws *u = ud;
+  if (ev->has_phase && ev->phase == JOBS_QUEUED)
     kick_executors(u);
-  if (!strcmp(kind, "JOB_REMOVED_EVENT") || !strcmp(phase, "ABORTED")) {
+  if (ev->kind == JOBS_EV_JOB_REMOVED || (ev->has_phase && ev->phase == JOBS_ABORTED)) {
     pthread_mutex_lock(&u->mu);
     for (int i = 0; i < u->nexec; i++)
-      if (!strcmp(u->execs[i].job_id, id))
+      if (!strcmp(u->execs[i].job_id, ev->id))
         atomic_store(&u->execs[i].abort, 1);
     pthread_mutex_unlock(&u->mu);
   }
-  wait_wake(u, id);
+  wait_wake(u, ev->id);
 }
 
-static void listen_poll_closed(uv_handle_t *h)
+/* Events may have been missed: every waiter looks again, and so does
+ * every idle executor. */
+static void on_recheck(void *ud)
 {
-  uws *u = h->data;
-  u->handles_open--;
+  uws *u = ud;
+  wait_wake(u, NULL);
+  kick_executors(u);
 }
 
-static void listen_drop(uws *u)
+/* For the cluster's stray check, on a thread of the pool. */
+static int running_jobs(void *ud, char (*ids)[40], size_t cap, size_t *n)
 {
-  if (u->poll_active) {
-    uv_poll_stop(&u->poll);
-    u->poll_active = 0;
-    u->handles_open++;
-    uv_close((uv_handle_t *)&u->poll, listen_poll_closed);
-  }
-  if (u->listen) {
-    PQfinish(u->listen);
-    u->listen = NULL;
-  }
-}
-
-static void listen_on_poll(uv_poll_t *h, int status, int events)
-{
-  uws *u = h->data;
-  PGnotify *n;
-  (void)events;
-  if (status < 0 || !PQconsumeInput(u->listen) || PQstatus(u->listen) != CONNECTION_OK) {
-    ts_log(TS_LOG_WARN, NULL, "LISTEN connection lost: %s; reconnecting",
-           u->listen ? PQerrorMessage(u->listen) : "");
-    listen_drop(u);
-    /* Changes may have been missed: every waiter looks again. */
-    wait_wake(u, NULL);
-    kick_executors(u);
-    return;
-  }
-  while ((n = PQnotifies(u->listen)) != NULL) {
-    on_notify(u, n->extra);
-    PQfreemem(n);
-  }
-}
-
-typedef struct listen_work {
-  uv_work_t work;
-  uws *u;
-  PGconn *conn;
-} listen_work;
-
-static void listen_connect_work(uv_work_t *w)
-{
-  listen_work *lw = w->data;
-  PGconn *c = PQconnectdb(lw->u->cfg->dsn);
-  PGresult *r;
-  if (PQstatus(c) != CONNECTION_OK) {
-    PQfinish(c);
-    return;
-  }
-  r = PQexec(c, "LISTEN " JOBS_CHANNEL);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    PQclear(r);
-    PQfinish(c);
-    return;
-  }
-  PQclear(r);
-  PQsetnonblocking(c, 1);
-  lw->conn = c;
-}
-
-static void listen_connect_after(uv_work_t *w, int status)
-{
-  listen_work *lw = w->data;
-  uws *u = lw->u;
-  (void)status;
-  u->listen_connecting = 0;
-  if (lw->conn && (atomic_load(&u->stopping) || u->listen)) {
-    PQfinish(lw->conn);
-  } else if (lw->conn) {
-    u->listen = lw->conn;
-    /* libuv owns nothing of libpq's socket: the poll handle is closed
-     * before PQfinish (listen_drop). */
-    if (uv_poll_init_socket(u->app->loop, &u->poll, PQsocket(u->listen)) != 0) {
-      PQfinish(u->listen);
-      u->listen = NULL;
-    } else {
-      u->poll.data = u;
-      u->poll_active = 1;
-      uv_poll_start(&u->poll, UV_READABLE, listen_on_poll);
-      /* Whatever happened while we were not listening. */
-      wait_wake(u, NULL);
-      kick_executors(u);
-    }
-  }
-  free(lw);
-}
-
-static void listen_connect(uws *u)
-{
-  listen_work *lw;
-  if (u->listen || u->listen_connecting || atomic_load(&u->stopping))
-    return;
-  lw = calloc(1, sizeof *lw);
-  if (!lw)
-    return;
-  lw->u = u;
-  lw->work.data = lw;
-  u->listen_connecting = 1;
-  if (uv_queue_work(u->app->loop, &lw->work, listen_connect_work, listen_connect_after) != 0) {
-    u->listen_connecting = 0;
-    free(lw);
-  }
-}
-
-typedef struct maint_work {
-  uv_work_t work;
-  uws *u;
-  int beat, sweep;
-} maint_work;
-
-/* The heartbeat is also the probe of the database behind /availability:
- * false from the first beat that cannot get through, true again from the
- * first that can. */
-static void set_reachable(uws *u, int ok, const char *why)
-{
-  if (atomic_exchange(&u->app->db_unreachable, !ok) == !ok)
-    return;
-  if (ok)
-    ts_log(TS_LOG_INFO, NULL, "the database answers again; available");
-  else
-    ts_log(TS_LOG_WARN, NULL, "the database cannot be reached (%s); unavailable", why);
-}
-
-/* Our own EXECUTING jobs that no executor runs (a claim committed while
- * its connection died) go back to the queue; no other instance would
- * recover them while this one lives. A claim reaches its executor within
- * milliseconds, so a minute's age keeps a fresh claim out of it. */
-static void requeue_strays(uws *u, PGconn *conn)
-{
-  char ids[64][40];
-  const char *running[64];
-  size_t n = 0;
-  int requeued = 0;
-  ts_error err;
+  uws *u = ud;
+  *n = 0;
   pthread_mutex_lock(&u->mu);
-  for (int i = 0; i < u->nexec; i++) {
-    if (u->execs[i].job_id[0] && n < 64) {
-      snprintf(ids[n], sizeof ids[n], "%s", u->execs[i].job_id);
-      running[n] = ids[n];
-      n++;
+  for (int i = 0; i < u->nexec; i++)
+    if (u->execs[i].job_id[0] && *n < cap) {
+      snprintf(ids[*n], 40, "%s", u->execs[i].job_id);
+      ++*n;
     }
-  }
-  int complete = n < 64 || u->nexec <= 64;
+  int complete = *n < cap || (size_t)u->nexec <= cap;
   pthread_mutex_unlock(&u->mu);
-  if (complete && jobs_requeue_strays(conn, u->instance, running, n, STRAY_AGE_S, &requeued, &err))
-    ts_log(TS_LOG_WARN, NULL, "job recovery: %s", err.msg);
-}
-
-static void maint_work_cb(uv_work_t *w)
-{
-  maint_work *m = w->data;
-  uws *u = m->u;
-  ts_error err;
-  PGconn *conn = jobs_db_get(u->db, &err);
-  int n = 0;
-  if (!conn) {
-    set_reachable(u, 0, err.msg);
-    ts_log(TS_LOG_DEBUG, NULL, "job maintenance: %s", err.msg);
-    return;
-  }
-  if (m->beat) {
-    ts_err rc = jobs_instance_heartbeat(conn, u->instance, u->cfg->jobs_instance_timeout_s, &err);
-    if (rc)
-      ts_log(TS_LOG_WARN, NULL, "heartbeat: %s", err.msg);
-    set_reachable(u, rc != TS_EUNAVAIL, err.msg);
-    if (rc == TS_EUNAVAIL) {
-      jobs_db_put(u->db, conn);
-      return;
-    }
-  }
-  if (m->beat && jobs_recover(conn, !strcmp(u->cfg->jobs_on_restart, "requeue"),
-                              u->cfg->jobs_max_attempts, &n, &err))
-    ts_log(TS_LOG_WARN, NULL, "job recovery: %s", err.msg);
-  if (m->beat)
-    requeue_strays(u, conn);
-  if (m->sweep) {
-    if (jobs_sweep(conn, &u->store, 1000, &n, &err))
-      ts_log(TS_LOG_WARN, NULL, "job sweeper: %s", err.msg);
-    else if (n)
-      ts_log(TS_LOG_INFO, NULL, "job sweeper: %d expired job(s) destroyed", n);
-    /* A file being written is touched at least every chunk; one untouched
-     * for a day (or the longest duration) belongs to a dead writer. */
-    int64_t age = u->cfg->jobs_duration_max_s > 86400 ? u->cfg->jobs_duration_max_s : 86400;
-    n = jobs_store_clean_tmp(&u->store, age);
-    if (n)
-      ts_log(TS_LOG_INFO, NULL, "job sweeper: %d abandoned temporary result file(s) removed", n);
-  }
-  jobs_db_put(u->db, conn);
-}
-
-static void maint_after(uv_work_t *w, int status)
-{
-  maint_work *m = w->data;
-  (void)status;
-  m->u->maint_busy = 0;
-  free(m);
-}
-
-static void on_tick(uv_timer_t *t)
-{
-  uws *u = t->data;
-  int64_t now = ts_now_ms();
-  listen_connect(u);
-  if (u->maint_busy || atomic_load(&u->stopping))
-    return;
-  maint_work *m = calloc(1, sizeof *m);
-  if (!m)
-    return;
-  m->u = u;
-  /* While the database is away, probe it every tick, so availability
-   * comes back as soon as it does. */
-  m->beat = now >= u->next_beat || atomic_load(&u->app->db_unreachable);
-  m->sweep = now >= u->next_sweep;
-  if (!m->beat && !m->sweep) {
-    free(m);
-    return;
-  }
-  if (m->beat)
-    u->next_beat = now + (int64_t)u->cfg->jobs_heartbeat_s * 1000;
-  if (m->sweep)
-    u->next_sweep = now + (int64_t)u->cfg->jobs_sweep_interval_s * 1000;
-  m->work.data = m;
-  u->maint_busy = 1;
-  if (uv_queue_work(u->app->loop, &m->work, maint_work_cb, maint_after) != 0) {
-    u->maint_busy = 0;
-    free(m);
-  }
+  return complete;
 }
 
 /* ---- start / stop ------------------------------------------------------------- */
@@ -2082,6 +1869,7 @@ ts_err uws_start(ts_app *app, ts_error *err)
   cfg *c = app->cfg;
   uws *u = calloc(1, sizeof *u);
   PGconn *conn = NULL;
+  jobs_cluster_opts co;
   ts_err rc;
   int from = 0, to = 0, n = 0;
   char host[256];
@@ -2109,29 +1897,49 @@ ts_err uws_start(ts_app *app, ts_error *err)
   if (!conn)
     return err->code;
   rc = jobs_migrate(conn, &from, &to, err);
-  if (!rc && from != to)
+  jobs_db_put(u->db, conn);
+  if (rc)
+    return rc;
+  if (from != to)
     ts_log(TS_LOG_INFO, NULL, "cluster state: version %d -> %d", from, to);
   if (gethostname(host, sizeof host) != 0)
     snprintf(host, sizeof host, "localhost");
   host[sizeof host - 1] = '\0';
-  if (!rc)
-    rc = jobs_instance_register(conn, host, c->port, TAPSERVE_VERSION, c->jobs_instance_timeout_s,
-                                u->instance, err);
-  if (!rc)
-    rc = jobs_recover(conn, !strcmp(c->jobs_on_restart, "requeue"), c->jobs_max_attempts, &n, err);
-  jobs_db_put(u->db, conn);
+  memset(&co, 0, sizeof co);
+  co.loop = app->loop;
+  co.db = u->db;
+  co.store = &u->store;
+  co.host = host;
+  co.port = c->port;
+  co.version = TAPSERVE_VERSION;
+  co.heartbeat_s = c->jobs_heartbeat_s;
+  co.instance_timeout_s = c->jobs_instance_timeout_s;
+  co.sweep_interval_s = c->jobs_sweep_interval_s;
+  co.requeue = !strcmp(c->jobs_on_restart, "requeue");
+  co.max_attempts = c->jobs_max_attempts;
+  /* A file being written is touched at least every chunk; one untouched
+   * for a day (or the longest duration) belongs to a dead writer. */
+  co.tmp_age_s = c->jobs_duration_max_s > 86400 ? c->jobs_duration_max_s : 86400;
+  /* A claim reaches its executor within milliseconds, so a minute's age
+   * keeps a fresh claim out of the stray check. */
+  co.stray_age_s = STRAY_AGE_S;
+  co.unreachable = &app->db_unreachable;
+  co.running = running_jobs;
+  co.ud = u;
+  rc = jobs_cluster_start(&co, &u->cluster, &n, err);
   if (rc)
     return rc;
+  snprintf(u->instance, sizeof u->instance, "%s", jobs_cluster_instance(u->cluster));
   ts_log(TS_LOG_INFO, NULL, "jobs: instance %s, result store %s, %d executor(s)%s", u->instance,
          c->jobs_result_store, c->jobs_max_executing, n ? ", orphaned jobs recovered" : "");
 
-  uv_timer_init(app->loop, &u->tick);
-  u->tick.data = u;
-  u->handles_open = 1;
-  u->next_beat = ts_now_ms() + (int64_t)c->jobs_heartbeat_s * 1000;
-  u->next_sweep = ts_now_ms();
-  uv_timer_start(&u->tick, on_tick, 0, 1000);
-  listen_connect(u);
+  app->bus = jobs_bus_new(app->loop, c->dsn);
+  if (!app->bus || jobs_bus_subscribe(app->bus, JOBS_EV_JOB_CREATED, on_job_event, u) ||
+      jobs_bus_subscribe(app->bus, JOBS_EV_JOB_UPDATED, on_job_event, u) ||
+      jobs_bus_subscribe(app->bus, JOBS_EV_JOB_REMOVED, on_job_event, u) ||
+      jobs_bus_on_recheck(app->bus, on_recheck, u))
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  jobs_bus_start(app->bus);
 
   u->nexec = c->jobs_max_executing;
   u->execs = calloc((size_t)u->nexec + 1, sizeof *u->execs);
@@ -2147,16 +1955,9 @@ ts_err uws_start(ts_app *app, ts_error *err)
   return TS_OK;
 }
 
-static void tick_closed(uv_handle_t *h)
-{
-  uws *u = h->data;
-  u->handles_open--;
-}
-
 void uws_stop(ts_app *app)
 {
   uws *u = app->uws;
-  ts_error err;
   if (!u || atomic_load(&u->stopping))
     return;
   pthread_mutex_lock(&u->mu);
@@ -2169,15 +1970,8 @@ void uws_stop(ts_app *app)
     if (u->execs[i].started)
       uv_thread_join(&u->execs[i].th);
   u->nexec = 0;
-  PGconn *conn = jobs_db_get(u->db, &err);
-  if (conn) {
-    if (jobs_instance_unregister(conn, u->instance, &err))
-      ts_log(TS_LOG_WARN, NULL, "cannot unregister this instance: %s", err.msg);
-    jobs_db_put(u->db, conn);
-  }
-  listen_drop(u);
-  if (u->handles_open > 0 && !uv_is_closing((uv_handle_t *)&u->tick))
-    uv_close((uv_handle_t *)&u->tick, tick_closed);
+  jobs_cluster_stop(u->cluster);
+  jobs_bus_stop(app->bus);
   /* WAIT requests answer now rather than hold the shutdown. */
   wait_wake(u, NULL);
   for (uws_wait *w = u->waiters; w; w = w->next)
@@ -2189,6 +1983,9 @@ void uws_free(ts_app *app)
   uws *u = app->uws;
   if (!u)
     return;
+  jobs_bus_free(app->bus);
+  app->bus = NULL;
+  jobs_cluster_free(u->cluster);
   ts_workq_free(u->dlq);
   jobs_db_free(u->db);
   free(u->execs);

@@ -3,7 +3,9 @@
 #define TS_TEST_MAIN
 #include "test_list.h"
 #include "ts_test.h"
+#include "jobs_test.h"
 
+#include "jobs/cluster.h"
 #include "jobs/jobs.h"
 
 #include <dirent.h>
@@ -450,7 +452,7 @@ static void *get_thread(void *p)
   return NULL;
 }
 
-static int exec_ok(PGconn *c, const char *sql)
+int jobs_test_exec_ok(PGconn *c, const char *sql)
 {
   PGresult *r = PQexec(c, sql);
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
@@ -476,8 +478,8 @@ int test_pg_get_snapshot(void)
   n.owner = "snapshot-test-owner";
   TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
 
-  TS_CHECK(exec_ok(writer, "BEGIN"));
-  TS_CHECK(exec_ok(writer, "LOCK TABLE tapserve.results IN ACCESS EXCLUSIVE MODE"));
+  TS_CHECK(jobs_test_exec_ok(writer, "BEGIN"));
+  TS_CHECK(jobs_test_exec_ok(writer, "LOCK TABLE tapserve.results IN ACCESS EXCLUSIVE MODE"));
   memset(&g, 0, sizeof g);
   g.c = reader;
   g.a = a;
@@ -495,14 +497,14 @@ int test_pg_get_snapshot(void)
     usleep(10000);
   }
   snprintf(sql, sizeof sql, "UPDATE tapserve.jobs SET phase = 'COMPLETED' WHERE id = '%s'", id);
-  TS_CHECK(exec_ok(writer, sql));
+  TS_CHECK(jobs_test_exec_ok(writer, sql));
   snprintf(sql, sizeof sql,
            "INSERT INTO tapserve.results (job_id, name, store, location, rows, bytes, raw_bytes,"
            " overflow, columns) VALUES ('%s', 'result', 'pg', 'result_chunks', 1, 1, 1, false,"
            " '[]')",
            id);
-  TS_CHECK(exec_ok(writer, sql));
-  TS_CHECK(exec_ok(writer, "COMMIT"));
+  TS_CHECK(jobs_test_exec_ok(writer, sql));
+  TS_CHECK(jobs_test_exec_ok(writer, "COMMIT"));
   TS_CHECK(pthread_join(th, NULL) == 0);
   TS_CHECK(g.rc == TS_OK);
   /* either before the completion or after it, never half of each */
@@ -535,7 +537,7 @@ int test_pg_db_dead_idle(void)
   int pid = PQbackendPID(d);
   jobs_db_put(db, d);
   snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
-  TS_CHECK(exec_ok(k, sql));
+  TS_CHECK(jobs_test_exec_ok(k, sql));
   snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
   for (int i = 0;; i++) { /* until the backend has exited */
     PGresult *r = PQexec(k, sql);

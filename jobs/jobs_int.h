@@ -1,0 +1,16 @@
+/* jobs/jobs_int.h: shared by jobs/'s own sources only. */
+#ifndef TS_JOBS_INT_H
+#define TS_JOBS_INT_H
+
+#include "jobs/jobs.h"
+
+/* Runs a statement with text parameters; *res (may be NULL to discard) is
+ * the result when it succeeded. A failure of the connection rather than of
+ * the statement is TS_EUNAVAIL (stream_pg_conn_lost), any other TS_EDB. */
+ts_err jobs__run(PGconn *conn, const char *sql, int n, const char *const *vals, PGresult **res,
+                 ts_error *err);
+/* pg_cancel_backend(pid), best effort (logged when refused); pid <= 0 is
+ * ignored. */
+void jobs__cancel_backend(PGconn *conn, int pid);
+
+#endif
