@@ -208,10 +208,21 @@ typedef struct ts_app {
   int sync_count;
   uv_timer_t sync_watch;
   int sync_watch_state; /* 0 not started, 1 running, 2 closed */
+  struct http_router *routes; /* the route table (routes.c) */
 } ts_app;
 
-/* The HTTP handler: routes under cfg->path_prefix. */
-void tap_handle(http_request *req, void *app);
+/* ---- the route table (routes.c) ---------------------------------------- */
+/* Builds the service's route table under c->path_prefix. TS_ENOMEM, or
+ * TS_EINVAL when a pattern is refused (a bug, or a base path the table
+ * cannot hold). */
+ts_err ts_routes_new(const cfg *c, struct http_router **out, ts_error *err);
+/* The HTTP handler: looks the request up in app->routes and calls the
+ * resource's handler; 404, or 405 with Allow, in DALI form otherwise. */
+void ts_routes_handle(http_request *req, void *app);
+
+/* The home page (GET on the base path) and /sync. */
+void tap_home(ts_app *app, http_request *req);
+void tap_sync(ts_app *app, http_request *req);
 /* Starts and stops the /sync stall watch (before serving; on shutdown). */
 void tap_start(ts_app *app);
 void tap_stop(ts_app *app);
@@ -356,8 +367,19 @@ ts_err uws_start(ts_app *app, ts_error *err);
 void uws_stop(ts_app *app);
 /* Frees what uws_start allocated; after the loop has stopped. */
 void uws_free(ts_app *app);
-/* /async and /async/...: rest is the path after the base path. */
-void uws_handle(ts_app *app, http_request *req, const char *rest);
+/* The UWS resources, reached through the route table (routes.c), which has
+ * checked the method and the job id (uws_job_id_ok). Each answers the
+ * request completely; 503 when async jobs are not running. sub names a
+ * job's sub-resource ("" for the job itself, "phase", "parameters", ...):
+ * static text, kept beyond the call. */
+void uws_jobs_get(ts_app *app, http_request *req);  /* GET /async: the job list */
+void uws_jobs_post(ts_app *app, http_request *req); /* POST /async: a new job */
+void uws_job_get(ts_app *app, http_request *req, const char *id, const char *sub);
+void uws_job_post(ts_app *app, http_request *req, const char *id, const char *sub);
+void uws_job_delete(ts_app *app, http_request *req, const char *id);
+void uws_job_result(ts_app *app, http_request *req, const char *id); /* results/result */
+/* 1 when [id, id+len) can be a job id (lower-case hex, under 40 bytes). */
+int uws_job_id_ok(const char *id, size_t len);
 
 /* ---- UWS documents (uws_xml.c) ----------------------------------------- */
 typedef struct jobs_job jobs_job;

@@ -187,6 +187,7 @@ ROUTES = [
     ("GET", "/tap/async/{id}/phase", 200, None),
     ("GET", "/tap/async/{id}/parameters", 200, None),
     ("GET", "/tap/async/{id}/runid", 200, None),
+    ("GET", "/tap/async/{id}/runId", 200, None),
     ("DELETE", "/tap/async/{id}/phase", 405, "GET, POST, HEAD"),
     ("DELETE", "/tap/async/{id}/parameters", 405, "GET, POST, HEAD"),
     ("DELETE", "/tap/async/{id}/quote", 405, "GET, HEAD"),
@@ -204,6 +205,15 @@ ROUTES = [
     ("GET", "/tapx", 404, None),
     ("GET", "/tap/../tap/sync", 404, None),
     ("GET", "/tap/sync/../capabilities", 404, None),
+    # Routes match the path as sent, decoded per segment: an escaped letter
+    # is the letter, an escaped '/' is no separator.
+    ("GET", "/tap/async/{id}/%70hase", 200, None),
+    ("GET", "/tap/tables/demo%2Esources", 200, None),
+    ("GET", "/tap/async%2F{id}", 404, None),
+    ("GET", "/tap/async/{id}%2Fphase", 404, None),
+    ("GET", "/tap%2Fsync", 404, None),
+    # Sub-resource names are as UWS spells them.
+    ("GET", "/tap/async/{id}/PHASE", 404, None),
 ]
 
 
