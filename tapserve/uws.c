@@ -18,6 +18,7 @@
 #include "jobs/events.h"
 #include "jobs/jobs.h"
 #include "tapserve/tapserve.h"
+#include "tapserve/uws.h"
 
 #include <limits.h>
 #include <poll.h>
