@@ -17,34 +17,52 @@ static int hexval(unsigned char c)
   return -1;
 }
 
-ts_err http__decode(ts_arena *a, const char *s, size_t n, int plus_space, char **out, ts_error *err)
+int http__pct_decode(const char *s, size_t n, int plus_space, char *out, size_t *outlen, size_t *at)
 {
-  char *d = ts_arena_alloc(a, n + 1);
   size_t j = 0;
 
-  if (!d)
-    return ts_fail(err, TS_ENOMEM, 0, "request too large for its memory limit");
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
+    *at = i + 1;
     if (c == '%') {
       int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
       int lo = hi >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
       if (hi < 0 || lo < 0)
-        return ts_fail(err, TS_EINVAL, 0, "malformed percent-encoding at byte %zu", i + 1);
+        return HTTP__PCT_MALFORMED;
       c = (unsigned char)(hi * 16 + lo);
       if (c == 0)
-        return ts_fail(err, TS_EINVAL, 0, "percent-encoded NUL byte at byte %zu", i + 1);
+        return HTTP__PCT_NUL_ENCODED;
       i += 2;
     } else if (c == '+' && plus_space) {
       c = ' ';
     } else if (c == 0) {
-      return ts_fail(err, TS_EINVAL, 0, "NUL byte at byte %zu", i + 1);
+      return HTTP__PCT_NUL;
     }
-    d[j++] = (char)c;
+    out[j++] = (char)c;
   }
-  d[j] = '\0';
-  *out = d;
-  return TS_OK;
+  out[j] = '\0';
+  *outlen = j;
+  return HTTP__PCT_OK;
+}
+
+ts_err http__decode(ts_arena *a, const char *s, size_t n, int plus_space, char **out, ts_error *err)
+{
+  char *d = ts_arena_alloc(a, n + 1);
+  size_t len, at = 0;
+
+  if (!d)
+    return ts_fail(err, TS_ENOMEM, 0, "request too large for its memory limit");
+  switch (http__pct_decode(s, n, plus_space, d, &len, &at)) {
+  case HTTP__PCT_MALFORMED:
+    return ts_fail(err, TS_EINVAL, 0, "malformed percent-encoding at byte %zu", at);
+  case HTTP__PCT_NUL_ENCODED:
+    return ts_fail(err, TS_EINVAL, 0, "percent-encoded NUL byte at byte %zu", at);
+  case HTTP__PCT_NUL:
+    return ts_fail(err, TS_EINVAL, 0, "NUL byte at byte %zu", at);
+  default:
+    *out = d;
+    return TS_OK;
+  }
 }
 
 ts_err http_parse_form(ts_arena *a, const char *s, size_t len, http_param **params, size_t *n,

@@ -39,6 +39,8 @@ typedef struct http_request {
   const char *query;   /* raw query string after '?', "" when none */
   const char *body;    /* NUL-terminated for convenience; may contain NULs */
   size_t body_len;
+  /* The path as sent (percent-encoded), no query: what routes match. */
+  const char *raw_path;
   http_header *headers;
   size_t nheaders;
   int http_minor;           /* 0 or 1 */

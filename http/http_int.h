@@ -100,6 +100,13 @@ http__feed_rc http__conn_feed(http__reqparser *p, const char *data, size_t len, 
  * (parameters after ';' allowed, any case). */
 int http__is_form_type(const char *ct);
 
+/* Percent-decodes [s, s+n) into out (n + 1 bytes, NUL-terminated), *outlen
+ * bytes. plus_space turns '+' into ' '. On a problem, *at is the 1-based
+ * byte offset where it is. */
+enum { HTTP__PCT_OK = 0, HTTP__PCT_MALFORMED, HTTP__PCT_NUL_ENCODED, HTTP__PCT_NUL };
+int http__pct_decode(const char *s, size_t n, int plus_space, char *out, size_t *outlen,
+                     size_t *at);
+
 /* Percent-decodes [s, s+n) into the arena. plus_space turns '+' into ' '.
  * NUL bytes (%00) and malformed escapes are TS_EINVAL. */
 ts_err http__decode(ts_arena *a, const char *s, size_t n, int plus_space, char **out,

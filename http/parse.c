@@ -180,8 +180,12 @@ static int on_headers_complete(http_parser *hp)
       return rp_fail(p, 400, "malformed request target");
     if (http__decode(a, ps, u.field_data[UF_PATH].len, 0, (char **)&q->pub.path, &err) != TS_OK)
       return rp_fail(p, err.code == TS_ENOMEM ? 503 : 400, "malformed percent-encoding in path");
+    q->pub.raw_path = ts_arena_strndup(a, ps, u.field_data[UF_PATH].len);
+    if (!q->pub.raw_path)
+      return rp_fail(p, 503, "server out of memory");
   } else {
     q->pub.path = "/"; /* absolute-form without a path: "http://host" */
+    q->pub.raw_path = "/";
   }
   if (u.field_set & (1 << UF_QUERY))
     q->pub.query =

@@ -5,7 +5,7 @@
  * messages all come from it, so docs/configuration.md and this table are
  * the only two places a key lives. Errors name the file and line
  * ("tapserve.ini:12: ...") because an operator fixes them in an editor. */
-#include "tapserve/tapserve.h"
+#include "tapserve/config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -1,4 +1,5 @@
 /* tapserve: subcommands and the serving loop. */
+#include "http/route.h"
 #include "tapserve/tapserve.h"
 
 #include <signal.h>
@@ -201,7 +202,11 @@ int ts_serve(cfg *c)
   ho.arena_cap = TS_QUERY_ARENA_CAP;
   ho.server_header = "tapserve/" TAPSERVE_VERSION;
   http_server_opts_defaults(&ho);
-  s.app.http = http_server_new(s.app.loop, &ho, tap_handle, &s.app);
+  if (ts_routes_new(c, &s.app.routes, &err)) {
+    fprintf(stderr, "tapserve: routes: %s\n", err.msg);
+    goto out;
+  }
+  s.app.http = http_server_new(s.app.loop, &ho, ts_routes_handle, &s.app);
   if (!s.app.pool || !s.app.http) {
     fprintf(stderr, "tapserve: out of memory\n");
     goto out;
@@ -228,6 +233,7 @@ out:
     http_server_free(s.app.http);
   uws_stop(&s.app); /* a no-op after a signal; stops the executors on a failed start */
   uws_free(&s.app);
+  http_router_free(s.app.routes);
   meta_free(s.app.meta);
   free(s.app.examples_doc);
   uv_loop_close(s.app.loop);

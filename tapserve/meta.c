@@ -15,7 +15,7 @@
  *   - a regular name is folded to lower case, as PostgreSQL does with
  *     unquoted identifiers.
  * Everything lives in one arena owned by the meta object. */
-#include "tapserve/tapserve.h"
+#include "tapserve/tap.h"
 
 #include <stdlib.h>
 #include <string.h>

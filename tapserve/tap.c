@@ -1,6 +1,7 @@
-/* TAP resources: routing under the base path, and the streaming /sync:
+/* TAP resources: the home page, and the streaming /sync:
  * ADQL -> SQL -> describe -> COPY BINARY -> tap_result (encoder, chunked
  * HTTP, see result.c). */
+#include "tapserve/tap.h"
 #include "tapserve/tapserve.h"
 
 #include <stdio.h>
@@ -342,7 +343,7 @@ static const char *sync_param(const void *src, const char *name)
   return NULL;
 }
 
-static void tap_sync(ts_app *app, http_request *req)
+void tap_sync(ts_app *app, http_request *req)
 {
   tap_params p = {0};
   tap_query tq;
@@ -398,9 +399,9 @@ static void tap_sync(ts_app *app, http_request *req)
   }
 }
 
-/* ---- routing -------------------------------------------------------------- */
+/* ---- the home page ---------------------------------------------------------- */
 
-static void tap_home(ts_app *app, http_request *req)
+void tap_home(ts_app *app, http_request *req)
 {
   static const char *const res[] = {"sync", "capabilities", "availability", "tables", "examples"};
   const char *title = app->cfg->service_title;
@@ -427,60 +428,4 @@ static void tap_home(ts_app *app, http_request *req)
   else
     http_respond(req, 200, "text/html; charset=utf-8", NULL, b.data, b.len);
   ts_buf_free(&b);
-}
-
-static int method_is(const http_request *req, const char *m)
-{
-  return !strcmp(req->method, m);
-}
-
-void tap_handle(http_request *req, void *ud)
-{
-  ts_app *app = ud;
-  const char *prefix = app->cfg->path_prefix;
-  size_t plen = strlen(prefix);
-  const char *rest;
-  int get = method_is(req, "GET") || req->is_head;
-
-  if (strncmp(req->path, prefix, plen) != 0 || (req->path[plen] && req->path[plen] != '/')) {
-    send_fail(req, TS_ENOTFOUND, "no resource at %s", req->path);
-    return;
-  }
-  rest = req->path + plen;
-  if (!strcmp(rest, "") || !strcmp(rest, "/")) {
-    if (!get)
-      goto not_allowed;
-    tap_home(app, req);
-  } else if (!strcmp(rest, "/sync")) {
-    if (!get && !method_is(req, "POST"))
-      goto not_allowed;
-    tap_sync(app, req);
-  } else if (!strcmp(rest, "/async") || !strncmp(rest, "/async/", 7)) {
-    uws_handle(app, req, rest + 6);
-  } else if (!strcmp(rest, "/capabilities")) {
-    if (!get)
-      goto not_allowed;
-    vosi_capabilities(app, req);
-  } else if (!strcmp(rest, "/availability")) {
-    if (!get)
-      goto not_allowed;
-    vosi_availability(app, req);
-  } else if (!strcmp(rest, "/examples")) {
-    if (!get)
-      goto not_allowed;
-    tap_examples(app, req);
-  } else if (!strcmp(rest, "/tables") || !strncmp(rest, "/tables/", 8)) {
-    if (!get)
-      goto not_allowed;
-    vosi_tables(app, req, rest[7] == '/' ? rest + 8 : "");
-  } else {
-    send_fail(req, TS_ENOTFOUND, "no resource at %s", req->path);
-  }
-  return;
-not_allowed : {
-  ts_error e;
-  ts_fail(&e, TS_EMETHOD, 0, "method %s is not allowed on %s", req->method, req->path);
-  tap_send_error_headers(
-      req, &e, !strcmp(rest, "/sync") ? "Allow: GET, POST, HEAD\r\n" : "Allow: GET, HEAD\r\n");
-}
 }

@@ -18,6 +18,7 @@
 #include "jobs/events.h"
 #include "jobs/jobs.h"
 #include "tapserve/tapserve.h"
+#include "tapserve/uws.h"
 
 #include <limits.h>
 #include <poll.h>
@@ -1995,114 +1996,85 @@ void uws_free(ts_app *app)
   app->uws = NULL;
 }
 
-/* ---- routing --------------------------------------------------------------------- */
+/* ---- entry points (reached through the route table, routes.c) ---------------- */
 
-static void not_allowed(http_request *req, const char *allow)
+int uws_job_id_ok(const char *id, size_t len)
 {
-  ts_error e;
-  char hdr[64];
-  ts_fail(&e, TS_EMETHOD, 0, "method %s is not allowed on %s", req->method, req->path);
-  snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-  tap_send_error_headers(req, &e, hdr);
+  return valid_id(id, len);
 }
 
-static void not_found(http_request *req)
+/* The jobs, or a 503 answered when async jobs are not running. */
+static uws *jobs_of(ts_app *app, http_request *req)
 {
   ts_error e;
-  ts_fail(&e, TS_ENOTFOUND, 0, "no resource at %s", req->path);
+  if (app->uws)
+    return app->uws;
+  ts_fail(&e, TS_EUNAVAIL, 0, "async jobs are not available");
   tap_send_error(req, &e);
+  return NULL;
 }
 
-void uws_handle(ts_app *app, http_request *req, const char *rest)
+void uws_jobs_get(ts_app *app, http_request *req)
 {
-  uws *u = app->uws;
-  int get = !strcmp(req->method, "GET") || req->is_head;
-  int post = !strcmp(req->method, "POST");
-  int del = !strcmp(req->method, "DELETE");
-  uws_op *o;
-
-  if (!u) {
-    ts_error e;
-    ts_fail(&e, TS_EUNAVAIL, 0, "async jobs are not available");
-    tap_send_error(req, &e);
-    return;
-  }
-  if (!strcmp(rest, "") || !strcmp(rest, "/")) {
-    if (get)
-      o = op_new(u, req, OP_LIST, NULL, 0, "");
-    else if (post)
-      o = op_new(u, req, OP_CREATE, NULL, 0, "");
-    else {
-      not_allowed(req, "GET, POST, HEAD");
-      return;
-    }
-    if (o)
-      op_queue(o);
-    return;
-  }
-  /* "/{id}" or "/{id}/{sub}" or "/{id}/results/result" */
-  const char *id = rest + 1, *slash = strchr(id, '/');
-  size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
-  const char *sub = slash ? slash + 1 : "";
-  static const char *const subs[] = {"",      "phase", "executionduration", "destruction",
-                                     "quote", "error", "parameters",        "results",
-                                     "owner", "runid"};
-  const char *known = NULL;
-  if (!valid_id(id, idlen)) {
-    not_found(req);
-    return;
-  }
-  if (!strcmp(sub, "results/result")) {
-    if (!get) {
-      not_allowed(req, "GET, HEAD");
-      return;
-    }
-    start_download(u, req, id, idlen);
-    return;
-  }
-  for (size_t i = 0; i < TS_ARRAY_LEN(subs); i++)
-    if (ts_strcaseeq(sub, subs[i]))
-      known = subs[i];
-  if (!known) {
-    not_found(req);
-    return;
-  }
-  int postable = !strcmp(known, "") || !strcmp(known, "phase") ||
-                 !strcmp(known, "executionduration") || !strcmp(known, "destruction") ||
-                 !strcmp(known, "parameters");
-  if (get) {
-    o = op_new(u, req, OP_GET, id, idlen, known);
-    if (!o)
-      return;
-    const char *wv = !known[0] ? param(o->params, o->np, "WAIT") : NULL;
-    if (wv) {
-      int64_t secs;
-      if (ts_parse_int64(wv, &secs) || secs < -1) {
-        ts_error e;
-        ts_fail(&e, TS_EINVAL, 0, "WAIT must be a number of seconds (or -1), not \"%s\"", wv);
-        tap_send_error(req, &e);
-        op_free(o);
-        return;
-      }
-      if (secs < 0 || secs > u->cfg->jobs_wait_max_s)
-        secs = u->cfg->jobs_wait_max_s;
-      if (secs > 0 && !atomic_load(&u->stopping)) {
-        start_wait(u, o, secs);
-        return;
-      }
-    }
+  uws *u = jobs_of(app, req);
+  uws_op *o = u ? op_new(u, req, OP_LIST, NULL, 0, "") : NULL;
+  if (o)
     op_queue(o);
-  } else if (post && postable) {
-    o = op_new(u, req, OP_POST, id, idlen, known);
-    if (o)
-      op_queue(o);
-  } else if (del && !known[0]) {
-    o = op_new(u, req, OP_DELETE, id, idlen, "");
-    if (o)
-      op_queue(o);
-  } else {
-    not_allowed(req, !known[0]  ? "GET, POST, DELETE, HEAD"
-                     : postable ? "GET, POST, HEAD"
-                                : "GET, HEAD");
+}
+
+void uws_jobs_post(ts_app *app, http_request *req)
+{
+  uws *u = jobs_of(app, req);
+  uws_op *o = u ? op_new(u, req, OP_CREATE, NULL, 0, "") : NULL;
+  if (o)
+    op_queue(o);
+}
+
+void uws_job_get(ts_app *app, http_request *req, const char *id, const char *sub)
+{
+  uws *u = jobs_of(app, req);
+  uws_op *o = u ? op_new(u, req, OP_GET, id, strlen(id), sub) : NULL;
+  if (!o)
+    return;
+  const char *wv = !sub[0] ? param(o->params, o->np, "WAIT") : NULL;
+  if (wv) {
+    int64_t secs;
+    if (ts_parse_int64(wv, &secs) || secs < -1) {
+      ts_error e;
+      ts_fail(&e, TS_EINVAL, 0, "WAIT must be a number of seconds (or -1), not \"%s\"", wv);
+      tap_send_error(req, &e);
+      op_free(o);
+      return;
+    }
+    if (secs < 0 || secs > u->cfg->jobs_wait_max_s)
+      secs = u->cfg->jobs_wait_max_s;
+    if (secs > 0 && !atomic_load(&u->stopping)) {
+      start_wait(u, o, secs);
+      return;
+    }
   }
+  op_queue(o);
+}
+
+void uws_job_post(ts_app *app, http_request *req, const char *id, const char *sub)
+{
+  uws *u = jobs_of(app, req);
+  uws_op *o = u ? op_new(u, req, OP_POST, id, strlen(id), sub) : NULL;
+  if (o)
+    op_queue(o);
+}
+
+void uws_job_delete(ts_app *app, http_request *req, const char *id)
+{
+  uws *u = jobs_of(app, req);
+  uws_op *o = u ? op_new(u, req, OP_DELETE, id, strlen(id), "") : NULL;
+  if (o)
+    op_queue(o);
+}
+
+void uws_job_result(ts_app *app, http_request *req, const char *id)
+{
+  uws *u = jobs_of(app, req);
+  if (u)
+    start_download(u, req, id, strlen(id));
 }

@@ -9,6 +9,7 @@
  * never from the Host header: behind a load balancer the Host an instance
  * sees is not the one clients use. */
 #include "tapserve/tapserve.h"
+#include "tapserve/vosi.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -159,3 +159,80 @@ def test_survives_everything(server):
     assert_alive(server)
     r = server.sync({"LANG": "ADQL", "QUERY": "SELECT TOP 1 source_id FROM demo.sources", "FORMAT": "csv"})
     assert r.status_code == 200
+
+
+# The route table: for each (method, path), the status and the Allow header
+# of a 405. "{id}" is an existing job, "{bad}" an id that cannot be one.
+ROUTES = [
+    ("GET", "/tap", 200, None),
+    ("GET", "/tap/", 200, None),
+    ("POST", "/tap", 405, "GET, HEAD"),
+    ("DELETE", "/tap/", 405, "GET, HEAD"),
+    ("DELETE", "/tap/sync", 405, "GET, POST, HEAD"),
+    ("GET", "/tap/sync/", 404, None),
+    ("POST", "/tap/capabilities", 405, "GET, HEAD"),
+    ("GET", "/tap/capabilities/", 404, None),
+    ("DELETE", "/tap/availability", 405, "GET, HEAD"),
+    ("POST", "/tap/examples", 405, "GET, HEAD"),
+    ("GET", "/tap/tables/", 200, None),
+    ("GET", "/tap/tables/demo.sources", 200, None),
+    ("POST", "/tap/tables", 405, "GET, HEAD"),
+    ("DELETE", "/tap/tables/demo.sources", 405, "GET, HEAD"),
+    ("GET", "/tap/tables/demo.sources/x", 404, None),
+    ("GET", "/tap/async", 200, None),
+    ("GET", "/tap/async/", 200, None),
+    ("DELETE", "/tap/async", 405, "GET, POST, HEAD"),
+    ("GET", "/tap/async/{id}", 200, None),
+    ("GET", "/tap/async/{id}/", 200, None),
+    ("GET", "/tap/async/{id}/phase", 200, None),
+    ("GET", "/tap/async/{id}/parameters", 200, None),
+    ("GET", "/tap/async/{id}/runid", 200, None),
+    ("GET", "/tap/async/{id}/runId", 200, None),
+    ("DELETE", "/tap/async/{id}/phase", 405, "GET, POST, HEAD"),
+    ("DELETE", "/tap/async/{id}/parameters", 405, "GET, POST, HEAD"),
+    ("DELETE", "/tap/async/{id}/quote", 405, "GET, HEAD"),
+    ("POST", "/tap/async/{id}/owner", 405, "GET, HEAD"),
+    ("DELETE", "/tap/async/{id}/results/result", 405, "GET, HEAD"),
+    ("GET", "/tap/async/{id}/error", 404, None),
+    ("GET", "/tap/async/{id}/nosuch", 404, None),
+    ("GET", "/tap/async/{id}/phase/", 404, None),
+    ("GET", "/tap/async/{id}/results/result/", 404, None),
+    ("GET", "/tap/async/{bad}", 404, None),
+    ("DELETE", "/tap/async/{bad}/phase", 404, None),
+    ("GET", "/tap/async//phase", 404, None),
+    ("GET", "/tap/async/0123456789abcdef0123456789abcdef", 404, None),
+    ("GET", "/nope", 404, None),
+    ("GET", "/tapx", 404, None),
+    ("GET", "/tap/../tap/sync", 404, None),
+    ("GET", "/tap/sync/../capabilities", 404, None),
+    # Routes match the path as sent, decoded per segment: an escaped letter
+    # is the letter, an escaped '/' is no separator.
+    ("GET", "/tap/async/{id}/%70hase", 200, None),
+    ("GET", "/tap/tables/demo%2Esources", 200, None),
+    ("GET", "/tap/async%2F{id}", 404, None),
+    ("GET", "/tap/async/{id}%2Fphase", 404, None),
+    ("GET", "/tap%2Fsync", 404, None),
+    # Sub-resource names are as UWS spells them.
+    ("GET", "/tap/async/{id}/PHASE", 404, None),
+]
+
+
+@pytest.fixture(scope="module")
+def pending_job(server):
+    import requests
+
+    r = requests.post(server.base + "/async", data={"LANG": "ADQL", "QUERY": "SELECT TOP 1 source_id FROM demo.sources"},
+                      allow_redirects=False)
+    assert r.status_code == 303, r.text
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("method,path,status,allow", ROUTES, ids=["%s %s" % (m, p) for m, p, _, _ in ROUTES])
+def test_routes(server, pending_job, method, path, status, allow):
+    path = path.replace("{id}", pending_job).replace("{bad}", "NOT-A-JOB")
+    got, headers, body = tsit.raw_request(server.port, b"%s %s HTTP/1.1\r\nHost: x\r\n\r\n" % (method.encode(), path.encode()))
+    assert got == status, "%s %s gave %d: %r" % (method, path, got, body[:300])
+    assert headers.get("allow") == allow, headers
+    if got >= 400:
+        assert b"QUERY_STATUS" in body and b"ERROR" in body, body[:300]
+    assert_alive(server)

@@ -81,6 +81,7 @@ int test_feed_bytewise(void)
   TS_CHECK_STREQ(r->method, "POST");
   TS_CHECK_STREQ(r->target, "/a%20b/%C3%A9?x=1&y=%41");
   TS_CHECK_STREQ(r->path, "/a b/\xc3\xa9");
+  TS_CHECK_STREQ(r->raw_path, "/a%20b/%C3%A9"); /* what routes match */
   TS_CHECK_STREQ(r->query, "x=1&y=%41");
   TS_CHECK_EQ_INT(r->http_minor, 1);
   TS_CHECK_EQ_INT(r->nheaders, 4);

@@ -1,6 +1,6 @@
 /* Configuration: defaults, a complete file, every kind of error with its
  * file:line, and base_url/path_prefix derivation. */
-#include "tapserve/tapserve.h"
+#include "tapserve/config.h"
 #include "test_list.h"
 #define TS_TEST_MAIN
 #include "ts_test.h"

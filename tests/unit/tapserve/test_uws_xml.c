@@ -3,7 +3,7 @@
  * a 500 (never TS_OK with a truncated document), and the exact size must
  * give the same bytes. */
 #include "jobs/jobs.h"
-#include "tapserve/tapserve.h"
+#include "tapserve/uws.h"
 #include "test_list.h"
 #include "ts_test.h"
 

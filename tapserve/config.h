@@ -1,0 +1,89 @@
+/* tapserve/config.h: the configuration (config.c), prefix cfg_. */
+#ifndef TS_TAPSERVE_CONFIG_H
+#define TS_TAPSERVE_CONFIG_H
+
+#include "adql/adql.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- configuration (config.c; every key documented in
+ * docs/configuration.md) ------------------------------------------------- */
+typedef struct cfg {
+  /* [server] */
+  char *listen;                   /* listen = 127.0.0.1 */
+  int port;                       /* port = 8080 */
+  char *base_url;                 /* base_url = http://127.0.0.1:8080/tap (no trailing slash) */
+  char *path_prefix;              /* derived from base_url's path: "/tap" */
+  int max_connections;            /* max_connections = 1024 */
+  size_t max_header_bytes;        /* max_header_bytes = 16384 */
+  size_t max_body_bytes;          /* max_body_bytes = 16777216 */
+  int header_timeout_ms;          /* header_timeout = 10 (seconds in the file) */
+  int body_timeout_ms;            /* body_timeout = 60 */
+  int idle_timeout_ms;            /* idle_timeout = 60 */
+  int write_timeout_ms;           /* write_timeout = 300 */
+  int max_connections_per_client; /* max_connections_per_client = 64 (per peer address) */
+  int first_byte_timeout_ms;      /* first_byte_timeout = 5 */
+  size_t max_form_body_bytes;     /* max_form_body_bytes = 2097152 */
+  size_t body_budget_bytes;       /* body_budget_bytes = 67108864 (all bodies together) */
+  /* [database] */
+  char *dsn;                  /* dsn = libpq connection string (TAP_SCHEMA, service state) */
+  char *query_dsn;            /* query_dsn = connection for user queries: a role that can only
+                                 read the published schemas ("" = dsn) */
+  int pool_size;              /* pool_size = 8 */
+  int connect_timeout_ms;     /* connect_timeout = 10 */
+  int pool_wait_timeout_ms;   /* pool_wait_timeout = 5 (a /sync request waits for a connection;
+                                 503 after; 0 = no bound) */
+  int allow_query_as_service; /* allow_query_as_service = no: yes lets the query role use
+                                 schema tapserve (the service state) */
+  /* [tap] */
+  int64_t maxrec_default;    /* maxrec_default = 100000 */
+  int64_t maxrec_limit;      /* maxrec_limit = 10000000 (hard limit) */
+  int sync_timeout_s;        /* sync_timeout = 600 (execution duration of /sync) */
+  int fetch_size;            /* fetch_size = 1000 (rows per batch) */
+  int max_sync_per_client;   /* max_sync_per_client = 4 (/sync requests at once per address) */
+  int sync_stall_timeout_ms; /* sync_stall_timeout = 10 (a stream not read for this long is cut
+                                while others wait for a connection; 0 = never) */
+  char *service_title;       /* title = tapserve demo */
+  char *service_description;
+  char *tap_examples; /* examples = XHTML file served at /examples ("" = built-in) */
+  /* [log] */
+  int log_level; /* level = info (debug|info|warn|error) */
+  /* [adql] (operator control of the query language) */
+  char *adql_geometry; /* geometry = comma-separated geometry functions ("" = all) */
+  char *adql_coordsys; /* coordinate_systems = ICRS (comma-separated) */
+  char *adql_udfs;     /* udfs = "name(a TYPE, ...) -> TYPE = SQL" declarations, ';'-separated */
+  int adql_std_udfs;   /* std_udfs = 1: also offer ivo_hasword, ivo_healpix_index ... */
+  /* [jobs] (UWS async jobs, uws.c; docs/async.md) */
+  char *jobs_result_store;     /* result_store = fs:/var/tmp/tapserve-results | pg */
+  int jobs_max_executing;      /* max_executing = 2 (jobs run at once by this instance) */
+  int jobs_max_per_user;       /* max_per_user = 4 (EXECUTING per owner; 0 = no limit) */
+  int jobs_duration_s;         /* execution_duration = 3600 (default, seconds) */
+  int jobs_duration_max_s;     /* execution_duration_max = 86400 (0 = unlimited allowed) */
+  int jobs_destruction_s;      /* destruction = 604800 (default lifetime, seconds) */
+  int jobs_destruction_max_s;  /* destruction_max = 2592000 */
+  char *jobs_on_restart;       /* on_restart = requeue | error */
+  int jobs_wait_max_s;         /* wait_max = 600 (longest WAIT) */
+  int jobs_sweep_interval_s;   /* sweep_interval = 60 */
+  int jobs_heartbeat_s;        /* heartbeat = 5 */
+  int jobs_instance_timeout_s; /* instance_timeout = 30 */
+  int jobs_list_anonymous;     /* list_anonymous = 0 (1: anonymous job list shows anonymous jobs) */
+  int jobs_download_threads;   /* download_threads = 2 (threads reading stored results) */
+  int jobs_max_attempts;       /* max_attempts = 2: executions of a job whose instances die */
+} cfg;
+
+/* Sets every field to its default. */
+void cfg_defaults(cfg *c);
+/* Reads an INI file over the defaults; unknown keys and bad values are
+ * errors (message with file:line). */
+ts_err cfg_load(cfg *c, const char *path, ts_error *err);
+/* Fills derived fields (path_prefix, base_url when empty) and checks
+ * consistency. */
+ts_err cfg_finish(cfg *c, ts_error *err);
+void cfg_free(cfg *c);
+/* Fills the operator-controlled parts of `am` (UDFs, allowed geometry
+ * functions and coordinate systems) from the [adql] keys of `c`, parsed
+ * into `a`. Errors name the offending declaration. */
+ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err);
+
+#endif

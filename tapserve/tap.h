@@ -1,0 +1,202 @@
+/* tapserve/tap.h: the TAP resources: TAP_SCHEMA in memory (meta.c, prefix
+ * meta_), the home page and /sync (tap.c), query preparation shared with
+ * async jobs, DALI errors, /examples (examples.c) and the one response
+ * path of results (result.c). Prefix tap_. */
+#ifndef TS_TAPSERVE_TAP_H
+#define TS_TAPSERVE_TAP_H
+
+#include "adql/adql.h"
+#include "formats/formats.h"
+#include "http/http.h"
+#include "stream/pg.h"
+#include "tapserve/config.h"
+
+/* Defined in tapserve/tapserve.h: the running service. */
+typedef struct ts_app ts_app;
+
+/* ---- TAP_SCHEMA (meta.c) ---------------------------------------------- */
+typedef struct meta meta;
+/* Creates schema tap_schema (TAP 1.1 tables, describing themselves) when
+ * missing; blocking, for startup. */
+ts_err meta_ensure_tap_schema(PGconn *conn, ts_error *err);
+/* The script it runs, compiled in from tapserve/sql/tap_schema.sql. */
+extern const char sql_tap_schema[];
+/* Loads TAP_SCHEMA into memory (blocking, startup or reload), with the
+ * UDFs, geometry functions and coordinate systems of c's [adql] keys (c
+ * NULL: the standard UDFs, every geometry function, ICRS). */
+ts_err meta_load(PGconn *conn, const cfg *c, meta **out, ts_error *err);
+void meta_free(meta *m);
+/* The adql view of it (tables, columns, UDFs). */
+const adql_meta *meta_adql(const meta *m);
+
+/* TAP_SCHEMA rows as text, NULL for SQL NULL, in the published order
+ * (meta_load sorts by the *_index columns, then by name). Column order per
+ * row is that of the TAP 1.1 tables:
+ *   schemas     (4): schema_name utype description schema_index
+ *   tables      (6): schema_name table_name table_type utype description table_index
+ *   columns    (14): table_name column_name datatype arraysize xtype size description
+ *                    utype unit ucd indexed principal std column_index
+ *   keys        (5): key_id from_table target_table utype description
+ *   key_columns (3): key_id from_column target_column
+ * Each array holds n*width strings, row after row. */
+typedef struct meta_rows {
+  size_t nschemas, ntables, ncolumns, nkeys, nkey_columns;
+  const char *const *schemas;
+  const char *const *tables;
+  const char *const *columns;
+  const char *const *keys;
+  const char *const *key_columns;
+} meta_rows;
+enum { META_SCHEMA_W = 4, META_TABLE_W = 6, META_COLUMN_W = 14, META_KEY_W = 5, META_KEYCOL_W = 3 };
+
+/* Builds the in-memory metadata from rows (copied: `rows` is borrowed for
+ * the call only). meta_load is a query plus this. Tables whose schema is
+ * not in `schemas`, columns of unknown tables and keys between unknown
+ * tables are errors (TS_EINVAL naming the row), because they mean a
+ * TAP_SCHEMA that clients would find inconsistent. */
+ts_err meta_build(const meta_rows *rows, const cfg *c, meta **out, ts_error *err);
+
+/* The published view for /tables. Everything is owned by the meta object
+ * and lives until meta_free. */
+typedef struct meta_key_column {
+  const char *from_column;
+  const char *target_column;
+} meta_key_column;
+
+typedef struct meta_key {
+  const char *key_id;
+  const char *from_table; /* qualified published names */
+  const char *target_table;
+  const char *utype;
+  const char *description;
+  size_t ncols;
+  const meta_key_column *cols;
+} meta_key;
+
+typedef struct meta_table {
+  const char *qualified_name; /* TAP_SCHEMA.tables.table_name: "TAP_SCHEMA.tables" */
+  const char *table_type;     /* "table" or "view" */
+  const char *utype;
+  const char *description;
+  const adql_table_meta *adql; /* name split, db names and the columns */
+  size_t nkeys;                /* foreign keys going out of this table */
+  const meta_key *const *keys;
+} meta_table;
+
+typedef struct meta_schema {
+  const char *name;
+  const char *utype;
+  const char *description;
+  size_t ntables;
+  const meta_table *tables;
+} meta_schema;
+
+size_t meta_nschemas(const meta *m);
+const meta_schema *meta_schema_at(const meta *m, size_t i);
+/* A table by its qualified published name: regular identifiers match
+ * case-insensitively, delimited ones ("quoted") exactly. NULL if unknown. */
+const meta_table *meta_find_table(const meta *m, const char *qualified_name);
+/* The esatapplus:flags bit set TapPlus reads for a column: 1 Ra, 2 Dec,
+ * 4 Flux, 8 Mag (from the UCD's main position/photometry words). */
+int meta_column_esa_flags(const adql_column_meta *c);
+
+/* The memory one query may use while it is parsed, checked, translated
+ * and described: the arena cap of a /sync request and of an async
+ * executor's job alike. Past it the query fails with TS_ENOMEM, never the
+ * process. */
+#define TS_QUERY_ARENA_CAP ((size_t)64 << 20)
+
+/* ---- TAP resources (tap.c) --------------------------------------------- */
+/* The home page (GET on the base path) and /sync. */
+void tap_home(ts_app *app, http_request *req);
+void tap_sync(ts_app *app, http_request *req);
+/* Starts and stops the /sync stall watch (before serving; on shutdown). */
+void tap_start(ts_app *app);
+void tap_stop(ts_app *app);
+/* Result metadata over the column model PostgreSQL described: output
+ * names, unit/UCD/utype/description from TAP_SCHEMA or the checker, DALI
+ * geometry xtypes and arraysizes, unicodeChar for text published so. The
+ * types stay PostgreSQL's, which the binary decoding depends on. For /sync
+ * and async jobs alike. */
+void tap_merge_column_meta(stream_schema *schema, const adql_query *q);
+/* A TAP query request checked and translated, by the rules /sync and async
+ * jobs share: REQUEST (doQuery or absent), LANG (ADQL), no UPLOAD, QUERY,
+ * RESPONSEFORMAT/FORMAT (the default when absent), MAXREC (the configured
+ * default, capped at the hard limit). */
+typedef struct tap_query {
+  const char *adql;    /* QUERY */
+  const fmt_type *fmt; /* the output format asked for */
+  int64_t maxrec;
+  adql_query *q; /* checked */
+  char *sql;     /* PostgreSQL SQL, limited to maxrec + 1 rows */
+} tap_query;
+/* Looks a parameter up by its lower-case name; NULL when absent. */
+typedef const char *(*tap_param_fn)(const void *src, const char *name);
+/* Fills out (strings in a or borrowed from src). Errors are TS_EINVAL or
+ * TS_EADQL with a message for the client; ADQL messages carry "line L,
+ * column C". */
+ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
+                         tap_query *out, ts_error *err);
+/* DALI 1.1 (section 3.1.2): a single-valued parameter given more than once
+ * is an error. Returns TS_EINVAL naming the parameter when REQUEST, LANG,
+ * QUERY, MAXREC, RUNID or RESPONSEFORMAT (with its TAP 1.0 name FORMAT)
+ * occurs with two different values among params[0..n); the same value
+ * repeated counts as one value. Names compare case-insensitively. */
+ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err);
+/* A DALI error document with the HTTP status of err->code. */
+void tap_send_error(http_request *req, const ts_error *err);
+/* The same with extra header lines ("Allow: GET\r\n"), or NULL. */
+void tap_send_error_headers(http_request *req, const ts_error *err, const char *extra_headers);
+
+/* ---- DALI examples (examples.c) ----------------------------------------
+ * /examples: the operator's document (app->examples_doc) as it is, else the
+ * built-in one. */
+void tap_examples(ts_app *app, http_request *req);
+/* The built-in document: a few queries and their descriptions. */
+enum { TAP_EXAMPLES_DOC_MAX = 1 << 20 };
+/* The built-in XHTML+RDFa document: the built-in example queries that
+ * check against `am` (the published metadata; NULL lists none). TS_OK, or
+ * TS_ENOMEM/TS_ELIMIT from the buffer. */
+ts_err tap_examples_xml(const cfg *c, const adql_meta *am, ts_buf *b);
+/* Reads the operator's examples file (at most 4 MiB) into *doc (malloc'd,
+ * the caller frees it). TS_EINVAL/TS_EIO/TS_ELIMIT with a message naming
+ * the file. */
+ts_err tap_examples_load(const char *path, char **doc, size_t *len, ts_error *err);
+
+/* ---- streaming one result to a client (result.c) -----------------------
+ * Schema and batches in, a formatted HTTP response out; used by /sync and
+ * by async result downloads. Nothing is sent before the encoder's first
+ * buffer is full, so an error until then becomes a DALI error document with
+ * a fitting status, and a small result goes out with Content-Length. */
+typedef struct tap_result tap_result;
+typedef struct tap_result_hooks {
+  /* The client reads again after tap_result_blocked() said to pause. */
+  void (*on_drain)(void *ud);
+  /* The client went away: stop producing (then call tap_result_finish). */
+  void (*on_abort)(void *ud);
+  /* Called once, after tap_result_finish, when the response ends, before
+   * the request is released: complete is 1 when the whole document went
+   * out (which may end with an error status: the producer knows), and
+   * encoded the number of bytes the encoder wrote, before any
+   * compression: the identity size of the document. May be NULL. */
+  void (*on_done)(void *ud, int complete, uint64_t encoded);
+} tap_result_hooks;
+/* Allocated in the request's arena; NULL when out of memory (nothing sent). */
+tap_result *tap_result_new(http_request *req, const fmt_type *fmt, const tap_result_hooks *hooks,
+                           void *ud);
+ts_err tap_result_begin(tap_result *r, const stream_schema *schema, const fmt_info *info,
+                        ts_error *err);
+ts_err tap_result_rows(tap_result *r, const stream_batch *b, ts_error *err);
+/* Sends `ETag: "etag"` with an identity-coded answer and a weak ETag
+ * naming the coding with a compressed one. Before the first rows. */
+void tap_result_set_etag(tap_result *r, const char *etag);
+/* 1 when the producer should pause until hooks.on_drain. */
+int tap_result_blocked(const tap_result *r);
+int tap_result_aborted(const tap_result *r);
+/* Ends the response and the request: rc TS_OK closes with an OK or OVERFLOW
+ * status; any other rc sends err as a DALI error document when nothing was
+ * sent yet, else ends a VOTable with QUERY_STATUS ERROR, or breaks the
+ * transfer for formats that cannot say so. r is gone afterwards. */
+void tap_result_finish(tap_result *r, ts_err rc, const ts_error *err, int overflow);
+
+#endif
