@@ -1332,24 +1332,12 @@ static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
   return TS_OK;
 }
 
-/* The error of a failed statement on the query connection: TS_EUNAVAIL
- * when the connection failed (the job may run again elsewhere), TS_EDB
- * when the statement did. */
-static ts_err query_error(PGconn *qc, const PGresult *r, ts_error *err)
-{
-  const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-  ts_err code = stream_pg_conn_lost(qc, r)
-                    ? TS_EUNAVAIL
-                    : stream_pg_sqlstate_err(PQresultErrorField(r, PG_DIAG_SQLSTATE));
-  return ts_fail(err, code, 0, "%s", m ? m : PQerrorMessage(qc));
-}
-
 static ts_err exec_simple(PGconn *c, const char *sql, ts_error *err)
 {
   PGresult *r = PQexec(c, sql);
   ts_err rc = TS_OK;
   if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-    rc = query_error(c, r, err);
+    rc = stream_pg_result_error(c, r, err);
   PQclear(r);
   return rc;
 }
@@ -1363,11 +1351,8 @@ typedef struct exec_run {
   int64_t maxrec;
   stream_schema schema;
   jobs_store_writer *w;
-  int64_t rows;
-  int overflow, header_seen;
+  stream_pgcopy copy; /* the reader; its why: 0 none, 1 abort/delete, 2 timeout, 3 shutdown */
   int64_t deadline_ms, next_check_ms;
-  int canceled; /* we sent a cancel */
-  int why;      /* 0 none, 1 abort/delete, 2 timeout, 3 shutdown */
 } exec_run;
 
 static const char *job_param(const void *src, const char *name)
@@ -1391,95 +1376,35 @@ static ts_err exec_prepare(exec_run *x, ts_error *err)
 
 static ts_err exec_describe(exec_run *x, PGconn *qc, ts_error *err)
 {
-  PGresult *r = PQprepare(qc, "", x->sql, 0, NULL);
-  ts_err rc = TS_OK;
-  if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-    PQclear(r);
-    r = PQdescribePrepared(qc, "");
-  }
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    rc = query_error(qc, r, err);
-    PQclear(r);
-    return rc;
-  }
-  x->schema.ncols = (size_t)PQnfields(r);
-  x->schema.cols = ts_arena_calloc(x->a, x->schema.ncols + 1, sizeof *x->schema.cols);
-  if (!x->schema.cols)
-    rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  for (int i = 0; !rc && i < (int)x->schema.ncols; i++) {
-    stream_column *c = &x->schema.cols[i];
-    c->name = ts_arena_strdup(x->a, PQfname(r, i));
-    if (stream_column_set_type(c, (uint32_t)PQftype(r, i), (int32_t)PQfmod(r, i))) {
-      const char *tn = stream_pg_type_name((uint32_t)PQftype(r, i));
-      rc = ts_fail(err, TS_EINVAL, 0, "column \"%s\" has type %s, which cannot be output", c->name,
-                   tn ? tn : "(unknown)");
-    }
-  }
-  PQclear(r);
+  ts_err rc = stream_pgcopy_describe(qc, x->sql, x->a, &x->schema, err);
   if (!rc)
     tap_merge_column_meta(&x->schema, x->adql);
   return rc;
 }
 
-static const uint8_t copy_header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n',
-                                        0,   0,   0,   0,   0,   0,   0,    0,    0};
-static const uint8_t copy_trailer[2] = {0xff, 0xff};
-
-/* One CopyData message: the first carries the 19-byte header (plus an
- * extension area) before its tuple; PostgreSQL sends one tuple per message
- * after that, and the trailer alone. The stored stream is written with our
- * own canonical header and trailer around the tuples. */
-static ts_err exec_message(exec_run *x, const uint8_t *p, size_t n, ts_error *err)
+/* The stored stream is written with the canonical header and trailer
+ * around PostgreSQL's tuples. */
+static ts_err exec_tuple(void *ud, const uint8_t *p, size_t n, ts_error *err)
 {
-  if (!x->header_seen) {
-    if (n < 19 || memcmp(p, copy_header, 11) != 0)
-      return ts_fail(err, TS_EDB, 0, "unexpected COPY stream from the database");
-    uint32_t ext = stream_be32(p + 15);
-    if (n < 19 + (size_t)ext)
-      return ts_fail(err, TS_EDB, 0, "unexpected COPY header from the database");
-    p += 19 + ext;
-    n -= 19 + ext;
-    x->header_seen = 1;
-    ts_err rc = jobs_store_write(x->w, copy_header, sizeof copy_header, err);
-    if (rc)
-      return rc;
-  }
-  if (n == 0 || (n == 2 && p[0] == 0xff && p[1] == 0xff))
-    return TS_OK;
-  if (x->overflow)
-    return TS_OK;
-  if (x->maxrec >= 0 && x->rows >= x->maxrec) {
-    x->overflow = 1; /* row maxrec+1: not stored */
-    return TS_OK;
-  }
-  x->rows++;
+  exec_run *x = ud;
   return jobs_store_write(x->w, p, n, err);
 }
 
-static void exec_cancel(PGconn *qc)
-{
-  char eb[256];
-  PGcancel *c = PQgetCancel(qc);
-  if (c) {
-    PQcancel(c, eb, sizeof eb);
-    PQfreeCancel(c);
-  }
-}
-
 /* Watchdog step between reads: abort, shutdown, duration, and the job's
- * phase in the database. */
-static void exec_watch(exec_run *x, PGconn *qc)
+ * phase in the database. Returns why the query must stop (0: it need
+ * not). */
+static int exec_watch(void *ud)
 {
+  exec_run *x = ud;
   uws *u = x->e->u;
   int64_t now = ts_now_ms();
-  int why = 0;
   if (atomic_load(&x->e->abort))
-    why = 1;
-  else if (atomic_load(&u->stopping))
-    why = 3;
-  else if (x->deadline_ms && now > x->deadline_ms)
-    why = 2;
-  else if (now >= x->next_check_ms) {
+    return 1;
+  if (atomic_load(&u->stopping))
+    return 3;
+  if (x->deadline_ms && now > x->deadline_ms)
+    return 2;
+  if (now >= x->next_check_ms) {
     jobs_phase p;
     ts_error e;
     x->next_check_ms = now + PHASE_CHECK_MS;
@@ -1487,103 +1412,35 @@ static void exec_watch(exec_run *x, PGconn *qc)
      * transaction: READ COMMITTED still sees an abort committed since. */
     ts_err rc = jobs_get_phase(x->e->state, x->job->id, &p, &e);
     if (rc == TS_ENOTFOUND || (!rc && p != JOBS_EXECUTING))
-      why = 1;
+      return 1;
   }
-  if (why && !x->canceled) {
-    x->canceled = 1;
-    x->why = why;
-    exec_cancel(qc);
-  }
+  return 0;
 }
 
 static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
 {
-  static const char copy_fmt[] = "COPY (%s) TO STDOUT (FORMAT binary)";
-  ts_buf cmd;
-  ts_err rc = TS_OK;
-  PGresult *r;
-  ts_buf_init(&cmd, strlen(x->sql) + sizeof copy_fmt);
-  if (ts_buf_printf(&cmd, copy_fmt, x->sql)) {
-    ts_buf_free(&cmd);
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  }
-  int sent = PQsendQuery(qc, cmd.data);
-  ts_buf_free(&cmd);
-  if (!sent)
-    return query_error(qc, NULL, err);
-  /* The COPY_OUT result comes first (or an error); the watchdog keeps
-   * running while the query plans and starts. */
-  while (PQisBusy(qc)) {
-    struct pollfd pfd = {PQsocket(qc), POLLIN, 0};
-    exec_watch(x, qc);
-    if (poll(&pfd, 1, EXEC_POLL_MS) > 0 && !PQconsumeInput(qc))
-      break;
-  }
-  r = PQgetResult(qc);
-  if (PQresultStatus(r) != PGRES_COPY_OUT) {
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (state && !strcmp(state, "57014") && x->why != 1 && x->why != 3 &&
-        x->job->execution_duration > 0)
-      rc = ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
-                   (long long)x->job->execution_duration);
-    else if (x->why)
-      rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
-    else
-      rc = query_error(qc, r, err);
-    PQclear(r);
-    while ((r = PQgetResult(qc)) != NULL)
-      PQclear(r);
+  stream_pgcopy *r = &x->copy;
+  r->conn = qc;
+  r->maxrec = x->maxrec;
+  r->poll_ms = EXEC_POLL_MS;
+  r->on_tuple = exec_tuple;
+  r->watch = exec_watch;
+  r->ud = x;
+  ts_err rc = jobs_store_write(x->w, stream_copy_header, sizeof stream_copy_header, err);
+  if (!rc)
+    rc = stream_pgcopy_run(r, x->sql, err);
+  if (rc != TS_ECANCELED)
     return rc;
-  }
-  PQclear(r);
-  for (;;) {
-    char *buf = NULL;
-    int n = PQgetCopyData(qc, &buf, 1);
-    if (n > 0) {
-      if (!rc)
-        rc = exec_message(x, (const uint8_t *)buf, (size_t)n, err);
-      PQfreemem(buf);
-      if (rc && !x->canceled) {
-        x->canceled = 1; /* storage failed: stop the query, keep draining */
-        exec_cancel(qc);
-      }
-      continue;
-    }
-    if (n == 0) {
-      struct pollfd pfd = {PQsocket(qc), POLLIN, 0};
-      exec_watch(x, qc);
-      if (poll(&pfd, 1, EXEC_POLL_MS) > 0 && !PQconsumeInput(qc))
-        break;
-      continue;
-    }
-    break; /* -1: done (or the first result is not COPY), -2: error */
-  }
-  /* The final result(s): COPY's status or the error that ended it. */
-  while ((r = PQgetResult(qc)) != NULL) {
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_COPY_OUT && !rc) {
-      const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-      if (state && !strcmp(state, "57014") && (x->why == 2 || x->why == 0) &&
-          x->job->execution_duration > 0)
-        rc =
-            ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
-                    (long long)x->job->execution_duration);
-      else if (x->why)
-        rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
-      else
-        rc = query_error(qc, r, err);
-    }
-    PQclear(r);
-  }
-  if (!rc && x->why == 2)
-    rc = ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
-                 (long long)x->job->execution_duration);
-  else if (!rc && x->why)
-    rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
-  if (PQstatus(qc) != CONNECTION_OK && !rc)
-    rc =
-        ts_fail(err, TS_EUNAVAIL, 0, "lost the connection to the database: %s", PQerrorMessage(qc));
-  return rc;
+  /* Canceled: by our watchdog (why), or in the database (57014: the
+   * statement timeout, or another instance's pg_cancel_backend). */
+  if (r->why == 2 ||
+      (r->why == 0 && !strcmp(r->sqlstate, "57014") && x->job->execution_duration > 0))
+    return ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
+                   (long long)x->job->execution_duration);
+  if (r->why)
+    return ts_fail(err, TS_ECANCELED, 0, "canceled");
+  ts_error in = *err;
+  return ts_fail(err, stream_pg_sqlstate_err(r->sqlstate), 0, "%s", in.msg);
 }
 
 /* One execution of the job into the store; TS_OK once it is COMPLETED.
@@ -1627,7 +1484,7 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
   if (e->query && PQtransactionStatus(e->query) != PQTRANS_IDLE)
     PQclear(PQexec(e->query, rc ? "ROLLBACK" : "COMMIT"));
   if (!rc)
-    rc = jobs_store_write(x->w, copy_trailer, sizeof copy_trailer, err);
+    rc = jobs_store_write(x->w, stream_copy_trailer, sizeof stream_copy_trailer, err);
   if (!rc)
     rc = jobs_store_writer_finish(x->w, &res, err);
   if (rc == TS_EIO && PQstatus(e->state) != CONNECTION_OK) {
@@ -1640,8 +1497,8 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
     ts_fail(err, TS_EIO, 0, "cannot store the result: %.450s", in.msg);
   }
   if (!rc) {
-    res.rows = x->rows;
-    res.overflow = x->overflow;
+    res.rows = (int64_t)x->copy.tuples;
+    res.overflow = x->copy.overflow;
     if (jobs_schema_json(&x->schema, &cols))
       rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
@@ -1651,8 +1508,8 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
     keep = !rc || rc == TS_EUNAVAIL;
     if (!rc)
       ts_log(TS_LOG_INFO, NULL, "job %s: COMPLETED, %lld rows%s, %lld bytes stored (%lld raw)",
-             job->id, (long long)x->rows, x->overflow ? " (overflow)" : "", (long long)res.bytes,
-             (long long)res.raw_bytes);
+             job->id, (long long)x->copy.tuples, x->copy.overflow ? " (overflow)" : "",
+             (long long)res.bytes, (long long)res.raw_bytes);
   }
   jobs_store_writer_free(x->w, keep); /* NULL-safe; removes a result not kept */
   x->w = NULL;
@@ -1718,7 +1575,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
 
   for (;;) {
     rc = exec_once(e, job, a, &x, &err);
-    if (rc != TS_EUNAVAIL || x.why)
+    if (rc != TS_EUNAVAIL || x.copy.why)
       break;
     if (++lost > EXEC_RETRIES) {
       ts_error in = err;
@@ -1733,13 +1590,13 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
         ts_log(TS_LOG_INFO, NULL, "job %s: no longer executing here", job->id);
         return;
       }
-      x.why = 3;
+      x.copy.why = 3;
       break;
     }
   }
   if (!rc)
     return;
-  if (x.why == 3) {
+  if (x.copy.why == 3) {
     /* Shutdown: the job goes back to the queue (or fails), per on_restart. */
     if (!strcmp(c->jobs_on_restart, "requeue"))
       jobs_requeue(e->state, job->id, u->instance, &e2);
@@ -1748,7 +1605,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
                 "the service stopped while this job was executing; submit it again", &e2);
     return;
   }
-  if (x.why == 1 || rc == TS_ECANCELED) {
+  if (x.copy.why == 1 || rc == TS_ECANCELED) {
     ts_log(TS_LOG_INFO, NULL, "job %s: stopped (aborted or deleted)", job->id);
     return;
   }
