@@ -870,67 +870,6 @@ static void dl_prep_work(ts_work *w)
   d->rc = jobs_store_reader_open(&d->u->store, d->conn, d->id, &d->res, &d->rd, &d->err);
 }
 
-/* "bytes=a-b", "bytes=a-", "bytes=-n" against size; one range only (several
- * are answered with the whole result, as RFC 9110 allows). Returns 1 when
- * the range applies. */
-static int parse_range(uws_dl *d)
-{
-  const char *r = d->range;
-  uint64_t size = (uint64_t)d->size;
-  char *e;
-  if (!r || d->size < 0 || strncmp(r, "bytes=", 6) != 0 || strchr(r, ','))
-    return 0;
-  r += 6;
-  while (*r == ' ')
-    r++;
-  if (*r == '-') {
-    unsigned long long n = strtoull(r + 1, &e, 10);
-    if (e == r + 1 || *e)
-      return 0;
-    if (n == 0) {
-      d->unsatisfiable = 1;
-      return 1;
-    }
-    d->start = n >= size ? 0 : size - n;
-    d->end = size ? size - 1 : 0;
-  } else {
-    unsigned long long a = strtoull(r, &e, 10), b;
-    if (e == r || *e != '-')
-      return 0;
-    const char *bs = e + 1;
-    if (!*bs) {
-      b = size ? size - 1 : 0;
-    } else {
-      b = strtoull(bs, &e, 10);
-      if (*e || b < a)
-        return 0;
-    }
-    if (a >= size) {
-      d->unsatisfiable = 1;
-      return 1;
-    }
-    d->start = a;
-    d->end = b >= size ? size - 1 : b;
-  }
-  if (size == 0) {
-    d->unsatisfiable = 1;
-    return 1;
-  }
-  return 1;
-}
-
-/* If-Range (RFC 9110 13.1.5): the range applies only when the validator
- * is this representation's strong ETag; a weak one, a date or another
- * format's ETag gets the whole document. */
-static int if_range_matches(const uws_dl *d)
-{
-  const char *v = d->if_range;
-  size_t n = strlen(d->etag);
-  if (!v)
-    return 1;
-  return strlen(v) == n + 2 && v[0] == '"' && !strncmp(v + 1, d->etag, n) && v[n + 1] == '"';
-}
-
 /* Records what the download learnt: the size of a format whose whole
  * document went out (counted on the way, so later downloads are sized and
  * ranges served), or that a recorded size was wrong. A download that was
@@ -1208,8 +1147,11 @@ static void dl_prep_after(ts_work *w)
     dl_end(d, 0);
     return;
   }
-  if (d->range && if_range_matches(d))
-    d->ranged = parse_range(d);
+  if (http_if_range_matches(d->if_range, d->etag)) {
+    http_range_result rr = http_range_parse(d->range, d->size, &d->start, &d->end);
+    d->ranged = rr == HTTP_RANGE_PARTIAL;
+    d->unsatisfiable = rr == HTTP_RANGE_UNSATISFIABLE;
+  }
   if (d->unsatisfiable) {
     char hdr[96];
     snprintf(hdr, sizeof hdr, "Content-Range: bytes */%lld\r\n", (long long)d->size);

@@ -5,5 +5,6 @@
   X(client_disconnect) X(disconnect_waiting) X(half_close) X(end_not_ok) X(header_too_large) X(body_too_large) X(malformed)            \
   X(bad_method) X(header_timeout) X(expect_continue) X(pipelined) X(pipelined_flood) X(max_connections)               \
   X(shutdown) X(idle_timeout) X(write_timeout) X(evict_waiting) X(addr_limit)                \
-  X(first_byte_timeout) X(body_budget) X(form_body_limit) X(abort_stalled)
+  X(first_byte_timeout) X(body_budget) X(form_body_limit) X(abort_stalled)              \
+  X(range_parse) X(if_range)
 /* clang-format on */
