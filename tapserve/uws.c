@@ -30,7 +30,8 @@ enum {
   DL_BLOCK = 256 * 1024, /* decompressed bytes handed to the decoder per read */
   DL_OUT = 64 * 1024,    /* encoder output buffer */
   EXEC_POLL_MS = 200,    /* executor watchdog period */
-  PHASE_CHECK_MS = 1000  /* executor re-reads its job's phase this often */
+  PHASE_CHECK_MS = 1000, /* executor re-reads its job's phase this often */
+  DB_WAIT_MS = 5000      /* a request waits this long for a jobs connection, then 503 */
 };
 
 typedef struct uws uws;
@@ -813,15 +814,9 @@ static void dl_keys(uws_dl *d)
       *p = '_';
 }
 
-static void dl_prep_work(ts_work *w)
+static void dl_prep(uws_dl *d)
 {
-  uws_dl *d = w->data;
   const char *rf;
-  d->conn = jobs_db_get(d->u->db, &d->err);
-  if (!d->conn) {
-    d->rc = d->err.code;
-    return;
-  }
   d->rc = jobs_get(d->conn, d->a, d->id, &d->job, &d->err);
   if (d->rc)
     return;
@@ -870,6 +865,24 @@ static void dl_prep_work(ts_work *w)
   d->rc = jobs_store_reader_open(&d->u->store, d->conn, d->id, &d->res, &d->rd, &d->err);
 }
 
+/* A download holds a jobs connection only while it works on the download
+ * threads, never while it waits for its client: N stalled clients must not
+ * hold N of the pool's connections. */
+static void dl_prep_work(ts_work *w)
+{
+  uws_dl *d = w->data;
+  d->conn = jobs_db_get(d->u->db, &d->err);
+  if (!d->conn) {
+    d->rc = d->err.code;
+    return;
+  }
+  dl_prep(d);
+  if (d->rd)
+    jobs_store_reader_use(d->rd, NULL);
+  jobs_db_put(d->u->db, d->conn);
+  d->conn = NULL;
+}
+
 /* Records what the download learnt: the size of a format whose whole
  * document went out (counted on the way, so later downloads are sized and
  * ranges served), or that a recorded size was wrong. A download that was
@@ -878,9 +891,15 @@ static void dl_close_work(ts_work *w)
 {
   uws_dl *d = w->data;
   ts_error e;
+  int learnt = d->ok && d->via_tr && d->tr_complete && d->size < 0 && !d->fmt->body_encoding;
   jobs_store_reader_free(d->rd);
   d->rd = NULL;
-  if (d->conn && d->ok && d->via_tr && d->tr_complete && d->size < 0 && !d->fmt->body_encoding &&
+  if (!learnt && !d->size_wrong)
+    return;
+  d->conn = jobs_db_get(d->u->db, &e);
+  if (!d->conn)
+    ts_log(TS_LOG_WARN, d->reqid, "job %s: cannot record the %s size: %s", d->id, d->key, e.msg);
+  if (d->conn && learnt &&
       jobs_result_size_set(d->conn, d->id, d->res.name, d->key, (int64_t)d->encoded, &e))
     ts_log(TS_LOG_WARN, d->reqid, "job %s: cannot record the %s size: %s", d->id, d->key, e.msg);
   if (d->conn && d->size_wrong && jobs_result_size_set(d->conn, d->id, d->res.name, d->key, -1, &e))
@@ -1076,7 +1095,18 @@ static void dl_finish_stream(uws_dl *d)
 static void dl_read_work(ts_work *w)
 {
   uws_dl *d = w->data;
+  PGconn *conn = NULL;
+  if (d->res.store && !strcmp(d->res.store, "pg")) { /* chunks come through a jobs connection */
+    conn = jobs_db_get(d->u->db, &d->err);
+    if (!conn) {
+      d->rc = d->err.code;
+      return;
+    }
+    jobs_store_reader_use(d->rd, conn);
+  }
   d->rc = jobs_store_read(d->rd, d->buf, DL_BLOCK, &d->len, &d->err);
+  jobs_store_reader_use(d->rd, NULL);
+  jobs_db_put(d->u->db, conn);
 }
 
 static void dl_read_after(ts_work *w)
@@ -1901,7 +1931,7 @@ ts_err uws_start(ts_app *app, ts_error *err)
   rc = ts_workq_new(app->loop, c->jobs_download_threads, &u->dlq);
   if (rc)
     return ts_fail(err, rc, 0, "cannot start the download threads");
-  u->db = jobs_db_new(c->dsn, c->pool_size);
+  u->db = jobs_db_new(c->dsn, c->jobs_db_connections, DB_WAIT_MS);
   if (!u->db)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   conn = jobs_db_get(u->db, err);
