@@ -28,7 +28,6 @@
 
 enum {
   DL_BLOCK = 256 * 1024, /* decompressed bytes handed to the decoder per read */
-  DL_OUT = 64 * 1024,    /* encoder output buffer */
   EXEC_POLL_MS = 200,    /* executor watchdog period */
   PHASE_CHECK_MS = 1000, /* executor re-reads its job's phase this often */
   DB_WAIT_MS = 5000      /* a request waits this long for a jobs connection, then 503 */
@@ -742,44 +741,27 @@ typedef struct uws_dl {
   int ranged, unsatisfiable;
   uint64_t start, end; /* inclusive */
   char etag[112];      /* without the quotes */
-  /* streaming */
+  /* streaming: every download goes through tap_result (sized, ranged or
+   * chunked; Content-Encoding, the gzip file of votable_gzip, spooled
+   * formats, error trailers), which counts the bytes the encoder wrote:
+   * they become the recorded size when a download of unknown size
+   * completes. */
   uint8_t *buf;
   size_t len;
   stream_copydec *dec;
-  fmt_encoder *enc;
-  stream_out out;
-  uint64_t pos;
-  int started, aborted, in_flight, blocked, range_done, ok, ended, draining;
-  /* Downloads whose size is not known yet go through tap_result, which
-   * adds what a plain stream needs (Content-Encoding, the gzip file of
-   * votable_gzip, spooled formats, error trailers) and counts the bytes
-   * the encoder wrote, which become the recorded size when the download
-   * completes; sized and ranged ones come from the encoder directly. */
+  int started, aborted, in_flight, blocked, ok, ended, head;
   tap_result *tr;
-  int via_tr, tr_end, tr_complete; /* tr_end: DL_TR_* */
-  uint64_t encoded;                /* from tap_result's on_done */
+  int tr_end, tr_complete; /* tr_end: DL_TR_* */
+  uint64_t encoded;        /* from tap_result's on_done */
 } uws_dl;
 
-typedef ts_err (*rows_fn)(void *ud, const stream_batch *b, ts_error *err);
-
-static ts_err enc_rows(void *ud, const stream_batch *b, ts_error *err)
-{
-  ts_err rc = fmt_encoder_rows(ud, b);
-  return rc ? ts_fail(err, rc, 0, "%s", "cannot encode the stored result") : TS_OK;
-}
-
-static ts_err tr_rows(void *ud, const stream_batch *b, ts_error *err)
-{
-  return tap_result_rows(ud, b, err);
-}
-
-/* Decodes a block of the stored COPY stream and hands every batch to
- * `rows`; values are valid only during that call. */
-static ts_err feed_block(stream_copydec *dec, rows_fn rows, void *ud, const uint8_t *buf,
-                         size_t len, const int *stop, ts_error *err)
+/* Decodes a block of the stored COPY stream into the response; stops
+ * early once a range has gone out. */
+static ts_err feed_block(stream_copydec *dec, tap_result *tr, const uint8_t *buf, size_t len,
+                         ts_error *err)
 {
   size_t off = 0;
-  while (off < len && !(stop && *stop)) {
+  while (off < len && !tap_result_range_done(tr)) {
     size_t used = 0;
     stream_batch b;
     memset(&b, 0, sizeof b);
@@ -788,7 +770,7 @@ static ts_err feed_block(stream_copydec *dec, rows_fn rows, void *ud, const uint
       return rc;
     off += used;
     if (b.nrows) {
-      rc = rows(ud, &b, err);
+      rc = tap_result_rows(tr, &b, err);
       if (rc)
         return rc;
     } else if (used == 0) {
@@ -891,7 +873,7 @@ static void dl_close_work(ts_work *w)
 {
   uws_dl *d = w->data;
   ts_error e;
-  int learnt = d->ok && d->via_tr && d->tr_complete && d->size < 0 && !d->fmt->body_encoding;
+  int learnt = d->ok && d->tr_complete && !d->head && d->size < 0 && !d->fmt->body_encoding;
   jobs_store_reader_free(d->rd);
   d->rd = NULL;
   if (!learnt && !d->size_wrong)
@@ -910,8 +892,6 @@ static void dl_close_work(ts_work *w)
 
 static void dl_free(uws_dl *d)
 {
-  fmt_encoder_free(d->enc);
-  stream_out_free(&d->out);
   stream_copydec_free(d->dec);
   free(d->buf);
   ts_arena_free(d->a);
@@ -922,11 +902,11 @@ static void dl_close_after(ts_work *w)
 {
   uws_dl *d = w->data;
   ts_log(TS_LOG_DEBUG, d->reqid, "job %s: download of %s ended: %s, %s%lld bytes%s", d->id, d->key,
-         d->ok && (!d->via_tr || d->tr_complete) ? "complete"
+         d->ok && (!d->tr_end || d->tr_complete) ? "complete"
          : d->aborted                            ? "aborted"
                                                  : "failed",
-         d->via_tr ? "streamed " : "sized ", d->via_tr ? (long long)d->encoded : d->size,
-         d->via_tr && d->ok && d->tr_complete && d->size < 0 && !d->fmt->body_encoding
+         d->size < 0 ? "streamed " : "sized ", (long long)d->encoded,
+         d->ok && d->tr_complete && !d->head && d->size < 0 && !d->fmt->body_encoding
              ? " (size recorded)"
              : "");
   dl_free(d);
@@ -949,12 +929,13 @@ static void dl_release(uws_dl *d)
   }
 }
 
-/* tap_result's on_done: a streamed download has really ended. */
-static void dl_on_done(void *ud, int complete, uint64_t encoded)
+/* tap_result's on_done: a download has really ended. */
+static void dl_on_done(void *ud, const tap_result_end *end)
 {
   uws_dl *d = ud;
-  d->tr_complete = complete;
-  d->encoded = encoded;
+  d->tr_complete = end->complete;
+  d->size_wrong = end->size_wrong;
+  d->encoded = end->encoded;
   if (d->tr_end == DL_TR_WAITING)
     dl_release(d);
   else
@@ -991,105 +972,15 @@ static void dl_end(uws_dl *d, int ok)
   dl_release(d);
 }
 
-static ts_err dl_flush(void *ud, const char *buf, size_t len)
-{
-  uws_dl *d = ud;
-  uint64_t s = d->pos, e = d->pos + len;
-  ts_err rc;
-  if (d->aborted)
-    return TS_ECANCELED;
-  if (!d->started) {
-    char hdr[512];
-    size_t n = (size_t)snprintf(hdr, sizeof hdr,
-                                "Content-Disposition: inline; filename=\"%.40s.%.8s\"\r\n"
-                                "ETag: \"%s\"\r\nAccept-Ranges: bytes\r\n",
-                                d->id, d->fmt->ext, d->etag);
-    if (d->ranged) {
-      snprintf(hdr + n, sizeof hdr - n, "Content-Range: bytes %llu-%llu/%lld\r\n",
-               (unsigned long long)d->start, (unsigned long long)d->end, (long long)d->size);
-      rc = http_begin_sized(d->req, 206, d->fmt->mime, hdr, d->end - d->start + 1);
-    } else if (d->size >= 0) {
-      rc = http_begin_sized(d->req, 200, d->fmt->mime, hdr, (uint64_t)d->size);
-    } else {
-      rc = http_begin_chunked(d->req, 200, d->fmt->mime, hdr);
-    }
-    if (rc)
-      return rc;
-    d->started = 1;
-  }
-  d->pos = e;
-  if (!d->ranged)
-    return http_write(d->req, buf, len);
-  uint64_t lo = s > d->start ? s : d->start, hi = e < d->end + 1 ? e : d->end + 1;
-  rc = lo < hi ? http_write(d->req, buf + (lo - s), (size_t)(hi - lo)) : TS_OK;
-  if (e >= d->end + 1)
-    d->range_done = 1;
-  return rc;
-}
-
 static void dl_read(uws_dl *d);
 
-/* After the encoder's end: the checks and the end of the response. */
-static void dl_complete(uws_dl *d, ts_err rc)
-{
-  if (!rc && !d->started) /* an empty body */
-    rc = dl_flush(d, "", 0);
-  if (!rc && d->size >= 0 && !d->ranged && d->pos != (uint64_t)d->size) {
-    /* The recorded size was wrong (an encoder changed): break the
-     * transfer and forget the size. */
-    ts_log(TS_LOG_ERROR, d->req->reqid, "job %s: %s output is %llu bytes, %lld recorded", d->id,
-           d->fmt->name, (unsigned long long)d->pos, (long long)d->size);
-    d->size_wrong = 1;
-    rc = TS_EINTERNAL;
-  }
-  if (rc)
-    ts_log(TS_LOG_WARN, d->req->reqid, "download of job %s failed: %s", d->id,
-           d->err.msg[0] ? d->err.msg : ts_err_text(rc));
-  dl_end(d, rc == TS_OK);
-}
-
-/* A spooled document (FITS) goes out piece by piece while the client
- * keeps up; on_drain comes back here. */
-static void dl_drain(uws_dl *d)
-{
-  int done = 0;
-  while (!d->range_done && !d->aborted) {
-    if (fmt_encoder_drain(d->enc, &done)) {
-      ts_fail(&d->err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
-      dl_complete(d, TS_EFORMAT);
-      return;
-    }
-    if (done)
-      break;
-    if (d->started && http_write_blocked(d->req)) {
-      d->blocked = 1;
-      return;
-    }
-  }
-  d->draining = 0;
-  dl_complete(d, d->aborted ? TS_ECANCELED : TS_OK);
-}
-
+/* The stored stream has ended: tap_result writes the trailer. */
 static void dl_finish_stream(uws_dl *d)
 {
-  ts_err rc = d->range_done ? TS_OK : stream_copydec_finish(d->dec, &d->err);
-  if (d->tr) {
-    dl_end(d, rc == TS_OK); /* tap_result writes the trailer */
-    return;
-  }
-  if (!rc && !d->range_done) {
-    fmt_trailer t = {d->res.overflow ? FMT_OVERFLOW : FMT_OK,
-                     d->res.overflow ? "the result was truncated at MAXREC rows" : NULL};
-    rc = fmt_encoder_end(d->enc, &t);
-  }
-  if (!rc)
-    rc = stream_out_flush(&d->out);
-  if (rc || d->range_done) {
-    dl_complete(d, rc);
-    return;
-  }
-  d->draining = 1;
-  dl_drain(d);
+  ts_err rc = stream_copydec_finish(d->dec, &d->err);
+  if (rc)
+    ts_log(TS_LOG_WARN, d->req->reqid, "download of job %s failed: %s", d->id, d->err.msg);
+  dl_end(d, rc == TS_OK);
 }
 
 static void dl_read_work(ts_work *w)
@@ -1121,19 +1012,16 @@ static void dl_read_after(ts_work *w)
     dl_finish_stream(d);
     return;
   }
-  if (d->tr)
-    d->rc = feed_block(d->dec, tr_rows, d->tr, d->buf, d->len, NULL, &d->err);
-  else
-    d->rc = feed_block(d->dec, enc_rows, d->enc, d->buf, d->len, &d->range_done, &d->err);
+  d->rc = feed_block(d->dec, d->tr, d->buf, d->len, &d->err);
   if (d->rc || d->aborted) {
     dl_end(d, 0);
     return;
   }
-  if (d->range_done) {
-    dl_finish_stream(d);
+  if (tap_result_range_done(d->tr)) {
+    dl_end(d, 1); /* the rest of the document is not needed */
     return;
   }
-  if (d->tr ? tap_result_blocked(d->tr) : d->started && http_write_blocked(d->req)) {
+  if (tap_result_blocked(d->tr)) {
     d->blocked = 1; /* on_drain reads on */
     return;
   }
@@ -1154,10 +1042,7 @@ static void dl_on_drain(void *ud)
   uws_dl *d = ud;
   if (d->blocked && !d->ended) {
     d->blocked = 0;
-    if (d->draining)
-      dl_drain(d);
-    else
-      dl_read(d);
+    dl_read(d);
   }
 }
 
@@ -1168,6 +1053,8 @@ static void dl_on_abort(void *ud)
   if (!d->in_flight && !d->ended)
     dl_end(d, 0);
 }
+
+static const tap_result_hooks dl_hooks = {dl_on_drain, dl_on_abort, dl_on_done};
 
 static void dl_prep_after(ts_work *w)
 {
@@ -1191,17 +1078,22 @@ static void dl_prep_after(ts_work *w)
     dl_release(d);
     return;
   }
+  d->tr = tap_result_new(d->req, d->fmt, &dl_hooks, d);
+  if (!d->tr) {
+    ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
+    dl_end(d, 0);
+    return;
+  }
+  tap_result_set_etag(d->tr, d->etag);
+  tap_result_set_name(d->tr, d->id);
+  if (d->size >= 0)
+    tap_result_set_size(d->tr, (uint64_t)d->size, d->ranged, d->start, d->end);
   if (d->req->is_head) {
     /* The head says everything (Content-Length once the size is known);
      * nothing to encode. */
-    d->pos = d->size >= 0 ? (uint64_t)d->size : 0;
-    if (dl_flush(d, "", 0) == TS_OK) {
-      d->ended = 1;
-      d->ok = 1;
-      http_end(d->req, 1);
-      dl_release(d);
-      return;
-    }
+    d->head = 1;
+    dl_end(d, 1);
+    return;
   }
   d->buf = malloc(DL_BLOCK);
   d->dec = stream_copydec_new(d->schema.ncols, (size_t)d->u->cfg->fetch_size);
@@ -1210,31 +1102,7 @@ static void dl_prep_after(ts_work *w)
     dl_end(d, 0);
     return;
   }
-  if (!d->ranged && d->size < 0) {
-    static const tap_result_hooks hooks = {dl_on_drain, dl_on_abort, dl_on_done};
-    d->tr = tap_result_new(d->req, d->fmt, &hooks, d);
-    d->via_tr = 1;
-    if (!d->tr) {
-      ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
-      dl_end(d, 0);
-      return;
-    }
-    tap_result_set_etag(d->tr, d->etag);
-    if (tap_result_begin(d->tr, &d->schema, &d->info, &d->err)) {
-      dl_end(d, 0);
-      return;
-    }
-    dl_read(d);
-    return;
-  }
-  if (stream_out_init(&d->out, DL_OUT, dl_flush, d) ||
-      !(d->enc = fmt_encoder_new(d->fmt, &d->out))) {
-    ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
-    dl_end(d, 0);
-    return;
-  }
-  if (fmt_encoder_begin(d->enc, &d->schema, &d->info)) {
-    ts_fail(&d->err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
+  if (tap_result_begin(d->tr, &d->schema, &d->info, &d->err)) {
     dl_end(d, 0);
     return;
   }
