@@ -458,9 +458,9 @@ void tap_result_finish(tap_result *r, ts_err rc, const ts_error *err, int overfl
     result_finalize(r, FIN_BREAK, NULL);
     return;
   }
-  if (rc == TS_OK && (r->range_done || r->req->is_head)) {
+  if (rc == TS_OK && (r->range_done || (r->req->is_head && !r->enc))) {
     /* The range went out (the rest of the document is not needed), or a
-     * HEAD: the headers say everything. */
+     * HEAD that encoded nothing: the headers say everything. */
     rc = r->started ? TS_OK : result_begin_http(r);
     result_finalize(r, rc ? FIN_BREAK : FIN_END_OK, NULL);
     return;

@@ -335,7 +335,7 @@ int tap_result_range_done(const tap_result *r);
 int tap_result_blocked(const tap_result *r);
 int tap_result_aborted(const tap_result *r);
 /* Ends the response and the request: rc TS_OK closes with an OK or OVERFLOW
- * status (a HEAD request: the headers alone, without any rows); any other
+ * status (a HEAD request without tap_result_begin: the headers alone); any other
  * rc sends err as a DALI error document when nothing was
  * sent yet, else ends a VOTable with QUERY_STATUS ERROR, or breaks the
  * transfer for formats that cannot say so. r is gone afterwards. */

@@ -359,3 +359,29 @@ def test_wrong_recorded_size_breaks_the_transfer_and_is_forgotten(dsrv, psql):
     assert recorded_size(psql, url, "csv") == -1
     again = requests.get(res, params={"RESPONSEFORMAT": "csv"}, timeout=60)
     assert again.status_code == 200 and again.content == whole
+
+
+def test_head_answers_like_get(dsrv, psql):
+    """HEAD gets the head of the GET: a small /sync result with its
+    Content-Length (the query runs), a stored result sized once its size is
+    known, in both cases without a body."""
+    q = urllib.parse.quote("SELECT TOP 5 source_id FROM demo.sources ORDER BY source_id")
+    target = "/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY=%s" % q
+    get = requests.get("http://127.0.0.1:%d%s" % (dsrv.port, target), timeout=30)
+    st, hd, body = tsit.raw_request(
+        dsrv.port, ("HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target).encode(),
+        head_request=True)
+    assert st == 200 and body == b"", (st, hd)
+    assert hd.get("content-length") == str(len(get.content)), hd
+    url = create(dsrv, "SELECT TOP 50 source_id, ra FROM demo.sources ORDER BY source_id")
+    wait_completed(url)
+    path = urllib.parse.urlsplit(url + "/results/result").path + "?RESPONSEFORMAT=csv"
+    whole = requests.get(url + "/results/result", params={"RESPONSEFORMAT": "csv"}, timeout=30)
+    assert whole.status_code == 200
+    assert wait_recorded(psql, url, "csv") == len(whole.content)
+    st, hd, body = tsit.raw_request(
+        dsrv.port, ("HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode(),
+        head_request=True)
+    assert st == 200 and body == b"", (st, hd)
+    assert hd.get("content-length") == str(len(whole.content)), hd
+    assert hd.get("accept-ranges") == "bytes" and hd.get("etag", "").startswith('"'), hd
