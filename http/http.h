@@ -148,6 +148,27 @@ void http_abort(http_request *r);
  * truncated transfer rather than a complete one. Releases the request. */
 void http_end(http_request *r, int ok);
 
+/* ---- Range (range.c) ------------------------------------------------------
+ * One byte range of RFC 9110 14.2: "bytes=a-b", "bytes=a-" or "bytes=-n".
+ * A header with several ranges, another unit, or anything malformed is
+ * ignored (the whole representation is sent, as RFC 9110 lets a server
+ * do); so is any range when the length is unknown. */
+typedef enum http_range_result {
+  HTTP_RANGE_IGNORE = 0,    /* send the whole representation (200) */
+  HTTP_RANGE_PARTIAL,       /* send [*first, *last] (206, Content-Range) */
+  HTTP_RANGE_UNSATISFIABLE, /* 416, whose Content-Range gives the length alone */
+} http_range_result;
+/* value: the Range header (NULL: none); length: the representation's size
+ * in bytes, < 0 when unknown. On HTTP_RANGE_PARTIAL, *first and *last are
+ * inclusive and within [0, length). */
+http_range_result http_range_parse(const char *value, int64_t length, uint64_t *first,
+                                   uint64_t *last);
+/* If-Range (RFC 9110 13.1.5): 1 when a range may be served, that is when
+ * there is no If-Range (NULL) or it is exactly the strong entity tag
+ * "etag" (etag given without its quotes); a weak tag, a date or another
+ * tag means the whole representation. */
+int http_if_range_matches(const char *if_range, const char *etag);
+
 /* "Not Found" for 404 etc. */
 const char *http_status_text(int status);
 

@@ -55,10 +55,15 @@ int jobs_phase_final(jobs_phase p);
 
 /* ---- a small blocking connection pool for worker threads ----------------- */
 typedef struct jobs_db jobs_db;
-/* max: connections kept open at most (more may exist while busy). NULL when
- * out of memory. Connections open lazily. */
-jobs_db *jobs_db_new(const char *dsn, int max);
-/* A connection in idle state, or NULL with err set (TS_EUNAVAIL). */
+/* max: connections open at most, idle and in use together (PostgreSQL's
+ * max_connections is shared with every other instance and service);
+ * wait_ms: how long jobs_db_get waits for one beyond that (0: not at all).
+ * NULL when out of memory. Connections open lazily and stay open while
+ * idle. */
+jobs_db *jobs_db_new(const char *dsn, int max, int wait_ms);
+/* A connection in idle state, or NULL with err set: TS_EUNAVAIL when the
+ * database cannot be reached, or when all `max` connections stayed in use
+ * for wait_ms (blocks the calling thread that long). */
 PGconn *jobs_db_get(jobs_db *db, ts_error *err);
 /* Gives a connection back; one that is not idle and healthy is closed. */
 void jobs_db_put(jobs_db *db, PGconn *conn);
@@ -233,6 +238,10 @@ void jobs_store_remove(const jobs_store *s, const char *store, const char *locat
 typedef struct jobs_store_reader jobs_store_reader;
 ts_err jobs_store_reader_open(const jobs_store *s, PGconn *conn, const char *job_id,
                               const jobs_result_info *r, jobs_store_reader **out, ts_error *err);
+/* The connection later reads of a pg result go through (NULL: none for
+ * now); a reader need not keep one between reads, since every chunk is
+ * read by its own statement. */
+void jobs_store_reader_use(jobs_store_reader *r, PGconn *conn);
 /* Fills up to cap bytes; *got 0 at the end of the stream. */
 ts_err jobs_store_read(jobs_store_reader *r, uint8_t *buf, size_t cap, size_t *got, ts_error *err);
 void jobs_store_reader_free(jobs_store_reader *r);

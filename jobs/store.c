@@ -431,6 +431,11 @@ ts_err jobs_store_read(jobs_store_reader *r, uint8_t *buf, size_t cap, size_t *g
   return TS_OK;
 }
 
+void jobs_store_reader_use(jobs_store_reader *r, PGconn *conn)
+{
+  r->conn = conn;
+}
+
 void jobs_store_reader_free(jobs_store_reader *r)
 {
   if (!r)

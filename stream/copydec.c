@@ -11,15 +11,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static const uint8_t copy_signature[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xFF, '\r', '\n', 0};
+const uint8_t stream_copy_header[STREAM_COPY_HEADER_MIN] = {'P',  'G',  'C',  'O',  'P', 'Y',
+                                                            '\n', 0xFF, '\r', '\n', 0};
+const uint8_t stream_copy_trailer[2] = {0xFF, 0xFF};
 
 enum {
   COPYDEC_HEADER,
   COPYDEC_TUPLES,
   COPYDEC_DONE,
-  COPYDEC_HEADER_MIN = 19,
-  COPYDEC_FLAG_OIDS = 1 << 16,
-  COPYDEC_MAX_HEADER_EXT = 1 << 20
+  COPY_SIGNATURE_LEN = 11,
+  COPY_FLAG_OIDS = 1 << 16,
+  COPY_MAX_HEADER_EXT = 1 << 20
 };
 
 struct stream_copydec {
@@ -118,6 +120,28 @@ ts_err stream_copydec_finish(const stream_copydec *d, ts_error *err)
                  (unsigned long long)d->offset);
 }
 
+ts_err stream_copy_header_check(const uint8_t *p, size_t n, size_t *size, ts_error *err)
+{
+  size_t k = n < COPY_SIGNATURE_LEN ? n : COPY_SIGNATURE_LEN;
+  if (memcmp(p, stream_copy_header, k) != 0)
+    return ts_fail(err, TS_EINVAL, 0, "COPY data does not start with the PGCOPY signature");
+  if (n < STREAM_COPY_HEADER_MIN) {
+    *size = STREAM_COPY_HEADER_MIN;
+    return TS_EAGAIN;
+  }
+  uint32_t flags = stream_be32(p + 11);
+  int32_t ext = (int32_t)stream_be32(p + 15);
+  if (flags & COPY_FLAG_OIDS)
+    return ts_fail(err, TS_EINVAL, 0, "COPY data with OIDs is not supported");
+  if (flags & 0xFFFFu)
+    return ts_fail(err, TS_EINVAL, 0, "COPY header has unknown critical flags 0x%04x",
+                   (unsigned)(flags & 0xFFFFu));
+  if (ext < 0 || ext > COPY_MAX_HEADER_EXT)
+    return ts_fail(err, TS_EINVAL, 0, "COPY header extension length %d is invalid", (int)ext);
+  *size = STREAM_COPY_HEADER_MIN + (size_t)ext;
+  return *size <= n ? TS_OK : TS_EAGAIN;
+}
+
 /* Measures the unit at [p, p+n). TS_OK: it is complete and *size bytes
  * long (tuple values written into `row`). TS_EAGAIN: at least *size bytes
  * are needed (*size > n). TS_EINVAL: malformed. `at` is the unit's stream
@@ -127,24 +151,7 @@ static ts_err copydec_measure(const stream_copydec *d, const uint8_t *p, size_t 
 {
   if (d->state == COPYDEC_HEADER) {
     *kind = UNIT_HEADER;
-    size_t k = n < sizeof copy_signature ? n : sizeof copy_signature;
-    if (memcmp(p, copy_signature, k) != 0)
-      return ts_fail(err, TS_EINVAL, 0, "COPY data does not start with the PGCOPY signature");
-    if (n < COPYDEC_HEADER_MIN) {
-      *size = COPYDEC_HEADER_MIN;
-      return TS_EAGAIN;
-    }
-    uint32_t flags = stream_be32(p + 11);
-    int32_t ext = (int32_t)stream_be32(p + 15);
-    if (flags & COPYDEC_FLAG_OIDS)
-      return ts_fail(err, TS_EINVAL, 0, "COPY data with OIDs is not supported");
-    if (flags & 0xFFFFu)
-      return ts_fail(err, TS_EINVAL, 0, "COPY header has unknown critical flags 0x%04x",
-                     (unsigned)(flags & 0xFFFFu));
-    if (ext < 0 || ext > COPYDEC_MAX_HEADER_EXT)
-      return ts_fail(err, TS_EINVAL, 0, "COPY header extension length %d is invalid", (int)ext);
-    *size = COPYDEC_HEADER_MIN + (size_t)ext;
-    return *size <= n ? TS_OK : TS_EAGAIN;
+    return stream_copy_header_check(p, n, size, err);
   }
   if (n < 2) {
     *size = 2;

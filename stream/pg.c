@@ -765,34 +765,37 @@ ts_err stream_pg_sqlstate_err(const char *sqlstate)
   return TS_EQUERY;
 }
 
-static void query_build_schema(stream_query *q, const PGresult *res)
+ts_err stream_pg_schema(const PGresult *res, ts_arena *a, stream_schema *out, ts_error *err)
 {
   int n = PQnfields(res);
-  q->schema.ncols = (size_t)n;
-  q->schema.cols = ts_arena_calloc(q->arena, (size_t)n + 1, sizeof(stream_column));
-  if (!q->schema.cols) {
-    query_set_error(q, TS_ENOMEM, "out of memory describing the query");
-    return;
-  }
+  out->ncols = (size_t)n;
+  out->cols = ts_arena_calloc(a, (size_t)n + 1, sizeof(stream_column));
+  if (!out->cols)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory describing the query");
   for (int i = 0; i < n; i++) {
-    stream_column *col = &q->schema.cols[i];
-    col->name = ts_arena_strdup(q->arena, PQfname(res, i));
-    if (!col->name) {
-      query_set_error(q, TS_ENOMEM, "out of memory describing the query");
-      return;
-    }
+    stream_column *col = &out->cols[i];
+    col->name = ts_arena_strdup(a, PQfname(res, i));
+    if (!col->name)
+      return ts_fail(err, TS_ENOMEM, 0, "out of memory describing the query");
     uint32_t oid = (uint32_t)PQftype(res, i);
     if (stream_column_set_type(col, oid, PQfmod(res, i)) != TS_OK) {
       const char *tn = stream_pg_type_name(oid);
       if (tn)
-        query_set_error(q, TS_EINVAL, "column \"%s\" has type %s, which cannot be output",
-                        col->name, tn);
-      else
-        query_set_error(q, TS_EINVAL, "column \"%s\" has a type (OID %u) which cannot be output",
-                        col->name, (unsigned)oid);
-      return;
+        return ts_fail(err, TS_EINVAL, 0, "column \"%s\" has type %s, which cannot be output",
+                       col->name, tn);
+      return ts_fail(err, TS_EINVAL, 0, "column \"%s\" has a type (OID %u) which cannot be output",
+                     col->name, (unsigned)oid);
     }
   }
+  return TS_OK;
+}
+
+static void query_build_schema(stream_query *q, const PGresult *res)
+{
+  ts_error e;
+  ts_err rc = stream_pg_schema(res, q->arena, &q->schema, &e);
+  if (rc)
+    query_set_error(q, rc, "%s", e.msg);
 }
 
 static void query_start_copy(stream_query *q)
@@ -879,13 +882,7 @@ static void query_deliver(stream_query *q, int keep_last)
   ts_err rc = TS_OK;
   ts_error e;
   stream_copydec_take(q->dec, &b);
-  if (b.nrows && q->maxrec >= 0) {
-    uint64_t room = q->nrows < (uint64_t)q->maxrec ? (uint64_t)q->maxrec - q->nrows : 0;
-    if (b.nrows > room) {
-      q->overflow = 1; /* row maxrec+1 arrived: not delivered */
-      b.nrows = (size_t)room;
-    }
-  }
+  b.nrows = stream_maxrec_take(q->maxrec, q->nrows, b.nrows, &q->overflow);
   if (b.nrows) {
     ts_error_clear(&e);
     q->nrows += b.nrows;

@@ -113,4 +113,65 @@ int stream_pg_conn_lost(const PGconn *conn, const PGresult *res);
  * when it goes away, so anything readable means it is gone). */
 int stream_pg_idle_usable(PGconn *conn);
 
+/* The column model of a described statement (PQdescribePrepared's
+ * result): names and types, with datatype/arraysize/xtype set, strings in
+ * arena `a`. TS_EINVAL (naming the column) for a type that cannot be
+ * output, TS_ENOMEM. /sync and the executors build their schema here. */
+ts_err stream_pg_schema(const PGresult *res, ts_arena *a, stream_schema *out, ts_error *err);
+
+/* ---- blocking COPY reader (pgcopy.c) -----------------------------------
+ * For worker threads that own a blocking libpq connection (the async
+ * executors): describe a statement, then run COPY (sql) TO STDOUT (FORMAT
+ * binary) and hand over its tuples one by one, as PostgreSQL sent them. The
+ * header is checked once (stream_copy_header_check), the MAXREC rule is
+ * stream_maxrec_take, errors are mapped by stream_pg_sqlstate_err and
+ * stream_pg_conn_lost. Never on the loop. */
+
+/* The error of a failed statement on a blocking connection (res: its error
+ * result, or NULL when sending failed): TS_EUNAVAIL when the connection
+ * failed (stream_pg_conn_lost: the statement may run again on a new one),
+ * else stream_pg_sqlstate_err of its SQLSTATE; PostgreSQL's primary message
+ * (or libpq's) in err. Returns the code. */
+ts_err stream_pg_result_error(PGconn *conn, const PGresult *res, ts_error *err);
+
+/* Prepares `sql` as the unnamed statement on `conn` and describes it into
+ * *out (stream_pg_schema). A failed statement gives TS_EUNAVAIL when the
+ * connection is lost (stream_pg_conn_lost), else the code of its SQLSTATE,
+ * with PostgreSQL's message. */
+ts_err stream_pgcopy_describe(PGconn *conn, const char *sql, ts_arena *a, stream_schema *out,
+                              ts_error *err);
+
+typedef struct stream_pgcopy {
+  /* set by the caller */
+  PGconn *conn;
+  int64_t maxrec; /* deliver at most maxrec tuples (-1: no limit) */
+  int poll_ms;    /* watch runs at least this often while waiting; 0: 200 */
+  /* One tuple (field count, then the fields), valid during the call only.
+   * A non-OK return cancels the query; the reader drains what is left and
+   * returns that code and err. */
+  ts_err (*on_tuple)(void *ud, const uint8_t *tuple, size_t len, ts_error *err);
+  /* Asked before every wait for the database: 0 to go on, or a reason (> 0)
+   * to cancel the query. The first reason is kept in `why`; the cancel is
+   * sent once. NULL: never canceled. */
+  int (*watch)(void *ud);
+  void *ud;
+  /* results */
+  uint64_t tuples;  /* delivered */
+  int overflow;     /* tuple maxrec+1 arrived (not delivered) */
+  int why;          /* the reason watch gave, 0 if it never asked to cancel */
+  char sqlstate[6]; /* of the error that ended the query; "" when none */
+} stream_pgcopy;
+
+/* Runs COPY (sql) TO STDOUT (FORMAT binary) on r->conn (in the caller's
+ * transaction, if any) and reads it to the end. TS_OK: every tuple was
+ * delivered (or the rest dropped after an overflow). TS_ECANCELED (with
+ * PostgreSQL's message, or "canceled") when the query ended canceled, by
+ * watch (r->why > 0) or otherwise (r->sqlstate "57014": a statement
+ * timeout or pg_cancel_backend): the caller knows which it was. TS_EDB for
+ * malformed COPY data. TS_EUNAVAIL when the connection was lost (the
+ * statement may run again on a new one). Otherwise the code of the
+ * statement's SQLSTATE or of on_tuple. The connection is idle again (all
+ * results read) when this returns, unless it was lost. */
+ts_err stream_pgcopy_run(stream_pgcopy *r, const char *sql, ts_error *err);
+
 #endif

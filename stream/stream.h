@@ -141,6 +141,37 @@ int stream_array_next(stream_array_iter *it, stream_value *elem);
  * TS_EINVAL for a malformed value; TS_ENOMEM/TS_ELIMIT from the buffer. */
 ts_err stream_format_array_literal(ts_buf *out, stream_kind kind, const stream_value *v);
 
+/* ---- COPY BINARY framing ------------------------------------------------
+ * The fixed parts of COPY ... (FORMAT binary): the canonical 19-byte header
+ * (signature, no flags, no extension) and the trailer (field count -1).
+ * Result files are written with these around PostgreSQL's tuples. */
+enum { STREAM_COPY_HEADER_MIN = 19 };
+extern const uint8_t stream_copy_header[STREAM_COPY_HEADER_MIN];
+extern const uint8_t stream_copy_trailer[2];
+/* Checks the header at the start of [p, p+n), the one check for every COPY
+ * reader: TS_OK when it is complete and valid, *size = its length with the
+ * extension area; TS_EAGAIN when at least *size bytes are needed (*size >
+ * n); TS_EINVAL (message in err) for a wrong signature, OIDs, unknown
+ * critical flags or an invalid extension length. */
+ts_err stream_copy_header_check(const uint8_t *p, size_t n, size_t *size, ts_error *err);
+
+/* The MAXREC rule, in one place: of `n` rows arriving after `delivered`
+ * rows were delivered, how many to deliver when at most `maxrec` may be
+ * (maxrec < 0: no limit). Sets *overflow to 1 when row maxrec+1 is among
+ * the arrivals (it is not delivered: the query asks for maxrec+1 rows only
+ * to learn that there are more); leaves *overflow alone otherwise. */
+static inline size_t stream_maxrec_take(int64_t maxrec, uint64_t delivered, size_t n, int *overflow)
+{
+  if (maxrec < 0 || n == 0)
+    return n;
+  uint64_t room = delivered < (uint64_t)maxrec ? (uint64_t)maxrec - delivered : 0;
+  if (n > room) {
+    *overflow = 1;
+    return (size_t)room;
+  }
+  return n;
+}
+
 /* ---- COPY BINARY decoder ------------------------------------------------
  * Decodes the byte stream of COPY ... TO STDOUT (FORMAT binary): the
  * 19-byte header (checked), tuples, and the -1 trailer. Input may be split

@@ -87,6 +87,7 @@ static const key_def keys[] = {
     {"jobs", "instance_timeout", K_SECS, F(jobs_instance_timeout_s), 2, 86400},
     {"jobs", "list_anonymous", K_INT, F(jobs_list_anonymous), 0, 1},
     {"jobs", "download_threads", K_INT, F(jobs_download_threads), 1, 64},
+    {"jobs", "db_connections", K_INT, F(jobs_db_connections), 1, 1000},
     {"jobs", "max_attempts", K_INT, F(jobs_max_attempts), 1, 1000},
 };
 #undef F
@@ -148,6 +149,7 @@ void cfg_defaults(cfg *c)
   c->jobs_result_store = strdup("fs:/var/tmp/tapserve-results");
   c->jobs_max_executing = 2;
   c->jobs_download_threads = 2;
+  c->jobs_db_connections = 16;
   c->jobs_max_per_user = 4;
   c->jobs_duration_s = 3600;
   c->jobs_duration_max_s = 86400;

@@ -69,6 +69,7 @@ typedef struct cfg {
   int jobs_instance_timeout_s; /* instance_timeout = 30 */
   int jobs_list_anonymous;     /* list_anonymous = 0 (1: anonymous job list shows anonymous jobs) */
   int jobs_download_threads;   /* download_threads = 2 (threads reading stored results) */
+  int jobs_db_connections;     /* db_connections = 16 (jobs database connections at most) */
   int jobs_max_attempts;       /* max_attempts = 2: executions of a job whose instances die */
 } cfg;
 

@@ -12,6 +12,13 @@
  * Content-Encoding the client's Accept-Encoding asks for (zstd, else
  * gzip), or the gzip file a format is defined as (votable_gzip).
  *
+ * A stored result whose encoded size is known (async downloads after the
+ * first complete one) goes out sized: uncompressed, with Content-Length
+ * and Accept-Ranges, or ranged: only the requested bytes, as 206 with
+ * Content-Range, the producer stopping once they are out. Everything else
+ * (the coding, the ETag, spooled formats, error trailers, the end) is the
+ * same for every mode.
+ *
  * Formats that spool (FITS) produce their whole document after the last
  * row; it is copied out by result_pump one piece per event-loop turn and
  * only while the client keeps up, so that neither the write queue nor the
@@ -22,7 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { RESULT_OUT_BYTES = 64 * 1024, DISPOSITION_BYTES = 384, ETAG_BYTES = 128 };
+enum { RESULT_OUT_BYTES = 64 * 1024, DISPOSITION_BYTES = 640, ETAG_BYTES = 128, NAME_BYTES = 48 };
 /* A result small enough to answer with Content-Length is kept whole. */
 enum { RESULT_SMALL_MAX = RESULT_OUT_BYTES * 4 };
 /* Fast levels: the compressor must keep up with the database. */
@@ -57,6 +64,11 @@ struct tap_result {
   ts_error fin_err;      /* for FIN_ERROR_DOC */
   uint64_t encoded;      /* bytes the encoder wrote (before any compression) */
   char etag[ETAG_BYTES]; /* tap_result_set_etag, "" for none */
+  char name[NAME_BYTES]; /* tap_result_set_name, "" for result-REQID */
+  /* sized and ranged answers (tap_result_set_size) */
+  int sized, ranged, range_done, size_wrong;
+  uint64_t size, first, last; /* first..last inclusive */
+  uint64_t pos;               /* bytes of the document passed on so far */
 };
 
 /* The file name clients save the result under, the coding headers and the
@@ -66,20 +78,55 @@ struct tap_result {
  * If-Range never matches) of its own. */
 static const char *extra_headers(char out[DISPOSITION_BYTES], const tap_result *r)
 {
-  size_t n = (size_t)snprintf(
-      out, DISPOSITION_BYTES,
-      "Content-Disposition: inline; filename=\"result-%.16s.%.8s\"\r\n"
-      "Vary: Accept-Encoding\r\n%s%s%s",
-      r->req->reqid, r->fmt->ext, r->content_encoding ? "Content-Encoding: " : "",
-      r->content_encoding ? stream_zkind_name(r->zkind) : "", r->content_encoding ? "\r\n" : "");
+  size_t n = (size_t)snprintf(out, DISPOSITION_BYTES,
+                              "Content-Disposition: inline; filename=\"%s%.40s.%.8s\"\r\n"
+                              "Vary: Accept-Encoding\r\n%s%s%s",
+                              r->name[0] ? "" : "result-", r->name[0] ? r->name : r->req->reqid,
+                              r->fmt->ext, r->content_encoding ? "Content-Encoding: " : "",
+                              r->content_encoding ? stream_zkind_name(r->zkind) : "",
+                              r->content_encoding ? "\r\n" : "");
   if (r->etag[0] && n < DISPOSITION_BYTES) {
     if (r->zkind == STREAM_Z_NONE)
-      snprintf(out + n, DISPOSITION_BYTES - n, "ETag: \"%s\"\r\n", r->etag);
+      n += (size_t)snprintf(out + n, DISPOSITION_BYTES - n, "ETag: \"%s\"\r\n", r->etag);
     else
-      snprintf(out + n, DISPOSITION_BYTES - n, "ETag: W/\"%s-%s\"\r\n", r->etag,
-               stream_zkind_name(r->zkind));
+      n += (size_t)snprintf(out + n, DISPOSITION_BYTES - n, "ETag: W/\"%s-%s\"\r\n", r->etag,
+                            stream_zkind_name(r->zkind));
   }
+  if (r->sized && n < DISPOSITION_BYTES)
+    n += (size_t)snprintf(out + n, DISPOSITION_BYTES - n, "Accept-Ranges: bytes\r\n");
+  if (r->ranged && n < DISPOSITION_BYTES)
+    snprintf(out + n, DISPOSITION_BYTES - n, "Content-Range: bytes %llu-%llu/%llu\r\n",
+             (unsigned long long)r->first, (unsigned long long)r->last,
+             (unsigned long long)r->size);
   return out;
+}
+
+/* Starts the response: sized, ranged or chunked. */
+static ts_err result_begin_http(tap_result *r)
+{
+  char hdr[DISPOSITION_BYTES];
+  ts_err rc;
+  extra_headers(hdr, r);
+  if (r->ranged)
+    rc = http_begin_sized(r->req, 206, r->fmt->mime, hdr, r->last - r->first + 1);
+  else if (r->sized)
+    rc = http_begin_sized(r->req, 200, r->fmt->mime, hdr, r->size);
+  else
+    rc = http_begin_chunked(r->req, 200, r->fmt->mime, hdr);
+  if (!rc)
+    r->started = 1;
+  return rc;
+}
+
+/* The part of [buf, buf+len) within the range goes out. */
+static ts_err result_send_range(tap_result *r, const char *buf, size_t len)
+{
+  uint64_t s = r->pos, e = r->pos + len;
+  uint64_t lo = s > r->first ? s : r->first, hi = e < r->last + 1 ? e : r->last + 1;
+  r->pos = e;
+  if (e >= r->last + 1)
+    r->range_done = 1;
+  return lo < hi ? http_write(r->req, buf + (lo - s), (size_t)(hi - lo)) : TS_OK;
 }
 
 /* Bytes for the client (after compression, if any). */
@@ -88,15 +135,16 @@ static ts_err result_send(void *ud, const char *buf, size_t len)
   tap_result *r = ud;
   if (r->aborted)
     return TS_ECANCELED;
-  if (!r->started && r->finishing)
+  if (!r->started && r->finishing && !r->sized)
     return ts_buf_append(&r->small, buf, len); /* the whole result fits: Content-Length */
   if (!r->started) {
-    char hdr[DISPOSITION_BYTES];
-    ts_err rc = http_begin_chunked(r->req, 200, r->fmt->mime, extra_headers(hdr, r));
+    ts_err rc = result_begin_http(r);
     if (rc)
       return rc;
-    r->started = 1;
   }
+  if (r->ranged)
+    return result_send_range(r, buf, len);
+  r->pos += len;
   return http_write(r->req, buf, len);
 }
 
@@ -127,9 +175,11 @@ static void result_free(tap_result *r)
 static void result_complete(tap_result *r)
 {
   http_request *req = r->req;
-  if (r->hooks.on_done)
-    r->hooks.on_done(r->ud, (r->fin == FIN_END_OK || r->fin == FIN_RESPOND) && !r->aborted,
-                     r->encoded);
+  if (r->hooks.on_done) {
+    tap_result_end e = {(r->fin == FIN_END_OK || r->fin == FIN_RESPOND) && !r->aborted,
+                        r->size_wrong, r->encoded};
+    r->hooks.on_done(r->ud, &e);
+  }
   switch (r->fin) {
   case FIN_RESPOND: {
     char hdr[DISPOSITION_BYTES];
@@ -206,6 +256,10 @@ static void result_pump(tap_result *r)
       result_finalize(r, FIN_BREAK, NULL);
       return;
     }
+    if (r->range_done) {
+      result_finalize(r, FIN_END_OK, NULL);
+      return;
+    }
     if (r->started && http_write_blocked(r->req)) {
       r->waiting = WAIT_DRAIN; /* result_on_drain comes back here */
       return;
@@ -238,7 +292,22 @@ static void result_pump(tap_result *r)
     result_fail_late(r, rc);
     return;
   }
-  result_finalize(r, r->started ? FIN_END_OK : FIN_RESPOND, NULL);
+  if (!rc && r->sized && !r->started)
+    rc = result_begin_http(r); /* an empty document */
+  if (rc) {
+    result_fail_late(r, rc);
+    return;
+  }
+  if (r->sized && !r->ranged && r->pos != r->size) {
+    /* The promised length was wrong (an encoder changed): break the
+     * transfer, so that no client takes the document for a whole one. */
+    ts_log(TS_LOG_ERROR, r->req->reqid, "%s output is %llu bytes, %llu promised", r->fmt->name,
+           (unsigned long long)r->pos, (unsigned long long)r->size);
+    r->size_wrong = 1;
+    result_finalize(r, FIN_BREAK, NULL);
+    return;
+  }
+  result_finalize(r, r->started || r->sized ? FIN_END_OK : FIN_RESPOND, NULL);
 }
 
 static void result_on_drain(void *ud)
@@ -341,6 +410,30 @@ ts_err tap_result_rows(tap_result *r, const stream_batch *b, ts_error *err)
   return TS_OK;
 }
 
+void tap_result_set_name(tap_result *r, const char *name)
+{
+  snprintf(r->name, sizeof r->name, "%s", name ? name : "");
+}
+
+void tap_result_set_size(tap_result *r, uint64_t size, int ranged, uint64_t first, uint64_t last)
+{
+  r->sized = 1;
+  r->size = size;
+  r->ranged = ranged;
+  r->first = first;
+  r->last = last;
+  /* The recorded size is the identity one: no Content-Encoding. */
+  stream_zsink_free(r->z);
+  r->z = NULL;
+  r->zkind = STREAM_Z_NONE;
+  r->content_encoding = 0;
+}
+
+int tap_result_range_done(const tap_result *r)
+{
+  return r->range_done;
+}
+
 void tap_result_set_etag(tap_result *r, const char *etag)
 {
   snprintf(r->etag, sizeof r->etag, "%s", etag ? etag : "");
@@ -363,6 +456,13 @@ void tap_result_finish(tap_result *r, ts_err rc, const ts_error *err, int overfl
   r->producer_done = 1;
   if (r->aborted) {
     result_finalize(r, FIN_BREAK, NULL);
+    return;
+  }
+  if (rc == TS_OK && (r->range_done || (r->req->is_head && !r->enc))) {
+    /* The range went out (the rest of the document is not needed), or a
+     * HEAD that encoded nothing: the headers say everything. */
+    rc = r->started ? TS_OK : result_begin_http(r);
+    result_finalize(r, rc ? FIN_BREAK : FIN_END_OK, NULL);
     return;
   }
   if (rc == TS_OK && r->enc) {

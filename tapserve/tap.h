@@ -169,17 +169,23 @@ ts_err tap_examples_load(const char *path, char **doc, size_t *len, ts_error *er
  * buffer is full, so an error until then becomes a DALI error document with
  * a fitting status, and a small result goes out with Content-Length. */
 typedef struct tap_result tap_result;
+/* How a response ended (hooks.on_done). */
+typedef struct tap_result_end {
+  int complete;     /* the whole document (or range) went out; it may end with an
+                     * error status: the producer knows */
+  int size_wrong;   /* sized: the encoder wrote another length than promised (the
+                     * transfer was broken) */
+  uint64_t encoded; /* bytes the encoder wrote, before any compression: the
+                     * identity size of the document */
+} tap_result_end;
 typedef struct tap_result_hooks {
   /* The client reads again after tap_result_blocked() said to pause. */
   void (*on_drain)(void *ud);
   /* The client went away: stop producing (then call tap_result_finish). */
   void (*on_abort)(void *ud);
   /* Called once, after tap_result_finish, when the response ends, before
-   * the request is released: complete is 1 when the whole document went
-   * out (which may end with an error status: the producer knows), and
-   * encoded the number of bytes the encoder wrote, before any
-   * compression: the identity size of the document. May be NULL. */
-  void (*on_done)(void *ud, int complete, uint64_t encoded);
+   * the request is released. May be NULL. */
+  void (*on_done)(void *ud, const tap_result_end *end);
 } tap_result_hooks;
 /* Allocated in the request's arena; NULL when out of memory (nothing sent). */
 tap_result *tap_result_new(http_request *req, const fmt_type *fmt, const tap_result_hooks *hooks,
@@ -190,11 +196,24 @@ ts_err tap_result_rows(tap_result *r, const stream_batch *b, ts_error *err);
 /* Sends `ETag: "etag"` with an identity-coded answer and a weak ETag
  * naming the coding with a compressed one. Before the first rows. */
 void tap_result_set_etag(tap_result *r, const char *etag);
+/* The file name clients save the document under, without the format's
+ * extension (default "result-REQID"). Before the first rows. */
+void tap_result_set_name(tap_result *r, const char *name);
+/* Sized and ranged answers (a stored result whose encoded size is known):
+ * the document is `size` bytes long; it goes out uncompressed with
+ * Content-Length and Accept-Ranges, or, when `ranged`, only bytes
+ * [first, last] (inclusive, within size) as 206 with Content-Range. A
+ * document of another length than promised breaks the transfer
+ * (on_done's size_wrong). Before the first rows. */
+void tap_result_set_size(tap_result *r, uint64_t size, int ranged, uint64_t first, uint64_t last);
+/* 1 once the whole range went out: the producer stops and finishes. */
+int tap_result_range_done(const tap_result *r);
 /* 1 when the producer should pause until hooks.on_drain. */
 int tap_result_blocked(const tap_result *r);
 int tap_result_aborted(const tap_result *r);
 /* Ends the response and the request: rc TS_OK closes with an OK or OVERFLOW
- * status; any other rc sends err as a DALI error document when nothing was
+ * status (a HEAD request without tap_result_begin: the headers alone); any other
+ * rc sends err as a DALI error document when nothing was
  * sent yet, else ends a VOTable with QUERY_STATUS ERROR, or breaks the
  * transfer for formats that cannot say so. r is gone afterwards. */
 void tap_result_finish(tap_result *r, ts_err rc, const ts_error *err, int overflow);

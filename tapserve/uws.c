@@ -32,9 +32,9 @@
 
 enum {
   DL_BLOCK = 256 * 1024, /* decompressed bytes handed to the decoder per read */
-  DL_OUT = 64 * 1024,    /* encoder output buffer */
   EXEC_POLL_MS = 200,    /* executor watchdog period */
-  PHASE_CHECK_MS = 1000  /* executor re-reads its job's phase this often */
+  PHASE_CHECK_MS = 1000, /* executor re-reads its job's phase this often */
+  DB_WAIT_MS = 5000      /* a request waits this long for a jobs connection, then 503 */
 };
 
 typedef struct uws uws;
@@ -739,44 +739,27 @@ typedef struct uws_dl {
   int ranged, unsatisfiable;
   uint64_t start, end; /* inclusive */
   char etag[112];      /* without the quotes */
-  /* streaming */
+  /* streaming: every download goes through tap_result (sized, ranged or
+   * chunked; Content-Encoding, the gzip file of votable_gzip, spooled
+   * formats, error trailers), which counts the bytes the encoder wrote:
+   * they become the recorded size when a download of unknown size
+   * completes. */
   uint8_t *buf;
   size_t len;
   stream_copydec *dec;
-  fmt_encoder *enc;
-  stream_out out;
-  uint64_t pos;
-  int started, aborted, in_flight, blocked, range_done, ok, ended, draining;
-  /* Downloads whose size is not known yet go through tap_result, which
-   * adds what a plain stream needs (Content-Encoding, the gzip file of
-   * votable_gzip, spooled formats, error trailers) and counts the bytes
-   * the encoder wrote, which become the recorded size when the download
-   * completes; sized and ranged ones come from the encoder directly. */
+  int started, aborted, in_flight, blocked, ok, ended, head;
   tap_result *tr;
-  int via_tr, tr_end, tr_complete; /* tr_end: DL_TR_* */
-  uint64_t encoded;                /* from tap_result's on_done */
+  int tr_end, tr_complete; /* tr_end: DL_TR_* */
+  uint64_t encoded;        /* from tap_result's on_done */
 } uws_dl;
 
-typedef ts_err (*rows_fn)(void *ud, const stream_batch *b, ts_error *err);
-
-static ts_err enc_rows(void *ud, const stream_batch *b, ts_error *err)
-{
-  ts_err rc = fmt_encoder_rows(ud, b);
-  return rc ? ts_fail(err, rc, 0, "%s", "cannot encode the stored result") : TS_OK;
-}
-
-static ts_err tr_rows(void *ud, const stream_batch *b, ts_error *err)
-{
-  return tap_result_rows(ud, b, err);
-}
-
-/* Decodes a block of the stored COPY stream and hands every batch to
- * `rows`; values are valid only during that call. */
-static ts_err feed_block(stream_copydec *dec, rows_fn rows, void *ud, const uint8_t *buf,
-                         size_t len, const int *stop, ts_error *err)
+/* Decodes a block of the stored COPY stream into the response; stops
+ * early once a range has gone out. */
+static ts_err feed_block(stream_copydec *dec, tap_result *tr, const uint8_t *buf, size_t len,
+                         ts_error *err)
 {
   size_t off = 0;
-  while (off < len && !(stop && *stop)) {
+  while (off < len && !tap_result_range_done(tr)) {
     size_t used = 0;
     stream_batch b;
     memset(&b, 0, sizeof b);
@@ -785,7 +768,7 @@ static ts_err feed_block(stream_copydec *dec, rows_fn rows, void *ud, const uint
       return rc;
     off += used;
     if (b.nrows) {
-      rc = rows(ud, &b, err);
+      rc = tap_result_rows(tr, &b, err);
       if (rc)
         return rc;
     } else if (used == 0) {
@@ -811,15 +794,9 @@ static void dl_keys(uws_dl *d)
       *p = '_';
 }
 
-static void dl_prep_work(ts_work *w)
+static void dl_prep(uws_dl *d)
 {
-  uws_dl *d = w->data;
   const char *rf;
-  d->conn = jobs_db_get(d->u->db, &d->err);
-  if (!d->conn) {
-    d->rc = d->err.code;
-    return;
-  }
   d->rc = jobs_get(d->conn, d->a, d->id, &d->job, &d->err);
   if (d->rc)
     return;
@@ -868,65 +845,22 @@ static void dl_prep_work(ts_work *w)
   d->rc = jobs_store_reader_open(&d->u->store, d->conn, d->id, &d->res, &d->rd, &d->err);
 }
 
-/* "bytes=a-b", "bytes=a-", "bytes=-n" against size; one range only (several
- * are answered with the whole result, as RFC 9110 allows). Returns 1 when
- * the range applies. */
-static int parse_range(uws_dl *d)
+/* A download holds a jobs connection only while it works on the download
+ * threads, never while it waits for its client: N stalled clients must not
+ * hold N of the pool's connections. */
+static void dl_prep_work(ts_work *w)
 {
-  const char *r = d->range;
-  uint64_t size = (uint64_t)d->size;
-  char *e;
-  if (!r || d->size < 0 || strncmp(r, "bytes=", 6) != 0 || strchr(r, ','))
-    return 0;
-  r += 6;
-  while (*r == ' ')
-    r++;
-  if (*r == '-') {
-    unsigned long long n = strtoull(r + 1, &e, 10);
-    if (e == r + 1 || *e)
-      return 0;
-    if (n == 0) {
-      d->unsatisfiable = 1;
-      return 1;
-    }
-    d->start = n >= size ? 0 : size - n;
-    d->end = size ? size - 1 : 0;
-  } else {
-    unsigned long long a = strtoull(r, &e, 10), b;
-    if (e == r || *e != '-')
-      return 0;
-    const char *bs = e + 1;
-    if (!*bs) {
-      b = size ? size - 1 : 0;
-    } else {
-      b = strtoull(bs, &e, 10);
-      if (*e || b < a)
-        return 0;
-    }
-    if (a >= size) {
-      d->unsatisfiable = 1;
-      return 1;
-    }
-    d->start = a;
-    d->end = b >= size ? size - 1 : b;
+  uws_dl *d = w->data;
+  d->conn = jobs_db_get(d->u->db, &d->err);
+  if (!d->conn) {
+    d->rc = d->err.code;
+    return;
   }
-  if (size == 0) {
-    d->unsatisfiable = 1;
-    return 1;
-  }
-  return 1;
-}
-
-/* If-Range (RFC 9110 13.1.5): the range applies only when the validator
- * is this representation's strong ETag; a weak one, a date or another
- * format's ETag gets the whole document. */
-static int if_range_matches(const uws_dl *d)
-{
-  const char *v = d->if_range;
-  size_t n = strlen(d->etag);
-  if (!v)
-    return 1;
-  return strlen(v) == n + 2 && v[0] == '"' && !strncmp(v + 1, d->etag, n) && v[n + 1] == '"';
+  dl_prep(d);
+  if (d->rd)
+    jobs_store_reader_use(d->rd, NULL);
+  jobs_db_put(d->u->db, d->conn);
+  d->conn = NULL;
 }
 
 /* Records what the download learnt: the size of a format whose whole
@@ -937,9 +871,15 @@ static void dl_close_work(ts_work *w)
 {
   uws_dl *d = w->data;
   ts_error e;
+  int learnt = d->ok && d->tr_complete && !d->head && d->size < 0 && !d->fmt->body_encoding;
   jobs_store_reader_free(d->rd);
   d->rd = NULL;
-  if (d->conn && d->ok && d->via_tr && d->tr_complete && d->size < 0 && !d->fmt->body_encoding &&
+  if (!learnt && !d->size_wrong)
+    return;
+  d->conn = jobs_db_get(d->u->db, &e);
+  if (!d->conn)
+    ts_log(TS_LOG_WARN, d->reqid, "job %s: cannot record the %s size: %s", d->id, d->key, e.msg);
+  if (d->conn && learnt &&
       jobs_result_size_set(d->conn, d->id, d->res.name, d->key, (int64_t)d->encoded, &e))
     ts_log(TS_LOG_WARN, d->reqid, "job %s: cannot record the %s size: %s", d->id, d->key, e.msg);
   if (d->conn && d->size_wrong && jobs_result_size_set(d->conn, d->id, d->res.name, d->key, -1, &e))
@@ -950,8 +890,6 @@ static void dl_close_work(ts_work *w)
 
 static void dl_free(uws_dl *d)
 {
-  fmt_encoder_free(d->enc);
-  stream_out_free(&d->out);
   stream_copydec_free(d->dec);
   free(d->buf);
   ts_arena_free(d->a);
@@ -962,11 +900,11 @@ static void dl_close_after(ts_work *w)
 {
   uws_dl *d = w->data;
   ts_log(TS_LOG_DEBUG, d->reqid, "job %s: download of %s ended: %s, %s%lld bytes%s", d->id, d->key,
-         d->ok && (!d->via_tr || d->tr_complete) ? "complete"
+         d->ok && (!d->tr_end || d->tr_complete) ? "complete"
          : d->aborted                            ? "aborted"
                                                  : "failed",
-         d->via_tr ? "streamed " : "sized ", d->via_tr ? (long long)d->encoded : d->size,
-         d->via_tr && d->ok && d->tr_complete && d->size < 0 && !d->fmt->body_encoding
+         d->size < 0 ? "streamed " : "sized ", (long long)d->encoded,
+         d->ok && d->tr_complete && !d->head && d->size < 0 && !d->fmt->body_encoding
              ? " (size recorded)"
              : "");
   dl_free(d);
@@ -989,12 +927,13 @@ static void dl_release(uws_dl *d)
   }
 }
 
-/* tap_result's on_done: a streamed download has really ended. */
-static void dl_on_done(void *ud, int complete, uint64_t encoded)
+/* tap_result's on_done: a download has really ended. */
+static void dl_on_done(void *ud, const tap_result_end *end)
 {
   uws_dl *d = ud;
-  d->tr_complete = complete;
-  d->encoded = encoded;
+  d->tr_complete = end->complete;
+  d->size_wrong = end->size_wrong;
+  d->encoded = end->encoded;
   if (d->tr_end == DL_TR_WAITING)
     dl_release(d);
   else
@@ -1031,111 +970,32 @@ static void dl_end(uws_dl *d, int ok)
   dl_release(d);
 }
 
-static ts_err dl_flush(void *ud, const char *buf, size_t len)
-{
-  uws_dl *d = ud;
-  uint64_t s = d->pos, e = d->pos + len;
-  ts_err rc;
-  if (d->aborted)
-    return TS_ECANCELED;
-  if (!d->started) {
-    char hdr[512];
-    size_t n = (size_t)snprintf(hdr, sizeof hdr,
-                                "Content-Disposition: inline; filename=\"%.40s.%.8s\"\r\n"
-                                "ETag: \"%s\"\r\nAccept-Ranges: bytes\r\n",
-                                d->id, d->fmt->ext, d->etag);
-    if (d->ranged) {
-      snprintf(hdr + n, sizeof hdr - n, "Content-Range: bytes %llu-%llu/%lld\r\n",
-               (unsigned long long)d->start, (unsigned long long)d->end, (long long)d->size);
-      rc = http_begin_sized(d->req, 206, d->fmt->mime, hdr, d->end - d->start + 1);
-    } else if (d->size >= 0) {
-      rc = http_begin_sized(d->req, 200, d->fmt->mime, hdr, (uint64_t)d->size);
-    } else {
-      rc = http_begin_chunked(d->req, 200, d->fmt->mime, hdr);
-    }
-    if (rc)
-      return rc;
-    d->started = 1;
-  }
-  d->pos = e;
-  if (!d->ranged)
-    return http_write(d->req, buf, len);
-  uint64_t lo = s > d->start ? s : d->start, hi = e < d->end + 1 ? e : d->end + 1;
-  rc = lo < hi ? http_write(d->req, buf + (lo - s), (size_t)(hi - lo)) : TS_OK;
-  if (e >= d->end + 1)
-    d->range_done = 1;
-  return rc;
-}
-
 static void dl_read(uws_dl *d);
 
-/* After the encoder's end: the checks and the end of the response. */
-static void dl_complete(uws_dl *d, ts_err rc)
-{
-  if (!rc && !d->started) /* an empty body */
-    rc = dl_flush(d, "", 0);
-  if (!rc && d->size >= 0 && !d->ranged && d->pos != (uint64_t)d->size) {
-    /* The recorded size was wrong (an encoder changed): break the
-     * transfer and forget the size. */
-    ts_log(TS_LOG_ERROR, d->req->reqid, "job %s: %s output is %llu bytes, %lld recorded", d->id,
-           d->fmt->name, (unsigned long long)d->pos, (long long)d->size);
-    d->size_wrong = 1;
-    rc = TS_EINTERNAL;
-  }
-  if (rc)
-    ts_log(TS_LOG_WARN, d->req->reqid, "download of job %s failed: %s", d->id,
-           d->err.msg[0] ? d->err.msg : ts_err_text(rc));
-  dl_end(d, rc == TS_OK);
-}
-
-/* A spooled document (FITS) goes out piece by piece while the client
- * keeps up; on_drain comes back here. */
-static void dl_drain(uws_dl *d)
-{
-  int done = 0;
-  while (!d->range_done && !d->aborted) {
-    if (fmt_encoder_drain(d->enc, &done)) {
-      ts_fail(&d->err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
-      dl_complete(d, TS_EFORMAT);
-      return;
-    }
-    if (done)
-      break;
-    if (d->started && http_write_blocked(d->req)) {
-      d->blocked = 1;
-      return;
-    }
-  }
-  d->draining = 0;
-  dl_complete(d, d->aborted ? TS_ECANCELED : TS_OK);
-}
-
+/* The stored stream has ended: tap_result writes the trailer. */
 static void dl_finish_stream(uws_dl *d)
 {
-  ts_err rc = d->range_done ? TS_OK : stream_copydec_finish(d->dec, &d->err);
-  if (d->tr) {
-    dl_end(d, rc == TS_OK); /* tap_result writes the trailer */
-    return;
-  }
-  if (!rc && !d->range_done) {
-    fmt_trailer t = {d->res.overflow ? FMT_OVERFLOW : FMT_OK,
-                     d->res.overflow ? "the result was truncated at MAXREC rows" : NULL};
-    rc = fmt_encoder_end(d->enc, &t);
-  }
-  if (!rc)
-    rc = stream_out_flush(&d->out);
-  if (rc || d->range_done) {
-    dl_complete(d, rc);
-    return;
-  }
-  d->draining = 1;
-  dl_drain(d);
+  ts_err rc = stream_copydec_finish(d->dec, &d->err);
+  if (rc)
+    ts_log(TS_LOG_WARN, d->req->reqid, "download of job %s failed: %s", d->id, d->err.msg);
+  dl_end(d, rc == TS_OK);
 }
 
 static void dl_read_work(ts_work *w)
 {
   uws_dl *d = w->data;
+  PGconn *conn = NULL;
+  if (d->res.store && !strcmp(d->res.store, "pg")) { /* chunks come through a jobs connection */
+    conn = jobs_db_get(d->u->db, &d->err);
+    if (!conn) {
+      d->rc = d->err.code;
+      return;
+    }
+    jobs_store_reader_use(d->rd, conn);
+  }
   d->rc = jobs_store_read(d->rd, d->buf, DL_BLOCK, &d->len, &d->err);
+  jobs_store_reader_use(d->rd, NULL);
+  jobs_db_put(d->u->db, conn);
 }
 
 static void dl_read_after(ts_work *w)
@@ -1150,19 +1010,16 @@ static void dl_read_after(ts_work *w)
     dl_finish_stream(d);
     return;
   }
-  if (d->tr)
-    d->rc = feed_block(d->dec, tr_rows, d->tr, d->buf, d->len, NULL, &d->err);
-  else
-    d->rc = feed_block(d->dec, enc_rows, d->enc, d->buf, d->len, &d->range_done, &d->err);
+  d->rc = feed_block(d->dec, d->tr, d->buf, d->len, &d->err);
   if (d->rc || d->aborted) {
     dl_end(d, 0);
     return;
   }
-  if (d->range_done) {
-    dl_finish_stream(d);
+  if (tap_result_range_done(d->tr)) {
+    dl_end(d, 1); /* the rest of the document is not needed */
     return;
   }
-  if (d->tr ? tap_result_blocked(d->tr) : d->started && http_write_blocked(d->req)) {
+  if (tap_result_blocked(d->tr)) {
     d->blocked = 1; /* on_drain reads on */
     return;
   }
@@ -1183,10 +1040,7 @@ static void dl_on_drain(void *ud)
   uws_dl *d = ud;
   if (d->blocked && !d->ended) {
     d->blocked = 0;
-    if (d->draining)
-      dl_drain(d);
-    else
-      dl_read(d);
+    dl_read(d);
   }
 }
 
@@ -1198,6 +1052,8 @@ static void dl_on_abort(void *ud)
     dl_end(d, 0);
 }
 
+static const tap_result_hooks dl_hooks = {dl_on_drain, dl_on_abort, dl_on_done};
+
 static void dl_prep_after(ts_work *w)
 {
   uws_dl *d = w->data;
@@ -1206,8 +1062,11 @@ static void dl_prep_after(ts_work *w)
     dl_end(d, 0);
     return;
   }
-  if (d->range && if_range_matches(d))
-    d->ranged = parse_range(d);
+  if (http_if_range_matches(d->if_range, d->etag)) {
+    http_range_result rr = http_range_parse(d->range, d->size, &d->start, &d->end);
+    d->ranged = rr == HTTP_RANGE_PARTIAL;
+    d->unsatisfiable = rr == HTTP_RANGE_UNSATISFIABLE;
+  }
   if (d->unsatisfiable) {
     char hdr[96];
     snprintf(hdr, sizeof hdr, "Content-Range: bytes */%lld\r\n", (long long)d->size);
@@ -1217,17 +1076,22 @@ static void dl_prep_after(ts_work *w)
     dl_release(d);
     return;
   }
+  d->tr = tap_result_new(d->req, d->fmt, &dl_hooks, d);
+  if (!d->tr) {
+    ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
+    dl_end(d, 0);
+    return;
+  }
+  tap_result_set_etag(d->tr, d->etag);
+  tap_result_set_name(d->tr, d->id);
+  if (d->size >= 0)
+    tap_result_set_size(d->tr, (uint64_t)d->size, d->ranged, d->start, d->end);
   if (d->req->is_head) {
     /* The head says everything (Content-Length once the size is known);
      * nothing to encode. */
-    d->pos = d->size >= 0 ? (uint64_t)d->size : 0;
-    if (dl_flush(d, "", 0) == TS_OK) {
-      d->ended = 1;
-      d->ok = 1;
-      http_end(d->req, 1);
-      dl_release(d);
-      return;
-    }
+    d->head = 1;
+    dl_end(d, 1);
+    return;
   }
   d->buf = malloc(DL_BLOCK);
   d->dec = stream_copydec_new(d->schema.ncols, (size_t)d->u->cfg->fetch_size);
@@ -1236,31 +1100,7 @@ static void dl_prep_after(ts_work *w)
     dl_end(d, 0);
     return;
   }
-  if (!d->ranged && d->size < 0) {
-    static const tap_result_hooks hooks = {dl_on_drain, dl_on_abort, dl_on_done};
-    d->tr = tap_result_new(d->req, d->fmt, &hooks, d);
-    d->via_tr = 1;
-    if (!d->tr) {
-      ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
-      dl_end(d, 0);
-      return;
-    }
-    tap_result_set_etag(d->tr, d->etag);
-    if (tap_result_begin(d->tr, &d->schema, &d->info, &d->err)) {
-      dl_end(d, 0);
-      return;
-    }
-    dl_read(d);
-    return;
-  }
-  if (stream_out_init(&d->out, DL_OUT, dl_flush, d) ||
-      !(d->enc = fmt_encoder_new(d->fmt, &d->out))) {
-    ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
-    dl_end(d, 0);
-    return;
-  }
-  if (fmt_encoder_begin(d->enc, &d->schema, &d->info)) {
-    ts_fail(&d->err, TS_EFORMAT, 0, "cannot write this result as %s", d->fmt->name);
+  if (tap_result_begin(d->tr, &d->schema, &d->info, &d->err)) {
     dl_end(d, 0);
     return;
   }
@@ -1330,24 +1170,12 @@ static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
   return TS_OK;
 }
 
-/* The error of a failed statement on the query connection: TS_EUNAVAIL
- * when the connection failed (the job may run again elsewhere), TS_EDB
- * when the statement did. */
-static ts_err query_error(PGconn *qc, const PGresult *r, ts_error *err)
-{
-  const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-  ts_err code = stream_pg_conn_lost(qc, r)
-                    ? TS_EUNAVAIL
-                    : stream_pg_sqlstate_err(PQresultErrorField(r, PG_DIAG_SQLSTATE));
-  return ts_fail(err, code, 0, "%s", m ? m : PQerrorMessage(qc));
-}
-
 static ts_err exec_simple(PGconn *c, const char *sql, ts_error *err)
 {
   PGresult *r = PQexec(c, sql);
   ts_err rc = TS_OK;
   if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-    rc = query_error(c, r, err);
+    rc = stream_pg_result_error(c, r, err);
   PQclear(r);
   return rc;
 }
@@ -1361,11 +1189,8 @@ typedef struct exec_run {
   int64_t maxrec;
   stream_schema schema;
   jobs_store_writer *w;
-  int64_t rows;
-  int overflow, header_seen;
+  stream_pgcopy copy; /* the reader; its why: 0 none, 1 abort/delete, 2 timeout, 3 shutdown */
   int64_t deadline_ms, next_check_ms;
-  int canceled; /* we sent a cancel */
-  int why;      /* 0 none, 1 abort/delete, 2 timeout, 3 shutdown */
 } exec_run;
 
 static const char *job_param(const void *src, const char *name)
@@ -1389,95 +1214,35 @@ static ts_err exec_prepare(exec_run *x, ts_error *err)
 
 static ts_err exec_describe(exec_run *x, PGconn *qc, ts_error *err)
 {
-  PGresult *r = PQprepare(qc, "", x->sql, 0, NULL);
-  ts_err rc = TS_OK;
-  if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-    PQclear(r);
-    r = PQdescribePrepared(qc, "");
-  }
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    rc = query_error(qc, r, err);
-    PQclear(r);
-    return rc;
-  }
-  x->schema.ncols = (size_t)PQnfields(r);
-  x->schema.cols = ts_arena_calloc(x->a, x->schema.ncols + 1, sizeof *x->schema.cols);
-  if (!x->schema.cols)
-    rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  for (int i = 0; !rc && i < (int)x->schema.ncols; i++) {
-    stream_column *c = &x->schema.cols[i];
-    c->name = ts_arena_strdup(x->a, PQfname(r, i));
-    if (stream_column_set_type(c, (uint32_t)PQftype(r, i), (int32_t)PQfmod(r, i))) {
-      const char *tn = stream_pg_type_name((uint32_t)PQftype(r, i));
-      rc = ts_fail(err, TS_EINVAL, 0, "column \"%s\" has type %s, which cannot be output", c->name,
-                   tn ? tn : "(unknown)");
-    }
-  }
-  PQclear(r);
+  ts_err rc = stream_pgcopy_describe(qc, x->sql, x->a, &x->schema, err);
   if (!rc)
     tap_merge_column_meta(&x->schema, x->adql);
   return rc;
 }
 
-static const uint8_t copy_header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n',
-                                        0,   0,   0,   0,   0,   0,   0,    0,    0};
-static const uint8_t copy_trailer[2] = {0xff, 0xff};
-
-/* One CopyData message: the first carries the 19-byte header (plus an
- * extension area) before its tuple; PostgreSQL sends one tuple per message
- * after that, and the trailer alone. The stored stream is written with our
- * own canonical header and trailer around the tuples. */
-static ts_err exec_message(exec_run *x, const uint8_t *p, size_t n, ts_error *err)
+/* The stored stream is written with the canonical header and trailer
+ * around PostgreSQL's tuples. */
+static ts_err exec_tuple(void *ud, const uint8_t *p, size_t n, ts_error *err)
 {
-  if (!x->header_seen) {
-    if (n < 19 || memcmp(p, copy_header, 11) != 0)
-      return ts_fail(err, TS_EDB, 0, "unexpected COPY stream from the database");
-    uint32_t ext = stream_be32(p + 15);
-    if (n < 19 + (size_t)ext)
-      return ts_fail(err, TS_EDB, 0, "unexpected COPY header from the database");
-    p += 19 + ext;
-    n -= 19 + ext;
-    x->header_seen = 1;
-    ts_err rc = jobs_store_write(x->w, copy_header, sizeof copy_header, err);
-    if (rc)
-      return rc;
-  }
-  if (n == 0 || (n == 2 && p[0] == 0xff && p[1] == 0xff))
-    return TS_OK;
-  if (x->overflow)
-    return TS_OK;
-  if (x->maxrec >= 0 && x->rows >= x->maxrec) {
-    x->overflow = 1; /* row maxrec+1: not stored */
-    return TS_OK;
-  }
-  x->rows++;
+  exec_run *x = ud;
   return jobs_store_write(x->w, p, n, err);
 }
 
-static void exec_cancel(PGconn *qc)
-{
-  char eb[256];
-  PGcancel *c = PQgetCancel(qc);
-  if (c) {
-    PQcancel(c, eb, sizeof eb);
-    PQfreeCancel(c);
-  }
-}
-
 /* Watchdog step between reads: abort, shutdown, duration, and the job's
- * phase in the database. */
-static void exec_watch(exec_run *x, PGconn *qc)
+ * phase in the database. Returns why the query must stop (0: it need
+ * not). */
+static int exec_watch(void *ud)
 {
+  exec_run *x = ud;
   uws *u = x->e->u;
   int64_t now = ts_now_ms();
-  int why = 0;
   if (atomic_load(&x->e->abort))
-    why = 1;
-  else if (atomic_load(&u->stopping))
-    why = 3;
-  else if (x->deadline_ms && now > x->deadline_ms)
-    why = 2;
-  else if (now >= x->next_check_ms) {
+    return 1;
+  if (atomic_load(&u->stopping))
+    return 3;
+  if (x->deadline_ms && now > x->deadline_ms)
+    return 2;
+  if (now >= x->next_check_ms) {
     jobs_phase p;
     ts_error e;
     x->next_check_ms = now + PHASE_CHECK_MS;
@@ -1485,103 +1250,35 @@ static void exec_watch(exec_run *x, PGconn *qc)
      * transaction: READ COMMITTED still sees an abort committed since. */
     ts_err rc = jobs_get_phase(x->e->state, x->job->id, &p, &e);
     if (rc == TS_ENOTFOUND || (!rc && p != JOBS_EXECUTING))
-      why = 1;
+      return 1;
   }
-  if (why && !x->canceled) {
-    x->canceled = 1;
-    x->why = why;
-    exec_cancel(qc);
-  }
+  return 0;
 }
 
 static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
 {
-  static const char copy_fmt[] = "COPY (%s) TO STDOUT (FORMAT binary)";
-  ts_buf cmd;
-  ts_err rc = TS_OK;
-  PGresult *r;
-  ts_buf_init(&cmd, strlen(x->sql) + sizeof copy_fmt);
-  if (ts_buf_printf(&cmd, copy_fmt, x->sql)) {
-    ts_buf_free(&cmd);
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  }
-  int sent = PQsendQuery(qc, cmd.data);
-  ts_buf_free(&cmd);
-  if (!sent)
-    return query_error(qc, NULL, err);
-  /* The COPY_OUT result comes first (or an error); the watchdog keeps
-   * running while the query plans and starts. */
-  while (PQisBusy(qc)) {
-    struct pollfd pfd = {PQsocket(qc), POLLIN, 0};
-    exec_watch(x, qc);
-    if (poll(&pfd, 1, EXEC_POLL_MS) > 0 && !PQconsumeInput(qc))
-      break;
-  }
-  r = PQgetResult(qc);
-  if (PQresultStatus(r) != PGRES_COPY_OUT) {
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (state && !strcmp(state, "57014") && x->why != 1 && x->why != 3 &&
-        x->job->execution_duration > 0)
-      rc = ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
-                   (long long)x->job->execution_duration);
-    else if (x->why)
-      rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
-    else
-      rc = query_error(qc, r, err);
-    PQclear(r);
-    while ((r = PQgetResult(qc)) != NULL)
-      PQclear(r);
+  stream_pgcopy *r = &x->copy;
+  r->conn = qc;
+  r->maxrec = x->maxrec;
+  r->poll_ms = EXEC_POLL_MS;
+  r->on_tuple = exec_tuple;
+  r->watch = exec_watch;
+  r->ud = x;
+  ts_err rc = jobs_store_write(x->w, stream_copy_header, sizeof stream_copy_header, err);
+  if (!rc)
+    rc = stream_pgcopy_run(r, x->sql, err);
+  if (rc != TS_ECANCELED)
     return rc;
-  }
-  PQclear(r);
-  for (;;) {
-    char *buf = NULL;
-    int n = PQgetCopyData(qc, &buf, 1);
-    if (n > 0) {
-      if (!rc)
-        rc = exec_message(x, (const uint8_t *)buf, (size_t)n, err);
-      PQfreemem(buf);
-      if (rc && !x->canceled) {
-        x->canceled = 1; /* storage failed: stop the query, keep draining */
-        exec_cancel(qc);
-      }
-      continue;
-    }
-    if (n == 0) {
-      struct pollfd pfd = {PQsocket(qc), POLLIN, 0};
-      exec_watch(x, qc);
-      if (poll(&pfd, 1, EXEC_POLL_MS) > 0 && !PQconsumeInput(qc))
-        break;
-      continue;
-    }
-    break; /* -1: done (or the first result is not COPY), -2: error */
-  }
-  /* The final result(s): COPY's status or the error that ended it. */
-  while ((r = PQgetResult(qc)) != NULL) {
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_COPY_OUT && !rc) {
-      const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-      if (state && !strcmp(state, "57014") && (x->why == 2 || x->why == 0) &&
-          x->job->execution_duration > 0)
-        rc =
-            ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
-                    (long long)x->job->execution_duration);
-      else if (x->why)
-        rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
-      else
-        rc = query_error(qc, r, err);
-    }
-    PQclear(r);
-  }
-  if (!rc && x->why == 2)
-    rc = ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
-                 (long long)x->job->execution_duration);
-  else if (!rc && x->why)
-    rc = ts_fail(err, TS_ECANCELED, 0, "canceled");
-  if (PQstatus(qc) != CONNECTION_OK && !rc)
-    rc =
-        ts_fail(err, TS_EUNAVAIL, 0, "lost the connection to the database: %s", PQerrorMessage(qc));
-  return rc;
+  /* Canceled: by our watchdog (why), or in the database (57014: the
+   * statement timeout, or another instance's pg_cancel_backend). */
+  if (r->why == 2 ||
+      (r->why == 0 && !strcmp(r->sqlstate, "57014") && x->job->execution_duration > 0))
+    return ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
+                   (long long)x->job->execution_duration);
+  if (r->why)
+    return ts_fail(err, TS_ECANCELED, 0, "canceled");
+  ts_error in = *err;
+  return ts_fail(err, stream_pg_sqlstate_err(r->sqlstate), 0, "%s", in.msg);
 }
 
 /* One execution of the job into the store; TS_OK once it is COMPLETED.
@@ -1625,7 +1322,7 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
   if (e->query && PQtransactionStatus(e->query) != PQTRANS_IDLE)
     PQclear(PQexec(e->query, rc ? "ROLLBACK" : "COMMIT"));
   if (!rc)
-    rc = jobs_store_write(x->w, copy_trailer, sizeof copy_trailer, err);
+    rc = jobs_store_write(x->w, stream_copy_trailer, sizeof stream_copy_trailer, err);
   if (!rc)
     rc = jobs_store_writer_finish(x->w, &res, err);
   if (rc == TS_EIO && PQstatus(e->state) != CONNECTION_OK) {
@@ -1638,8 +1335,8 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
     ts_fail(err, TS_EIO, 0, "cannot store the result: %.450s", in.msg);
   }
   if (!rc) {
-    res.rows = x->rows;
-    res.overflow = x->overflow;
+    res.rows = (int64_t)x->copy.tuples;
+    res.overflow = x->copy.overflow;
     if (jobs_schema_json(&x->schema, &cols))
       rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
@@ -1649,8 +1346,8 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
     keep = !rc || rc == TS_EUNAVAIL;
     if (!rc)
       ts_log(TS_LOG_INFO, NULL, "job %s: COMPLETED, %lld rows%s, %lld bytes stored (%lld raw)",
-             job->id, (long long)x->rows, x->overflow ? " (overflow)" : "", (long long)res.bytes,
-             (long long)res.raw_bytes);
+             job->id, (long long)x->copy.tuples, x->copy.overflow ? " (overflow)" : "",
+             (long long)res.bytes, (long long)res.raw_bytes);
   }
   jobs_store_writer_free(x->w, keep); /* NULL-safe; removes a result not kept */
   x->w = NULL;
@@ -1716,7 +1413,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
 
   for (;;) {
     rc = exec_once(e, job, a, &x, &err);
-    if (rc != TS_EUNAVAIL || x.why)
+    if (rc != TS_EUNAVAIL || x.copy.why)
       break;
     if (++lost > EXEC_RETRIES) {
       ts_error in = err;
@@ -1731,13 +1428,13 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
         ts_log(TS_LOG_INFO, NULL, "job %s: no longer executing here", job->id);
         return;
       }
-      x.why = 3;
+      x.copy.why = 3;
       break;
     }
   }
   if (!rc)
     return;
-  if (x.why == 3) {
+  if (x.copy.why == 3) {
     /* Shutdown: the job goes back to the queue (or fails), per on_restart. */
     if (!strcmp(c->jobs_on_restart, "requeue"))
       jobs_requeue(e->state, job->id, u->instance, &e2);
@@ -1746,7 +1443,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
                 "the service stopped while this job was executing; submit it again", &e2);
     return;
   }
-  if (x.why == 1 || rc == TS_ECANCELED) {
+  if (x.copy.why == 1 || rc == TS_ECANCELED) {
     ts_log(TS_LOG_INFO, NULL, "job %s: stopped (aborted or deleted)", job->id);
     return;
   }
@@ -1891,7 +1588,7 @@ ts_err uws_start(ts_app *app, ts_error *err)
   rc = ts_workq_new(app->loop, c->jobs_download_threads, &u->dlq);
   if (rc)
     return ts_fail(err, rc, 0, "cannot start the download threads");
-  u->db = jobs_db_new(c->dsn, c->pool_size);
+  u->db = jobs_db_new(c->dsn, c->jobs_db_connections, DB_WAIT_MS);
   if (!u->db)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   conn = jobs_db_get(u->db, err);

@@ -7,5 +7,6 @@
   X(shutdown) X(idle_timeout) X(write_timeout) X(evict_waiting) X(addr_limit)                \
   X(first_byte_timeout) X(body_budget) X(form_body_limit) X(abort_stalled)                     \
   X(route_match) X(route_params) X(route_405) X(route_precedence) X(route_trailing_slash)            \
-  X(route_sibling) X(route_bad_patterns) X(route_hostile)
+  X(route_sibling) X(route_bad_patterns) X(route_hostile)                           \
+  X(range_parse) X(if_range)
 /* clang-format on */

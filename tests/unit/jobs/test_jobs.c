@@ -526,7 +526,7 @@ int test_pg_db_dead_idle(void)
 {
   PGconn *c = pg(), *k = pg();
   const char *dsn = getenv("TAPSERVE_TEST_DSN");
-  jobs_db *db = jobs_db_new(dsn ? dsn : "", 2);
+  jobs_db *db = jobs_db_new(dsn ? dsn : "", 2, 0);
   ts_error err;
   char sql[96];
   jobs_phase p;
@@ -555,5 +555,59 @@ int test_pg_db_dead_idle(void)
   jobs_db_free(db);
   PQfinish(k);
   PQfinish(c);
+  return 0;
+}
+
+typedef struct db_waiter {
+  jobs_db *db;
+  PGconn *got;
+  ts_error err;
+} db_waiter;
+
+static void *db_wait_thread(void *arg)
+{
+  db_waiter *w = arg;
+  w->got = jobs_db_get(w->db, &w->err);
+  return NULL;
+}
+
+/* At most `max` connections open: one more waits for a connection to come
+ * back, and gives up with TS_EUNAVAIL when none does in time. */
+int test_pg_db_bound(void)
+{
+  const char *dsn = getenv("TAPSERVE_TEST_DSN");
+  TS_CHECK(dsn && *dsn);
+  jobs_db *db = jobs_db_new(dsn, 2, 300);
+  ts_error err;
+  TS_CHECK(db);
+  PGconn *a = jobs_db_get(db, &err), *b = jobs_db_get(db, &err);
+  TS_CHECK(a && b);
+  TS_CHECK(jobs_db_get(db, &err) == NULL);
+  TS_CHECK_EQ_INT(err.code, TS_EUNAVAIL);
+  TS_CHECK(strstr(err.msg, "all 2 connections"));
+  /* A waiter gets the connection given back meanwhile. */
+  db_waiter w = {db, NULL, {0}};
+  pthread_t th;
+  jobs_db_free(db);
+  db = jobs_db_new(dsn, 1, 5000);
+  w.db = db;
+  PGconn *c = jobs_db_get(db, &err);
+  TS_CHECK(c);
+  TS_CHECK(pthread_create(&th, NULL, db_wait_thread, &w) == 0);
+  usleep(100000);
+  jobs_db_put(db, c);
+  pthread_join(th, NULL);
+  TS_CHECK(w.got == c);
+  /* A connection that is closed (not idle) frees its place too. */
+  PQclear(PQexec(w.got, "BEGIN"));
+  TS_CHECK(pthread_create(&th, NULL, db_wait_thread, &w) == 0);
+  usleep(100000);
+  jobs_db_put(db, w.got);
+  pthread_join(th, NULL);
+  TS_CHECK(w.got && PQstatus(w.got) == CONNECTION_OK);
+  jobs_db_put(db, w.got);
+  PQfinish(a);
+  PQfinish(b);
+  jobs_db_free(db);
   return 0;
 }

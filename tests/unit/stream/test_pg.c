@@ -44,7 +44,7 @@ struct qrun {
 static int done_count;   /* queries ended so far, for done_seq */
 static int pool_wait_ms; /* the pool's wait_timeout_ms in run_queries */
 
-static const char *test_dsn(void)
+const char *stream_test_dsn(void)
 {
   const char *dsn = getenv("TAPSERVE_TEST_DSN");
   if (!dsn || !*dsn)
@@ -180,7 +180,7 @@ static int run_queries(const char *dsn, int pool_size, qrun *runs, const stream_
 
 static int run_one(const char *sql, int64_t maxrec, int64_t timeout_ms, size_t batch, qrun *r)
 {
-  const char *dsn = test_dsn();
+  const char *dsn = stream_test_dsn();
   if (!dsn)
     return -1;
   stream_query_opts o = {sql, maxrec, timeout_ms, batch, "test"};
@@ -373,7 +373,7 @@ int test_pg_maxrec(void)
 
 int test_pg_sql_error(void)
 {
-  const char *dsn = test_dsn();
+  const char *dsn = stream_test_dsn();
   TS_CHECK(dsn);
   /* The error, then a query on the same single connection: it was rolled
    * back and returned to the pool in a usable state. */
@@ -431,7 +431,7 @@ int test_pg_unsupported_type(void)
 
 int test_pg_schema_refused(void)
 {
-  const char *dsn = test_dsn();
+  const char *dsn = stream_test_dsn();
   TS_CHECK(dsn);
   qrun r[2] = {{.schema_rc = TS_EFORMAT}, {0}};
   stream_query_opts o[2] = {{"SELECT 1 AS x", -1, 0, 0, "t1"}, {"SELECT 2 AS y", -1, 0, 0, "t2"}};
@@ -477,7 +477,7 @@ static int backend_gone(const char *dsn, int pid)
 
 int test_pg_cancel(void)
 {
-  const char *dsn = test_dsn();
+  const char *dsn = stream_test_dsn();
   TS_CHECK(dsn);
   qrun r = {.cancel_after_first = 1};
   TS_CHECK_EQ_INT(run_one("SELECT generate_series(1, 50000000) AS i", -1, 0, 1000, &r), 0);
@@ -490,7 +490,7 @@ int test_pg_cancel(void)
 
 int test_pg_pool_concurrency(void)
 {
-  const char *dsn = test_dsn();
+  const char *dsn = stream_test_dsn();
   TS_CHECK(dsn);
   qrun r[5];
   stream_query_opts o[5];
@@ -513,7 +513,7 @@ int test_pg_pool_concurrency(void)
  * TS_EUNAVAIL instead of waiting for as long as the others run. */
 int test_pg_pool_wait_timeout(void)
 {
-  const char *dsn = test_dsn();
+  const char *dsn = stream_test_dsn();
   qrun r[2];
   stream_query_opts o[2] = {{"SELECT 1 AS x FROM pg_sleep(1)", -1, 0, 0, "slow"},
                             {"SELECT 2 AS y", -1, 0, 0, "waits"}};
@@ -546,7 +546,7 @@ static void run_until_done(uv_loop_t *loop, qrun *r)
  * error. (The pool's kick timer runs before libuv polls for I/O.) */
 int test_pg_pool_dead_idle(void)
 {
-  const char *dsn = test_dsn();
+  const char *dsn = stream_test_dsn();
   uv_loop_t loop;
   qrun r[2];
   ts_error err;
