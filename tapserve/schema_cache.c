@@ -41,7 +41,6 @@ struct schema_cache {
   pthread_mutex_t mu;
   meta *cur;           /* under mu */
   uint64_t generation; /* under mu */
-  PGconn *conn;        /* the loads' connection; one load at a time uses it */
   /* Loop thread only. */
   uv_timer_t timer;
   uv_signal_t sighup;
@@ -78,8 +77,6 @@ void schema_cache_free(ts_app *app)
   if (!sc)
     return;
   meta_release(sc->cur);
-  if (sc->conn)
-    PQfinish(sc->conn);
   pthread_mutex_destroy(&sc->mu);
   free(sc);
   app->schema = NULL;
@@ -138,30 +135,18 @@ uint64_t schema_cache_generation(const ts_app *app)
 
 /* ---- loading ------------------------------------------------------------- */
 
-static ts_err connect_loads(struct schema_cache *sc, ts_error *err)
-{
-  if (sc->conn && PQstatus(sc->conn) == CONNECTION_OK)
-    return TS_OK;
-  if (sc->conn)
-    PQfinish(sc->conn);
-  sc->conn = stream_pg_connect_blocking(sc->app->cfg->dsn, err);
-  return sc->conn ? TS_OK : (err->code ? err->code : TS_EDB);
-}
-
-/* Blocking: a new snapshot from the database, or an error. A connection
- * that the server ended since the last load (a database restart) is made
- * again once. */
+/* Blocking: a new snapshot from the database, or an error. Each load has
+ * a connection of its own for its duration: reloads are rare, and an
+ * instance keeps no connection open for them. */
 static ts_err load(struct schema_cache *sc, meta **out, ts_error *err)
 {
-  ts_err rc = TS_OK;
+  PGconn *conn = stream_pg_connect_blocking(sc->app->cfg->dsn, err);
+  ts_err rc;
   *out = NULL;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    rc = connect_loads(sc, err);
-    if (!rc)
-      rc = meta_load(sc->conn, sc->app->cfg, out, err);
-    if (rc != TS_EDB || !sc->conn || PQstatus(sc->conn) == CONNECTION_OK)
-      break;
-  }
+  if (!conn)
+    return err->code ? err->code : TS_EDB;
+  rc = meta_load(conn, sc->app->cfg, out, err);
+  PQfinish(conn);
   return rc;
 }
 
@@ -305,15 +290,16 @@ void schema_cache_stop(ts_app *app)
 
 void schema_cache_watch(ts_app *app)
 {
-  struct schema_cache *sc = app->schema;
   ts_error err;
+  PGconn *conn;
   PGresult *r;
   ts_error_clear(&err);
-  if (!sc || connect_loads(sc, &err)) {
+  conn = stream_pg_connect_blocking(app->cfg->dsn, &err);
+  if (!conn) {
     ts_log(TS_LOG_WARN, NULL, "cannot check the TAP_SCHEMA triggers: %s", err.msg);
     return;
   }
-  r = PQexec(sc->conn, "SELECT tapserve.watch_tap_schema()");
+  r = PQexec(conn, "SELECT tapserve.watch_tap_schema()");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     const char *msg = PQresultErrorMessage(r);
     ts_log(TS_LOG_WARN, NULL,
@@ -327,4 +313,5 @@ void schema_cache_watch(ts_app *app)
            PQgetvalue(r, 0, 0));
   }
   PQclear(r);
+  PQfinish(conn);
 }
