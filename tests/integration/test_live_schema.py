@@ -60,7 +60,10 @@ def pair(start_server, live_table):
     a = start_server({"tap.title": "live schema A"})
     b = start_server({"tap.title": "live schema B"})
     assert a.proc.pid != b.proc.pid
-    return a, b
+    yield a, b
+    # Their connections count against the cluster's max_connections.
+    a.stop()
+    b.stop()
 
 
 @pytest.fixture()
