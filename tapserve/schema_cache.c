@@ -35,6 +35,10 @@
  * transaction gives one event, but several transactions in a row (or
  * several instances' tools) should not give one load each. */
 enum { SCHEMA_DEBOUNCE_MS = 10 };
+/* A load that the database failed (not one that found inconsistent rows:
+ * those wait for the next change) is tried again after 1, 2, 4, 8, 16 s;
+ * a longer outage ends with a LISTEN reconnection, which reloads. */
+enum { SCHEMA_RETRY_MS = 1000, SCHEMA_RETRIES = 5 };
 
 struct schema_cache {
   ts_app *app;
@@ -46,6 +50,7 @@ struct schema_cache {
   uv_signal_t sighup;
   int started, stopping;
   int loading, again;
+  int retries; /* database failures in a row */
   char why[64];
 };
 
@@ -190,15 +195,24 @@ static void load_done(uv_work_t *w, int status)
 {
   load_work *lw = w->data;
   struct schema_cache *sc = lw->sc;
+  int db_failed = 0;
   sc->loading = 0;
   if (sc->stopping || status != 0)
     meta_release(lw->built);
   else
-    apply(sc, lw->rc, lw->built, &lw->err, lw->why);
+    db_failed = apply(sc, lw->rc, lw->built, &lw->err, lw->why) != TS_OK && lw->rc != TS_EINVAL;
   free(lw);
-  if (sc->again && !sc->stopping) {
+  if (sc->stopping)
+    return;
+  if (sc->again) {
     sc->again = 0;
+    sc->retries = 0;
     uv_timer_start(&sc->timer, on_timer, SCHEMA_DEBOUNCE_MS, 0);
+  } else if (db_failed && sc->retries < SCHEMA_RETRIES) {
+    snprintf(sc->why, sizeof sc->why, "retry");
+    uv_timer_start(&sc->timer, on_timer, (uint64_t)SCHEMA_RETRY_MS << sc->retries++, 0);
+  } else if (!db_failed) {
+    sc->retries = 0;
   }
 }
 
@@ -236,10 +250,12 @@ void schema_cache_changed(ts_app *app, const char *why)
     return;
   if (!sc->why[0])
     snprintf(sc->why, sizeof sc->why, "%s", why);
-  if (sc->loading)
+  if (sc->loading) {
     sc->again = 1;
-  else if (!uv_is_active((uv_handle_t *)&sc->timer))
+  } else if (sc->retries || !uv_is_active((uv_handle_t *)&sc->timer)) {
+    sc->retries = 0; /* a change does not wait for a retry's delay */
     uv_timer_start(&sc->timer, on_timer, SCHEMA_DEBOUNCE_MS, 0);
+  }
 }
 
 static void on_sighup(uv_signal_t *h, int signum)

@@ -201,6 +201,30 @@ def test_inconsistent_rows_keep_old_snapshot(psql, pair, unpublished):
         assert b"changed with the bad rows" in r.content
 
 
+def test_database_error_is_retried(psql, pair, unpublished):
+    """A load that the database fails is tried again (after 1 s): the
+    change it missed arrives without another event."""
+    marks = [len(log_text(s)) for s in pair]
+    psql.run("ALTER TABLE tap_schema.keys RENAME TO keys_away")
+    try:
+        psql.run(PUBLISH)
+
+        def failed(s):
+            tail = log_text(s)[marks[pair.index(s)] :]
+            return re.search(r"WARN.*TAP_SCHEMA reload.*failed.*keys", tail) is not None
+
+        wait_all(pair, failed, "the failed load")
+        for s in pair:
+            assert not lists(s, TABLE)
+    finally:
+        # DDL fires no trigger: only the retry can see the table now.
+        psql.run("ALTER TABLE tap_schema.keys_away RENAME TO keys")
+    took = wait_all(pair, visible(TABLE), "the table after the retry", deadline_s=2.5)
+    print("retried load -> both instances: %.3f s" % took)
+    for s, m in zip(pair, marks):
+        assert "TAP_SCHEMA reloaded (retry)" in log_text(s)[m:]
+
+
 def test_sighup_reloads(psql, pair, unpublished):
     a, b = pair
     # Without the triggers, nothing announces the change: SIGHUP does.
