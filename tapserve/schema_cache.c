@@ -37,7 +37,7 @@
 enum { SCHEMA_DEBOUNCE_MS = 10 };
 /* A load that the database failed (not one that found inconsistent rows:
  * those wait for the next change) is tried again after 1, 2, 4, 8, 16 s;
- * a longer outage ends with a LISTEN reconnection, which reloads. */
+ * a longer outage ends with the bus's re-check, which reloads. */
 enum { SCHEMA_RETRY_MS = 1000, SCHEMA_RETRIES = 5 };
 
 struct schema_cache {

@@ -415,7 +415,7 @@ const meta *meta_hold(const ts_app *app, ts_arena *a);
 /* Makes m (the caller's reference) the current snapshot and drops the
  * cache's reference to the previous one. */
 void schema_cache_swap(ts_app *app, meta *m);
-/* A reload is due (a TAP_SCHEMA_UPDATED event, a LISTEN reconnect,
+/* A reload is due (a TAP_SCHEMA_UPDATED event, the bus's re-check,
  * SIGHUP): events within a few milliseconds make one reload, which runs on
  * the thread pool. `why` is logged. Loop thread; a no-op before
  * schema_cache_start and after schema_cache_stop. */
