@@ -46,7 +46,10 @@ def live_table(psql):
         "DROP SCHEMA IF EXISTS live CASCADE; CREATE SCHEMA live;"
         "CREATE TABLE live.stars (id bigint PRIMARY KEY, mag double precision NOT NULL);"
         "INSERT INTO live.stars SELECT g, 10 + (g %% 1000) / 100.0 FROM generate_series(1, %d) g;"
-        "ANALYZE live.stars" % NROWS
+        "ANALYZE live.stars;"
+        # What publishing grants: the servers' queries run as the read-only role.
+        "GRANT USAGE ON SCHEMA live TO tapserve_query;"
+        "GRANT SELECT ON live.stars TO tapserve_query" % NROWS
     )
     yield TABLE
     psql.run(UNPUBLISH)
