@@ -140,18 +140,24 @@ uint64_t schema_cache_generation(const ts_app *app)
 
 /* ---- loading ------------------------------------------------------------- */
 
-/* Blocking: a new snapshot from the database, or an error. Each load has
- * a connection of its own for its duration: reloads are rare, and an
- * instance keeps no connection open for them. */
+/* Blocking: a new snapshot from the database, or an error. The load
+ * borrows a connection from the pool the jobs' worker threads use
+ * (app->db): a change makes every instance reload at once, and new
+ * connections then would come all together. Without that pool (tests), a
+ * connection of its own for the load. */
 static ts_err load(struct schema_cache *sc, meta **out, ts_error *err)
 {
-  PGconn *conn = stream_pg_connect_blocking(sc->app->cfg->dsn, err);
+  jobs_db *db = sc->app->db;
+  PGconn *conn = db ? jobs_db_get(db, err) : stream_pg_connect_blocking(sc->app->cfg->dsn, err);
   ts_err rc;
   *out = NULL;
   if (!conn)
     return err->code ? err->code : TS_EDB;
   rc = meta_load(conn, sc->app->cfg, out, err);
-  PQfinish(conn);
+  if (db)
+    jobs_db_put(db, conn);
+  else
+    PQfinish(conn);
   return rc;
 }
 
