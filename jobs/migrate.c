@@ -89,6 +89,41 @@ static const char *const migrations[] = {
     /* 2: how many times each job has been claimed for execution, so a job
      * whose instances keep dying is abandoned (jobs_recover). */
     "ALTER TABLE tapserve.jobs ADD COLUMN attempts integer NOT NULL DEFAULT 0;",
+    /* 3: TAP_SCHEMA_UPDATED: a statement trigger on each tap_schema table
+     * announces a change, so every instance reloads its metadata. NOTIFY
+     * is delivered at commit, once per distinct payload per transaction:
+     * a publishing transaction gives one event whatever it touched.
+     * watch_tap_schema() installs the triggers where they are missing and
+     * returns the tables it could not watch (NULL: all of them); tapserve
+     * calls it at every start too, since tap_schema may be created (by
+     * tapserve or by the operator) after this migration ran. */
+    "CREATE FUNCTION tapserve.tap_schema_notify() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  PERFORM pg_notify('" JOBS_CHANNEL "', 'TAP_SCHEMA_UPDATED_EVENT -');\n"
+    "  RETURN NULL;\n"
+    "END $$;"
+    "CREATE FUNCTION tapserve.watch_tap_schema() RETURNS text LANGUAGE plpgsql AS $$\n"
+    "DECLARE\n"
+    "  t text;\n"
+    "  missing text;\n"
+    "BEGIN\n"
+    "  FOREACH t IN ARRAY ARRAY['schemas', 'tables', 'columns', 'keys', 'key_columns'] LOOP\n"
+    "    CONTINUE WHEN to_regclass(format('tap_schema.%I', t)) IS NULL;\n"
+    "    CONTINUE WHEN EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'tapserve_notify'\n"
+    "      AND tgrelid = to_regclass(format('tap_schema.%I', t)));\n"
+    "    BEGIN\n"
+    "      EXECUTE format('CREATE TRIGGER tapserve_notify'\n"
+    "        ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tap_schema.%I'\n"
+    "        ' FOR EACH STATEMENT EXECUTE FUNCTION tapserve.tap_schema_notify()', t);\n"
+    "    EXCEPTION\n"
+    "      WHEN duplicate_object THEN NULL; /* another instance, just now */\n"
+    "      WHEN insufficient_privilege THEN\n"
+    "        missing := concat_ws(', ', missing, 'tap_schema.' || t);\n"
+    "    END;\n"
+    "  END LOOP;\n"
+    "  RETURN missing;\n"
+    "END $$;"
+    "SELECT tapserve.watch_tap_schema();",
 };
 
 int jobs_schema_version(void)

@@ -195,8 +195,9 @@ void tap_examples(ts_app *app, http_request *req)
     http_respond(req, 200, ctype, NULL, app->examples_doc, app->examples_len);
     return;
   }
+  const meta *m = meta_hold(app, req->arena);
   ts_buf_init(&b, TAP_EXAMPLES_DOC_MAX);
-  rc = tap_examples_xml(app->cfg, app->meta ? meta_adql(app->meta) : NULL, &b);
+  rc = tap_examples_xml(app->cfg, m ? meta_adql(m) : NULL, &b);
   if (rc) {
     ts_error e;
     ts_fail(&e, rc, 0, "cannot build the examples document: %s", ts_err_text(rc));

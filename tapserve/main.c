@@ -62,22 +62,29 @@ static void on_signal(uv_signal_t *h, int signum)
   }
   ts_log(TS_LOG_INFO, NULL, "signal %d: shutting down (finishing responses in progress)", signum);
   s->app.shutting_down = 1;
+  schema_cache_stop(&s->app);
   tap_stop(&s->app);
   uws_stop(&s->app);
   http_server_shutdown(s->app.http, on_http_closed, s);
 }
 
-/* Makes sure TAP_SCHEMA exists and loads it; blocking, before serving. */
+/* Makes sure TAP_SCHEMA exists and loads its first snapshot; blocking,
+ * before serving. */
 static ts_err load_metadata(ts_app *app, ts_error *err)
 {
   PGconn *conn = stream_pg_connect_blocking(app->cfg->dsn, err);
+  meta *m = NULL;
   ts_err rc;
   if (!conn)
     return err->code ? err->code : TS_EDB;
   rc = meta_ensure_tap_schema(conn, err);
   if (!rc)
-    rc = meta_load(conn, app->cfg, &app->meta, err);
+    rc = meta_load(conn, app->cfg, &m, err);
   PQfinish(conn);
+  if (!rc)
+    rc = schema_cache_new(app, m, err);
+  if (rc)
+    meta_release(m);
   return rc;
 }
 
@@ -166,7 +173,7 @@ int ts_serve(cfg *c)
   if (c->tap_examples[0] &&
       tap_examples_load(c->tap_examples, &s.app.examples_doc, &s.app.examples_len, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
-    meta_free(s.app.meta);
+    schema_cache_free(&s.app);
     return 1;
   }
 
@@ -174,10 +181,12 @@ int ts_serve(cfg *c)
     fprintf(stderr, "tapserve: async jobs: %s\n", err.msg);
     uws_stop(&s.app);
     uws_free(&s.app);
-    meta_free(s.app.meta);
+    schema_cache_free(&s.app);
     free(s.app.examples_doc);
     return 1;
   }
+  /* The migrations have run: TAP_SCHEMA changes are announced from now. */
+  schema_cache_watch(&s.app);
 
   memset(&po, 0, sizeof po);
   po.dsn = c->query_dsn[0] ? c->query_dsn : c->dsn;
@@ -217,6 +226,7 @@ int ts_serve(cfg *c)
   }
 
   tap_start(&s.app);
+  schema_cache_start(&s.app);
   uv_signal_init(s.app.loop, &s.sigterm);
   uv_signal_init(s.app.loop, &s.sigint);
   s.sigterm.data = s.sigint.data = &s;
@@ -234,7 +244,7 @@ out:
   uws_stop(&s.app); /* a no-op after a signal; stops the executors on a failed start */
   uws_free(&s.app);
   http_router_free(s.app.routes);
-  meta_free(s.app.meta);
+  schema_cache_free(&s.app);
   free(s.app.examples_doc);
   uv_loop_close(s.app.loop);
   return rc;

@@ -14,13 +14,17 @@
  *     quotes removed;
  *   - a regular name is folded to lower case, as PostgreSQL does with
  *     unquoted identifiers.
- * Everything lives in one arena owned by the meta object. */
+ * Everything lives in one arena owned by the meta object. A built meta
+ * never changes: it is a snapshot, shared by reference count between the
+ * requests and jobs that read it (schema_cache.c swaps in new ones). */
 #include "tapserve/tap.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct meta {
+  atomic_int refs; /* meta_retain/meta_release, from any thread */
   ts_arena *arena;
   adql_meta adql;
   size_t nschemas;
@@ -421,6 +425,7 @@ ts_err meta_build(const meta_rows *rows, const cfg *c, meta **out, ts_error *err
   *out = NULL;
   if (!m)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  atomic_init(&m->refs, 1);
   m->arena = ts_arena_new(64 * 1024, 0);
   if (!m->arena) {
     free(m);
@@ -472,16 +477,24 @@ ts_err meta_build(const meta_rows *rows, const cfg *c, meta **out, ts_error *err
     m->adql.udfs = adql_std_udfs(&m->adql.nudfs);
 out:
   if (rc) {
-    meta_free(m);
+    meta_release(m);
     return rc;
   }
   *out = m;
   return TS_OK;
 }
 
-void meta_free(meta *m)
+meta *meta_retain(meta *m)
 {
-  if (!m)
+  if (m)
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+  return m;
+}
+
+void meta_release(meta *m)
+{
+  /* acq_rel: every reader's last access happens before the free. */
+  if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
     return;
   ts_arena_free(m->arena);
   free(m);

@@ -255,6 +255,7 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, t
                          tap_query *out, ts_error *err)
 {
   const char *v;
+  const meta *m;
 
   memset(out, 0, sizeof *out);
   v = get(src, "request");
@@ -287,9 +288,14 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, t
   if (out->maxrec > app->cfg->maxrec_limit)
     out->maxrec = app->cfg->maxrec_limit;
 
+  /* The query's checked form points into the TAP_SCHEMA snapshot: it holds
+   * a reference for as long as its arena lives (the request, the job). */
+  m = meta_hold(app, a);
+  if (!m)
+    return ts_fail(err, TS_EUNAVAIL, 0, "the table metadata is not available");
   /* One row more than MAXREC tells an overflow from an exact fit. */
   if (adql_parse(out->adql, strlen(out->adql), a, &out->q, err) ||
-      adql_check(out->q, meta_adql(app->meta), err) ||
+      adql_check(out->q, meta_adql(m), err) ||
       adql_translate(out->q, out->maxrec + 1, a, &out->sql, err)) {
     /* ADQL errors carry their position in the message as DALI clients
      * show it. */

@@ -25,7 +25,12 @@ extern const char sql_tap_schema[];
  * UDFs, geometry functions and coordinate systems of c's [adql] keys (c
  * NULL: the standard UDFs, every geometry function, ICRS). */
 ts_err meta_load(PGconn *conn, const cfg *c, meta **out, ts_error *err);
-void meta_free(meta *m);
+/* A built meta is an immutable snapshot with a reference count (1 for its
+ * builder). meta_retain adds a reference and returns m; meta_release drops
+ * one and frees the snapshot with the last. Both take NULL and may be
+ * called from any thread. */
+meta *meta_retain(meta *m);
+void meta_release(meta *m);
 /* The adql view of it (tables, columns, UDFs). */
 const adql_meta *meta_adql(const meta *m);
 
@@ -57,7 +62,7 @@ enum { META_SCHEMA_W = 4, META_TABLE_W = 6, META_COLUMN_W = 14, META_KEY_W = 5, 
 ts_err meta_build(const meta_rows *rows, const cfg *c, meta **out, ts_error *err);
 
 /* The published view for /tables. Everything is owned by the meta object
- * and lives until meta_free. */
+ * and lives until its last meta_release. */
 typedef struct meta_key_column {
   const char *from_column;
   const char *target_column;

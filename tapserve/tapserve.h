@@ -27,12 +27,15 @@ typedef struct ts_app {
   uv_loop_t *loop;
   http_server *http;
   stream_pg_pool *pool;
-  meta *meta;
+  /* The current TAP_SCHEMA snapshot and its reloads (schema_cache.c): read
+   * it only through meta_acquire/meta_hold. */
+  struct schema_cache *schema;
   int64_t started_ms;
   int shutting_down;
-  struct uws *uws;    /* async jobs (uws.c) */
+  struct uws *uws;      /* async jobs (uws.c) */
   struct jobs_bus *bus; /* events between instances (jobs/events.h); set up by uws_start */
-  char *examples_doc; /* the operator\'s /examples document ([tap] examples), or NULL */
+  struct jobs_db *db;   /* uws's blocking pool on dsn, for worker threads; set up by uws_start */
+  char *examples_doc;   /* the operator\'s /examples document ([tap] examples), or NULL */
   size_t examples_len;
   /* Set to 1 by whoever finds the database unreachable (the jobs
    * heartbeat, an executor that cannot reconnect), back to 0 by the
@@ -78,6 +81,46 @@ ts_err ts_workq_submit(ts_workq *q, ts_work *w, ts_work_fn work, ts_work_fn done
 /* After the loop has stopped (nothing outstanding): ends the threads,
  * closes the handle (one more non-blocking loop turn) and frees q. */
 void ts_workq_free(ts_workq *q);
+
+/* ---- TAP_SCHEMA as live state (schema_cache.c) --------------------------
+ * app->schema holds the current snapshot. Readers on any thread take a
+ * reference for as long as they use it; a reload builds a new snapshot off
+ * the loop and swaps it in on the loop, and whoever still holds the old
+ * one finishes on it (docs/internals/tapserve.md, "TAP_SCHEMA snapshots"). */
+/* Creates app->schema with `initial` as the current snapshot (taking the
+ * caller's reference). No libuv handles yet: usable before the loop runs. */
+ts_err schema_cache_new(ts_app *app, meta *initial, ts_error *err);
+/* Makes sure the triggers that announce TAP_SCHEMA changes exist (the
+ * cluster state migrations must have run); blocking, at startup. Tables
+ * it cannot watch (not their owner) are logged, not fatal. */
+void schema_cache_watch(ts_app *app);
+/* Starts the reload machinery on the loop: the debounce timer and SIGHUP. */
+void schema_cache_start(ts_app *app);
+/* Closes its handles (shutdown); a reload in flight ends without a swap. */
+void schema_cache_stop(ts_app *app);
+/* Releases the current snapshot and everything else; after the loop. */
+void schema_cache_free(ts_app *app);
+/* The current snapshot with a reference the caller releases, or NULL when
+ * there is none. Any thread. */
+meta *meta_acquire(const ts_app *app);
+/* meta_acquire, with the release deferred to ts_arena_free(a): for a
+ * request or a job, whose arena lives exactly as long as it does. NULL when
+ * there is no snapshot or no memory. */
+const meta *meta_hold(const ts_app *app, ts_arena *a);
+/* Makes m (the caller's reference) the current snapshot and drops the
+ * cache's reference to the previous one. */
+void schema_cache_swap(ts_app *app, meta *m);
+/* A reload is due (a TAP_SCHEMA_UPDATED event, the bus's re-check,
+ * SIGHUP): events within a few milliseconds make one reload, which runs on
+ * the thread pool. `why` is logged. Loop thread; a no-op before
+ * schema_cache_start and after schema_cache_stop. */
+void schema_cache_changed(ts_app *app, const char *why);
+/* Blocking reload (what the pool runs, then the swap): TS_OK and the new
+ * snapshot current, or the error and the old snapshot kept (logged at warn
+ * level). For startup tools and tests; not on the loop thread. */
+ts_err schema_cache_reload(ts_app *app, ts_error *err);
+/* How many snapshots have been made current (1 after schema_cache_new). */
+uint64_t schema_cache_generation(const ts_app *app);
 
 /* Runs the service until SIGTERM/SIGINT. */
 int ts_serve(cfg *c);

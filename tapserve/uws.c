@@ -1589,6 +1589,7 @@ ts_err uws_start(ts_app *app, ts_error *err)
   if (rc)
     return ts_fail(err, rc, 0, "cannot start the download threads");
   u->db = jobs_db_new(c->dsn, c->jobs_db_connections, DB_WAIT_MS);
+  app->db = u->db; /* TAP_SCHEMA reloads borrow from it too (schema_cache.c) */
   if (!u->db)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   conn = jobs_db_get(u->db, err);
@@ -1686,6 +1687,7 @@ void uws_free(ts_app *app)
   jobs_cluster_free(u->cluster);
   ts_workq_free(u->dlq);
   jobs_db_free(u->db);
+  app->db = NULL;
   free(u->execs);
   pthread_cond_destroy(&u->cv);
   pthread_mutex_destroy(&u->mu);

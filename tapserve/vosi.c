@@ -463,12 +463,13 @@ void vosi_capabilities(ts_app *app, http_request *req)
   ts_buf b;
   size_t n = 0;
   const fmt_type *const *fmts;
+  const meta *m;
   if (!method_ok(req))
     return;
   fmts = fmt_all(&n);
+  m = meta_hold(app, req->arena);
   ts_buf_init(&b, VOSI_DOC_MAX);
-  send_xml(req, &b,
-           vosi_capabilities_xml(app->cfg, app->meta ? meta_adql(app->meta) : NULL, fmts, n, &b));
+  send_xml(req, &b, vosi_capabilities_xml(app->cfg, m ? meta_adql(m) : NULL, fmts, n, &b));
 }
 
 void vosi_availability(ts_app *app, http_request *req)
@@ -482,7 +483,7 @@ void vosi_availability(ts_app *app, http_request *req)
     note = "shutting down; other instances of this service may still answer";
   else if (app->db_unreachable)
     note = "the database cannot be reached";
-  else if (!app->meta)
+  else if (!app->schema)
     note = "TAP_SCHEMA has not been loaded yet";
   else {
     available = 1;
@@ -512,10 +513,13 @@ void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
   const meta_table **sel = NULL;
   size_t nsel = 0;
   const char *tables = NULL;
+  const meta *m;
 
   if (!method_ok(req))
     return;
-  if (!app->meta) {
+  /* One snapshot for the whole document, held until the request ends. */
+  m = meta_hold(app, req->arena);
+  if (!m) {
     ts_fail(&e, TS_EUNAVAIL, 0, "TAP_SCHEMA has not been loaded yet");
     tap_send_error(req, &e);
     return;
@@ -550,7 +554,7 @@ void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
 
   ts_buf_init(&b, VOSI_DOC_MAX);
   if (path_rest && path_rest[0]) {
-    const meta_table *t = meta_find_table(app->meta, path_rest);
+    const meta_table *t = meta_find_table(m, path_rest);
     if (!t) {
       ts_buf_free(&b);
       ts_fail(&e, TS_ENOTFOUND, 0, "no table named %s in this service", path_rest);
@@ -592,7 +596,7 @@ void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
         name[k - 1] = '\0';
       if (!name[0])
         continue;
-      t = meta_find_table(app->meta, name);
+      t = meta_find_table(m, name);
       if (!t) {
         ts_buf_free(&b);
         ts_fail(&e, TS_ENOTFOUND, 0, "no table named %s in this service", name);
@@ -602,5 +606,5 @@ void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
       sel[nsel++] = t;
     }
   }
-  send_xml(req, &b, vosi_tables_xml(app->meta, &o, tables ? sel : NULL, nsel, &b));
+  send_xml(req, &b, vosi_tables_xml(m, &o, tables ? sel : NULL, nsel, &b));
 }

@@ -83,6 +83,8 @@ INSERT INTO tap_schema.columns (table_name, column_name, datatype, arraysize, un
  ('fmtx.alltypes', 'ts', 'char', '*', NULL, 'time.epoch', NULL, 1, 0, 0, 13),
  ('fmtx.alltypes', 'farr', 'double', '*', NULL, NULL, NULL, 1, 0, 0, 14),
  ('fmtx.alltypes', 'iarr', 'int', '*', NULL, NULL, NULL, 1, 0, 0, 15);
+-- TAP 1.0's "size" of the fixed-length string (taplint compares it with arraysize)
+UPDATE tap_schema.columns SET "size" = 5 WHERE table_name = 'fmtx.alltypes' AND column_name = 'ch';
 """
 
 TYPES = {

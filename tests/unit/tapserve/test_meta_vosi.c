@@ -331,7 +331,7 @@ int test_meta_build_ok(void)
   TS_CHECK_EQ_INT(mt->keys[0]->ncols, 1);
   TS_CHECK_STREQ(mt->keys[0]->cols[0].from_column, "source_id");
   TS_CHECK_EQ_INT(meta_find_table(m, "gaia.source")->nkeys, 0);
-  meta_free(m);
+  meta_release(m);
   return 0;
 }
 
@@ -384,7 +384,7 @@ int test_meta_build_errors(void)
     free(grown);
     if (rc != TS_EINVAL || m != NULL || !strstr(e.msg, cases[i].msg)) {
       fprintf(stderr, "# case %zu: rc %s, msg \"%s\"\n", i, ts_err_name(rc), e.msg);
-      meta_free(m);
+      meta_release(m);
       TS_CHECK(0);
     }
   }
@@ -551,7 +551,7 @@ int test_vosi_tables(void)
   TS_CHECK(!strstr(b.data, "gaia.source</name>"));
   TS_CHECK(!strstr(b.data, "TAP_SCHEMA"));
   ts_buf_free(&b);
-  meta_free(m);
+  meta_release(m);
   return 0;
 }
 
@@ -625,7 +625,7 @@ int test_vosi_tables_esa(void)
   TS_CHECK(strstr(b.data, "<column esatapplus:flags=\"2\">\n        <name>dec</name>"));
   TS_CHECK(strstr(b.data, "<column esatapplus:flags=\"0\" std=\"true\">"));
   ts_buf_free(&b);
-  meta_free(m);
+  meta_release(m);
   return 0;
 }
 
@@ -645,7 +645,7 @@ int test_vosi_table_one(void)
   TS_CHECK(strstr(b.data, "<name>column_name</name>"));
   TS_CHECK(strstr(b.data, "<targetTable>TAP_SCHEMA.tables</targetTable>"));
   ts_buf_free(&b);
-  meta_free(m);
+  meta_release(m);
   return 0;
 }
 
@@ -689,7 +689,7 @@ int test_examples_builtin(void)
   TS_CHECK_EQ_INT(tap_examples_xml(&c, NULL, &b), TS_OK);
   TS_CHECK(!strstr(b.data, "typeof=\"example\""));
   ts_buf_free(&b);
-  meta_free(m);
+  meta_release(m);
   cfg_free(&c);
   return 0;
 }
