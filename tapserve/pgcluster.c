@@ -489,7 +489,7 @@ static ts_err write_config(const pgc_user *u, const char *dir, int port, ts_erro
           "listen_addresses = '127.0.0.1'\n"
           "port = %d\n"
           "unix_socket_directories = '%s'\n"
-          "max_connections = 100\n"
+          "max_connections = 300\n"
           "shared_buffers = 256MB\n"
           "work_mem = 32MB\n"
           "maintenance_work_mem = 256MB\n"

@@ -28,6 +28,20 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 XSDCHECK = REPO / "scripts" / "xsdcheck.sh"
 TAPLINT = REPO / "scripts" / "taplint.sh"
 XSD_SKIP = 77  # xsdcheck.sh: the document's schema is not on this machine
+# Material that exists only in shared/ beside the repository (the benchmark
+# data generator): tests that need it skip without it, except in CI.
+SHARED = REPO.parent / "shared"
+
+
+def need_shared(path):
+    """Returns path (under SHARED), or skips the test, saying why, when it
+    is absent; under CI=true its absence is a failure."""
+    if path.is_file():
+        return path
+    msg = "%s is not on this machine (it lives in shared/ beside the repository)" % path
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
 
 PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
 VOT_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
