@@ -1,0 +1,392 @@
+/* UWS job executors: each is a thread of its own with two blocking
+ * connections (service state, and the query role); it claims a QUEUED
+ * job, runs COPY (FORMAT binary), stores the byte stream through the zstd
+ * writer and commits COMPLETED with a compare-and-set. Aborts arrive
+ * through an atomic flag (from job events, uws.c) and through a re-read of
+ * the job's phase every second. */
+#include "tapserve/uws_int.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+  EXEC_POLL_MS = 200,    /* executor watchdog period */
+  PHASE_CHECK_MS = 1000, /* executor re-reads its job's phase this often */
+};
+
+/* Milliseconds of a stored duration (0: unlimited), never overflowing. */
+static int64_t duration_ms(int64_t secs)
+{
+  return secs <= 0 ? 0 : (secs > UWS_DURATION_MAX_S ? UWS_DURATION_MAX_S : secs) * 1000;
+}
+
+/* ---- executors --------------------------------------------------------------- */
+
+enum {
+  EXEC_RETRIES = 5,         /* connection losses in a row before a job is ERROR */
+  EXEC_RETRY_MIN_MS = 250,  /* first wait for the database after a loss, doubling */
+  EXEC_RETRY_MAX_MS = 5000, /* longest wait between attempts to reconnect */
+};
+
+/* A connection that has sat idle (between jobs, or across a database
+ * restart) is checked before use, and replaced when it is gone. */
+static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
+{
+  if (stream_pg_idle_usable(*c))
+    return TS_OK;
+  if (*c)
+    PQfinish(*c);
+  *c = stream_pg_connect_blocking(dsn, err);
+  if (!*c)
+    return err->code;
+  PQclear(PQexec(*c, "SET application_name = 'tapserve job'"));
+  return TS_OK;
+}
+
+static ts_err exec_simple(PGconn *c, const char *sql, ts_error *err)
+{
+  PGresult *r = PQexec(c, sql);
+  ts_err rc = TS_OK;
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    rc = stream_pg_result_error(c, r, err);
+  PQclear(r);
+  return rc;
+}
+
+typedef struct exec_run {
+  uws_exec *e;
+  jobs_job *job;
+  ts_arena *a;
+  adql_query *adql;
+  char *sql;
+  int64_t maxrec;
+  stream_schema schema;
+  jobs_store_writer *w;
+  stream_pgcopy copy; /* the reader; its why: 0 none, 1 abort/delete, 2 timeout, 3 shutdown */
+  int64_t deadline_ms, next_check_ms;
+} exec_run;
+
+static const char *job_param(const void *src, const char *name)
+{
+  return jobs_param_get(src, name);
+}
+
+/* Checks the job's parameters and translates its query (the rules of
+ * /sync). */
+static ts_err exec_prepare(exec_run *x, ts_error *err)
+{
+  tap_query tq;
+  ts_err rc = tap_prepare_query(x->e->u->app, job_param, x->job, x->a, &tq, err);
+  if (rc)
+    return rc;
+  x->maxrec = tq.maxrec;
+  x->adql = tq.q;
+  x->sql = tq.sql;
+  return TS_OK;
+}
+
+static ts_err exec_describe(exec_run *x, PGconn *qc, ts_error *err)
+{
+  ts_err rc = stream_pgcopy_describe(qc, x->sql, x->a, &x->schema, err);
+  if (!rc)
+    tap_merge_column_meta(&x->schema, x->adql);
+  return rc;
+}
+
+/* The stored stream is written with the canonical header and trailer
+ * around PostgreSQL's tuples. */
+static ts_err exec_tuple(void *ud, const uint8_t *p, size_t n, ts_error *err)
+{
+  exec_run *x = ud;
+  return jobs_store_write(x->w, p, n, err);
+}
+
+/* Watchdog step between reads: abort, shutdown, duration, and the job's
+ * phase in the database. Returns why the query must stop (0: it need
+ * not). */
+static int exec_watch(void *ud)
+{
+  exec_run *x = ud;
+  uws *u = x->e->u;
+  int64_t now = ts_now_ms();
+  if (atomic_load(&x->e->abort))
+    return 1;
+  if (atomic_load(&u->stopping))
+    return 3;
+  if (x->deadline_ms && now > x->deadline_ms)
+    return 2;
+  if (now >= x->next_check_ms) {
+    jobs_phase p;
+    ts_error e;
+    x->next_check_ms = now + PHASE_CHECK_MS;
+    /* On the state connection, which may be inside the pg store's
+     * transaction: READ COMMITTED still sees an abort committed since. */
+    ts_err rc = jobs_get_phase(x->e->state, x->job->id, &p, &e);
+    if (rc == TS_ENOTFOUND || (!rc && p != JOBS_EXECUTING))
+      return 1;
+  }
+  return 0;
+}
+
+static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
+{
+  stream_pgcopy *r = &x->copy;
+  r->conn = qc;
+  r->maxrec = x->maxrec;
+  r->poll_ms = EXEC_POLL_MS;
+  r->on_tuple = exec_tuple;
+  r->watch = exec_watch;
+  r->ud = x;
+  ts_err rc = jobs_store_write(x->w, stream_copy_header, sizeof stream_copy_header, err);
+  if (!rc)
+    rc = stream_pgcopy_run(r, x->sql, err);
+  if (rc != TS_ECANCELED)
+    return rc;
+  /* Canceled: by our watchdog (why), or in the database (57014: the
+   * statement timeout, or another instance's pg_cancel_backend). */
+  if (r->why == 2 ||
+      (r->why == 0 && !strcmp(r->sqlstate, "57014") && x->job->execution_duration > 0))
+    return ts_fail(err, TS_EQUERYTIMEOUT, 0, "the query exceeded the execution duration of %lld s",
+                   (long long)x->job->execution_duration);
+  if (r->why)
+    return ts_fail(err, TS_ECANCELED, 0, "canceled");
+  ts_error in = *err;
+  return ts_fail(err, stream_pg_sqlstate_err(r->sqlstate), 0, "%s", in.msg);
+}
+
+/* One execution of the job into the store; TS_OK once it is COMPLETED.
+ * The result of a failed execution is removed, except when the completion
+ * itself lost its connection: it may have committed, and the next
+ * execution (if there is one) writes the same file again. */
+static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts_error *err)
+{
+  uws *u = e->u;
+  const cfg *c = u->cfg;
+  ts_err rc;
+  jobs_result_info res;
+  ts_buf cols;
+  char set[STREAM_PG_PROLOGUE_MAX];
+  int keep = 0;
+
+  memset(x, 0, sizeof *x);
+  x->e = e;
+  x->job = job;
+  x->a = a;
+  ts_error_clear(err);
+  ts_buf_init(&cols, JOBS_SCHEMA_JSON_MAX);
+  if (job->execution_duration > 0)
+    x->deadline_ms = ts_now_ms() + duration_ms(job->execution_duration) + 2000;
+  x->next_check_ms = ts_now_ms() + PHASE_CHECK_MS;
+
+  rc = exec_prepare(x, err);
+  if (!rc)
+    rc = ensure_conn(&e->query, c->query_dsn[0] ? c->query_dsn : c->dsn, err);
+  if (!rc)
+    rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), err);
+  stream_pg_prologue(set, duration_ms(job->execution_duration));
+  if (!rc)
+    rc = exec_simple(e->query, set, err);
+  if (!rc)
+    rc = exec_describe(x, e->query, err);
+  if (!rc)
+    rc = jobs_store_writer_open(&u->store, e->state, job->id, "result", &x->w, err);
+  if (!rc)
+    rc = exec_copy(x, e->query, err);
+  if (e->query && PQtransactionStatus(e->query) != PQTRANS_IDLE)
+    PQclear(PQexec(e->query, rc ? "ROLLBACK" : "COMMIT"));
+  if (!rc)
+    rc = jobs_store_write(x->w, stream_copy_trailer, sizeof stream_copy_trailer, err);
+  if (!rc)
+    rc = jobs_store_writer_finish(x->w, &res, err);
+  if (rc == TS_EIO && PQstatus(e->state) != CONNECTION_OK) {
+    /* The pg store writes through the state connection. */
+    ts_error in = *err;
+    ts_fail(err, TS_EUNAVAIL, 0, "lost the connection to the database: %.450s", in.msg);
+  } else if (rc == TS_EIO) {
+    /* Only the store answers TS_EIO: say where the problem is. */
+    ts_error in = *err;
+    ts_fail(err, TS_EIO, 0, "cannot store the result: %.450s", in.msg);
+  }
+  if (!rc) {
+    res.rows = (int64_t)x->copy.tuples;
+    res.overflow = x->copy.overflow;
+    if (jobs_schema_json(&x->schema, &cols))
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  if (!rc) {
+    rc = jobs_complete(e->state, job->id, u->instance, &res, cols.data,
+                       u->store.kind == JOBS_STORE_PG, err);
+    keep = !rc || rc == TS_EUNAVAIL;
+    if (!rc)
+      ts_log(TS_LOG_INFO, NULL, "job %s: COMPLETED, %lld rows%s, %lld bytes stored (%lld raw)",
+             job->id, (long long)x->copy.tuples, x->copy.overflow ? " (overflow)" : "",
+             (long long)res.bytes, (long long)res.raw_bytes);
+  }
+  jobs_store_writer_free(x->w, keep); /* NULL-safe; removes a result not kept */
+  x->w = NULL;
+  ts_buf_free(&cols);
+  if (rc && e->state && PQtransactionStatus(e->state) != PQTRANS_IDLE)
+    PQclear(PQexec(e->state, "ROLLBACK"));
+  return rc;
+}
+
+/* Sleeps up to ms, waking early when the instance stops. */
+static void exec_sleep(uws *u, int64_t ms)
+{
+  int64_t end = ts_now_ms() + ms;
+  while (!atomic_load(&u->stopping) && ts_now_ms() < end)
+    poll(NULL, 0, EXEC_POLL_MS);
+}
+
+/* After the lost-th lost connection in a row: waits (backing off from
+ * EXEC_RETRY_MIN_MS << (lost - 1) up to EXEC_RETRY_MAX_MS, for as long as
+ * the database is away, until the instance stops) for a new state
+ * connection, then says
+ * whether the job is still ours to run: EXECUTING here. 0 when it is not
+ * (aborted, deleted, completed by the execution that lost its connection
+ * at the very end, or recovered by another instance meanwhile) or the
+ * instance stops. */
+static int exec_reconnect(uws_exec *e, jobs_job *job, ts_arena *a, int lost)
+{
+  uws *u = e->u;
+  int64_t wait = (int64_t)EXEC_RETRY_MIN_MS << (lost < 6 ? lost - 1 : 5);
+  if (wait > EXEC_RETRY_MAX_MS)
+    wait = EXEC_RETRY_MAX_MS;
+  ts_error err;
+  jobs_job *now = NULL;
+  for (;; wait = wait * 2 < EXEC_RETRY_MAX_MS ? wait * 2 : EXEC_RETRY_MAX_MS) {
+    exec_sleep(u, wait);
+    if (atomic_load(&u->stopping))
+      return 0;
+    ts_err rc = ensure_conn(&e->state, u->cfg->dsn, &err);
+    if (!rc)
+      rc = jobs_get(e->state, a, job->id, &now, &err);
+    if (rc == TS_EUNAVAIL) {
+      atomic_store(&u->app->db_unreachable, 1);
+      continue; /* still away */
+    }
+    return !rc && now->phase == JOBS_EXECUTING && now->owner_instance &&
+           !strcmp(now->owner_instance, u->instance);
+  }
+}
+
+/* Runs a claimed job to its end. A failure of a database connection (a
+ * restart, a failover) before the job is COMPLETED is not the job's: it
+ * runs again on new connections once the database answers, up to
+ * EXEC_RETRIES times in a row; a query that fails on its own is ERROR at
+ * once. */
+static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
+{
+  uws *u = e->u;
+  const cfg *c = u->cfg;
+  exec_run x;
+  ts_error err, e2;
+  ts_err rc;
+  int lost = 0;
+
+  for (;;) {
+    rc = exec_once(e, job, a, &x, &err);
+    if (rc != TS_EUNAVAIL || x.copy.why)
+      break;
+    if (++lost > EXEC_RETRIES) {
+      ts_error in = err;
+      ts_fail(&err, TS_EUNAVAIL, 0,
+              "the database connection was lost %d times running this job: %.400s", lost, in.msg);
+      break;
+    }
+    ts_log(TS_LOG_WARN, NULL, "job %s: %s; running it again once the database answers", job->id,
+           err.msg);
+    if (!exec_reconnect(e, job, a, lost)) {
+      if (!atomic_load(&u->stopping)) {
+        ts_log(TS_LOG_INFO, NULL, "job %s: no longer executing here", job->id);
+        return;
+      }
+      x.copy.why = 3;
+      break;
+    }
+  }
+  if (!rc)
+    return;
+  if (x.copy.why == 3) {
+    /* Shutdown: the job goes back to the queue (or fails), per on_restart. */
+    if (!strcmp(c->jobs_on_restart, "requeue"))
+      jobs_requeue(e->state, job->id, u->instance, &e2);
+    else
+      jobs_fail(e->state, job->id, u->instance,
+                "the service stopped while this job was executing; submit it again", &e2);
+    return;
+  }
+  if (x.copy.why == 1 || rc == TS_ECANCELED) {
+    ts_log(TS_LOG_INFO, NULL, "job %s: stopped (aborted or deleted)", job->id);
+    return;
+  }
+  ts_log(TS_LOG_INFO, NULL, "job %s: ERROR: %s", job->id, err.msg);
+  if (jobs_fail(e->state, job->id, u->instance, err.msg, &e2) && e2.code != TS_ECANCELED)
+    ts_log(TS_LOG_WARN, NULL, "job %s: cannot record its error: %s", job->id, e2.msg);
+}
+
+void uws__exec_main(void *arg)
+{
+  uws_exec *e = arg;
+  uws *u = e->u;
+  const cfg *c = u->cfg;
+  unsigned seen = 0;
+  for (;;) {
+    ts_error err;
+    jobs_job *job = NULL;
+    ts_arena *a;
+    pthread_mutex_lock(&u->mu);
+    if (atomic_load(&u->stopping)) {
+      pthread_mutex_unlock(&u->mu);
+      break;
+    }
+    seen = u->kick;
+    pthread_mutex_unlock(&u->mu);
+
+    /* Capped like a /sync request: a query that needs more memory to
+     * translate fails, it does not take the instance down. */
+    a = ts_arena_new(0, TS_QUERY_ARENA_CAP);
+    if (a && !ensure_conn(&e->state, c->dsn, &err) &&
+        !jobs_claim(e->state, a, u->instance, c->jobs_max_per_user, &job, &err) && job) {
+      pthread_mutex_lock(&u->mu);
+      snprintf(e->job_id, sizeof e->job_id, "%s", job->id);
+      atomic_store(&e->abort, 0);
+      pthread_mutex_unlock(&u->mu);
+      ts_log(TS_LOG_INFO, NULL, "job %s: EXECUTING", job->id);
+      exec_job(e, job, a);
+      pthread_mutex_lock(&u->mu);
+      e->job_id[0] = '\0';
+      pthread_mutex_unlock(&u->mu);
+      ts_arena_free(a);
+      continue; /* a slot is free again: look for the next job at once */
+    }
+    ts_arena_free(a);
+    /* Nothing to run: sleep until a NOTIFY says a job was queued (the
+     * loop bumps `kick`), with a timeout as the fallback for a lost
+     * LISTEN connection. */
+    pthread_mutex_lock(&u->mu);
+    if (!atomic_load(&u->stopping) && u->kick == seen) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 5;
+      pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+    }
+    pthread_mutex_unlock(&u->mu);
+  }
+  if (e->query)
+    PQfinish(e->query);
+  if (e->state)
+    PQfinish(e->state);
+  e->query = e->state = NULL;
+}
+
+void uws__kick_executors(uws *u)
+{
+  pthread_mutex_lock(&u->mu);
+  u->kick++;
+  pthread_cond_broadcast(&u->cv);
+  pthread_mutex_unlock(&u->mu);
+}
