@@ -1,0 +1,124 @@
+/* stream/pg_int.h: what pg.c (one query's life on a connection) and
+ * pgpool.c (the connection pool on the loop) share; for those sources
+ * only. Prefix stream__. */
+#ifndef TS_STREAM_PG_INT_H
+#define TS_STREAM_PG_INT_H
+
+#include "stream/pg.h"
+
+#include <sys/types.h>
+
+typedef struct pg_conn pg_conn;
+
+typedef struct pg_poll {
+  uv_poll_t h;
+  int fd;    /* our dup of libpq's socket; closed in the close callback */
+  dev_t dev; /* identity of the socket, to notice libpq replacing it */
+  ino_t ino; /* even when the new socket reuses the same number */
+  pg_conn *c;
+} pg_poll;
+
+enum conn_state { CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CLOSING };
+
+enum query_phase {
+  Q_WAITING,    /* queued for a connection */
+  Q_BEGIN,      /* stream_pg_prologue(): BEGIN READ ONLY; SET LOCAL ... */
+  Q_PREPARE,    /* PQsendPrepare("") */
+  Q_DESCRIBE,   /* PQsendDescribePrepared("") */
+  Q_COPY_START, /* COPY sent, waiting for PGRES_COPY_OUT */
+  Q_COPY,       /* rows via PQgetCopyData */
+  Q_COPY_END,   /* COPY's final result */
+  Q_END_TX,     /* COMMIT or ROLLBACK */
+  Q_CANCELING,  /* cancel request in a worker thread; the connection will close */
+  Q_DONE        /* on_done is due (on the pool's done list) */
+};
+
+struct pg_conn {
+  stream_pg_pool *pool;
+  pg_conn *prev, *next; /* pool->conns, while not closing */
+  PGconn *conn;
+  pg_poll *poll;
+  uv_timer_t timer;
+  int handles_open; /* timer + poll handles not yet closed */
+  int state;
+  stream_query *q;
+};
+
+struct stream_pg_pool {
+  uv_loop_t *loop;
+  char *dsn, *app_name;
+  int size, connect_timeout_ms, wait_timeout_ms;
+  pg_conn *conns;
+  int nopen, nbusy, nconnecting, nalive;
+  stream_query *wait_head, *wait_tail;
+  int nwaiting;
+  stream_query *done_head, *done_tail;
+  uv_timer_t kick;
+  int in_kick;
+  int closing, kick_closed;
+  void (*close_done)(void *ud);
+  void *close_ud;
+};
+
+struct stream_query {
+  stream_pg_pool *pool;
+  stream_query *next; /* wait list or done list */
+  pg_conn *c;
+  ts_arena *arena;
+  char *sql, *reqid;
+  int64_t maxrec, timeout_ms;
+  size_t batch_rows;
+  stream_query_cbs cbs;
+  void *ud;
+  int phase;
+  int paused;
+  int user_canceled;
+  int retried; /* went back to the wait list once after a lost connection */
+  ts_err rc;
+  ts_error err;
+  stream_schema schema;
+  stream_copydec *dec;
+  char **bufs; /* libpq CopyData buffers the pending batch points into */
+  size_t nbufs, bufs_cap;
+  uint64_t nrows;
+  int overflow;
+  int64_t started_ms;
+  uint64_t wait_until; /* loop time after which a waiting query gives up */
+  PGcancel *cancel;
+  uv_work_t work;
+  char cancel_errbuf[256];
+  char copy_bad[sizeof(((ts_error *)0)->msg)]; /* decoder's complaint at the end of COPY */
+};
+
+/* ---- pgpool.c ---- */
+
+void stream__pool_kick(stream_pg_pool *p);
+/* Watches the connection for what libpq needs next (flushes first). */
+void stream__conn_arm(pg_conn *c);
+/* Closes the connection for good; its query (if any) is detached. */
+void stream__conn_discard(pg_conn *c);
+/* The query is finished with this connection: back to idle, or closed. */
+void stream__conn_release(pg_conn *c);
+/* Connection-level failure: the connection goes, its query ends or retries. */
+void stream__conn_broken(pg_conn *c, const char *why);
+/* Puts a query that has no connection back first in line. */
+void stream__wait_push_front(stream_pg_pool *p, stream_query *q);
+
+/* ---- pg.c ---- */
+
+/* libpq messages end in a newline and may span lines; keep the first line. */
+void stream__trim_pq_message(char *dst, size_t cap, const char *src);
+/* Records the query's first error. */
+void stream__query_set_error(stream_query *q, ts_err rc, const char *fmt, ...) TS_PRINTF(3, 4);
+void stream__query_free(stream_query *q);
+/* The query is over: on_done is due from the pool's kick. */
+void stream__query_finish(stream_query *q);
+/* Reads what libpq has for the query and moves it through its phases. */
+void stream__query_step(stream_query *q);
+/* A lost connection before the query told its user anything: back in line
+ * once. Returns 1 when it did. */
+int stream__query_retry(stream_query *q, const char *why);
+/* Takes the idle connection c for q and sends the prologue. */
+void stream__conn_start_query(pg_conn *c, stream_query *q);
+
+#endif
