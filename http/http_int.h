@@ -1,6 +1,8 @@
 /* http/http_int.h: private to http/. The request parser (parse.c) is kept
  * apart from the sockets (server.c) so that the fuzzer and the unit tests
- * drive exactly the code path the server uses, without a loop. */
+ * drive exactly the code path the server uses, without a loop. The socket
+ * side is three files: server.c (connections, reading, timers, closing),
+ * respond.c (writing and response framing) and limits.c (admission). */
 #ifndef TS_HTTP_INT_H
 #define TS_HTTP_INT_H
 
@@ -114,5 +116,113 @@ ts_err http__decode(ts_arena *a, const char *s, size_t n, int plus_space, char *
 
 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 void http__date(char out[32], int64_t unix_ms);
+
+/* ---- the server and its connections (server.c, respond.c, limits.c) ---- */
+
+enum { HTTP__ADDR_BUCKETS = 1024 }; /* hash buckets of the per-address connection counts */
+
+/* What a connection's one timer is counting down. */
+enum { TM_NONE, TM_FIRST, TM_HEAD, TM_BODY, TM_IDLE, TM_WRITE, TM_LINGER, TM_DONE };
+
+/* Connections counted against max_connections_per_addr, per peer
+ * address. An entry exists while its count is above zero. */
+typedef struct http__addr {
+  struct http__addr *next;
+  int count;
+  char name[64];
+} http__addr;
+
+struct http_server {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  int listener_open; /* initialised and its close callback not yet run */
+  int listening;     /* accepting connections */
+  http_server_opts opts;
+  http_handler_fn handler;
+  void *ud;
+  http_conn *conns; /* every connection whose handles are not all closed */
+  int nconns;
+  int nactive; /* connections counted against max_connections */
+  /* Counted connections waiting for a request head (new, receiving one, or
+   * kept alive between requests), longest waiting first: the ones a full
+   * server evicts. */
+  http_conn *wait_head, *wait_tail;
+  http__addr *addrs[HTTP__ADDR_BUCKETS];
+  http__budget body_budget;
+  int shutting_down;
+  void (*done)(void *ud);
+  void *done_ud;
+  int done_called;
+  int port;
+  uint64_t reqid_seed, reqid_count;
+};
+
+struct http_conn {
+  http_server *srv;
+  http_conn *prev, *next;
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_shutdown_t shutdown_req;
+  int handles_open;
+  int timer_mode;
+  int reading;
+  int closed;    /* uv_close called on every handle */
+  int graceful;  /* closing once the queued output is written */
+  int shut;      /* uv_shutdown issued */
+  int lingering; /* FIN sent: input is discarded until EOF or the timer */
+  int rejected;  /* refused or evicted: not counted in nactive nor its address */
+  int waiting;   /* on the server's wait list */
+  http_conn *wprev, *wnext;
+  http__addr *addr; /* its address's count, while counted */
+  uint64_t accepted_ms;
+  int peer_eof; /* the client half-closed after the handler finished */
+  char *in;     /* read buffer; [in_off, in_len) is not parsed yet */
+  size_t in_len, in_off;
+  http__reqparser rp;
+  http__req *req; /* the request being answered, NULL between requests */
+  size_t writes_pending;
+  uint64_t bytes_submitted;
+  uint64_t progress_mark; /* bytes handed to the kernel at the last check */
+  uint64_t progress_ms;
+  char remote_addr[64];
+};
+
+/* One uv_write and the bytes it sends, in one allocation. */
+typedef struct http__wr {
+  uv_write_t w;
+  http_conn *c;
+  size_t len;
+  char data[];
+} http__wr;
+
+/* server.c */
+void http__srv_reqid(http_server *s, char out[17]);
+/* Logs the request's line and frees its arena (q lives in it). */
+void http__req_release(http__req *q);
+void http__conn_timer_set(http_conn *c, int mode, uint64_t ms, uint64_t repeat);
+void http__conn_timer_stop(http_conn *c);
+/* Bytes queued in libuv for the connection. */
+size_t http__conn_queued(const http_conn *c);
+uint64_t http__conn_stalled_ms(http_conn *c);
+void http__conn_write_timer_start(http_conn *c);
+void http__conn_close(http_conn *c);
+void http__conn_close_graceful(http_conn *c);
+void http__conn_shutdown(http_conn *c);
+void http__conn_read_start(http_conn *c);
+void http__conn_read_stop(http_conn *c);
+/* Ends the response when the handler finished and every write completed. */
+void http__conn_maybe_done(http_conn *c);
+
+/* respond.c */
+http__wr *http__wr_new(size_t len);
+ts_err http__conn_submit(http_conn *c, http__wr *wr, const uv_buf_t *bufs, unsigned nbufs);
+void http__conn_error_reply(http_conn *c, int status, const char *msg);
+
+/* limits.c */
+void http__conn_uncount(http_conn *c);
+void http__conn_update_waiting(http_conn *c);
+void http__srv_admit(http_server *s, http_conn *c);
+/* Frees the per-address counts (all zero once every connection closed). */
+void http__addrs_free(http_server *s);
 
 #endif
