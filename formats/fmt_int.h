@@ -72,6 +72,9 @@ size_t fmt__esc_len(const uint8_t *s, size_t n, fmt_esc_keep keep);
 /* Writes the escaped form into q, at most `max` bytes and never part of
  * an escape; returns the bytes written. */
 size_t fmt__esc_put(uint8_t *q, size_t max, const uint8_t *s, size_t n, fmt_esc_keep keep);
+/* XML element text (fmt__xml) of the ASCII form of s: what fmt__esc_put
+ * with FMT_ESC_XML then fmt__xml would write, in one pass. */
+void fmt__xml_ascii(stream_out *o, const char *s, size_t n);
 
 /* ---- values as text (TABLEDATA, CSV, TSV) ------------------------------- */
 typedef enum fmt_textstyle { FMT_TEXT_XML, FMT_TEXT_CSV, FMT_TEXT_TSV } fmt_textstyle;

@@ -99,7 +99,13 @@ static unsigned char fmt_xml_class(unsigned char c)
   }
 }
 
-void fmt__xml(stream_out *o, const char *str, size_t n, int attr)
+static size_t fmt_esc_cp(const uint8_t *s, size_t n, fmt_esc_keep keep, size_t *k, uint32_t *cp);
+static void fmt_esc_write(uint8_t *q, size_t e, uint32_t cp);
+
+/* XML text (attr: attribute value); with `ascii`, control characters and
+ * everything outside ASCII become escapes as fmt__esc_put writes them
+ * (FMT_ESC_XML), in the same pass. */
+static inline void fmt_xml_run(stream_out *o, const char *str, size_t n, int attr, int ascii)
 {
   const unsigned char *s = (const unsigned char *)str;
   size_t run = 0, i = 0;
@@ -108,8 +114,19 @@ void fmt__xml(stream_out *o, const char *str, size_t n, int attr)
     unsigned char cls = fmt_xml_class(c);
     const char *rep = NULL;
     size_t k = 1;
-    if (cls == XC_PLAIN || (cls == XC_WS && !attr)) {
+    if ((cls == XC_PLAIN && !(ascii && c == 0x7f)) || (cls == XC_WS && !attr)) {
       i++;
+      continue;
+    }
+    if (ascii && cls != XC_ENTITY && cls != XC_WS) {
+      uint8_t q[10];
+      uint32_t cp;
+      size_t e = fmt_esc_cp(s + i, n - i, FMT_ESC_XML, &k, &cp);
+      fmt_esc_write(q, e, cp);
+      stream_out_put(o, s + run, i - run);
+      stream_out_put(o, q, e);
+      i += k;
+      run = i;
       continue;
     }
     switch (cls) {
@@ -143,6 +160,16 @@ void fmt__xml(stream_out *o, const char *str, size_t n, int attr)
     }
   }
   stream_out_put(o, s + run, n - run);
+}
+
+void fmt__xml(stream_out *o, const char *str, size_t n, int attr)
+{
+  fmt_xml_run(o, str, n, attr, 0);
+}
+
+void fmt__xml_ascii(stream_out *o, const char *str, size_t n)
+{
+  fmt_xml_run(o, str, n, 0, 1);
 }
 
 void fmt__utf8(stream_out *o, const char *str, size_t n)
@@ -192,10 +219,35 @@ static size_t fmt_esc_cp(const uint8_t *s, size_t n, fmt_esc_keep keep, size_t *
   return *cp > 0xFFFF ? 10 : 6;
 }
 
+/* The length of the longest start of s that is kept as it is: the common
+ * all-ASCII value is measured in this one tight pass. */
+static size_t fmt_esc_kept(const uint8_t *s, size_t n, fmt_esc_keep keep)
+{
+  size_t i = 0;
+  if (keep == FMT_ESC_XML) {
+    while (i < n && ((uint8_t)(s[i] - 0x20) < 0x5f || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+      i++;
+  } else {
+    while (i < n && (uint8_t)(s[i] - 0x20) < 0x5f)
+      i++;
+  }
+  return i;
+}
+
+/* Writes the escape of code point cp, e (6 or 10) bytes, into q. */
+static void fmt_esc_write(uint8_t *q, size_t e, uint32_t cp)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  q[0] = '\\';
+  q[1] = e == 6 ? 'u' : 'U';
+  for (size_t d = 0; d + 2 < e; d++)
+    q[e - 1 - d] = (uint8_t)hex[(cp >> (4 * d)) & 15];
+}
+
 size_t fmt__esc_len(const uint8_t *s, size_t n, fmt_esc_keep keep)
 {
-  size_t total = 0;
-  for (size_t i = 0; i < n;) {
+  size_t total = fmt_esc_kept(s, n, keep);
+  for (size_t i = total; i < n;) {
     size_t k;
     uint32_t cp;
     total += fmt_esc_cp(s + i, n - i, keep, &k, &cp);
@@ -206,7 +258,6 @@ size_t fmt__esc_len(const uint8_t *s, size_t n, fmt_esc_keep keep)
 
 size_t fmt__esc_put(uint8_t *q, size_t max, const uint8_t *s, size_t n, fmt_esc_keep keep)
 {
-  static const char hex[] = "0123456789ABCDEF";
   size_t w = 0;
   for (size_t i = 0; i < n;) {
     size_t k;
@@ -214,14 +265,10 @@ size_t fmt__esc_put(uint8_t *q, size_t max, const uint8_t *s, size_t n, fmt_esc_
     size_t e = fmt_esc_cp(s + i, n - i, keep, &k, &cp);
     if (w + e > max)
       break;
-    if (e == 1) {
+    if (e == 1)
       q[w] = s[i];
-    } else {
-      q[w] = '\\';
-      q[w + 1] = e == 6 ? 'u' : 'U';
-      for (size_t d = 0; d + 2 < e; d++)
-        q[w + e - 1 - d] = (uint8_t)hex[(cp >> (4 * d)) & 15];
-    }
+    else
+      fmt_esc_write(q + w, e, cp);
     w += e;
     i += k;
   }

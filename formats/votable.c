@@ -340,9 +340,7 @@ static ts_err vt_td_ascii(fmt_votable *v, const stream_column *c, const stream_v
   size_t n;
   ts_err rc = fmt__vt_text_of(v, c, val, &s, &n);
   if (!rc)
-    rc = fmt__vt_ascii(v, &s, &n, SIZE_MAX);
-  if (!rc)
-    fmt__xml(v->base.out, (const char *)s, n, 0);
+    fmt__xml_ascii(v->base.out, (const char *)s, n); /* one pass, no copy */
   return rc ? rc : v->base.out->err;
 }
 

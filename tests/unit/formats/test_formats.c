@@ -1013,6 +1013,75 @@ int test_unicode(void)
   return 0;
 }
 
+/* fmt__xml_ascii (TABLEDATA of VOTable 1.4 char) writes in one pass what
+ * the ASCII form (fmt__esc_put) passed through fmt__xml would be, and
+ * fmt__esc_len measures what fmt__esc_put writes: every string of one and
+ * two bytes, and each of a few multi-byte sequences (valid, truncated,
+ * overlong, surrogates, past U+10FFFF) between kept characters. */
+static int esc_same(const uint8_t *s, size_t n)
+{
+  ts_buf one, two, esc;
+  stream_out o;
+  ts_buf_init(&one, 1024);
+  ts_buf_init(&two, 1024);
+  ts_buf_init(&esc, 1024);
+  TS_CHECK(ts_buf_reserve(&esc, 10 * n + 1) == TS_OK);
+  esc.len = fmt__esc_put((uint8_t *)esc.data, 10 * n, s, n, FMT_ESC_XML);
+  TS_CHECK_EQ_INT(fmt__esc_len(s, n, FMT_ESC_XML), esc.len);
+  TS_CHECK(stream_out_init(&o, 64, cap_flush, &two) == TS_OK);
+  fmt__xml(&o, esc.data, esc.len, 0);
+  stream_out_flush(&o);
+  stream_out_free(&o);
+  TS_CHECK(stream_out_init(&o, 64, cap_flush, &one) == TS_OK);
+  fmt__xml_ascii(&o, (const char *)s, n);
+  stream_out_flush(&o);
+  stream_out_free(&o);
+  if (one.len != two.len || memcmp(one.data, two.data, one.len)) {
+    fprintf(stderr, "# input");
+    for (size_t i = 0; i < n; i++)
+      fprintf(stderr, " %02x", s[i]);
+    fprintf(stderr, ": one pass \"%.*s\", two \"%.*s\"\n", (int)one.len, one.data, (int)two.len,
+            two.data);
+    TS_CHECK(0);
+  }
+  /* FITS keeps less; its length and bytes agree as well. */
+  esc.len = fmt__esc_put((uint8_t *)esc.data, 10 * n, s, n, FMT_ESC_PRINTABLE);
+  TS_CHECK_EQ_INT(fmt__esc_len(s, n, FMT_ESC_PRINTABLE), esc.len);
+  for (size_t i = 0; i < esc.len; i++)
+    TS_CHECK(esc.data[i] >= 0x20 && esc.data[i] < 0x7f);
+  ts_buf_free(&one);
+  ts_buf_free(&two);
+  ts_buf_free(&esc);
+  return 0;
+}
+
+int test_esc_one_pass(void)
+{
+  static const char *const seqs[] = {
+      "\xce\xa9",     "\xe2\x80\x94", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+      "\xce",         "\xe2\x80",     "\xf0\x9f\x98",     "\xc0\xaf",
+      "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff",
+      "\x80\x80",     "\x7f",         "\x01\t\n\r"};
+  uint8_t s[16];
+  for (int a = 0; a < 256; a++) {
+    s[0] = (uint8_t)a;
+    TS_CHECK(esc_same(s, 1) == 0);
+    for (int b = 0; b < 256; b++) {
+      s[1] = (uint8_t)b;
+      TS_CHECK(esc_same(s, 2) == 0);
+    }
+  }
+  for (size_t i = 0; i < TS_ARRAY_LEN(seqs); i++) {
+    size_t n = strlen(seqs[i]);
+    s[0] = 'a';
+    memcpy(s + 1, seqs[i], n);
+    memcpy(s + 1 + n, "<\\&", 3);
+    TS_CHECK(esc_same(s, n + 4) == 0);
+    TS_CHECK(esc_same(s + 1, n) == 0);
+  }
+  return 0;
+}
+
 /* A VOTable 1.4 char column holds ASCII: text from the database, which may
  * hold anything, is written with \uXXXX escapes in every serialisation
  * (the same value in each), so astropy 5.2 reads it in BINARY/BINARY2 and
