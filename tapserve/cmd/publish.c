@@ -356,10 +356,10 @@ static ts_err add_target(pub *p, const char *arg)
   ptable *t;
   if (dot <= 0 || !arg[dot + 1])
     return ts_fail(p->err, TS_EINVAL, 0, "%s: expected schema.table or schema.*", arg);
-  s = pub__db_ident(p, arg, (size_t)dot);
+  s = adql_db_ident(p->a, arg, (size_t)dot);
   if (!strcmp(arg + dot + 1, "*"))
     return pub__add_schema_tables(p, s, arg);
-  tb = pub__db_ident(p, arg + dot + 1, strlen(arg + dot + 1));
+  tb = adql_db_ident(p->a, arg + dot + 1, strlen(arg + dot + 1));
   /* A plain name is tried as typed first, then folded to lower case. */
   if (arg[0] != '"' && arg[dot + 1] != '"') {
     const char *exact_s = ts_arena_strndup(p->a, arg, (size_t)dot);
@@ -397,8 +397,8 @@ static ts_err add_tableset_tables(pub *p, const fmt_tableset *ts)
         return ts_fail(p->err, TS_EINVAL, 0, "%s:%d: <table> %s is not in its <schema> %s",
                        p->tableset_name, tt->line, tt->name, sc->name);
       snprintf(what, sizeof what, "%s:%d: <table> %s", p->tableset_name, tt->line, tt->name);
-      rc = pub__find_table(p, pub__db_ident(p, qual, (size_t)dot),
-                           pub__db_ident(p, qual + dot + 1, strlen(qual + dot + 1)), what, &t);
+      rc = pub__find_table(p, adql_db_ident(p->a, qual, (size_t)dot),
+                           adql_db_ident(p->a, qual + dot + 1, strlen(qual + dot + 1)), what, &t);
       if (rc)
         return rc;
       if (t->tst)

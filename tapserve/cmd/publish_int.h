@@ -80,8 +80,6 @@ const char *pub__query_role(pub *p, const cmd_db *o, const char *grant_role);
 
 /* ---- catalog.c: what the database says, and the rows decided from it ---- */
 const char *pub__dup(pub *p, const char *s);
-/* The PostgreSQL name of a published identifier (meta.c's rule). */
-const char *pub__db_ident(pub *p, const char *s, size_t n);
 /* The offset of the dot between schema and table outside quotes, or -1. */
 long pub__split_qualified(const char *s);
 /* Adds db_schema.db_table to the publication (once); TS_ENOTFOUND naming

@@ -56,9 +56,9 @@ static ts_err unpublish_one(pub *p, const char *arg, const char *role)
                      1, params + 1);
     if (!rc && role) {
       long d = pub__split_qualified(params[0]);
-      const char *s = d > 0 ? pub__db_ident(p, params[0], (size_t)d) : NULL;
+      const char *s = d > 0 ? adql_db_ident(p->a, params[0], (size_t)d) : NULL;
       const char *tb =
-          d > 0 ? pub__db_ident(p, params[0] + d + 1, strlen(params[0] + d + 1)) : NULL;
+          d > 0 ? adql_db_ident(p->a, params[0] + d + 1, strlen(params[0] + d + 1)) : NULL;
       char *qs = s ? PQescapeIdentifier(p->conn, s, strlen(s)) : NULL;
       char *qt = tb ? PQescapeIdentifier(p->conn, tb, strlen(tb)) : NULL;
       char *qr = PQescapeIdentifier(p->conn, role, strlen(role));
