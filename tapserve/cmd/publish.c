@@ -462,23 +462,14 @@ int cmd_publish(int argc, char **argv)
   memset(&p, 0, sizeof p);
   ts_buf_init(&p.report, 64 << 20);
   ts_error_clear(&err);
-  for (int i = 1; i < argc; i++) {
-    if (cmd_db_option(argc, argv, &i, &o))
-      continue;
-    if (!strcmp(argv[i], "--tableset") && i + 1 < argc)
-      tableset = argv[++i];
-    else if (!strcmp(argv[i], "--grant") && i + 1 < argc)
-      grant_role = argv[++i];
-    else if (!strcmp(argv[i], "--skip-unsupported"))
-      p.skip_unsupported = 1;
-    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      publish_usage(stdout);
-      return 0;
-    } else if (argv[i][0] == '-') {
-      fprintf(stderr, "%s: unexpected option %s (try --help)\n", prog, argv[i]);
-      return 2;
-    } else
-      ntargets++;
+  {
+    const cmd_opt opts[] = {{"--tableset", NULL, &tableset},
+                            {"--grant", NULL, &grant_role},
+                            {"--skip-unsupported", &p.skip_unsupported, NULL},
+                            {NULL, NULL, NULL}};
+    int st = cmd_args(argc, argv, prog, &o, opts, publish_usage, &ntargets);
+    if (st >= 0)
+      return st;
   }
   if (!ntargets && !tableset) {
     fprintf(stderr,
@@ -515,14 +506,8 @@ int cmd_publish(int argc, char **argv)
   }
   if (!rc && ts)
     rc = add_tableset_tables(&p, ts);
-  for (int i = 1; i < argc && !rc; i++) {
-    if (argv[i][0] == '-') {
-      if (strcmp(argv[i], "--skip-unsupported") != 0)
-        i++; /* an option with a value */
-      continue;
-    }
+  for (int i = 1; i <= ntargets && !rc; i++)
     rc = add_target(&p, argv[i]);
-  }
   if (!rc)
     rc = run_publish(&p, role);
   if (!rc)

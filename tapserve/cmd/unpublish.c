@@ -92,21 +92,12 @@ int cmd_unpublish(int argc, char **argv)
   memset(&o, 0, sizeof o);
   memset(&p, 0, sizeof p);
   ts_error_clear(&err);
-  for (int i = 1; i < argc; i++) {
-    if (cmd_db_option(argc, argv, &i, &o))
-      continue;
-    if (!strcmp(argv[i], "--revoke"))
-      revoke = 1;
-    else if (!strcmp(argv[i], "--grant") && i + 1 < argc)
-      grant_role = argv[++i];
-    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      unpublish_usage(stdout);
-      return 0;
-    } else if (argv[i][0] == '-') {
-      fprintf(stderr, "%s: unexpected option %s (try --help)\n", prog, argv[i]);
-      return 2;
-    } else
-      ntargets++;
+  {
+    const cmd_opt opts[] = {
+        {"--revoke", &revoke, NULL}, {"--grant", NULL, &grant_role}, {NULL, NULL, NULL}};
+    int st = cmd_args(argc, argv, prog, &o, opts, unpublish_usage, &ntargets);
+    if (st >= 0)
+      return st;
   }
   if (!ntargets) {
     fprintf(stderr, "%s: name the tables to unpublish (schema.table or schema.*)\n", prog);
@@ -131,15 +122,8 @@ int cmd_unpublish(int argc, char **argv)
   rc = meta_ensure_tap_schema(conn, &err);
   if (!rc)
     rc = cmd__exec(conn, &err, "BEGIN", 0, NULL);
-  for (int i = 1; i < argc && !rc; i++) {
-    if (argv[i][0] == '-') {
-      if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") || !strcmp(argv[i], "--dsn") ||
-          !strcmp(argv[i], "--grant"))
-        i++;
-      continue;
-    }
+  for (int i = 1; i <= ntargets && !rc; i++)
     rc = unpublish_one(&p, argv[i], role);
-  }
   if (!rc)
     rc = cmd__exec(conn, &err, "COMMIT", 0, NULL);
   if (rc) {
