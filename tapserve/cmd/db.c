@@ -127,6 +127,14 @@ const char *cmd__val(const PGresult *r, int row, int col)
 }
 
 /* The query role: --grant, else the user of query_dsn (NULL: none). */
+int pub__open(pub *p, const char *prog, cmd_db *o, ts_error *err)
+{
+  p->conn = cmd_db_connect(prog, o);
+  p->a = ts_arena_new(64 * 1024, 0);
+  p->err = err;
+  return p->conn && p->a ? 0 : -1;
+}
+
 const char *pub__query_role(pub *p, const cmd_db *o, const char *grant_role)
 {
   PQconninfoOption *opts;

@@ -483,12 +483,10 @@ int cmd_publish(int argc, char **argv)
             prog);
     return 1;
   }
-  conn = cmd_db_connect(prog, &o);
-  p.a = ts_arena_new(64 * 1024, 0);
-  if (!conn || !p.a)
+  rc = pub__open(&p, prog, &o, &err) ? TS_EDB : TS_OK;
+  conn = p.conn;
+  if (rc)
     goto out;
-  p.conn = conn;
-  p.err = &err;
   p.tableset_name = tableset;
   role = pub__query_role(&p, &o, grant_role);
   rc = meta_ensure_tap_schema(conn, &err);

@@ -74,6 +74,9 @@ int cmd__int(const char *s);
 /* A value, NULL for SQL NULL. */
 const char *cmd__val(const PGresult *r, int row, int col);
 
+/* Connects (cmd_db_connect) and gives p its arena, connection and error
+ * record; -1 when either fails (the caller frees what p holds). */
+int pub__open(pub *p, const char *prog, cmd_db *o, ts_error *err);
 /* The role to grant SELECT to: grant_role, else the user of query_dsn in
  * the configuration; NULL when there is none. */
 const char *pub__query_role(pub *p, const cmd_db *o, const char *grant_role);

@@ -103,12 +103,10 @@ int cmd_unpublish(int argc, char **argv)
     fprintf(stderr, "%s: name the tables to unpublish (schema.table or schema.*)\n", prog);
     return 2;
   }
-  conn = cmd_db_connect(prog, &o);
-  p.a = ts_arena_new(16 * 1024, 0);
-  if (!conn || !p.a)
+  rc = pub__open(&p, prog, &o, &err) ? TS_EDB : TS_OK;
+  conn = p.conn;
+  if (rc)
     goto out;
-  p.conn = conn;
-  p.err = &err;
   if (revoke) {
     role = pub__query_role(&p, &o, grant_role);
     if (!role) {
