@@ -109,6 +109,14 @@ ts_err adql_quote(ts_buf *b, const char *s, char q);
  * the arena is full. */
 ts_err adql_unquote(ts_arena *a, const char *s, size_t n, char q, char **out);
 
+/* The PostgreSQL identifier of the published name of `n` bytes at `s`
+ * (one part: "schema" or "table", not both): a delimited name ("Mi""xed")
+ * without its quotes and with its case (Mi"xed), any other folded to lower
+ * case (ASCII letters only). NUL-terminated in the arena; NULL when it is
+ * full. TAP_SCHEMA loading, the checker and `tapserve publish` all map
+ * names with it. */
+char *adql_db_ident(ts_arena *a, const char *s, size_t n);
+
 /* Result columns of a checked query, in select-list order: name is the
  * output name (alias, column name, or a generated one); metadata is copied
  * from the source column where the expression is a plain column reference,

@@ -9,7 +9,6 @@
  * through adql_unquote and adql_quote, so the rules cannot drift apart. */
 #include "adql/adql_int.h"
 
-#include <ctype.h>
 #include <string.h>
 
 ts_err adql_quote(ts_buf *b, const char *s, char q)
@@ -47,19 +46,24 @@ ts_err adql_unquote(ts_arena *a, const char *s, size_t n, char q, char **out)
   return TS_OK;
 }
 
-const char *adql__db_ident(ts_arena *a, const char *db_name, const char *published)
+char *adql_db_ident(ts_arena *a, const char *s, size_t n)
 {
-  size_t n;
   char *out;
-  if (db_name && *db_name)
-    return db_name;
-  n = published ? strlen(published) : 0;
-  if (adql_unquote(a, published ? published : "", n, '"', &out) != TS_OK)
+  if (adql_unquote(a, s, n, '"', &out) != TS_OK)
     return NULL;
   if (out)
     return out;
-  out = ts_arena_strndup(a, published ? published : "", n);
+  out = ts_arena_strndup(a, s, n);
+  /* ASCII only, as PostgreSQL folds unquoted names in multibyte encodings. */
   for (size_t i = 0; out && i < n; i++)
-    out[i] = (char)tolower((unsigned char)out[i]);
+    if (out[i] >= 'A' && out[i] <= 'Z')
+      out[i] = (char)(out[i] - 'A' + 'a');
   return out;
+}
+
+const char *adql__db_ident(ts_arena *a, const char *db_name, const char *published)
+{
+  if (db_name && *db_name)
+    return db_name;
+  return adql_db_ident(a, published ? published : "", published ? strlen(published) : 0);
 }

@@ -673,9 +673,15 @@ static ts_err put_attr(ts_buf *b, const char *name, const char *v)
   return rc;
 }
 
-static ts_err put_column(ts_buf *b, const fmt_ts_column *c)
+static ts_err put_column(ts_buf *b, const fmt_ts_column *c, const fmt_ts_write_opts *o)
 {
-  ts_err rc = put(b, c->std ? "      <column std=\"true\">" : "      <column>");
+  ts_err rc = put(b, "      <column");
+  if (!rc && o->esa_extras)
+    rc = ts_buf_printf(b, " esatapplus:flags=\"%d\"", c->esa_flags);
+  if (!rc && c->std)
+    rc = put(b, " std=\"true\"");
+  if (!rc)
+    rc = put(b, ">");
   if (!rc && c->has_meta)
     rc = put_pi(b, &c->index, &c->size);
   if (!rc)
@@ -744,10 +750,25 @@ static ts_err put_key(ts_buf *b, const fmt_ts_key *k)
   return rc;
 }
 
-static ts_err put_table(ts_buf *b, const fmt_ts_table *t)
+/* The namespaces of a root element; esatapplus only with the ESA extras. */
+static ts_err put_ns(ts_buf *b, const fmt_ts_write_opts *o)
 {
-  ts_err rc = ts_buf_printf(b, "    <table type=\"%s\">",
-                            t->type && !strcmp(t->type, "view") ? "view" : "table");
+  ts_err rc = put(b, " xmlns:vosi=\"" FMT_NS_VOSI_TABLES "\""
+                     " xmlns:xsi=\"" NS_XSI "\" xmlns:vs=\"" FMT_NS_VS "\"");
+  if (!rc && o->esa_extras)
+    rc = put(b, " xmlns:esatapplus=\"" FMT_NS_ESA "\"");
+  return rc;
+}
+
+/* A <table> inside a <schema>, or with `root` a vosi:table document
+ * element (the caller writes the XML declaration). */
+static ts_err put_table(ts_buf *b, const fmt_ts_table *t, const fmt_ts_write_opts *o, int root)
+{
+  ts_err rc = put(b, root ? "<vosi:table" : "    <table");
+  if (!rc && root)
+    rc = put_ns(b, o);
+  if (!rc)
+    rc = ts_buf_printf(b, " type=\"%s\">", t->type && !strcmp(t->type, "view") ? "view" : "table");
   if (!rc && t->has_meta)
     rc = put_pi(b, &t->index, NULL);
   if (!rc)
@@ -759,19 +780,38 @@ static ts_err put_table(ts_buf *b, const fmt_ts_table *t)
   if (!rc)
     rc = elem(b, "      ", "utype", t->utype);
   for (size_t i = 0; i < t->ncols && !rc; i++)
-    rc = put_column(b, &t->cols[i]);
+    rc = put_column(b, &t->cols[i], o);
   for (size_t i = 0; i < t->nkeys && !rc; i++)
     rc = put_key(b, &t->keys[i]);
   if (!rc)
-    rc = put(b, "    </table>\n");
+    rc = put(b, root ? "</vosi:table>\n" : "    </table>\n");
   return rc;
 }
 
+static const fmt_ts_write_opts no_opts;
+
 ts_err fmt_tableset_write(const fmt_tableset *ts, ts_buf *b)
 {
-  ts_err rc = put(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                     "<vosi:tableset xmlns:vosi=\"" FMT_NS_VOSI_TABLES "\""
-                     " xmlns:vs=\"" FMT_NS_VS "\" xmlns:xsi=\"" NS_XSI "\">\n");
+  return fmt_tableset_write_opts(ts, &no_opts, b);
+}
+
+ts_err fmt_ts_table_write(const fmt_ts_table *t, const fmt_ts_write_opts *o, ts_buf *b)
+{
+  ts_err rc = put(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+  if (!rc)
+    rc = put_table(b, t, o ? o : &no_opts, 1);
+  return rc;
+}
+
+ts_err fmt_tableset_write_opts(const fmt_tableset *ts, const fmt_ts_write_opts *o, ts_buf *b)
+{
+  ts_err rc = put(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vosi:tableset");
+  if (!o)
+    o = &no_opts;
+  if (!rc)
+    rc = put_ns(b, o);
+  if (!rc)
+    rc = put(b, ">\n");
   for (size_t s = 0; s < ts->nschemas && !rc; s++) {
     const fmt_ts_schema *sc = &ts->schemas[s];
     rc = put(b, "  <schema>");
@@ -786,7 +826,7 @@ ts_err fmt_tableset_write(const fmt_tableset *ts, ts_buf *b)
     if (!rc)
       rc = elem(b, "    ", "utype", sc->utype);
     for (size_t i = 0; i < sc->ntables && !rc; i++)
-      rc = put_table(b, &sc->tables[i]);
+      rc = put_table(b, &sc->tables[i], o, 0);
     if (!rc)
       rc = put(b, "  </schema>\n");
   }

@@ -22,6 +22,8 @@
 /* The VODataService namespace (1.1 and 1.2 share it) and VOSI's. */
 #define FMT_NS_VS          "http://www.ivoa.net/xml/VODataService/v1.1"
 #define FMT_NS_VOSI_TABLES "http://www.ivoa.net/xml/VOSITables/v1.0"
+/* ESA's TAP+ extension (esatapplus:flags on columns, astroquery's TapPlus). */
+#define FMT_NS_ESA "http://esa.int/xml/EsaTapPlus"
 
 /* An optional integer: set = 1 when present (value in v). */
 typedef struct fmt_ts_int {
@@ -36,6 +38,7 @@ typedef struct fmt_ts_column {
   int indexed, principal, std; /* flags "indexed", "principal" (or "primary"); std="true" */
   int has_meta;                /* a <?tapserve?> instruction was given */
   fmt_ts_int index, size;      /* column_index, "size" */
+  int esa_flags;               /* esatapplus:flags, written with fmt_ts_write_opts.esa_extras */
   int line;                    /* of the start tag, for messages (0 when built) */
 } fmt_ts_column;
 
@@ -101,5 +104,14 @@ ts_err fmt_tableset_read(const char *buf, size_t len, const char *name, fmt_tabl
  * valid against VOSITables 1.1 / VODataService 1.2) to `b`. TS_ENOMEM or
  * TS_ELIMIT from the buffer leave a partial document. */
 ts_err fmt_tableset_write(const fmt_tableset *ts, ts_buf *b);
+
+/* What a document for a particular client adds (the /tables resource). */
+typedef struct fmt_ts_write_opts {
+  int esa_extras; /* esatapplus:flags on every column and its namespace on the root */
+} fmt_ts_write_opts;
+/* fmt_tableset_write with options (o NULL: none). */
+ts_err fmt_tableset_write_opts(const fmt_tableset *ts, const fmt_ts_write_opts *o, ts_buf *b);
+/* One table as a vosi:table document (VOSI-tables 1.1, /tables/NAME). */
+ts_err fmt_ts_table_write(const fmt_ts_table *t, const fmt_ts_write_opts *o, ts_buf *b);
 
 #endif

@@ -55,26 +55,6 @@ static int is_delimited(const char *s)
   return s[0] == '"';
 }
 
-/* The PostgreSQL identifier for a published name (see the file comment). */
-static char *db_ident(ts_arena *a, const char *s, size_t n)
-{
-  char *d = ts_arena_alloc(a, n + 1), *o = d;
-  if (!d)
-    return NULL;
-  if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-    for (size_t i = 1; i + 1 < n; i++) {
-      *o++ = s[i];
-      if (s[i] == '"' && s[i + 1] == '"')
-        i++; /* "" inside a delimited identifier is one quote */
-    }
-  } else {
-    for (size_t i = 0; i < n; i++)
-      *o++ = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
-  }
-  *o = '\0';
-  return d;
-}
-
 /* Published names compare case-insensitively unless delimited. */
 static int name_eq(const char *a, const char *b)
 {
@@ -236,8 +216,8 @@ static ts_err build_tables(meta *m, const meta_rows *rows, int *oom, ts_error *e
     at->schema = dup0(m->arena, schema, oom);
     at->name = dup0(m->arena, bare, oom);
     at->description = t->description;
-    at->db_schema = tap_schema ? "tap_schema" : db_ident(a, schema, sl);
-    at->db_name = db_ident(a, bare, strlen(bare)); /* TAP_SCHEMA's are lower case already */
+    at->db_schema = tap_schema ? "tap_schema" : adql_db_ident(a, schema, sl);
+    at->db_name = adql_db_ident(a, bare, strlen(bare)); /* TAP_SCHEMA's are lower case already */
     if (!at->db_schema || !at->db_name)
       *oom = 1;
   }
@@ -301,7 +281,7 @@ static ts_err build_columns(meta *m, const meta_rows *rows, int *oom, ts_error *
         return ts_fail(err, TS_EINVAL, 0, "TAP_SCHEMA.columns: %s has two columns named %s", r[0],
                        r[1]);
     c->name = dup0(a, r[1], oom);
-    c->db_name = db_ident(a, r[1], strlen(r[1]));
+    c->db_name = adql_db_ident(a, r[1], strlen(r[1]));
     if (!c->db_name)
       *oom = 1;
     rc = column_type(a, r, c, oom, err);

@@ -159,6 +159,20 @@ typedef struct cmd_db {
 /* Consumes -c/--config FILE or --dsn CONNINFO at argv[*i] (advancing *i
  * past the value): 1 when it did, 0 when argv[*i] is something else. */
 int cmd_db_option(int argc, char **argv, int *i, cmd_db *o);
+/* An option of one subcommand: a flag (*flag set to 1), or with `value`
+ * one that takes the next argument. A list of them ends with a NULL name. */
+typedef struct cmd_opt {
+  const char *name;
+  int *flag;
+  const char **value;
+} cmd_opt;
+/* Reads the arguments of a connecting subcommand: the database options,
+ * `opts`, --help/-h (usage on stdout) and the operands (what is not an
+ * option), which it moves to argv[1..*noperands] in their order. Returns
+ * -1 when the command is to go on, else its exit status: 0 after --help,
+ * 2 after "PROG: unexpected option X" on stderr. */
+int cmd_args(int argc, char **argv, const char *prog, cmd_db *o, const cmd_opt *opts,
+             void (*usage)(FILE *), int *noperands);
 /* Loads the configuration if one was given and connects (blocking); NULL
  * after printing "PROG: message" on stderr. */
 PGconn *cmd_db_connect(const char *prog, cmd_db *o);

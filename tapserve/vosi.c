@@ -10,6 +10,7 @@
  * sees is not the one clients use. */
 #include "tapserve/tapserve.h"
 #include "tapserve/vosi.h"
+#include "formats/tableset.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +19,6 @@
 #define NS_VR  "http://www.ivoa.net/xml/VOResource/v1.0"
 #define NS_VS  "http://www.ivoa.net/xml/VODataService/v1.1"
 #define NS_TR  "http://www.ivoa.net/xml/TAPRegExt/v1.0"
-#define NS_ESA "http://esa.int/xml/EsaTapPlus"
 
 /* The largest VOSI document: the tableset of a large archive is a few MB. */
 enum { VOSI_DOC_MAX = 256 << 20 };
@@ -283,102 +283,75 @@ ts_err vosi_availability_xml(int available, int64_t up_since_ms, const char *not
 
 /* ---- /tables ------------------------------------------------------------------ */
 
-static ts_err put_column(ts_buf *b, const adql_column_meta *c, const vosi_tables_opts *o)
+/* The documents are written by formats/tableset.c from a tableset model of
+ * the snapshot; the model points into the snapshot's strings. In
+ * TAP_SCHEMA an empty optional value means absent. */
+static const char *nz(const char *s)
 {
-  ts_err rc = put(b, "      <column");
-  if (!rc && o->esa_extras)
-    rc = ts_buf_printf(b, " esatapplus:flags=\"%d\"", meta_column_esa_flags(c));
-  if (!rc && c->std)
-    rc = put(b, " std=\"true\"");
-  if (!rc)
-    rc = put(b, ">\n");
-  if (!rc)
-    rc = elem(b, "        ", "name", c->name);
-  if (!rc)
-    rc = elem(b, "        ", "description", c->description);
-  if (!rc)
-    rc = elem(b, "        ", "unit", c->unit);
-  if (!rc)
-    rc = elem(b, "        ", "ucd", c->ucd);
-  if (!rc)
-    rc = elem(b, "        ", "utype", c->utype);
-  if (!rc)
-    rc = put(b, "        <dataType xsi:type=\"vs:VOTableType\"");
-  if (!rc && c->arraysize && c->arraysize[0]) {
-    rc = put(b, " arraysize=\"");
-    if (!rc)
-      rc = esc(b, c->arraysize);
-    if (!rc)
-      rc = put(b, "\"");
-  }
-  if (!rc && c->xtype && c->xtype[0]) {
-    rc = put(b, " extendedType=\"");
-    if (!rc)
-      rc = esc(b, c->xtype);
-    if (!rc)
-      rc = put(b, "\"");
-  }
-  if (!rc)
-    rc = ts_buf_printf(b, ">%s</dataType>\n", c->datatype);
-  if (!rc && c->indexed)
-    rc = put(b, "        <flag>indexed</flag>\n");
-  if (!rc)
-    rc = put(b, "      </column>\n");
-  return rc;
+  return s && s[0] ? s : NULL;
 }
 
-static ts_err put_table(ts_buf *b, const meta_table *t, int with_columns, const vosi_tables_opts *o,
-                        int root)
+/* Appends `t` to `s`, with its columns and foreign keys unless `bare`
+ * (detail=min). */
+static ts_err add_table(fmt_tableset *ts, fmt_ts_schema *s, const meta_table *t, int bare,
+                        fmt_ts_table **out)
 {
-  ts_err rc;
-  if (root)
-    rc = put(b, "<vosi:table xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\""
-                " xmlns:xsi=\"" NS_XSI "\" xmlns:vs=\"" NS_VS "\"");
-  else
-    rc = put(b, "    <table");
-  if (!rc && root && o->esa_extras)
-    rc = put(b, " xmlns:esatapplus=\"" NS_ESA "\"");
-  if (!rc)
-    rc = ts_buf_printf(b, " type=\"%s\">\n", !strcmp(t->table_type, "view") ? "view" : "table");
-  if (!rc)
-    rc = elem(b, "      ", "name", t->qualified_name);
-  if (!rc)
-    rc = elem(b, "      ", "description", t->description);
-  if (!rc)
-    rc = elem(b, "      ", "utype", t->utype);
-  for (size_t i = 0; with_columns && i < t->adql->ncols && !rc; i++)
-    rc = put_column(b, &t->adql->cols[i], o);
-  for (size_t i = 0; with_columns && i < t->nkeys && !rc; i++) {
-    const meta_key *k = t->keys[i];
-    rc = put(b, "      <foreignKey>\n");
-    if (!rc)
-      rc = elem(b, "        ", "targetTable", k->target_table);
-    for (size_t j = 0; j < k->ncols && !rc; j++) {
-      rc = put(b, "        <fkColumn>\n");
-      if (!rc)
-        rc = elem(b, "          ", "fromColumn", k->cols[j].from_column);
-      if (!rc)
-        rc = elem(b, "          ", "targetColumn", k->cols[j].target_column);
-      if (!rc)
-        rc = put(b, "        </fkColumn>\n");
-    }
-    if (!rc)
-      rc = elem(b, "        ", "description", k->description);
-    if (!rc)
-      rc = elem(b, "        ", "utype", k->utype);
-    if (!rc)
-      rc = put(b, "      </foreignKey>\n");
+  fmt_ts_table *ft = fmt_ts_add_table(ts, s);
+  if (!ft)
+    return TS_ENOMEM;
+  ft->name = nz(t->qualified_name);
+  ft->type = t->table_type;
+  ft->description = nz(t->description);
+  ft->utype = nz(t->utype);
+  for (size_t i = 0; !bare && i < t->adql->ncols; i++) {
+    const adql_column_meta *c = &t->adql->cols[i];
+    fmt_ts_column *fc = fmt_ts_add_column(ts, ft);
+    if (!fc)
+      return TS_ENOMEM;
+    fc->name = nz(c->name);
+    fc->description = nz(c->description);
+    fc->unit = nz(c->unit);
+    fc->ucd = nz(c->ucd);
+    fc->utype = nz(c->utype);
+    fc->datatype = c->datatype;
+    fc->arraysize = nz(c->arraysize);
+    fc->xtype = nz(c->xtype);
+    fc->indexed = c->indexed;
+    fc->std = c->std;
+    fc->esa_flags = meta_column_esa_flags(c);
+    /* principal is left out: /tables has never listed it. */
   }
-  if (!rc)
-    rc = put(b, root ? "</vosi:table>\n" : "    </table>\n");
-  return rc;
+  for (size_t i = 0; !bare && i < t->nkeys; i++) {
+    const meta_key *k = t->keys[i];
+    fmt_ts_key *fk = fmt_ts_add_key(ts, ft);
+    if (!fk)
+      return TS_ENOMEM;
+    fk->target_table = nz(k->target_table);
+    fk->description = nz(k->description);
+    fk->utype = nz(k->utype);
+    for (size_t j = 0; j < k->ncols; j++) {
+      fmt_ts_fkcol *fc = fmt_ts_add_fkcol(ts, fk);
+      if (!fc)
+        return TS_ENOMEM;
+      fc->from = nz(k->cols[j].from_column);
+      fc->target = nz(k->cols[j].target_column);
+    }
+  }
+  if (out)
+    *out = ft;
+  return TS_OK;
 }
 
 ts_err vosi_table_xml(const meta_table *t, const vosi_tables_opts *o, ts_buf *b)
 {
-  ts_err rc = put(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+  fmt_ts_write_opts wo = {.esa_extras = o->esa_extras};
+  fmt_tableset *ts = fmt_tableset_new();
+  fmt_ts_schema *s = ts ? fmt_ts_add_schema(ts) : NULL;
+  fmt_ts_table *ft = NULL;
+  ts_err rc = s ? add_table(ts, s, t, 0, &ft) : TS_ENOMEM;
   if (!rc)
-    rc = put_table(b, t, 1, o, 1);
+    rc = fmt_ts_table_write(ft, &wo, b);
+  fmt_tableset_free(ts);
   return rc;
 }
 
@@ -393,18 +366,12 @@ static int selected(const meta_table *t, const meta_table *const *sel, size_t ns
   return 0;
 }
 
-ts_err vosi_tables_xml(const meta *m, const vosi_tables_opts *o, const meta_table *const *sel,
-                       size_t nsel, ts_buf *b)
+static ts_err build_tableset(fmt_tableset *ts, const meta *m, const vosi_tables_opts *o,
+                             const meta_table *const *sel, size_t nsel)
 {
-  ts_err rc = put(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                     "<vosi:tableset xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\""
-                     " xmlns:xsi=\"" NS_XSI "\" xmlns:vs=\"" NS_VS "\"");
-  if (!rc && o->esa_extras)
-    rc = put(b, " xmlns:esatapplus=\"" NS_ESA "\"");
-  if (!rc)
-    rc = put(b, ">\n");
-  for (size_t s = 0; s < meta_nschemas(m) && !rc; s++) {
+  for (size_t s = 0; s < meta_nschemas(m); s++) {
     const meta_schema *sc = meta_schema_at(m, s);
+    fmt_ts_schema *fs;
     size_t n = 0;
     for (size_t i = 0; i < sc->ntables; i++)
       n += selected(&sc->tables[i], sel, nsel);
@@ -412,21 +379,31 @@ ts_err vosi_tables_xml(const meta *m, const vosi_tables_opts *o, const meta_tabl
      * shows every schema, even one without tables. */
     if (sel && n == 0)
       continue;
-    rc = put(b, "  <schema>\n");
-    if (!rc)
-      rc = elem(b, "    ", "name", sc->name);
-    if (!rc)
-      rc = elem(b, "    ", "description", sc->description);
-    if (!rc)
-      rc = elem(b, "    ", "utype", sc->utype);
-    for (size_t i = 0; i < sc->ntables && !rc; i++)
-      if (selected(&sc->tables[i], sel, nsel))
-        rc = put_table(b, &sc->tables[i], !o->detail_min, o, 0);
-    if (!rc)
-      rc = put(b, "  </schema>\n");
+    fs = fmt_ts_add_schema(ts);
+    if (!fs)
+      return TS_ENOMEM;
+    fs->name = nz(sc->name);
+    fs->description = nz(sc->description);
+    fs->utype = nz(sc->utype);
+    for (size_t i = 0; i < sc->ntables; i++)
+      if (selected(&sc->tables[i], sel, nsel)) {
+        ts_err rc = add_table(ts, fs, &sc->tables[i], o->detail_min, NULL);
+        if (rc)
+          return rc;
+      }
   }
+  return TS_OK;
+}
+
+ts_err vosi_tables_xml(const meta *m, const vosi_tables_opts *o, const meta_table *const *sel,
+                       size_t nsel, ts_buf *b)
+{
+  fmt_ts_write_opts wo = {.esa_extras = o->esa_extras};
+  fmt_tableset *ts = fmt_tableset_new();
+  ts_err rc = ts ? build_tableset(ts, m, o, sel, nsel) : TS_ENOMEM;
   if (!rc)
-    rc = put(b, "</vosi:tableset>\n");
+    rc = fmt_tableset_write_opts(ts, &wo, b);
+  fmt_tableset_free(ts);
   return rc;
 }
 

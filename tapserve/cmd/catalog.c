@@ -54,26 +54,6 @@ static const char *pub_ident(pub *p, const char *db)
   }
 }
 
-/* The PostgreSQL name of a published identifier (meta.c's rule). */
-const char *pub__db_ident(pub *p, const char *s, size_t n)
-{
-  char *d = ts_arena_alloc(p->a, n + 1), *o = d;
-  if (!d)
-    return NULL;
-  if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-    for (size_t i = 1; i + 1 < n; i++) {
-      *o++ = s[i];
-      if (s[i] == '"' && s[i + 1] == '"')
-        i++;
-    }
-  } else {
-    for (size_t i = 0; i < n; i++)
-      *o++ = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
-  }
-  *o = '\0';
-  return d;
-}
-
 /* Splits "schema.table" (either part may be delimited) at the dot that is
  * outside quotes; returns the offset of the dot or -1. */
 long pub__split_qualified(const char *s)
@@ -597,7 +577,7 @@ ts_err pub__decide_tableset(pub *p, ptable *t)
   t->index_known = 1;
   for (size_t i = 0; i < tt->ncols && !rc; i++) {
     const fmt_ts_column *d = &tt->cols[i];
-    const char *db = pub__db_ident(p, d->name, strlen(d->name));
+    const char *db = adql_db_ident(p->a, d->name, strlen(d->name));
     pcol *c = db ? col_by_db(t, db) : NULL;
     char why[400];
     if (!c)

@@ -22,6 +22,40 @@ int cmd_db_option(int argc, char **argv, int *i, cmd_db *o)
   return 0;
 }
 
+/* The option `a` names in `opts`, or NULL. */
+static const cmd_opt *find_opt(const cmd_opt *opts, const char *a)
+{
+  for (; opts && opts->name; opts++)
+    if (!strcmp(opts->name, a))
+      return opts;
+  return NULL;
+}
+
+int cmd_args(int argc, char **argv, const char *prog, cmd_db *o, const cmd_opt *opts,
+             void (*usage)(FILE *), int *noperands)
+{
+  int n = 0;
+  for (int i = 1; i < argc; i++) {
+    const cmd_opt *op = find_opt(opts, argv[i]);
+    if (cmd_db_option(argc, argv, &i, o))
+      continue;
+    if (op && op->value && i + 1 < argc)
+      *op->value = argv[++i];
+    else if (op && op->flag)
+      *op->flag = 1;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, "%s: unexpected option %s (try --help)\n", prog, argv[i]);
+      return 2;
+    } else
+      argv[++n] = argv[i]; /* n < i: only arguments already read are overwritten */
+  }
+  *noperands = n;
+  return -1;
+}
+
 PGconn *cmd_db_connect(const char *prog, cmd_db *o)
 {
   ts_error err;
@@ -93,6 +127,14 @@ const char *cmd__val(const PGresult *r, int row, int col)
 }
 
 /* The query role: --grant, else the user of query_dsn (NULL: none). */
+int pub__open(pub *p, const char *prog, cmd_db *o, ts_error *err)
+{
+  p->conn = cmd_db_connect(prog, o);
+  p->a = ts_arena_new(64 * 1024, 0);
+  p->err = err;
+  return p->conn && p->a ? 0 : -1;
+}
+
 const char *pub__query_role(pub *p, const cmd_db *o, const char *grant_role)
 {
   PQconninfoOption *opts;

@@ -356,10 +356,10 @@ static ts_err add_target(pub *p, const char *arg)
   ptable *t;
   if (dot <= 0 || !arg[dot + 1])
     return ts_fail(p->err, TS_EINVAL, 0, "%s: expected schema.table or schema.*", arg);
-  s = pub__db_ident(p, arg, (size_t)dot);
+  s = adql_db_ident(p->a, arg, (size_t)dot);
   if (!strcmp(arg + dot + 1, "*"))
     return pub__add_schema_tables(p, s, arg);
-  tb = pub__db_ident(p, arg + dot + 1, strlen(arg + dot + 1));
+  tb = adql_db_ident(p->a, arg + dot + 1, strlen(arg + dot + 1));
   /* A plain name is tried as typed first, then folded to lower case. */
   if (arg[0] != '"' && arg[dot + 1] != '"') {
     const char *exact_s = ts_arena_strndup(p->a, arg, (size_t)dot);
@@ -397,8 +397,8 @@ static ts_err add_tableset_tables(pub *p, const fmt_tableset *ts)
         return ts_fail(p->err, TS_EINVAL, 0, "%s:%d: <table> %s is not in its <schema> %s",
                        p->tableset_name, tt->line, tt->name, sc->name);
       snprintf(what, sizeof what, "%s:%d: <table> %s", p->tableset_name, tt->line, tt->name);
-      rc = pub__find_table(p, pub__db_ident(p, qual, (size_t)dot),
-                           pub__db_ident(p, qual + dot + 1, strlen(qual + dot + 1)), what, &t);
+      rc = pub__find_table(p, adql_db_ident(p->a, qual, (size_t)dot),
+                           adql_db_ident(p->a, qual + dot + 1, strlen(qual + dot + 1)), what, &t);
       if (rc)
         return rc;
       if (t->tst)
@@ -462,23 +462,14 @@ int cmd_publish(int argc, char **argv)
   memset(&p, 0, sizeof p);
   ts_buf_init(&p.report, 64 << 20);
   ts_error_clear(&err);
-  for (int i = 1; i < argc; i++) {
-    if (cmd_db_option(argc, argv, &i, &o))
-      continue;
-    if (!strcmp(argv[i], "--tableset") && i + 1 < argc)
-      tableset = argv[++i];
-    else if (!strcmp(argv[i], "--grant") && i + 1 < argc)
-      grant_role = argv[++i];
-    else if (!strcmp(argv[i], "--skip-unsupported"))
-      p.skip_unsupported = 1;
-    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      publish_usage(stdout);
-      return 0;
-    } else if (argv[i][0] == '-') {
-      fprintf(stderr, "%s: unexpected option %s (try --help)\n", prog, argv[i]);
-      return 2;
-    } else
-      ntargets++;
+  {
+    const cmd_opt opts[] = {{"--tableset", NULL, &tableset},
+                            {"--grant", NULL, &grant_role},
+                            {"--skip-unsupported", &p.skip_unsupported, NULL},
+                            {NULL, NULL, NULL}};
+    int st = cmd_args(argc, argv, prog, &o, opts, publish_usage, &ntargets);
+    if (st >= 0)
+      return st;
   }
   if (!ntargets && !tableset) {
     fprintf(stderr,
@@ -492,12 +483,10 @@ int cmd_publish(int argc, char **argv)
             prog);
     return 1;
   }
-  conn = cmd_db_connect(prog, &o);
-  p.a = ts_arena_new(64 * 1024, 0);
-  if (!conn || !p.a)
+  rc = pub__open(&p, prog, &o, &err) ? TS_EDB : TS_OK;
+  conn = p.conn;
+  if (rc)
     goto out;
-  p.conn = conn;
-  p.err = &err;
   p.tableset_name = tableset;
   role = pub__query_role(&p, &o, grant_role);
   rc = meta_ensure_tap_schema(conn, &err);
@@ -515,14 +504,8 @@ int cmd_publish(int argc, char **argv)
   }
   if (!rc && ts)
     rc = add_tableset_tables(&p, ts);
-  for (int i = 1; i < argc && !rc; i++) {
-    if (argv[i][0] == '-') {
-      if (strcmp(argv[i], "--skip-unsupported") != 0)
-        i++; /* an option with a value */
-      continue;
-    }
+  for (int i = 1; i <= ntargets && !rc; i++)
     rc = add_target(&p, argv[i]);
-  }
   if (!rc)
     rc = run_publish(&p, role);
   if (!rc)

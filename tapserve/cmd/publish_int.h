@@ -74,14 +74,15 @@ int cmd__int(const char *s);
 /* A value, NULL for SQL NULL. */
 const char *cmd__val(const PGresult *r, int row, int col);
 
+/* Connects (cmd_db_connect) and gives p its arena, connection and error
+ * record; -1 when either fails (the caller frees what p holds). */
+int pub__open(pub *p, const char *prog, cmd_db *o, ts_error *err);
 /* The role to grant SELECT to: grant_role, else the user of query_dsn in
  * the configuration; NULL when there is none. */
 const char *pub__query_role(pub *p, const cmd_db *o, const char *grant_role);
 
 /* ---- catalog.c: what the database says, and the rows decided from it ---- */
 const char *pub__dup(pub *p, const char *s);
-/* The PostgreSQL name of a published identifier (meta.c's rule). */
-const char *pub__db_ident(pub *p, const char *s, size_t n);
 /* The offset of the dot between schema and table outside quotes, or -1. */
 long pub__split_qualified(const char *s);
 /* Adds db_schema.db_table to the publication (once); TS_ENOTFOUND naming

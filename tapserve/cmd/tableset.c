@@ -164,8 +164,7 @@ int cmd_tableset(int argc, char **argv)
   static const char *prog = "tapserve tableset";
   cmd_db o;
   const char *out_path = NULL;
-  char **schemas = calloc((size_t)argc + 1, sizeof *schemas);
-  size_t nschemas = 0;
+  int nschemas = 0;
   PGconn *conn = NULL;
   PGresult *rs[4] = {NULL, NULL, NULL, NULL};
   fmt_tableset *ts = NULL;
@@ -178,30 +177,16 @@ int cmd_tableset(int argc, char **argv)
   ts_buf_init(&arr, 1 << 20);
   ts_buf_init(&doc, FMT_TABLESET_MAX);
   ts_error_clear(&err);
-  if (!schemas) {
-    fprintf(stderr, "%s: out of memory\n", prog);
-    return 1;
-  }
-  for (int i = 1; i < argc; i++) {
-    if (cmd_db_option(argc, argv, &i, &o))
-      continue;
-    if (!strcmp(argv[i], "-o") && i + 1 < argc)
-      out_path = argv[++i];
-    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      tableset_usage(stdout);
-      free(schemas);
-      return 0;
-    } else if (argv[i][0] == '-') {
-      fprintf(stderr, "%s: unexpected option %s (try --help)\n", prog, argv[i]);
-      free(schemas);
-      return 2;
-    } else
-      schemas[nschemas++] = argv[i];
+  {
+    const cmd_opt opts[] = {{"-o", NULL, &out_path}, {NULL, NULL, NULL}};
+    int st = cmd_args(argc, argv, prog, &o, opts, tableset_usage, &nschemas);
+    if (st >= 0)
+      return st;
   }
   conn = cmd_db_connect(prog, &o);
   if (!conn)
     goto out;
-  rc = nschemas ? schema_array(&arr, schemas, nschemas) : TS_OK;
+  rc = nschemas ? schema_array(&arr, argv + 1, (size_t)nschemas) : TS_OK;
   if (rc) {
     ts_fail(&err, rc, 0, "too many schema names");
     goto fail;
@@ -258,6 +243,5 @@ out:
   ts_buf_free(&arr);
   ts_buf_free(&doc);
   cmd_db_free(&o);
-  free(schemas);
   return status;
 }

@@ -56,9 +56,9 @@ static ts_err unpublish_one(pub *p, const char *arg, const char *role)
                      1, params + 1);
     if (!rc && role) {
       long d = pub__split_qualified(params[0]);
-      const char *s = d > 0 ? pub__db_ident(p, params[0], (size_t)d) : NULL;
+      const char *s = d > 0 ? adql_db_ident(p->a, params[0], (size_t)d) : NULL;
       const char *tb =
-          d > 0 ? pub__db_ident(p, params[0] + d + 1, strlen(params[0] + d + 1)) : NULL;
+          d > 0 ? adql_db_ident(p->a, params[0] + d + 1, strlen(params[0] + d + 1)) : NULL;
       char *qs = s ? PQescapeIdentifier(p->conn, s, strlen(s)) : NULL;
       char *qt = tb ? PQescapeIdentifier(p->conn, tb, strlen(tb)) : NULL;
       char *qr = PQescapeIdentifier(p->conn, role, strlen(role));
@@ -92,32 +92,21 @@ int cmd_unpublish(int argc, char **argv)
   memset(&o, 0, sizeof o);
   memset(&p, 0, sizeof p);
   ts_error_clear(&err);
-  for (int i = 1; i < argc; i++) {
-    if (cmd_db_option(argc, argv, &i, &o))
-      continue;
-    if (!strcmp(argv[i], "--revoke"))
-      revoke = 1;
-    else if (!strcmp(argv[i], "--grant") && i + 1 < argc)
-      grant_role = argv[++i];
-    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      unpublish_usage(stdout);
-      return 0;
-    } else if (argv[i][0] == '-') {
-      fprintf(stderr, "%s: unexpected option %s (try --help)\n", prog, argv[i]);
-      return 2;
-    } else
-      ntargets++;
+  {
+    const cmd_opt opts[] = {
+        {"--revoke", &revoke, NULL}, {"--grant", NULL, &grant_role}, {NULL, NULL, NULL}};
+    int st = cmd_args(argc, argv, prog, &o, opts, unpublish_usage, &ntargets);
+    if (st >= 0)
+      return st;
   }
   if (!ntargets) {
     fprintf(stderr, "%s: name the tables to unpublish (schema.table or schema.*)\n", prog);
     return 2;
   }
-  conn = cmd_db_connect(prog, &o);
-  p.a = ts_arena_new(16 * 1024, 0);
-  if (!conn || !p.a)
+  rc = pub__open(&p, prog, &o, &err) ? TS_EDB : TS_OK;
+  conn = p.conn;
+  if (rc)
     goto out;
-  p.conn = conn;
-  p.err = &err;
   if (revoke) {
     role = pub__query_role(&p, &o, grant_role);
     if (!role) {
@@ -131,15 +120,8 @@ int cmd_unpublish(int argc, char **argv)
   rc = meta_ensure_tap_schema(conn, &err);
   if (!rc)
     rc = cmd__exec(conn, &err, "BEGIN", 0, NULL);
-  for (int i = 1; i < argc && !rc; i++) {
-    if (argv[i][0] == '-') {
-      if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") || !strcmp(argv[i], "--dsn") ||
-          !strcmp(argv[i], "--grant"))
-        i++;
-      continue;
-    }
+  for (int i = 1; i <= ntargets && !rc; i++)
     rc = unpublish_one(&p, argv[i], role);
-  }
   if (!rc)
     rc = cmd__exec(conn, &err, "COMMIT", 0, NULL);
   if (rc) {

@@ -1,58 +1,13 @@
 /* Fuzzes the route matcher: the first byte picks the method, the rest is
- * a raw path, looked up in a table shaped like the service's (a base,
- * parameters with and without a check, a rest, a sibling). Whatever the
- * path, a lookup must answer one of its three verdicts consistently. */
+ * a raw path, looked up in the route unit tests' table (route_table.h,
+ * shaped like the service's). Whatever the path, a lookup must answer one
+ * of its three verdicts consistently. */
 #include "http/route.h"
+#include "../unit/http/route_table.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void h_any(void *ctx, http_request *req, const http_route_match *m)
-{
-  (void)ctx;
-  (void)req;
-  (void)m;
-}
-
-static int hex_id(const char *v, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
-      return 0;
-  return n < 40;
-}
-
-static http_router *table(void)
-{
-  static const struct {
-    unsigned m;
-    const char *base, *pattern;
-  } rows[] = {
-      {HTTP_M_GET, "/ctx/tap", ""},
-      {HTTP_M_GET, "/ctx/tap", "/"},
-      {HTTP_M_GET | HTTP_M_POST, "/ctx/tap", "/sync"},
-      {HTTP_M_GET | HTTP_M_POST, "/ctx/tap", "/async"},
-      {HTTP_M_GET | HTTP_M_POST | HTTP_M_DELETE, "/ctx/tap", "/async/{id}"},
-      {HTTP_M_GET | HTTP_M_POST, "/ctx/tap", "/async/{id}/phase"},
-      {HTTP_M_GET, "/ctx/tap", "/async/{id}/results/result"},
-      {HTTP_M_GET, "/ctx/tap", "/tables/{name}"},
-      {HTTP_M_GET, "/ctx/tap", "/tables/special"},
-      {HTTP_M_GET, "/ctx/tap", "/files/*"},
-      {HTTP_M_GET, "/ctx/tap", "/files/{a}/{b}/x"},
-      {HTTP_M_POST, "/ctx", "/login"},
-  };
-  http_router *r = http_router_new();
-  ts_error err;
-  if (!r)
-    abort();
-  for (size_t i = 0; i < TS_ARRAY_LEN(rows); i++)
-    if (http_router_add(r, rows[i].m, rows[i].base, rows[i].pattern, h_any, NULL, &err))
-      abort();
-  if (http_router_param_check(r, "id", hex_id, &err))
-    abort();
-  return r;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -63,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   const char *method;
   http_route_rc rc;
 
-  if (!r)
-    r = table();
+  if (!r && !(r = route_test_table()))
+    abort();
   if (size == 0)
     return 0;
   method = methods[data[0] % TS_ARRAY_LEN(methods)];

@@ -364,3 +364,11 @@ def test_options(cluster, config):
     assert rc == 0 and "granted SELECT on 1 table to tapserve_query" in out, out + err
     rc, out, err = tapserve("publish", "--dsn", cluster["dsn"], "pubtypes.every")
     assert rc == 0 and "nothing was granted" in out, out + err
+    # operands may stand before, between and after the options
+    rc, out, err = tapserve("publish", "pubtypes.every", "--grant", "tapserve_query", "--dsn", cluster["dsn"])
+    assert rc == 0 and "granted SELECT on 1 table to tapserve_query" in out, out + err
+    for cmd in ("publish", "unpublish", "tableset"):
+        rc, out, err = tapserve(cmd, "--help")
+        assert rc == 0 and out, cmd
+        rc, out, err = tapserve(cmd, "--dsn", cluster["dsn"], "--nosuch")
+        assert rc == 2 and "unexpected option --nosuch" in err, cmd + err

@@ -328,6 +328,21 @@ int test_injection(void)
   return 0;
 }
 
+/* adql_db_ident: the published -> PostgreSQL name rule TAP_SCHEMA loading,
+ * the checker and `tapserve publish` share. */
+int test_db_ident(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  TS_CHECK_STREQ(adql_db_ident(a, "Demo", 4), "demo");
+  TS_CHECK_STREQ(adql_db_ident(a, "\"Mi\"\"xed\"", 9), "Mi\"xed");
+  TS_CHECK_STREQ(adql_db_ident(a, "\"Demo\".x", 6), "Demo");     /* only n bytes */
+  TS_CHECK_STREQ(adql_db_ident(a, "\"", 1), "\"");               /* a lone quote is no delimiter */
+  TS_CHECK_STREQ(adql_db_ident(a, "\xc3\x84X", 3), "\xc3\x84x"); /* ASCII letters only */
+  TS_CHECK_STREQ(adql_db_ident(a, "", 0), "");
+  ts_arena_free(a);
+  return 0;
+}
+
 /* adql_quote and adql_unquote: the one pair every quoted name and literal
  * goes through (scanner, checker, translator). */
 int test_quoting(void)

@@ -2,67 +2,12 @@
  * against 405 with Allow, precedence, trailing slashes, sibling bases and
  * hostile paths. */
 #include "http/route.h"
+#include "route_table.h"
 #include "test_list.h"
 #include "ts_test.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Handlers are told apart by their route data. */
-static void h_any(void *ctx, http_request *req, const http_route_match *m)
-{
-  (void)ctx;
-  (void)req;
-  (void)m;
-}
-
-static int hex_id(const char *v, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
-      return 0;
-  return n < 40;
-}
-
-/* A table like the service's: base /ctx/tap, a sibling /ctx/login. */
-static http_router *service_table(void)
-{
-  static const struct {
-    unsigned m;
-    const char *base, *pattern, *name;
-  } rows[] = {
-      {HTTP_M_GET, "/ctx/tap", "", "home"},
-      {HTTP_M_GET, "/ctx/tap", "/", "home"},
-      {HTTP_M_GET | HTTP_M_POST, "/ctx/tap", "/sync", "sync"},
-      {HTTP_M_GET | HTTP_M_POST, "/ctx/tap", "/async", "list"},
-      {HTTP_M_GET | HTTP_M_POST | HTTP_M_DELETE, "/ctx/tap", "/async/{id}", "job"},
-      {HTTP_M_GET | HTTP_M_POST, "/ctx/tap", "/async/{id}/phase", "phase"},
-      {HTTP_M_GET, "/ctx/tap", "/async/{id}/results/result", "result"},
-      {HTTP_M_GET, "/ctx/tap", "/tables", "tables"},
-      {HTTP_M_GET, "/ctx/tap", "/tables/{name}", "table"},
-      {HTTP_M_GET, "/ctx/tap", "/tables/special", "special"},
-      {HTTP_M_GET, "/ctx/tap", "/files/*", "files"},
-      {HTTP_M_GET, "/ctx/tap", "/files/{f}/meta", "filemeta"},
-      {HTTP_M_POST, "/ctx", "/login", "login"},
-      {HTTP_M_POST, "/ctx", "/Upload", "upload"},
-  };
-  http_router *r = http_router_new();
-  ts_error err;
-  if (!r)
-    return NULL;
-  for (size_t i = 0; i < TS_ARRAY_LEN(rows); i++)
-    if (http_router_add(r, rows[i].m, rows[i].base, rows[i].pattern, h_any, (void *)rows[i].name,
-                        &err)) {
-      fprintf(stderr, "# add %s%s: %s\n", rows[i].base, rows[i].pattern, err.msg);
-      http_router_free(r);
-      return NULL;
-    }
-  if (http_router_param_check(r, "id", hex_id, &err)) {
-    http_router_free(r);
-    return NULL;
-  }
-  return r;
-}
 
 /* The name of the route that answers, "404", or "405 <Allow>". */
 static const char *look(const http_router *r, const char *method, const char *path,
@@ -84,7 +29,7 @@ static const char *look(const http_router *r, const char *method, const char *pa
 
 int test_route_match(void)
 {
-  http_router *r = service_table();
+  http_router *r = route_test_table();
   http_route_match *m = malloc(sizeof *m);
   TS_CHECK(r && m);
   TS_CHECK_STREQ(look(r, "GET", "/ctx/tap", m), "home");
@@ -111,7 +56,7 @@ int test_route_match(void)
 
 int test_route_params(void)
 {
-  http_router *r = service_table();
+  http_router *r = route_test_table();
   http_route_match *m = malloc(sizeof *m);
   TS_CHECK(r && m);
   TS_CHECK_STREQ(look(r, "GET", "/ctx/tap/async/0af9", m), "job");
@@ -146,7 +91,7 @@ int test_route_params(void)
 
 int test_route_405(void)
 {
-  http_router *r = service_table();
+  http_router *r = route_test_table();
   http_route_match *m = malloc(sizeof *m);
   TS_CHECK(r && m);
   TS_CHECK_STREQ(look(r, "DELETE", "/ctx/tap/sync", m), "405 GET, POST, HEAD");
@@ -173,7 +118,7 @@ int test_route_405(void)
 
 int test_route_precedence(void)
 {
-  http_router *r = service_table();
+  http_router *r = route_test_table();
   http_route_match *m = malloc(sizeof *m);
   ts_error err;
   TS_CHECK(r && m);
@@ -207,7 +152,7 @@ int test_route_precedence(void)
 
 int test_route_trailing_slash(void)
 {
-  http_router *r = service_table();
+  http_router *r = route_test_table();
   http_route_match *m = malloc(sizeof *m);
   TS_CHECK(r && m);
   /* "" and "/" are two patterns; only the registered one answers */
@@ -224,7 +169,7 @@ int test_route_trailing_slash(void)
 
 int test_route_sibling(void)
 {
-  http_router *r = service_table();
+  http_router *r = route_test_table();
   http_route_match *m = malloc(sizeof *m);
   TS_CHECK(r && m);
   /* resources beside the base path and under it, in one table */
@@ -307,7 +252,7 @@ int test_route_bad_patterns(void)
 
 int test_route_hostile(void)
 {
-  http_router *r = service_table();
+  http_router *r = route_test_table();
   http_route_match *m = malloc(sizeof *m);
   size_t big = 64 * 1024;
   char *p = malloc(big + 64);

@@ -4,7 +4,7 @@
  * calls the re-check callbacks when it is lost and back. */
 #include "test_list.h"
 #include "ts_test.h"
-#include "jobs_test.h"
+#include "ts_test_pg.h"
 
 #include "jobs/events.h"
 
@@ -342,9 +342,9 @@ int test_pg_bus_listen(void)
   ev.phase = JOBS_COMPLETED;
   TS_CHECK_EQ_INT(jobs_event_publish(c, &ev, &err), TS_OK);
   /* hostile payloads on the channel are dropped, the connection stays */
-  TS_CHECK(jobs_test_exec_ok(c, "SELECT pg_notify('" JOBS_CHANNEL "', 'JOB_UPDATED_EVENT'),"
-                                " pg_notify('" JOBS_CHANNEL "', repeat('x', 7000)),"
-                                " pg_notify('" JOBS_CHANNEL "', 'JOB_UPDATED_EVENT a b c d')"));
+  TS_CHECK(ts_test_exec_ok(c, "SELECT pg_notify('" JOBS_CHANNEL "', 'JOB_UPDATED_EVENT'),"
+                              " pg_notify('" JOBS_CHANNEL "', repeat('x', 7000)),"
+                              " pg_notify('" JOBS_CHANNEL "', 'JOB_UPDATED_EVENT a b c d')"));
   s.want_events = 1;
   TS_CHECK_EQ_INT(run_until(&loop, reached, &s), 0);
   TS_CHECK_EQ_INT(s.c.events, 1);
@@ -357,9 +357,9 @@ int test_pg_bus_listen(void)
   TS_CHECK_EQ_INT(jobs_event_publish(c, &ev, &err), TS_EINVAL); /* a phase outside jobs */
 
   /* the LISTEN connection dies: one re-check at the loss, one when back */
-  TS_CHECK(jobs_test_exec_ok(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                                " WHERE query = 'LISTEN " JOBS_CHANNEL
-                                "' AND pid <> pg_backend_pid()"));
+  TS_CHECK(ts_test_exec_ok(c,
+                           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                           " WHERE query = 'LISTEN " JOBS_CHANNEL "' AND pid <> pg_backend_pid()"));
   s.want_rechecks = 3;
   TS_CHECK_EQ_INT(run_until(&loop, reached, &s), 0);
   TS_CHECK_EQ_INT(s.c.rechecks, 3);

@@ -3,7 +3,7 @@
 #define TS_TEST_MAIN
 #include "test_list.h"
 #include "ts_test.h"
-#include "jobs_test.h"
+#include "ts_test_pg.h"
 
 #include "jobs/cluster.h"
 #include "jobs/jobs.h"
@@ -258,27 +258,9 @@ int test_store_stale_tmp(void)
 
 /* ---- against PostgreSQL ---------------------------------------------------- */
 
-static PGconn *pg(void)
-{
-  const char *dsn = getenv("TAPSERVE_TEST_DSN");
-  PGconn *c;
-  if (!dsn || !*dsn) {
-    fprintf(stderr, "# TAPSERVE_TEST_DSN is not set\n");
-    return NULL;
-  }
-  c = PQconnectdb(dsn);
-  if (PQstatus(c) != CONNECTION_OK) {
-    fprintf(stderr, "# %s", PQerrorMessage(c));
-    PQfinish(c);
-    return NULL;
-  }
-  PQclear(PQexec(c, "SET client_min_messages = warning"));
-  return c;
-}
-
 int test_pg_migrate(void)
 {
-  PGconn *c = pg();
+  PGconn *c = ts_test_pg();
   ts_error err;
   int from, to;
   TS_CHECK(c);
@@ -297,7 +279,7 @@ int test_pg_migrate(void)
 
 int test_pg_store_roundtrip(void)
 {
-  PGconn *c = pg();
+  PGconn *c = ts_test_pg();
   jobs_store s;
   ts_error err;
   char id[40];
@@ -334,7 +316,7 @@ static int claim_until(PGconn *c, ts_arena *a, const char *inst, const char *id,
 
 int test_pg_job_cas(void)
 {
-  PGconn *c = pg();
+  PGconn *c = ts_test_pg();
   ts_error err;
   char id[40], inst[40];
   jobs_new n;
@@ -384,7 +366,7 @@ int test_pg_job_cas(void)
  * then it is ERROR with the reason. */
 int test_pg_attempts(void)
 {
-  PGconn *c = pg();
+  PGconn *c = ts_test_pg();
   ts_error err;
   char id[40], inst[40];
   jobs_new n;
@@ -452,19 +434,9 @@ static void *get_thread(void *p)
   return NULL;
 }
 
-int jobs_test_exec_ok(PGconn *c, const char *sql)
-{
-  PGresult *r = PQexec(c, sql);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-  if (!ok)
-    fprintf(stderr, "# %s: %s", sql, PQerrorMessage(c));
-  PQclear(r);
-  return ok;
-}
-
 int test_pg_get_snapshot(void)
 {
-  PGconn *c = pg(), *writer = pg(), *reader = pg();
+  PGconn *c = ts_test_pg(), *writer = ts_test_pg(), *reader = ts_test_pg();
   ts_error err;
   char id[40], sql[400];
   jobs_new n;
@@ -478,8 +450,8 @@ int test_pg_get_snapshot(void)
   n.owner = "snapshot-test-owner";
   TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
 
-  TS_CHECK(jobs_test_exec_ok(writer, "BEGIN"));
-  TS_CHECK(jobs_test_exec_ok(writer, "LOCK TABLE tapserve.results IN ACCESS EXCLUSIVE MODE"));
+  TS_CHECK(ts_test_exec_ok(writer, "BEGIN"));
+  TS_CHECK(ts_test_exec_ok(writer, "LOCK TABLE tapserve.results IN ACCESS EXCLUSIVE MODE"));
   memset(&g, 0, sizeof g);
   g.c = reader;
   g.a = a;
@@ -497,14 +469,14 @@ int test_pg_get_snapshot(void)
     usleep(10000);
   }
   snprintf(sql, sizeof sql, "UPDATE tapserve.jobs SET phase = 'COMPLETED' WHERE id = '%s'", id);
-  TS_CHECK(jobs_test_exec_ok(writer, sql));
+  TS_CHECK(ts_test_exec_ok(writer, sql));
   snprintf(sql, sizeof sql,
            "INSERT INTO tapserve.results (job_id, name, store, location, rows, bytes, raw_bytes,"
            " overflow, columns) VALUES ('%s', 'result', 'pg', 'result_chunks', 1, 1, 1, false,"
            " '[]')",
            id);
-  TS_CHECK(jobs_test_exec_ok(writer, sql));
-  TS_CHECK(jobs_test_exec_ok(writer, "COMMIT"));
+  TS_CHECK(ts_test_exec_ok(writer, sql));
+  TS_CHECK(ts_test_exec_ok(writer, "COMMIT"));
   TS_CHECK(pthread_join(th, NULL) == 0);
   TS_CHECK(g.rc == TS_OK);
   /* either before the completion or after it, never half of each */
@@ -524,7 +496,7 @@ int test_pg_get_snapshot(void)
  * not hand it out again. */
 int test_pg_db_dead_idle(void)
 {
-  PGconn *c = pg(), *k = pg();
+  PGconn *c = ts_test_pg(), *k = ts_test_pg();
   const char *dsn = getenv("TAPSERVE_TEST_DSN");
   jobs_db *db = jobs_db_new(dsn ? dsn : "", 2, 0);
   ts_error err;
@@ -537,7 +509,7 @@ int test_pg_db_dead_idle(void)
   int pid = PQbackendPID(d);
   jobs_db_put(db, d);
   snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
-  TS_CHECK(jobs_test_exec_ok(k, sql));
+  TS_CHECK(ts_test_exec_ok(k, sql));
   snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
   for (int i = 0;; i++) { /* until the backend has exited */
     PGresult *r = PQexec(k, sql);

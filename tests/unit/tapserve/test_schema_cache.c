@@ -6,6 +6,7 @@
 #include "tapserve/tapserve.h"
 #include "test_list.h"
 #include "ts_test.h"
+#include "ts_test_pg.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -175,39 +176,11 @@ int test_schema_swap_threads(void)
 
 /* ---- against PostgreSQL ---------------------------------------------------- */
 
-static PGconn *pg(void)
-{
-  const char *dsn = getenv("TAPSERVE_TEST_DSN");
-  PGconn *c;
-  if (!dsn || !*dsn) {
-    fprintf(stderr, "# TAPSERVE_TEST_DSN is not set\n");
-    return NULL;
-  }
-  c = PQconnectdb(dsn);
-  if (PQstatus(c) != CONNECTION_OK) {
-    fprintf(stderr, "# %s", PQerrorMessage(c));
-    PQfinish(c);
-    return NULL;
-  }
-  PQclear(PQexec(c, "SET client_min_messages = warning"));
-  return c;
-}
-
-static int exec_ok(PGconn *c, const char *sql)
-{
-  PGresult *r = PQexec(c, sql);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-  if (!ok)
-    fprintf(stderr, "# %s: %s", sql, PQerrorMessage(c));
-  PQclear(r);
-  return ok;
-}
-
 static const char cleanup_sql[] = "DELETE FROM tap_schema.schemas WHERE schema_name = 'live_u'";
 
 int test_pg_schema_reload_keeps_old(void)
 {
-  PGconn *c = pg();
+  PGconn *c = ts_test_pg();
   ts_app app;
   cfg conf;
   ts_error e;
@@ -218,7 +191,8 @@ int test_pg_schema_reload_keeps_old(void)
   free(conf.dsn);
   conf.dsn = strdup(getenv("TAPSERVE_TEST_DSN"));
   app.cfg = &conf;
-  if (meta_ensure_tap_schema(c, &e) || !exec_ok(c, cleanup_sql) || meta_load(c, &conf, &m, &e)) {
+  if (meta_ensure_tap_schema(c, &e) || !ts_test_exec_ok(c, cleanup_sql) ||
+      meta_load(c, &conf, &m, &e)) {
     fprintf(stderr, "# %s\n", e.msg);
     TS_CHECK(0);
   }
@@ -227,13 +201,13 @@ int test_pg_schema_reload_keeps_old(void)
 
   /* A table whose column has a datatype no VOTable knows: refused, the old
    * snapshot stays, and the error names the row. */
-  TS_CHECK(exec_ok(c, "BEGIN;"
-                      "INSERT INTO tap_schema.schemas (schema_name) VALUES ('live_u');"
-                      "INSERT INTO tap_schema.tables (schema_name, table_name)"
-                      " VALUES ('live_u', 'live_u.t');"
-                      "INSERT INTO tap_schema.columns (table_name, column_name, datatype)"
-                      " VALUES ('live_u.t', 'x', 'floaty');"
-                      "COMMIT"));
+  TS_CHECK(ts_test_exec_ok(c, "BEGIN;"
+                              "INSERT INTO tap_schema.schemas (schema_name) VALUES ('live_u');"
+                              "INSERT INTO tap_schema.tables (schema_name, table_name)"
+                              " VALUES ('live_u', 'live_u.t');"
+                              "INSERT INTO tap_schema.columns (table_name, column_name, datatype)"
+                              " VALUES ('live_u.t', 'x', 'floaty');"
+                              "COMMIT"));
   TS_CHECK_EQ_INT(schema_cache_reload(&app, &e), TS_EINVAL);
   TS_CHECK(strstr(e.msg, "unknown datatype 'floaty'") != NULL);
   TS_CHECK_EQ_INT(schema_cache_generation(&app), 1);
@@ -242,8 +216,8 @@ int test_pg_schema_reload_keeps_old(void)
   meta_release(m);
 
   /* Corrected: the reload takes it, and the earlier reader keeps its own. */
-  TS_CHECK(exec_ok(c, "UPDATE tap_schema.columns SET datatype = 'double'"
-                      " WHERE table_name = 'live_u.t'"));
+  TS_CHECK(ts_test_exec_ok(c, "UPDATE tap_schema.columns SET datatype = 'double'"
+                              " WHERE table_name = 'live_u.t'"));
   TS_CHECK_EQ_INT(schema_cache_reload(&app, &e), TS_OK);
   TS_CHECK_EQ_INT(schema_cache_generation(&app), 2);
   m = meta_acquire(&app);
@@ -253,7 +227,7 @@ int test_pg_schema_reload_keeps_old(void)
   TS_CHECK(meta_find_table(held, "TAP_SCHEMA.tables") != NULL);
   meta_release(held);
 
-  TS_CHECK(exec_ok(c, cleanup_sql));
+  TS_CHECK(ts_test_exec_ok(c, cleanup_sql));
   schema_cache_free(&app);
   cfg_free(&conf);
   PQfinish(c);
@@ -283,48 +257,49 @@ static const char cleanup_v[] = "DELETE FROM tap_schema.schemas WHERE schema_nam
 
 int test_pg_schema_trigger(void)
 {
-  PGconn *c = pg(), *l = pg();
+  PGconn *c = ts_test_pg(), *l = ts_test_pg();
   ts_error e;
   char got[512];
   TS_CHECK(c && l);
   /* The order of a fresh start: TAP_SCHEMA first, then the migrations. */
   TS_CHECK_EQ_INT(meta_ensure_tap_schema(c, &e), TS_OK);
   TS_CHECK_EQ_INT(jobs_migrate(c, NULL, NULL, &e), TS_OK);
-  TS_CHECK(exec_ok(c, cleanup_v));
-  TS_CHECK(exec_ok(c, "SELECT tapserve.watch_tap_schema()"));
-  TS_CHECK(exec_ok(l, "LISTEN " JOBS_CHANNEL));
+  TS_CHECK(ts_test_exec_ok(c, cleanup_v));
+  TS_CHECK(ts_test_exec_ok(c, "SELECT tapserve.watch_tap_schema()"));
+  TS_CHECK(ts_test_exec_ok(l, "LISTEN " JOBS_CHANNEL));
   drain(l, got, sizeof got);
 
   /* One transaction over three tables: one event. */
-  TS_CHECK(exec_ok(c, "BEGIN;"
-                      "INSERT INTO tap_schema.schemas (schema_name) VALUES ('live_v');"
-                      "INSERT INTO tap_schema.tables (schema_name, table_name)"
-                      " VALUES ('live_v', 'live_v.t');"
-                      "INSERT INTO tap_schema.columns (table_name, column_name, datatype)"
-                      " VALUES ('live_v.t', 'x', 'double');"
-                      "COMMIT"));
+  TS_CHECK(ts_test_exec_ok(c, "BEGIN;"
+                              "INSERT INTO tap_schema.schemas (schema_name) VALUES ('live_v');"
+                              "INSERT INTO tap_schema.tables (schema_name, table_name)"
+                              " VALUES ('live_v', 'live_v.t');"
+                              "INSERT INTO tap_schema.columns (table_name, column_name, datatype)"
+                              " VALUES ('live_v.t', 'x', 'double');"
+                              "COMMIT"));
   TS_CHECK_EQ_INT(drain(l, got, sizeof got), 1);
   TS_CHECK_STREQ(got, "TAP_SCHEMA_UPDATED_EVENT -");
   /* Nothing before the commit; a rolled-back change says nothing. */
-  TS_CHECK(exec_ok(c, "BEGIN; UPDATE tap_schema.columns SET description = 'd'"
-                      " WHERE table_name = 'live_v.t'"));
+  TS_CHECK(ts_test_exec_ok(c, "BEGIN; UPDATE tap_schema.columns SET description = 'd'"
+                              " WHERE table_name = 'live_v.t'"));
   TS_CHECK_EQ_INT(drain(l, got, sizeof got), 0);
-  TS_CHECK(exec_ok(c, "ROLLBACK"));
+  TS_CHECK(ts_test_exec_ok(c, "ROLLBACK"));
   TS_CHECK_EQ_INT(drain(l, got, sizeof got), 0);
   /* Every table is watched: keys and key_columns too. */
-  TS_CHECK(exec_ok(c, "INSERT INTO tap_schema.keys (key_id, from_table, target_table)"
-                      " VALUES ('live_k', 'live_v.t', 'live_v.t')"));
+  TS_CHECK(ts_test_exec_ok(c, "INSERT INTO tap_schema.keys (key_id, from_table, target_table)"
+                              " VALUES ('live_k', 'live_v.t', 'live_v.t')"));
   TS_CHECK_EQ_INT(drain(l, got, sizeof got), 1);
-  TS_CHECK(exec_ok(c, "INSERT INTO tap_schema.key_columns (key_id, from_column, target_column)"
-                      " VALUES ('live_k', 'x', 'x')"));
+  TS_CHECK(ts_test_exec_ok(c,
+                           "INSERT INTO tap_schema.key_columns (key_id, from_column, target_column)"
+                           " VALUES ('live_k', 'x', 'x')"));
   TS_CHECK_EQ_INT(drain(l, got, sizeof got), 1);
-  TS_CHECK(exec_ok(c, "DELETE FROM tap_schema.keys WHERE key_id = 'live_k'"));
+  TS_CHECK(ts_test_exec_ok(c, "DELETE FROM tap_schema.keys WHERE key_id = 'live_k'"));
   TS_CHECK_EQ_INT(drain(l, got, sizeof got), 1);
-  TS_CHECK(exec_ok(c, cleanup_v));
+  TS_CHECK(ts_test_exec_ok(c, cleanup_v));
   TS_CHECK_EQ_INT(drain(l, got, sizeof got), 1);
 
   /* Installing again changes nothing (every start does it). */
-  TS_CHECK(exec_ok(c, "SELECT tapserve.watch_tap_schema()"));
+  TS_CHECK(ts_test_exec_ok(c, "SELECT tapserve.watch_tap_schema()"));
   {
     PGresult *r = PQexec(c, "SELECT count(*) FROM pg_trigger WHERE tgname = 'tapserve_notify'"
                             " AND tgrelid::regclass::text LIKE 'tap_schema.%'");

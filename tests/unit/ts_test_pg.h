@@ -1,0 +1,43 @@
+/* tests/unit/ts_test_pg.h: the PostgreSQL side of the unit tests labelled
+ * "pg", which run against TAPSERVE_TEST_DSN (scripts/test-pgcluster.sh
+ * starts a throwaway cluster and sets it). */
+#ifndef TS_TEST_PG_H
+#define TS_TEST_PG_H
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* A connection to TAPSERVE_TEST_DSN with notices below WARNING off; NULL,
+ * the reason on stderr, when it is not set or the server cannot be
+ * reached. */
+static inline PGconn *ts_test_pg(void)
+{
+  const char *dsn = getenv("TAPSERVE_TEST_DSN");
+  PGconn *c;
+  if (!dsn || !*dsn) {
+    fprintf(stderr, "# TAPSERVE_TEST_DSN is not set\n");
+    return NULL;
+  }
+  c = PQconnectdb(dsn);
+  if (PQstatus(c) != CONNECTION_OK) {
+    fprintf(stderr, "# %s", PQerrorMessage(c));
+    PQfinish(c);
+    return NULL;
+  }
+  PQclear(PQexec(c, "SET client_min_messages = warning"));
+  return c;
+}
+
+/* Runs sql; 1 when it succeeded, 0 (the error printed) when not. */
+static inline int ts_test_exec_ok(PGconn *c, const char *sql)
+{
+  PGresult *r = PQexec(c, sql);
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (!ok)
+    fprintf(stderr, "# %s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+  return ok;
+}
+
+#endif
