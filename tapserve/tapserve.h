@@ -13,9 +13,9 @@
 #include "http/http.h"
 #include "stream/pg.h"
 #include "tapserve/config.h"
-#include "tapserve/tap.h"
-#include "tapserve/uws.h"
-#include "tapserve/vosi.h"
+#include "tapserve/tap/tap.h"
+#include "tapserve/uws/uws.h"
+#include "tapserve/vosi/vosi.h"
 
 #include <stdatomic.h>
 

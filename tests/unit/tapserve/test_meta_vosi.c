@@ -1,6 +1,6 @@
 /* Metadata built from TAP_SCHEMA rows, and the VOSI documents made from it,
  * validated against the IVOA schemas with xsdcheck.sh. */
-#include "tapserve/vosi.h"
+#include "tapserve/vosi/vosi.h"
 #include "test_list.h"
 #include "ts_test.h"
 

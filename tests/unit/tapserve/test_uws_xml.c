@@ -4,7 +4,7 @@
  * start of the document (no append after a failed one), and the exact size
  * must give the same bytes. */
 #include "jobs/jobs.h"
-#include "tapserve/uws.h"
+#include "tapserve/uws/uws.h"
 #include "test_list.h"
 #include "ts_test.h"
 

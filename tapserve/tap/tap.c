@@ -1,7 +1,7 @@
 /* TAP resources: the home page, and the streaming /sync:
  * ADQL -> SQL -> describe -> COPY BINARY -> tap_result (encoder, chunked
  * HTTP, see result.c). */
-#include "tapserve/tap.h"
+#include "tapserve/tap/tap.h"
 #include "tapserve/tapserve.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* tapserve/uws_int.h: what uws.c (resources, the op queue, start/stop),
+/* tapserve/uws/uws_int.h: what uws.c (resources, the op queue, start/stop),
  * uws_wait.c (WAIT), uws_exec.c (executor threads) and uws_dl.c (result
  * downloads) share; for those sources only. Prefix uws__. */
 #ifndef TS_TAPSERVE_UWS_INT_H
@@ -8,7 +8,7 @@
 #include "jobs/events.h"
 #include "jobs/jobs.h"
 #include "tapserve/tapserve.h"
-#include "tapserve/uws.h"
+#include "tapserve/uws/uws.h"
 
 #include <limits.h>
 #include <pthread.h>

@@ -4,7 +4,7 @@
  * writer and commits COMPLETED with a compare-and-set. Aborts arrive
  * through an atomic flag (from job events, uws.c) and through a re-read of
  * the job's phase every second. */
-#include "tapserve/uws_int.h"
+#include "tapserve/uws/uws_int.h"
 
 #include <poll.h>
 #include <stdio.h>

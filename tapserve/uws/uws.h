@@ -1,4 +1,4 @@
-/* tapserve/uws.h: UWS 1.1 async jobs (uws.c; WAIT, executors and downloads
+/* tapserve/uws/uws.h: UWS 1.1 async jobs (uws.c; WAIT, executors and downloads
  * in uws_wait.c, uws_exec.c, uws_dl.c behind uws_int.h) and their documents
  * (uws_xml.c), prefix uws_. */
 #ifndef TS_TAPSERVE_UWS_H

@@ -17,7 +17,7 @@
  * Everything lives in one arena owned by the meta object. A built meta
  * never changes: it is a snapshot, shared by reference count between the
  * requests and jobs that read it (schema_cache.c swaps in new ones). */
-#include "tapserve/tap.h"
+#include "tapserve/tap/tap.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* tapserve/tap.h: the TAP resources: TAP_SCHEMA in memory (meta.c, prefix
+/* tapserve/tap/tap.h: the TAP resources: TAP_SCHEMA in memory (meta.c, prefix
  * meta_), the home page and /sync (tap.c), query preparation shared with
  * async jobs, DALI errors, /examples (examples.c) and the one response
  * path of results (result.c). Prefix tap_. */

@@ -9,7 +9,7 @@
  * check are listed, so the page never offers a query on a table or column
  * the service does not publish (the demo's examples appear when the demo
  * catalogue is published, the TAP_SCHEMA ones always). */
-#include "tapserve/tap.h"
+#include "tapserve/tap/tap.h"
 #include "tapserve/tapserve.h"
 
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * the stored COPY stream is read on the download threads (u->dlq) and
  * encoded through tap_result (sized, ranged or chunked).
  * docs/internals/results.md has the picture. */
-#include "tapserve/uws_int.h"
+#include "tapserve/uws/uws_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

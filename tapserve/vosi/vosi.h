@@ -1,9 +1,9 @@
-/* tapserve/vosi.h: the VOSI resources (vosi.c), prefix vosi_:
+/* tapserve/vosi/vosi.h: the VOSI resources (vosi.c), prefix vosi_:
  * /capabilities, /availability, /tables. */
 #ifndef TS_TAPSERVE_VOSI_H
 #define TS_TAPSERVE_VOSI_H
 
-#include "tapserve/tap.h"
+#include "tapserve/tap/tap.h"
 
 /* ---- VOSI (vosi.c) ------------------------------------------------------ */
 /* VOSI resources: each answers the request completely. */

@@ -1,4 +1,4 @@
-/* tapserve/cmd_adql.c: `tapserve adql`, the ADQL parser/checker/translator
+/* tapserve/cmd/adql.c: `tapserve adql`, the ADQL parser/checker/translator
  * on the command line. Reads one query from stdin; no database needed:
  * metadata for the checker comes from a small text file (--meta). Used by
  * the golden tests and handy for trying queries out. */

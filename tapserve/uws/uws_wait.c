@@ -3,7 +3,7 @@
  * runs out, the client goes away or the service stops. Job events
  * (uws__wait_wake) make a waiter fetch its job again; the fetch is an
  * ordinary op on libuv's pool (uws.c). Everything here runs on the loop. */
-#include "tapserve/uws_int.h"
+#include "tapserve/uws/uws_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * (XML or plain text). Every append is checked: a document that does not
  * fit its buffer is an error for the request, never a truncated answer. */
 #include "jobs/jobs.h"
-#include "tapserve/uws.h"
+#include "tapserve/uws/uws.h"
 
 #include <stdio.h>
 #include <string.h>

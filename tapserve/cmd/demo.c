@@ -1,4 +1,4 @@
-/* tapserve/cmd_demo.c: `tapserve demo`, a TAP service over a private
+/* tapserve/cmd/demo.c: `tapserve demo`, a TAP service over a private
  * PostgreSQL cluster holding a deterministic demo catalogue.
  *
  * Everything it makes is kept (the cluster keeps running after tapserve

@@ -14,7 +14,7 @@
  * every second, so an abort from any instance stops the query within
  * about a second even without the right to pg_cancel_backend.
  * docs/internals/jobs.md has the whole picture. */
-#include "tapserve/uws_int.h"
+#include "tapserve/uws/uws_int.h"
 
 #include <limits.h>
 #include <pthread.h>

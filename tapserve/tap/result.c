@@ -24,7 +24,7 @@
  * only while the client keeps up, so that neither the write queue nor the
  * already-written buffers (released by libuv's write callbacks, which run
  * on the next loop turn) pile up in memory. */
-#include "tapserve/tap.h"
+#include "tapserve/tap/tap.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* tapserve/pgcluster.c: a private PostgreSQL cluster for `tapserve demo`,
+/* tapserve/cmd/pgcluster.c: a private PostgreSQL cluster for `tapserve demo`,
  * the tests and the benchmarks.
  *
  * Blocking code, run once at startup. The cluster lives in one directory

@@ -9,7 +9,7 @@
  * never from the Host header: behind a load balancer the Host an instance
  * sees is not the one clients use. */
 #include "tapserve/tapserve.h"
-#include "tapserve/vosi.h"
+#include "tapserve/vosi/vosi.h"
 #include "formats/tableset.h"
 
 #include <stdio.h>
@@ -245,7 +245,7 @@ ts_err vosi_capabilities_xml(const cfg *c, const adql_meta *am, const fmt_type *
     rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#availability", "availability");
   if (!rc)
     rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#tables-1.1", "tables");
-  /* DALI examples: a page for browsers (and pyvo, TOPCAT), tapserve/examples.c. */
+  /* DALI examples: a page for browsers (and pyvo, TOPCAT), tapserve/tap/examples.c. */
   if (!rc)
     rc = ts_buf_printf(b, "  <capability standardID=\"ivo://ivoa.net/std/DALI#examples\">\n"
                           "    <interface xsi:type=\"vr:WebBrowser\">\n"
