@@ -117,7 +117,10 @@ ts_err ts_arena_defer(ts_arena *a, void (*fn)(void *), void *arg)
   return TS_OK;
 }
 
-size_t ts_arena_used(const ts_arena *a) { return a->total; }
+size_t ts_arena_used(const ts_arena *a)
+{
+  return a->total;
+}
 
 void ts_arena_free(ts_arena *a)
 {

@@ -46,7 +46,10 @@ ts_err ts_buf_append(ts_buf *b, const void *p, size_t n)
   return TS_OK;
 }
 
-ts_err ts_buf_puts(ts_buf *b, const char *s) { return ts_buf_append(b, s, strlen(s)); }
+ts_err ts_buf_puts(ts_buf *b, const char *s)
+{
+  return ts_buf_append(b, s, strlen(s));
+}
 
 ts_err ts_buf_vprintf(ts_buf *b, const char *fmt, va_list ap)
 {
@@ -130,14 +133,25 @@ ts_err ts_buf_xml(ts_buf *b, const char *str, size_t n)
     const char *rep = NULL;
     size_t k = 1;
     switch (c) {
-    case '&': rep = "&amp;"; break;
-    case '<': rep = "&lt;"; break;
-    case '>': rep = "&gt;"; break;
-    case '"': rep = "&quot;"; break;
-    case '\'': rep = "&apos;"; break;
+    case '&':
+      rep = "&amp;";
+      break;
+    case '<':
+      rep = "&lt;";
+      break;
+    case '>':
+      rep = "&gt;";
+      break;
+    case '"':
+      rep = "&quot;";
+      break;
+    case '\'':
+      rep = "&apos;";
+      break;
     case '\t':
     case '\n':
-    case '\r': break;
+    case '\r':
+      break;
     default:
       if (c < 0x20)
         rep = "\xEF\xBF\xBD";

@@ -8,10 +8,9 @@ static const struct {
   const char *name;
   const char *text;
   int http;
-} errtab[TS_ERR_COUNT] = {
-    [TS_OK] = {"OK", "success", 200},
+} errtab[TS_ERR_COUNT] = {[TS_OK] = {"OK", "success", 200},
 #define XX(n, h, t) [TS_##n] = {#n, t, h},
-    TS_ERRMAP(XX)
+                          TS_ERRMAP(XX)
 #undef XX
 };
 

@@ -63,8 +63,14 @@ ts_err ts_random_hex(char *out, size_t nbytes)
 
 static ts_log_level log_level = TS_LOG_INFO;
 
-void ts_log_set_level(ts_log_level lvl) { log_level = lvl; }
-ts_log_level ts_log_get_level(void) { return log_level; }
+void ts_log_set_level(ts_log_level lvl)
+{
+  log_level = lvl;
+}
+ts_log_level ts_log_get_level(void)
+{
+  return log_level;
+}
 
 /* Appends the escaped form of msg to line[n..cap): control characters
  * (C0, DEL, C1), invalid UTF-8 and the backslash itself are escaped (\n,

@@ -34,21 +34,21 @@ typedef struct http_param {
 typedef struct http_request {
   const char *method; /* "GET", "POST", "HEAD", ... */
   int is_head;
-  const char *target;  /* raw request target */
-  const char *path;    /* percent-decoded path, no query */
-  const char *query;   /* raw query string after '?', "" when none */
-  const char *body;    /* NUL-terminated for convenience; may contain NULs */
+  const char *target; /* raw request target */
+  const char *path;   /* percent-decoded path, no query */
+  const char *query;  /* raw query string after '?', "" when none */
+  const char *body;   /* NUL-terminated for convenience; may contain NULs */
   size_t body_len;
   /* The path as sent (percent-encoded), no query: what routes match. */
   const char *raw_path;
   http_header *headers;
   size_t nheaders;
-  int http_minor;           /* 0 or 1 */
+  int http_minor; /* 0 or 1 */
   char remote_addr[64];
-  char reqid[17];           /* 16 hex digits, unique per request */
+  char reqid[17]; /* 16 hex digits, unique per request */
   int64_t start_ms;
-  ts_arena *arena;          /* freed with the request */
-  http_conn *conn;          /* private */
+  ts_arena *arena; /* freed with the request */
+  http_conn *conn; /* private */
 } http_request;
 
 /* Bytes of each request body that the body budget does not count: no more

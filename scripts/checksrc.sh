@@ -51,5 +51,13 @@ for f in $files; do
     esac
   done < <(grep -oE '^#include "[a-z]+/' "$f" | sed -E 's/#include "([a-z]+)\//\1/' | sort -u)
 done
+# Formatting: what `make format` would change (.clang-format).
+if command -v clang-format >/dev/null; then
+  if ! clang-format --dry-run -Werror $(git ls-files '*.c' '*.h') 2>/dev/null; then
+    clang-format --dry-run $(git ls-files '*.c' '*.h') 2>&1 | grep -m 10 'warning:' >&2
+    echo "checksrc: not clang-formatted (run make format)" >&2
+    rc=1
+  fi
+fi
 [ $rc = 0 ] && echo "checksrc: ok"
 exit $rc

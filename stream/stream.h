@@ -46,7 +46,7 @@ typedef struct stream_column {
    * scalar, "*" for variable, "N" or "N*" per VOTable. */
   const char *datatype; /* boolean short int long float double char unicodeChar */
   const char *arraysize;
-  const char *xtype;    /* "timestamp", "point", ... */
+  const char *xtype; /* "timestamp", "point", ... */
   const char *unit;
   const char *ucd;
   const char *utype;
@@ -82,7 +82,10 @@ static inline const stream_value *stream_batch_row(const stream_batch *b, size_t
   return b->vals + r * b->ncols;
 }
 
-static inline uint16_t stream_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint16_t stream_be16(const uint8_t *p)
+{
+  return (uint16_t)(p[0] << 8 | p[1]);
+}
 static inline uint32_t stream_be32(const uint8_t *p)
 {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -91,10 +94,22 @@ static inline uint64_t stream_be64(const uint8_t *p)
 {
   return (uint64_t)stream_be32(p) << 32 | stream_be32(p + 4);
 }
-static inline int stream_get_bool(const stream_value *v) { return v->p[0] != 0; }
-static inline int16_t stream_get_int2(const stream_value *v) { return (int16_t)stream_be16(v->p); }
-static inline int32_t stream_get_int4(const stream_value *v) { return (int32_t)stream_be32(v->p); }
-static inline int64_t stream_get_int8(const stream_value *v) { return (int64_t)stream_be64(v->p); }
+static inline int stream_get_bool(const stream_value *v)
+{
+  return v->p[0] != 0;
+}
+static inline int16_t stream_get_int2(const stream_value *v)
+{
+  return (int16_t)stream_be16(v->p);
+}
+static inline int32_t stream_get_int4(const stream_value *v)
+{
+  return (int32_t)stream_be32(v->p);
+}
+static inline int64_t stream_get_int8(const stream_value *v)
+{
+  return (int64_t)stream_be64(v->p);
+}
 static inline float stream_get_float4(const stream_value *v)
 {
   uint32_t u = stream_be32(v->p);
@@ -247,7 +262,10 @@ static inline ts_err stream_out_puts(stream_out *o, const char *s)
 /* Makes room for n contiguous bytes (n <= cap) and returns where to write
  * them; commit with stream_out_commit(o, written). NULL on error. */
 char *stream_out_reserve(stream_out *o, size_t n);
-static inline void stream_out_commit(stream_out *o, size_t n) { o->len += n; }
+static inline void stream_out_commit(stream_out *o, size_t n)
+{
+  o->len += n;
+}
 ts_err stream_out_printf(stream_out *o, const char *fmt, ...) TS_PRINTF(2, 3);
 /* XML-escaped text (see ts_buf_xml). */
 ts_err stream_out_xml(stream_out *o, const char *s, size_t n);

@@ -19,7 +19,7 @@ enum { TS_TEST_BUF_MAX = 64 << 20 };
 #define TS_CHECK(cond)                                                                             \
   do {                                                                                             \
     if (!(cond)) {                                                                                 \
-      fprintf(stderr, "# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                  \
+      fprintf(stderr, "# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                   \
       ts_test_failures++;                                                                          \
       return 1;                                                                                    \
     }                                                                                              \

@@ -48,8 +48,14 @@ int test_arena_cap(void)
   return 0;
 }
 
-static void bump(void *p) { (*(int *)p) = (*(int *)p) * 10 + 1; }
-static void bump2(void *p) { (*(int *)p) = (*(int *)p) * 10 + 2; }
+static void bump(void *p)
+{
+  (*(int *)p) = (*(int *)p) * 10 + 1;
+}
+static void bump2(void *p)
+{
+  (*(int *)p) = (*(int *)p) * 10 + 2;
+}
 
 int test_arena_defer(void)
 {
@@ -136,7 +142,8 @@ int test_log_escape(void)
   TS_CHECK(line != NULL);
   body = strstr(line, "[r1] ");
   TS_CHECK(body != NULL);
-  TS_CHECK_STREQ(body, "[r1] a\\x1b[31mred\\tx\\x7fy\\x01\\xc2\\x9bz\\xff\\r\\n\\\\n caf\xc3\xa9\n");
+  TS_CHECK_STREQ(body,
+                 "[r1] a\\x1b[31mred\\tx\\x7fy\\x01\\xc2\\x9bz\\xff\\r\\n\\\\n caf\xc3\xa9\n");
   /* One event is one line, and no control byte but its final newline. */
   for (const char *p = line; *p; p++)
     TS_CHECK((unsigned char)*p >= 0x20 && (unsigned char)*p != 0x7f ? 1 : (*p == '\n' && !p[1]));

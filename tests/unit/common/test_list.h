@@ -1,1 +1,11 @@
-#define TS_TESTS(X) X(err_table) X(charpos) X(arena_cap) X(arena_defer) X(buf_limit) X(buf_xml) X(parse_int) X(log_escape)
+// clang-format off
+#define TS_TESTS(X) \
+  X(err_table) \
+  X(charpos) \
+  X(arena_cap) \
+  X(arena_defer) \
+  X(buf_limit) \
+  X(buf_xml) \
+  X(parse_int) \
+  X(log_escape)
+// clang-format on

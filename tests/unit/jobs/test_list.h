@@ -1,8 +1,23 @@
-#define TS_TESTS(X)                                                                                \
-  X(phase_names)                                                                                   \
-  X(json_str)                                                                                      \
-  X(store_spec)                                                                                    \
-  X(store_fs_roundtrip) X(store_fs_abort) X(store_truncated) X(store_clean_tmp) X(store_stale_tmp) \
-      X(pg_migrate) X(pg_store_roundtrip) X(pg_job_cas) X(pg_attempts) X(pg_get_snapshot)          \
-          X(pg_db_dead_idle) X(event_roundtrip) X(event_encode_invalid) X(event_decode_malformed)  \
-              X(bus_dispatch) X(pg_bus_listen) X(pg_db_bound)
+// clang-format off
+#define TS_TESTS(X) \
+  X(phase_names) \
+  X(json_str) \
+  X(store_spec) \
+  X(store_fs_roundtrip) \
+  X(store_fs_abort) \
+  X(store_truncated) \
+  X(store_clean_tmp) \
+  X(store_stale_tmp) \
+  X(pg_migrate) \
+  X(pg_store_roundtrip) \
+  X(pg_job_cas) \
+  X(pg_attempts) \
+  X(pg_get_snapshot) \
+  X(pg_db_dead_idle) \
+  X(event_roundtrip) \
+  X(event_encode_invalid) \
+  X(event_decode_malformed) \
+  X(bus_dispatch) \
+  X(pg_bus_listen) \
+  X(pg_db_bound)
+// clang-format on
