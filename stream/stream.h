@@ -270,6 +270,50 @@ ts_err stream_out_printf(stream_out *o, const char *fmt, ...) TS_PRINTF(2, 3);
 /* XML-escaped text (see ts_buf_xml). */
 ts_err stream_out_xml(stream_out *o, const char *s, size_t n);
 
+/* ---- COPY BINARY encoder (copyenc.c) -----------------------------------
+ * The mirror of the decoder: writes COPY ... FROM STDIN (FORMAT binary)
+ * into a stream_out (header at init, trailer at finish). A row is
+ * stream_copyenc_row() followed by exactly ncols fields; an array field is
+ * array_begin(element type OID), its elements through the same put
+ * functions (each must match the element type; NULL and raw fit any), then
+ * array_end; arrays are one-dimensional with lower bound 1. Values are
+ * given as C values and written in PostgreSQL's binary send format; _raw
+ * writes bytes already in that format. TS_EINVAL for a misuse (a field
+ * too many or too few, a wrong element type, NUL in text), TS_ELIMIT for
+ * a value over PostgreSQL's limits, and the stream_out's own errors. */
+typedef struct stream_copyenc {
+  stream_out *out;
+  uint16_t ncols;
+  uint16_t field; /* fields written in the current row */
+  uint64_t rows;
+  int in_array;
+  int arr_nulls;
+  uint32_t elem_oid;
+  uint64_t arr_count;
+  ts_buf arr; /* the open array's elements */
+} stream_copyenc;
+
+ts_err stream_copyenc_init(stream_copyenc *e, stream_out *out, size_t ncols);
+ts_err stream_copyenc_row(stream_copyenc *e);
+ts_err stream_copyenc_null(stream_copyenc *e);
+ts_err stream_copyenc_raw(stream_copyenc *e, const void *p, size_t len);
+ts_err stream_copyenc_bool(stream_copyenc *e, int v);
+ts_err stream_copyenc_int2(stream_copyenc *e, int16_t v);
+ts_err stream_copyenc_int4(stream_copyenc *e, int32_t v);
+ts_err stream_copyenc_int8(stream_copyenc *e, int64_t v);
+ts_err stream_copyenc_float4(stream_copyenc *e, float v);
+ts_err stream_copyenc_float8(stream_copyenc *e, double v);
+ts_err stream_copyenc_text(stream_copyenc *e, const char *p, size_t len);
+/* usec since 2000-01-01 00:00:00 (timestamp, or timestamptz in UTC). */
+ts_err stream_copyenc_timestamp(stream_copyenc *e, int64_t usec, int with_zone);
+/* days since 2000-01-01. */
+ts_err stream_copyenc_date(stream_copyenc *e, int32_t days);
+ts_err stream_copyenc_array_begin(stream_copyenc *e, uint32_t elem_oid);
+ts_err stream_copyenc_array_end(stream_copyenc *e);
+/* Trailer, then stream_out_flush. TS_EINVAL when a row is incomplete. */
+ts_err stream_copyenc_finish(stream_copyenc *e);
+void stream_copyenc_free(stream_copyenc *e);
+
 /* ---- compressing sinks (compress.c) -------------------------------------
  * Bytes written are compressed and the compressed bytes handed to `flush`
  * (whenever the 64 KiB output buffer fills, and at finish). Errors are

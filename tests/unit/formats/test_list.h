@@ -26,5 +26,6 @@
   X(tableset_roundtrip) \
   X(tableset_foreign) \
   X(tableset_hostile) \
-  X(tableset_too_large)
+  X(tableset_too_large) \
+  X(upload_types)
 // clang-format on

@@ -34,7 +34,10 @@
   X(pg_copy_rows) \
   X(pg_copy_overflow) \
   X(pg_copy_sql_error) \
-  X(pg_copy_cancel)
+  X(pg_copy_cancel) \
+  X(copyenc_roundtrip) \
+  X(copyenc_misuse) \
+  X(pg_copyenc)
 // clang-format on
 
 /* The DSN of the test server (TAPSERVE_TEST_DSN), NULL with a hint when it
