@@ -31,10 +31,7 @@ typedef struct fetch_ctx {
   uint32_t refuse;
   int fd;
   uint64_t written;
-  /* the response whose headers are arriving (a redirect's, then the next) */
-  int status;
-  int identity;       /* no Content-Encoding */
-  uint64_t announced; /* Content-Length; UINT64_MAX when absent */
+  http__fetch_head head; /* the response whose headers are arriving */
   /* set by a callback that stopped the transfer */
   ts_err fail;
   char why[200];
@@ -133,15 +130,62 @@ static int header_is(const char *line, size_t n, const char *name)
   return n > k && line[k] == ':' && strncasecmp(line, name, k) == 0;
 }
 
-/* The value of a header line, without leading blanks and the line end. */
-static void header_value(const char *line, size_t n, size_t name_len, char *out, size_t cap)
+/* The value of a header line, without blanks around it and the line end.
+ * 0 (and "") when it does not fit in cap. */
+static int header_value(const char *line, size_t n, size_t name_len, char *out, size_t cap)
 {
   size_t i = name_len + 1, j = n;
   while (i < n && (line[i] == ' ' || line[i] == '\t'))
     i++;
-  while (j > i && (line[j - 1] == '\r' || line[j - 1] == '\n' || line[j - 1] == ' '))
+  while (j > i &&
+         (line[j - 1] == '\r' || line[j - 1] == '\n' || line[j - 1] == ' ' || line[j - 1] == '\t'))
     j--;
-  snprintf(out, cap, "%.*s", (int)(j - i), line + i);
+  out[0] = '\0';
+  if (j - i >= cap)
+    return 0;
+  memcpy(out, line + i, j - i);
+  out[j - i] = '\0';
+  return 1;
+}
+
+/* 1*DIGIT, the whole string, into *v; 0 when it is not one or overflows. */
+static int parse_count(const char *s, uint64_t *v)
+{
+  uint64_t x = 0;
+  if (!*s)
+    return 0;
+  for (; *s; s++) {
+    uint64_t d = (uint64_t)(*s - '0');
+    if (*s < '0' || *s > '9' || x > (UINT64_MAX - d) / 10)
+      return 0;
+    x = x * 10 + d;
+  }
+  *v = x;
+  return 1;
+}
+
+int http__fetch_head_line(http__fetch_head *h, const char *line, size_t n, uint64_t max_bytes)
+{
+  char v[64];
+  uint64_t x;
+  if (n >= 5 && !memcmp(line, "HTTP/", 5)) {
+    const char *sp = memchr(line, ' ', n);
+    size_t at = sp ? (size_t)(sp - line) + 1 : n;
+    h->status = 0;
+    for (size_t i = at; i < n && i < at + 3 && line[i] >= '0' && line[i] <= '9'; i++)
+      h->status = h->status * 10 + (line[i] - '0');
+    h->identity = 1;
+    h->announced = UINT64_MAX;
+  } else if (header_is(line, n, "content-length")) {
+    if (header_value(line, n, 14, v, sizeof v) && parse_count(v, &x))
+      h->announced = x;
+  } else if (header_is(line, n, "content-encoding")) {
+    h->identity = header_value(line, n, 16, v, sizeof v) && (!*v || !strcasecmp(v, "identity"));
+  } else if ((n == 2 && line[0] == '\r' && line[1] == '\n') || (n == 1 && line[0] == '\n')) {
+    return h->status >= 200 && h->status < 300 && h->identity && h->announced != UINT64_MAX &&
+           h->announced > max_bytes;
+  }
+  return 0;
 }
 
 /* Headers, one line per call, for every response of the transfer. A body
@@ -151,33 +195,14 @@ static size_t fetch_header(char *line, size_t size, size_t nitems, void *ud)
 {
   fetch_ctx *c = ud;
   size_t n = size * nitems;
-  char v[64];
-  if (n >= 5 && !strncmp(line, "HTTP/", 5)) {
-    const char *sp = memchr(line, ' ', n);
-    c->status = sp && sp + 4 <= line + n ? (int)strtol(sp + 1, NULL, 10) : 0;
-    c->identity = 1;
-    c->announced = UINT64_MAX;
-  } else if (header_is(line, n, "content-length")) {
-    char *end;
-    header_value(line, n, 14, v, sizeof v);
-    errno = 0;
-    unsigned long long len = strtoull(v, &end, 10);
-    if (!errno && end != v && !*end && v[0] != '-')
-      c->announced = len;
-  } else if (header_is(line, n, "content-encoding")) {
-    header_value(line, n, 16, v, sizeof v);
-    c->identity = !*v || !strcasecmp(v, "identity");
-  } else if ((n == 2 && line[0] == '\r') || (n == 1 && line[0] == '\n')) {
-    if (c->status >= 200 && c->status < 300 && c->identity && c->announced != UINT64_MAX &&
-        c->announced > c->max_bytes) {
-      char why[160];
-      snprintf(why, sizeof why,
-               "the server announces %" PRIu64 " bytes, more than the upload limit of %" PRIu64
-               " bytes",
-               c->announced, c->max_bytes);
-      stop(c, TS_ELIMIT, why);
-      return 0;
-    }
+  if (http__fetch_head_line(&c->head, line, n, c->max_bytes)) {
+    char why[160];
+    snprintf(why, sizeof why,
+             "the server announces %" PRIu64 " bytes, more than the upload limit of %" PRIu64
+             " bytes",
+             c->head.announced, c->max_bytes);
+    stop(c, TS_ELIMIT, why);
+    return 0;
   }
   return n;
 }
@@ -376,7 +401,7 @@ ts_err http__fetch(const char *url, const http_fetch_opts *o, uint32_t refuse, i
   c.max_bytes = o->max_bytes;
   c.refuse = refuse;
   c.fd = fd;
-  c.announced = UINT64_MAX;
+  c.head.announced = UINT64_MAX;
   rc = fetch_setopts(h, u, &c, o, errbuf);
   if (rc) {
     ts_fail(err, rc, 0, "upload URL %s: libcurl refused an option", shown);

@@ -24,6 +24,18 @@ int http__addr_class_count(void);
 /* The mask that refuses every row. */
 #define HTTP__ADDR_REFUSE_ALL ((uint32_t)((1ull << http__addr_class_count()) - 1))
 
+/* What the header lines of the response being received said. */
+typedef struct http__fetch_head {
+  int status;         /* from the status line; 0 when unreadable */
+  int identity;       /* no Content-Encoding (or "identity") */
+  uint64_t announced; /* Content-Length; UINT64_MAX when absent (start with it) */
+} http__fetch_head;
+/* Feeds one header line as libcurl hands them (the status line of each
+ * response, its fields, the blank line that ends them; `line` is not
+ * NUL-terminated). Returns 1 at the blank line ending a 2xx response that
+ * announces an unencoded body longer than max_bytes, 0 otherwise. */
+int http__fetch_head_line(http__fetch_head *h, const char *line, size_t n, uint64_t max_bytes);
+
 /* http_fetch with the refusal decided per row: an address whose row's bit
  * is set in `refuse` is refused at connect time. http_fetch passes 0 when
  * o->allow_private, HTTP__ADDR_REFUSE_ALL otherwise (o->allow_private is

@@ -1,4 +1,5 @@
-/* The upload fetcher's address classifier: every edge of every range. */
+/* The upload fetcher's parts that need no server: the address classifier
+ * (every edge of every range) and the reading of response headers. */
 #include "http/fetch_int.h"
 #include "test_list.h"
 #include "ts_test.h"
@@ -134,5 +135,71 @@ int test_fetch_addr_class(void)
   struct sockaddr_in short_in = {.sin_family = AF_INET};
   TS_CHECK_EQ_INT(http__addr_class((struct sockaddr *)&short_in, 4), -1);
   TS_CHECK(http__addr_class_count() <= 32); /* one bit per row in a refusal mask */
+  return 0;
+}
+
+/* Header lines as libcurl hands them, "|" between lines; the answer at the
+ * last (blank) line. */
+typedef struct head_case {
+  const char *lines;
+  uint64_t max;
+  int refuse;
+} head_case;
+
+int test_fetch_head_lines(void)
+{
+  static const head_case cases[] = {
+      {"HTTP/1.1 200 OK\r\n|Content-Length: 1001\r\n|\r\n", 1000, 1},
+      {"HTTP/1.1 200 OK\r\n|Content-Length: 1000\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 200 OK\r\n|\r\n", 1000, 0}, /* length unknown: counted while written */
+      {"HTTP/2 200\r\n|content-length: 5000\r\n|\r\n", 1000, 1},
+      {"HTTP/1.1 200 OK\r\n|CONTENT-LENGTH:\t 5000 \t\r\n|\r\n", 1000, 1},
+      {"HTTP/1.1 200 OK\n|Content-Length: 5000\n|\n", 1000, 1},
+      /* encoded: the announced length is not the decoded one */
+      {"HTTP/1.1 200 OK\r\n|Content-Encoding: gzip\r\n|Content-Length: 5000\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 200 OK\r\n|Content-Encoding: identity\r\n|Content-Length: 5000\r\n|\r\n", 1000, 1},
+      {"HTTP/1.1 200 OK\r\n|Content-Encoding: "
+       "gzipgzipgzipgzipgzipgzipgzipgzipgzipgzipgzipgzipgzipgzipgzipgzipgzip\r\n|"
+       "Content-Length: 5000\r\n|\r\n",
+       1000, 0},
+      /* not a 2xx: its body is not kept */
+      {"HTTP/1.1 404 Not Found\r\n|Content-Length: 5000\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 302 Found\r\n|Content-Length: 5000\r\n|\r\n", 1000, 0},
+      /* each response starts afresh */
+      {"HTTP/1.1 302 Found\r\n|Content-Length: 5000\r\n|\r\n|HTTP/1.1 200 OK\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 200 OK\r\n|Content-Encoding: gzip\r\n|\r\n|HTTP/1.1 200 OK\r\n|"
+       "Content-Length: 5000\r\n|\r\n",
+       1000, 1},
+      /* unreadable lengths count as unknown */
+      {"HTTP/1.1 200 OK\r\n|Content-Length: -5000\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 200 OK\r\n|Content-Length: 5000x\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 200 OK\r\n|Content-Length: 99999999999999999999999\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 200 OK\r\n|Content-Length:\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 200 OK\r\n|Content-Length: 18446744073709551614\r\n|\r\n", 1000, 1},
+      {"HTTP/1.1\r\n|Content-Length: 5000\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 2\r\n|Content-Length: 5000\r\n|\r\n", 1000, 0},
+      {"HTTP/1.1 299 Whatever\r\n|Content-Length: 5000\r\n|\r\n", 1000, 1},
+      {"HTTP/1.1 300 Multiple\r\n|Content-Length: 5000\r\n|\r\n", 1000, 0},
+      /* a field whose name only starts like it */
+      {"HTTP/1.1 200 OK\r\n|Content-Lengthy: 5000\r\n|\r\n", 1000, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    http__fetch_head h = {.announced = UINT64_MAX};
+    const char *p = cases[i].lines;
+    int got = 0;
+    while (*p) {
+      const char *bar = strchr(p, '|');
+      size_t n = bar ? (size_t)(bar - p) : strlen(p);
+      char line[256];
+      memcpy(line, p, n); /* not NUL-terminated, as from libcurl */
+      got = http__fetch_head_line(&h, line, n, cases[i].max);
+      p += n + (bar != NULL);
+    }
+    if (got != cases[i].refuse) {
+      fprintf(stderr, "# case %zu (%s): %d, expected %d\n", i, cases[i].lines, got,
+              cases[i].refuse);
+      TS_CHECK(0);
+    }
+  }
   return 0;
 }

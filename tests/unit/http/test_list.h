@@ -45,6 +45,7 @@
   X(range_parse) \
   X(if_range) \
   X(fetch_addr_class) \
+  X(fetch_head_lines) \
   X(fetch_http) \
   X(fetch_https) \
   X(fetch_refuse_private) \
