@@ -37,7 +37,7 @@ typedef struct fetch_ctx {
   char why[200];
   /* the last address refused at connect time, and the URL of that hop */
   char refused[160];
-  char hop[FETCH_URL_SHOWN + 8];
+  char hop[FETCH_URL_SHOWN + 8]; /* "" on the first hop */
 } fetch_ctx;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -117,7 +117,11 @@ static curl_socket_t fetch_opensocket(void *ud, curlsocktype purpose, struct cur
   if (name) {
     char *url = NULL;
     snprintf(c->refused, sizeof c->refused, "address %s is %s", ip, name);
-    if (curl_easy_getinfo(c->curl, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
+    long redirects = 0;
+    c->hop[0] = '\0';
+    if (curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_COUNT, &redirects) == CURLE_OK &&
+        redirects > 0 && curl_easy_getinfo(c->curl, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK &&
+        url)
       show_url(url, c->hop, sizeof c->hop);
     return CURL_SOCKET_BAD;
   }
@@ -297,7 +301,7 @@ static ts_err fetch_result(fetch_ctx *c, CURLcode cc, const char *shown, const c
   case CURLE_COULDNT_CONNECT:
     if (!c->refused[0])
       break;
-    if (strcmp(c->hop, shown) != 0 && c->hop[0])
+    if (c->hop[0])
       return ts_fail(err, TS_EINVAL, 0, "upload URL %s: redirected to %s: %s; refused", shown,
                      c->hop, c->refused);
     return ts_fail(err, TS_EINVAL, 0, "upload URL %s: %s; refused", shown, c->refused);

@@ -58,6 +58,11 @@ class Handler(BaseHTTPRequestHandler):
         p = u.path
         if p == "/ok":
             self.send(200, b"hello, upload\n", "text/csv; charset=utf-8")
+        elif p == "/bare":  # no Content-Type
+            self.send_response(200)
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            self.wfile.write(b"abc")
         elif p == "/bytes":  # n bytes with Content-Length
             self.send(200, b"x" * n, "application/octet-stream")
         elif p == "/stream":  # n bytes chunked, length unknown in advance

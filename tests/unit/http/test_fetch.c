@@ -166,8 +166,13 @@ int test_fetch_http(void)
   TS_CHECK_EQ_INT(R.file_size, 14);
   TS_CHECK_STREQ(R.ct, "text/csv; charset=utf-8");
   /* a body without Content-Type */
-  URL(u, S.http, "/redirect?code=200&to=x");
-  TS_CHECK_EQ_INT(fetch(u, &o, 0), TS_OK);
+  URL(u, S.http, "/bare");
+  TS_CHECK_EQ_INT(fetch(u, &o, PUBLIC), TS_OK);
+  TS_CHECK_STREQ(R.body, "abc");
+  TS_CHECK(R.ct == NULL);
+  /* an empty body */
+  URL(u, S.http, "/bytes?n=0");
+  TS_CHECK_EQ_INT(fetch(u, &o, PUBLIC), TS_OK);
   TS_CHECK_EQ_INT(R.size, 0);
   if (S.v6) {
     snprintf(u, sizeof u, "http://[::1]:%d/ok", S.v6);
@@ -222,6 +227,12 @@ int test_fetch_refuse_private(void)
   TS_CHECK_EQ_INT(fetch(u, &o, 0), TS_OK);
   TS_CHECK_EQ_INT(fetch(u, &o, HTTP__ADDR_REFUSE_ALL), TS_EINVAL);
   TS_CHECK(contains(R.err.msg, "address 0.0.0.0 is unspecified; refused"));
+  /* an URL that libcurl normalises is still the first hop */
+  snprintf(u, sizeof u, "HTTP://127.0.0.1:%d/./ok", S.http);
+  TS_CHECK_EQ_INT(fetch(u, &o, PUBLIC), TS_EINVAL);
+  snprintf(want, sizeof want,
+           "upload URL http://127.0.0.1:%d/ok: address 127.0.0.1 is loopback; refused", S.http);
+  TS_CHECK_STREQ(R.err.msg, want);
   /* the IPv4-mapped form of 127.0.0.1 */
   snprintf(u, sizeof u, "http://[::ffff:127.0.0.1]:%d/ok", S.http);
   TS_CHECK_EQ_INT(fetch(u, &o, HTTP__ADDR_REFUSE_ALL), TS_EINVAL);
