@@ -125,6 +125,7 @@ static curl_socket_t fetch_opensocket(void *ud, curlsocktype purpose, struct cur
       show_url(url, c->hop, sizeof c->hop);
     return CURL_SOCKET_BAD;
   }
+  c->refused[0] = '\0'; /* an earlier refusal does not explain what follows */
   return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
