@@ -102,10 +102,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(302, b"moved\n", extra=[("Location", "/chain?n=%d" % (n - 1))])
             else:
                 self.send(200, b"end of chain\n")
-        elif p in ("/gzip", "/deflate"):
-            c = zlib.compressobj(9, zlib.DEFLATED, 31 if p == "/gzip" else 15)
-            body = c.compress(b"a" * n) + c.flush()
-            self.send(200, body, "text/plain", [("Content-Encoding", p[1:])])
+        elif p in ("/gzip", "/deflate", "/gzip-random"):
+            c = zlib.compressobj(9, zlib.DEFLATED, 15 if p == "/deflate" else 31)
+            data = os.urandom(n) if p == "/gzip-random" else b"a" * n
+            body = c.compress(data) + c.flush()
+            enc = "deflate" if p == "/deflate" else "gzip"
+            self.send(200, body, "text/plain", [("Content-Encoding", enc)])
         elif p == "/bomb":
             # 10 GiB of zeros, gzip-compressed on the fly (about 10 MB on the
             # wire), chunked: only a fetcher that counts the decoded bytes

@@ -7,6 +7,7 @@
 #include "test_list.h"
 #include "ts_test.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -389,6 +390,11 @@ int test_fetch_encodings(void)
   TS_CHECK_EQ_INT(fetch(u, &o, 0), TS_OK);
   TS_CHECK_EQ_INT(R.size, 3000);
   TS_CHECK(R.body[0] == 'a' && R.body[2999] == 'a');
+  /* random bytes grow when compressed: the announced (encoded) length
+   * passes the limit, the decoded body does not */
+  URL(u, S.http, "/gzip-random?n=3000");
+  TS_CHECK_EQ_INT(fetch(u, &o, 0), TS_OK);
+  TS_CHECK_EQ_INT(R.size, 3000);
   /* the limit applies to the decoded body (30 bytes on the wire) */
   URL(u, S.http, "/gzip?n=3001");
   TS_CHECK_EQ_INT(fetch(u, &o, 0), TS_ELIMIT);
@@ -500,6 +506,47 @@ int test_fetch_request_headers(void)
   TS_CHECK(!strcasestr(R.body, "cookie"));
   TS_CHECK(!strcasestr(R.body, "authorization"));
   unlink(netrc);
+  srv_stop();
+  return 0;
+}
+
+/* Fetches from several worker threads at once, the first of them
+ * initialising libcurl: each gets its own body. */
+enum { THREADS = 4, PER_THREAD = 5 };
+static void *fetch_thread(void *arg)
+{
+  long k = (long)(intptr_t)arg, ok = 0;
+  char u[128];
+  http_fetch_opts o = opts();
+  o.allow_private = 1;
+  for (int i = 0; i < PER_THREAD; i++) {
+    ts_arena *a = ts_arena_new(0, 1 << 16);
+    ts_error err;
+    const char *ct;
+    uint64_t size = 0, want = (uint64_t)(1000 * k + 100000 + i);
+    int fd = tmp_fd();
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/bytes?n=%llu", S.http, (unsigned long long)want);
+    ok += http_fetch(u, &o, fd, a, &ct, &size, &err) == TS_OK && size == want &&
+          fd_size(fd) == (off_t)want;
+    close(fd);
+    ts_arena_free(a);
+  }
+  return (void *)(intptr_t)ok;
+}
+
+int test_fetch_threads(void)
+{
+  pthread_t th[THREADS];
+  long ok = 0;
+  TS_CHECK(srv_start() == 0);
+  for (long k = 0; k < THREADS; k++)
+    TS_CHECK(pthread_create(&th[k], NULL, fetch_thread, (void *)(intptr_t)k) == 0);
+  for (int k = 0; k < THREADS; k++) {
+    void *r;
+    pthread_join(th[k], &r);
+    ok += (long)(intptr_t)r;
+  }
+  TS_CHECK_EQ_INT(ok, THREADS * PER_THREAD);
   srv_stop();
   return 0;
 }

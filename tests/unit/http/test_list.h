@@ -58,6 +58,7 @@
   X(fetch_gzip_bomb) \
   X(fetch_schemes) \
   X(fetch_credentials) \
-  X(fetch_request_headers)
+  X(fetch_request_headers) \
+  X(fetch_threads)
 // clang-format on
 /* clang-format on */
