@@ -306,9 +306,9 @@ static ts_err fetch_result(fetch_ctx *c, CURLcode cc, const char *shown, const c
       return ts_fail(err, TS_EINVAL, 0, "upload URL %s: redirected to %s: %s; refused", shown,
                      c->hop, c->refused);
     return ts_fail(err, TS_EINVAL, 0, "upload URL %s: %s; refused", shown, c->refused);
-  case CURLE_OPERATION_TIMEDOUT:
-    return ts_fail(err, TS_ETIMEOUT, 0, "upload URL %s: not fetched within %" PRIu64 " ms", shown,
-                   timeout_ms);
+  case CURLE_OPERATION_TIMEDOUT: /* the whole transfer, or one connection (libcurl says which) */
+    return ts_fail(err, TS_ETIMEOUT, 0, "upload URL %s: not fetched within %" PRIu64 " ms (%s)",
+                   shown, timeout_ms, errbuf[0] ? errbuf : "timeout");
   case CURLE_TOO_MANY_REDIRECTS:
     return ts_fail(err, TS_EINVAL, 0, "upload URL %s: more than %d redirects", shown,
                    max_redirects);
