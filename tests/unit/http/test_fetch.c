@@ -35,21 +35,32 @@ static void srv_stop(void)
     waitpid(S.pid, NULL, 0);
     S.pid = 0;
   }
+  if (!S.dir[0])
+    return;
   snprintf(path, sizeof path, "%s/cert.pem", S.dir);
   unlink(path);
   snprintf(path, sizeof path, "%s/key.pem", S.dir);
   unlink(path);
+  snprintf(path, sizeof path, "%s/.netrc", S.dir);
+  unlink(path);
   rmdir(S.dir);
+  S.dir[0] = '\0';
 }
 
-/* Starts the server and waits for its READY line. */
+/* Starts the server and waits for its READY line. A test that fails
+ * before srv_stop still stops it and removes its files at exit. */
 static int srv_start(void)
 {
   int in[2], out[2];
   char line[128] = "";
   signal(SIGPIPE, SIG_IGN); /* as tapserve does; libcurl runs with NOSIGNAL */
+  atexit(srv_stop);
   snprintf(S.dir, sizeof S.dir, "/tmp/tsfetch.XXXXXX");
-  if (!mkdtemp(S.dir) || pipe(in) || pipe(out))
+  if (!mkdtemp(S.dir)) {
+    S.dir[0] = '\0';
+    return -1;
+  }
+  if (pipe(in) || pipe(out))
     return -1;
   snprintf(S.ca, sizeof S.ca, "%s/cert.pem", S.dir);
   S.pid = fork();
@@ -505,7 +516,6 @@ int test_fetch_request_headers(void)
   TS_CHECK(contains(R.body, "accept-encoding: gzip, deflate\n"));
   TS_CHECK(!strcasestr(R.body, "cookie"));
   TS_CHECK(!strcasestr(R.body, "authorization"));
-  unlink(netrc);
   srv_stop();
   return 0;
 }
