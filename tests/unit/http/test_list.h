@@ -43,6 +43,22 @@
   X(route_bad_patterns) \
   X(route_hostile) \
   X(range_parse) \
-  X(if_range)
+  X(if_range) \
+  X(fetch_addr_class) \
+  X(fetch_head_lines) \
+  X(fetch_http) \
+  X(fetch_https) \
+  X(fetch_refuse_private) \
+  X(fetch_redirect_refused) \
+  X(fetch_redirects) \
+  X(fetch_size_limit) \
+  X(fetch_timeout) \
+  X(fetch_http_status) \
+  X(fetch_encodings) \
+  X(fetch_gzip_bomb) \
+  X(fetch_schemes) \
+  X(fetch_credentials) \
+  X(fetch_request_headers) \
+  X(fetch_threads)
 // clang-format on
 /* clang-format on */
