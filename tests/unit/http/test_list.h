@@ -43,6 +43,17 @@
   X(route_bad_patterns) \
   X(route_hostile) \
   X(range_parse) \
-  X(if_range)
+  X(if_range) \
+  X(mp_basic) \
+  X(mp_splits) \
+  X(mp_line_ends) \
+  X(mp_disposition) \
+  X(mp_headers) \
+  X(mp_structure) \
+  X(mp_boundary) \
+  X(mp_streaming) \
+  X(mp_params_parts) \
+  X(mp_limits) \
+  X(error_doc_hook)
 // clang-format on
 /* clang-format on */
