@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+enum { HTTP__SPOOL_BUF = 64 * 1024 }; /* file content gathered per write(2) */
+
 struct http__mpbody {
   http__mp mp;
   http__reqparser *p; /* while the body is being received */
@@ -34,7 +36,9 @@ struct http__mpbody {
   /* the part being received */
   http_part *cur; /* a file part, or NULL */
   const char *cur_name;
-  ts_buf val;        /* a parameter's value; capped by what the form limit leaves */
+  ts_buf val; /* a parameter's value; capped by what the form limit leaves */
+  char *wbuf; /* file content not yet written, HTTP__SPOOL_BUF bytes */
+  size_t wlen;
   size_t form_bytes; /* names and values of the parameters so far */
   /* what the handler sees */
   http_part *parts;
@@ -71,6 +75,8 @@ static void mpbody_release(void *arg)
   struct http__mpbody *b = arg;
   http__mp_free(&b->mp);
   ts_buf_free(&b->val);
+  free(b->wbuf);
+  b->wbuf = NULL;
   if (b->spool)
     b->spool->used -= b->spooled;
   b->spooled = 0;
@@ -128,6 +134,8 @@ static ts_err on_part(void *ud, const http__mp_part *mp, ts_error *err)
   if (!pt->name || !pt->filename || (mp->content_type && !pt->content_type) ||
       ts_arena_defer(b->arena, close_part, pt) != TS_OK)
     return ts_fail(err, TS_ENOMEM, 0, "request too large for its memory limit");
+  if (!b->wbuf && !(b->wbuf = malloc(HTTP__SPOOL_BUF)))
+    return ts_fail(err, TS_ENOMEM, 0, "server out of memory");
   b->nparts++; /* from here on closed by the arena */
   pt->fd = spool_open(b->o->spool_dir);
   if (pt->fd < 0) {
@@ -139,13 +147,45 @@ static ts_err on_part(void *ud, const http__mp_part *mp, ts_error *err)
   return TS_OK;
 }
 
+/* Writes [p, p+n) to the current file part. */
+static ts_err spool_write(struct http__mpbody *b, const char *p, size_t n, ts_error *err)
+{
+  http_part *pt = b->cur;
+  while (n > 0) {
+    ssize_t w = write(pt->fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0) {
+      int e = errno;
+      int full = e == ENOSPC || e == EDQUOT;
+      ts_log(TS_LOG_ERROR, NULL, "writing an upload to %s: %s", b->o->spool_dir, strerror(e));
+      return ts_fail(err, full ? TS_EUNAVAIL : TS_EIO, 0, "the server cannot store the upload: %s",
+                     full ? "no space left; try again later" : "write error");
+    }
+    p += w;
+    n -= (size_t)w;
+    pt->size += (uint64_t)w;
+  }
+  return TS_OK;
+}
+
+static ts_err spool_flush(struct http__mpbody *b, ts_error *err)
+{
+  ts_err rc = spool_write(b, b->wbuf, b->wlen, err);
+  b->wlen = 0;
+  return rc;
+}
+
+/* Content comes in pieces as small as a line of text (the parser hands on
+ * what lies between line feeds): they are gathered into HTTP__SPOOL_BUF
+ * bytes per write(2). */
 static ts_err on_data(void *ud, const char *p, size_t n, ts_error *err)
 {
   struct http__mpbody *b = ud;
-  http_part *pt = b->cur;
+  ts_err rc;
 
-  if (!pt) {
-    ts_err rc = ts_buf_append(&b->val, p, n);
+  if (!b->cur) {
+    rc = ts_buf_append(&b->val, p, n);
     if (rc == TS_ELIMIT)
       return ts_fail(err, TS_ELIMIT, 0,
                      "multipart parameters larger than %zu bytes (send tables as file parts)",
@@ -160,21 +200,12 @@ static ts_err on_data(void *ud, const char *p, size_t n, ts_error *err)
   if (b->spool)
     b->spool->used += n;
   b->spooled += n;
-  while (n > 0) {
-    ssize_t w = write(pt->fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0) {
-      int e = errno;
-      ts_log(TS_LOG_ERROR, NULL, "writing an upload to %s: %s", b->o->spool_dir, strerror(e));
-      return ts_fail(err, e == ENOSPC || e == EDQUOT ? TS_EUNAVAIL : TS_EIO, 0,
-                     "the server cannot store the upload: %s",
-                     e == ENOSPC || e == EDQUOT ? "no space left; try again later" : "write error");
-    }
-    p += w;
-    n -= (size_t)w;
-    pt->size += (uint64_t)w;
-  }
+  if (n > HTTP__SPOOL_BUF - b->wlen && (rc = spool_flush(b, err)) != TS_OK)
+    return rc;
+  if (n >= HTTP__SPOOL_BUF)
+    return spool_write(b, p, n, err);
+  memcpy(b->wbuf + b->wlen, p, n);
+  b->wlen += n;
   return TS_OK;
 }
 
@@ -185,8 +216,9 @@ static ts_err on_part_end(void *ud, ts_error *err)
   size_t len;
 
   if (b->cur) {
+    rc = spool_flush(b, err);
     b->cur = NULL;
-    return TS_OK;
+    return rc;
   }
   if (b->val.len && memchr(b->val.data, '\0', b->val.len))
     return ts_fail(err, TS_EINVAL, 0,

@@ -410,7 +410,9 @@ static void conn_process(http_conn *c)
       ms = spent < ms ? ms - spent : 1;
     }
     http__conn_timer_set(c, TM_HEAD, ms, 0);
-  } else if (c->rp.phase == HTTP__PH_BODY && c->timer_mode != TM_BODY)
+  } else if (c->rp.phase == HTTP__PH_BODY && (c->timer_mode != TM_BODY || (c->rp.mp && used > 0)))
+    /* A streamed (multipart) body may be large: its deadline counts from
+     * its last byte, not from its first. */
     http__conn_timer_set(c, TM_BODY, o->body_timeout_ms, 0);
   if (c->rp.expect_continue) {
     http__wr *wr = http__wr_new(sizeof cont - 1);
