@@ -54,6 +54,7 @@
   X(mp_streaming) \
   X(mp_params_parts) \
   X(mp_limits) \
-  X(error_doc_hook)
+  X(error_doc_hook) \
+  X(mp_large_slow)
 // clang-format on
 /* clang-format on */

@@ -37,7 +37,7 @@ static struct {
   http_request *streaming; /* the /forever request in progress */
   atomic_ullong stalled_ms;
   uint64_t cut_after_ms;
-  int last_fd; /* of the last file part /parts read */
+  uint64_t last_sum; /* checksum of the last file part /parts read */
 } F;
 
 static void on_done(void *ud)
@@ -251,10 +251,21 @@ static void parts_handler(http_request *r)
     ts_buf_printf(&b, "%s=%s\n", p[i].name, p[i].value);
   for (size_t i = 0; i < np; i++) {
     ssize_t k = pread(pt[i].fd, data, sizeof data, 0);
-    F.last_fd = pt[i].fd;
+    /* the whole file: its length and a checksum */
+    char all[8192];
+    ssize_t got;
+    uint64_t off = 0, sum = 0;
+    while ((got = pread(pt[i].fd, all, sizeof all, (off_t)off)) > 0) {
+      for (ssize_t j = 0; j < got; j++)
+        sum = sum * 31 + (unsigned char)all[j];
+      off += (uint64_t)got;
+    }
     ts_buf_printf(&b, "%s|%s|%s|%llu|%.*s\n", pt[i].name, pt[i].filename,
                   pt[i].content_type ? pt[i].content_type : "-", (unsigned long long)pt[i].size,
                   (int)(k > 0 ? k : 0), data);
+    if (off != pt[i].size)
+      ts_buf_printf(&b, "file holds %llu bytes\n", (unsigned long long)off);
+    F.last_sum = sum;
   }
   http_respond(r, 200, "text/plain", NULL, b.data ? b.data : "", b.len);
   ts_buf_free(&b);
@@ -1621,5 +1632,54 @@ int test_error_doc_hook(void)
   ts_buf_free(&r.body);
   cl_close(&c);
   TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+/* A file part larger than the spool's write buffer, in lines (the parser
+ * hands on content a line at a time), arrives whole and in order, also
+ * when the body comes slower than body_timeout in total: the timeout
+ * counts from the body's last byte. */
+int test_mp_large_slow(void)
+{
+  http_server_opts o = topts();
+  enum { LINES = 20000, PIECES = 8 };
+  static char content[LINES * 12 + 1], req[LINES * 12 + 1024];
+  static const char head[] =
+      "--BB\r\nContent-Disposition: form-data; name=f; filename=big.csv\r\n\r\n";
+  static const char tail[] = "\r\n--BB--\r\n";
+  size_t clen = 0, n;
+  uint64_t sum = 0;
+  cl c;
+  resp r;
+  char want[64];
+  for (int i = 0; i < LINES; i++)
+    clen += (size_t)snprintf(content + clen, sizeof content - clen, "%05d,-%03d\r\n", i, i % 1000);
+  for (size_t j = 0; j < clen; j++)
+    sum = sum * 31 + (unsigned char)content[j];
+  n = (size_t)snprintf(req, sizeof req,
+                       "POST /parts HTTP/1.1\r\nHost: x\r\n" MP_CT "Content-Length: %zu\r\n\r\n%s",
+                       sizeof head - 1 + clen + sizeof tail - 1, head);
+  memcpy(req + n, content, clen);
+  n += clen;
+  memcpy(req + n, tail, sizeof tail - 1);
+  n += sizeof tail - 1;
+  o.body_timeout_ms = 400;
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  /* PIECES pieces 100 ms apart: longer than body_timeout in all, never
+   * that long without a byte */
+  for (int i = 0; i < PIECES; i++) {
+    size_t a = n * (size_t)i / PIECES, e = n * (size_t)(i + 1) / PIECES;
+    TS_CHECK(cl_send(&c, req + a, e - a) == 0);
+    if (i + 1 < PIECES)
+      usleep(100 * 1000);
+  }
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  snprintf(want, sizeof want, "f|big.csv|-|%zu|00000,-000", clen);
+  TS_CHECK(strstr(r.body.data, want) == r.body.data);
+  TS_CHECK(strstr(r.body.data, "file holds") == NULL);
+  TS_CHECK(F.last_sum == sum);
+  ts_buf_free(&r.body);
+  TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }
