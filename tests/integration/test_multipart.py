@@ -107,12 +107,12 @@ def test_async_create_and_parameters(server):
     )
     assert r.status_code == 303, r.text[:500]
     url = r.headers["Location"]
-    params = {p.get("id"): p.text for p in ET.fromstring(requests.get(url, timeout=30).content).iter(UWS + "parameter")}
+    params = job_params(url)
     assert params.get("lang") == "ADQL" and params.get("responseformat") == "csv", params
     # a parameter update by multipart (pyvo's AsyncTAPJob.upload posts so)
     r = requests.post(url + "/parameters", data={"QUERY": QUERY}, files={"t": ("t.xml", VOTABLE)}, allow_redirects=False, timeout=30)
     assert r.status_code == 303, r.text[:500]
-    params = {p.get("id"): p.text for p in ET.fromstring(requests.get(url, timeout=30).content).iter(UWS + "parameter")}
+    params = job_params(url)
     assert params.get("query") == QUERY, params
     r = requests.post(url + "/phase", files={"PHASE": (None, "RUN")}, allow_redirects=False, timeout=30)
     assert r.status_code == 303, r.text[:500]
@@ -125,6 +125,52 @@ def test_async_create_and_parameters(server):
     assert phase == "COMPLETED", ET.tostring(root)[:1000]
     assert requests.get(url + "/results/result", timeout=60).text == ref
     requests.delete(url, timeout=30)
+
+
+def job_params(url):
+    root = ET.fromstring(requests.get(url, timeout=30).content)
+    return {p.get("id"): p.text for p in root.iter(UWS + "parameter")}
+
+
+def test_async_curl_form(server):
+    out = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-F", "LANG=ADQL", "-F", "QUERY=" + QUERY,
+         "-F", "RESPONSEFORMAT=csv", "-F", "RUNID=curl-form", server.base + "/async"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    code, url = out.stdout.decode().split(" ", 1)
+    assert code == "303", out.stdout
+    params = job_params(url)
+    assert params.get("query") == QUERY and params.get("lang") == "ADQL", params
+    assert requests.get(url + "/runId", timeout=30).text == "curl-form"
+    requests.delete(url, timeout=30)
+
+
+def test_pyvo_uploads(server):
+    # pyvo itself, with an astropy table: run_sync and submit_job post
+    # multipart with UPLOAD=t,param:t and the table as file part t
+    import astropy.table
+    import pyvo
+
+    svc = pyvo.dal.TAPService(server.base)
+    t = astropy.table.Table({"a": [1, 2, 3]})
+    try:
+        res = svc.run_sync(QUERY, uploads={"t": t})
+    except pyvo.dal.DALQueryError as e:
+        # UPLOAD itself is another piece of work; here what matters is that
+        # every parameter arrived, LANG and QUERY as much as UPLOAD
+        assert "UPLOAD" in str(e) and "LANG" not in str(e), str(e)
+    else:
+        assert len(res) == 5
+    job = svc.submit_job(QUERY, uploads={"t": t})
+    try:
+        params = job_params(job.url)
+        assert params.get("query") == QUERY and params.get("lang") == "ADQL", params
+        assert params.get("upload") == "t,param:t", params
+    finally:
+        job.delete()
 
 
 def test_astroquery_shape(server):
