@@ -28,7 +28,6 @@ enum { HTTP__SPOOL_BUF = 64 * 1024 }; /* file content gathered per write(2) */
 
 struct http__mpbody {
   http__mp mp;
-  http__reqparser *p; /* while the body is being received */
   ts_arena *arena;
   const http_server_opts *o;
   http__budget *spool;
@@ -268,8 +267,7 @@ int http__body_mp_begin(http__reqparser *p, http__req *q, const char *content_ty
   b->arena = a;
   b->o = p->opts;
   b->spool = p->spool;
-  b->p = p;
-  ts_buf_init(&b->val, 0);
+  ts_buf_init(&b->val, p->opts->max_form_body_bytes); /* re-capped per parameter */
   if (http__mp_init(&b->mp, bnd, blen, p->opts->max_part_header_bytes, &mp_cbs, b) != TS_OK) {
     ts_fail(&err, TS_ENOMEM, 0, "server out of memory");
     return body_fail(p, &err);
@@ -304,7 +302,6 @@ int http__body_mp_end(http__reqparser *p)
   /* The header buffers are of no more use; the parts and parameters are
    * in the arena. */
   http__mp_free(&b->mp);
-  b->p = NULL;
   p->mp = NULL;
   return 0;
 }
