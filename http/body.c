@@ -11,8 +11,11 @@
  * close the files (which disappear with their last descriptor) and return
  * the spool bytes, whether the request is answered or its body fails half
  * way. Writes to the spool are plain write(2) calls on the loop thread: the
- * page cache takes them at memory speed, and a disk slower than the network
- * slows the reads, which is the backpressure we want. */
+ * page cache takes them at memory speed. A disk that cannot keep up (page
+ * cache full of dirty pages) stalls the whole loop for as long as a write
+ * waits, not only this upload: spool_dir belongs on local storage, and
+ * moving the writes to the thread pool (pausing reads meanwhile) is the
+ * next step if that ever shows. */
 #define _GNU_SOURCE /* O_TMPFILE */
 #include "http/http_int.h"
 
