@@ -59,6 +59,18 @@
   X(fetch_schemes) \
   X(fetch_credentials) \
   X(fetch_request_headers) \
-  X(fetch_threads)
+  X(fetch_threads) \
+  X(mp_basic) \
+  X(mp_splits) \
+  X(mp_line_ends) \
+  X(mp_disposition) \
+  X(mp_headers) \
+  X(mp_structure) \
+  X(mp_boundary) \
+  X(mp_streaming) \
+  X(mp_params_parts) \
+  X(mp_limits) \
+  X(error_doc_hook) \
+  X(mp_large_slow)
 // clang-format on
 /* clang-format on */
