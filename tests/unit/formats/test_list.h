@@ -27,5 +27,14 @@
   X(tableset_foreign) \
   X(tableset_hostile) \
   X(tableset_too_large) \
-  X(upload_types)
+  X(upload_types) \
+  X(upload_parse_numbers) \
+  X(upload_parse_timestamps) \
+  X(upload_text_values) \
+  X(upload_sniff) \
+  X(upload_vot_td) \
+  X(upload_vot_binary) \
+  X(upload_vot_binary2) \
+  X(upload_vot_hostile) \
+  X(upload_vot_nodata)
 // clang-format on
