@@ -88,9 +88,9 @@ static void rewind_rd(csv_rd *r)
 /* The row's number in messages: 0 is the header. */
 static ts_err field_end(csv_rd *r)
 {
-  if (r->nf >= r->maxf)
+  if (r->nf >= r->maxf) /* one more than allowed tells a ragged row */
     return ts_fail(r->err, TS_ELIMIT, 0, "line %llu: more than %zu columns (limit max_columns)",
-                   (unsigned long long)r->row_line, r->maxf - 1);
+                   (unsigned long long)r->row_line, r->lim->max_columns);
   r->ends[r->nf++] = r->row.len;
   return ts_buf_append(&r->row, "", 1)
              ? ts_fail(r->err, TS_ELIMIT, 0, "line %llu: the row is too long",
@@ -208,6 +208,9 @@ static ts_err read_header(csv_rd *r, size_t *ncols)
     return rc;
   if (!got)
     return ts_fail(r->err, TS_EINVAL, 0, "the CSV upload is empty (it needs a header row)");
+  if (r->nf > r->lim->max_columns)
+    return ts_fail(r->err, TS_ELIMIT, 0, "line %llu: more than %zu columns (limit max_columns)",
+                   (unsigned long long)r->row_line, r->lim->max_columns);
   *ncols = r->nf;
   return TS_OK;
 }

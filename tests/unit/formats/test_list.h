@@ -36,5 +36,11 @@
   X(upload_vot_binary) \
   X(upload_vot_binary2) \
   X(upload_vot_hostile) \
-  X(upload_vot_nodata)
+  X(upload_vot_nodata) \
+  X(upload_csv_read) \
+  X(upload_csv_infer_whole) \
+  X(upload_csv_hostile) \
+  X(upload_roundtrip) \
+  X(pg_upload_copy) \
+  X(upload_b2_rss)
 // clang-format on
