@@ -407,7 +407,7 @@ static ts_err bin_text(vt_rd *r, const fmt_upload_column *col, const vt_field *f
     s = r->conv.data;
     n = r->conv.len;
   } else {
-    const uint8_t *z = memchr(p, 0, n);
+    const uint8_t *z = n ? memchr(p, 0, n) : NULL; /* p is NULL for no bytes */
     if (z)
       n = (size_t)(z - p);
   }
