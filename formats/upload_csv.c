@@ -98,6 +98,41 @@ static ts_err field_end(csv_rd *r)
              : TS_OK;
 }
 
+enum { SPAN_EOF = -1, SPAN_EIO = -2, SPAN_VALUE = -3, SPAN_ROW = -4 };
+
+/* Appends to the row the bytes up to the next quote (quoted) or comma or
+ * line end (not quoted), a buffer at a time; returns that byte (not
+ * consumed) or a SPAN_ code. `start`: where the field began in the row. */
+static int span(csv_rd *r, int quoted, size_t start)
+{
+  for (;;) {
+    if (r->pos == r->len) {
+      int c = next(r);
+      if (c < 0)
+        return c;
+      r->pos--;
+    }
+    const uint8_t *p = r->buf + r->pos, *end = r->buf + r->len, *q = p;
+    if (quoted) {
+      while (q < end && *q != '"')
+        r->line += *q++ == '\n';
+    } else {
+      while (q < end && *q != ',' && *q != '\n' && *q != '\r')
+        q++;
+    }
+    size_t k = (size_t)(q - p);
+    if (k) {
+      if (r->row.len - start + k > r->lim->max_value_bytes)
+        return SPAN_VALUE;
+      if (ts_buf_append(&r->row, p, k))
+        return SPAN_ROW;
+      r->pos += k;
+    }
+    if (q < end)
+      return *q;
+  }
+}
+
 /* Reads one record into r->row; *got = 0 at the end of the file. */
 static ts_err read_row(csv_rd *r, int *got)
 {
@@ -117,52 +152,51 @@ static ts_err read_row(csv_rd *r, int *got)
     }
     break;
   }
-  if (c == -2)
+  if (c == SPAN_EIO)
     return ts_fail(r->err, TS_EIO, 0, "cannot read the upload");
   if (c < 0)
     return TS_OK;
   r->row_line = r->line;
-  size_t start = 0;
   for (;;) {
-    c = next(r);
-    start = r->row.len;
+    size_t start = r->row.len;
+    c = peek(r);
     if (c == '"') {
       /* quoted: up to the closing quote, "" for a quote */
+      next(r);
       for (;;) {
-        c = next(r);
-        if (c < 0)
-          return ts_fail(r->err, c == -2 ? TS_EIO : TS_EINVAL, 0,
+        c = span(r, 1, start);
+        if (c == SPAN_EOF)
+          return ts_fail(r->err, TS_EINVAL, 0,
                          "line %llu: a quoted field is not closed before the end of the file",
                          (unsigned long long)r->row_line);
-        if (c == '"') {
-          if (peek(r) != '"')
-            break;
-          next(r);
-        } else if (c == '\n') {
-          r->line++;
+        if (c < 0)
+          goto fail;
+        next(r); /* the quote */
+        if (peek(r) != '"')
+          break;
+        next(r);
+        if (r->row.len - start >= r->lim->max_value_bytes) {
+          c = SPAN_VALUE;
+          goto fail;
         }
-        uint8_t b = (uint8_t)c;
-        if (r->row.len - start >= r->lim->max_value_bytes)
-          goto too_long;
-        if (ts_buf_append(&r->row, &b, 1))
-          goto row_too_long;
+        if (ts_buf_append(&r->row, "\"", 1)) {
+          c = SPAN_ROW;
+          goto fail;
+        }
       }
       c = next(r);
       if (c >= 0 && c != ',' && c != '\n' && c != '\r')
         return ts_fail(r->err, TS_EINVAL, 0, "line %llu, column %zu: '%c' after a closing quote",
                        (unsigned long long)r->line, r->nf + 1, c >= 0x20 && c < 0x7f ? c : '?');
     } else {
-      while (c >= 0 && c != ',' && c != '\n' && c != '\r') {
-        uint8_t b = (uint8_t)c;
-        if (r->row.len - start >= r->lim->max_value_bytes)
-          goto too_long;
-        if (ts_buf_append(&r->row, &b, 1))
-          goto row_too_long;
-        c = next(r);
-      }
+      c = span(r, 0, start);
+      if (c < SPAN_EOF)
+        goto fail;
+      if (c >= 0)
+        next(r);
     }
-    if (c == -2)
-      return ts_fail(r->err, TS_EIO, 0, "cannot read the upload");
+    if (c == SPAN_EIO)
+      goto fail;
     ts_err rc = field_end(r);
     if (rc)
       return rc;
@@ -175,13 +209,15 @@ static ts_err read_row(csv_rd *r, int *got)
     *got = 1;
     return TS_OK;
   }
-too_long:
-  return ts_fail(r->err, TS_ELIMIT, 0,
-                 "line %llu, column %zu: a value is longer than the limit max_value_bytes (%zu)",
-                 (unsigned long long)r->row_line, r->nf + 1, r->lim->max_value_bytes);
-row_too_long:
-  return ts_fail(r->err, TS_ELIMIT, 0, "line %llu: the row is longer than %d bytes",
-                 (unsigned long long)r->row_line, CSV_ROW_MAX);
+fail:
+  if (c == SPAN_VALUE)
+    return ts_fail(r->err, TS_ELIMIT, 0,
+                   "line %llu, column %zu: a value is longer than the limit max_value_bytes (%zu)",
+                   (unsigned long long)r->row_line, r->nf + 1, r->lim->max_value_bytes);
+  if (c == SPAN_ROW)
+    return ts_fail(r->err, TS_ELIMIT, 0, "line %llu: the row is longer than %d bytes",
+                   (unsigned long long)r->row_line, CSV_ROW_MAX);
+  return ts_fail(r->err, TS_EIO, 0, "cannot read the upload");
 }
 
 static const char *field(const csv_rd *r, size_t i, size_t *n)
@@ -250,7 +286,6 @@ static ts_err infer(csv_rd *r, size_t ncols, unsigned *cand)
         continue;
       unsigned c = cand[i];
       int64_t iv;
-      double dv;
       int bv;
       if (c & (C_INT | C_LONG)) {
         if (fmt__up_parse_i64(s, n, &iv, &e))
@@ -258,7 +293,7 @@ static ts_err infer(csv_rd *r, size_t ncols, unsigned *cand)
         else if (iv < INT32_MIN || iv > INT32_MAX)
           c &= ~(unsigned)C_INT;
       }
-      if ((c & C_DOUBLE) && fmt__up_parse_f64(s, n, &dv, &e))
+      if ((c & C_DOUBLE) && !fmt__up_is_f64(s, n))
         c &= ~(unsigned)C_DOUBLE;
       if ((c & C_BOOL) && (fmt__up_parse_bool(s, n, &bv, &e) || bv < 0 || (n == 1 && s[0] <= '9')))
         c &= ~(unsigned)C_BOOL; /* 1 and 0 are integers, "?" is text */

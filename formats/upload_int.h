@@ -39,6 +39,9 @@ ts_err fmt__up_parse_i64(const char *s, size_t n, int64_t *v, ts_error *err);
 /* Decimal and exponent forms, NaN and the infinities in any case
  * ("NaN", "nan", "Inf", "+Inf", "-inf", "Infinity"); no hexadecimal. */
 ts_err fmt__up_parse_f64(const char *s, size_t n, double *v, ts_error *err);
+/* 1 when fmt__up_parse_f64 would accept the text, without converting it
+ * (CSV type inference looks at every value). */
+int fmt__up_is_f64(const char *s, size_t n);
 /* T F t f true false (any case) 1 0; "?" and "" give *v = -1 (NULL). */
 ts_err fmt__up_parse_bool(const char *s, size_t n, int *v, ts_error *err);
 /* ISO 8601 "YYYY-MM-DD", optionally followed by "T" or a blank and

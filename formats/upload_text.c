@@ -93,6 +93,36 @@ bad:
   return ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is not a number", SHOW(p0, n0));
 }
 
+int fmt__up_is_f64(const char *s, size_t n)
+{
+  trim(&s, &n);
+  const char *p = s, *end = s + n;
+  if (p < end && (*p == '+' || *p == '-'))
+    p++;
+  size_t rest = (size_t)(end - p);
+  if ((rest == 3 && (strncasecmp(p, "nan", 3) == 0 || strncasecmp(p, "inf", 3) == 0)) ||
+      (rest == 8 && strncasecmp(p, "infinity", 8) == 0))
+    return 1;
+  int digits = 0;
+  while (p < end && *p >= '0' && *p <= '9')
+    p++, digits++;
+  if (p < end && *p == '.')
+    for (p++; p < end && *p >= '0' && *p <= '9'; p++)
+      digits++;
+  if (!digits)
+    return 0;
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-'))
+      p++;
+    if (p == end || *p < '0' || *p > '9')
+      return 0;
+    while (p < end && *p >= '0' && *p <= '9')
+      p++;
+  }
+  return p == end && n <= UP_NUM_MAX;
+}
+
 ts_err fmt__up_parse_bool(const char *s, size_t n, int *v, ts_error *err)
 {
   const char *p0 = s;

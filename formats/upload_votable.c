@@ -595,34 +595,53 @@ static ts_err bin_feed(vt_rd *r, const uint8_t *p, size_t n)
   return rc;
 }
 
-static int8_t b64val(uint8_t c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return (int8_t)(c - 'A');
-  if (c >= 'a' && c <= 'z')
-    return (int8_t)(c - 'a' + 26);
-  if (c >= '0' && c <= '9')
-    return (int8_t)(c - '0' + 52);
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
+/* base64 value of a byte; -1 not base64, -2 blank, -3 '=' */
+static const int8_t b64tab[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -2, -2, -1, -1, -2, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -2, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -3, -1, -1, -1, 0,  1,  2,  3,  4,  5,  6,
+    7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48,
+    49, 50, 51, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 static void stream_text(vt_rd *r, const uint8_t *s, size_t n)
 {
   uint8_t out[VT_DECODED + 3];
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    uint8_t c = s[i];
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+  size_t o = 0, i = 0;
+  while (i < n) {
+    /* Whole groups of four base64 characters: the bulk of a STREAM. */
+    while (r->b64n == 0 && !r->b64end && i + 4 <= n && o < VT_DECODED) {
+      int a = b64tab[s[i]], b = b64tab[s[i + 1]], c = b64tab[s[i + 2]], d = b64tab[s[i + 3]];
+      if ((a | b | c | d) < 0)
+        break;
+      uint32_t x = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+      out[o++] = (uint8_t)(x >> 16);
+      out[o++] = (uint8_t)(x >> 8);
+      out[o++] = (uint8_t)x;
+      i += 4;
+    }
+    if (o >= VT_DECODED) {
+      if (bin_feed(r, out, o))
+        return;
+      o = 0;
       continue;
-    if (c == '=') {
+    }
+    if (i >= n)
+      break;
+    /* One character at a time: blanks, padding, groups split by either. */
+    int v = b64tab[s[i++]];
+    if (v == -2)
+      continue;
+    if (v == -3) {
       r->b64end = 1;
       continue;
     }
-    int8_t v = b64val(c);
     if (v < 0 || r->b64end) {
       fail(r, TS_EINVAL, "line %d: the STREAM holds %s", line(r),
            v < 0 ? "a character that is not base64" : "base64 after its '=' padding");
@@ -635,11 +654,6 @@ static void stream_text(vt_rd *r, const uint8_t *s, size_t n)
       out[o++] = (uint8_t)r->b64;
       r->b64n = 0;
       r->b64 = 0;
-      if (o >= VT_DECODED) {
-        if (bin_feed(r, out, o))
-          return;
-        o = 0;
-      }
     }
   }
   if (o)

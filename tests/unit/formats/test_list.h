@@ -37,6 +37,7 @@
   X(upload_vot_binary2) \
   X(upload_vot_hostile) \
   X(upload_vot_nodata) \
+  X(upload_vot_encoding) \
   X(upload_csv_read) \
   X(upload_csv_infer_whole) \
   X(upload_csv_hostile) \

@@ -63,6 +63,10 @@ int test_upload_csv_infer_whole(void)
   TS_CHECK(strstr(r.text.data, "\n4999|maybe\n5000|F\n2.5|T\n"));
   up_free(&r);
   ts_buf_free(&b);
+  /* hexadecimal is an integer, not a number of a double column */
+  TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_CSV, "x\n0x1F\n1.5\n", 11, NULL), TS_OK);
+  TS_CHECK_STREQ(type_of(&r, "x"), "text");
+  up_free(&r);
   /* 0 and 1 alone are integers, not booleans */
   TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_CSV, "x\n0\n1\n", 6, NULL), TS_OK);
   TS_CHECK_STREQ(type_of(&r, "x"), "integer");

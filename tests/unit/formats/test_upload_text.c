@@ -76,6 +76,14 @@ int test_upload_parse_numbers(void)
   TS_CHECK_EQ_INT(rc, TS_EINVAL);
   f64("", &rc);
   TS_CHECK_EQ_INT(rc, TS_EINVAL);
+  /* the syntax check CSV inference uses agrees with the parser */
+  const char *nums[] = {"1",     "-1.5",     "+.5",     "5.",  "1e3", "1E-3", " 2 ", "NaN",
+                        "-inf",  "Infinity", "0x10",    "1e",  "e3",  ".",    "-",   "",
+                        "1.5.2", "nan(1)",   "infinit", "1,5", "1e+", "++1",  "1 2"};
+  for (size_t i = 0; i < TS_ARRAY_LEN(nums); i++) {
+    f64(nums[i], &rc);
+    TS_CHECK_EQ_INT(fmt__up_is_f64(nums[i], strlen(nums[i])), rc == TS_OK);
+  }
   /* booleans: -1 is NULL */
   const char *t[] = {"T", "t", "true", "TRUE", "True", "1"},
              *f[] = {"F", "f", "false", "FALSE", "0"};

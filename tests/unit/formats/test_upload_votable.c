@@ -371,3 +371,31 @@ int test_upload_vot_nodata(void)
   up_free(&r);
   return 0;
 }
+
+/* The document's declared encoding is honoured: Latin-1 text and a
+ * UTF-16 document come out as UTF-8. */
+int test_upload_vot_encoding(void)
+{
+  up_result r;
+  const char l1[] = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<VOTABLE><RESOURCE><TABLE>"
+                    "<FIELD name=\"s\" datatype=\"char\" arraysize=\"*\"/><DATA><TABLEDATA>"
+                    "<TR><TD>caf\xe9</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>";
+  TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_AUTO, l1, sizeof l1 - 1, NULL), TS_OK);
+  TS_CHECK_STREQ(r.text.data, "caf\xC3\xA9\n");
+  up_free(&r);
+  const char *s = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><VOTABLE><RESOURCE><TABLE>"
+                  "<FIELD name=\"n\" datatype=\"int\"/><DATA><TABLEDATA><TR><TD>5</TD></TR>"
+                  "</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>";
+  size_t n = strlen(s);
+  char *u = malloc(2 * n + 2);
+  TS_CHECK(u);
+  u[0] = (char)0xFF, u[1] = (char)0xFE; /* little-endian BOM */
+  for (size_t i = 0; i < n; i++)
+    u[2 + 2 * i] = s[i], u[3 + 2 * i] = 0;
+  ts_err rc = up_read(&r, FMT_UPLOAD_VOTABLE, u, 2 * n + 2, NULL);
+  free(u);
+  TS_CHECK_EQ_INT(rc, TS_OK);
+  TS_CHECK_STREQ(r.text.data, "5\n");
+  up_free(&r);
+  return 0;
+}
