@@ -38,6 +38,7 @@
   X(upload_vot_hostile) \
   X(upload_vot_nodata) \
   X(upload_vot_encoding) \
+  X(upload_vot_arraysizes) \
   X(upload_csv_read) \
   X(upload_csv_infer_whole) \
   X(upload_csv_hostile) \

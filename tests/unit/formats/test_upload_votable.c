@@ -399,3 +399,40 @@ int test_upload_vot_encoding(void)
   up_free(&r);
   return 0;
 }
+
+/* Multidimensional and variable arraysizes in BINARY2: fixed dimensions
+ * multiply, a variable one counts rows of the fixed part, bits pack, and
+ * fixed char arrays are one string. */
+int test_upload_vot_arraysizes(void)
+{
+  static up_bin o;
+  up_result r;
+  ts_buf b;
+  o.n = 0;
+  up_raw(&o, "\0", 1);
+  for (int i = 1; i <= 4; i++)
+    up_be(&o, (uint64_t)i, 2);
+  up_raw(&o, "abcdef", 6);
+  up_be(&o, 5, 4);
+  up_raw(&o, "\xA8", 1);
+  up_be(&o, 2, 4);
+  for (int i = 1; i <= 4; i++)
+    up_f8(&o, i);
+  up_raw(&o, "\0A\0\0", 4);
+  ts_buf_init(&b, 1 << 20);
+  ts_buf_puts(&b, VOT_HEAD "<RESOURCE><TABLE>"
+                           "<FIELD name=\"m\" datatype=\"short\" arraysize=\"2x2\"/>"
+                           "<FIELD name=\"c\" datatype=\"char\" arraysize=\"3x2\"/>"
+                           "<FIELD name=\"bits\" datatype=\"bit\" arraysize=\"*\"/>"
+                           "<FIELD name=\"v\" datatype=\"double\" arraysize=\"2x*\"/>"
+                           "<FIELD name=\"u\" datatype=\"unicodeChar\" arraysize=\"2\"/>"
+                           "<DATA><BINARY2><STREAM encoding=\"base64\">");
+  up_b64(&b, o.b, o.n);
+  ts_buf_puts(&b, "</STREAM></BINARY2></DATA></TABLE></RESOURCE></VOTABLE>");
+  ts_err rc = up_read(&r, FMT_UPLOAD_VOTABLE, b.data, b.len, NULL);
+  ts_buf_free(&b);
+  TS_CHECK_EQ_INT(rc, TS_OK);
+  TS_CHECK_STREQ(r.text.data, "{1,2,3,4}|abcdef|{t,f,t,f,t}|{1,2,3,4}|A\n");
+  up_free(&r);
+  return 0;
+}
