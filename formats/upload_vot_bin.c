@@ -95,6 +95,11 @@ static ts_err bin_elem(fmt_uv_rd *r, const fmt_upload_column *col, const fmt_uv_
   stream_copyenc *e = &r->enc;
   switch (f->dt) {
   case UV_DT_BIT:
+    /* A scalar bit has a byte to itself, and writers disagree on which
+     * bit of it holds the value (astropy sets 0x08): any set bit is true.
+     * Arrays pack bits from the most significant one down. */
+    if (!col->c.is_array)
+      return stream_copyenc_bool(e, p[0] != 0);
     return stream_copyenc_bool(e, p[i / 8] >> (7 - i % 8) & 1);
   case UV_DT_BOOL: {
     uint8_t c = p[i];

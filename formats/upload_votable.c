@@ -173,9 +173,15 @@ static void plan(fmt_uv_field *f)
   }
 }
 
+/* A DESCRIPTION's text, without the blanks that indent it. */
 static const char *dup_text(fmt_uv_rd *r)
 {
-  return r->text.len ? ts_arena_strndup(r->a, r->text.data, r->text.len) : NULL;
+  const char *p = r->text.data, *end = p + r->text.len;
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    p++;
+  while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+    end--;
+  return p < end ? ts_arena_strndup(r->a, p, (size_t)(end - p)) : NULL;
 }
 
 /* The columns are known (DATA begins, or the TABLE ends without one):

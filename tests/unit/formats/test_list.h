@@ -39,6 +39,7 @@
   X(upload_vot_nodata) \
   X(upload_vot_encoding) \
   X(upload_vot_arraysizes) \
+  X(upload_vot_astropy) \
   X(upload_csv_read) \
   X(upload_csv_infer_whole) \
   X(upload_csv_hostile) \
