@@ -176,6 +176,8 @@ static void plan(fmt_uv_field *f)
 /* A DESCRIPTION's text, without the blanks that indent it. */
 static const char *dup_text(fmt_uv_rd *r)
 {
+  if (!r->text.len)
+    return NULL; /* and data may be NULL */
   const char *p = r->text.data, *end = p + r->text.len;
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
     p++;

@@ -360,13 +360,14 @@ int test_upload_vot_hostile(void)
 int test_upload_vot_nodata(void)
 {
   up_result r;
-  const char *doc =
-      VOT_HEAD "<RESOURCE><TABLE name=\"t\"><FIELD ID=\"x\" datatype=\"long\"/></TABLE>"
-               "<TABLE><FIELD name=\"y\" datatype=\"int\"/></TABLE></RESOURCE></VOTABLE>";
+  const char *doc = VOT_HEAD
+      "<RESOURCE><TABLE name=\"t\"><DESCRIPTION/><FIELD ID=\"x\" datatype=\"long\"/></TABLE>"
+      "<TABLE><FIELD name=\"y\" datatype=\"int\"/></TABLE></RESOURCE></VOTABLE>";
   TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_VOTABLE, doc, strlen(doc), NULL), TS_OK);
   TS_CHECK_EQ_INT(r.rows, 0);
   TS_CHECK_EQ_INT(r.t.ncols, 1);
   TS_CHECK_STREQ(r.t.cols[0].c.name, "x"); /* no name: the ID */
+  TS_CHECK(!r.t.description);              /* an empty DESCRIPTION is none */
   TS_CHECK_STREQ(r.text.data, "");
   up_free(&r);
   return 0;
