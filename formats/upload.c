@@ -11,6 +11,23 @@ static int has_prefix(const uint8_t *p, size_t n, const char *s)
   return n >= l && memcmp(p, s, l) == 0;
 }
 
+/* Is the element name at p VOTABLE (with or without a namespace prefix)? */
+static int root_is_votable(const uint8_t *p, size_t n)
+{
+  size_t i = 0;
+  while (i < n && p[i] != '>' && p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n' &&
+         p[i] != '/' && p[i] != '[')
+    i++;
+  const uint8_t *name = p;
+  size_t len = i;
+  const uint8_t *colon = memchr(name, ':', len);
+  if (colon) {
+    len -= (size_t)(colon + 1 - name);
+    name = colon + 1;
+  }
+  return len == 7 && memcmp(name, "VOTABLE", 7) == 0;
+}
+
 /* After a BOM, blanks, an XML declaration, comments and processing
  * instructions: is the first element VOTABLE (with or without a
  * namespace prefix)? */
@@ -24,6 +41,14 @@ static int is_votable(const uint8_t *p, size_t n)
       i++;
     if (i >= n || p[i] != '<')
       return 0;
+    if (has_prefix(p + i, n - i, "<!DOCTYPE")) {
+      /* Its name is the root's; an internal subset may follow, with '>'
+       * inside, so the name decides (the reader refuses DOCTYPEs). */
+      i += 9;
+      while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+        i++;
+      return root_is_votable(p + i, n - i);
+    }
     if (i + 1 < n && (p[i + 1] == '?' || p[i + 1] == '!')) {
       const char *close = p[i + 1] == '?' ? "?>" : ">";
       if (has_prefix(p + i, n - i, "<!--"))
@@ -36,19 +61,7 @@ static int is_votable(const uint8_t *p, size_t n)
       i = k + cl;
       continue;
     }
-    i++;
-    size_t b = i;
-    while (i < n && p[i] != '>' && p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n' &&
-           p[i] != '/')
-      i++;
-    const uint8_t *name = p + b;
-    size_t len = i - b;
-    const uint8_t *colon = memchr(name, ':', len);
-    if (colon) {
-      len -= (size_t)(colon + 1 - name);
-      name = colon + 1;
-    }
-    return len == 7 && memcmp(name, "VOTABLE", 7) == 0;
+    return root_is_votable(p + i + 1, n - i - 1);
   }
 }
 

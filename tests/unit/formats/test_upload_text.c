@@ -214,6 +214,10 @@ int test_upload_sniff(void)
   const char *pre = "<v:VOTABLE xmlns:v=\"x\">";
   TS_CHECK_EQ_INT(fmt_upload_sniff((const uint8_t *)pre, strlen(pre), NULL, NULL),
                   FMT_UPLOAD_VOTABLE);
+  /* a DOCTYPE (with '>' in its internal subset) names the root */
+  const char *dt = "<?xml version=\"1.0\"?>\n<!DOCTYPE VOTABLE [<!ENTITY a \"x\">]>\n<VOTABLE>";
+  TS_CHECK_EQ_INT(fmt_upload_sniff((const uint8_t *)dt, strlen(dt), NULL, NULL),
+                  FMT_UPLOAD_VOTABLE);
   const char *html = "<html>";
   TS_CHECK_EQ_INT(fmt_upload_sniff((const uint8_t *)html, strlen(html), NULL, NULL),
                   FMT_UPLOAD_CSV);
