@@ -80,6 +80,14 @@ fmt_upload_format fmt_upload_sniff(const uint8_t *head, size_t n, const char *co
     return FMT_UPLOAD_VOTABLE;
   if (has_prefix(head, n, "# %ECSV"))
     return FMT_UPLOAD_ECSV;
+  /* Other XML (an HTML error page, a VOTable cut short) goes to the
+   * VOTable reader, whose message says what it is, rather than become a
+   * one-column CSV table. */
+  size_t i = has_prefix(head, n, "\xEF\xBB\xBF") ? 3 : 0;
+  while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n'))
+    i++;
+  if (i < n && head[i] == '<')
+    return FMT_UPLOAD_VOTABLE;
   /* The bytes say nothing certain: text that could be CSV, or a head too
    * short to tell. The client's labels decide, then CSV. */
   const char *ct = content_type ? content_type : "";

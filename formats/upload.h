@@ -68,8 +68,10 @@ ts_err fmt_upload_set_type(fmt_upload_column *col, const char *datatype, const c
 
 /* The format of a file from its first bytes (at least 512 when the file
  * is that long): FITS ("SIMPLE  ="), VOTable (XML whose root is VOTABLE,
- * after an optional declaration, comments and a BOM), ECSV ("# %ECSV"),
- * else CSV. content_type and filename decide only when the bytes do not. */
+ * after an optional declaration, comments, a DOCTYPE and a BOM), ECSV
+ * ("# %ECSV"); any other XML also goes to the VOTable reader, which names
+ * its root in its refusal. content_type and filename decide only when the
+ * bytes do not; else CSV. */
 fmt_upload_format fmt_upload_sniff(const uint8_t *head, size_t n, const char *content_type,
                                    const char *filename);
 

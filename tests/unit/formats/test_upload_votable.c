@@ -235,6 +235,13 @@ int test_upload_vot_hostile(void)
   REFUSED(VOT_HEAD "<RESOURCE><TABLE", NULL, TS_EINVAL, "malformed XML");
   REFUSED("", NULL, TS_EINVAL, "");
   REFUSED("<?xml version=\"1.0\"?><html/>", NULL, TS_EINVAL, "not a VOTable");
+  {
+    up_result r; /* sniffed as XML, refused as what it is */
+    TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_AUTO, "<html><body>502</body></html>", 29, NULL),
+                    TS_EINVAL);
+    TS_CHECK_STREQ(r.err.msg, "line 1: the document is not a VOTable (its root is html)");
+    up_free(&r);
+  }
   REFUSED(VOT_HEAD "<RESOURCE/></VOTABLE>", NULL, TS_EINVAL, "no TABLE");
   REFUSED(VOT_HEAD "<RESOURCE><TABLE><DATA/></TABLE></RESOURCE></VOTABLE>", NULL, TS_EINVAL,
           "no FIELD");
