@@ -207,6 +207,10 @@ static ts_err flow(ecsv *x, ecol *c, const char *p, const char *prefix)
   }
   if (depth)
     return yaml_fail(x, "flow collection not closed");
+  while (*p == ' ')
+    p++;
+  if (*p && *p != '#')
+    return yaml_fail(x, "unbalanced flow collection, or text after it");
   return TS_OK;
 }
 

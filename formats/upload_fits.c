@@ -613,6 +613,11 @@ static ts_err open_table(freader *r, int64_t fsize)
     fits_movabs_hdu(r->ff, r->hdu, &type, &st);
     if (st == END_OF_FILE)
       return ts_fail(r->err, TS_EINVAL, 0, "FITS: the file has no BINTABLE extension");
+    if (st && fsize % 2880)
+      return ts_fail(r->err, TS_EINVAL, 0,
+                     "FITS: cannot read HDU %d: the file is truncated (%lld bytes, not a whole "
+                     "number of 2880-byte blocks)",
+                     r->hdu, (long long)fsize);
     if (st)
       return cfitsio_fail(r, st, "looking for the BINTABLE extension");
     if (type == BINARY_TBL)

@@ -30,6 +30,7 @@ typedef struct fmt_field {
 
 typedef struct fmt_textin {
   int fd;
+  uint64_t off; /* read with pread from offset 0: the fd's own offset is not used */
   uint8_t *buf;
   size_t len, pos, cap;
   int eof;

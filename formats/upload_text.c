@@ -42,12 +42,13 @@ static int next_byte(fmt_textin *t)
       return -1;
     ssize_t n;
     do
-      n = read(t->fd, t->buf, t->cap);
+      n = pread(t->fd, t->buf, t->cap, (off_t)t->off);
     while (n < 0 && errno == EINTR);
     if (n < 0)
       return -2;
     t->pos = 0;
     t->len = (size_t)n;
+    t->off += (uint64_t)n;
     if (n == 0) {
       t->eof = 1;
       return -1;

@@ -27,5 +27,16 @@
   X(tableset_foreign) \
   X(tableset_hostile) \
   X(tableset_too_large) \
-  X(upload_types)
+  X(upload_types) \
+  X(upload_fits_tforms) \
+  X(upload_fits_roundtrip) \
+  X(upload_fits_astropy) \
+  X(upload_fits_hostile) \
+  X(upload_fits_wide) \
+  X(pg_upload_fits) \
+  X(upload_ecsv_types) \
+  X(upload_ecsv_roundtrip) \
+  X(upload_ecsv_astropy) \
+  X(upload_ecsv_hostile) \
+  X(pg_upload_ecsv)
 // clang-format on
