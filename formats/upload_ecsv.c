@@ -183,9 +183,12 @@ static ts_err flow(ecsv *x, ecol *c, const char *p, const char *prefix)
       p++;
       continue;
     }
+    const char *from = p;
     p = scalar(p, ",}]", val, sizeof val, &bad);
     if (bad)
       return yaml_fail(x, "quoted string not closed");
+    if (p == from) /* ": " inside a list: nothing to read, but move on */
+      p++;
     if (!st[depth - 1].map)
       continue; /* list items: not used */
     if (!want_value) {

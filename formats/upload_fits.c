@@ -37,6 +37,7 @@
 enum {
   FITS_BLOCK = 1 << 20, /* bytes of rows read per cfitsio call */
   FITS_MAX_HDUS = 1000, /* HDUs looked at for the first BINTABLE */
+  FITS_MAX_HEADER = 200, /* 2880-byte blocks of one header: 7,200 cards */
   OID_BOOL = 16,
   OID_INT8 = 20,
   OID_INT2 = 21,
@@ -605,27 +606,111 @@ static ts_err put_row(freader *r, const uint8_t *row, int64_t rownum)
 
 /* ---- the table --------------------------------------------------------- */
 
-/* Finds the first BINTABLE, checks its sizes against the file's. */
+/* An integer keyword value (free format, up to a comment). */
+static int card_int(const char *card, int64_t *v)
+{
+  char val[72];
+  memcpy(val, card + 10, 70);
+  val[70] = 0;
+  char *slash = strchr(val, '/');
+  if (slash)
+    *slash = 0;
+  return ts_parse_int64(val, v) == TS_OK ? 0 : -1;
+}
+
+/* The headers up to the first BINTABLE, read by us before cfitsio sees
+ * them: only printable ASCII, END within FITS_MAX_HEADER blocks, sane
+ * BITPIX, NAXISn, PCOUNT, GCOUNT and TFIELDS (cfitsio allocates per
+ * TFIELDS and trusts the sizes). Sets r->hdu to the BINTABLE's number. */
+static ts_err prescan(freader *r, int64_t fsize)
+{
+  uint8_t blk[2880];
+  int64_t pos = 0;
+  for (int hdu = 1; hdu <= FITS_MAX_HDUS; hdu++) {
+    int64_t bitpix = 0, naxis = -1, pcount = 0, gcount = 1, tfields = -1, prod = 1, v;
+    int bintable = 0, ended = 0, bad = 0;
+    if (pos >= fsize)
+      return ts_fail(r->err, TS_EINVAL, 0, "FITS: the file has no BINTABLE extension");
+    for (int b = 0; !ended; b++) {
+      if (b == FITS_MAX_HEADER)
+        return ts_fail(r->err, TS_EINVAL, 0, "FITS HDU %d: no END in the first %d header blocks",
+                       hdu, FITS_MAX_HEADER);
+      if (pos + 2880 > fsize || pread(r->fd, blk, sizeof blk, pos) != (ssize_t)sizeof blk)
+        return ts_fail(r->err, TS_EINVAL, 0,
+                       "FITS HDU %d: the header is cut short (truncated file, %lld bytes)", hdu,
+                       (long long)fsize);
+      pos += 2880;
+      for (int c = 0; c < 36 && !ended; c++) {
+        const char *card = (const char *)blk + c * 80;
+        for (int i = 0; i < 80; i++)
+          if (card[i] < 0x20 || card[i] > 0x7e)
+            return ts_fail(r->err, TS_EINVAL, 0,
+                           "FITS HDU %d: byte 0x%02x in a header card (only ASCII text is "
+                           "allowed)",
+                           hdu, (unsigned char)card[i]);
+        if (memcmp(card, "END     ", 8) == 0) {
+          ended = 1;
+          break;
+        }
+        if (card[8] != '=' || card[9] != ' ')
+          continue;
+        if (memcmp(card, "XTENSION", 8) == 0)
+          bintable = strncmp(card + 10, "'BINTABLE'", 10) == 0 ||
+                     strncmp(card + 10, "'A3DTABLE'", 10) == 0;
+        else if (memcmp(card, "BITPIX  ", 8) == 0)
+          bad |= card_int(card, &bitpix);
+        else if (memcmp(card, "NAXIS   ", 8) == 0)
+          bad |= card_int(card, &naxis) || naxis < 0 || naxis > 999;
+        else if (memcmp(card, "NAXIS", 5) == 0 && card[5] >= '1' && card[5] <= '9') {
+          bad |= card_int(card, &v) || v < 0 || (v && prod > INT64_MAX / v);
+          prod = bad ? 0 : prod * v;
+        } else if (memcmp(card, "PCOUNT  ", 8) == 0)
+          bad |= card_int(card, &pcount) || pcount < 0;
+        else if (memcmp(card, "GCOUNT  ", 8) == 0)
+          bad |= card_int(card, &gcount) || gcount < 0;
+        else if (memcmp(card, "TFIELDS ", 8) == 0)
+          bad |= card_int(card, &tfields);
+      }
+    }
+    if (bad || naxis < 0 ||
+        (bitpix != 8 && bitpix != 16 && bitpix != 32 && bitpix != 64 && bitpix != -32 &&
+         bitpix != -64))
+      return ts_fail(r->err, TS_EINVAL, 0, "FITS HDU %d: bad or missing BITPIX, NAXIS, NAXISn, "
+                                           "PCOUNT or GCOUNT",
+                     hdu);
+    if (bintable) {
+      if (tfields < 1 || tfields > 999)
+        return ts_fail(r->err, TS_EINVAL, 0,
+                       "FITS HDU %d: TFIELDS = %lld, a BINTABLE has 1 to 999 columns", hdu,
+                       (long long)tfields);
+      r->hdu = hdu;
+      return TS_OK;
+    }
+    int64_t bytes = 0; /* (|BITPIX| / 8) * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISm) */
+    if (naxis > 0 && (__builtin_add_overflow(prod, pcount, &bytes) ||
+                      __builtin_mul_overflow(bytes, gcount, &bytes) ||
+                      __builtin_mul_overflow(bytes, (bitpix < 0 ? -bitpix : bitpix) / 8, &bytes) ||
+                      __builtin_add_overflow(bytes, 2879, &bytes)))
+      return ts_fail(r->err, TS_EINVAL, 0, "FITS HDU %d: data size out of range", hdu);
+    if (bytes > fsize - pos)
+      return ts_fail(r->err, TS_EINVAL, 0, "FITS: the file has no BINTABLE extension (HDU %d "
+                                           "ends past the end of the file)",
+                     hdu);
+    pos += bytes / 2880 * 2880;
+  }
+  return ts_fail(r->err, TS_EINVAL, 0, "FITS: no BINTABLE among the first %d HDUs",
+                 FITS_MAX_HDUS);
+}
+
+/* Moves to the BINTABLE, checks its sizes against the file's. */
 static ts_err open_table(freader *r, int64_t fsize)
 {
   int st = 0, type = 0;
-  for (r->hdu = 2; r->hdu <= FITS_MAX_HDUS; r->hdu++) {
-    fits_movabs_hdu(r->ff, r->hdu, &type, &st);
-    if (st == END_OF_FILE)
-      return ts_fail(r->err, TS_EINVAL, 0, "FITS: the file has no BINTABLE extension");
-    if (st && fsize % 2880)
-      return ts_fail(r->err, TS_EINVAL, 0,
-                     "FITS: cannot read HDU %d: the file is truncated (%lld bytes, not a whole "
-                     "number of 2880-byte blocks)",
-                     r->hdu, (long long)fsize);
-    if (st)
-      return cfitsio_fail(r, st, "looking for the BINTABLE extension");
-    if (type == BINARY_TBL)
-      break;
-  }
+  fits_movabs_hdu(r->ff, r->hdu, &type, &st);
+  if (st)
+    return cfitsio_fail(r, st, "reading the BINTABLE header");
   if (type != BINARY_TBL)
-    return ts_fail(r->err, TS_EINVAL, 0, "FITS: no BINTABLE among the first %d HDUs",
-                   FITS_MAX_HDUS);
+    return ts_fail(r->err, TS_EINVAL, 0, "FITS HDU %d: not a BINTABLE", r->hdu);
   LONGLONG naxis1 = 0, naxis2 = 0, pcount = 0, theap = 0, head, data, end;
   int tfields = 0;
   key_num(r, "NAXIS1", 0, TLONGLONG, &naxis1, &st);
@@ -721,6 +806,9 @@ ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
       memcmp(head, "SIMPLE  =", 9) != 0)
     return ts_fail(err, TS_EINVAL, 0, "FITS: not a FITS file (no SIMPLE card in a 2880-byte "
                                       "header)");
+  rc = prescan(&r, (int64_t)sb.st_size);
+  if (rc)
+    goto out;
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   fits_open_diskfile(&r.ff, path, READONLY, &st);
