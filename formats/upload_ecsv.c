@@ -58,8 +58,8 @@ typedef struct ecsv {
 
 static ts_err yaml_fail(ecsv *x, const char *what)
 {
-  return ts_fail(x->err, TS_EINVAL, 0, "ECSV header, line %llu: %s",
-                 (unsigned long long)x->in.line, what);
+  return ts_fail(x->err, TS_EINVAL, 0, "ECSV header, line %llu: %s", (unsigned long long)x->in.line,
+                 what);
 }
 
 /* Stores value `v` of `key` (a dotted path inside the column: "name",
@@ -82,9 +82,8 @@ static ts_err col_set(ecsv *x, ecol *c, const char *key, const char *v)
   for (size_t i = 0; i < TS_ARRAY_LEN(fields); i++) {
     if (strcmp(key, fields[i].key) != 0)
       continue;
-    const char *d = *v && strcmp(v, "null") != 0 && strcmp(v, "~") != 0
-                        ? ts_arena_strdup(x->a, v)
-                        : NULL;
+    const char *d =
+        *v && strcmp(v, "null") != 0 && strcmp(v, "~") != 0 ? ts_arena_strdup(x->a, v) : NULL;
     if (*v && !d && strcmp(v, "null") != 0 && strcmp(v, "~") != 0)
       return ts_fail(x->err, TS_ENOMEM, 0, "ECSV: out of memory");
     *(const char **)((char *)c + fields[i].off) = d;
@@ -450,10 +449,21 @@ static ts_err read_header(ecsv *x)
 static const char *votable_type(const char *ecsv_type, int *u64)
 {
   static const char *const map[][2] = {
-      {"bool", "boolean"},  {"int8", "short"},    {"int16", "short"},  {"int32", "int"},
-      {"int64", "long"},    {"uint8", "unsignedByte"}, {"uint16", "int"}, {"uint32", "long"},
-      {"uint64", "long"},   {"float16", "float"}, {"float32", "float"}, {"float64", "double"},
-      {"complex64", "floatComplex"}, {"complex128", "doubleComplex"}, {"string", "char"},
+      {"bool", "boolean"},
+      {"int8", "short"},
+      {"int16", "short"},
+      {"int32", "int"},
+      {"int64", "long"},
+      {"uint8", "unsignedByte"},
+      {"uint16", "int"},
+      {"uint32", "long"},
+      {"uint64", "long"},
+      {"float16", "float"},
+      {"float32", "float"},
+      {"float64", "double"},
+      {"complex64", "floatComplex"},
+      {"complex128", "doubleComplex"},
+      {"string", "char"},
   };
   *u64 = strcmp(ecsv_type, "uint64") == 0;
   for (size_t i = 0; i < TS_ARRAY_LEN(map); i++)
@@ -491,8 +501,9 @@ static ts_err set_types(ecsv *x, fmt_upload_column *cols)
       base[bn] = 0;
       dt = votable_type(base, &e->u64);
       if (!dt || strcmp(dt, "char") == 0)
-        return ts_fail(x->err, TS_EINVAL, 0, "ECSV header: column %s: subtype '%.32s' is not "
-                                             "supported",
+        return ts_fail(x->err, TS_EINVAL, 0,
+                       "ECSV header: column %s: subtype '%.32s' is not "
+                       "supported",
                        e->name, e->subtype);
       /* numpy shape (row-major) -> VOTable arraysize (first index fastest) */
       char buf[128] = "";
@@ -500,8 +511,8 @@ static ts_err set_types(ecsv *x, fmt_upload_column *cols)
       int var = 0;
       size_t n = 0;
       if (p[-1] != ']')
-        return ts_fail(x->err, TS_EINVAL, 0, "ECSV header: column %s: bad subtype '%.32s'",
-                       e->name, e->subtype);
+        return ts_fail(x->err, TS_EINVAL, 0, "ECSV header: column %s: bad subtype '%.32s'", e->name,
+                       e->subtype);
       p--;
       while (p > br) {
         const char *q = p;
@@ -533,24 +544,6 @@ static ts_err set_types(ecsv *x, fmt_upload_column *cols)
 
 /* ---- values ------------------------------------------------------------ */
 
-static uint32_t kind_oid(stream_kind k)
-{
-  switch (k) {
-  case STREAM_BOOL:
-    return 16;
-  case STREAM_INT2:
-    return 21;
-  case STREAM_INT4:
-    return 23;
-  case STREAM_INT8:
-    return 20;
-  case STREAM_FLOAT4:
-    return 700;
-  default:
-    return 701;
-  }
-}
-
 static ts_err put_u64(stream_copyenc *e, const char *s)
 {
   uint64_t u;
@@ -564,7 +557,7 @@ static ts_err put_json(ecsv *x, const ecol *c, char *s)
 {
   stream_kind k = c->col->c.kind;
   int depth = 0;
-  ts_err rc = stream_copyenc_array_begin(&x->enc, kind_oid(k));
+  ts_err rc = stream_copyenc_array_begin(&x->enc, fmt__upload_elem_oid(k));
   char *p = s;
   while (*p == ' ')
     p++;
@@ -616,8 +609,9 @@ static ts_err put_row(ecsv *x)
 {
   fmt_textin *in = &x->in;
   if (in->nfields != x->ncols)
-    return ts_fail(x->err, TS_EINVAL, 0, "ECSV line %llu: %zu fields, the header declares %zu "
-                                         "columns",
+    return ts_fail(x->err, TS_EINVAL, 0,
+                   "ECSV line %llu: %zu fields, the header declares %zu "
+                   "columns",
                    (unsigned long long)in->line, in->nfields, x->ncols);
   ts_err rc = stream_copyenc_row(&x->enc);
   for (size_t i = 0; i < x->ncols && !rc; i++) {

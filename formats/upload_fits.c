@@ -35,15 +35,7 @@
 #include <unistd.h>
 
 enum {
-  FITS_BLOCK = 1 << 20, /* bytes of rows read per cfitsio call */
-  FITS_MAX_HDUS = 1000, /* HDUs looked at for the first BINTABLE */
-  FITS_MAX_HEADER = 200, /* 2880-byte blocks of one header: 7,200 cards */
-  OID_BOOL = 16,
-  OID_INT8 = 20,
-  OID_INT2 = 21,
-  OID_INT4 = 23,
-  OID_FLOAT4 = 700,
-  OID_FLOAT8 = 701,
+  FITS_BLOCK = 1 << 20 /* bytes of rows read per cfitsio call */
 };
 
 typedef struct fcol {
@@ -56,7 +48,7 @@ typedef struct fcol {
   int64_t width;  /* bytes in the row */
   int has_null;
   int64_t tnull;
-  int scaled;   /* floating result: d * tscal + tzero */
+  int scaled; /* floating result: d * tscal + tzero */
   double tscal, tzero;
   int64_t izero; /* integral offset (tscal 1) */
   int u64;       /* K with TZERO 2^63 */
@@ -435,27 +427,9 @@ static ts_err put_elem(freader *r, const fcol *f, const uint8_t *p, int64_t i, i
   }
 }
 
-static uint32_t elem_oid(stream_kind k)
-{
-  switch (k) {
-  case STREAM_BOOL:
-    return OID_BOOL;
-  case STREAM_INT2:
-    return OID_INT2;
-  case STREAM_INT4:
-    return OID_INT4;
-  case STREAM_INT8:
-    return OID_INT8;
-  case STREAM_FLOAT4:
-    return OID_FLOAT4;
-  default:
-    return OID_FLOAT8;
-  }
-}
-
 static int hexval(int c)
 {
-  return c >= '0' && c <= '9' ? c - '0'
+  return c >= '0' && c <= '9'   ? c - '0'
          : c >= 'a' && c <= 'f' ? c - 'a' + 10
          : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                 : -1;
@@ -545,7 +519,7 @@ static ts_err put_elems(freader *r, const fcol *f, const uint8_t *p, int64_t cou
     return put_chars(r, f, p, (size_t)count, row);
   if (!f->col->c.is_array)
     return put_elem(r, f, p, 0, row);
-  ts_err rc = stream_copyenc_array_begin(&r->enc, elem_oid(f->col->c.kind));
+  ts_err rc = stream_copyenc_array_begin(&r->enc, fmt__upload_elem_oid(f->col->c.kind));
   for (int64_t i = 0; i < count && !rc; i++)
     rc = put_elem(r, f, p, i, row);
   return rc ? rc : stream_copyenc_array_end(&r->enc);
@@ -571,8 +545,8 @@ static ts_err put_var(freader *r, const fcol *f, const uint8_t *d, int64_t row)
                    f->n, f->col->c.name, (long long)row, (unsigned long long)count, r->value_max);
   if (off > (uint64_t)r->heapsize || bytes > (uint64_t)r->heapsize - off)
     return ts_fail(r->err, TS_EINVAL, 0,
-                   "FITS: column %d (%s), row %lld: array descriptor points outside the heap",
-                   f->n, f->col->c.name, (long long)row);
+                   "FITS: column %d (%s), row %lld: array descriptor points outside the heap", f->n,
+                   f->col->c.name, (long long)row);
   ts_buf_reset(&r->heap);
   if (ts_buf_reserve(&r->heap, (size_t)bytes + 1))
     return ts_fail(r->err, TS_ENOMEM, 0, "FITS: out of memory");
@@ -605,102 +579,6 @@ static ts_err put_row(freader *r, const uint8_t *row, int64_t rownum)
 }
 
 /* ---- the table --------------------------------------------------------- */
-
-/* An integer keyword value (free format, up to a comment). */
-static int card_int(const char *card, int64_t *v)
-{
-  char val[72];
-  memcpy(val, card + 10, 70);
-  val[70] = 0;
-  char *slash = strchr(val, '/');
-  if (slash)
-    *slash = 0;
-  return ts_parse_int64(val, v) == TS_OK ? 0 : -1;
-}
-
-/* The headers up to the first BINTABLE, read by us before cfitsio sees
- * them: only printable ASCII, END within FITS_MAX_HEADER blocks, sane
- * BITPIX, NAXISn, PCOUNT, GCOUNT and TFIELDS (cfitsio allocates per
- * TFIELDS and trusts the sizes). Sets r->hdu to the BINTABLE's number. */
-static ts_err prescan(freader *r, int64_t fsize)
-{
-  uint8_t blk[2880];
-  int64_t pos = 0;
-  for (int hdu = 1; hdu <= FITS_MAX_HDUS; hdu++) {
-    int64_t bitpix = 0, naxis = -1, pcount = 0, gcount = 1, tfields = -1, prod = 1, v;
-    int bintable = 0, ended = 0, bad = 0;
-    if (pos >= fsize)
-      return ts_fail(r->err, TS_EINVAL, 0, "FITS: the file has no BINTABLE extension");
-    for (int b = 0; !ended; b++) {
-      if (b == FITS_MAX_HEADER)
-        return ts_fail(r->err, TS_EINVAL, 0, "FITS HDU %d: no END in the first %d header blocks",
-                       hdu, FITS_MAX_HEADER);
-      if (pos + 2880 > fsize || pread(r->fd, blk, sizeof blk, pos) != (ssize_t)sizeof blk)
-        return ts_fail(r->err, TS_EINVAL, 0,
-                       "FITS HDU %d: the header is cut short (truncated file, %lld bytes)", hdu,
-                       (long long)fsize);
-      pos += 2880;
-      for (int c = 0; c < 36 && !ended; c++) {
-        const char *card = (const char *)blk + c * 80;
-        for (int i = 0; i < 80; i++)
-          if (card[i] < 0x20 || card[i] > 0x7e)
-            return ts_fail(r->err, TS_EINVAL, 0,
-                           "FITS HDU %d: byte 0x%02x in a header card (only ASCII text is "
-                           "allowed)",
-                           hdu, (unsigned char)card[i]);
-        if (memcmp(card, "END     ", 8) == 0) {
-          ended = 1;
-          break;
-        }
-        if (card[8] != '=' || card[9] != ' ')
-          continue;
-        if (memcmp(card, "XTENSION", 8) == 0)
-          bintable = strncmp(card + 10, "'BINTABLE'", 10) == 0 ||
-                     strncmp(card + 10, "'A3DTABLE'", 10) == 0;
-        else if (memcmp(card, "BITPIX  ", 8) == 0)
-          bad |= card_int(card, &bitpix);
-        else if (memcmp(card, "NAXIS   ", 8) == 0)
-          bad |= card_int(card, &naxis) || naxis < 0 || naxis > 999;
-        else if (memcmp(card, "NAXIS", 5) == 0 && card[5] >= '1' && card[5] <= '9') {
-          bad |= card_int(card, &v) || v < 0 || (v && prod > INT64_MAX / v);
-          prod = bad ? 0 : prod * v;
-        } else if (memcmp(card, "PCOUNT  ", 8) == 0)
-          bad |= card_int(card, &pcount) || pcount < 0;
-        else if (memcmp(card, "GCOUNT  ", 8) == 0)
-          bad |= card_int(card, &gcount) || gcount < 0;
-        else if (memcmp(card, "TFIELDS ", 8) == 0)
-          bad |= card_int(card, &tfields);
-      }
-    }
-    if (bad || naxis < 0 ||
-        (bitpix != 8 && bitpix != 16 && bitpix != 32 && bitpix != 64 && bitpix != -32 &&
-         bitpix != -64))
-      return ts_fail(r->err, TS_EINVAL, 0, "FITS HDU %d: bad or missing BITPIX, NAXIS, NAXISn, "
-                                           "PCOUNT or GCOUNT",
-                     hdu);
-    if (bintable) {
-      if (tfields < 1 || tfields > 999)
-        return ts_fail(r->err, TS_EINVAL, 0,
-                       "FITS HDU %d: TFIELDS = %lld, a BINTABLE has 1 to 999 columns", hdu,
-                       (long long)tfields);
-      r->hdu = hdu;
-      return TS_OK;
-    }
-    int64_t bytes = 0; /* (|BITPIX| / 8) * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISm) */
-    if (naxis > 0 && (__builtin_add_overflow(prod, pcount, &bytes) ||
-                      __builtin_mul_overflow(bytes, gcount, &bytes) ||
-                      __builtin_mul_overflow(bytes, (bitpix < 0 ? -bitpix : bitpix) / 8, &bytes) ||
-                      __builtin_add_overflow(bytes, 2879, &bytes)))
-      return ts_fail(r->err, TS_EINVAL, 0, "FITS HDU %d: data size out of range", hdu);
-    if (bytes > fsize - pos)
-      return ts_fail(r->err, TS_EINVAL, 0, "FITS: the file has no BINTABLE extension (HDU %d "
-                                           "ends past the end of the file)",
-                     hdu);
-    pos += bytes / 2880 * 2880;
-  }
-  return ts_fail(r->err, TS_EINVAL, 0, "FITS: no BINTABLE among the first %d HDUs",
-                 FITS_MAX_HDUS);
-}
 
 /* Moves to the BINTABLE, checks its sizes against the file's. */
 static ts_err open_table(freader *r, int64_t fsize)
@@ -740,8 +618,8 @@ static ts_err open_table(freader *r, int64_t fsize)
     return ts_fail(r->err, TS_EINVAL, 0, "FITS HDU %d: THEAP outside the data", r->hdu);
   if (r->lim->max_columns && (size_t)tfields > r->lim->max_columns)
     return ts_fail(r->err, TS_ELIMIT, 0,
-                   "FITS HDU %d: %d columns, more than the limit of %zu columns per upload",
-                   r->hdu, tfields, r->lim->max_columns);
+                   "FITS HDU %d: %d columns, more than the limit of %zu columns per upload", r->hdu,
+                   tfields, r->lim->max_columns);
   if (r->lim->max_rows && (uint64_t)naxis2 > r->lim->max_rows)
     return ts_fail(r->err, TS_ELIMIT, 0,
                    "FITS HDU %d: %lld rows, more than the limit of %llu rows per upload", r->hdu,
@@ -804,9 +682,10 @@ ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
     return ts_fail(err, TS_EIO, 0, "FITS: the upload is not a regular file");
   if (sb.st_size < 2880 || pread(fd, head, sizeof head, 0) != (ssize_t)sizeof head ||
       memcmp(head, "SIMPLE  =", 9) != 0)
-    return ts_fail(err, TS_EINVAL, 0, "FITS: not a FITS file (no SIMPLE card in a 2880-byte "
-                                      "header)");
-  rc = prescan(&r, (int64_t)sb.st_size);
+    return ts_fail(err, TS_EINVAL, 0,
+                   "FITS: not a FITS file (no SIMPLE card in a 2880-byte "
+                   "header)");
+  rc = fmt__fits_prescan(fd, (int64_t)sb.st_size, &r.hdu, err);
   if (rc)
     goto out;
   char path[64];

@@ -14,9 +14,19 @@ ts_err fmt__upload_ecsv(int fd, const fmt_upload_limits *lim, ts_arena *a,
                         fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
                         ts_error *err);
 
+/* The headers of a FITS file up to its first BINTABLE, checked before
+ * cfitsio reads them (upload_fits_hdr.c): printable ASCII only, END within
+ * 200 blocks, valid BITPIX, NAXIS, NAXISn, PCOUNT, GCOUNT, and TFIELDS 1 to
+ * 999 for the BINTABLE. *hdu: its 1-based number. TS_EINVAL naming the HDU
+ * and what is wrong (a truncated header, no BINTABLE). */
+ts_err fmt__fits_prescan(int fd, int64_t fsize, int *hdu, ts_error *err);
+
 /* The value cap when the limits say 0 (fmt_upload_limits.max_value_bytes). */
 enum { FMT_UPLOAD_VALUE_MAX = 64 << 20 };
 size_t fmt__upload_value_max(const fmt_upload_limits *lim);
+/* The element type OID of an array column of numeric or boolean kind k
+ * (FLOAT8 for any other kind). */
+uint32_t fmt__upload_elem_oid(stream_kind k);
 
 /* ---- text input: lines and CSV records from an fd (upload_text.c) -------
  * A buffered sequential reader. Lines and records are assembled in the

@@ -14,6 +14,24 @@ size_t fmt__upload_value_max(const fmt_upload_limits *lim)
   return lim && lim->max_value_bytes ? lim->max_value_bytes : FMT_UPLOAD_VALUE_MAX;
 }
 
+uint32_t fmt__upload_elem_oid(stream_kind k)
+{
+  switch (k) {
+  case STREAM_BOOL:
+    return 16;
+  case STREAM_INT2:
+    return 21;
+  case STREAM_INT4:
+    return 23;
+  case STREAM_INT8:
+    return 20;
+  case STREAM_FLOAT4:
+    return 700;
+  default:
+    return 701;
+  }
+}
+
 ts_err fmt__textin_init(fmt_textin *t, int fd, size_t max, size_t max_fields)
 {
   memset(t, 0, sizeof *t);
@@ -392,10 +410,10 @@ ts_err fmt__text_put(stream_copyenc *e, stream_kind k, const char *s, size_t n)
     return fmt__text_bool(s, &b) ? TS_EINVAL : stream_copyenc_bool(e, b);
   case STREAM_INT2:
     return fmt__text_int(s, INT16_MIN, INT16_MAX, &i) ? TS_EINVAL
-                                                       : stream_copyenc_int2(e, (int16_t)i);
+                                                      : stream_copyenc_int2(e, (int16_t)i);
   case STREAM_INT4:
     return fmt__text_int(s, INT32_MIN, INT32_MAX, &i) ? TS_EINVAL
-                                                       : stream_copyenc_int4(e, (int32_t)i);
+                                                      : stream_copyenc_int4(e, (int32_t)i);
   case STREAM_INT8:
     return fmt__text_int(s, INT64_MIN, INT64_MAX, &i) ? TS_EINVAL : stream_copyenc_int8(e, i);
   case STREAM_FLOAT4:

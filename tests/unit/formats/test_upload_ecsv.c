@@ -65,10 +65,25 @@ int test_upload_ecsv_types(void)
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   TS_CHECK_EQ_INT(r.rows, 3);
   TS_CHECK_EQ_INT(r.t->ncols, 19);
-  static const char *const types[] = {
-      "boolean", "smallint", "smallint", "integer", "bigint", "smallint", "integer",
-      "bigint",  "bigint",   "real",     "real",    "double precision", "text", "timestamp",
-      "bigint[]", "real[]",  "double precision[]", "boolean[]", "text"};
+  static const char *const types[] = {"boolean",
+                                      "smallint",
+                                      "smallint",
+                                      "integer",
+                                      "bigint",
+                                      "smallint",
+                                      "integer",
+                                      "bigint",
+                                      "bigint",
+                                      "real",
+                                      "real",
+                                      "double precision",
+                                      "text",
+                                      "timestamp",
+                                      "bigint[]",
+                                      "real[]",
+                                      "double precision[]",
+                                      "boolean[]",
+                                      "text"};
   for (int c = 0; c < 19; c++)
     TS_CHECK_STREQ(r.t->cols[c].copy_type, types[c]);
   TS_CHECK_STREQ(r.t->cols[3].c.unit, "m");
@@ -206,8 +221,8 @@ static int refused(const char *doc, const fmt_upload_limits *lim, ts_err want, c
   read_text(doc, lim, &r);
   int ok = r.rc == want && (!in_msg || strstr(r.err.msg, in_msg));
   if (!ok)
-    fprintf(stderr, "# wanted %s with '%s', got %s: %s\n", ts_err_name(want),
-            in_msg ? in_msg : "", ts_err_name(r.rc), r.err.msg);
+    fprintf(stderr, "# wanted %s with '%s', got %s: %s\n", ts_err_name(want), in_msg ? in_msg : "",
+            ts_err_name(r.rc), r.err.msg);
   up_free(&r);
   return ok;
 }
@@ -230,8 +245,7 @@ int test_upload_ecsv_hostile(void)
                    TS_EINVAL, "unknown datatype"));
   TS_CHECK(refused("# %ECSV 1.0\n# datatype:\n# - {name: a, datatype: complex128}\na\n", NULL,
                    TS_EINVAL, "not supported"));
-  TS_CHECK(refused("# %ECSV 1.0\n# datatype:\n# - {name: a}\na\n", NULL, TS_EINVAL,
-                   "no datatype"));
+  TS_CHECK(refused("# %ECSV 1.0\n# datatype:\n# - {name: a}\na\n", NULL, TS_EINVAL, "no datatype"));
   TS_CHECK(refused("# %ECSV 1.0\n# delimiter: ';'\n# datatype:\n# - {name: a, datatype: int32}\n",
                    NULL, TS_EINVAL, "delimiter"));
   TS_CHECK(refused("# %ECSV 1.0\n# datatype:\n# - {name: a, datatype: string, subtype: "
@@ -279,8 +293,7 @@ int test_pg_upload_ecsv(void)
   ts_buf_init(&sql, 1 << 16);
   ts_buf_puts(&sql, "CREATE TEMP TABLE up_ecsv (");
   for (size_t i = 0; i < r.t->ncols; i++)
-    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", r.t->cols[i].c.name,
-                  r.t->cols[i].copy_type);
+    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", r.t->cols[i].c.name, r.t->cols[i].copy_type);
   ts_buf_puts(&sql, ")");
   TS_CHECK(ts_test_exec_ok(c, sql.data));
   PGresult *res = PQexec(c, "COPY up_ecsv FROM STDIN (FORMAT binary)");

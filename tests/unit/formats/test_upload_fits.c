@@ -13,9 +13,9 @@
 /* ---- a table with every TFORM, made with cfitsio ------------------------ */
 static int make_tforms(char *path)
 {
-  char *ttype[] = {"l", "x",   "b",  "i",   "j",   "k",  "e",   "d",  "a",
+  char *ttype[] = {"l",   "x",  "b",  "i",   "j",   "k",  "e",  "d",   "a",
                    "arr", "vj", "vd", "u16", "u32", "s8", "sc", "u64", "va"};
-  char *tform[] = {"L",  "8X",  "B",  "I",  "J",  "K",  "E",  "D",  "10A",
+  char *tform[] = {"L",  "8X",  "B",   "I",  "J",  "K",  "E", "D",  "10A",
                    "6D", "1PJ", "1QD", "1U", "1V", "1S", "I", "1W", "1PA"};
   int st = 0;
   fitsfile *ff;
@@ -118,10 +118,15 @@ int test_upload_fits_tforms(void)
   TS_CHECK_EQ_INT(r.rows, 3);
   TS_CHECK_STREQ(r.t->name, "things");
   TS_CHECK_EQ_INT(r.t->ncols, 18);
-  static const char *const types[] = {
-      "boolean",  "boolean[]", "smallint", "smallint", "integer",          "bigint",
-      "real",     "double precision", "text",  "double precision[]", "integer[]",
-      "double precision[]", "integer", "bigint", "smallint", "double precision", "bigint", "text"};
+  static const char *const types[] = {"boolean",   "boolean[]",
+                                      "smallint",  "smallint",
+                                      "integer",   "bigint",
+                                      "real",      "double precision",
+                                      "text",      "double precision[]",
+                                      "integer[]", "double precision[]",
+                                      "integer",   "bigint",
+                                      "smallint",  "double precision",
+                                      "bigint",    "text"};
   for (int c = 0; c < 18; c++)
     TS_CHECK_STREQ(r.t->cols[c].copy_type, types[c]);
   TS_CHECK_STREQ(r.t->cols[9].c.arraysize, "3x2");
@@ -232,8 +237,8 @@ int test_upload_fits_astropy(void)
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   TS_CHECK_EQ_INT(r.rows, 3);
   int id = up_col(&r, "id"), ra = up_col(&r, "ra"), u16 = up_col(&r, "u16"),
-      u64 = up_col(&r, "u64"), name = up_col(&r, "name"), m = up_col(&r, "m"),
-      v = up_col(&r, "v"), flag = up_col(&r, "flag");
+      u64 = up_col(&r, "u64"), name = up_col(&r, "name"), m = up_col(&r, "m"), v = up_col(&r, "v"),
+      flag = up_col(&r, "flag");
   TS_CHECK(id >= 0 && ra >= 0 && u16 >= 0 && u64 >= 0 && name >= 0 && m >= 0 && v >= 0 &&
            flag >= 0);
   TS_CHECK_EQ_INT(stream_get_int8(up_val(&r, 0, (size_t)id)), 1);
@@ -421,8 +426,9 @@ int test_upload_fits_wide(void)
   up_result r;
   char card[81];
   ts_buf_init(&b, TS_TEST_BUF_MAX);
-  static const char *const primary[] = {"SIMPLE  =                    T", "BITPIX  =                    8",
-                                        "NAXIS   =                    0", "EXTEND  =                    T"};
+  static const char *const primary[] = {
+      "SIMPLE  =                    T", "BITPIX  =                    8",
+      "NAXIS   =                    0", "EXTEND  =                    T"};
   for (size_t i = 0; i < TS_ARRAY_LEN(primary); i++) {
     snprintf(card, sizeof card, "%-80s", primary[i]);
     ts_buf_append(&b, card, 80);
@@ -432,7 +438,7 @@ int test_upload_fits_wide(void)
   while (b.len % 2880)
     ts_buf_append(&b, " ", 1);
   static const char *const ext[] = {
-      "XTENSION= 'BINTABLE'",         "BITPIX  =                    8",
+      "XTENSION= 'BINTABLE'",           "BITPIX  =                    8",
       "NAXIS   =                    2", "NAXIS1  =                10000",
       "NAXIS2  =                    1", "PCOUNT  =                    0",
       "GCOUNT  =                    1", "TFIELDS =                10000"};
@@ -480,8 +486,7 @@ int test_pg_upload_fits(void)
   ts_buf_init(&sql, 1 << 16);
   ts_buf_puts(&sql, "CREATE TEMP TABLE up_fits (");
   for (size_t i = 0; i < r.t->ncols; i++)
-    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", r.t->cols[i].c.name,
-                  r.t->cols[i].copy_type);
+    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", r.t->cols[i].c.name, r.t->cols[i].copy_type);
   ts_buf_puts(&sql, ")");
   TS_CHECK(ts_test_exec_ok(c, sql.data));
   PGresult *res = PQexec(c, "COPY up_fits FROM STDIN (FORMAT binary)");

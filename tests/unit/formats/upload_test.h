@@ -172,9 +172,11 @@ static inline ts_err up_sample(ts_buf *bytes, int rows, int null_arrays)
     if (!rc)
       rc = nul ? stream_copyenc_null(&e) : stream_copyenc_bool(&e, r % 2);
     if (!rc)
-      rc = nul ? stream_copyenc_null(&e) : stream_copyenc_int2(&e, (int16_t)(r % 2 ? -r : INT16_MAX - r));
+      rc = nul ? stream_copyenc_null(&e)
+               : stream_copyenc_int2(&e, (int16_t)(r % 2 ? -r : INT16_MAX - r));
     if (!rc)
-      rc = nul ? stream_copyenc_null(&e) : stream_copyenc_int4(&e, r % 2 ? INT32_MIN + 1 + r : r * 1000);
+      rc = nul ? stream_copyenc_null(&e)
+               : stream_copyenc_int4(&e, r % 2 ? INT32_MIN + 1 + r : r * 1000);
     if (!rc)
       rc = nul ? stream_copyenc_null(&e) : stream_copyenc_int8(&e, ((int64_t)r << 40) - 7);
     if (!rc)
@@ -183,9 +185,11 @@ static inline ts_err up_sample(ts_buf *bytes, int rows, int null_arrays)
       rc = nul ? (null_arrays ? stream_copyenc_float8(&e, NAN) : stream_copyenc_null(&e))
                : stream_copyenc_float8(&e, r % 2 ? 1.0 / 3 * r : -1e300 / (r + 1));
     if (!rc)
-      rc = nul ? stream_copyenc_null(&e) : stream_copyenc_text(&e, texts[r % 3], strlen(texts[r % 3]));
+      rc = nul ? stream_copyenc_null(&e)
+               : stream_copyenc_text(&e, texts[r % 3], strlen(texts[r % 3]));
     if (!rc)
-      rc = nul ? stream_copyenc_null(&e) : stream_copyenc_timestamp(&e, 86400000000LL * r + 3723000001LL, 0);
+      rc = nul ? stream_copyenc_null(&e)
+               : stream_copyenc_timestamp(&e, 86400000000LL * r + 3723000001LL, 0);
     if (!rc && nul && null_arrays) {
       rc = stream_copyenc_null(&e);
       if (!rc)
