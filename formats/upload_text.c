@@ -96,6 +96,26 @@ static ts_err rec_put(fmt_textin *t, char c, ts_error *err)
   return TS_OK;
 }
 
+/* Appends the bytes of the read buffer up to the next one of the stop
+ * bytes (-1: none): most of a record goes in one append, not one per byte. */
+static ts_err take_run(fmt_textin *t, int s1, int s2, int s3, int s4, ts_error *err)
+{
+  size_t i = t->pos;
+  while (i < t->len) {
+    int b = t->buf[i];
+    if (b == s1 || b == s2 || b == s3 || b == s4)
+      break;
+    i++;
+  }
+  if (i == t->pos)
+    return TS_OK;
+  if (ts_buf_append(&t->rec, t->buf + t->pos, i - t->pos))
+    return ts_fail(err, TS_ELIMIT, 0, "line %llu: longer than the limit of %zu bytes",
+                   (unsigned long long)t->line, t->rec.max);
+  t->pos = i;
+  return TS_OK;
+}
+
 static ts_err read_failed(fmt_textin *t, ts_error *err)
 {
   return ts_fail(err, TS_EIO, 0, "line %llu: read error: %s", (unsigned long long)t->line,
@@ -114,6 +134,8 @@ ts_err fmt__textin_line(fmt_textin *t, const char **line, size_t *len, int *got,
   t->line++;
   for (; c >= 0 && c != '\n'; c = next_byte(t)) {
     ts_err rc = rec_put(t, (char)c, err);
+    if (!rc)
+      rc = take_run(t, '\n', -1, -1, -1, err);
     if (rc)
       return rc;
   }
@@ -199,6 +221,8 @@ ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err)
         if (c == '\n')
           t->line++;
         rc = rec_put(t, (char)c, err);
+        if (!rc)
+          rc = take_run(t, '"', '\n', -1, -1, err);
       }
       if (rc)
         return rc;
@@ -233,6 +257,8 @@ ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err)
       continue;
     }
     rc = rec_put(t, (char)c, err);
+    if (!rc)
+      rc = take_run(t, delim, '\n', '\r', delim == ' ' ? '\t' : -1, err);
     if (rc)
       return rc;
   }

@@ -272,6 +272,14 @@ int test_upload_ecsv_hostile(void)
                    NULL, TS_EINVAL, "array"));
   TS_CHECK(refused("# %ECSV 1.0\n# datatype:\n# - {name: a, datatype: string}\na\n\xff\n", NULL,
                    TS_EINVAL, "line 5"));
+  /* 10,000 columns: past PostgreSQL's 1600, refused while reading the header */
+  ts_buf wide;
+  ts_buf_init(&wide, 1 << 20);
+  ts_buf_puts(&wide, "# %ECSV 1.0\n# datatype:\n");
+  for (int i = 0; i < 10000; i++)
+    ts_buf_printf(&wide, "# - {name: c%d, datatype: int8}\n", i);
+  TS_CHECK(refused(wide.data, NULL, TS_ELIMIT, "1600"));
+  ts_buf_free(&wide);
   /* limits */
   fmt_upload_limits rows = {.max_rows = 1}, cols = {.max_columns = 1}, val = {.max_value_bytes = 4};
   TS_CHECK(refused(HDR "a\n1\n2\n", &rows, TS_ELIMIT, "rows"));
