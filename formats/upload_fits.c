@@ -612,6 +612,10 @@ static ts_err open_table(freader *r, int64_t fsize)
                    r->hdu, (long long)naxis2, (long long)naxis1, (long long)pcount,
                    (long long)(fixed > fsize ? fixed : fixed + pcount),
                    (long long)(fsize - data > 0 ? fsize - data : 0));
+  if (naxis1 == 0 && naxis2 > 0) /* rows of nothing: NAXIS2 would be unchecked */
+    return ts_fail(r->err, TS_EINVAL, 0,
+                   "FITS HDU %d: NAXIS1 = 0 with NAXIS2 = %lld: the rows hold no data", r->hdu,
+                   (long long)naxis2);
   theap = fixed;
   key_num(r, "THEAP", 0, TLONGLONG, &theap, &st);
   if (st || theap < fixed || theap - fixed > pcount)

@@ -331,6 +331,16 @@ int test_upload_fits_hostile(void)
   TS_CHECK(set_card(&b, 2880, "NAXIS2", "-1") == 0);
   TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
   up_free(&r);
+  /* rows of no bytes: NAXIS2 could be anything */
+  ts_buf_reset(&b);
+  ts_buf_append(&b, good.data, good.len);
+  TS_CHECK(set_card(&b, 2880, "NAXIS1", "0") == 0);
+  TS_CHECK(set_card(&b, 2880, "NAXIS2", "999999999999") == 0);
+  TS_CHECK(set_card(&b, 2880, "TFIELDS", "1") == 0);
+  TS_CHECK(set_card(&b, 2880, "TFORM1", "'0L'") == 0);
+  TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
+  TS_CHECK(strstr(r.err.msg, "NAXIS1 = 0"));
+  up_free(&r);
   /* truncated in the data */
   ts_buf_reset(&b);
   ts_buf_append(&b, good.data, 2 * 2880 + 40);
