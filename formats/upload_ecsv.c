@@ -21,7 +21,7 @@
  * dimension makes it "*"); subtype json stays text. meta.ucd, meta.utype
  * and meta.xtype (tapserve writes the last two) are kept; an xtype
  * timestamp column is read as ISO 8601. An empty field is NULL. */
-#include "formats/upload_int.h"
+#include "formats/upload_rd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,13 +31,13 @@ enum {
   ECSV_HEADER_MAX = 16 << 20, /* bytes of the YAML header */
   ECSV_DEPTH = 16,            /* flow collections inside one another */
   ECSV_JSON_DEPTH = 32,       /* nested JSON arrays of a multidimensional value */
-  ECSV_KEY = 64
+  ECSV_KEY = 64,
+  ECSV_RECORD_EXTRA = 1 << 20 /* record cap beyond the value cap */
 };
 
 typedef struct ecol {
   fmt_upload_column *col;
   const char *name, *datatype, *subtype, *unit, *description, *ucd, *utype, *xtype;
-  int u64;  /* uint64: range-checked into bigint */
   int json; /* string column holding a JSON array per value */
 } ecol;
 
@@ -49,9 +49,11 @@ typedef struct ecsv {
   ecol *cols;
   size_t ncols, cap;
   char delim;
+  size_t vmax; /* max_value_bytes */
   uint64_t header_bytes;
   stream_copyenc enc;
   ts_buf line; /* a logical header line (continued flow collections) */
+  ts_buf flat; /* a multidimensional JSON array, flattened */
 } ecsv;
 
 /* ---- YAML subset ------------------------------------------------------- */
@@ -390,7 +392,7 @@ static ts_err read_header(ecsv *x)
   hstate h = {SEC_NONE, 2, -1};
   ts_err rc = fmt__textin_line(&x->in, &l, &n, &got, x->err);
   if (rc)
-    return rc;
+    return fmt__up_locate(x->err, "ECSV");
   if (!got || strncmp(l, "# %ECSV ", 8) != 0)
     return ts_fail(x->err, TS_EINVAL, 0, "ECSV: the first line is not '# %%ECSV 1.0'");
   if (l[8] != '1' && strncmp(l + 8, "0.9", 3) != 0)
@@ -399,7 +401,7 @@ static ts_err read_header(ecsv *x)
   while (fmt__textin_peek(&x->in, '#')) {
     rc = fmt__textin_line(&x->in, &l, &n, &got, x->err);
     if (rc)
-      return rc;
+      return fmt__up_locate(x->err, "ECSV");
     x->header_bytes += n;
     if (x->header_bytes > ECSV_HEADER_MAX)
       return ts_fail(x->err, TS_ELIMIT, 0, "ECSV: header longer than %d bytes", ECSV_HEADER_MAX);
@@ -428,7 +430,7 @@ static ts_err read_header(ecsv *x)
   /* the column names */
   rc = fmt__textin_record(&x->in, x->delim, &got, x->err);
   if (rc)
-    return rc;
+    return fmt__up_locate(x->err, "ECSV");
   if (!got)
     return ts_fail(x->err, TS_EINVAL, 0, "ECSV: no line of column names after the header");
   if (x->in.nfields != x->ncols)
@@ -446,7 +448,7 @@ static ts_err read_header(ecsv *x)
 
 /* ---- types ------------------------------------------------------------- */
 
-static const char *votable_type(const char *ecsv_type, int *u64)
+static const char *votable_type(const char *ecsv_type)
 {
   static const char *const map[][2] = {
       {"bool", "boolean"},
@@ -465,7 +467,6 @@ static const char *votable_type(const char *ecsv_type, int *u64)
       {"complex128", "doubleComplex"},
       {"string", "char"},
   };
-  *u64 = strcmp(ecsv_type, "uint64") == 0;
   for (size_t i = 0; i < TS_ARRAY_LEN(map); i++)
     if (strcmp(ecsv_type, map[i][0]) == 0)
       return map[i][1];
@@ -486,7 +487,7 @@ static ts_err set_types(ecsv *x, fmt_upload_column *cols)
     if (!e->datatype)
       return ts_fail(x->err, TS_EINVAL, 0, "ECSV header: column %zu (%s) has no datatype", i + 1,
                      e->name);
-    const char *dt = votable_type(e->datatype, &e->u64), *as = NULL;
+    const char *dt = votable_type(e->datatype), *as = NULL;
     if (!dt)
       return ts_fail(x->err, TS_EINVAL, 0, "ECSV header: column %s: unknown datatype '%.32s'",
                      e->name, e->datatype);
@@ -499,7 +500,7 @@ static ts_err set_types(ecsv *x, fmt_upload_column *cols)
         bn = sizeof base - 1;
       memcpy(base, e->subtype, bn);
       base[bn] = 0;
-      dt = votable_type(base, &e->u64);
+      dt = votable_type(base);
       if (!dt || strcmp(dt, "char") == 0)
         return ts_fail(x->err, TS_EINVAL, 0,
                        "ECSV header: column %s: subtype '%.32s' is not "
@@ -544,65 +545,42 @@ static ts_err set_types(ecsv *x, fmt_upload_column *cols)
 
 /* ---- values ------------------------------------------------------------ */
 
-static ts_err put_u64(stream_copyenc *e, const char *s)
+/* A JSON array of a multidimensional column ("[[1,2],[3,4]]") as the
+ * flat list "[1,2,3,4]" fmt__up_put_text reads, in x->flat. The nesting
+ * is checked (balanced, at most ECSV_JSON_DEPTH deep) with a counter. */
+static ts_err flatten(ecsv *x, const char *s, size_t n, const char **out, size_t *outn)
 {
-  uint64_t u;
-  if (fmt__text_uint(s, &u) || u > INT64_MAX)
-    return TS_EINVAL;
-  return stream_copyenc_int8(e, (int64_t)u);
-}
-
-/* A JSON array of numbers, booleans and nulls (nested arrays flattened). */
-static ts_err put_json(ecsv *x, const ecol *c, char *s)
-{
-  stream_kind k = c->col->c.kind;
-  int depth = 0;
-  ts_err rc = stream_copyenc_array_begin(&x->enc, fmt__upload_elem_oid(k));
-  char *p = s;
-  while (*p == ' ')
-    p++;
-  if (*p != '[')
-    return TS_EINVAL;
-  while (*p && !rc) {
-    if (*p == '[') {
+  int depth = 0, seen = 0;
+  ts_buf_reset(&x->flat);
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c == '[') {
+      if (depth == 0 && seen)
+        break; /* a second list after the first: refused below */
       if (++depth > ECSV_JSON_DEPTH)
-        return TS_EINVAL;
-      p++;
-    } else if (*p == ']') {
-      if (--depth < 0)
-        return TS_EINVAL;
-      p++;
-      if (!depth)
-        break;
-    } else if (*p == ',' || *p == ' ') {
-      p++;
-    } else {
-      char *end = p;
-      while (*end && *end != ',' && *end != ']' && *end != ' ')
-        end++;
-      char save = *end;
-      *end = 0;
-      if (strcmp(p, "null") == 0)
-        rc = stream_copyenc_null(&x->enc);
-      else if (k == STREAM_BOOL && (strcmp(p, "true") == 0 || strcmp(p, "false") == 0))
-        rc = stream_copyenc_bool(&x->enc, *p == 't');
-      else if (c->u64)
-        rc = put_u64(&x->enc, p);
-      else if (k == STREAM_BOOL)
-        rc = TS_EINVAL;
-      else
-        rc = fmt__text_put(&x->enc, k, p, (size_t)(end - p));
-      *end = save;
-      p = end;
+        return ts_fail(x->err, TS_EINVAL, 0, "JSON array nested deeper than %d", ECSV_JSON_DEPTH);
+      seen = 1;
+      if (depth == 1 && ts_buf_append(&x->flat, "[", 1))
+        return ts_fail(x->err, TS_ELIMIT, 0, "value too long");
+      continue;
     }
+    if (c == ']') {
+      if (--depth < 0)
+        return ts_fail(x->err, TS_EINVAL, 0, "unbalanced JSON array");
+      if (depth == 0 && ts_buf_append(&x->flat, "]", 1))
+        return ts_fail(x->err, TS_ELIMIT, 0, "value too long");
+      continue;
+    }
+    if (c != ' ' && (!seen || depth == 0))
+      return ts_fail(x->err, TS_EINVAL, 0, "\"%.40s\" is not a JSON array", s);
+    if (depth && ts_buf_append(&x->flat, &c, 1))
+      return ts_fail(x->err, TS_ELIMIT, 0, "value too long");
   }
-  if (depth || rc)
-    return rc ? rc : TS_EINVAL;
-  while (*p == ' ')
-    p++;
-  if (*p)
-    return TS_EINVAL;
-  return stream_copyenc_array_end(&x->enc);
+  if (depth || !seen)
+    return ts_fail(x->err, TS_EINVAL, 0, "\"%.40s\" is not a JSON array", s);
+  *out = x->flat.data;
+  *outn = x->flat.len;
+  return TS_OK;
 }
 
 static ts_err put_row(ecsv *x)
@@ -610,26 +588,25 @@ static ts_err put_row(ecsv *x)
   fmt_textin *in = &x->in;
   if (in->nfields != x->ncols)
     return ts_fail(x->err, TS_EINVAL, 0,
-                   "ECSV line %llu: %zu fields, the header declares %zu "
-                   "columns",
+                   "ECSV line %llu: %zu fields, the header declares %zu columns",
                    (unsigned long long)in->line, in->nfields, x->ncols);
   ts_err rc = stream_copyenc_row(&x->enc);
   for (size_t i = 0; i < x->ncols && !rc; i++) {
     const ecol *c = &x->cols[i];
-    fmt_field *f = &in->fields[i];
-    stream_kind k = c->col->c.kind;
-    if (f->len == 0)
-      rc = stream_copyenc_null(&x->enc);
-    else if (c->json)
-      rc = put_json(x, c, (char *)f->p);
-    else if (c->u64)
-      rc = put_u64(&x->enc, f->p);
-    else
-      rc = fmt__text_put(&x->enc, k, f->p, f->len);
-    if (rc == TS_EINVAL)
-      return ts_fail(x->err, TS_EINVAL, 0, "ECSV line %llu, column %s: '%.40s' is not a %s%s",
-                     (unsigned long long)in->line, c->name, f->p, c->subtype ? c->subtype : "",
-                     c->subtype ? " array" : c->datatype);
+    const char *s = in->fields[i].p;
+    size_t n = in->fields[i].len;
+    if (n > x->vmax)
+      return ts_fail(x->err, TS_ELIMIT, 0,
+                     "ECSV line %llu, column %s: a value of %zu bytes, more than the limit of "
+                     "%zu",
+                     (unsigned long long)in->line, c->name, n, x->vmax);
+    if (c->json && n)
+      rc = flatten(x, s, n, &s, &n);
+    if (!rc)
+      rc = fmt__up_put_text(&x->enc, c->col, NULL, s, n, x->err);
+    if (rc)
+      return fmt__up_locate(x->err, "ECSV line %llu, column %s", (unsigned long long)in->line,
+                            c->name);
   }
   return rc;
 }
@@ -640,13 +617,16 @@ ts_err fmt__upload_ecsv(int fd, const fmt_upload_limits *lim, ts_arena *a,
 {
   static const fmt_upload_limits none;
   ecsv x = {.a = a, .err = err, .lim = lim ? lim : &none, .delim = ' '};
-  size_t vmax = fmt__upload_value_max(x.lim);
+  size_t vmax = fmt__up_value_max(x.lim);
+  x.vmax = vmax;
   int got;
   *rows = 0;
   ts_error_clear(err);
   memset(&x.enc, 0, sizeof x.enc);
   ts_buf_init(&x.line, ECSV_HEADER_MAX);
-  ts_err rc = fmt__textin_init(&x.in, fd, vmax, 1600);
+  ts_buf_init(&x.flat, vmax);
+  /* a record holds values of up to vmax bytes each, and header lines */
+  ts_err rc = fmt__textin_init(&x.in, fd, vmax + ECSV_RECORD_EXTRA, 1600);
   if (rc) {
     rc = ts_fail(err, rc, 0, "ECSV: out of memory");
     goto out;
@@ -671,6 +651,8 @@ ts_err fmt__upload_ecsv(int fd, const fmt_upload_limits *lim, ts_arena *a,
   rc = stream_copyenc_init(&x.enc, out, x.ncols);
   while (!rc) {
     rc = fmt__textin_record(&x.in, x.delim, &got, err);
+    if (rc)
+      rc = fmt__up_locate(err, "ECSV");
     if (rc || !got)
       break;
     if (x.lim->max_rows && x.enc.rows >= x.lim->max_rows) {
@@ -691,5 +673,6 @@ out:
   stream_copyenc_free(&x.enc);
   fmt__textin_free(&x.in);
   ts_buf_free(&x.line);
+  ts_buf_free(&x.flat);
   return rc;
 }

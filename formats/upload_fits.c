@@ -24,7 +24,7 @@
  *   and TCOMMn as description; EXTNAME is the table's name. Text written
  *   by tapserve's own encoder with \uXXXX escapes (it says so in a COMMENT)
  *   is unescaped. C and M (complex) are refused, naming the column. */
-#include "formats/upload_int.h"
+#include "formats/upload_rd.h"
 
 #include <errno.h>
 #include <fitsio.h>
@@ -497,16 +497,10 @@ static ts_err put_chars(freader *r, const fcol *f, const uint8_t *p, size_t n, i
                    "FITS: column %d (%s), row %lld: character data is neither ASCII nor UTF-8",
                    f->n, f->col->c.name, (long long)row);
   if (f->col->c.kind == STREAM_TIMESTAMP) {
-    char tmp[64];
     int64_t us;
-    if (n >= sizeof tmp)
-      n = sizeof tmp - 1;
-    memcpy(tmp, p, n);
-    tmp[n] = 0;
-    if (fmt__text_timestamp(tmp, &us))
-      return ts_fail(r->err, TS_EINVAL, 0,
-                     "FITS: column %d (%s), row %lld: '%s' is not an ISO 8601 timestamp", f->n,
-                     f->col->c.name, (long long)row, tmp);
+    if (fmt__up_parse_timestamp((const char *)p, n, &us, r->err))
+      return fmt__up_locate(r->err, "FITS: column %d (%s), row %lld", f->n, f->col->c.name,
+                            (long long)row);
     return stream_copyenc_timestamp(&r->enc, us, 0);
   }
   return stream_copyenc_text(&r->enc, (const char *)p, n);
@@ -519,7 +513,7 @@ static ts_err put_elems(freader *r, const fcol *f, const uint8_t *p, int64_t cou
     return put_chars(r, f, p, (size_t)count, row);
   if (!f->col->c.is_array)
     return put_elem(r, f, p, 0, row);
-  ts_err rc = stream_copyenc_array_begin(&r->enc, fmt__upload_elem_oid(f->col->c.kind));
+  ts_err rc = stream_copyenc_array_begin(&r->enc, fmt__up_elem_oid(f->col->c.kind));
   for (int64_t i = 0; i < count && !rc; i++)
     rc = put_elem(r, f, p, i, row);
   return rc ? rc : stream_copyenc_array_end(&r->enc);
@@ -675,7 +669,7 @@ ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
   ts_err rc = TS_OK;
   int st = 0;
   *rows = 0;
-  r.value_max = fmt__upload_value_max(r.lim);
+  r.value_max = fmt__up_value_max(r.lim);
   ts_buf_init(&r.heap, r.value_max);
   ts_buf_init(&r.text, r.value_max);
   ts_error_clear(err);

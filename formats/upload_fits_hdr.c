@@ -1,9 +1,9 @@
 /* formats/upload_fits_hdr.c: the FITS headers of an upload, up to the
  * first BINTABLE, read by us before cfitsio sees them (see
- * fmt__fits_prescan in upload_int.h). cfitsio allocates per TFIELDS and
+ * fmt__fits_prescan in upload_rd.h). cfitsio allocates per TFIELDS and
  * trusts NAXISn, PCOUNT and GCOUNT when it moves between HDUs; a fuzzed
  * TFIELDS made it ask for exabytes. */
-#include "formats/upload_int.h"
+#include "formats/upload_rd.h"
 
 #include <unistd.h>
 

@@ -1,12 +1,26 @@
-/* formats/upload_int.h: what the upload readers share (private to
- * formats/): the readers themselves, called by fmt_upload_read, and the
- * text helpers of the line-oriented readers (upload_text.c). */
-#ifndef TS_FMT_UPLOAD_INT_H
-#define TS_FMT_UPLOAD_INT_H
+/* formats/upload_int.h: private to the upload readers of formats/.
+ *
+ * The readers proper (one per format), and what they share: turning a
+ * value written as text (VOTable TD, CSV, ECSV) into a COPY BINARY field
+ * of the column's type. */
+#ifndef TS_FORMATS_UPLOAD_INT_H
+#define TS_FORMATS_UPLOAD_INT_H
 
 #include "formats/upload.h"
 
-/* The readers, one per format; arguments and errors as fmt_upload_read. */
+enum {
+  FMT_UP_VALUE_MAX_DEFAULT = 64 << 20, /* max_value_bytes when the caller gives 0 */
+  FMT_UP_COLUMNS_MAX = 1600,           /* PostgreSQL's MaxTupleAttributeNumber */
+};
+
+/* One reader per format. Same contract as fmt_upload_read, with `lim`
+ * already completed (fmt__upload_limits). */
+ts_err fmt__upload_votable(int fd, const fmt_upload_limits *lim, ts_arena *a,
+                           fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
+                           ts_error *err);
+ts_err fmt__upload_csv(int fd, const fmt_upload_limits *lim, ts_arena *a,
+                       fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
+                       ts_error *err);
 ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
                         fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
                         ts_error *err);
@@ -14,75 +28,58 @@ ts_err fmt__upload_ecsv(int fd, const fmt_upload_limits *lim, ts_arena *a,
                         fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
                         ts_error *err);
 
-/* The headers of a FITS file up to its first BINTABLE, checked before
- * cfitsio reads them (upload_fits_hdr.c): printable ASCII only, END within
- * 200 blocks, valid BITPIX, NAXIS, NAXISn, PCOUNT, GCOUNT, and TFIELDS 1 to
- * 999 for the BINTABLE. *hdu: its 1-based number. TS_EINVAL naming the HDU
- * and what is wrong (a truncated header, no BINTABLE). */
-ts_err fmt__fits_prescan(int fd, int64_t fsize, int *hdu, ts_error *err);
+/* ---- values from text ------------------------------------------------------
+ * Each parser takes [s, s+n) (not NUL-terminated), ignores blanks around
+ * the value, and returns TS_EINVAL with a short reason in err (no
+ * location: the reader adds row and column) for text that is not one. */
 
-/* The value cap when the limits say 0 (fmt_upload_limits.max_value_bytes). */
-enum { FMT_UPLOAD_VALUE_MAX = 64 << 20 };
-size_t fmt__upload_value_max(const fmt_upload_limits *lim);
-/* The element type OID of an array column of numeric or boolean kind k
- * (FLOAT8 for any other kind). */
-uint32_t fmt__upload_elem_oid(stream_kind k);
+/* Decimal integers with an optional sign, and 0x hexadecimal (VOTable
+ * allows it in TABLEDATA); TS_EINVAL on overflow. */
+ts_err fmt__up_parse_i64(const char *s, size_t n, int64_t *v, ts_error *err);
+/* Decimal and exponent forms, NaN and the infinities in any case
+ * ("NaN", "nan", "Inf", "+Inf", "-inf", "Infinity"); no hexadecimal. */
+ts_err fmt__up_parse_f64(const char *s, size_t n, double *v, ts_error *err);
+/* 1 when fmt__up_parse_f64 would accept the text, without converting it
+ * (CSV type inference looks at every value). */
+int fmt__up_is_f64(const char *s, size_t n);
+/* T F t f true false (any case) 1 0; "?" and "" give *v = -1 (NULL). */
+ts_err fmt__up_parse_bool(const char *s, size_t n, int *v, ts_error *err);
+/* ISO 8601 "YYYY-MM-DD", optionally followed by "T" or a blank and
+ * "hh:mm[:ss[.f...]]", optionally by "Z" or "+hh:mm"/"-hh:mm" (converted
+ * to UTC) -> microseconds since 2000-01-01T00:00:00. Fractions past the
+ * microsecond are rounded. */
+ts_err fmt__up_parse_timestamp(const char *s, size_t n, int64_t *usec, ts_error *err);
 
-/* ---- text input: lines and CSV records from an fd (upload_text.c) -------
- * A buffered sequential reader. Lines and records are assembled in the
- * reader's own buffer, capped at `max` bytes (TS_ELIMIT beyond), so memory
- * is bounded by the longest record, not by the file. */
-typedef struct fmt_field {
-  const char *p; /* NUL-terminated (inside the record buffer) */
-  size_t len;
-  int quoted; /* the field was written in double quotes */
-} fmt_field;
+/* The NULL conventions a text value is read with. */
+typedef struct fmt_up_null {
+  int has_int; /* integers equal to int_null are NULL (VOTable VALUES null) */
+  int64_t int_null;
+} fmt_up_null;
 
-typedef struct fmt_textin {
-  int fd;
-  uint64_t off; /* read with pread from offset 0: the fd's own offset is not used */
-  uint8_t *buf;
-  size_t len, pos, cap;
-  int eof;
-  uint64_t line; /* 1-based number of the line last started */
-  ts_buf rec;    /* the current line or record, fields NUL-separated */
-  fmt_field *fields;
-  size_t nfields, fields_cap, max_fields;
-} fmt_textin;
+/* Writes one field of `col` from its text: an empty (or all blank) text
+ * is NULL; numbers, booleans and timestamps as parsed above; text must be
+ * UTF-8 without NUL. An array is a list of elements separated by blanks
+ * or commas, optionally inside [] or {} (VOTable TD, ECSV's JSON lists,
+ * PostgreSQL literals); "null" or an empty element between commas is a
+ * NULL element, and a datatype bit array may also be written "0110".
+ * Geometry columns (final_type set) must hold the count their xtype asks
+ * for. `scratch` is working space. TS_EINVAL with a reason in err; the
+ * encoder's and the stream's errors as they are. */
+ts_err fmt__up_put_text(stream_copyenc *e, const fmt_upload_column *col, const fmt_up_null *nul,
+                        const char *s, size_t n, ts_error *err);
 
-/* max: bytes of one line/record; max_fields: fields of one record. */
-ts_err fmt__textin_init(fmt_textin *t, int fd, size_t max, size_t max_fields);
-void fmt__textin_free(fmt_textin *t);
-/* The next line without its end (LF or CRLF), NUL-terminated, in *line
- * (valid until the next call); *got = 0 at the end of the input. */
-ts_err fmt__textin_line(fmt_textin *t, const char **line, size_t *len, int *got, ts_error *err);
-/* 1 when the next line starts with byte c (nothing consumed). */
-int fmt__textin_peek(fmt_textin *t, int c);
-/* The next CSV record (RFC 4180 quoting, fields may span lines inside
- * quotes). delim ',' separates fields exactly; ' ' separates them by runs
- * of blanks, leading and trailing blanks ignored (ECSV's and astropy's
- * whitespace-delimited form). Blank lines are skipped. *got = 0 at the
- * end of the input. TS_EINVAL for a quote left open or text after a
- * closing quote, with the line in the message. */
-ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err);
+/* Scalar number writers: v into a field (or array element) of `kind`,
+ * TS_EINVAL with a reason when it does not fit the type. */
+ts_err fmt__up_put_i64(stream_copyenc *e, const fmt_upload_column *col, int64_t v, ts_error *err);
+ts_err fmt__up_put_f64(stream_copyenc *e, const fmt_upload_column *col, double v, ts_error *err);
+/* The element type OID of an array column (its scalar type). */
+uint32_t fmt__up_elem_oid(stream_kind k);
+/* TS_EINVAL with a reason unless n values fit a geometry column (any n
+ * for other columns). */
+ts_err fmt__up_geom_count(const fmt_upload_column *col, uint64_t n, ts_error *err);
 
-/* ---- values from text (NUL-terminated field text) ------------------------
- * Each returns TS_EINVAL (no message) when the text is not such a value;
- * the caller names the row and column. */
-/* true/false, True/False, TRUE/FALSE, t/f, T/F, 1/0, yes/no. */
-ts_err fmt__text_bool(const char *s, int *v);
-/* A decimal integer (blanks around allowed) within [min, max]. */
-ts_err fmt__text_int(const char *s, int64_t min, int64_t max, int64_t *v);
-/* An unsigned decimal up to UINT64_MAX. */
-ts_err fmt__text_uint(const char *s, uint64_t *v);
-/* A decimal number, or nan/NaN, inf/Inf/Infinity with a sign. */
-ts_err fmt__text_double(const char *s, double *v);
-/* ISO 8601 "YYYY-MM-DD[(T| )hh:mm[:ss[.ffffff]]][Z]" (MJD/JD not taken)
- * -> microseconds since 2000-01-01T00:00:00 (PostgreSQL's epoch). */
-ts_err fmt__text_timestamp(const char *s, int64_t *usec);
-/* One value of a scalar column of kind k (BOOL, INT2/4/8, FLOAT4/8, TEXT,
- * TIMESTAMP) written into e; TS_EINVAL when the text is not one, TS_ELIMIT
- * and the encoder's errors as they are. Text must be valid UTF-8. */
-ts_err fmt__text_put(stream_copyenc *e, stream_kind k, const char *s, size_t n);
+/* err = "<where>: <err's own message>", keeping err's code: readers use it
+ * to put the location in front of a value's reason. */
+ts_err fmt__up_locate(ts_error *err, const char *fmt, ...) TS_PRINTF(2, 3);
 
 #endif

@@ -1,20 +1,234 @@
-/* formats/upload_text.c: lines, CSV records and values from text, for the
- * line-oriented upload readers (formats/upload_int.h). */
+/* formats/upload_text.c: values written as text (VOTable TABLEDATA, CSV,
+ * ECSV) into COPY BINARY fields, for every upload reader that has text. */
 #include "formats/upload_int.h"
 
-#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
+#include <strings.h>
 
-enum { TEXTIN_BUF = 64 << 10 };
+enum { UP_NUM_MAX = 400 }; /* the longest number text looked at */
 
-size_t fmt__upload_value_max(const fmt_upload_limits *lim)
+static int blank(char c)
 {
-  return lim && lim->max_value_bytes ? lim->max_value_bytes : FMT_UPLOAD_VALUE_MAX;
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-uint32_t fmt__upload_elem_oid(stream_kind k)
+static void trim(const char **s, size_t *n)
+{
+  while (*n && blank(**s))
+    (*s)++, (*n)--;
+  while (*n && blank((*s)[*n - 1]))
+    (*n)--;
+}
+
+/* Shown in messages: at most 40 bytes of the value. */
+#define SHOW(s, n) (int)((n) > 40 ? 40 : (n)), (s)
+
+ts_err fmt__up_locate(ts_error *err, const char *fmt, ...)
+{
+  char where[200], why[sizeof err->msg];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(where, sizeof where, fmt, ap);
+  va_end(ap);
+  snprintf(why, sizeof why, "%s", err->msg);
+  return ts_fail(err, err->code ? err->code : TS_EINVAL, 0, "%s: %s", where, why);
+}
+
+ts_err fmt__up_parse_i64(const char *s, size_t n, int64_t *v, ts_error *err)
+{
+  const char *p0 = s;
+  size_t n0 = n;
+  trim(&s, &n);
+  int neg = 0;
+  if (n && (*s == '+' || *s == '-'))
+    neg = *s == '-', s++, n--;
+  uint64_t x = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+  int base = 10;
+  if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+    base = 16, s += 2, n -= 2;
+  if (!n)
+    goto bad;
+  for (size_t i = 0; i < n; i++) {
+    unsigned d;
+    char c = s[i];
+    if (c >= '0' && c <= '9')
+      d = (unsigned)(c - '0');
+    else if (base == 16 && (c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+      d = (unsigned)((c | 0x20) - 'a' + 10);
+    else
+      goto bad;
+    if (x > (lim - d) / (uint64_t)base)
+      return ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is out of the range of a 64-bit integer",
+                     SHOW(p0, n0));
+    x = x * (uint64_t)base + d;
+  }
+  *v = neg ? (int64_t)(0 - x) : (int64_t)x;
+  return TS_OK;
+bad:
+  return ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is not an integer", SHOW(p0, n0));
+}
+
+ts_err fmt__up_parse_f64(const char *s, size_t n, double *v, ts_error *err)
+{
+  char buf[UP_NUM_MAX + 1];
+  const char *p0 = s;
+  size_t n0 = n;
+  trim(&s, &n);
+  if (!n || n > UP_NUM_MAX)
+    goto bad;
+  memcpy(buf, s, n);
+  buf[n] = 0;
+  for (size_t i = 0; i < n; i++)
+    if (buf[i] == 'x' || buf[i] == 'X' || buf[i] == '(')
+      goto bad; /* strtod's hexadecimal and nan(...) forms */
+  char *end;
+  double d = strtod(buf, &end);
+  if (end != buf + n)
+    goto bad;
+  *v = d;
+  return TS_OK;
+bad:
+  return ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is not a number", SHOW(p0, n0));
+}
+
+int fmt__up_is_f64(const char *s, size_t n)
+{
+  trim(&s, &n);
+  const char *p = s, *end = s + n;
+  if (p < end && (*p == '+' || *p == '-'))
+    p++;
+  size_t rest = (size_t)(end - p);
+  if ((rest == 3 && (strncasecmp(p, "nan", 3) == 0 || strncasecmp(p, "inf", 3) == 0)) ||
+      (rest == 8 && strncasecmp(p, "infinity", 8) == 0))
+    return 1;
+  int digits = 0;
+  while (p < end && *p >= '0' && *p <= '9')
+    p++, digits++;
+  if (p < end && *p == '.')
+    for (p++; p < end && *p >= '0' && *p <= '9'; p++)
+      digits++;
+  if (!digits)
+    return 0;
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-'))
+      p++;
+    if (p == end || *p < '0' || *p > '9')
+      return 0;
+    while (p < end && *p >= '0' && *p <= '9')
+      p++;
+  }
+  return p == end && n <= UP_NUM_MAX;
+}
+
+ts_err fmt__up_parse_bool(const char *s, size_t n, int *v, ts_error *err)
+{
+  const char *p0 = s;
+  size_t n0 = n;
+  trim(&s, &n);
+  if (n == 0 || (n == 1 && *s == '?')) {
+    *v = -1;
+    return TS_OK;
+  }
+  if ((n == 1 && (*s == 'T' || *s == 't' || *s == '1')) ||
+      (n == 4 && strncasecmp(s, "true", 4) == 0)) {
+    *v = 1;
+    return TS_OK;
+  }
+  if ((n == 1 && (*s == 'F' || *s == 'f' || *s == '0')) ||
+      (n == 5 && strncasecmp(s, "false", 5) == 0)) {
+    *v = 0;
+    return TS_OK;
+  }
+  return ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is not a boolean", SHOW(p0, n0));
+}
+
+/* Days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  unsigned yoe = (unsigned)(y - era * 400);
+  unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n digits at *p as a number; -1 when they are not all digits. */
+static long digits(const char **p, const char *end, int n)
+{
+  long x = 0;
+  for (int i = 0; i < n; i++, (*p)++) {
+    if (*p >= end || **p < '0' || **p > '9')
+      return -1;
+    x = x * 10 + (**p - '0');
+  }
+  return x;
+}
+
+ts_err fmt__up_parse_timestamp(const char *s, size_t n, int64_t *usec, ts_error *err)
+{
+  static const unsigned char mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const char *p0 = s;
+  size_t n0 = n;
+  trim(&s, &n);
+  const char *p = s, *end = s + n;
+  long y = digits(&p, end, 4), mo, d, h = 0, mi = 0, sec = 0, frac = 0, off = 0;
+  if (y < 0 || p >= end || *p++ != '-' || (mo = digits(&p, end, 2)) < 1 || mo > 12 || p >= end ||
+      *p++ != '-' || (d = digits(&p, end, 2)) < 1 || d > mdays[mo - 1])
+    goto bad;
+  if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+    goto bad;
+  if (p < end && (*p == 'T' || *p == ' ')) {
+    p++;
+    if ((h = digits(&p, end, 2)) < 0 || h > 23 || p >= end || *p++ != ':' ||
+        (mi = digits(&p, end, 2)) < 0 || mi > 59)
+      goto bad;
+    if (p < end && *p == ':') {
+      p++;
+      if ((sec = digits(&p, end, 2)) < 0 || sec > 60)
+        goto bad;
+      if (p < end && *p == '.') {
+        long scale = 100000;
+        int any = 0, round = 0;
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, any = 1) {
+          if (scale)
+            frac += (*p - '0') * scale, scale /= 10;
+          else if (!round)
+            round = *p >= '5' ? 1 : -1;
+        }
+        if (!any)
+          goto bad;
+        frac += round > 0;
+      }
+    }
+  }
+  if (p < end && *p == 'Z') {
+    p++;
+  } else if (p < end && (*p == '+' || *p == '-') && p > s + 10) {
+    int sign = *p++ == '-' ? -1 : 1;
+    long oh = digits(&p, end, 2), om = 0;
+    if (p < end && *p == ':')
+      p++;
+    if (p < end)
+      om = digits(&p, end, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59)
+      goto bad;
+    off = sign * (oh * 3600 + om * 60);
+  }
+  if (p != end)
+    goto bad;
+  int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957; /* 2000-01-01 */
+  *usec = ((days * 86400 + h * 3600 + mi * 60 + sec - off) * 1000000) + frac;
+  return TS_OK;
+bad:
+  return ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is not an ISO 8601 timestamp", SHOW(p0, n0));
+}
+
+uint32_t fmt__up_elem_oid(stream_kind k)
 {
   switch (k) {
   case STREAM_BOOL:
@@ -27,430 +241,196 @@ uint32_t fmt__upload_elem_oid(stream_kind k)
     return 20;
   case STREAM_FLOAT4:
     return 700;
-  default:
-    return 701;
-  }
-}
-
-ts_err fmt__textin_init(fmt_textin *t, int fd, size_t max, size_t max_fields)
-{
-  memset(t, 0, sizeof *t);
-  t->fd = fd;
-  t->max_fields = max_fields ? max_fields : 1600;
-  ts_buf_init(&t->rec, max);
-  t->buf = malloc(TEXTIN_BUF);
-  t->cap = TEXTIN_BUF;
-  return t->buf ? TS_OK : TS_ENOMEM;
-}
-
-void fmt__textin_free(fmt_textin *t)
-{
-  free(t->buf);
-  free(t->fields);
-  ts_buf_free(&t->rec);
-  t->buf = NULL;
-  t->fields = NULL;
-}
-
-/* The next byte, -1 at the end, -2 on a read error. */
-static int next_byte(fmt_textin *t)
-{
-  if (t->pos == t->len) {
-    if (t->eof)
-      return -1;
-    ssize_t n;
-    do
-      n = pread(t->fd, t->buf, t->cap, (off_t)t->off);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-      return -2;
-    t->pos = 0;
-    t->len = (size_t)n;
-    t->off += (uint64_t)n;
-    if (n == 0) {
-      t->eof = 1;
-      return -1;
-    }
-  }
-  return t->buf[t->pos++];
-}
-
-static int peek_byte(fmt_textin *t)
-{
-  int c = next_byte(t);
-  if (c >= 0)
-    t->pos--;
-  return c;
-}
-
-int fmt__textin_peek(fmt_textin *t, int c)
-{
-  return peek_byte(t) == c;
-}
-
-static ts_err rec_put(fmt_textin *t, char c, ts_error *err)
-{
-  if (ts_buf_append(&t->rec, &c, 1))
-    return ts_fail(err, TS_ELIMIT, 0, "line %llu: longer than the limit of %zu bytes",
-                   (unsigned long long)t->line, t->rec.max);
-  return TS_OK;
-}
-
-/* Appends the bytes of the read buffer up to the next one of the stop
- * bytes (-1: none): most of a record goes in one append, not one per byte. */
-static ts_err take_run(fmt_textin *t, int s1, int s2, int s3, int s4, ts_error *err)
-{
-  size_t i = t->pos;
-  while (i < t->len) {
-    int b = t->buf[i];
-    if (b == s1 || b == s2 || b == s3 || b == s4)
-      break;
-    i++;
-  }
-  if (i == t->pos)
-    return TS_OK;
-  if (ts_buf_append(&t->rec, t->buf + t->pos, i - t->pos))
-    return ts_fail(err, TS_ELIMIT, 0, "line %llu: longer than the limit of %zu bytes",
-                   (unsigned long long)t->line, t->rec.max);
-  t->pos = i;
-  return TS_OK;
-}
-
-static ts_err read_failed(fmt_textin *t, ts_error *err)
-{
-  return ts_fail(err, TS_EIO, 0, "line %llu: read error: %s", (unsigned long long)t->line,
-                 strerror(errno));
-}
-
-ts_err fmt__textin_line(fmt_textin *t, const char **line, size_t *len, int *got, ts_error *err)
-{
-  ts_buf_reset(&t->rec);
-  *got = 0;
-  int c = next_byte(t);
-  if (c == -2)
-    return read_failed(t, err);
-  if (c == -1)
-    return TS_OK;
-  t->line++;
-  for (; c >= 0 && c != '\n'; c = next_byte(t)) {
-    ts_err rc = rec_put(t, (char)c, err);
-    if (!rc)
-      rc = take_run(t, '\n', -1, -1, -1, err);
-    if (rc)
-      return rc;
-  }
-  if (c == -2)
-    return read_failed(t, err);
-  if (t->rec.len && t->rec.data[t->rec.len - 1] == '\r')
-    t->rec.len--;
-  if (rec_put(t, 0, err))
-    return TS_ELIMIT;
-  t->rec.len--;
-  *line = t->rec.data;
-  *len = t->rec.len;
-  *got = 1;
-  return TS_OK;
-}
-
-/* Field starts are kept as offsets while the record grows (the buffer
- * may move), then turned into pointers. */
-static ts_err field_end(fmt_textin *t, size_t start, int quoted, ts_error *err)
-{
-  if (t->nfields == t->max_fields)
-    return ts_fail(err, TS_ELIMIT, 0, "line %llu: more than %zu fields",
-                   (unsigned long long)t->line, t->max_fields);
-  if (t->nfields == t->fields_cap) {
-    size_t n = t->fields_cap ? t->fields_cap * 2 : 16;
-    fmt_field *f = realloc(t->fields, n * sizeof *f);
-    if (!f)
-      return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-    t->fields = f;
-    t->fields_cap = n;
-  }
-  t->fields[t->nfields].p = (const char *)(uintptr_t)start;
-  t->fields[t->nfields].len = t->rec.len - start;
-  t->fields[t->nfields].quoted = quoted;
-  t->nfields++;
-  return rec_put(t, 0, err);
-}
-
-ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err)
-{
-  ts_err rc = TS_OK;
-  int c;
-  *got = 0;
-  t->nfields = 0;
-  ts_buf_reset(&t->rec);
-  /* blank lines (and, space-delimited, lines of blanks) are skipped */
-  for (;;) {
-    c = next_byte(t);
-    if (c == -2)
-      return read_failed(t, err);
-    if (c == -1)
-      return TS_OK;
-    if (c == '\n') {
-      t->line++;
-      continue;
-    }
-    if (c == '\r' && peek_byte(t) == '\n')
-      continue;
-    if (delim == ' ' && (c == ' ' || c == '\t'))
-      continue;
-    break;
-  }
-  t->line++;
-  uint64_t first_line = t->line;
-  size_t start = 0;
-  int quoted = 0, in_quotes = 0, after_quote = 0;
-  for (;; c = next_byte(t)) {
-    if (c == -2)
-      return read_failed(t, err);
-    if (in_quotes) {
-      if (c == -1)
-        return ts_fail(err, TS_EINVAL, 0, "line %llu: quoted field not closed at the end",
-                       (unsigned long long)first_line);
-      if (c == '"') {
-        if (peek_byte(t) == '"') {
-          next_byte(t);
-          rc = rec_put(t, '"', err);
-        } else {
-          in_quotes = 0;
-          after_quote = 1;
-        }
-      } else {
-        if (c == '\n')
-          t->line++;
-        rc = rec_put(t, (char)c, err);
-        if (!rc)
-          rc = take_run(t, '"', '\n', -1, -1, err);
-      }
-      if (rc)
-        return rc;
-      continue;
-    }
-    int end_line = c == -1 || c == '\n' || (c == '\r' && peek_byte(t) == '\n');
-    int sep = c == delim || (delim == ' ' && c == '\t');
-    if (end_line || sep) {
-      if (c == '\r')
-        next_byte(t);
-      /* space-delimited: a run of blanks is one separator, and blanks at
-       * the end of the line end no field */
-      if (delim != ' ' || quoted || t->rec.len > start) {
-        rc = field_end(t, start, quoted, err);
-        if (rc)
-          return rc;
-      }
-      start = t->rec.len;
-      quoted = after_quote = 0;
-      if (end_line)
-        break;
-      continue;
-    }
-    if (after_quote) {
-      if (delim == ' ' || c == ' ')
-        continue; /* blanks after the closing quote */
-      return ts_fail(err, TS_EINVAL, 0, "line %llu: text after a closing quote",
-                     (unsigned long long)t->line);
-    }
-    if (c == '"' && t->rec.len == start) {
-      in_quotes = quoted = 1;
-      continue;
-    }
-    rc = rec_put(t, (char)c, err);
-    if (!rc)
-      rc = take_run(t, delim, '\n', '\r', delim == ' ' ? '\t' : -1, err);
-    if (rc)
-      return rc;
-  }
-  for (size_t i = 0; i < t->nfields; i++)
-    t->fields[i].p = t->rec.data + (uintptr_t)t->fields[i].p;
-  *got = 1;
-  return TS_OK;
-}
-
-/* ---- values ------------------------------------------------------------ */
-
-static const char *skip_blanks(const char *s)
-{
-  while (*s == ' ' || *s == '\t')
-    s++;
-  return s;
-}
-
-static int only_blanks(const char *s)
-{
-  return *skip_blanks(s) == 0;
-}
-
-ts_err fmt__text_bool(const char *s, int *v)
-{
-  static const char *const yes[] = {"true", "t", "1", "yes", "y"};
-  static const char *const no[] = {"false", "f", "0", "no", "n"};
-  char w[8];
-  size_t n = 0;
-  s = skip_blanks(s);
-  while (s[n] && s[n] != ' ' && n < sizeof w - 1) {
-    w[n] = s[n];
-    n++;
-  }
-  w[n] = 0;
-  if (!only_blanks(s + n))
-    return TS_EINVAL;
-  for (size_t i = 0; i < TS_ARRAY_LEN(yes); i++) {
-    if (ts_strcaseeq(w, yes[i])) {
-      *v = 1;
-      return TS_OK;
-    }
-    if (ts_strcaseeq(w, no[i])) {
-      *v = 0;
-      return TS_OK;
-    }
-  }
-  return TS_EINVAL;
-}
-
-ts_err fmt__text_int(const char *s, int64_t min, int64_t max, int64_t *v)
-{
-  int64_t x;
-  if (ts_parse_int64(s, &x) || x < min || x > max)
-    return TS_EINVAL;
-  *v = x;
-  return TS_OK;
-}
-
-ts_err fmt__text_uint(const char *s, uint64_t *v)
-{
-  s = skip_blanks(s);
-  if (*s == '+')
-    s++;
-  if (*s < '0' || *s > '9')
-    return TS_EINVAL;
-  uint64_t x = 0;
-  for (; *s >= '0' && *s <= '9'; s++)
-    if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, (uint64_t)(*s - '0'), &x))
-      return TS_EINVAL;
-  if (!only_blanks(s))
-    return TS_EINVAL;
-  *v = x;
-  return TS_OK;
-}
-
-ts_err fmt__text_double(const char *s, double *v)
-{
-  s = skip_blanks(s);
-  const char *p = s + (*s == '+' || *s == '-');
-  int neg = *s == '-';
-  /* strtod takes hex, "infinity" and "nan(...)": only plain words here */
-  static const char *const words[] = {"nan", "inf", "infinity"};
-  for (size_t i = 0; i < TS_ARRAY_LEN(words); i++) {
-    size_t n = strlen(words[i]);
-    if (ts_strncaseeq(p, words[i], n) && only_blanks(p + n)) {
-      *v = i == 0 ? NAN : neg ? -INFINITY : INFINITY;
-      return TS_OK;
-    }
-  }
-  if (!((*p >= '0' && *p <= '9') || (*p == '.' && p[1] >= '0' && p[1] <= '9')))
-    return TS_EINVAL;
-  for (const char *q = p; *q && *q != ' '; q++)
-    if (!strchr("0123456789.eE+-", *q))
-      return TS_EINVAL;
-  char *end;
-  errno = 0;
-  double d = strtod(s, &end);
-  if (end == s || !only_blanks(end))
-    return TS_EINVAL;
-  *v = d; /* out of range: ±HUGE_VAL or a denormal, as PostgreSQL would */
-  return TS_OK;
-}
-
-static int digits(const char *s, int n, int *v)
-{
-  int x = 0;
-  for (int i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return -1;
-    x = x * 10 + (s[i] - '0');
-  }
-  *v = x;
-  return 0;
-}
-
-/* Days from 2000-01-01 to y-m-d (proleptic Gregorian). */
-static int64_t days_from_2000(int64_t y, int m, int d)
-{
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468 - 10957; /* 1970-01-01, then 2000-01-01 */
-}
-
-ts_err fmt__text_timestamp(const char *s, int64_t *usec)
-{
-  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int y, mo, d, h = 0, mi = 0, sec = 0;
-  int64_t frac = 0;
-  s = skip_blanks(s);
-  if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-      digits(s + 8, 2, &d))
-    return TS_EINVAL;
-  s += 10;
-  if (*s == 'T' || (*s == ' ' && s[1] >= '0' && s[1] <= '9')) {
-    if (digits(s + 1, 2, &h) || s[3] != ':' || digits(s + 4, 2, &mi))
-      return TS_EINVAL;
-    s += 6;
-    if (*s == ':') {
-      if (digits(s + 1, 2, &sec))
-        return TS_EINVAL;
-      s += 3;
-      if (*s == '.') {
-        int n = 0;
-        for (s++; *s >= '0' && *s <= '9'; s++, n++)
-          if (n < 6)
-            frac = frac * 10 + (*s - '0');
-        if (n == 0)
-          return TS_EINVAL;
-        for (; n < 6; n++)
-          frac *= 10;
-      }
-    }
-  }
-  if (*s == 'Z')
-    s++;
-  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (!only_blanks(s) || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-      (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 60)
-    return TS_EINVAL;
-  *usec = ((days_from_2000(y, mo, d) * 24 + h) * 60 + mi) * 60000000LL + sec * 1000000LL + frac;
-  return TS_OK;
-}
-
-ts_err fmt__text_put(stream_copyenc *e, stream_kind k, const char *s, size_t n)
-{
-  int64_t i;
-  double d;
-  int b;
-  switch (k) {
-  case STREAM_BOOL:
-    return fmt__text_bool(s, &b) ? TS_EINVAL : stream_copyenc_bool(e, b);
-  case STREAM_INT2:
-    return fmt__text_int(s, INT16_MIN, INT16_MAX, &i) ? TS_EINVAL
-                                                      : stream_copyenc_int2(e, (int16_t)i);
-  case STREAM_INT4:
-    return fmt__text_int(s, INT32_MIN, INT32_MAX, &i) ? TS_EINVAL
-                                                      : stream_copyenc_int4(e, (int32_t)i);
-  case STREAM_INT8:
-    return fmt__text_int(s, INT64_MIN, INT64_MAX, &i) ? TS_EINVAL : stream_copyenc_int8(e, i);
-  case STREAM_FLOAT4:
-    return fmt__text_double(s, &d) ? TS_EINVAL : stream_copyenc_float4(e, (float)d);
   case STREAM_FLOAT8:
-    return fmt__text_double(s, &d) ? TS_EINVAL : stream_copyenc_float8(e, d);
+    return 701;
   case STREAM_TIMESTAMP:
-    return fmt__text_timestamp(s, &i) ? TS_EINVAL : stream_copyenc_timestamp(e, i, 0);
-  case STREAM_TEXT:
-    return ts_utf8_valid(s, n) ? stream_copyenc_text(e, s, n) : TS_EINVAL;
+    return 1114;
   default:
-    return TS_EINVAL;
+    return 25;
   }
+}
+
+ts_err fmt__up_geom_count(const fmt_upload_column *col, uint64_t n, ts_error *err)
+{
+  const char *f = col->final_type;
+  if (!f)
+    return TS_OK;
+  if (strcmp(f, "spoint") == 0 && n != 2)
+    return ts_fail(err, TS_EINVAL, 0, "a point needs 2 values, not %llu", (unsigned long long)n);
+  if (strcmp(f, "scircle") == 0 && n != 3)
+    return ts_fail(err, TS_EINVAL, 0, "a circle needs 3 values, not %llu", (unsigned long long)n);
+  if (strcmp(f, "spoly") == 0 && (n < 6 || n % 2))
+    return ts_fail(err, TS_EINVAL, 0,
+                   "a polygon needs an even number of values, at least 6, not %llu",
+                   (unsigned long long)n);
+  return TS_OK;
+}
+
+/* The encoder's own errors (the stream's, a value over PostgreSQL's
+ * limits) get a reason unless the sink already gave one. */
+static ts_err enc(ts_err rc, ts_error *err)
+{
+  if (rc && err->code == TS_OK)
+    ts_fail(err, rc, 0, "%s",
+            rc == TS_ELIMIT ? "the value is too large" : "cannot write the value");
+  return rc;
+}
+
+ts_err fmt__up_put_i64(stream_copyenc *e, const fmt_upload_column *col, int64_t v, ts_error *err)
+{
+  const stream_column *c = &col->c;
+  switch (c->kind) {
+  case STREAM_INT2:
+    if (c->datatype && strcmp(c->datatype, "unsignedByte") == 0 && (v < 0 || v > 255))
+      return ts_fail(err, TS_EINVAL, 0, "%lld is out of the range of an unsignedByte",
+                     (long long)v);
+    if (v < INT16_MIN || v > INT16_MAX)
+      return ts_fail(err, TS_EINVAL, 0, "%lld is out of the range of a short", (long long)v);
+    return enc(stream_copyenc_int2(e, (int16_t)v), err);
+  case STREAM_INT4:
+    if (v < INT32_MIN || v > INT32_MAX)
+      return ts_fail(err, TS_EINVAL, 0, "%lld is out of the range of an int", (long long)v);
+    return enc(stream_copyenc_int4(e, (int32_t)v), err);
+  case STREAM_INT8:
+    return enc(stream_copyenc_int8(e, v), err);
+  case STREAM_BOOL:
+    return enc(stream_copyenc_bool(e, v != 0), err);
+  case STREAM_FLOAT4:
+    return enc(stream_copyenc_float4(e, (float)v), err);
+  case STREAM_FLOAT8:
+    return enc(stream_copyenc_float8(e, (double)v), err);
+  default:
+    return ts_fail(err, TS_EINVAL, 0, "an integer where the column holds %s", col->copy_type);
+  }
+}
+
+ts_err fmt__up_put_f64(stream_copyenc *e, const fmt_upload_column *col, double v, ts_error *err)
+{
+  switch (col->c.kind) {
+  case STREAM_FLOAT4:
+    return enc(stream_copyenc_float4(e, (float)v), err);
+  case STREAM_FLOAT8:
+    return enc(stream_copyenc_float8(e, v), err);
+  default:
+    if (v != floor(v) || !(v >= -9.2233720368547758e18 && v < 9.2233720368547758e18))
+      return ts_fail(err, TS_EINVAL, 0, "%g is not an integer", v);
+    return fmt__up_put_i64(e, col, (int64_t)v, err);
+  }
+}
+
+/* One scalar element (or field) from its text; the text is not blank. */
+static ts_err put_scalar(stream_copyenc *e, const fmt_upload_column *col, const fmt_up_null *nul,
+                         const char *s, size_t n, ts_error *err)
+{
+  ts_err rc;
+  switch (col->c.kind) {
+  case STREAM_BOOL: {
+    int b;
+    rc = fmt__up_parse_bool(s, n, &b, err);
+    if (rc)
+      return rc;
+    return enc(b < 0 ? stream_copyenc_null(e) : stream_copyenc_bool(e, b), err);
+  }
+  case STREAM_INT2:
+  case STREAM_INT4:
+  case STREAM_INT8: {
+    int64_t v;
+    rc = fmt__up_parse_i64(s, n, &v, err);
+    if (rc)
+      return rc;
+    if (nul && nul->has_int && v == nul->int_null)
+      return enc(stream_copyenc_null(e), err);
+    return fmt__up_put_i64(e, col, v, err);
+  }
+  case STREAM_FLOAT4:
+  case STREAM_FLOAT8: {
+    double v;
+    rc = fmt__up_parse_f64(s, n, &v, err);
+    if (rc)
+      return rc;
+    return fmt__up_put_f64(e, col, v, err);
+  }
+  case STREAM_TIMESTAMP: {
+    int64_t us;
+    rc = fmt__up_parse_timestamp(s, n, &us, err);
+    if (rc)
+      return rc;
+    return enc(stream_copyenc_timestamp(e, us, 0), err);
+  }
+  default:
+    if (!ts_utf8_valid(s, n))
+      return ts_fail(err, TS_EINVAL, 0, "the text is not UTF-8 (or holds a NUL byte)");
+    return enc(stream_copyenc_text(e, s, n), err);
+  }
+}
+
+static int sep(char c)
+{
+  return blank(c) || c == ',';
+}
+
+/* An array: elements separated by blanks or by commas (with blanks
+ * around them), optionally bracketed. */
+static ts_err put_array(stream_copyenc *e, const fmt_upload_column *col, const fmt_up_null *nul,
+                        const char *s, size_t n, ts_error *err)
+{
+  int bit = col->c.datatype && strcmp(col->c.datatype, "bit") == 0;
+  if (n >= 2 && ((s[0] == '[' && s[n - 1] == ']') || (s[0] == '{' && s[n - 1] == '}'))) {
+    s++, n -= 2;
+    trim(&s, &n);
+  }
+  int commas = memchr(s, ',', n) != NULL;
+  ts_err rc = enc(stream_copyenc_array_begin(e, fmt__up_elem_oid(col->c.kind)), err);
+  uint64_t count = 0;
+  size_t i = 0;
+  while (!rc && i < n) {
+    while (i < n && blank(s[i]))
+      i++;
+    size_t b = i;
+    while (i < n && !sep(s[i]))
+      i++;
+    size_t len = i - b;
+    while (i < n && blank(s[i]))
+      i++;
+    int comma = i < n && s[i] == ',';
+    if (comma)
+      i++;
+    if (len == 0 && !commas)
+      break; /* trailing blanks */
+    if (len == 0 || (len == 4 && strncmp(s + b, "null", 4) == 0)) {
+      rc = enc(stream_copyenc_null(e), err);
+      count++;
+    } else if (bit && len > 1) {
+      for (size_t k = b; !rc && k < b + len; k++, count++)
+        rc = s[k] == '0' || s[k] == '1'
+                 ? enc(stream_copyenc_bool(e, s[k] == '1'), err)
+                 : ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is not a bit array", SHOW(s + b, len));
+    } else {
+      rc = put_scalar(e, col, nul, s + b, len, err);
+      count++;
+    }
+    if (comma && i >= n && !rc) { /* "1," ends with an empty element */
+      rc = enc(stream_copyenc_null(e), err);
+      count++;
+    }
+  }
+  if (!rc)
+    rc = fmt__up_geom_count(col, count, err);
+  if (!rc)
+    rc = enc(stream_copyenc_array_end(e), err);
+  return rc;
+}
+
+ts_err fmt__up_put_text(stream_copyenc *e, const fmt_upload_column *col, const fmt_up_null *nul,
+                        const char *s, size_t n, ts_error *err)
+{
+  /* Text keeps its blanks; only an empty one is NULL. */
+  if (col->c.kind == STREAM_TEXT && !col->c.is_array)
+    return n ? put_scalar(e, col, nul, s, n, err) : enc(stream_copyenc_null(e), err);
+  trim(&s, &n);
+  if (n == 0)
+    return enc(stream_copyenc_null(e), err);
+  if (col->c.is_array)
+    return put_array(e, col, nul, s, n, err);
+  return put_scalar(e, col, nul, s, n, err);
 }
