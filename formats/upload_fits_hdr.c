@@ -24,16 +24,21 @@ static int card_int(const char *card, int64_t *v)
   return ts_parse_int64(val, v) == TS_OK ? 0 : -1;
 }
 
+enum { KEY_XTENSION, KEY_BITPIX, KEY_NAXIS, KEY_PCOUNT, KEY_GCOUNT, KEY_TFIELDS, KEY_COUNT };
+static const char keys[KEY_COUNT][9] = {"XTENSION", "BITPIX  ", "NAXIS   ",
+                                        "PCOUNT  ", "GCOUNT  ", "TFIELDS "};
+
 ts_err fmt__fits_prescan(int fd, int64_t fsize, int *hdu_out, ts_error *err)
 {
   uint8_t blk[2880];
   int64_t pos = 0;
   for (int hdu = 1; hdu <= FITS_MAX_HDUS; hdu++) {
     int64_t bitpix = 0, naxis = -1, pcount = 0, gcount = 1, tfields = -1, prod = 1, v;
-    int bintable = 0, ended = 0, bad = 0;
+    int bintable = 0, ended = 0, bad = 0, naxes = 0;
+    unsigned seen = 0;
     if (pos >= fsize)
       return ts_fail(err, TS_EINVAL, 0, "FITS: the file has no BINTABLE extension");
-    for (int b = 0; !ended; b++) {
+    for (int b = 0; !ended && !bad; b++) {
       if (b == FITS_MAX_HEADER)
         return ts_fail(err, TS_EINVAL, 0, "FITS HDU %d: no END in the first %d header blocks", hdu,
                        FITS_MAX_HEADER);
@@ -54,26 +59,51 @@ ts_err fmt__fits_prescan(int fd, int64_t fsize, int *hdu_out, ts_error *err)
           ended = 1;
           break;
         }
-        if (card[8] != '=' || card[9] != ' ')
+        /* the structural keywords: each once, with a value, and valid */
+        int value = card[8] == '=' && card[9] == ' ', key;
+        for (key = 0; key < KEY_COUNT; key++)
+          if (memcmp(card, keys[key], 8) == 0)
+            break;
+        int axis = memcmp(card, "NAXIS", 5) == 0 && card[5] >= '1' && card[5] <= '9';
+        if (key == KEY_COUNT && !axis)
           continue;
-        if (memcmp(card, "XTENSION", 8) == 0)
+        if (!value)
+          bad = 1;
+        else if (axis)
+          naxes++;
+        else if (seen & 1u << key)
+          bad = 1;
+        seen |= key < KEY_COUNT ? 1u << key : 0;
+        if (bad)
+          break;
+        switch (key) {
+        case KEY_XTENSION:
           bintable = strncmp(card + 10, "'BINTABLE'", 10) == 0 ||
                      strncmp(card + 10, "'A3DTABLE'", 10) == 0;
-        else if (memcmp(card, "BITPIX  ", 8) == 0)
+          break;
+        case KEY_BITPIX:
           bad |= card_int(card, &bitpix);
-        else if (memcmp(card, "NAXIS   ", 8) == 0)
+          break;
+        case KEY_NAXIS:
           bad |= card_int(card, &naxis) || naxis < 0 || naxis > 999;
-        else if (memcmp(card, "NAXIS", 5) == 0 && card[5] >= '1' && card[5] <= '9') {
+          break;
+        case KEY_PCOUNT:
+          bad |= card_int(card, &pcount) || pcount < 0;
+          break;
+        case KEY_GCOUNT:
+          bad |= card_int(card, &gcount) || gcount < 0;
+          break;
+        case KEY_TFIELDS:
+          bad |= card_int(card, &tfields);
+          break;
+        default: /* NAXISn */
           bad |= card_int(card, &v) || v < 0 || (v && prod > INT64_MAX / v);
           prod = bad ? 0 : prod * v;
-        } else if (memcmp(card, "PCOUNT  ", 8) == 0)
-          bad |= card_int(card, &pcount) || pcount < 0;
-        else if (memcmp(card, "GCOUNT  ", 8) == 0)
-          bad |= card_int(card, &gcount) || gcount < 0;
-        else if (memcmp(card, "TFIELDS ", 8) == 0)
-          bad |= card_int(card, &tfields);
+        }
       }
     }
+    if (naxis != naxes || (hdu > 1 && (!(seen & 1u << KEY_PCOUNT) || !(seen & 1u << KEY_GCOUNT))))
+      bad = 1;
     if (bad || naxis < 0 ||
         (bitpix != 8 && bitpix != 16 && bitpix != 32 && bitpix != 64 && bitpix != -32 &&
          bitpix != -64))
@@ -82,6 +112,9 @@ ts_err fmt__fits_prescan(int fd, int64_t fsize, int *hdu_out, ts_error *err)
                      "PCOUNT or GCOUNT",
                      hdu);
     if (bintable) {
+      if (naxis != 2 || bitpix != 8 || gcount != 1)
+        return ts_fail(err, TS_EINVAL, 0,
+                       "FITS HDU %d: a BINTABLE has BITPIX = 8, NAXIS = 2 and GCOUNT = 1", hdu);
       if (tfields < 1 || tfields > 999)
         return ts_fail(err, TS_EINVAL, 0,
                        "FITS HDU %d: TFIELDS = %lld, a BINTABLE has 1 to 999 columns", hdu,
