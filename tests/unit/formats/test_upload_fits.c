@@ -297,6 +297,21 @@ static int set_card(ts_buf *b, size_t from, const char *key, const char *value)
   return -1;
 }
 
+/* Where the BINTABLE's data start in the file held by b (-1: unknown). */
+static int64_t data_start(const ts_buf *b)
+{
+  int st = 0, hdutype;
+  fitsfile *ff;
+  void *mem = b->data;
+  size_t memsize = b->len;
+  LONGLONG head, data = -1, end;
+  fits_open_memfile(&ff, "x", READONLY, &mem, &memsize, 0, NULL, &st);
+  fits_movabs_hdu(ff, 2, &hdutype, &st);
+  fits_get_hduaddrll(ff, &head, &data, &end, &st);
+  fits_close_file(ff, &st);
+  return st ? -1 : data;
+}
+
 static ts_err read_bytes(const ts_buf *b, const fmt_upload_limits *lim, up_result *r)
 {
   up_run(fmt__upload_fits, up_tmpfd(b->data, b->len), lim, r);
@@ -376,16 +391,8 @@ int test_upload_fits_hostile(void)
   ts_buf_reset(&b);
   ts_buf_append(&b, good.data, good.len);
   {
-    int st = 0, hdutype;
-    fitsfile *ff;
-    void *mem = b.data;
-    size_t memsize = b.len;
-    LONGLONG head, data, end;
-    fits_open_memfile(&ff, "x", READONLY, &mem, &memsize, 0, NULL, &st);
-    fits_movabs_hdu(ff, 2, &hdutype, &st);
-    fits_get_hduaddrll(ff, &head, &data, &end, &st);
-    fits_close_file(ff, &st);
-    TS_CHECK_EQ_INT(st, 0);
+    int64_t data = data_start(&b);
+    TS_CHECK(data > 0);
     /* offsets: L1 X1 B1 I2 J4 K8 E4 D8 10A 6D=48 -> 1PJ at 87 */
     uint8_t *desc = (uint8_t *)b.data + data + 87;
     desc[4] = 0x7f;
@@ -393,19 +400,24 @@ int test_upload_fits_hostile(void)
   TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
   TS_CHECK(strstr(r.err.msg, "heap"));
   up_free(&r);
+  /* character data that is not UTF-8 (column 9, 10A, row 1, at 29) */
+  ts_buf_reset(&b);
+  ts_buf_append(&b, good.data, good.len);
+  {
+    int64_t data = data_start(&b);
+    TS_CHECK(data > 0);
+    TS_CHECK(memcmp(b.data + data + 29, "hello", 5) == 0);
+    b.data[data + 30] = (char)0xff;
+  }
+  TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
+  TS_CHECK(strstr(r.err.msg, "column 9 (a), row 1: character data is neither ASCII nor UTF-8"));
+  up_free(&r);
   /* an unsigned 64-bit value above 2^63-1 (column 17, 1W, row 1) */
   ts_buf_reset(&b);
   ts_buf_append(&b, good.data, good.len);
   {
-    int st = 0, hdutype;
-    fitsfile *ff;
-    void *mem = b.data;
-    size_t memsize = b.len;
-    LONGLONG head, data, end;
-    fits_open_memfile(&ff, "x", READONLY, &mem, &memsize, 0, NULL, &st);
-    fits_movabs_hdu(ff, 2, &hdutype, &st);
-    fits_get_hduaddrll(ff, &head, &data, &end, &st);
-    fits_close_file(ff, &st);
+    int64_t data = data_start(&b);
+    TS_CHECK(data > 0);
     /* ... 1PJ 8, 1QD 16, U 2, V 4, S 1, I 2 -> 1W at 120 */
     uint8_t *w = (uint8_t *)b.data + data + 120;
     memset(w, 0x7f, 8); /* stored 2^63-1-ish + 2^63 */
