@@ -343,6 +343,25 @@ void http__conn_close_graceful(http_conn *c)
 
 /* ---- the request cycle ---------------------------------------------------- */
 
+/* remote_addr of a request: the peer, or the client behind trusted
+ * proxies. */
+static void client_addr(http_server *s, http_conn *c, http_request *r)
+{
+  enum { XFF_LINES = 16 }; /* more lines than this: the last ones count */
+  const char *xff[XFF_LINES];
+  size_t n = 0;
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (!strcmp(r->headers[i].name, "x-forwarded-for")) {
+      if (n == XFF_LINES) {
+        memmove(xff, xff + 1, (XFF_LINES - 1) * sizeof *xff);
+        n--;
+      }
+      xff[n++] = r->headers[i].value;
+    }
+  http_client_addr(s->opts.trusted_proxies, c->remote_addr, xff, n, r->remote_addr,
+                   sizeof r->remote_addr);
+}
+
 static void conn_dispatch(http_conn *c)
 {
   http_server *s = c->srv;
@@ -352,7 +371,7 @@ static void conn_dispatch(http_conn *c)
   http__reqparser_next(&c->rp); /* we own r now */
   http__conn_timer_stop(c);
   r->conn = c;
-  snprintf(r->remote_addr, sizeof r->remote_addr, "%s", c->remote_addr);
+  client_addr(s, c, r);
   http__srv_reqid(s, r->reqid);
   r->start_ms = ts_now_ms();
   q->end_ok = 1;

@@ -124,6 +124,10 @@ static const char *const migrations[] = {
     "  RETURN missing;\n"
     "END $$;"
     "SELECT tapserve.watch_tap_schema();",
+    /* 4: the client address of an anonymous job's creator (as resolved
+     * through trusted proxies), so per-owner limits tell anonymous clients
+     * apart (jobs_claim). */
+    "ALTER TABLE tapserve.jobs ADD COLUMN client_addr text;",
 };
 
 int jobs_schema_version(void)

@@ -7,6 +7,8 @@
  * ("tapserve.ini:12: ...") because an operator fixes them in an editor. */
 #include "tapserve/config.h"
 
+#include "http/http.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -53,6 +55,7 @@ static const key_def keys[] = {
     {"server", "first_byte_timeout", K_SECS_MS, F(first_byte_timeout_ms), 0, 86400},
     {"server", "max_form_body_bytes", K_BYTES, F(max_form_body_bytes), 0, (int64_t)1 << 40},
     {"server", "body_budget_bytes", K_BYTES, F(body_budget_bytes), 0, (int64_t)1 << 40},
+    {"server", "trusted_proxies", K_STR, F(trusted_proxies), 0, 0},
     {"database", "dsn", K_STR, F(dsn), 0, 0},
     {"database", "query_dsn", K_STR, F(query_dsn), 0, 0},
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
@@ -89,6 +92,7 @@ static const key_def keys[] = {
     {"jobs", "download_threads", K_INT, F(jobs_download_threads), 1, 64},
     {"jobs", "db_connections", K_INT, F(jobs_db_connections), 1, 1000},
     {"jobs", "max_attempts", K_INT, F(jobs_max_attempts), 1, 1000},
+    {"jobs", "max_async_jobs", K_INT, F(jobs_max_async), 0, 1000000},
 };
 #undef F
 
@@ -126,6 +130,7 @@ void cfg_defaults(cfg *c)
   c->first_byte_timeout_ms = 5 * 1000;
   c->max_form_body_bytes = 2 * 1024 * 1024;
   c->body_budget_bytes = 64 * 1024 * 1024;
+  c->trusted_proxies = strdup("");
   c->dsn = strdup("");
   c->query_dsn = strdup(""); /* empty: queries use dsn */
   c->pool_size = 8;
@@ -169,6 +174,7 @@ void cfg_free(cfg *c)
   if (!c)
     return;
   free(c->listen);
+  free(c->trusted_proxies);
   free(c->base_url);
   free(c->path_prefix);
   free(c->dsn);
@@ -617,8 +623,14 @@ ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err)
 ts_err cfg_finish(cfg *c, ts_error *err)
 {
   if (!c->listen || !c->dsn || !c->query_dsn || !c->service_title || !c->service_description ||
-      !c->jobs_result_store || !c->jobs_on_restart)
+      !c->jobs_result_store || !c->jobs_on_restart || !c->trusted_proxies)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  {
+    http_proxies px;
+    ts_error e;
+    if (http_proxies_parse(c->trusted_proxies, &px, &e))
+      return ts_fail(err, TS_EINVAL, 0, "[server] trusted_proxies: %s", e.msg);
+  }
   if (strcmp(c->jobs_on_restart, "requeue") != 0 && strcmp(c->jobs_on_restart, "error") != 0)
     return ts_fail(err, TS_EINVAL, 0, "[jobs] on_restart must be requeue or error, not '%s'",
                    c->jobs_on_restart);

@@ -26,6 +26,7 @@ typedef struct cfg {
   int first_byte_timeout_ms;      /* first_byte_timeout = 5 */
   size_t max_form_body_bytes;     /* max_form_body_bytes = 2097152 */
   size_t body_budget_bytes;       /* body_budget_bytes = 67108864 (all bodies together) */
+  char *trusted_proxies; /* trusted_proxies = "" (addresses/CIDRs whose X-Forwarded-For counts) */
   /* [database] */
   char *dsn;                  /* dsn = libpq connection string (TAP_SCHEMA, service state) */
   char *query_dsn;            /* query_dsn = connection for user queries: a role that can only
@@ -71,6 +72,7 @@ typedef struct cfg {
   int jobs_download_threads;   /* download_threads = 2 (threads reading stored results) */
   int jobs_db_connections;     /* db_connections = 16 (jobs database connections at most) */
   int jobs_max_attempts;       /* max_attempts = 2: executions of a job whose instances die */
+  int jobs_max_async; /* max_async_jobs = 0: EXECUTING in the whole cluster (0 = no limit) */
 } cfg;
 
 /* Sets every field to its default. */

@@ -43,6 +43,8 @@
   X(route_bad_patterns) \
   X(route_hostile) \
   X(range_parse) \
-  X(if_range)
+  X(if_range) \
+  X(proxy_parse) \
+  X(proxy_client_addr)
 // clang-format on
 /* clang-format on */
