@@ -56,17 +56,23 @@ class HAProxy:
             """global
   maxconn 4096
   stats socket %(sock)s mode 600 level admin
+  log stdout format raw local0 info
 
 defaults
   mode http
+  log global
+  option httplog
+  option dontlog-normal
   timeout connect 2s
   timeout client 300s
   timeout server 300s
   timeout check 1s
   retries 3
   option redispatch 1
-  # A connection an instance refused (it is stopping) is tried on
-  # another: nothing was sent, so even a POST is safe to retry.
+  # A connection an instance refused (it has stopped) is tried on another:
+  # nothing was sent, so even a POST is safe to retry. An instance that is
+  # stopping answers what it will not handle with 503 (the client retries
+  # those), never with a silent close.
   retry-on conn-failure
   option http-server-close
   http-reuse never
