@@ -18,7 +18,8 @@ import requests
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "integration"))
 import tsit  # noqa: E402
-from tsit import FINAL, UWS, active, error_message, job, phase, wait_final  # noqa: E402,F401
+from tsit import FINAL, UWS, active, job, phase, wait_final  # noqa: E402,F401
+from tsit import job_error as error_message  # noqa: E402,F401
 
 HAPROXY = "/usr/sbin/haproxy"
 
@@ -62,7 +63,6 @@ defaults
   mode http
   log global
   option httplog
-  option dontlog-normal
   timeout connect 2s
   timeout client 300s
   timeout server 300s

@@ -17,7 +17,8 @@ import pytest
 import requests
 
 import tsit
-from tsit import FINAL, UWS, active, error_message, job, phase, wait_final  # noqa: F401
+from tsit import FINAL, UWS, active, job, phase, wait_final  # noqa: F401
+from tsit import job_error as error_message
 
 # A few seconds of work on the demo data; the alias marks it in
 # pg_stat_activity.

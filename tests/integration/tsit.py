@@ -656,7 +656,8 @@ def phase(root):
     return root.find(UWS + "phase").text
 
 
-def error_message(root):
+def job_error(root):
+    """The message of a job document's errorSummary, or None."""
     e = root.find(UWS + "errorSummary")
     return e.find(UWS + "message").text if e is not None else None
 
