@@ -146,5 +146,9 @@ def test_per_client_limit_behind_proxy(make_cluster, db):
     queued = [u for u in one if T.phase(T.job(u)) == "QUEUED"][0]
     r = requests.get(queued, timeout=30)
     assert "<queuePosition>1</queuePosition>" in r.text, r.text
+    doc = cl.workdir / ("%s-queued-job.xml" % cl.tag)
+    doc.write_bytes(r.content)
+    rc, out = T.tsit.xsdcheck(doc)  # jobInfo takes any element: still UWS 1.1
+    assert rc == 0, out
     for u in one + [other]:
         requests.post(u + "/phase", data={"PHASE": "ABORT"}, timeout=30)
