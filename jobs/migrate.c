@@ -130,6 +130,10 @@ static const char *const migrations[] = {
     "CREATE TABLE tapserve.query_roles ("
     "  role text PRIMARY KEY,"
     "  last_seen timestamptz NOT NULL DEFAULT now());",
+    /* 5: the client address of an anonymous job's creator (as resolved
+     * through trusted proxies), so per-owner limits tell anonymous clients
+     * apart (jobs_claim). */
+    "ALTER TABLE tapserve.jobs ADD COLUMN client_addr text;",
 };
 
 int jobs_schema_version(void)
