@@ -46,6 +46,26 @@ static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
   return TS_OK;
 }
 
+/* The query connection: the idle one kept from the last job, or a new
+ * one on the next server of query_dsn that answers (other than
+ * query_avoid when another is up: the server the last execution lost its
+ * connection on, or that canceled it for a recovery conflict). */
+static ts_err ensure_query_conn(uws_exec *e, ts_error *err)
+{
+  if (stream_pg_idle_usable(e->query))
+    return TS_OK;
+  if (e->query)
+    PQfinish(e->query);
+  e->query = stream_pg_servers_connect(e->u->app->qservers, "tapserve job", e->query_avoid,
+                                       &e->query_server, err);
+  e->query_avoid = -1;
+  if (!e->query)
+    return err->code;
+  ts_log(TS_LOG_DEBUG, NULL, "job query connection on %s",
+         stream_pg_servers_name(e->u->app->qservers, e->query_server));
+  return TS_OK;
+}
+
 static ts_err exec_simple(PGconn *c, const char *sql, ts_error *err)
 {
   PGresult *r = PQexec(c, sql);
@@ -164,7 +184,6 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
 static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts_error *err)
 {
   uws *u = e->u;
-  const cfg *c = u->cfg;
   ts_err rc;
   jobs_result_info res;
   ts_buf cols;
@@ -183,7 +202,7 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
 
   rc = exec_prepare(x, err);
   if (!rc)
-    rc = ensure_conn(&e->query, c->query_dsn[0] ? c->query_dsn : c->dsn, err);
+    rc = ensure_query_conn(e, err);
   if (!rc)
     rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), err);
   stream_pg_prologue(set, duration_ms(job->execution_duration));
@@ -197,6 +216,13 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
     rc = exec_copy(x, e->query, err);
   if (e->query && PQtransactionStatus(e->query) != PQTRANS_IDLE)
     PQclear(PQexec(e->query, rc ? "ROLLBACK" : "COMMIT"));
+  if (rc == TS_EUNAVAIL && e->query) {
+    /* Lost, or canceled by a standby's recovery conflict: the next
+     * execution connects again, on another server when one is up. */
+    PQfinish(e->query);
+    e->query = NULL;
+    e->query_avoid = e->query_server;
+  }
   if (!rc)
     rc = jobs_store_write(x->w, stream_copy_trailer, sizeof stream_copy_trailer, err);
   if (!rc)
@@ -334,6 +360,7 @@ void uws__exec_main(void *arg)
   uws *u = e->u;
   const cfg *c = u->cfg;
   unsigned seen = 0;
+  e->query_avoid = -1;
   for (;;) {
     ts_error err;
     jobs_job *job = NULL;
