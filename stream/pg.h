@@ -44,8 +44,9 @@ const char *stream_pg_servers_name(const stream_pg_servers *s, int i);
  * are up, other than `avoid` when another is up (-1: none); when every
  * server is down, the one whose back-off ends first. */
 int stream_pg_servers_pick(stream_pg_servers *s, int avoid);
-/* Servers up now. */
+/* Servers up now; whether server i is. */
 int stream_pg_servers_up(stream_pg_servers *s);
+int stream_pg_servers_is_up(stream_pg_servers *s, int i);
 /* A connection to server i succeeded (ok 1: it is up) or failed (0: down
  * for its back-off). */
 void stream_pg_servers_mark(stream_pg_servers *s, int i, int ok);
@@ -57,10 +58,11 @@ int stream_pg_servers_params(const stream_pg_servers *s, int i, const char *app_
                              const char *kw[STREAM_PG_PARAMS_MAX],
                              const char *val[STREAM_PG_PARAMS_MAX]);
 /* Blocking connect (worker threads): tries each server at most once,
- * from stream_pg_servers_pick(s, avoid), marking each up or down. The
+ * `first` (-1: stream_pg_servers_pick), then round-robin over those up,
+ * marking each up or down. The
  * server's index in *server (may be NULL). NULL with TS_EUNAVAIL (the last
  * server's message) when none answered, TS_ENOMEM. */
-PGconn *stream_pg_servers_connect(stream_pg_servers *s, const char *app_name, int avoid,
+PGconn *stream_pg_servers_connect(stream_pg_servers *s, const char *app_name, int first,
                                   int *server, ts_error *err);
 /* 1 when an error result is a hot standby canceling the statement (or
  * ending the session) because of a conflict with WAL replay: not the

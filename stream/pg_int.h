@@ -49,7 +49,8 @@ struct stream_pg_pool {
   uv_loop_t *loop;
   char *dsn, *app_name;
   stream_pg_servers *servers;
-  int own_servers; /* made from dsn: freed with the pool */
+  int own_servers;                       /* made from dsn: freed with the pool */
+  int per_server[STREAM_PG_SERVERS_MAX]; /* open connections on each server */
   int size, connect_timeout_ms, wait_timeout_ms;
   pg_conn *conns;
   int nopen, nbusy, nconnecting, nalive;

@@ -121,6 +121,7 @@ void stream__conn_discard(pg_conn *c)
   if (c->state == CONN_BUSY)
     p->nbusy--;
   p->nopen--;
+  p->per_server[c->server]--;
   c->state = CONN_CLOSING;
   pool_unlink(p, c);
   if (c->q) {
@@ -136,8 +137,36 @@ void stream__conn_discard(pg_conn *c)
   uv_close((uv_handle_t *)&c->timer, timer_closed);
 }
 
+/* 1 when server i holds at least two connections more than another
+ * server that is up: one of its connections should go, so that the next
+ * one opens on the other (a standby that came back, or that was down when
+ * the pool filled). */
+static int pool_unbalanced(stream_pg_pool *p, int i)
+{
+  int n = stream_pg_servers_count(p->servers);
+  for (int j = 0; j < n; j++)
+    if (j != i && p->per_server[j] + 1 < p->per_server[i] && stream_pg_servers_is_up(p->servers, j))
+      return 1;
+  return 0;
+}
+
+/* The server of a new connection: the next one up in turn (not `avoid`
+ * when another is up), or one up that holds fewer of this pool's
+ * connections. */
+static int pool_pick(stream_pg_pool *p, int avoid)
+{
+  int best = stream_pg_servers_pick(p->servers, avoid);
+  int n = stream_pg_servers_count(p->servers);
+  for (int i = 0; i < n; i++)
+    if (i != avoid && p->per_server[i] < p->per_server[best] &&
+        stream_pg_servers_is_up(p->servers, i))
+      best = i;
+  return best;
+}
+
 /* The query is finished with this connection: back to idle, or closed when
- * it is not in a clean state or the pool is closing. */
+ * it is not in a clean state, the pool is closing, or its server holds more
+ * than its share of the pool. */
 void stream__conn_release(pg_conn *c)
 {
   stream_pg_pool *p = c->pool;
@@ -146,7 +175,7 @@ void stream__conn_release(pg_conn *c)
     c->q = NULL;
   }
   if (p->closing || PQstatus(c->conn) != CONNECTION_OK ||
-      PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
+      PQtransactionStatus(c->conn) != PQTRANS_IDLE || pool_unbalanced(p, c->server)) {
     stream__conn_discard(c);
     return;
   }
@@ -286,7 +315,8 @@ static void conn_open(stream_pg_pool *p, int avoid)
   if (p->conns)
     p->conns->prev = c;
   p->conns = c;
-  c->server = stream_pg_servers_pick(p->servers, avoid);
+  c->server = pool_pick(p, avoid);
+  p->per_server[c->server]++;
   stream_pg_servers_params(p->servers, c->server, p->app_name, kw, val);
   c->conn = PQconnectStartParams(kw, val, 0);
   if (!c->conn || PQstatus(c->conn) == CONNECTION_BAD) {

@@ -221,6 +221,15 @@ int stream_pg_servers_pick(stream_pg_servers *s, int avoid)
   return best;
 }
 
+int stream_pg_servers_is_up(stream_pg_servers *s, int i)
+{
+  int64_t now = mono_ms();
+  pthread_mutex_lock(&s->mu);
+  int up = i >= 0 && i < s->n && s->srv[i].down_until <= now;
+  pthread_mutex_unlock(&s->mu);
+  return up;
+}
+
 int stream_pg_servers_up(stream_pg_servers *s)
 {
   int64_t now = mono_ms();
@@ -288,15 +297,15 @@ int stream_pg_servers_params(const stream_pg_servers *s, int i, const char *app_
   return n;
 }
 
-PGconn *stream_pg_servers_connect(stream_pg_servers *s, const char *app_name, int avoid,
+PGconn *stream_pg_servers_connect(stream_pg_servers *s, const char *app_name, int first,
                                   int *server, ts_error *err)
 {
   const char *kw[STREAM_PG_PARAMS_MAX], *val[STREAM_PG_PARAMS_MAX];
   char msg[400] = "";
   int i = -1;
-  /* Each server at most once: round-robin from the next one up. */
+  /* Each server at most once: `first`, then round-robin over those up. */
   for (int tries = 0; tries < s->n; tries++) {
-    i = stream_pg_servers_pick(s, tries == 0 ? avoid : -1);
+    i = tries == 0 && first >= 0 && first < s->n ? first : stream_pg_servers_pick(s, -1);
     stream_pg_servers_params(s, i, app_name, kw, val);
     PGconn *conn = PQconnectdbParams(kw, val, 0);
     if (!conn) {

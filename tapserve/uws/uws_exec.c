@@ -46,23 +46,26 @@ static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
   return TS_OK;
 }
 
-/* The query connection: the idle one kept from the last job, or a new
- * one on the next server of query_dsn that answers (other than
- * query_avoid when another is up: the server the last execution lost its
- * connection on, or that canceled it for a recovery conflict). */
+/* The query connection of a job: each job takes the next server of
+ * query_dsn in turn (other than query_avoid when another is up: the server
+ * the last execution lost its connection on, or that canceled it for a
+ * recovery conflict), so that jobs spread over the servers and a server
+ * that comes back is used again. The idle connection kept from the last
+ * job serves when it is on that server. */
 static ts_err ensure_query_conn(uws_exec *e, ts_error *err)
 {
-  if (stream_pg_idle_usable(e->query))
+  stream_pg_servers *qs = e->u->app->qservers;
+  int want = stream_pg_servers_pick(qs, e->query_avoid);
+  e->query_avoid = -1;
+  if (e->query_server == want && stream_pg_idle_usable(e->query))
     return TS_OK;
   if (e->query)
     PQfinish(e->query);
-  e->query = stream_pg_servers_connect(e->u->app->qservers, "tapserve job", e->query_avoid,
-                                       &e->query_server, err);
-  e->query_avoid = -1;
+  e->query = stream_pg_servers_connect(qs, "tapserve job", want, &e->query_server, err);
   if (!e->query)
     return err->code;
   ts_log(TS_LOG_DEBUG, NULL, "job query connection on %s",
-         stream_pg_servers_name(e->u->app->qservers, e->query_server));
+         stream_pg_servers_name(qs, e->query_server));
   return TS_OK;
 }
 
