@@ -312,3 +312,41 @@ def test_recovery_conflict_reruns_job(pair):
     assert job_csv(u) == sync_csv(ref, query)
     log = srv.log_tail(400)
     assert "conflict with recovery" in log, log
+
+
+def test_recovery_conflict_ends_sync_clearly(pair, workdir):
+    """A /sync query that a standby cancels for a recovery conflict once
+    its schema is known (nothing can be retried then) ends with a DALI
+    error saying so, 503 with Retry-After: the server's fault, not the
+    query's; the next request is served."""
+    primary, standby = pair["primary"], pair["standby"]
+    only = tsit.Server(workdir, "standby-only", pair["dsn"], {
+        "database.query_dsn": pair["query_dsn"].replace(
+            "host=127.0.0.1,127.0.0.1 port=%d,%d" % (pair["pport"], pair["sport"]),
+            "host=127.0.0.1 port=%d" % pair["sport"]),
+        "jobs.max_executing": "0",
+    })
+    pair["servers"].append(only)
+    primary.run("CREATE TABLE IF NOT EXISTS public.churn (x int)")
+    marker = "conflict_sync_%d" % os.getpid()
+    got = {}
+
+    def run():
+        got["r"] = only.sync({"LANG": "ADQL", "QUERY": SLOW % (marker, 5000)}, timeout=300)
+
+    th = threading.Thread(target=run)
+    th.start()
+    deadline = time.monotonic() + 60
+    while not backends(standby, "tapserve", marker):
+        assert time.monotonic() < deadline, "the /sync query never ran on the standby"
+        time.sleep(0.05)
+    primary.run("INSERT INTO public.churn SELECT generate_series(1, 1000)")
+    primary.run("DELETE FROM public.churn")
+    primary.run("VACUUM public.churn")
+    th.join(300)
+    r = got["r"]
+    assert r.status_code == 503, r.text[:500]
+    assert "Retry-After" in r.headers
+    assert "canceled the query" in r.text and "conflict with recovery" in r.text, r.text[:500]
+    assert 'value="ERROR"' in r.text
+    assert sync_csv(only, ROWS) == sync_csv(pair["ref"], ROWS)
