@@ -198,6 +198,24 @@ def concurrent_sync(srv, queries):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("query_dsn,message", [
+    ("host=a,b port=1,2,3", "the connection string names 2 servers but 3 ports"),
+    ("host=a,b hostaddr=127.0.0.1", "the connection string names 2 hosts but 1 host addresses"),
+    ("host=a nosuchkey=1", 'malformed connection string: invalid connection option "nosuchkey"'),
+])
+def test_malformed_query_dsn_stops_start(workdir, query_dsn, message):
+    """A query_dsn whose server list does not add up stops the start with
+    a message naming the key, before anything else is tried."""
+    path = os.path.join(workdir, "standby-bad.ini")
+    with open(path, "w") as f:
+        f.write("[database]\ndsn = host=127.0.0.1 port=1\nquery_dsn = %s\n" % query_dsn)
+    p = subprocess.run([str(tsit.tapserve_bin()), "serve", "-c", path], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60, check=False)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 1, out
+    assert "[database] query_dsn: " + message in out, out
+
+
 def test_spread_over_both(pair):
     """Concurrent /sync requests open pool connections on both servers;
     jobs run on both; every result equals the primary's /sync bytes."""
