@@ -64,8 +64,15 @@ static ts_err ensure_query_conn(uws_exec *e, ts_error *err)
   e->query = stream_pg_servers_connect(qs, "tapserve job", want, &e->query_server, err);
   if (!e->query)
     return err->code;
-  ts_log(TS_LOG_DEBUG, NULL, "job query connection on %s",
-         stream_pg_servers_name(qs, e->query_server));
+  /* An abort cancels the recorded backend pid on the primary (dsn): a
+   * standby's pid means nothing there, or another session. When unsure,
+   * say standby: the watchdog stops an aborted job all the same. */
+  PGresult *r = PQexec(e->query, "SELECT pg_is_in_recovery()");
+  e->query_standby = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+                     strcmp(PQgetvalue(r, 0, 0), "f") != 0;
+  PQclear(r);
+  ts_log(TS_LOG_DEBUG, NULL, "job query connection on %s%s",
+         stream_pg_servers_name(qs, e->query_server), e->query_standby ? " (a standby)" : "");
   return TS_OK;
 }
 
@@ -207,7 +214,8 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
   if (!rc)
     rc = ensure_query_conn(e, err);
   if (!rc)
-    rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), err);
+    rc = jobs_set_backend_pid(e->state, job->id, u->instance,
+                              e->query_standby ? 0 : PQbackendPID(e->query), err);
   stream_pg_prologue(set, duration_ms(job->execution_duration));
   if (!rc)
     rc = exec_simple(e->query, set, err);

@@ -285,6 +285,48 @@ def test_standby_down_and_back(pair):
     assert "answers again" in srv.log_tail(400)
 
 
+def job_on_standby(pair, tag):
+    """A long job running on the standby: jobs are created (and those that
+    land on the primary aborted) until one does. (url, query, marker)."""
+    srv, primary, standby = pair["srv"], pair["primary"], pair["standby"]
+    for attempt in range(12):
+        marker = "%s_%d_%d" % (tag, os.getpid(), attempt)
+        # Long enough to be caught running: the tests end it early.
+        query = SLOW % (marker, 5000)
+        u = create(srv, query)
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "job never ran"
+            if backends(standby, "tapserve job", marker):
+                return u, query, marker
+            if backends(primary, "tapserve job", marker):
+                break
+            time.sleep(0.05)
+        # On the primary its backend pid is recorded: the abort cancels it.
+        pid = int(primary.scalar("SELECT pid FROM pg_stat_activity WHERE query LIKE '%%%s%%' "
+                                 "AND application_name = 'tapserve job'" % marker))
+        assert primary.scalar("SELECT backend_pid FROM tapserve.jobs WHERE id = '%s'" % u.rsplit("/", 1)[1]) == str(pid)
+        requests.post(u + "/phase", data={"PHASE": "ABORT"}, timeout=30)
+        phase_of(u, WAIT="30")
+    raise AssertionError("no job ran on the standby in 12 tries")
+
+
+def test_abort_job_on_standby(pair):
+    """A job running on the standby has no backend pid recorded (an abort
+    cancels pids on the primary, where that number is another session or
+    none); the abort still stops its query on the standby."""
+    u, _, marker = job_on_standby(pair, "abort")
+    jid = u.rsplit("/", 1)[1]
+    assert pair["primary"].scalar("SELECT coalesce(backend_pid, 0) FROM tapserve.jobs WHERE id = '%s'" % jid) == "0"
+    r = requests.post(u + "/phase", data={"PHASE": "ABORT"}, allow_redirects=False, timeout=30)
+    assert r.status_code == 303, r.text
+    assert phase_of(u)[0] == "ABORTED"
+    deadline = time.monotonic() + 30
+    while backends(pair["standby"], "tapserve job", marker):
+        assert time.monotonic() < deadline, "the aborted job's query still runs on the standby"
+        time.sleep(0.1)
+
+
 def test_recovery_conflict_reruns_job(pair):
     """A job that the standby cancels for a recovery conflict is not the
     user's fault: it runs again (on the primary) and completes with the
@@ -293,29 +335,7 @@ def test_recovery_conflict_reruns_job(pair):
     primary.run("CREATE TABLE IF NOT EXISTS public.churn (x int)")
     before = int(standby.scalar(
         "SELECT confl_snapshot FROM pg_stat_database_conflicts WHERE datname = current_database()"))
-    job = None
-    for attempt in range(12):
-        marker = "conflict_%d_%d" % (os.getpid(), attempt)
-        # Long enough to be caught running: the conflict ends it early.
-        query = SLOW % (marker, 5000)
-        u = create(srv, query)
-        deadline = time.monotonic() + 60
-        where = None
-        while where is None:
-            assert time.monotonic() < deadline, "job never ran"
-            if backends(standby, "tapserve job", marker):
-                where = "standby"
-            elif backends(primary, "tapserve job", marker):
-                where = "primary"
-            else:
-                time.sleep(0.05)
-        if where == "standby":
-            job = (u, query, marker)
-            break
-        requests.post(u + "/phase", data={"PHASE": "ABORT"}, timeout=30)
-        phase_of(u, WAIT="30")
-    assert job, "no job ran on the standby in 12 tries"
-    u, query, marker = job
+    u, query, marker = job_on_standby(pair, "conflict")
     # Rows deleted after the job's snapshot was taken and vacuumed away on
     # the primary: replaying that on the standby conflicts with the job.
     primary.run("INSERT INTO public.churn SELECT generate_series(1, 1000)")
