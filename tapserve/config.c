@@ -67,6 +67,7 @@ static const key_def keys[] = {
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
     {"database", "connect_timeout", K_SECS_MS, F(connect_timeout_ms), 0, 3600},
     {"database", "pool_wait_timeout", K_SECS_MS, F(pool_wait_timeout_ms), 0, 3600},
+    {"database", "query_server_backoff", K_SECS_MS, F(query_backoff_ms), 0, 3600},
     {"database", "allow_query_as_service", K_BOOL, F(allow_query_as_service), 0, 1},
     {"tap", "maxrec_default", K_INT64, F(maxrec_default), 0, INT64_MAX / 2},
     {"tap", "maxrec_limit", K_INT64, F(maxrec_limit), 0, INT64_MAX / 2},
@@ -147,6 +148,7 @@ void cfg_defaults(cfg *c)
   c->pool_size = 8;
   c->connect_timeout_ms = 10 * 1000;
   c->pool_wait_timeout_ms = 5 * 1000;
+  c->query_backoff_ms = 5 * 1000;
   c->maxrec_default = 100000;
   c->maxrec_limit = 10000000;
   c->sync_timeout_s = 600;

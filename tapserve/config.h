@@ -40,6 +40,8 @@ typedef struct cfg {
   int connect_timeout_ms;     /* connect_timeout = 10 */
   int pool_wait_timeout_ms;   /* pool_wait_timeout = 5 (a /sync request waits for a connection;
                                  503 after; 0 = no bound) */
+  int query_backoff_ms;       /* query_server_backoff = 5 (a query_dsn server that refused a
+                                 connection is skipped this long, doubling up to 8 times) */
   int allow_query_as_service; /* allow_query_as_service = no: yes lets the query role use
                                  schema tapserve (the service state) */
   /* [tap] */

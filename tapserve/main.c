@@ -169,8 +169,18 @@ int ts_serve(cfg *c)
   s.app.loop = uv_default_loop();
   s.app.started_ms = ts_now_ms();
 
+  if (stream_pg_servers_new(c->query_dsn[0] ? c->query_dsn : c->dsn, c->query_backoff_ms,
+                            &s.app.qservers, &err)) {
+    fprintf(stderr, "tapserve: [database] %s: %s\n", c->query_dsn[0] ? "query_dsn" : "dsn",
+            err.msg);
+    return 1;
+  }
+  if (stream_pg_servers_count(s.app.qservers) > 1)
+    ts_log(TS_LOG_INFO, NULL, "user queries spread over %d database servers",
+           stream_pg_servers_count(s.app.qservers));
   if (load_metadata(&s.app, &err) ||
       check_query_role(c, s.app.query_role, sizeof s.app.query_role, &err)) {
+    stream_pg_servers_free(s.app.qservers);
     fprintf(stderr, "tapserve: %s\n", err.msg);
     return 1;
   }
@@ -178,6 +188,7 @@ int ts_serve(cfg *c)
       tap_examples_load(c->tap_examples, &s.app.examples_doc, &s.app.examples_len, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
     schema_cache_free(&s.app);
+    stream_pg_servers_free(s.app.qservers);
     return 1;
   }
 
@@ -187,6 +198,7 @@ int ts_serve(cfg *c)
     uws_free(&s.app);
     schema_cache_free(&s.app);
     free(s.app.examples_doc);
+    stream_pg_servers_free(s.app.qservers);
     return 1;
   }
   /* The migrations have run: TAP_SCHEMA changes are announced from now. */
@@ -198,6 +210,7 @@ int ts_serve(cfg *c)
   po.connect_timeout_ms = c->connect_timeout_ms;
   po.wait_timeout_ms = c->pool_wait_timeout_ms;
   po.app_name = "tapserve";
+  po.servers = s.app.qservers;
   s.app.pool = stream_pg_pool_new(s.app.loop, &po);
 
   memset(&ho, 0, sizeof ho);
@@ -259,6 +272,7 @@ out:
   schema_cache_free(&s.app);
   free(s.app.examples_doc);
   uv_loop_close(s.app.loop);
+  stream_pg_servers_free(s.app.qservers); /* after the pool and the executors */
   return rc;
 }
 

@@ -27,6 +27,9 @@ typedef struct ts_app {
   uv_loop_t *loop;
   http_server *http;
   stream_pg_pool *pool;
+  /* The servers of query_dsn (or dsn), shared by the pool and the
+   * executors: which are up, whose turn it is (stream/pg.h). */
+  stream_pg_servers *qservers;
   /* The current TAP_SCHEMA snapshot and its reloads (schema_cache.c): read
    * it only through meta_acquire/meta_hold. */
   struct schema_cache *schema;

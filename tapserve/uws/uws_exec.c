@@ -46,6 +46,36 @@ static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
   return TS_OK;
 }
 
+/* The query connection of a job: each job takes the next server of
+ * query_dsn in turn (other than query_avoid when another is up: the server
+ * the last execution lost its connection on, or that canceled it for a
+ * recovery conflict), so that jobs spread over the servers and a server
+ * that comes back is used again. The idle connection kept from the last
+ * job serves when it is on that server. */
+static ts_err ensure_query_conn(uws_exec *e, ts_error *err)
+{
+  stream_pg_servers *qs = e->u->app->qservers;
+  int want = stream_pg_servers_pick(qs, e->query_avoid);
+  e->query_avoid = -1;
+  if (e->query_server == want && stream_pg_idle_usable(e->query))
+    return TS_OK;
+  if (e->query)
+    PQfinish(e->query);
+  e->query = stream_pg_servers_connect(qs, "tapserve job", want, &e->query_server, err);
+  if (!e->query)
+    return err->code;
+  /* An abort cancels the recorded backend pid on the primary (dsn): a
+   * standby's pid means nothing there, or another session. When unsure,
+   * say standby: the watchdog stops an aborted job all the same. */
+  PGresult *r = PQexec(e->query, "SELECT pg_is_in_recovery()");
+  e->query_standby = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+                     strcmp(PQgetvalue(r, 0, 0), "f") != 0;
+  PQclear(r);
+  ts_log(TS_LOG_DEBUG, NULL, "job query connection on %s%s",
+         stream_pg_servers_name(qs, e->query_server), e->query_standby ? " (a standby)" : "");
+  return TS_OK;
+}
+
 static ts_err exec_simple(PGconn *c, const char *sql, ts_error *err)
 {
   PGresult *r = PQexec(c, sql);
@@ -164,7 +194,6 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
 static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts_error *err)
 {
   uws *u = e->u;
-  const cfg *c = u->cfg;
   ts_err rc;
   jobs_result_info res;
   ts_buf cols;
@@ -183,9 +212,10 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
 
   rc = exec_prepare(x, err);
   if (!rc)
-    rc = ensure_conn(&e->query, c->query_dsn[0] ? c->query_dsn : c->dsn, err);
+    rc = ensure_query_conn(e, err);
   if (!rc)
-    rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), err);
+    rc = jobs_set_backend_pid(e->state, job->id, u->instance,
+                              e->query_standby ? 0 : PQbackendPID(e->query), err);
   stream_pg_prologue(set, duration_ms(job->execution_duration));
   if (!rc)
     rc = exec_simple(e->query, set, err);
@@ -197,6 +227,13 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
     rc = exec_copy(x, e->query, err);
   if (e->query && PQtransactionStatus(e->query) != PQTRANS_IDLE)
     PQclear(PQexec(e->query, rc ? "ROLLBACK" : "COMMIT"));
+  if (rc == TS_EUNAVAIL && e->query) {
+    /* Lost, or canceled by a standby's recovery conflict: the next
+     * execution connects again, on another server when one is up. */
+    PQfinish(e->query);
+    e->query = NULL;
+    e->query_avoid = e->query_server;
+  }
   if (!rc)
     rc = jobs_store_write(x->w, stream_copy_trailer, sizeof stream_copy_trailer, err);
   if (!rc)
@@ -335,6 +372,7 @@ void uws__exec_main(void *arg)
   const cfg *c = u->cfg;
   unsigned seen = 0;
   const jobs_limits lim = {c->jobs_max_per_user, c->jobs_max_async};
+  e->query_avoid = -1;
   for (;;) {
     ts_error err;
     jobs_job *job = NULL;
