@@ -124,6 +124,9 @@ static const char *const migrations[] = {
     "  RETURN missing;\n"
     "END $$;"
     "SELECT tapserve.watch_tap_schema();",
+    /* 4: an instance that drains says so (tapserve cluster status). */
+    "ALTER TABLE tapserve.instances ADD COLUMN IF NOT EXISTS draining boolean NOT NULL"
+    "  DEFAULT false;",
 };
 
 int jobs_schema_version(void)

@@ -53,6 +53,11 @@ static const key_def keys[] = {
     {"server", "first_byte_timeout", K_SECS_MS, F(first_byte_timeout_ms), 0, 86400},
     {"server", "max_form_body_bytes", K_BYTES, F(max_form_body_bytes), 0, (int64_t)1 << 40},
     {"server", "body_budget_bytes", K_BYTES, F(body_budget_bytes), 0, (int64_t)1 << 40},
+    {"server", "pid_file", K_STR, F(pid_file), 0, 0},
+    {"server", "drain_delay", K_SECS_MS, F(drain_delay_ms), 0, 3600},
+    {"server", "drain_grace", K_SECS, F(drain_grace_s), 0, 365 * 86400},
+    {"metrics", "enabled", K_BOOL, F(metrics_enabled), 0, 1},
+    {"metrics", "allow", K_STR, F(metrics_allow), 0, 0},
     {"database", "dsn", K_STR, F(dsn), 0, 0},
     {"database", "query_dsn", K_STR, F(query_dsn), 0, 0},
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
@@ -126,6 +131,11 @@ void cfg_defaults(cfg *c)
   c->first_byte_timeout_ms = 5 * 1000;
   c->max_form_body_bytes = 2 * 1024 * 1024;
   c->body_budget_bytes = 64 * 1024 * 1024;
+  c->pid_file = strdup("");
+  c->drain_delay_ms = 10 * 1000;
+  c->drain_grace_s = 300;
+  c->metrics_enabled = 1;
+  c->metrics_allow = strdup("127.0.0.1, ::1");
   c->dsn = strdup("");
   c->query_dsn = strdup(""); /* empty: queries use dsn */
   c->pool_size = 8;
@@ -172,6 +182,8 @@ void cfg_free(cfg *c)
   free(c->base_url);
   free(c->path_prefix);
   free(c->dsn);
+  free(c->pid_file);
+  free(c->metrics_allow);
   free(c->query_dsn);
   free(c->service_title);
   free(c->service_description);
@@ -617,7 +629,7 @@ ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err)
 ts_err cfg_finish(cfg *c, ts_error *err)
 {
   if (!c->listen || !c->dsn || !c->query_dsn || !c->service_title || !c->service_description ||
-      !c->jobs_result_store || !c->jobs_on_restart)
+      !c->jobs_result_store || !c->jobs_on_restart || !c->pid_file || !c->metrics_allow)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   if (strcmp(c->jobs_on_restart, "requeue") != 0 && strcmp(c->jobs_on_restart, "error") != 0)
     return ts_fail(err, TS_EINVAL, 0, "[jobs] on_restart must be requeue or error, not '%s'",

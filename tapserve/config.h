@@ -26,6 +26,12 @@ typedef struct cfg {
   int first_byte_timeout_ms;      /* first_byte_timeout = 5 */
   size_t max_form_body_bytes;     /* max_form_body_bytes = 2097152 */
   size_t body_budget_bytes;       /* body_budget_bytes = 67108864 (all bodies together) */
+  char *pid_file;                 /* pid_file = "" (none): written while serving (tapserve drain) */
+  int drain_delay_ms; /* drain_delay = 10: a drain keeps the listener this long (seconds) */
+  int drain_grace_s;  /* drain_grace = 300: jobs may finish this long, then go back to the queue */
+  /* [metrics] */
+  int metrics_enabled; /* enabled = yes: /metrics (Prometheus text format) */
+  char *metrics_allow; /* allow = 127.0.0.1, ::1: client addresses that may read /metrics */
   /* [database] */
   char *dsn;                  /* dsn = libpq connection string (TAP_SCHEMA, service state) */
   char *query_dsn;            /* query_dsn = connection for user queries: a role that can only

@@ -42,6 +42,9 @@ typedef struct ts_app {
    * heartbeat once it gets through again; /availability reports
    * available=false while it is set. Written from worker threads. */
   atomic_int db_unreachable;
+  /* 1 from the moment a drain begins (SIGUSR1, tapserve drain): no new
+   * work, /availability false (main.c, "drain"). */
+  atomic_int draining;
   /* /sync requests that hold or wait for a database connection (tap.c),
    * and the timer that looks for stalled ones among them. */
   struct sync_req *sync_head;
@@ -147,6 +150,8 @@ int cmd_adql(int argc, char **argv);
 int cmd_publish(int argc, char **argv);   /* cmd/publish.c */
 int cmd_unpublish(int argc, char **argv); /* cmd/publish.c */
 int cmd_tableset(int argc, char **argv);  /* cmd/tableset.c */
+int cmd_drain(int argc, char **argv);     /* cmd/drain.c */
+int cmd_cluster(int argc, char **argv);   /* cmd/cluster.c */
 
 /* The database options of the subcommands that connect (publish,
  * unpublish, tableset): -c FILE (the serve configuration: [database] dsn,
