@@ -275,7 +275,7 @@ int ts_serve(cfg *c)
   s.app.loop = uv_default_loop();
   s.app.started_ms = ts_now_ms();
 
-  if (load_metadata(&s.app, &err) || check_query_role(c, &err)) {
+  if (ts_stats_init(c, &err) || load_metadata(&s.app, &err) || check_query_role(c, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
     return 1;
   }
@@ -319,6 +319,7 @@ int ts_serve(cfg *c)
   ho.body_budget_bytes = c->body_budget_bytes;
   ho.arena_cap = TS_QUERY_ARENA_CAP;
   ho.server_header = "tapserve/" TAPSERVE_VERSION;
+  ho.on_complete = ts_stats_request;
   http_server_opts_defaults(&ho);
   if (ts_routes_new(c, &s.app.routes, &err)) {
     fprintf(stderr, "tapserve: routes: %s\n", err.msg);

@@ -54,6 +54,29 @@ typedef struct ts_app {
   struct http_router *routes; /* the route table (routes.c) */
 } ts_app;
 
+/* ---- what the instance measures, /metrics (stats.c) --------------------- */
+/* Resource families, the label of request metrics (http_request.tag, set
+ * by the route table). */
+typedef enum {
+  TS_RES_OTHER,
+  TS_RES_SYNC,
+  TS_RES_ASYNC,   /* job list, creation, a job and its sub-resources */
+  TS_RES_RESULTS, /* downloads of job results */
+  TS_RES_VOSI,    /* capabilities, availability, tables */
+  TS_RES_METRICS,
+  TS_RES_N
+} ts_resource;
+/* Reads [metrics] allow; TS_EINVAL with a message when it is malformed.
+ * Before serving. */
+ts_err ts_stats_init(const cfg *c, ts_error *err);
+/* The HTTP server's completion hook (http_server_opts.on_complete). */
+void ts_stats_request(const http_request *r, int status, uint64_t body_bytes, int whole, void *ud);
+/* Result rows written to a client (any thread). */
+void ts_stats_rows(uint64_t n);
+/* GET /metrics: the Prometheus text format (404 when [metrics] enabled is
+ * off, 403 to addresses not in [metrics] allow). */
+void ts_stats_serve(ts_app *app, http_request *req);
+
 /* ---- the route table (routes.c) ---------------------------------------- */
 /* Builds the service's route table under c->path_prefix. TS_ENOMEM, or
  * TS_EINVAL when a pattern is refused (a bug, or a base path the table

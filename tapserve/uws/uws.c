@@ -595,6 +595,7 @@ ts_err uws_start(ts_app *app, ts_error *err)
   if (rc)
     return rc;
   snprintf(u->instance, sizeof u->instance, "%s", jobs_cluster_instance(u->cluster));
+  ts_log_set_instance(u->instance); /* every log line names it from now on */
   ts_log(TS_LOG_INFO, NULL, "jobs: instance %s, result store %s, %d executor(s)%s", u->instance,
          c->jobs_result_store, c->jobs_max_executing, n ? ", orphaned jobs recovered" : "");
 
@@ -662,6 +663,16 @@ int uws_executing(ts_app *app)
     n += u->execs[i].job_id[0] != '\0';
   pthread_mutex_unlock(&u->mu);
   return n;
+}
+
+const char *uws_instance(ts_app *app)
+{
+  return app->uws ? app->uws->instance : "";
+}
+
+int64_t uws_last_heartbeat_ms(ts_app *app)
+{
+  return app->uws ? jobs_cluster_last_beat_ms(app->uws->cluster) : 0;
 }
 
 void uws_give_back(ts_app *app)

@@ -29,6 +29,10 @@ int uws_executing(ts_app *app);
 /* The executors give their running jobs back to the queue (attempts not
  * counted) within a few hundred milliseconds: the drain's grace is over. */
 void uws_give_back(ts_app *app);
+/* This instance's uuid ("" before uws_start), and ts_now_ms() of its last
+ * heartbeat that reached the database (0 without jobs). Any thread. */
+const char *uws_instance(ts_app *app);
+int64_t uws_last_heartbeat_ms(ts_app *app);
 /* WAIT requests in progress answer now. Loop thread. */
 void uws_end_waits(ts_app *app);
 /* Frees what uws_start allocated; after the loop has stopped. */
