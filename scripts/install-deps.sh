@@ -10,7 +10,7 @@ groups[build]="build-essential cmake pkg-config bison flex clang libclang-rt-14-
   zlib1g-dev libinih-dev libsodium-dev"
 groups[run]="postgresql-15 postgresql-15-pgsphere postgresql-15-q3c postgresql-client-15 curl"
 groups[test]="python3 python3-pytest python3-requests python3-pyvo python3-astropy
-  python3-astroquery python3-prometheus-client stilts fitsverify libxml2-utils unzip
+  python3-astroquery python3-prometheus-client haproxy stilts fitsverify libxml2-utils unzip
   clang-format"
 
 # Another apt or dpkg (unattended-upgrades, a second `make`) may hold the
