@@ -12,6 +12,8 @@ groups[run]="postgresql-15 postgresql-15-pgsphere postgresql-15-q3c postgresql-c
 groups[test]="python3 python3-pytest python3-requests python3-pyvo python3-astropy
   python3-astroquery python3-prometheus-client haproxy stilts fitsverify libxml2-utils unzip
   clang-format"
+# benchmarks/cluster.sh: HTTP load generator and the load balancer
+groups[bench]="wrk haproxy"
 
 # Another apt or dpkg (unattended-upgrades, a second `make`) may hold the
 # package locks: wait for it, up to APT_LOCK_WAIT seconds, instead of failing
