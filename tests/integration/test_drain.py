@@ -221,3 +221,30 @@ def test_cluster_status_and_drain_within_grace(db, workdir):
     assert [i["uuid"] for i in doc["instances"]] == [idd]
     assert job_phase(queued) == "QUEUED"
     d.stop()
+
+
+def test_drain_command_errors(workdir):
+    """tapserve drain names what is wrong: no target (2), a pid file that
+    is missing or holds no pid (1), a configuration without pid_file (1)."""
+    exe = str(tsit.tapserve_bin())
+
+    def run(*args):
+        p = subprocess.run([exe, "drain"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        return p.returncode, p.stderr.decode()
+
+    rc, err = run()
+    assert rc == 2 and "--pid" in err
+    rc, err = run("--pid", "1", "--pid-file", "x")
+    assert rc == 2 and "one of" in err
+    rc, err = run("--pid-file", os.path.join(workdir, "absent.pid"))
+    assert rc == 1 and "cannot read" in err
+    junk = os.path.join(workdir, "junk.pid")
+    with open(junk, "w") as f:
+        f.write("not a pid\n")
+    rc, err = run("--pid-file", junk)
+    assert rc == 1 and "does not hold a process id" in err
+    ini = os.path.join(workdir, "no-pid-file.ini")
+    with open(ini, "w") as f:
+        f.write("[server]\nport = 1\n[database]\ndsn = host=/nonexistent\n")
+    rc, err = run("-c", ini)
+    assert rc == 1 and "pid_file" in err
