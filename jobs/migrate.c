@@ -134,6 +134,9 @@ static const char *const migrations[] = {
      * through trusted proxies), so per-owner limits tell anonymous clients
      * apart (jobs_claim). */
     "ALTER TABLE tapserve.jobs ADD COLUMN client_addr text;",
+    /* 6: an instance that drains says so (tapserve cluster status). */
+    "ALTER TABLE tapserve.instances ADD COLUMN IF NOT EXISTS draining boolean NOT NULL"
+    "  DEFAULT false;",
 };
 
 int jobs_schema_version(void)

@@ -569,6 +569,8 @@ stream_query *stream_query_run(stream_pg_pool *p, const stream_query_opts *o,
   else
     p->wait_head = q;
   p->wait_tail = q;
+  if (p->nbusy + p->nwaiting >= p->nopen)
+    p->waits++;
   p->nwaiting++;
   stream__pool_kick(p);
   return q;

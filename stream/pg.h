@@ -87,6 +87,11 @@ stream_pg_pool *stream_pg_pool_new(uv_loop_t *loop, const stream_pg_pool_opts *o
 void stream_pg_pool_close(stream_pg_pool *p, void (*done)(void *ud), void *ud);
 /* Connections open / in use / waiters (for logs and /availability). */
 void stream_pg_pool_stats(const stream_pg_pool *p, int *open, int *busy, int *waiting);
+/* Its size, how many queries found no idle connection and had to wait, and
+ * how many of those gave up (wait_timeout_ms): since the start. Loop
+ * thread. */
+void stream_pg_pool_counts(const stream_pg_pool *p, int *size, uint64_t *waits,
+                           uint64_t *wait_timeouts);
 
 typedef struct stream_query stream_query;
 

@@ -56,6 +56,8 @@ struct stream_pg_pool {
   int nopen, nbusy, nconnecting, nalive;
   stream_query *wait_head, *wait_tail;
   int nwaiting;
+  uint64_t waits;         /* queries that found no idle connection (metrics) */
+  uint64_t wait_timeouts; /* ... and gave up after wait_timeout_ms */
   stream_query *done_head, *done_tail;
   uv_timer_t kick;
   int in_kick;

@@ -408,6 +408,7 @@ static int pool_expire_waiter(stream_pg_pool *p)
   if (!p->wait_head)
     p->wait_tail = NULL;
   p->nwaiting--;
+  p->wait_timeouts++;
   ts_log(TS_LOG_WARN, q->reqid, "no database connection free within %d ms (%d busy, %d waiting)",
          p->wait_timeout_ms, p->nbusy, p->nwaiting);
   stream__query_set_error(q, TS_EUNAVAIL,
@@ -545,6 +546,14 @@ void stream_pg_pool_stats(const stream_pg_pool *p, int *open, int *busy, int *wa
     *busy = p->nbusy;
   if (waiting)
     *waiting = p->nwaiting;
+}
+
+void stream_pg_pool_counts(const stream_pg_pool *p, int *size, uint64_t *waits,
+                           uint64_t *wait_timeouts)
+{
+  *size = p->size;
+  *waits = p->waits;
+  *wait_timeouts = p->wait_timeouts;
 }
 
 /* Puts a query that has no connection back first in line. */

@@ -32,6 +32,12 @@ typedef struct cfg {
   size_t spool_budget_bytes;      /* spool_budget_bytes = 4G (file parts, all requests) */
   char *spool_dir;                /* spool_dir = "" ($TMPDIR, else /tmp) */
   char *trusted_proxies; /* trusted_proxies = "" (addresses/CIDRs whose X-Forwarded-For counts) */
+  char *pid_file;        /* pid_file = "" (none): written while serving (tapserve drain) */
+  int drain_delay_ms;    /* drain_delay = 10: a drain keeps the listener this long (seconds) */
+  int drain_grace_s; /* drain_grace = 300: jobs may finish this long, then go back to the queue */
+  /* [metrics] */
+  int metrics_enabled; /* enabled = yes: /metrics (Prometheus text format) */
+  char *metrics_allow; /* allow = 127.0.0.1, ::1: client addresses that may read /metrics */
   /* [database] */
   char *dsn;                  /* dsn = libpq connection string (TAP_SCHEMA, service state) */
   char *query_dsn;            /* query_dsn = connection for user queries: a role that can only

@@ -49,6 +49,9 @@ typedef struct ts_app {
    * start (main.c); "" when allow_query_as_service skipped the check.
    * Recorded in tapserve.query_roles by uws_start. */
   char query_role[64];
+  /* 1 from the moment a drain begins (SIGUSR1, tapserve drain): no new
+   * work, /availability false (main.c, "drain"). */
+  atomic_int draining;
   /* /sync requests that hold or wait for a database connection (tap.c),
    * and the timer that looks for stalled ones among them. */
   struct sync_req *sync_head;
@@ -57,6 +60,29 @@ typedef struct ts_app {
   int sync_watch_state;       /* 0 not started, 1 running, 2 closed */
   struct http_router *routes; /* the route table (routes.c) */
 } ts_app;
+
+/* ---- what the instance measures, /metrics (stats.c) --------------------- */
+/* Resource families, the label of request metrics (http_request.tag, set
+ * by the route table). */
+typedef enum {
+  TS_RES_OTHER,
+  TS_RES_SYNC,
+  TS_RES_ASYNC,   /* job list, creation, a job and its sub-resources */
+  TS_RES_RESULTS, /* downloads of job results */
+  TS_RES_VOSI,    /* capabilities, availability, tables */
+  TS_RES_METRICS,
+  TS_RES_N
+} ts_resource;
+/* Reads [metrics] allow; TS_EINVAL with a message when it is malformed.
+ * Before serving. */
+ts_err ts_stats_init(const cfg *c, ts_error *err);
+/* The HTTP server's completion hook (http_server_opts.on_complete). */
+void ts_stats_request(const http_request *r, int status, uint64_t body_bytes, int whole, void *ud);
+/* Result rows written to a client (any thread). */
+void ts_stats_rows(uint64_t n);
+/* GET /metrics: the Prometheus text format (404 when [metrics] enabled is
+ * off, 403 to addresses not in [metrics] allow). */
+void ts_stats_serve(ts_app *app, http_request *req);
 
 /* ---- the route table (routes.c) ---------------------------------------- */
 /* Builds the service's route table under c->path_prefix. TS_ENOMEM, or
@@ -154,6 +180,8 @@ int cmd_adql(int argc, char **argv);
 int cmd_publish(int argc, char **argv);   /* cmd/publish.c */
 int cmd_unpublish(int argc, char **argv); /* cmd/publish.c */
 int cmd_tableset(int argc, char **argv);  /* cmd/tableset.c */
+int cmd_drain(int argc, char **argv);     /* cmd/drain.c */
+int cmd_cluster(int argc, char **argv);   /* cmd/cluster.c */
 
 /* The database options of the subcommands that connect (publish,
  * unpublish, tableset): -c FILE (the serve configuration: [database] dsn,

@@ -25,6 +25,13 @@ static int64_t duration_ms(int64_t secs)
 
 /* ---- executors --------------------------------------------------------------- */
 
+/* 1 when running jobs are to be given back to the queue: the instance
+ * stops, or a drain's grace time is over. */
+static int exec_giving_back(uws *u)
+{
+  return atomic_load(&u->stopping) || atomic_load(&u->give_back);
+}
+
 enum {
   EXEC_RETRIES = 5,         /* connection losses in a row before a job is ERROR */
   EXEC_RETRY_MIN_MS = 250,  /* first wait for the database after a loss, doubling */
@@ -144,7 +151,7 @@ static int exec_watch(void *ud)
   int64_t now = ts_now_ms();
   if (atomic_load(&x->e->abort))
     return 1;
-  if (atomic_load(&u->stopping))
+  if (exec_giving_back(u))
     return 3;
   if (x->deadline_ms && now > x->deadline_ms)
     return 2;
@@ -274,7 +281,7 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
 static void exec_sleep(uws *u, int64_t ms)
 {
   int64_t end = ts_now_ms() + ms;
-  while (!atomic_load(&u->stopping) && ts_now_ms() < end)
+  while (!exec_giving_back(u) && ts_now_ms() < end)
     poll(NULL, 0, EXEC_POLL_MS);
 }
 
@@ -296,7 +303,7 @@ static int exec_reconnect(uws_exec *e, jobs_job *job, ts_arena *a, int lost)
   jobs_job *now = NULL;
   for (;; wait = wait * 2 < EXEC_RETRY_MAX_MS ? wait * 2 : EXEC_RETRY_MAX_MS) {
     exec_sleep(u, wait);
-    if (atomic_load(&u->stopping))
+    if (exec_giving_back(u))
       return 0;
     ts_err rc = ensure_conn(&e->state, u->cfg->dsn, &err);
     if (!rc)
@@ -337,7 +344,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
     ts_log(TS_LOG_WARN, NULL, "job %s: %s; running it again once the database answers", job->id,
            err.msg);
     if (!exec_reconnect(e, job, a, lost)) {
-      if (!atomic_load(&u->stopping)) {
+      if (!exec_giving_back(u)) {
         ts_log(TS_LOG_INFO, NULL, "job %s: no longer executing here", job->id);
         return;
       }
@@ -348,8 +355,11 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
   if (!rc)
     return;
   if (x.copy.why == 3) {
-    /* Shutdown: the job goes back to the queue (or fails), per on_restart. */
-    if (!strcmp(c->jobs_on_restart, "requeue"))
+    /* Shutdown: the job goes back to the queue (or fails), per on_restart;
+     * a drain gives it back to the queue whatever on_restart says (another
+     * instance runs it). Either way the attempt is not counted. */
+    ts_log(TS_LOG_INFO, NULL, "job %s: given back (this instance stops)", job->id);
+    if (!strcmp(c->jobs_on_restart, "requeue") || atomic_load(&u->app->draining))
       jobs_requeue(e->state, job->id, u->instance, &e2);
     else
       jobs_fail(e->state, job->id, u->instance,
@@ -387,7 +397,9 @@ void uws__exec_main(void *arg)
 
     /* Capped like a /sync request: a query that needs more memory to
      * translate fails, it does not take the instance down. */
-    a = ts_arena_new(0, TS_QUERY_ARENA_CAP);
+    /* A draining instance claims nothing more: it only finishes what it
+     * runs. */
+    a = atomic_load(&u->app->draining) ? NULL : ts_arena_new(0, TS_QUERY_ARENA_CAP);
     if (a && !ensure_conn(&e->state, c->dsn, &err) &&
         !jobs_claim(e->state, a, u->instance, &lim, &job, &err) && job) {
       pthread_mutex_lock(&u->mu);

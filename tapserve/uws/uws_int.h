@@ -43,7 +43,8 @@ struct uws {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   unsigned kick;
-  atomic_int stopping; /* read by the executor threads without the mutex */
+  atomic_int stopping;  /* read by the executor threads without the mutex */
+  atomic_int give_back; /* a drain's grace is over: running jobs go back to the queue */
   uws_exec *execs;
   int nexec;
   /* loop side */
