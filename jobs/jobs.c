@@ -505,6 +505,11 @@ ts_err jobs_delete(PGconn *conn, const jobs_store *store, const char *id, ts_err
              err);
   if (!rc)
     rc = run(conn, "DELETE FROM tapserve.jobs WHERE id = $1", 1, v, NULL, err);
+  if (!rc) {
+    /* Its upload tables go with it, in the same transaction. */
+    jobs_upload_owner o = {id, NULL, NULL};
+    rc = jobs_upload_drop(conn, &o, NULL, err);
+  }
   if (!rc)
     rc = run(conn, "COMMIT", 0, NULL, NULL, err);
   if (rc) {
@@ -565,6 +570,9 @@ ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_u
           " WHERE j.id = (SELECT q.id FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
           "   AND ($2::int = 0 OR (SELECT count(*) FROM tapserve.jobs e"
           "        WHERE e.phase = 'EXECUTING' AND e.owner IS NOT DISTINCT FROM q.owner) < $2::int)"
+          "   AND NOT EXISTS (SELECT 1 FROM tapserve.job_deps d JOIN tapserve.jobs p"
+          "        ON p.id = d.dep_id WHERE d.job_id = q.id"
+          "        AND p.phase NOT IN ('COMPLETED', 'ERROR', 'ABORTED', 'ARCHIVED'))"
           "   ORDER BY q.queued_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
           "   AND j.phase = 'QUEUED'"
           " RETURNING j.id",
@@ -720,16 +728,23 @@ ts_err jobs_schema_json(const stream_schema *s, ts_buf *b)
 ts_err jobs_result_schema(PGconn *conn, ts_arena *a, const char *id, const char *name,
                           stream_schema *out, ts_error *err)
 {
-  PGresult *r = NULL;
   const char *v[] = {id, name};
-  ts_err rc = run(conn,
-                  "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int, c->>'datatype',"
-                  "   c->>'xtype', c->>'unit', c->>'ucd', c->>'utype', c->>'description',"
-                  "   c->>'arraysize'"
-                  " FROM tapserve.results r, jsonb_array_elements(r.columns) WITH ORDINALITY"
-                  "   AS t(c, i)"
-                  " WHERE r.job_id = $1 AND r.name = $2 ORDER BY t.i",
-                  2, v, &r, err);
+  return jobs__columns_schema(
+      conn, a,
+      "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int, c->>'datatype',"
+      "   c->>'xtype', c->>'unit', c->>'ucd', c->>'utype', c->>'description',"
+      "   c->>'arraysize'"
+      " FROM tapserve.results r, jsonb_array_elements(r.columns) WITH ORDINALITY"
+      "   AS t(c, i)"
+      " WHERE r.job_id = $1 AND r.name = $2 ORDER BY t.i",
+      2, v, out, err);
+}
+
+ts_err jobs__columns_schema(PGconn *conn, ts_arena *a, const char *sql, int n, const char *const *v,
+                            stream_schema *out, ts_error *err)
+{
+  PGresult *r = NULL;
+  ts_err rc = run(conn, sql, n, v, &r, err);
   if (rc)
     return rc;
   out->ncols = (size_t)PQntuples(r);
