@@ -49,6 +49,9 @@ typedef struct ts_app {
   uv_timer_t sync_watch;
   int sync_watch_state;       /* 0 not started, 1 running, 2 closed */
   struct http_router *routes; /* the route table (routes.c) */
+  /* The role user queries run as, granted SELECT on upload tables; ""
+   * when it is the service role (tap_upload_start). */
+  char query_role[64];
 } ts_app;
 
 /* ---- the route table (routes.c) ---------------------------------------- */

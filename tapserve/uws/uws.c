@@ -115,6 +115,53 @@ static int is_control(const char *name)
   return 0;
 }
 
+/* The job parameters of a request: every one but the UWS controls, with
+ * several UPLOAD parameters joined into one (a job keeps one value per
+ * name). Allocated in a; *upload is the joined UPLOAD or NULL. */
+static ts_err job_params(uws_op *o, ts_arena *a, jobs_param **out, size_t *n, const char **upload,
+                         ts_error *err)
+{
+  jobs_param *ps = ts_arena_calloc(a, o->np + 1, sizeof *ps);
+  size_t k = 0;
+  if (!ps)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  *upload = tap_upload_join(o->params, o->np, a);
+  for (size_t i = 0; i < o->np; i++) {
+    const char *name = o->params[i].name;
+    if (is_control(name) || ts_strcaseeq(name, "UPLOAD"))
+      continue;
+    ps[k].name = name;
+    ps[k++].value = o->params[i].value;
+  }
+  if (*upload) {
+    ps[k].name = "upload";
+    ps[k++].value = *upload;
+  }
+  *out = ps;
+  *n = k;
+  return TS_OK;
+}
+
+/* UPLOAD of job `id` (NULL: none given): the sources checked (they exist
+ * and can still give a result) and recorded as the job's dependencies, so
+ * that it runs once they are final; a cycle is refused. */
+static ts_err job_uploads(const cfg *c, PGconn *conn, const char *id, const char *upload,
+                          ts_arena *a, ts_error *err)
+{
+  tap_upload_ref *refs = NULL;
+  const char **ids = NULL;
+  size_t n = 0, nids = 0;
+  ts_err rc;
+  if (!upload)
+    return TS_OK;
+  rc = tap_upload_parse(c, upload, a, &refs, &n, err);
+  if (!rc)
+    rc = tap_upload_sources(conn, refs, n, a, &ids, &nids, err);
+  if (!rc && id)
+    rc = jobs_set_deps(conn, id, ids, nids, err);
+  return rc;
+}
+
 static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
 {
   const cfg *c = o->u->cfg;
@@ -144,22 +191,28 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
     rc = jobs_set_destruction(conn, o->id, cap_destruction(c, ms), err);
     *did = 1;
   }
-  /* Ordinary parameters (on the job or on /parameters). */
+  /* Ordinary parameters (on the job or on /parameters). A new UPLOAD is
+   * checked and its dependencies replace the old ones in the same
+   * transaction, so a refused one (a cycle) changes nothing. */
   if (!rc && (!strcmp(o->sub, "") || !strcmp(o->sub, "parameters"))) {
     size_t k = 0;
-    jobs_param *ps = calloc(o->np + 1, sizeof *ps);
-    if (!ps)
+    jobs_param *ps = NULL;
+    const char *upload = NULL;
+    ts_arena *a = ts_arena_new(0, 0);
+    if (!a)
       return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-    for (size_t i = 0; i < o->np; i++)
-      if (!is_control(o->params[i].name)) {
-        ps[k].name = o->params[i].name;
-        ps[k++].value = o->params[i].value;
-      }
-    if (k) {
+    rc = job_params(o, a, &ps, &k, &upload, err);
+    if (!rc && upload)
+      rc = job_uploads(c, conn, NULL, upload, a, err); /* refused before any change */
+    if (!rc && k) {
+      PQclear(PQexec(conn, "BEGIN"));
       rc = jobs_set_params(conn, o->id, ps, k, err);
+      if (!rc)
+        rc = job_uploads(c, conn, o->id, upload, a, err);
+      PQclear(PQexec(conn, rc ? "ROLLBACK" : "COMMIT"));
       *did = 1;
     }
-    free(ps);
+    ts_arena_free(a);
   }
   v = uws__param(o->params, o->np, "PHASE");
   if (!rc && v) {
@@ -180,8 +233,10 @@ static void work_create(uws_op *o, PGconn *conn)
   jobs_new n;
   const char *v;
   char id[40];
-  jobs_param *ps = calloc(o->np + 1, sizeof *ps);
-  if (!ps) {
+  jobs_param *ps = NULL;
+  const char *upload = NULL;
+  ts_arena *a = ts_arena_new(0, 0);
+  if (!a) {
     op_fail(o, TS_ENOMEM, "%s", "out of memory");
     return;
   }
@@ -217,19 +272,30 @@ static void work_create(uws_op *o, PGconn *conn)
     }
     n.destruction_ms = cap_destruction(c, n.destruction_ms);
   }
-  for (size_t i = 0; i < o->np; i++)
-    if (!is_control(o->params[i].name)) {
-      ps[n.nparams].name = o->params[i].name;
-      ps[n.nparams++].value = o->params[i].value;
-    }
+  if (job_params(o, a, &ps, &n.nparams, &upload, &o->err) ||
+      job_uploads(c, conn, NULL, upload, a, &o->err)) {
+    o->failed = 1;
+    goto out;
+  }
   n.params = ps;
+  /* With uploads the job is queued only once its dependencies are
+   * recorded: an executor must not claim it before. */
+  int queue = n.queue;
+  n.queue = queue && !upload;
   if (jobs_create(conn, &n, id, &o->err)) {
+    o->failed = 1;
+    goto out;
+  }
+  if (upload &&
+      (job_uploads(c, conn, id, upload, a, &o->err) || (queue && jobs_run(conn, id, &o->err)))) {
+    ts_error e2;
+    jobs_delete(conn, &o->u->store, id, &e2);
     o->failed = 1;
     goto out;
   }
   snprintf(o->location, sizeof o->location, "%s/async/%s", c->base_url, id);
 out:
-  free(ps);
+  ts_arena_free(a);
 }
 
 static void work_list(uws_op *o, PGconn *conn)
@@ -660,6 +726,16 @@ void uws_free(ts_app *app)
 }
 
 /* ---- entry points (reached through the route table, routes.c) ---------------- */
+
+const char *uws_instance_id(const ts_app *app)
+{
+  return app->uws ? app->uws->instance : NULL;
+}
+
+const struct jobs_store *uws_result_store(const ts_app *app)
+{
+  return app->uws ? &app->uws->store : NULL;
+}
 
 int uws_job_id_ok(const char *id, size_t len)
 {
