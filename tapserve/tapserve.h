@@ -42,6 +42,10 @@ typedef struct ts_app {
    * heartbeat once it gets through again; /availability reports
    * available=false while it is set. Written from worker threads. */
   atomic_int db_unreachable;
+  /* The role user queries run as, as the query connection reported it at
+   * start (main.c); "" when allow_query_as_service skipped the check.
+   * Recorded in tapserve.query_roles by uws_start. */
+  char query_role[64];
   /* /sync requests that hold or wait for a database connection (tap.c),
    * and the timer that looks for stalled ones among them. */
   struct sync_req *sync_head;
