@@ -32,6 +32,13 @@ int jobs_schema_version(void);
  * before and after. */
 ts_err jobs_migrate(PGconn *conn, int *from, int *to, ts_error *err);
 
+/* The roles user queries run as (tapserve.query_roles): each instance
+ * records its own at start; `tapserve publish` grants SELECT to those that
+ * still exist when it is given no role. jobs_query_roles returns them as
+ * a PGresult of one column (the caller PQclears it), NULL with err set. */
+ts_err jobs_record_query_role(PGconn *conn, const char *role, ts_error *err);
+PGresult *jobs_query_roles(PGconn *conn, ts_error *err);
+
 /* ---- phases --------------------------------------------------------------- */
 typedef enum jobs_phase {
   JOBS_PENDING,
@@ -248,7 +255,7 @@ ts_err jobs_store_read(jobs_store_reader *r, uint8_t *buf, size_t cap, size_t *g
 void jobs_store_reader_free(jobs_store_reader *r);
 
 /* ---- upload tables (uploads.c) -----------------------------------------
- * TAP UPLOAD tables live in schema tap_upload (created by migration 4,
+ * TAP UPLOAD tables live in schema tap_upload (created by migration 5,
  * owned by the service role), one per upload, named up_<owner>_<name>
  * where owner is the job id (async) or the request id (/sync), and are
  * recorded in tapserve.uploads with their column metadata. Loading is one

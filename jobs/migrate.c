@@ -124,7 +124,13 @@ static const char *const migrations[] = {
     "  RETURN missing;\n"
     "END $$;"
     "SELECT tapserve.watch_tap_schema();",
-    /* 4: TAP uploads. Schema tap_upload holds one table per upload, each
+    /* 4: the roles that instances run user queries as, recorded at every
+     * start, so that `tapserve publish` given only a DSN knows whom to
+     * grant SELECT to. */
+    "CREATE TABLE tapserve.query_roles ("
+    "  role text PRIMARY KEY,"
+    "  last_seen timestamptz NOT NULL DEFAULT now());",
+    /* 5: TAP uploads. Schema tap_upload holds one table per upload, each
      * recorded in tapserve.uploads (no foreign key to jobs: the table must
      * be dropped with its row, which drop_uploads does, in the job's
      * deletion or in the sweeper). job_deps: the jobs whose results a job
@@ -246,4 +252,37 @@ ts_err jobs_migrate(PGconn *conn, int *from, int *to, ts_error *err)
 fail:
   PQclear(PQexec(conn, "ROLLBACK"));
   return rc;
+}
+
+ts_err jobs_record_query_role(PGconn *conn, const char *role, ts_error *err)
+{
+  PGresult *r = PQexecParams(conn,
+                             "INSERT INTO tapserve.query_roles (role) VALUES ($1)"
+                             " ON CONFLICT (role) DO UPDATE SET last_seen = now()",
+                             1, NULL, &role, NULL, NULL, 0);
+  ts_err rc = TS_OK;
+  if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    rc = ts_fail(err, TS_EDB, 0, "cannot record the query role: %s", PQerrorMessage(conn));
+  PQclear(r);
+  return rc;
+}
+
+PGresult *jobs_query_roles(PGconn *conn, ts_error *err)
+{
+  /* Before migration 4 (a database no instance of this version has
+   * served yet) there are none; roles dropped since are left out. Not
+   * inside a transaction: the missing table would abort it. */
+  PGresult *r = PQexec(conn, "SELECT q.role FROM tapserve.query_roles q"
+                             " JOIN pg_roles p ON p.rolname = q.role"
+                             " ORDER BY q.last_seen DESC, q.role");
+  if (PQresultStatus(r) == PGRES_TUPLES_OK)
+    return r;
+  const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  if (state && !strcmp(state, "42P01")) { /* undefined_table */
+    PQclear(r);
+    return PQexec(conn, "SELECT NULL::text WHERE false");
+  }
+  ts_fail(err, TS_EDB, 0, "cannot read tapserve.query_roles: %s", PQerrorMessage(conn));
+  PQclear(r);
+  return NULL;
 }

@@ -94,7 +94,7 @@ static ts_err load_metadata(ts_app *app, ts_error *err)
  * holds USAGE or CREATE on the schema, or, before the schema exists, when
  * it has the privileges of the service role (the same role, a member of
  * it, or a superuser). allow_query_as_service = yes skips the check. */
-static ts_err check_query_role(const cfg *c, ts_error *err)
+static ts_err check_query_role(const cfg *c, char *role, size_t role_size, ts_error *err)
 {
   static const char sql[] =
       "SELECT current_user, CASE WHEN n.oid IS NULL THEN pg_has_role($1, 'USAGE')"
@@ -126,8 +126,10 @@ static ts_err check_query_role(const cfg *c, ts_error *err)
                  PQerrorMessage(q));
     goto out;
   }
+  snprintf(role, role_size, "%s", PQgetvalue(r, 0, 0));
   if (strcmp(PQgetvalue(r, 0, 1), "t") != 0)
     goto out;
+  role[0] = '\0';
   if (c->query_dsn[0])
     snprintf(who, sizeof who, "the query role \"%.60s\" of [database] query_dsn",
              PQgetvalue(r, 0, 0));
@@ -166,7 +168,8 @@ int ts_serve(cfg *c)
   s.app.loop = uv_default_loop();
   s.app.started_ms = ts_now_ms();
 
-  if (load_metadata(&s.app, &err) || check_query_role(c, &err)) {
+  if (load_metadata(&s.app, &err) ||
+      check_query_role(c, s.app.query_role, sizeof s.app.query_role, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
     return 1;
   }

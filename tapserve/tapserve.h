@@ -42,6 +42,10 @@ typedef struct ts_app {
    * heartbeat once it gets through again; /availability reports
    * available=false while it is set. Written from worker threads. */
   atomic_int db_unreachable;
+  /* The role user queries run as, as the query connection reported it at
+   * start (main.c); "" when allow_query_as_service skipped the check.
+   * Recorded in tapserve.query_roles by uws_start. */
+  char query_role[64];
   /* /sync requests that hold or wait for a database connection (tap.c),
    * and the timer that looks for stalled ones among them. */
   struct sync_req *sync_head;
@@ -49,9 +53,9 @@ typedef struct ts_app {
   uv_timer_t sync_watch;
   int sync_watch_state;       /* 0 not started, 1 running, 2 closed */
   struct http_router *routes; /* the route table (routes.c) */
-  /* The role user queries run as, granted SELECT on upload tables; ""
-   * when it is the service role (tap_upload_start). */
-  char query_role[64];
+  /* The role granted SELECT on upload tables: the query role, "" when it
+   * is the service role, which owns them (tap_upload_start). */
+  char upload_role[64];
 } ts_app;
 
 /* ---- the route table (routes.c) ---------------------------------------- */

@@ -562,7 +562,7 @@ static void sync_with_uploads(ts_app *app, http_request *req, tap_params *p, con
   u->env.c = app->cfg;
   u->env.db = app->db;
   u->env.store = uws_result_store(app);
-  u->env.query_role = app->query_role;
+  u->env.query_role = app->upload_role;
   u->env.owner.request_id = u->reqid;
   u->env.owner.instance = u->instance;
   u->env.deadline_ms = ts_now_ms() + (int64_t)app->cfg->sync_timeout_s * 1000;

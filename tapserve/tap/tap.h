@@ -205,7 +205,7 @@ ts_err tap_upload_sources(PGconn *conn, const tap_upload_ref *refs, size_t n, ts
  * columns' metadata, all in a. */
 ts_err tap_upload_layer(PGconn *conn, ts_arena *a, const jobs_upload_owner *o, adql_layer *l,
                         ts_error *err);
-/* At start, after uws_start: finds the query role (app->query_role) and
+/* At start, after uws_start: finds the query role (app->upload_role) and
  * lets it use schema tap_upload. Blocking. */
 ts_err tap_upload_start(ts_app *app, ts_error *err);
 

@@ -310,13 +310,13 @@ ts_err tap_upload_start(ts_app *app, ts_error *err)
     rc = ts_fail(err, TS_EDB, 0, "cannot read the query role: %s", PQerrorMessage(q ? q : svc));
     goto out;
   }
-  snprintf(app->query_role, sizeof app->query_role, "%s", PQgetvalue(r, 0, 0));
+  snprintf(app->upload_role, sizeof app->upload_role, "%s", PQgetvalue(r, 0, 0));
   /* The service role owns the upload tables: only another role needs a
    * grant. */
-  if (!strcmp(app->query_role, PQuser(svc)))
-    app->query_role[0] = '\0';
+  if (!strcmp(app->upload_role, PQuser(svc)))
+    app->upload_role[0] = '\0';
   else
-    rc = jobs_upload_grant_schema(svc, app->query_role, err);
+    rc = jobs_upload_grant_schema(svc, app->upload_role, err);
 out:
   PQclear(r);
   if (q)

@@ -626,6 +626,8 @@ ts_err uws_start(ts_app *app, ts_error *err)
   if (!conn)
     return err->code;
   rc = jobs_migrate(conn, &from, &to, err);
+  if (!rc && app->query_role[0])
+    rc = jobs_record_query_role(conn, app->query_role, err);
   jobs_db_put(u->db, conn);
   if (rc)
     return rc;

@@ -95,7 +95,7 @@ static ts_err exec_uploads(exec_run *x, adql_layer **layer, ts_error *err)
   env.c = u->cfg;
   env.db = u->db;
   env.store = &u->store;
-  env.query_role = u->app->query_role;
+  env.query_role = u->app->upload_role;
   env.owner.job_id = x->job->id;
   env.deadline_ms = 0; /* final by now: no waiting */
   rc = tap_upload_parse(u->cfg, upload, x->a, &refs, &n, err);
