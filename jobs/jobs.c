@@ -505,11 +505,6 @@ ts_err jobs_delete(PGconn *conn, const jobs_store *store, const char *id, ts_err
              err);
   if (!rc)
     rc = run(conn, "DELETE FROM tapserve.jobs WHERE id = $1", 1, v, NULL, err);
-  if (!rc) {
-    /* Its upload tables go with it, in the same transaction. */
-    jobs_upload_owner o = {id, NULL, NULL};
-    rc = jobs_upload_drop(conn, &o, NULL, err);
-  }
   if (!rc)
     rc = run(conn, "COMMIT", 0, NULL, NULL, err);
   if (rc) {
@@ -521,6 +516,14 @@ ts_err jobs_delete(PGconn *conn, const jobs_store *store, const char *id, ts_err
     cancel_backend(conn, (int)i64(job, 0, 1));
   for (int i = 0; store && i < PQntuples(res); i++)
     jobs_store_remove(store, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+  /* Its upload tables, once its query is cancelled (it may still read
+   * them); what cannot go now the sweeper drops, the job being gone. */
+  {
+    jobs_upload_owner o = {id, NULL, NULL};
+    ts_error e2;
+    if (jobs_upload_drop(conn, &o, NULL, &e2))
+      ts_log(TS_LOG_INFO, NULL, "job %s: upload tables left for the sweeper: %s", id, e2.msg);
+  }
 out:
   PQclear(job);
   PQclear(res);

@@ -158,6 +158,8 @@ static const char *const migrations[] = {
     "  t text;\n"
     "  n integer := 0;\n"
     "BEGIN\n"
+    "  /* a table still read by a query is left for the next sweep */\n"
+    "  PERFORM set_config('lock_timeout', '2s', true);\n"
     "  FOR t IN SELECT u.table_name FROM tapserve.uploads u WHERE u.table_name = ANY(tables)\n"
     "      ORDER BY 1 FOR UPDATE SKIP LOCKED LOOP\n"
     "    EXECUTE format('DROP TABLE IF EXISTS tap_upload.%I', t);\n"

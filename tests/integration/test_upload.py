@@ -1,0 +1,282 @@
+"""TAP UPLOAD of earlier results (job:ID and this service's own result URL):
+joins with demo.sources on /sync and in async jobs, compared with the same
+join in psql; result metadata from the upload; errors naming the upload;
+limits; jobs that wait for the jobs they upload from; cycles refused; the
+tables dropped after a /sync response, after a job ends or is deleted, and
+by the sweeper after kill -9; a result of a job run on instance A joined on
+instance B."""
+
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+import tsit
+from test_uws import UWS, create, job_xml, wait_final
+
+# A few hundred demo sources: the list an astronomer brings.
+LIST_QUERY = "SELECT TOP 300 source_id AS sid, ra, dec FROM demo.sources WHERE MOD(source_id, 7) = 0 ORDER BY source_id"
+JOIN = (
+    "SELECT u.sid, s.source_id, s.phot_g_mean_mag FROM TAP_UPLOAD.mine AS u JOIN demo.sources AS s "
+    "ON 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', u.ra, u.dec, 0.05)) "
+    "ORDER BY u.sid, s.source_id"
+)
+PSQL_JOIN = (
+    "SELECT u.source_id, s.source_id, s.phot_g_mean_mag FROM "
+    "(SELECT source_id, ra, dec FROM demo.sources WHERE source_id % 7 = 0 ORDER BY source_id LIMIT 300) u "
+    "JOIN demo.sources s ON spoint(radians(s.ra), radians(s.dec)) <@ "
+    "scircle(spoint(radians(u.ra), radians(u.dec)), radians(0.05)) ORDER BY 1, 2"
+)
+
+
+def upload_tables(psql):
+    return int(psql.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'tap_upload'"))
+
+
+def upload_rows(psql):
+    return int(psql.scalar("SELECT count(*) FROM tapserve.uploads"))
+
+
+def until(cond, limit=60):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def hold_lock(cluster, psql, table):
+    """A psql session holding an ACCESS EXCLUSIVE lock on table, once it is
+    granted; write COMMIT to its stdin to release it."""
+    locker = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", cluster["dsn"]],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    locker.stdin.write("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE;\n" % table)
+    locker.stdin.flush()
+    assert until(lambda: psql.scalar("SELECT count(*) FROM pg_locks WHERE relation = '%s'::regclass AND granted" % table) != "0")
+    return locker
+
+
+def release(locker):
+    if locker.poll() is None:
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
+        locker.wait(timeout=30)
+
+
+def jid(url):
+    return url.rstrip("/").rsplit("/", 1)[1]
+
+
+def csv_rows(text):
+    lines = [l for l in text.splitlines() if l]
+    return [l.split(",") for l in lines[1:]]
+
+
+@pytest.fixture(scope="module")
+def up(start_server):
+    return start_server({"jobs.sweep_interval": "1", "jobs.heartbeat": "1"})
+
+
+@pytest.fixture(scope="module")
+def list_job(up):
+    """A completed job whose result is the list."""
+    url = create(up, LIST_QUERY)
+    assert wait_final(url) == "COMPLETED"
+    return url
+
+
+def psql_join(psql):
+    out = psql.run(PSQL_JOIN)
+    return [l.split("\t") for l in out.splitlines() if l]
+
+
+def test_sync_job_upload_join(up, list_job, psql):
+    before = upload_tables(psql)
+    for uri in ("job:" + jid(list_job), list_job + "/results/result"):
+        r = up.sync({"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine," + uri, "RESPONSEFORMAT": "csv"})
+        assert r.status_code == 200, r.text
+        got = csv_rows(r.text)
+        want = psql_join(psql)
+        assert len(want) > 300
+        assert [g[:2] for g in got] == [w[:2] for w in want]
+    # the tables lived for the request only
+    assert until(lambda: upload_tables(psql) == before)
+    assert "up_" not in psql.scalar("SELECT string_agg(table_name, ',') FROM tapserve.uploads")
+
+
+def test_sync_upload_metadata_from_the_upload(up, list_job):
+    q = "SELECT ra, dec, sid FROM TAP_UPLOAD.t WHERE sid < 100"
+    r = up.sync({"LANG": "ADQL", "QUERY": q, "UPLOAD": "t,job:" + jid(list_job), "RESPONSEFORMAT": "votable/td"})
+    assert r.status_code == 200, r.text
+    root = tsit.parse_xml(r.content)
+    fields = {f.get("name"): f for f in tsit.find_all_local(root, "FIELD")}
+    assert fields["ra"].get("unit") == "deg"
+    assert fields["ra"].get("ucd") == "pos.eq.ra;meta.main"
+    assert fields["sid"].get("datatype") == "long"
+    assert len(tsit.tabledata_rows(root)) == 14  # 0, 7, ..., 91
+
+
+def test_sync_two_uploads_several_parameters(up, list_job):
+    j = jid(list_job)
+    q = "SELECT COUNT(*) AS n FROM TAP_UPLOAD.a JOIN TAP_UPLOAD.b ON a.sid = b.sid"
+    r = up.sync([("LANG", "ADQL"), ("QUERY", q), ("UPLOAD", "a,job:" + j), ("UPLOAD", "b,job:" + j), ("RESPONSEFORMAT", "csv")])
+    assert r.status_code == 200, r.text
+    assert csv_rows(r.text) == [["300"]]
+
+
+def test_uploads_are_per_request(up):
+    r = up.sync({"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.mine"})
+    assert r.status_code == 400
+    assert "TAP_UPLOAD.mine" in tsit.error_message(r.content)
+
+
+@pytest.mark.parametrize(
+    "upload,status,words",
+    [
+        ("mine,ftp://example.org/t.vot", 400, ['UPLOAD "mine"', "unsupported URI"]),
+        ("mine,job:0123456789abcdef0123456789abcdef", 400, ['UPLOAD "mine"', "no job"]),
+        ("1mine,job:0123456789abcdef0123456789abcdef", 400, ["regular identifier"]),
+        ("x,job:0123;X,job:0123", 400, ['"X" is given twice']),
+        ("nocomma", 400, ["name,URI"]),
+    ],
+)
+def test_sync_upload_errors(up, psql, upload, status, words):
+    before = upload_tables(psql)
+    r = up.sync({"LANG": "ADQL", "QUERY": "SELECT 1 AS x FROM demo.sources", "UPLOAD": upload})
+    assert r.status_code == status, r.text
+    msg = tsit.error_message(r.content)
+    for w in words:
+        assert w in msg
+    assert upload_tables(psql) == before
+
+
+def test_upload_of_failed_job_is_an_error(up):
+    bad = create(up, "SELECT 1/0 AS x FROM demo.sources")
+    assert wait_final(bad) == "ERROR"
+    r = up.sync({"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,job:" + jid(bad)})
+    assert r.status_code == 400
+    assert "ERROR" in tsit.error_message(r.content) and '"t"' in tsit.error_message(r.content)
+    r = requests.post(up.base + "/async", data={"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,job:" + jid(bad)}, allow_redirects=False, timeout=30)
+    assert r.status_code == 400, r.text
+
+
+def test_limits_name_the_limit_and_leave_nothing(start_server, psql):
+    # Its executors would run other tests' jobs under these limits: it runs
+    # none (all instances of one cluster are meant to share a configuration).
+    srv = start_server({"upload.max_rows": "100", "upload.max_uploads": "1", "upload.max_columns": "2", "jobs.max_executing": "0"})
+    url = create(srv, LIST_QUERY)
+    assert wait_final(url) == "COMPLETED"
+    before = upload_tables(psql)
+    for upload, words in (
+        ("t,job:" + jid(url), ["max_rows", '"t"']),
+        ("t,job:%s;u,job:%s" % (jid(url), jid(url)), ["max_uploads"]),
+    ):
+        r = srv.sync({"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": upload})
+        assert r.status_code in (400, 413), r.text
+        for w in words:
+            assert w in tsit.error_message(r.content)
+    small = create(srv, "SELECT TOP 10 source_id, ra, dec FROM demo.sources")
+    assert wait_final(small) == "COMPLETED"
+    r = srv.sync({"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,job:" + jid(small)})
+    assert r.status_code == 413 and "max_columns" in tsit.error_message(r.content), r.text
+    assert upload_tables(psql) == before
+    # capabilities advertise the byte limit
+    caps = requests.get(srv.base + "/capabilities", timeout=30).text
+    assert '<hard unit="byte">67108864</hard>' in caps
+
+
+def test_async_job_upload_and_cleanup(up, list_job, psql):
+    url = create(up, JOIN, UPLOAD="mine,job:" + jid(list_job), RESPONSEFORMAT="csv")
+    assert wait_final(url) == "COMPLETED", requests.get(url + "/error", timeout=30).text
+    r = requests.get(url + "/results/result", timeout=60)
+    assert [g[:2] for g in csv_rows(r.text)] == [w[:2] for w in psql_join(psql)]
+    # final: its tables are gone
+    assert until(lambda: psql.scalar("SELECT count(*) FROM tapserve.uploads WHERE job_id = '%s'" % jid(url)) == "0")
+    assert psql.scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'up_%s_%%'" % jid(url)) == "0"
+
+
+def test_async_waits_for_the_job_it_uploads(up, cluster, psql):
+    locker = hold_lock(cluster, psql, "demo.fields")
+    try:
+        first = create(up, "SELECT field_id, ra, dec, name, observed FROM demo.fields")
+        assert until(lambda: job_xml(first).find(UWS + "phase").text == "EXECUTING")
+        second = create(up, "SELECT COUNT(*) AS n FROM TAP_UPLOAD.f", UPLOAD="f,job:" + jid(first), RESPONSEFORMAT="csv")
+        # not claimed while the first one runs: a job queued after it, with
+        # no dependency, runs to its end meanwhile
+        third = create(up, "SELECT TOP 1 source_id FROM demo.sources WHERE source_id = -1")
+        assert wait_final(third) == "COMPLETED"
+        assert job_xml(second).find(UWS + "phase").text == "QUEUED"
+        release(locker)
+        assert wait_final(first) == "COMPLETED"
+        assert wait_final(second) == "COMPLETED"
+        n = psql.scalar("SELECT count(*) FROM demo.fields")
+        assert csv_rows(requests.get(second + "/results/result", timeout=60).text) == [[n]]
+    finally:
+        release(locker)
+
+
+def test_cycle_refused_at_parameter_update(up):
+    a = create(up, "SELECT TOP 1 source_id FROM demo.sources", run=False)
+    b = create(up, "SELECT * FROM TAP_UPLOAD.x", run=False, UPLOAD="x,job:" + jid(a))
+    r = requests.post(a + "/parameters", data={"UPLOAD": "y,job:" + jid(b)}, allow_redirects=False, timeout=30)
+    assert r.status_code == 400 and "cycle" in tsit.error_message(r.content), r.text
+    params = {p.get("id"): p.text for p in job_xml(a).iter(UWS + "parameter")}
+    assert "upload" not in params  # nothing changed
+    for u in (a, b):
+        requests.delete(u, timeout=30)
+
+
+def test_delete_drops_the_job_tables(up, list_job, psql, cluster):
+    # the job holds its table while its query waits for a lock
+    locker = hold_lock(cluster, psql, "demo.sources")
+    try:
+        url = create(up, JOIN, UPLOAD="mine,job:" + jid(list_job))
+        assert until(lambda: psql.scalar("SELECT count(*) FROM tapserve.uploads WHERE job_id = '%s'" % jid(url)) == "1")
+        # a position index on the ra/dec pair (main UCDs)
+        t = "up_%s_mine" % jid(url)
+        assert psql.scalar("SELECT count(*) FROM pg_indexes WHERE tablename = '%s' AND indexdef LIKE '%%gist%%spoint%%'" % t) == "1"
+        # deleted while its query still runs: the query is cancelled and
+        # the table goes with the job
+        requests.delete(url, timeout=30)
+        assert until(lambda: psql.scalar("SELECT count(*) FROM pg_tables WHERE tablename = '%s'" % t) == "0")
+    finally:
+        release(locker)
+
+
+def test_two_instances_and_kill9_sweeper(start_server, workdir, cluster, psql):
+    a = start_server({"jobs.sweep_interval": "1", "jobs.heartbeat": "1", "jobs.instance_timeout": "3"})
+    url = create(a, LIST_QUERY)
+    assert wait_final(url) == "COMPLETED"
+    # B, another instance on the same database, joins A's result
+    b = tsit.Server(workdir, "upload-b", cluster["dsn"], {"jobs.max_executing": "0", "jobs.heartbeat": "1", "jobs.instance_timeout": "3"})
+    try:
+        r = b.sync({"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine,job:" + jid(url), "RESPONSEFORMAT": "csv"})
+        assert r.status_code == 200, r.text
+        assert [g[:2] for g in csv_rows(r.text)] == [w[:2] for w in psql_join(psql)]
+        # a /sync request on B holds its table while its query waits for a
+        # lock; B dies (kill -9): A's sweeper drops the table
+        locker = hold_lock(cluster, psql, "demo.sources")
+
+        t = threading.Thread(target=lambda: _quiet(b.sync, {"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine,job:" + jid(url)}), daemon=True)
+        t.start()
+        assert until(lambda: psql.scalar("SELECT count(*) FROM tapserve.uploads WHERE request_id IS NOT NULL") == "1")
+        b.proc.send_signal(signal.SIGKILL)
+        b.proc.wait(timeout=30)
+        release(locker)
+        assert until(lambda: psql.scalar("SELECT count(*) FROM tapserve.uploads WHERE request_id IS NOT NULL") == "0", 60)
+        assert psql.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'tap_upload' AND tablename NOT IN (SELECT table_name FROM tapserve.uploads)") == "0"
+    finally:
+        b.stop()
+
+
+def _quiet(fn, *args):
+    try:
+        fn(*args)
+    except Exception:
+        pass
