@@ -142,6 +142,21 @@ ts_err http_request_params(http_request *r, http_param **out, size_t *n, ts_erro
   if (rc == TS_OK && strcmp(r->method, "POST") == 0 &&
       http__is_form_type(http_header_get(r, "content-type")))
     rc = http_parse_form(r->arena, r->body, r->body_len, &params, &np, &cap, err);
+  if (rc == TS_OK && q->mp) {
+    const http_param *mp;
+    size_t nmp;
+    http__body_mp_params(q, &mp, &nmp);
+    if (nmp > 0) {
+      http_param *all = ts_arena_alloc(r->arena, (np + nmp) * sizeof *all);
+      if (!all)
+        return ts_fail(err, TS_ENOMEM, 0, "too many parameters for the request's memory limit");
+      if (np)
+        memcpy(all, params, np * sizeof *all);
+      memcpy(all + np, mp, nmp * sizeof *all);
+      params = all;
+      np += nmp;
+    }
+  }
   if (rc != TS_OK)
     return rc;
   q->params = params;

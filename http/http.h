@@ -2,7 +2,9 @@
  *
  * One request at a time per connection (pipelined requests wait; reading
  * pauses while a response is being written). The handler gets a request
- * whose body has been read completely (bounded by max_body) and answers
+ * whose body has been read completely (bounded by max_body; a multipart
+ * body was streamed to parameters and spooled file parts, see
+ * http_request_parts, and is not in `body`) and answers
  * either with http_respond() (whole body, Content-Length) or with
  * http_begin_chunked() + http_write() + http_end() (streamed).
  *
@@ -58,6 +60,11 @@ enum { HTTP_BODY_FREE = 16 * 1024 };
 
 typedef void (*http_handler_fn)(http_request *req, void *ud);
 
+/* The body of the server's own error answers (limits, malformed requests,
+ * timeouts): writes it into b and returns its content type, or NULL to
+ * leave the plain-text line. Called on the loop thread. */
+typedef const char *(*http_error_doc_fn)(ts_buf *b, int status, const char *msg);
+
 typedef struct http_server_opts {
   size_t max_header_bytes;      /* whole header block; 431 beyond (default 16 KiB) */
   size_t max_body_bytes;        /* 413 beyond (default 16 MiB) */
@@ -78,7 +85,15 @@ typedef struct http_server_opts {
                                    * (default 64 MiB; the first HTTP_BODY_FREE bytes of each body
                                    * are not counted) */
   size_t arena_cap;               /* per-request arena cap (default 64 MiB) */
-  const char *server_header;      /* "tapserve/1.0" */
+  /* multipart/form-data POST bodies are streamed, never held whole: */
+  size_t max_upload_body_bytes; /* the whole multipart body: 413 beyond (default 1 GiB) */
+  size_t max_upload_parts;      /* parts of one body: 413 beyond (default 100) */
+  size_t max_part_header_bytes; /* header block of one part: 413 beyond (default 8 KiB) */
+  size_t spool_budget_bytes;    /* file parts spooled by all requests together: 503
+                                 * beyond (default 4 GiB) */
+  const char *spool_dir;        /* where file parts are spooled (default $TMPDIR, else /tmp) */
+  http_error_doc_fn error_doc;  /* NULL: our errors are one line of text/plain */
+  const char *server_header;    /* "tapserve/1.0" */
 } http_server_opts;
 
 /* Fills defaults for every zero field. */
@@ -100,10 +115,26 @@ void http_server_free(http_server *s);
 const char *http_header_get(const http_request *r, const char *name);
 
 /* Parameters of the query string and, for POST
- * application/x-www-form-urlencoded, of the body, in order (query string
- * first). Decoded into the request arena. TS_EINVAL on malformed
+ * application/x-www-form-urlencoded, of the body (for POST
+ * multipart/form-data: its parts without a filename), in order (query
+ * string first). Decoded into the request arena. TS_EINVAL on malformed
  * percent-encoding. */
 ts_err http_request_params(http_request *r, http_param **out, size_t *n, ts_error *err);
+/* One file part of a multipart/form-data request. */
+typedef struct http_part {
+  const char *name;         /* the part's form field name */
+  const char *filename;     /* NULL when the part has none */
+  const char *content_type; /* NULL when the part has none */
+  int fd;                   /* content spooled to an unlinked temporary file; read with pread
+                             * from offset 0; closed when the request is freed */
+  uint64_t size;
+} http_part;
+/* The file parts (parts with a filename) of a multipart/form-data request,
+ * in order; none for other requests. Parts without a filename are
+ * parameters: http_request_params returns them with the query string's,
+ * exactly as for application/x-www-form-urlencoded. */
+ts_err http_request_parts(http_request *r, const http_part **parts, size_t *n);
+
 /* Decodes application/x-www-form-urlencoded text; appends to the array. */
 ts_err http_parse_form(ts_arena *a, const char *s, size_t len, http_param **params, size_t *n,
                        size_t *cap, ts_error *err);

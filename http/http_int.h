@@ -47,7 +47,8 @@ typedef struct http__req {
   void *drain_ud;
   void (*on_abort)(void *ud);
   void *abort_ud;
-  http_param *params; /* cached result of http_request_params */
+  struct http__mpbody *mp; /* a multipart body's parts and parameters (body.c) */
+  http_param *params;      /* cached result of http_request_params */
   size_t nparams;
   int params_done;
 } http__req;
@@ -80,9 +81,13 @@ typedef struct http__reqparser {
   http__budget *budget; /* NULL: bodies are not budgeted (tests, fuzzer) */
   size_t body_reserved; /* of budget, for the body being received */
   int expect_continue;  /* set at head end when 100 Continue should be sent */
-  int err_status;       /* with HTTP__FEED_ERROR: 400, 405, 413, 431, 500 */
+  int err_status;       /* with HTTP__FEED_ERROR: 400, 405, 413, 415, 431, 500, 503 */
   const char *err_msg;
-  http_request *req; /* with HTTP__FEED_REQUEST: owned by the caller */
+  char err_text[512];      /* err_msg when it has to be composed */
+  struct http__mpbody *mp; /* the multipart body being streamed (in the request's arena) */
+  size_t body_seen;        /* bytes of the streamed body so far */
+  http__budget *spool;     /* NULL: spooled bytes are not budgeted (tests, fuzzer) */
+  http_request *req;       /* with HTTP__FEED_REQUEST: owned by the caller */
 } http__reqparser;
 
 void http__reqparser_init(http__reqparser *p, const http_server_opts *o);
@@ -113,6 +118,80 @@ int http__pct_decode(const char *s, size_t n, int plus_space, char *out, size_t 
  * NUL bytes (%00) and malformed escapes are TS_EINVAL. */
 ts_err http__decode(ts_arena *a, const char *s, size_t n, int plus_space, char **out,
                     ts_error *err);
+
+/* ---- multipart/form-data (multipart.c) ------------------------------------ */
+
+enum { HTTP__MP_BOUNDARY_MAX = 70 }; /* RFC 2046 */
+
+/* What a part's headers said; the strings live only during on_part. */
+typedef struct http__mp_part {
+  const char *name;         /* Content-Disposition name (quoted-string decoded) */
+  const char *filename;     /* filename* (RFC 5987, as UTF-8) or filename; NULL: none */
+  const char *content_type; /* as sent, never trusted; NULL: none */
+  unsigned index;           /* 1-based */
+} http__mp_part;
+
+/* Each callback returns TS_OK, or a code having filled err: the parser then
+ * fails with it. on_data gets the part's content in pieces. */
+typedef struct http__mp_cbs {
+  ts_err (*on_part)(void *ud, const http__mp_part *part, ts_error *err);
+  ts_err (*on_data)(void *ud, const char *p, size_t n, ts_error *err);
+  ts_err (*on_part_end)(void *ud, ts_error *err);
+} http__mp_cbs;
+
+typedef struct http__mp {
+  char delim[3 + HTTP__MP_BOUNDARY_MAX]; /* "\n--" boundary */
+  size_t dlen;
+  const char *boundary; /* into delim */
+  size_t blen;
+  size_t matched; /* bytes of delim matched so far, held back */
+  int pending_cr; /* a CR held back: the delimiter's, or content */
+  int state;
+  int in_part;     /* on_part ran, on_part_end not yet */
+  unsigned nparts; /* parts begun */
+  ts_buf hb;       /* the current part's header block, capped */
+  size_t max_header;
+  size_t line_start; /* of the header line being collected, in hb */
+  int have_cd, have_ct;
+  size_t cd_off, cd_len, ct_off, ct_len; /* header values in hb */
+  char *dec;                             /* decoded header values */
+  const http__mp_cbs *cbs;
+  void *ud;
+} http__mp;
+
+/* 1 when a Content-Type value is multipart/form-data (any case, parameters
+ * after ';'). */
+int http__is_multipart_type(const char *ct);
+/* The boundary parameter of a multipart/form-data Content-Type (quoted or
+ * not), NUL-terminated. TS_EINVAL (message for the client) when the type is
+ * another, the boundary is missing or breaks RFC 2046 (1..70 bchars, no
+ * trailing space). */
+ts_err http__mp_boundary(const char *content_type, char out[HTTP__MP_BOUNDARY_MAX + 1], size_t *len,
+                         ts_error *err);
+/* max_header_bytes bounds one part's header block (TS_ELIMIT beyond).
+ * TS_ENOMEM when the buffers cannot be had; free with http__mp_free in any
+ * case. */
+ts_err http__mp_init(http__mp *m, const char *boundary, size_t blen, size_t max_header_bytes,
+                     const http__mp_cbs *cbs, void *ud);
+/* Feeds the next piece of the body (any split). TS_EINVAL on a malformed
+ * body, TS_ELIMIT on a part header block too long, or a callback's code;
+ * err says what. Not to be called again after a failure. */
+ts_err http__mp_feed(http__mp *m, const char *data, size_t len, ts_error *err);
+/* The body is complete: TS_EINVAL unless the close delimiter was seen. */
+ts_err http__mp_finish(http__mp *m, ts_error *err);
+void http__mp_free(http__mp *m);
+
+/* ---- a multipart body on its way in (body.c) ------------------------------ */
+
+/* After the head of a POST multipart/form-data request: the body goes to
+ * the parts from now on. Each returns 0, or -1 having set p->err_status
+ * and p->err_msg. */
+int http__body_mp_begin(http__reqparser *p, http__req *q, const char *content_type);
+int http__body_mp_feed(http__reqparser *p, const char *at, size_t len);
+/* The whole body is in: -1 unless it was complete. */
+int http__body_mp_end(http__reqparser *p);
+/* The parameters (parts without a filename) of a multipart request. */
+void http__body_mp_params(const http__req *q, const http_param **params, size_t *n);
 
 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 void http__date(char out[32], int64_t unix_ms);
@@ -149,6 +228,7 @@ struct http_server {
   http_conn *wait_head, *wait_tail;
   http__addr *addrs[HTTP__ADDR_BUCKETS];
   http__budget body_budget;
+  http__budget spool_budget; /* bytes of file parts spooled (body.c) */
   int shutting_down;
   void (*done)(void *ud);
   void *done_ud;

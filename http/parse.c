@@ -8,6 +8,7 @@
 #include "http/http_int.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,14 +221,42 @@ static int on_headers_complete(http_parser *hp)
   }
   q->pub.nheaders = p->nhdrs;
 
-  /* Form parameters (an ADQL query is at most 1 MiB) have a lower limit
-   * than other bodies (uploads); every body counts against the budget,
-   * reserved here at once when its length is announced. */
-  p->body_limit = p->opts->max_body_bytes;
-  if (http__is_form_type(http_header_get(&q->pub, "content-type")) &&
-      p->opts->max_form_body_bytes < p->body_limit)
-    p->body_limit = p->opts->max_form_body_bytes;
-  if ((hp->flags & F_CHUNKED) == 0 && hp->content_length != ULLONG_MAX) {
+  const char *ct = http_header_get(&q->pub, "content-type");
+  const char *ce = http_header_get(&q->pub, "content-encoding");
+  int has_body =
+      (hp->flags & F_CHUNKED) || (hp->content_length != ULLONG_MAX && hp->content_length > 0);
+  int known = (hp->flags & F_CHUNKED) == 0 && hp->content_length != ULLONG_MAX;
+  /* We decode no request body: a compressed one would reach the handler
+   * (or the spool) as bytes it cannot read, and unbounded once inflated. */
+  if (has_body && ce && *ce && !ts_strcaseeq(ce, "identity")) {
+    snprintf(p->err_text, sizeof p->err_text,
+             "request bodies with Content-Encoding \"%.40s\" are not accepted; send the body "
+             "uncompressed",
+             ce);
+    return rp_fail(p, 415, p->err_text);
+  }
+  /* A multipart body streams to its parts (body.c): limited on its own
+   * and not held in memory, so not counted against the body budget. */
+  if (hp->method == HTTP_POST && http__is_multipart_type(ct)) {
+    p->body_limit = p->opts->max_upload_body_bytes;
+    if (known && hp->content_length > p->body_limit) {
+      snprintf(p->err_text, sizeof p->err_text, "multipart request body larger than %zu bytes",
+               p->body_limit);
+      return rp_fail(p, 413, p->err_text);
+    }
+    if (known && p->spool && hp->content_length > p->spool->cap - p->spool->used)
+      return rp_fail(p, 503, "uploads in progress fill the server's spool space; try again later");
+    if (http__body_mp_begin(p, q, ct) != 0)
+      return -1;
+  } else {
+    /* Form parameters (an ADQL query is at most 1 MiB) have a lower limit
+     * than other bodies; every body counts against the budget, reserved
+     * here at once when its length is announced. */
+    p->body_limit = p->opts->max_body_bytes;
+    if (http__is_form_type(ct) && p->opts->max_form_body_bytes < p->body_limit)
+      p->body_limit = p->opts->max_form_body_bytes;
+  }
+  if (!p->mp && known) {
     if (hp->content_length > p->body_limit)
       return rp_fail(p, 413, "request body too large");
     if (!body_reserve(p, (size_t)hp->content_length))
@@ -241,7 +270,7 @@ static int on_headers_complete(http_parser *hp)
   if (expect && hp->http_minor >= 1 && ts_strcaseeq(expect, "100-continue") &&
       ((hp->flags & F_CHUNKED) || (hp->content_length != ULLONG_MAX && hp->content_length > 0)))
     p->expect_continue = 1;
-  if (hp->content_length != ULLONG_MAX && hp->content_length > 0 &&
+  if (!p->mp && hp->content_length != ULLONG_MAX && hp->content_length > 0 &&
       ts_buf_reserve(&p->body, (size_t)hp->content_length) != TS_OK)
     return rp_fail(p, 503, "server out of memory");
   return 0;
@@ -250,6 +279,8 @@ static int on_headers_complete(http_parser *hp)
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
   http__reqparser *p = rp_of(hp);
+  if (p->mp)
+    return http__body_mp_feed(p, at, len);
   if (len > p->body_limit - p->body.len)
     return rp_fail(p, 413, "request body too large");
   if (!body_reserve(p, p->body.len + len)) /* chunked: counted as it arrives */
@@ -284,6 +315,8 @@ static int on_message_complete(http_parser *hp)
 
   if (!r)
     return rp_fail(p, 500, "internal error"); /* cannot happen: head built it */
+  if (p->mp && http__body_mp_end(p) != 0)
+    return -1;
   if (p->body.len > 0) {
     body_hold *h = ts_arena_alloc(r->arena, sizeof *h);
     if (!h || ts_arena_defer(r->arena, body_release, h) != TS_OK)
@@ -328,6 +361,8 @@ static void rp_clear(http__reqparser *p)
   body_unreserve(p->budget, p->body_reserved);
   p->body_reserved = 0;
   p->body_limit = p->opts->max_body_bytes;
+  p->mp = NULL; /* lives in the request's arena */
+  p->body_seen = 0;
   p->url_len = 0;
   p->nhdrs = 0;
   p->last_cb = 0;

@@ -75,7 +75,7 @@ ts_err http__conn_submit(http_conn *c, http__wr *wr, const uv_buf_t *bufs, unsig
 /* Caps of the buffers our own answers are built in: a response head (our
  * headers and the handler's extra ones, a Location URL at most), and the
  * one-line body of an error of our own. */
-enum { HTTP__HEAD_MAX = 64 * 1024, HTTP__ERROR_BODY_MAX = 4 * 1024 };
+enum { HTTP__HEAD_MAX = 64 * 1024, HTTP__ERROR_BODY_MAX = 16 * 1024 };
 
 static ts_err head_build(ts_buf *b, const http_server *s, int status, const char *ct,
                          const char *extra, long long clen, int chunked, int keep, int minor)
@@ -136,9 +136,15 @@ void http__conn_error_reply(http_conn *c, int status, const char *msg)
     snprintf(extra, sizeof extra, "Allow: GET, HEAD, POST\r\n");
   else if (status == 429 || status == 503)
     snprintf(extra, sizeof extra, "Retry-After: %d\r\n", HTTP__RETRY_AFTER_S);
-  if (ts_buf_printf(&body, "%s\n", msg) == TS_OK &&
-      head_build(&head, s, status, "text/plain; charset=utf-8", extra[0] ? extra : NULL,
-                 (long long)body.len, 0, 0, 1) == TS_OK)
+  const char *ctype = s->opts.error_doc ? s->opts.error_doc(&body, status, msg) : NULL;
+  if (!ctype) {
+    ts_buf_reset(&body);
+    ctype = "text/plain; charset=utf-8";
+    if (ts_buf_printf(&body, "%s\n", msg) != TS_OK)
+      ctype = NULL;
+  }
+  if (ctype && head_build(&head, s, status, ctype, extra[0] ? extra : NULL, (long long)body.len, 0,
+                          0, 1) == TS_OK)
     conn_send(c, &head, body.data, pr && pr->is_head ? 0 : body.len);
   else
     http__conn_close(c);

@@ -58,6 +58,18 @@ void http_server_opts_defaults(http_server_opts *o)
     o->body_budget_bytes = 64 * 1024 * 1024;
   if (!o->arena_cap)
     o->arena_cap = 64 * 1024 * 1024;
+  if (!o->max_upload_body_bytes)
+    o->max_upload_body_bytes = (size_t)1 << 30;
+  if (!o->max_upload_parts)
+    o->max_upload_parts = 100;
+  if (!o->max_part_header_bytes)
+    o->max_part_header_bytes = 8 * 1024;
+  if (!o->spool_budget_bytes)
+    o->spool_budget_bytes = (size_t)4 << 30;
+  if (!o->spool_dir || !o->spool_dir[0]) {
+    const char *t = getenv("TMPDIR");
+    o->spool_dir = t && t[0] ? t : "/tmp";
+  }
   if (!o->server_header)
     o->server_header = "tapserve/1.0";
 }
@@ -398,7 +410,9 @@ static void conn_process(http_conn *c)
       ms = spent < ms ? ms - spent : 1;
     }
     http__conn_timer_set(c, TM_HEAD, ms, 0);
-  } else if (c->rp.phase == HTTP__PH_BODY && c->timer_mode != TM_BODY)
+  } else if (c->rp.phase == HTTP__PH_BODY && (c->timer_mode != TM_BODY || (c->rp.mp && used > 0)))
+    /* A streamed (multipart) body may be large: its deadline counts from
+     * its last byte, not from its first. */
     http__conn_timer_set(c, TM_BODY, o->body_timeout_ms, 0);
   if (c->rp.expect_continue) {
     http__wr *wr = http__wr_new(sizeof cont - 1);
@@ -510,6 +524,7 @@ static void srv_on_conn(uv_stream_t *l, int status)
   c->rejected = 1; /* counted below, once accepted */
   http__reqparser_init(&c->rp, &s->opts);
   c->rp.budget = &s->body_budget;
+  c->rp.spool = &s->spool_budget;
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
   c->tcp.data = c;
@@ -550,6 +565,7 @@ http_server *http_server_new(uv_loop_t *loop, const http_server_opts *o, http_ha
   s->handler = handler;
   s->ud = ud;
   s->body_budget.cap = s->opts.body_budget_bytes;
+  s->spool_budget.cap = s->opts.spool_budget_bytes;
   /* libuv writes with write(2): without this a client that resets the
    * connection mid-response would kill the process instead of failing one
    * write. Process-wide, and what every libuv server does. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum {
   K_STR,     /* char *, any text (may be empty) */
@@ -53,6 +54,11 @@ static const key_def keys[] = {
     {"server", "first_byte_timeout", K_SECS_MS, F(first_byte_timeout_ms), 0, 86400},
     {"server", "max_form_body_bytes", K_BYTES, F(max_form_body_bytes), 0, (int64_t)1 << 40},
     {"server", "body_budget_bytes", K_BYTES, F(body_budget_bytes), 0, (int64_t)1 << 40},
+    {"server", "max_upload_body_bytes", K_BYTES, F(max_upload_body_bytes), 1024, (int64_t)1 << 40},
+    {"server", "max_upload_parts", K_INT, F(max_upload_parts), 1, 100000},
+    {"server", "max_part_header_bytes", K_BYTES, F(max_part_header_bytes), 256, 1 << 20},
+    {"server", "spool_budget_bytes", K_BYTES, F(spool_budget_bytes), 1024, (int64_t)1 << 50},
+    {"server", "spool_dir", K_STR, F(spool_dir), 0, 0},
     {"database", "dsn", K_STR, F(dsn), 0, 0},
     {"database", "query_dsn", K_STR, F(query_dsn), 0, 0},
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
@@ -133,6 +139,11 @@ void cfg_defaults(cfg *c)
   c->first_byte_timeout_ms = 5 * 1000;
   c->max_form_body_bytes = 2 * 1024 * 1024;
   c->body_budget_bytes = 64 * 1024 * 1024;
+  c->max_upload_body_bytes = (size_t)1 << 30;
+  c->max_upload_parts = 100;
+  c->max_part_header_bytes = 8 * 1024;
+  c->spool_budget_bytes = (size_t)4 << 30;
+  c->spool_dir = strdup(""); /* empty: $TMPDIR, else /tmp */
   c->dsn = strdup("");
   c->query_dsn = strdup(""); /* empty: queries use dsn */
   c->upload_max_bytes = 64 * 1024 * 1024;
@@ -184,6 +195,7 @@ void cfg_free(cfg *c)
     return;
   free(c->listen);
   free(c->base_url);
+  free(c->spool_dir);
   free(c->path_prefix);
   free(c->dsn);
   free(c->query_dsn);
@@ -631,8 +643,13 @@ ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err)
 ts_err cfg_finish(cfg *c, ts_error *err)
 {
   if (!c->listen || !c->dsn || !c->query_dsn || !c->service_title || !c->service_description ||
-      !c->jobs_result_store || !c->jobs_on_restart)
+      !c->jobs_result_store || !c->jobs_on_restart || !c->spool_dir)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  /* Uploads are spooled there: a typo should stop the start, not the
+   * first upload. */
+  if (c->spool_dir[0] && access(c->spool_dir, W_OK | X_OK) != 0)
+    return ts_fail(err, TS_EINVAL, 0, "[server] spool_dir '%s' is not a writable directory: %s",
+                   c->spool_dir, strerror(errno));
   if (strcmp(c->jobs_on_restart, "requeue") != 0 && strcmp(c->jobs_on_restart, "error") != 0)
     return ts_fail(err, TS_EINVAL, 0, "[jobs] on_restart must be requeue or error, not '%s'",
                    c->jobs_on_restart);

@@ -26,6 +26,11 @@ typedef struct cfg {
   int first_byte_timeout_ms;      /* first_byte_timeout = 5 */
   size_t max_form_body_bytes;     /* max_form_body_bytes = 2097152 */
   size_t body_budget_bytes;       /* body_budget_bytes = 67108864 (all bodies together) */
+  size_t max_upload_body_bytes;   /* max_upload_body_bytes = 1G (a multipart body) */
+  int max_upload_parts;           /* max_upload_parts = 100 */
+  size_t max_part_header_bytes;   /* max_part_header_bytes = 8192 */
+  size_t spool_budget_bytes;      /* spool_budget_bytes = 4G (file parts, all requests) */
+  char *spool_dir;                /* spool_dir = "" ($TMPDIR, else /tmp) */
   /* [database] */
   char *dsn;                  /* dsn = libpq connection string (TAP_SCHEMA, service state) */
   char *query_dsn;            /* query_dsn = connection for user queries: a role that can only

@@ -216,6 +216,12 @@ int ts_serve(cfg *c)
   ho.first_byte_timeout_ms = (uint64_t)c->first_byte_timeout_ms;
   ho.max_form_body_bytes = c->max_form_body_bytes;
   ho.body_budget_bytes = c->body_budget_bytes;
+  ho.max_upload_body_bytes = c->max_upload_body_bytes;
+  ho.max_upload_parts = (size_t)c->max_upload_parts;
+  ho.max_part_header_bytes = c->max_part_header_bytes;
+  ho.spool_budget_bytes = c->spool_budget_bytes;
+  ho.spool_dir = c->spool_dir;
+  ho.error_doc = tap_error_doc;
   ho.arena_cap = TS_QUERY_ARENA_CAP;
   ho.server_header = "tapserve/" TAPSERVE_VERSION;
   http_server_opts_defaults(&ho);

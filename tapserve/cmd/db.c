@@ -1,5 +1,6 @@
 /* tapserve/cmd/db.c: the database options every connecting subcommand
  * takes (-c FILE or --dsn CONNINFO) and small libpq helpers for cmd/. */
+#include "jobs/jobs.h"
 #include "tapserve/cmd/publish_int.h"
 
 #include <stdio.h>
@@ -126,7 +127,6 @@ const char *cmd__val(const PGresult *r, int row, int col)
   return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-/* The query role: --grant, else the user of query_dsn (NULL: none). */
 int pub__open(pub *p, const char *prog, cmd_db *o, ts_error *err)
 {
   p->conn = cmd_db_connect(prog, o);
@@ -142,12 +142,22 @@ const char *pub__query_role(pub *p, const cmd_db *o, const char *grant_role)
   if (grant_role)
     return grant_role;
   if (!o->have_cfg || !o->cfg.query_dsn || !o->cfg.query_dsn[0])
-    return NULL;
-  opts = PQconninfoParse(o->cfg.query_dsn, NULL);
+    opts = NULL;
+  else
+    opts = PQconninfoParse(o->cfg.query_dsn, NULL);
   for (PQconninfoOption *i = opts; i && i->keyword; i++)
     if (!strcmp(i->keyword, "user") && i->val && i->val[0])
       role = pub__dup(p, i->val);
   PQconninfoFree(opts);
+  if (role)
+    return role;
+  /* Given only a DSN (the demo's, say): the role the instances serving
+   * this database last recorded. */
+  ts_error e;
+  PGresult *r = p->conn ? jobs_query_roles(p->conn, &e) : NULL;
+  if (r && PQntuples(r) > 0)
+    role = pub__dup(p, PQgetvalue(r, 0, 0));
+  PQclear(r);
   return role;
 }
 

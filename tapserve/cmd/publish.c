@@ -516,8 +516,9 @@ int cmd_publish(int argc, char **argv)
   if (role)
     printf("granted SELECT on %zu table%s to %s\n", p.ntables, p.ntables == 1 ? "" : "s", role);
   else
-    printf("no query role: nothing was granted (the configuration has no query_dsn user; "
-           "use --grant ROLE)\n");
+    printf("no query role: nothing was granted (no --grant, no query_dsn user in the "
+           "configuration, and no instance has recorded its query role in the database; use "
+           "--grant ROLE)\n");
   status = 0;
   goto out;
 fail:

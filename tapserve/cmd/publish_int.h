@@ -78,7 +78,9 @@ const char *cmd__val(const PGresult *r, int row, int col);
  * record; -1 when either fails (the caller frees what p holds). */
 int pub__open(pub *p, const char *prog, cmd_db *o, ts_error *err);
 /* The role to grant SELECT to: grant_role, else the user of query_dsn in
- * the configuration; NULL when there is none. */
+ * the configuration, else the query role the instances serving the
+ * database recorded last (tapserve.query_roles); NULL when there is none.
+ * Call before BEGIN. */
 const char *pub__query_role(pub *p, const cmd_db *o, const char *grant_role);
 
 /* ---- catalog.c: what the database says, and the rows decided from it ---- */

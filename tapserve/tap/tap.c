@@ -40,6 +40,12 @@ void tap_send_error_headers(http_request *req, const ts_error *err, const char *
   ts_buf_free(&b);
 }
 
+const char *tap_error_doc(ts_buf *b, int status, const char *msg)
+{
+  (void)status;
+  return fmt_votable_error_doc(b, msg) == TS_OK ? "application/x-votable+xml" : NULL;
+}
+
 void tap_send_error(http_request *req, const ts_error *err)
 {
   tap_send_error_headers(req, err, NULL);

@@ -155,6 +155,9 @@ ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err
 void tap_send_error(http_request *req, const ts_error *err);
 /* The same with extra header lines ("Allow: GET\r\n"), or NULL. */
 void tap_send_error_headers(http_request *req, const ts_error *err, const char *extra_headers);
+/* The DALI error document of the HTTP server's own errors (limits,
+ * malformed requests): http_server_opts.error_doc. */
+const char *tap_error_doc(ts_buf *b, int status, const char *msg);
 
 /* ---- uploads (upload.c) -----------------------------------------------
  * The UPLOAD parameter, the loading of uploads into tables (jobs/uploads.c

@@ -353,7 +353,7 @@ def test_unpublish(psql, config, cluster, start_server, bench_table):
     assert requests.get(srv.base + "/tables/bench.pub_child", timeout=30).status_code == 404
 
 
-def test_options(cluster, config):
+def test_options(cluster, config, psql):
     rc, out, err = tapserve("publish", "bench.sources")
     assert rc == 1 and "-c FILE" in err and "--dsn" in err
     rc, out, err = tapserve("publish", "-c", config, "--dsn", cluster["dsn"], "bench.sources")
@@ -362,6 +362,7 @@ def test_options(cluster, config):
     assert rc == 1 and "there is no table or view nosuch.table" in err
     rc, out, err = tapserve("publish", "--dsn", cluster["dsn"], "--grant", "tapserve_query", "pubtypes.*")
     assert rc == 0 and "granted SELECT on 1 table to tapserve_query" in out, out + err
+    forget_query_roles(psql)
     rc, out, err = tapserve("publish", "--dsn", cluster["dsn"], "pubtypes.every")
     assert rc == 0 and "nothing was granted" in out, out + err
     # operands may stand before, between and after the options
@@ -372,3 +373,34 @@ def test_options(cluster, config):
         assert rc == 0 and out, cmd
         rc, out, err = tapserve(cmd, "--dsn", cluster["dsn"], "--nosuch")
         assert rc == 2 and "unexpected option --nosuch" in err, cmd + err
+
+
+def forget_query_roles(psql):
+    psql.run("DO $$ BEGIN IF to_regclass('tapserve.query_roles') IS NOT NULL THEN"
+             " DELETE FROM tapserve.query_roles; END IF; END $$")
+
+
+def test_grant_to_recorded_query_role(psql, cluster, workdir):
+    """Given only a DSN, publish grants to the query role that the
+    instances serving the database recorded at their start."""
+    psql.run("DROP SCHEMA IF EXISTS pubrole CASCADE; CREATE SCHEMA pubrole;"
+             " CREATE TABLE pubrole.t AS SELECT g AS id FROM generate_series(1, 5) g")
+    forget_query_roles(psql)
+    rc, out, err = tapserve("publish", "--dsn", cluster["dsn"], "pubrole.t")
+    assert rc == 0 and "nothing was granted" in out, out + err
+    srv = tsit.Server(workdir, "tapserve-queryrole", cluster["dsn"],
+                      {"database.query_dsn": "%s user=tapserve_query" % cluster["dsn"]})
+    try:
+        q = {"LANG": "ADQL", "FORMAT": "csv", "QUERY": "SELECT COUNT(*) AS n FROM pubrole.t"}
+        r = srv.sync(q)
+        # the operator's fault, not the client's: 500
+        assert r.status_code == 500 and "permission denied" in r.text, r.text
+        assert psql.scalar("SELECT string_agg(role, ',') FROM tapserve.query_roles") == "tapserve_query"
+        rc, out, err = tapserve("publish", "--dsn", cluster["dsn"], "pubrole.t")
+        assert rc == 0 and "granted SELECT on 1 table to tapserve_query" in out, out + err
+        r = srv.sync(q)
+        assert r.status_code == 200 and r.text.split() == ["n", "5"], r.text
+    finally:
+        srv.stop()
+        tapserve("unpublish", "--dsn", cluster["dsn"], "pubrole.t")
+        psql.run("DROP SCHEMA pubrole CASCADE")

@@ -43,6 +43,34 @@
   X(route_bad_patterns) \
   X(route_hostile) \
   X(range_parse) \
-  X(if_range)
+  X(if_range) \
+  X(fetch_addr_class) \
+  X(fetch_head_lines) \
+  X(fetch_http) \
+  X(fetch_https) \
+  X(fetch_refuse_private) \
+  X(fetch_redirect_refused) \
+  X(fetch_redirects) \
+  X(fetch_size_limit) \
+  X(fetch_timeout) \
+  X(fetch_http_status) \
+  X(fetch_encodings) \
+  X(fetch_gzip_bomb) \
+  X(fetch_schemes) \
+  X(fetch_credentials) \
+  X(fetch_request_headers) \
+  X(fetch_threads) \
+  X(mp_basic) \
+  X(mp_splits) \
+  X(mp_line_ends) \
+  X(mp_disposition) \
+  X(mp_headers) \
+  X(mp_structure) \
+  X(mp_boundary) \
+  X(mp_streaming) \
+  X(mp_params_parts) \
+  X(mp_limits) \
+  X(error_doc_hook) \
+  X(mp_large_slow)
 // clang-format on
 /* clang-format on */

@@ -37,6 +37,7 @@ static struct {
   http_request *streaming; /* the /forever request in progress */
   atomic_ullong stalled_ms;
   uint64_t cut_after_ms;
+  uint64_t last_sum; /* checksum of the last file part /parts read */
 } F;
 
 static void on_done(void *ud)
@@ -229,6 +230,47 @@ static size_t query_num(http_request *r, const char *name, size_t dflt)
   return dflt;
 }
 
+/* /parts: the parameters, then each file part as
+ * "name|filename|type|size|content" with its content read back from the
+ * spool file. */
+static void parts_handler(http_request *r)
+{
+  http_param *p;
+  const http_part *pt;
+  size_t n, np;
+  ts_error err;
+  ts_buf b;
+  char data[256];
+  ts_buf_init(&b, TS_TEST_BUF_MAX);
+  F.in_flight--;
+  if (http_request_params(r, &p, &n, &err) != TS_OK || http_request_parts(r, &pt, &np) != TS_OK) {
+    http_respond(r, 400, "text/plain", NULL, err.msg, strlen(err.msg));
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    ts_buf_printf(&b, "%s=%s\n", p[i].name, p[i].value);
+  for (size_t i = 0; i < np; i++) {
+    ssize_t k = pread(pt[i].fd, data, sizeof data, 0);
+    /* the whole file: its length and a checksum */
+    char all[8192];
+    ssize_t got;
+    uint64_t off = 0, sum = 0;
+    while ((got = pread(pt[i].fd, all, sizeof all, (off_t)off)) > 0) {
+      for (ssize_t j = 0; j < got; j++)
+        sum = sum * 31 + (unsigned char)all[j];
+      off += (uint64_t)got;
+    }
+    ts_buf_printf(&b, "%s|%s|%s|%llu|%.*s\n", pt[i].name, pt[i].filename,
+                  pt[i].content_type ? pt[i].content_type : "-", (unsigned long long)pt[i].size,
+                  (int)(k > 0 ? k : 0), data);
+    if (off != pt[i].size)
+      ts_buf_printf(&b, "file holds %llu bytes\n", (unsigned long long)off);
+    F.last_sum = sum;
+  }
+  http_respond(r, 200, "text/plain", NULL, b.data ? b.data : "", b.len);
+  ts_buf_free(&b);
+}
+
 static void handler(http_request *r, void *ud)
 {
   F.dispatched++;
@@ -258,6 +300,8 @@ static void handler(http_request *r, void *ud)
       http_respond(r, 200, "text/plain", NULL, b.data ? b.data : "", b.len);
     }
     ts_buf_free(&b);
+  } else if (strcmp(r->path, "/parts") == 0) {
+    parts_handler(r);
   } else if (strcmp(r->path, "/stream") == 0 || strcmp(r->path, "/forever") == 0) {
     stream_state *s = ts_arena_calloc(r->arena, 1, sizeof *s);
     s->r = r;
@@ -791,16 +835,21 @@ int test_end_not_ok(void)
 }
 
 /* Sends req, expects `status`, then the server closing the connection. */
-static int expect_error(const char *req, size_t len, int status, const char *header)
+/* An error of our own on a new connection: the status, Connection: close
+ * and the close, plus a header (NULL: none) and text in the body (NULL:
+ * any). */
+static int expect_error_in(const char *req, size_t len, int status, const char *header,
+                           const char *needle)
 {
   cl c;
   resp r;
   TS_CHECK(cl_open(&c, F.port, 0) == 0);
   TS_CHECK(cl_send(&c, req, len) == 0);
   TS_CHECK(cl_read(&c, &r, 0) == 0);
-  if (r.status != status)
-    fprintf(stderr, "# got %d for %.40s\n", r.status, req);
+  if (r.status != status || (needle && !strstr(r.body.data, needle)))
+    fprintf(stderr, "# got %d %s for %.60s\n", r.status, r.body.data, req);
   TS_CHECK_EQ_INT(r.status, status);
+  TS_CHECK(!needle || strstr(r.body.data, needle) != NULL);
   TS_CHECK_STREQ(resp_header(&r, "connection"), "close");
   if (header)
     TS_CHECK(resp_header(&r, header) != NULL);
@@ -808,6 +857,11 @@ static int expect_error(const char *req, size_t len, int status, const char *hea
   TS_CHECK(cl_closed(&c));
   cl_close(&c);
   return 0;
+}
+
+static int expect_error(const char *req, size_t len, int status, const char *header)
+{
+  return expect_error_in(req, len, status, header, NULL);
 }
 
 int test_header_too_large(void)
@@ -1170,7 +1224,7 @@ int test_body_budget(void)
   TS_CHECK(cl_open(&a, F.port, 0) == 0);
   n = snprintf(req, sizeof req,
                "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-               "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: %d\r\n\r\n",
+               "Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n",
                BIG);
   TS_CHECK(cl_ask(&a, req, &r, 0) == 0);
   TS_CHECK_EQ_INT(r.status, 100);
@@ -1337,6 +1391,295 @@ int test_write_timeout(void)
     usleep(10 * 1000);
   TS_CHECK_EQ_INT(F.aborts, 1);
   TS_CHECK_EQ_INT(F.canceled_after_abort, 1);
+  TS_CHECK(fx_stop_client(&c) == 0);
+  return 0;
+}
+
+/* ---- multipart bodies ------------------------------------------------------ */
+
+/* Open descriptors of this process. */
+static int count_fds(void)
+{
+  char path[64];
+  int n = 0;
+  for (int fd = 0; fd < 4096; fd++) {
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    n += access(path, F_OK) == 0;
+  }
+  return n;
+}
+
+/* A POST of `body` to /parts?query (multipart, boundary "BB") on c. */
+static int mp_ask(cl *c, const char *query, const char *body, resp *r)
+{
+  char head[512];
+  snprintf(head, sizeof head,
+           "POST /parts%s HTTP/1.1\r\nHost: x\r\n"
+           "Content-Type: multipart/form-data; boundary=BB\r\nContent-Length: %zu\r\n\r\n",
+           query, strlen(body));
+  TS_CHECK(CL_SEND(c, head) == 0);
+  TS_CHECK(CL_SEND(c, body) == 0);
+  TS_CHECK(cl_read(c, r, 0) == 0);
+  return 0;
+}
+
+static const char mp_body[] =
+    "--BB\r\n"
+    "Content-Disposition: form-data; name=\"LANG\"\r\n\r\n"
+    "ADQL\r\n"
+    "--BB\r\n"
+    "Content-Disposition: form-data; name=\"t1\"; filename=\"a.xml\"\r\n"
+    "Content-Type: text/xml\r\n\r\n"
+    "<VOTABLE>\r\n</VOTABLE>\r\n"
+    "--BB\r\n"
+    "Content-Disposition: form-data; name=\"QUERY\"\r\n\r\n"
+    "SELECT *\r\nFROM t\r\n"
+    "--BB\r\n"
+    "Content-Disposition: form-data; name=\"t2\"; filename=\"b.csv\"\r\n\r\n"
+    "a,b\n1,2\n\r\n"
+    "--BB--\r\n";
+
+int test_mp_params_parts(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  int fds_before;
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  /* the baseline once the server holds the connection */
+  TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
+  ts_buf_free(&r.body);
+  fds_before = count_fds();
+  TS_CHECK(mp_ask(&c, "?REQUEST=doQuery&LANG=x", mp_body, &r) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  /* parameters in order, the query string's first; file parts apart */
+  TS_CHECK_STREQ(r.body.data, "REQUEST=doQuery\nLANG=x\nLANG=ADQL\nQUERY=SELECT *\r\nFROM t\n"
+                              "t1|a.xml|text/xml|21|<VOTABLE>\r\n</VOTABLE>\n"
+                              "t2|b.csv|-|8|a,b\n1,2\n\n");
+  ts_buf_free(&r.body);
+  /* the spool files close with the request: by the time the next request
+   * on the connection is answered, the first one was released */
+  TS_CHECK(cl_ask(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
+  ts_buf_free(&r.body);
+  TS_CHECK_EQ_INT(count_fds(), fds_before);
+  /* the body is not kept as a whole */
+  TS_CHECK(mp_ask(&c, "", mp_body, &r) == 0);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_ask(&c,
+                  "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                  "boundary=BB\r\nContent-Length: 8\r\n\r\n--BB--\r\n",
+                  &r, 0) == 0);
+  TS_CHECK_STREQ(r.body.data, "POST /echo ? 0:");
+  ts_buf_free(&r.body);
+  /* a chunked multipart body, in pieces that split the delimiters */
+  {
+    char req[4096];
+    size_t len = strlen(mp_body), n;
+    n = (size_t)snprintf(req, sizeof req,
+                         "POST /parts HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                         "Content-Type: multipart/form-data; boundary=\"BB\"\r\n\r\n");
+    for (size_t i = 0; i < len; i += 7) {
+      size_t k = len - i < 7 ? len - i : 7;
+      n += (size_t)snprintf(req + n, sizeof req - n, "%zx\r\n%.*s\r\n", k, (int)k, mp_body + i);
+    }
+    n += (size_t)snprintf(req + n, sizeof req - n, "0\r\n\r\n");
+    TS_CHECK(cl_send(&c, req, n) == 0);
+    TS_CHECK(cl_read(&c, &r, 0) == 0);
+    TS_CHECK_EQ_INT(r.status, 200);
+    TS_CHECK(strstr(r.body.data, "t2|b.csv|-|8|a,b\n1,2\n\n") != NULL);
+    ts_buf_free(&r.body);
+  }
+  TS_CHECK(fx_stop_client(&c) == 0);
+  return 0;
+}
+
+static int expect_error_msg(const char *req, size_t len, int status, const char *needle)
+{
+  return expect_error_in(req, len, status, NULL, needle);
+}
+
+static int mp_expect(const char *extra_head, const char *body, int status, const char *needle)
+{
+  static char req[1 << 16];
+  int n = snprintf(req, sizeof req,
+                   "POST /parts HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n\r\n%s", extra_head,
+                   strlen(body), body);
+  TS_CHECK(n > 0 && (size_t)n < sizeof req);
+  return expect_error_msg(req, (size_t)n, status, needle);
+}
+
+#define MP_CT "Content-Type: multipart/form-data; boundary=BB\r\n"
+
+int test_mp_limits(void)
+{
+  http_server_opts o = topts();
+  static char body[1 << 15];
+  size_t n = 0;
+  o.max_upload_body_bytes = 4000;
+  o.max_upload_parts = 3;
+  o.max_part_header_bytes = 200;
+  o.max_form_body_bytes = 100;
+  o.spool_budget_bytes = 1000;
+  TS_CHECK(fx_start(&o) == 0);
+  /* the whole body: announced, or counted as it comes */
+  TS_CHECK(mp_expect(MP_CT, "", 400, "without any boundary") == 0);
+  memset(body, 'x', 5000);
+  body[5000] = '\0';
+  TS_CHECK(mp_expect(MP_CT, body, 413, "multipart request body larger than 4000 bytes") == 0);
+  {
+    static char req[8192];
+    int k =
+        snprintf(req, sizeof req,
+                 "POST /parts HTTP/1.1\r\nHost: x\r\n" MP_CT "Transfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 5; i++)
+      k += snprintf(req + k, sizeof req - (size_t)k, "3e8\r\n%01000d\r\n", i);
+    TS_CHECK(expect_error_msg(req, (size_t)k, 413, "larger than 4000 bytes") == 0);
+  }
+  /* parts */
+  n = 0;
+  for (int i = 0; i < 4; i++)
+    n += (size_t)snprintf(body + n, sizeof body - n,
+                          "--BB\r\nContent-Disposition: form-data; name=p%d\r\n\r\nv\r\n", i);
+  snprintf(body + n, sizeof body - n, "--BB--\r\n");
+  TS_CHECK(mp_expect(MP_CT, body, 413, "more than 3 parts") == 0);
+  /* one part's headers */
+  snprintf(body, sizeof body,
+           "--BB\r\nContent-Disposition: form-data; name=a\r\nX-Pad: %0300d\r\n\r\nv\r\n--BB--\r\n",
+           0);
+  TS_CHECK(mp_expect(MP_CT, body, 413, "headers longer than the limit of 200 bytes") == 0);
+  /* parameters together, like a url-encoded form */
+  snprintf(body, sizeof body,
+           "--BB\r\nContent-Disposition: form-data; name=a\r\n\r\n%060d\r\n"
+           "--BB\r\nContent-Disposition: form-data; name=b\r\n\r\n%060d\r\n--BB--\r\n",
+           0, 0);
+  TS_CHECK(mp_expect(MP_CT, body, 413, "multipart parameters larger than 100 bytes") == 0);
+  /* a NUL in a parameter */
+  {
+    static const char nul[] = "--BB\r\nContent-Disposition: form-data; name=a\r\n\r\n\0\r\n--BB--";
+    static char req[512];
+    int k = snprintf(req, sizeof req,
+                     "POST /parts HTTP/1.1\r\nHost: x\r\n" MP_CT "Content-Length: %zu\r\n\r\n",
+                     sizeof nul - 1);
+    memcpy(req + k, nul, sizeof nul - 1);
+    TS_CHECK(expect_error_msg(req, (size_t)k + sizeof nul - 1, 400, "NUL byte") == 0);
+  }
+  /* the spool budget: announced, or reached while streaming */
+  snprintf(body, sizeof body,
+           "--BB\r\nContent-Disposition: form-data; name=f; filename=f\r\n\r\n%01100d\r\n"
+           "--BB--\r\n",
+           0);
+  TS_CHECK(mp_expect(MP_CT, body, 503, "spool space") == 0);
+  {
+    static char req[8192];
+    int k = snprintf(req, sizeof req,
+                     "POST /parts HTTP/1.1\r\nHost: x\r\n" MP_CT
+                     "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                     strlen(body), body);
+    TS_CHECK(expect_error_msg(req, (size_t)k, 503, "spool space") == 0);
+  }
+  /* and it was all given back: a body within the budget passes */
+  snprintf(body, sizeof body,
+           "--BB\r\nContent-Disposition: form-data; name=f; filename=f\r\n\r\n%0900d\r\n"
+           "--BB--\r\n",
+           0);
+  {
+    cl c;
+    resp r;
+    TS_CHECK(cl_open(&c, F.port, 0) == 0);
+    TS_CHECK(mp_ask(&c, "", body, &r) == 0);
+    TS_CHECK_EQ_INT(r.status, 200);
+    TS_CHECK(strstr(r.body.data, "f|f|-|900|000") != NULL);
+    ts_buf_free(&r.body);
+    cl_close(&c);
+  }
+  /* malformed bodies and boundaries */
+  TS_CHECK(mp_expect(MP_CT, "--BB\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n", 400,
+                     "closing boundary") == 0);
+  TS_CHECK(
+      mp_expect("Content-Type: multipart/form-data\r\n", "--BB--", 400, "without a boundary") == 0);
+  /* a compressed body: 415, whatever its type */
+  TS_CHECK(mp_expect(MP_CT "Content-Encoding: gzip\r\n", "--BB--", 415,
+                     "Content-Encoding \"gzip\"") == 0);
+  TS_CHECK(mp_expect("Content-Type: application/x-www-form-urlencoded\r\n"
+                     "Content-Encoding: deflate\r\n",
+                     "a=1", 415, "uncompressed") == 0);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+static const char *test_error_doc(ts_buf *b, int status, const char *msg)
+{
+  return ts_buf_printf(b, "<error status=\"%d\">%s</error>", status, msg) == TS_OK
+             ? "application/x-test+xml"
+             : NULL;
+}
+
+int test_error_doc_hook(void)
+{
+  http_server_opts o = topts();
+  cl c;
+  resp r;
+  o.error_doc = test_error_doc;
+  o.max_upload_body_bytes = 100;
+  TS_CHECK(fx_start(&o) == 0);
+  TS_CHECK(cl_open(&c, F.port, 0) == 0);
+  TS_CHECK(cl_ask(&c, "POST /parts HTTP/1.1\r\nHost: x\r\n" MP_CT "Content-Length: 1000\r\n\r\n",
+                  &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 413);
+  TS_CHECK_STREQ(resp_header(&r, "content-type"), "application/x-test+xml");
+  TS_CHECK_STREQ(r.body.data,
+                 "<error status=\"413\">multipart request body larger than 100 bytes</error>");
+  ts_buf_free(&r.body);
+  cl_close(&c);
+  TS_CHECK(fx_stop() == 0);
+  return 0;
+}
+
+/* A file part larger than the spool's write buffer, in lines (the parser
+ * hands on content a line at a time), arrives whole and in order, also
+ * when the body comes slower than body_timeout in total: the timeout
+ * counts from the body's last byte. */
+int test_mp_large_slow(void)
+{
+  http_server_opts o = topts();
+  enum { LINES = 20000, PIECES = 8 };
+  static char content[LINES * 12 + 1], req[LINES * 12 + 1024];
+  static const char head[] =
+      "--BB\r\nContent-Disposition: form-data; name=f; filename=big.csv\r\n\r\n";
+  static const char tail[] = "\r\n--BB--\r\n";
+  size_t clen = 0, n;
+  uint64_t sum = 0;
+  cl c;
+  resp r;
+  char want[64];
+  for (int i = 0; i < LINES; i++)
+    clen += (size_t)snprintf(content + clen, sizeof content - clen, "%05d,-%03d\r\n", i, i % 1000);
+  for (size_t j = 0; j < clen; j++)
+    sum = sum * 31 + (unsigned char)content[j];
+  n = (size_t)snprintf(req, sizeof req,
+                       "POST /parts HTTP/1.1\r\nHost: x\r\n" MP_CT "Content-Length: %zu\r\n\r\n%s",
+                       sizeof head - 1 + clen + sizeof tail - 1, head);
+  memcpy(req + n, content, clen);
+  n += clen;
+  memcpy(req + n, tail, sizeof tail - 1);
+  n += sizeof tail - 1;
+  o.body_timeout_ms = 400;
+  TS_CHECK(fx_start_client(&o, &c, 0) == 0);
+  /* PIECES pieces 100 ms apart: longer than body_timeout in all, never
+   * that long without a byte */
+  for (int i = 0; i < PIECES; i++) {
+    size_t a = n * (size_t)i / PIECES, e = n * (size_t)(i + 1) / PIECES;
+    TS_CHECK(cl_send(&c, req + a, e - a) == 0);
+    if (i + 1 < PIECES)
+      usleep(100 * 1000);
+  }
+  TS_CHECK(cl_read(&c, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 200);
+  snprintf(want, sizeof want, "f|big.csv|-|%zu|00000,-000", clen);
+  TS_CHECK(strstr(r.body.data, want) == r.body.data);
+  TS_CHECK(strstr(r.body.data, "file holds") == NULL);
+  TS_CHECK(F.last_sum == sum);
+  ts_buf_free(&r.body);
   TS_CHECK(fx_stop_client(&c) == 0);
   return 0;
 }

@@ -60,6 +60,11 @@ int test_cfg_defaults(void)
   TS_CHECK_EQ_INT(c.first_byte_timeout_ms, 5000);
   TS_CHECK_EQ_INT(c.max_form_body_bytes, 2 * 1024 * 1024);
   TS_CHECK_EQ_INT(c.body_budget_bytes, 64 * 1024 * 1024);
+  TS_CHECK_EQ_INT(c.max_upload_body_bytes, 1024 * 1024 * 1024);
+  TS_CHECK_EQ_INT(c.max_upload_parts, 100);
+  TS_CHECK_EQ_INT(c.max_part_header_bytes, 8192);
+  TS_CHECK_EQ_INT(c.spool_budget_bytes, (int64_t)4 << 30);
+  TS_CHECK_STREQ(c.spool_dir, "");
   TS_CHECK_EQ_INT(c.pool_size, 8);
   TS_CHECK_EQ_INT(c.connect_timeout_ms, 10000);
   TS_CHECK_EQ_INT(c.pool_wait_timeout_ms, 5000);
@@ -98,6 +103,11 @@ int test_cfg_good_file(void)
                      "first_byte_timeout = 1.5\n"
                      "max_form_body_bytes = 512k\n"
                      "body_budget_bytes = 1G\n"
+                     "max_upload_body_bytes = 2G\n"
+                     "max_upload_parts = 7\n"
+                     "max_part_header_bytes = 4k\n"
+                     "spool_budget_bytes = 10G\n"
+                     "spool_dir = /tmp\n"
                      "\n"
                      "[database]\n"
                      "dsn = host=db.example.org dbname=archive user=tap\n"
@@ -142,6 +152,11 @@ int test_cfg_good_file(void)
   TS_CHECK_EQ_INT(c.first_byte_timeout_ms, 1500);
   TS_CHECK_EQ_INT(c.max_form_body_bytes, 512 * 1024);
   TS_CHECK_EQ_INT(c.body_budget_bytes, 1024 * 1024 * 1024);
+  TS_CHECK_EQ_INT(c.max_upload_body_bytes, (int64_t)2 << 30);
+  TS_CHECK_EQ_INT(c.max_upload_parts, 7);
+  TS_CHECK_EQ_INT(c.max_part_header_bytes, 4096);
+  TS_CHECK_EQ_INT(c.spool_budget_bytes, (int64_t)10 << 30);
+  TS_CHECK_STREQ(c.spool_dir, "/tmp");
   TS_CHECK_EQ_INT(c.pool_wait_timeout_ms, 2000);
   TS_CHECK_EQ_INT(c.max_sync_per_client, 2);
   TS_CHECK_EQ_INT(c.sync_stall_timeout_ms, 30000);
@@ -220,6 +235,11 @@ int test_cfg_errors(void)
     TS_CHECK(strncmp(e.msg, want, strlen(want)) == 0);
     cfg_free(&c);
   }
+  /* A spool directory that cannot be written stops the start. */
+  TS_CHECK_EQ_INT(load_text("[server]\nspool_dir = /nonexistent/spool\n", &c, &e, path), TS_OK);
+  TS_CHECK_EQ_INT(cfg_finish(&c, &e), TS_EINVAL);
+  TS_CHECK(strstr(e.msg, "spool_dir '/nonexistent/spool' is not a writable directory") != NULL);
+  cfg_free(&c);
   /* A file that cannot be opened names itself. */
   cfg_defaults(&c);
   TS_CHECK_EQ_INT(cfg_load(&c, "/nonexistent/tapserve.ini", &e), TS_EINVAL);
