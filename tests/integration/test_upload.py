@@ -280,3 +280,14 @@ def _quiet(fn, *args):
         fn(*args)
     except Exception:
         pass
+
+
+def test_pyvo_result_uri_upload(up, psql):
+    pyvo = pytest.importorskip("pyvo")
+    tap = pyvo.dal.TAPService(up.base)
+    job = tap.submit_job(LIST_QUERY)
+    job.run().wait(timeout=120)
+    res = tap.run_sync(JOIN, uploads={"mine": job.result_uri})
+    got = [[str(r["sid"]), str(r["source_id"])] for r in res]
+    assert got == [w[:2] for w in psql_join(psql)]
+    job.delete()
