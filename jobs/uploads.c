@@ -518,7 +518,7 @@ ts_err jobs_upload_list(PGconn *conn, ts_arena *a, const jobs_upload_owner *o,
 static ts_err drop_result(ts_err rc, PGresult *r, int *n)
 {
   if (!rc && n)
-    *n = atoi(PQgetvalue(r, 0, 0));
+    *n = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
   PQclear(r);
   return rc;
 }
