@@ -427,8 +427,13 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
  * connection), then the query runs on the loop as any other; the tables
  * are dropped when the response ends, however it ends. */
 
+/* A /sync request whose upload is a job still running looks again this
+ * often, from a timer on the loop: no thread waits meanwhile. */
+enum { SYNC_UPLOAD_RETRY_MS = 250 };
+
 typedef struct sync_upload {
   uv_work_t work;
+  uv_timer_t retry; /* closed before the struct is freed */
   ts_app *app;
   http_request *req;
   tap_params p;
@@ -441,6 +446,7 @@ typedef struct sync_upload {
   adql_layer layer;
   ts_error err;
   ts_err rc;
+  int waiting; /* tries that found a source job still running */
 } sync_upload;
 
 typedef struct sync_drop {
@@ -507,7 +513,7 @@ static void upload_work(uv_work_t *w)
   u->rc = tap_upload_load(&u->env, conn, u->refs, u->n, &u->err);
   if (!u->rc)
     u->rc = tap_upload_layer(conn, u->a, &u->env.owner, &u->layer, &u->err);
-  if (u->rc) {
+  if (u->rc && u->rc != TS_EAGAIN) { /* EAGAIN: nothing loaded yet */
     ts_error e2;
     jobs_upload_drop(conn, &u->env.owner, NULL, &e2);
   }
@@ -519,24 +525,47 @@ static void arena_free_cb(void *a)
   ts_arena_free(a);
 }
 
+static void upload_free(uv_handle_t *h)
+{
+  sync_upload *u = h->data;
+  ts_arena_free(u->a); /* NULL once the request owns it */
+  free(u);
+}
+
+static void upload_after(uv_work_t *w, int status);
+
+static void upload_retry(uv_timer_t *t)
+{
+  sync_upload *u = t->data;
+  ts_error_clear(&u->err);
+  u->rc = TS_OK;
+  if (uv_queue_work(u->app->loop, &u->work, upload_work, upload_after) != 0) {
+    u->rc = ts_fail(&u->err, TS_EINTERNAL, 0, "cannot queue the uploads");
+    upload_after(&u->work, 0);
+  }
+}
+
 static void upload_after(uv_work_t *w, int status)
 {
   sync_upload *u = w->data;
   http_request *req = u->req;
   (void)status;
+  if (u->rc == TS_EAGAIN) {
+    if (!u->waiting++)
+      ts_log(TS_LOG_INFO, req->reqid, "%s: the request waits for it", u->err.msg);
+    uv_timer_start(&u->retry, upload_retry, SYNC_UPLOAD_RETRY_MS, 0);
+    return;
+  }
   if (u->rc) {
     tap_send_error(req, &u->err);
   } else if (ts_arena_defer(req->arena, arena_free_cb, u->a)) {
     sync_uploads_drop(u->app, req->reqid);
     send_fail(req, TS_ENOMEM, "%s", "out of memory");
-    ts_arena_free(u->a);
   } else {
     u->a = NULL; /* the request's now */
     sync_run(u->app, req, &u->p, &u->layer);
   }
-  if (u->rc)
-    ts_arena_free(u->a);
-  free(u);
+  uv_close((uv_handle_t *)&u->retry, upload_free);
 }
 
 static void sync_with_uploads(ts_app *app, http_request *req, tap_params *p, const char *upload)
@@ -573,11 +602,9 @@ static void sync_with_uploads(ts_app *app, http_request *req, tap_params *p, con
   u->env.owner.instance = u->instance;
   u->env.deadline_ms = ts_now_ms() + (int64_t)app->cfg->sync_timeout_s * 1000;
   u->work.data = u;
-  if (uv_queue_work(app->loop, &u->work, upload_work, upload_after) != 0) {
-    ts_arena_free(u->a);
-    free(u);
-    send_fail(req, TS_EINTERNAL, "%s", "cannot queue the uploads");
-  }
+  uv_timer_init(app->loop, &u->retry);
+  u->retry.data = u;
+  upload_retry(&u->retry);
 }
 
 void tap_sync(ts_app *app, http_request *req)

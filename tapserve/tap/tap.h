@@ -194,9 +194,10 @@ typedef struct tap_upload_env {
   int64_t deadline_ms; /* a job: source still running is waited for until then */
 } tap_upload_env;
 /* Loads the job: uploads among refs through conn, each in its own
- * transaction (jobs_upload_from_result). A source job not final is waited
- * for until env->deadline_ms (TS_EQUERYTIMEOUT after). Errors name the
- * upload. */
+ * transaction (jobs_upload_from_result), once every source job is
+ * COMPLETED. While one is still to run nothing is loaded: TS_EAGAIN
+ * before env->deadline_ms (the caller tries again later), else
+ * TS_EQUERYTIMEOUT. Errors name the upload. */
 ts_err tap_upload_load(const tap_upload_env *env, PGconn *conn, const tap_upload_ref *refs,
                        size_t n, ts_error *err);
 /* The ids of the jobs whose results refs upload (for jobs_set_deps), in

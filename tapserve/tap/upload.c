@@ -12,11 +12,8 @@
 #include "tapserve/tapserve.h"
 
 #include <ctype.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-
-enum { UPLOAD_DEP_POLL_MS = 250 }; /* a /sync request re-reads a running source job's phase */
 
 const char *tap_upload_join(const http_param *p, size_t n, ts_arena *a)
 {
@@ -147,29 +144,19 @@ const char *const tap_upload_methods[] = {NULL};
 
 /* ---- loading ------------------------------------------------------------ */
 
-/* Waits (a /sync request, until deadline_ms) while job id is still to run;
- * then the source must be COMPLETED. */
-static ts_err wait_source(PGconn *conn, const tap_upload_ref *r, int64_t deadline_ms, ts_error *err)
+/* The phase of the job an upload reads; TS_EINVAL naming the upload when
+ * there is no such job or it ended without a result. */
+static ts_err source_phase(PGconn *conn, const tap_upload_ref *r, jobs_phase *p, ts_error *err)
 {
-  for (;;) {
-    jobs_phase p;
-    ts_err rc = jobs_get_phase(conn, r->ref, &p, err);
-    if (rc == TS_ENOTFOUND)
-      return ts_fail(err, TS_EINVAL, 0, "UPLOAD \"%s\": there is no job %s", r->name, r->ref);
-    if (rc)
-      return rc;
-    if (p == JOBS_COMPLETED)
-      return TS_OK;
-    if (jobs_phase_final(p))
-      return ts_fail(err, TS_EINVAL, 0, "UPLOAD \"%s\": job %s ended in %s, it has no result",
-                     r->name, r->ref, jobs_phase_name(p));
-    if (ts_now_ms() >= deadline_ms)
-      return ts_fail(err, TS_EQUERYTIMEOUT, 0,
-                     "UPLOAD \"%s\": job %s is still %s after the execution duration of this "
-                     "request",
-                     r->name, r->ref, jobs_phase_name(p));
-    poll(NULL, 0, UPLOAD_DEP_POLL_MS);
-  }
+  ts_err rc = jobs_get_phase(conn, r->ref, p, err);
+  if (rc == TS_ENOTFOUND)
+    return ts_fail(err, TS_EINVAL, 0, "UPLOAD \"%s\": there is no job %s", r->name, r->ref);
+  if (rc)
+    return rc;
+  if (jobs_phase_final(*p) && *p != JOBS_COMPLETED)
+    return ts_fail(err, TS_EINVAL, 0, "UPLOAD \"%s\": job %s ended in %s, it has no result",
+                   r->name, r->ref, jobs_phase_name(*p));
+  return TS_OK;
 }
 
 ts_err tap_upload_load(const tap_upload_env *env, PGconn *conn, const tap_upload_ref *refs,
@@ -179,18 +166,29 @@ ts_err tap_upload_load(const tap_upload_env *env, PGconn *conn, const tap_upload
                             (size_t)env->c->upload_max_columns};
   PGconn *read = NULL;
   ts_err rc = TS_OK;
+  /* Every source first: nothing is loaded while one is still to run. */
   for (size_t i = 0; i < n && !rc; i++) {
-    const tap_upload_ref *r = &refs[i];
-    if (r->kind != TAP_UPLOAD_JOB)
+    jobs_phase p;
+    if (refs[i].kind != TAP_UPLOAD_JOB)
       continue;
-    rc = wait_source(conn, r, env->deadline_ms, err);
-    if (!rc && !read)
+    rc = source_phase(conn, &refs[i], &p, err);
+    if (!rc && p != JOBS_COMPLETED)
+      rc = ts_now_ms() < env->deadline_ms
+               ? ts_fail(err, TS_EAGAIN, 0, "UPLOAD \"%s\": job %s is %s", refs[i].name,
+                         refs[i].ref, jobs_phase_name(p))
+               : ts_fail(err, TS_EQUERYTIMEOUT, 0,
+                         "UPLOAD \"%s\": job %s is still %s after the execution duration of "
+                         "this request",
+                         refs[i].name, refs[i].ref, jobs_phase_name(p));
+  }
+  for (size_t i = 0; i < n && !rc; i++) {
+    if (refs[i].kind != TAP_UPLOAD_JOB)
+      continue;
+    if (!read)
       read = jobs_db_get(env->db, err);
-    if (!rc && !read)
-      rc = err->code;
-    if (!rc)
-      rc = jobs_upload_from_result(conn, read, env->store, &env->owner, r->name, r->ref, &lim,
-                                   env->query_role, err);
+    rc = read ? jobs_upload_from_result(conn, read, env->store, &env->owner, refs[i].name,
+                                        refs[i].ref, &lim, env->query_role, err)
+              : err->code;
   }
   if (read)
     jobs_db_put(env->db, read);
@@ -209,15 +207,9 @@ ts_err tap_upload_sources(PGconn *conn, const tap_upload_ref *refs, size_t n, ts
     ts_err rc;
     if (refs[i].kind != TAP_UPLOAD_JOB)
       continue;
-    rc = jobs_get_phase(conn, refs[i].ref, &p, err);
-    if (rc == TS_ENOTFOUND)
-      return ts_fail(err, TS_EINVAL, 0, "UPLOAD \"%s\": there is no job %s", refs[i].name,
-                     refs[i].ref);
+    rc = source_phase(conn, &refs[i], &p, err);
     if (rc)
       return rc;
-    if (jobs_phase_final(p) && p != JOBS_COMPLETED)
-      return ts_fail(err, TS_EINVAL, 0, "UPLOAD \"%s\": job %s ended in %s, it has no result",
-                     refs[i].name, refs[i].ref, jobs_phase_name(p));
     (*ids)[(*nids)++] = refs[i].ref;
   }
   return TS_OK;

@@ -291,3 +291,33 @@ def test_pyvo_result_uri_upload(up, psql):
     got = [[str(r["sid"]), str(r["source_id"])] for r in res]
     assert got == [w[:2] for w in psql_join(psql)]
     job.delete()
+
+
+def test_sync_waits_for_a_running_source_without_holding_threads(up, cluster, psql):
+    locker = hold_lock(cluster, psql, "demo.fields")
+    results = []
+    try:
+        src = create(up, "SELECT field_id, ra, dec FROM demo.fields")
+        assert until(lambda: job_xml(src).find(UWS + "phase").text == "EXECUTING")
+        q = {"LANG": "ADQL", "QUERY": "SELECT COUNT(*) AS n FROM TAP_UPLOAD.f", "UPLOAD": "f,job:" + jid(src), "RESPONSEFORMAT": "csv"}
+        # as many waiting /sync requests as one client may have: more than
+        # libuv's four pool threads would take if each held one
+        waiters = [threading.Thread(target=lambda: results.append(up.sync(q)), daemon=True) for _ in range(4)]
+        for t in waiters:
+            t.start()
+        assert until(lambda: up.log_tail(400).count("UPLOAD \"f\": job %s is EXECUTING: the request waits" % jid(src)) == 4 or len(results) == 4)
+        assert results == []  # still waiting for the source
+        # UWS requests (on the same pool) are answered meanwhile
+        r = requests.get(src + "/phase", timeout=5)
+        assert r.status_code == 200 and r.text.strip() == "EXECUTING"
+        r = requests.post(up.base + "/async", data={"LANG": "ADQL", "QUERY": "SELECT TOP 1 source_id FROM demo.sources"}, allow_redirects=False, timeout=5)
+        assert r.status_code == 303
+        requests.delete(r.headers["Location"], timeout=5)
+        release(locker)
+        for t in waiters:
+            t.join(timeout=120)
+        n = psql.scalar("SELECT count(*) FROM demo.fields")
+        assert [r.status_code for r in results] == [200] * 4
+        assert all(csv_rows(r.text) == [[n]] for r in results)
+    finally:
+        release(locker)
