@@ -10,8 +10,8 @@
  *      trailer, then stream_out_flush).
  * The caller creates the table in on_table and feeds the flushes of the
  * stream_out to COPY FROM STDIN. Readers stream: memory stays bounded
- * whatever the file's size (xmlTextReader for VOTable, base64 decoded as it
- * comes, a row at a time for CSV/ECSV, row blocks for FITS). */
+ * whatever the file's size (libxml2's SAX2 push parser for VOTable, base64
+ * decoded as it comes, a row at a time for CSV/ECSV, row blocks for FITS). */
 #ifndef TS_FORMATS_UPLOAD_H
 #define TS_FORMATS_UPLOAD_H
 
@@ -68,13 +68,15 @@ ts_err fmt_upload_set_type(fmt_upload_column *col, const char *datatype, const c
 
 /* The format of a file from its first bytes (at least 512 when the file
  * is that long): FITS ("SIMPLE  ="), VOTable (XML whose root is VOTABLE,
- * after an optional declaration, comments and a BOM), ECSV ("# %ECSV"),
- * else CSV. content_type and filename decide only when the bytes do not. */
+ * after an optional declaration, comments, a DOCTYPE and a BOM), ECSV
+ * ("# %ECSV"); any other XML also goes to the VOTable reader, which names
+ * its root in its refusal. content_type and filename decide only when the
+ * bytes do not; else CSV. */
 fmt_upload_format fmt_upload_sniff(const uint8_t *head, size_t n, const char *content_type,
                                    const char *filename);
 
-/* Reads the table in fd from offset 0 (FITS needs a regular file; the
- * others read sequentially) and writes its rows into `out`. Strings of the
+/* Reads the table in fd from offset 0 (with pread: a regular file; CSV
+ * is read twice, to infer its types) and writes its rows into `out`. Strings of the
  * table description are allocated in `a`. Errors: TS_EINVAL for malformed
  * input, with a message naming where (line, row, element, HDU, column);
  * TS_ELIMIT naming the limit; the stream_out's own error (the sink's,

@@ -27,5 +27,23 @@
   X(tableset_foreign) \
   X(tableset_hostile) \
   X(tableset_too_large) \
-  X(upload_types)
+  X(upload_types) \
+  X(upload_parse_numbers) \
+  X(upload_parse_timestamps) \
+  X(upload_text_values) \
+  X(upload_sniff) \
+  X(upload_vot_td) \
+  X(upload_vot_binary) \
+  X(upload_vot_binary2) \
+  X(upload_vot_hostile) \
+  X(upload_vot_nodata) \
+  X(upload_vot_encoding) \
+  X(upload_vot_arraysizes) \
+  X(upload_vot_astropy) \
+  X(upload_csv_read) \
+  X(upload_csv_infer_whole) \
+  X(upload_csv_hostile) \
+  X(upload_roundtrip) \
+  X(pg_upload_copy) \
+  X(upload_b2_rss)
 // clang-format on

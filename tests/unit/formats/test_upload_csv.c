@@ -1,0 +1,119 @@
+/* The CSV upload reader: RFC 4180 framing, types inferred from the whole
+ * file, and what it refuses. */
+#include "formats/upload.h"
+#include "test_list.h"
+#include "ts_test.h"
+#include "upload_test.h"
+
+static const char *type_of(const up_result *r, const char *name)
+{
+  const fmt_upload_column *c = up_col(r, name);
+  return c ? c->copy_type : "(none)";
+}
+
+int test_upload_csv_read(void)
+{
+  up_result r;
+  const char doc[] = "\xEF\xBB\xBFi,l,d,b,ts,txt,,none\r\n"
+                     "1,5000000000,1.5,true,2020-01-01T00:00:00,\"a,b\",x,\r\n"
+                     "\r\n"
+                     "-2,,NaN,F,2020-01-02,\"say \"\"hi\"\"\nnext line\",\"\",\r\n"
+                     ",7,3,,,plain,  y ,\n"
+                     "3,8,-Inf,T,1999-12-31 23:59:59.5,7,z,";
+  TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_CSV, doc, sizeof doc - 1, NULL), TS_OK);
+  TS_CHECK_EQ_INT(r.rows, 4);
+  TS_CHECK_EQ_INT(r.t.ncols, 8);
+  TS_CHECK(!r.t.name);
+  TS_CHECK_STREQ(type_of(&r, "i"), "integer");
+  TS_CHECK_STREQ(type_of(&r, "l"), "bigint");
+  TS_CHECK_STREQ(type_of(&r, "d"), "double precision");
+  TS_CHECK_STREQ(type_of(&r, "b"), "boolean");
+  TS_CHECK_STREQ(type_of(&r, "ts"), "timestamp");
+  TS_CHECK_STREQ(type_of(&r, "txt"), "text");
+  TS_CHECK_STREQ(type_of(&r, "col7"), "text"); /* an empty name */
+  TS_CHECK_STREQ(type_of(&r, "none"), "text"); /* no value at all */
+  TS_CHECK_STREQ(r.text.data, "1|5000000000|1.5|t|2020-01-01T00:00:00|a,b|x|NULL\n"
+                              "-2|NULL|nan|f|2020-01-02T00:00:00|say \"hi\"\nnext line|NULL|NULL\n"
+                              "NULL|7|3|NULL|NULL|plain|  y |NULL\n"
+                              "3|8|-inf|t|1999-12-31T23:59:59.500000|7|z|NULL\n");
+  up_free(&r);
+  /* A header alone: no rows, every column text. */
+  TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_CSV, "a,b\n", 4, NULL), TS_OK);
+  TS_CHECK_EQ_INT(r.rows, 0);
+  TS_CHECK_EQ_INT(r.t.ncols, 2);
+  up_free(&r);
+  return 0;
+}
+
+/* Types come from every row, not from a sample of the first ones: a
+ * column of integers with one decimal in row 3000 is double. */
+int test_upload_csv_infer_whole(void)
+{
+  up_result r;
+  ts_buf b;
+  ts_buf_init(&b, 1 << 20);
+  ts_buf_puts(&b, "n,flag\n");
+  for (int i = 1; i <= 5000; i++)
+    ts_buf_printf(&b, "%d,%s\n", i, i == 4999 ? "maybe" : (i % 2 ? "T" : "F"));
+  ts_buf_puts(&b, "2.5,T\n");
+  TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_AUTO, b.data, b.len, NULL), TS_OK);
+  TS_CHECK_STREQ(type_of(&r, "n"), "double precision");
+  TS_CHECK_STREQ(type_of(&r, "flag"), "text");
+  TS_CHECK_EQ_INT(r.rows, 5001);
+  TS_CHECK(strstr(r.text.data, "\n4999|maybe\n5000|F\n2.5|T\n"));
+  up_free(&r);
+  ts_buf_free(&b);
+  /* hexadecimal is an integer, not a number of a double column */
+  TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_CSV, "x\n0x1F\n1.5\n", 11, NULL), TS_OK);
+  TS_CHECK_STREQ(type_of(&r, "x"), "text");
+  up_free(&r);
+  /* 0 and 1 alone are integers, not booleans */
+  TS_CHECK_EQ_INT(up_read(&r, FMT_UPLOAD_CSV, "x\n0\n1\n", 6, NULL), TS_OK);
+  TS_CHECK_STREQ(type_of(&r, "x"), "integer");
+  up_free(&r);
+  return 0;
+}
+
+static int refused_n(const char *doc, size_t len, const fmt_upload_limits *lim, ts_err code,
+                     const char *words)
+{
+  up_result r;
+  ts_err rc = up_read(&r, FMT_UPLOAD_CSV, doc, len, lim);
+  int ok = rc == code && strstr(r.err.msg, words) != NULL && r.tables == 0;
+  if (!ok)
+    fprintf(stderr, "# got %s \"%s\" (%d tables), expected %s with \"%s\"\n", ts_err_name(rc),
+            r.err.msg, r.tables, ts_err_name(code), words);
+  up_free(&r);
+  return ok;
+}
+
+static int refused(const char *doc, const fmt_upload_limits *lim, ts_err code, const char *words)
+{
+  return refused_n(doc, strlen(doc), lim, code, words);
+}
+
+/* Every refusal comes before the table is described: on_table is never
+ * called, so nothing is created to be dropped. */
+int test_upload_csv_hostile(void)
+{
+  TS_CHECK(refused("a,b\n1,2\n3\n", NULL, TS_EINVAL, "row 2 (line 3) has 1 fields, the header 2"));
+  TS_CHECK(refused("a,b\n1,2\n3,4,5\n", NULL, TS_EINVAL, "row 2 (line 3) has 3 fields"));
+  TS_CHECK(refused("a,b\n\"1,2\n", NULL, TS_EINVAL, "line 2: a quoted field is not closed"));
+  TS_CHECK(
+      refused("a,b\n\"1\"x,2\n", NULL, TS_EINVAL, "line 2, column 1: 'x' after a closing quote"));
+  TS_CHECK(
+      refused("a\n\xff\n", NULL, TS_EINVAL, "row 1 (line 2), column 1: the text is not UTF-8"));
+  TS_CHECK(refused_n("a\nx\0y\n", 6, NULL, TS_EINVAL, "holds a NUL"));
+  TS_CHECK(refused("", NULL, TS_EINVAL, "empty"));
+  TS_CHECK(refused("\n\n", NULL, TS_EINVAL, "empty"));
+  fmt_upload_limits lim = {.max_rows = 2};
+  TS_CHECK(refused("a\n1\n2\n3\n", &lim, TS_ELIMIT, "more than 2 rows (limit max_rows)"));
+  lim = (fmt_upload_limits){.max_columns = 2};
+  TS_CHECK(refused("a,b,c\n1,2,3\n", &lim, TS_ELIMIT,
+                   "line 1: more than 2 columns (limit max_columns)"));
+  lim = (fmt_upload_limits){.max_value_bytes = 3};
+  TS_CHECK(refused("a,b\n1,1234\n", &lim, TS_ELIMIT,
+                   "line 2, column 2: a value is longer than the limit max_value_bytes (3)"));
+  TS_CHECK(refused("a,b\n1,\"1234\"\n", &lim, TS_ELIMIT, "max_value_bytes (3)"));
+  return 0;
+}
