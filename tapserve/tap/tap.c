@@ -438,6 +438,7 @@ typedef struct sync_upload {
   http_request *req;
   tap_params p;
   tap_upload_ref *refs;
+  tap_upload_file *files; /* the inline and URL ones, loaded once the job: ones can be */
   size_t n;
   tap_upload_env env;
   char reqid[17];
@@ -512,6 +513,8 @@ static void upload_work(uv_work_t *w)
   }
   u->rc = tap_upload_load(&u->env, conn, u->refs, u->n, &u->err);
   if (!u->rc)
+    u->rc = tap_upload_load_files(&u->env, conn, u->files, u->n, &u->err);
+  if (!u->rc)
     u->rc = tap_upload_layer(conn, u->a, &u->env.owner, &u->layer, &u->err);
   if (u->rc && u->rc != TS_EAGAIN) { /* EAGAIN: nothing loaded yet */
     ts_error e2;
@@ -580,7 +583,8 @@ static void sync_with_uploads(ts_app *app, http_request *req, tap_params *p, con
   u->app = app;
   u->req = req;
   u->p = *p;
-  if (tap_upload_parse(app->cfg, upload, req->arena, &u->refs, &u->n, &err)) {
+  if (tap_upload_parse(app->cfg, upload, req->arena, &u->refs, &u->n, &err) ||
+      tap_upload_resolve(req, p->all, p->n, u->refs, u->n, app->cfg->spool_dir, &u->files, &err)) {
     ts_arena_free(u->a);
     free(u);
     tap_send_error(req, &err);

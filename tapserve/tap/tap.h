@@ -200,6 +200,27 @@ typedef struct tap_upload_env {
  * TS_EQUERYTIMEOUT. Errors name the upload. */
 ts_err tap_upload_load(const tap_upload_env *env, PGconn *conn, const tap_upload_ref *refs,
                        size_t n, ts_error *err);
+/* A file to load: inline uploads point at the request's spooled part or a
+ * temporary copy of its parameter; URL ones have fd -1 (fetched when
+ * loaded). */
+typedef struct tap_upload_file {
+  const tap_upload_ref *ref;
+  int fd;
+  const char *content_type, *filename; /* NULL when unknown */
+} tap_upload_file;
+/* One tap_upload_file per ref (in req's arena): param:X is the file part
+ * named X, else the parameter X whose value is the table (spooled to an
+ * unlinked file in spool_dir, closed with the request). TS_EINVAL naming
+ * the upload when there is neither. Call where the request is owned. */
+ts_err tap_upload_resolve(http_request *req, const http_param *params, size_t np,
+                          const tap_upload_ref *refs, size_t n, const char *spool_dir,
+                          tap_upload_file **out, ts_error *err);
+/* Loads the inline and URL uploads among f (URLs fetched first with the
+ * [upload] limits), each read by its format's reader into its table in one
+ * transaction. Errors name the upload; limits give TS_ELIMIT naming the
+ * key. Blocking. */
+ts_err tap_upload_load_files(const tap_upload_env *env, PGconn *conn, const tap_upload_file *f,
+                             size_t n, ts_error *err);
 /* The ids of the jobs whose results refs upload (for jobs_set_deps), in
  * a; TS_EINVAL naming the upload when such a job does not exist or ended
  * without a result. */

@@ -121,11 +121,6 @@ ts_err tap_upload_parse(const cfg *c, const char *value, ts_arena *a, tap_upload
                        "job:JOBID or a result URL of this service)",
                        r->name, r->uri);
       }
-      if (r->kind != TAP_UPLOAD_JOB)
-        return ts_fail(err, TS_EINVAL, 0,
-                       "UPLOAD \"%s\": this service takes uploads of its own job results "
-                       "(job:JOBID); %s uploads are not available",
-                       r->name, r->kind == TAP_UPLOAD_INLINE ? "inline (param:)" : "URL");
       k++;
       if ((int)k > c->upload_max_uploads)
         return ts_fail(err, TS_ELIMIT, 0,
@@ -140,7 +135,9 @@ ts_err tap_upload_parse(const cfg *c, const char *value, ts_arena *a, tap_upload
   return TS_OK;
 }
 
-const char *const tap_upload_methods[] = {NULL};
+const char *const tap_upload_methods[] = {"ivo://ivoa.net/std/TAPRegExt#upload-inline",
+                                          "ivo://ivoa.net/std/TAPRegExt#upload-http",
+                                          "ivo://ivoa.net/std/TAPRegExt#upload-https", NULL};
 
 /* ---- loading ------------------------------------------------------------ */
 

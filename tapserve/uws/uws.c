@@ -142,23 +142,47 @@ static ts_err job_params(uws_op *o, ts_arena *a, jobs_param **out, size_t *n, co
   return TS_OK;
 }
 
-/* UPLOAD of job `id` (NULL: none given): the sources checked (they exist
- * and can still give a result) and recorded as the job's dependencies, so
- * that it runs once they are final; a cycle is refused. */
-static ts_err job_uploads(const cfg *c, PGconn *conn, const char *id, const char *upload,
-                          ts_arena *a, ts_error *err)
+/* A request's UPLOAD for a job: refs, the files of its inline and URL
+ * uploads, and the jobs whose results it reads. */
+typedef struct job_up {
+  tap_upload_ref *refs;
+  tap_upload_file *files;
+  size_t n;
+  const char **ids;
+  size_t nids;
+} job_up;
+
+/* Checks UPLOAD without changing anything: the pairs, the source jobs
+ * (they exist and can still give a result), the request's parts. */
+static ts_err job_uploads_check(uws_op *o, PGconn *conn, const char *upload, ts_arena *a, job_up *j,
+                                ts_error *err)
 {
-  tap_upload_ref *refs = NULL;
-  const char **ids = NULL;
-  size_t n = 0, nids = 0;
-  ts_err rc;
-  if (!upload)
-    return TS_OK;
-  rc = tap_upload_parse(c, upload, a, &refs, &n, err);
+  const cfg *c = o->u->cfg;
+  ts_err rc = tap_upload_parse(c, upload, a, &j->refs, &j->n, err);
   if (!rc)
-    rc = tap_upload_sources(conn, refs, n, a, &ids, &nids, err);
-  if (!rc && id)
-    rc = jobs_set_deps(conn, id, ids, nids, err);
+    rc = tap_upload_sources(conn, j->refs, j->n, a, &j->ids, &j->nids, err);
+  if (!rc)
+    rc = tap_upload_resolve(o->req, o->params, o->np, j->refs, j->n, c->spool_dir, &j->files, err);
+  return rc;
+}
+
+/* Loads the inline and URL uploads of job `id` now, from this request, so
+ * that any instance can run it; the tables it had are replaced. (Its job:
+ * uploads load when it runs, once their jobs are final.) */
+static ts_err job_uploads_load(uws_op *o, PGconn *conn, const char *id, const job_up *j,
+                               ts_error *err)
+{
+  tap_upload_env env;
+  ts_err rc;
+  memset(&env, 0, sizeof env);
+  env.c = o->u->cfg;
+  env.db = o->u->db;
+  env.store = &o->u->store;
+  env.query_role = o->u->app->upload_role;
+  env.owner.job_id = id;
+  rc = jobs_upload_drop(conn, &env.owner, NULL, err);
+  if (!rc)
+    rc = tap_upload_load_files(&env, conn, j->files, j->n, err);
   return rc;
 }
 
@@ -198,18 +222,24 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
     size_t k = 0;
     jobs_param *ps = NULL;
     const char *upload = NULL;
+    job_up j;
     ts_arena *a = ts_arena_new(0, 0);
+    memset(&j, 0, sizeof j);
     if (!a)
       return ts_fail(err, TS_ENOMEM, 0, "out of memory");
     rc = job_params(o, a, &ps, &k, &upload, err);
     if (!rc && upload)
-      rc = job_uploads(c, conn, NULL, upload, a, err); /* refused before any change */
+      rc = job_uploads_check(o, conn, upload, a, &j, err); /* refused before any change */
     if (!rc && k) {
+      /* the parameters and the dependencies in one transaction, the
+       * tables (each loaded in its own) after them */
       PQclear(PQexec(conn, "BEGIN"));
       rc = jobs_set_params(conn, o->id, ps, k, err);
-      if (!rc)
-        rc = job_uploads(c, conn, o->id, upload, a, err);
+      if (!rc && upload)
+        rc = jobs_set_deps(conn, o->id, j.ids, j.nids, err);
       PQclear(PQexec(conn, rc ? "ROLLBACK" : "COMMIT"));
+      if (!rc && upload)
+        rc = job_uploads_load(o, conn, o->id, &j, err);
       *did = 1;
     }
     ts_arena_free(a);
@@ -235,7 +265,9 @@ static void work_create(uws_op *o, PGconn *conn)
   char id[40];
   jobs_param *ps = NULL;
   const char *upload = NULL;
+  job_up j;
   ts_arena *a = ts_arena_new(0, 0);
+  memset(&j, 0, sizeof j);
   if (!a) {
     op_fail(o, TS_ENOMEM, "%s", "out of memory");
     return;
@@ -273,7 +305,7 @@ static void work_create(uws_op *o, PGconn *conn)
     n.destruction_ms = cap_destruction(c, n.destruction_ms);
   }
   if (job_params(o, a, &ps, &n.nparams, &upload, &o->err) ||
-      job_uploads(c, conn, NULL, upload, a, &o->err)) {
+      (upload && job_uploads_check(o, conn, upload, a, &j, &o->err))) {
     o->failed = 1;
     goto out;
   }
@@ -287,7 +319,8 @@ static void work_create(uws_op *o, PGconn *conn)
     goto out;
   }
   if (upload &&
-      (job_uploads(c, conn, id, upload, a, &o->err) || (queue && jobs_run(conn, id, &o->err)))) {
+      (jobs_set_deps(conn, id, j.ids, j.nids, &o->err) ||
+       job_uploads_load(o, conn, id, &j, &o->err) || (queue && jobs_run(conn, id, &o->err)))) {
     ts_error e2;
     jobs_delete(conn, &o->u->store, id, &e2);
     o->failed = 1;

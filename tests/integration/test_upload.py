@@ -321,3 +321,100 @@ def test_sync_waits_for_a_running_source_without_holding_threads(up, cluster, ps
         assert all(csv_rows(r.text) == [[n]] for r in results)
     finally:
         release(locker)
+
+
+# ---- files: inline (param:) and by URL ------------------------------------
+
+VOT = b"""<?xml version="1.0"?>
+<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">
+<RESOURCE><TABLE name="mine">
+<FIELD name="sid" datatype="long"/>
+<FIELD name="ra" datatype="double" unit="deg" ucd="pos.eq.ra;meta.main"/>
+<FIELD name="dec" datatype="double" unit="deg" ucd="pos.eq.dec;meta.main"/>
+<DATA><TABLEDATA>
+%s
+</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""
+
+
+def list_rows(psql):
+    out = psql.run("SELECT source_id, ra, dec FROM demo.sources WHERE source_id % 7 = 0 ORDER BY source_id LIMIT 300")
+    return [l.split("\t") for l in out.splitlines() if l]
+
+
+def votable_of(rows):
+    tr = "\n".join("<TR><TD>%s</TD><TD>%s</TD><TD>%s</TD></TR>" % tuple(r) for r in rows)
+    return VOT % tr.encode()
+
+
+def csv_of(rows):
+    return ("sid,ra,dec\n" + "\n".join(",".join(r) for r in rows) + "\n").encode()
+
+
+@pytest.mark.parametrize("kind", ["votable", "csv"])
+def test_sync_inline_upload_join(up, psql, kind):
+    rows = list_rows(psql)
+    body = votable_of(rows) if kind == "votable" else csv_of(rows)
+    before = upload_tables(psql)
+    r = requests.post(up.base + "/sync", data={"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine,param:f", "RESPONSEFORMAT": "csv"},
+                      files={"f": ("list." + ("xml" if kind == "votable" else "csv"), body)}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert [g[:2] for g in csv_rows(r.text)] == [w[:2] for w in psql_join(psql)]
+    assert until(lambda: upload_tables(psql) == before)
+
+
+def test_inline_upload_errors_leave_nothing(up, psql):
+    before = upload_tables(psql)
+    for body, words in ((b"<VOTABLE><RESOURCE><TABLE><FIELD name='a' datatype='int'/><DATA><TABLEDATA><TR><TD>1", ['"t"']),
+                        (b"a,b\n1,2\n3\n", ['"t"'])):
+        r = requests.post(up.base + "/sync", data={"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,param:f"},
+                          files={"f": ("x", body)}, timeout=60)
+        assert r.status_code == 400, r.text
+        for w in words:
+            assert w in tsit.error_message(r.content)
+    r = requests.post(up.base + "/sync", data={"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,param:nosuch"},
+                      files={"f": ("x", b"a\n1\n")}, timeout=60)
+    assert r.status_code == 400 and "nosuch" in tsit.error_message(r.content)
+    assert upload_tables(psql) == before
+
+
+def test_async_inline_upload(up, psql):
+    rows = list_rows(psql)
+    r = requests.post(up.base + "/async", data={"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine,param:f", "RESPONSEFORMAT": "csv", "PHASE": "RUN"},
+                      files={"f": ("list.xml", votable_of(rows))}, allow_redirects=False, timeout=120)
+    assert r.status_code == 303, r.text
+    url = r.headers["Location"]
+    assert wait_final(url) == "COMPLETED", requests.get(url + "/error", timeout=30).text
+    got = csv_rows(requests.get(url + "/results/result", timeout=60).text)
+    assert [g[:2] for g in got] == [w[:2] for w in psql_join(psql)]
+    assert until(lambda: psql.scalar("SELECT count(*) FROM tapserve.uploads WHERE job_id = '%s'" % jid(url)) == "0")
+
+
+def test_url_uploads(up, start_server, psql, workdir):
+    import http.server
+    import os
+
+    rows = list_rows(psql)
+    d = os.path.join(workdir, "www")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "list.csv"), "wb") as f:
+        f.write(csv_of(rows))
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=d, **k)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d/list.csv" % httpd.server_address[1]
+    try:
+        # loopback is refused by default ...
+        r = up.sync({"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine," + url})
+        assert r.status_code == 400 and '"mine"' in tsit.error_message(r.content), r.text
+        # ... and allowed by the operator
+        srv = start_server({"upload.allow_private_urls": "yes", "jobs.max_executing": "0"})
+        r = srv.sync({"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine," + url, "RESPONSEFORMAT": "csv"})
+        assert r.status_code == 200, r.text
+        assert [g[:2] for g in csv_rows(r.text)] == [w[:2] for w in psql_join(psql)]
+        r = srv.sync({"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine," + url + ".missing"})
+        assert r.status_code == 400 and "404" in tsit.error_message(r.content), r.text
+        caps = requests.get(srv.base + "/capabilities", timeout=30).text
+        for m in ("upload-inline", "upload-http", "upload-https"):
+            assert "TAPRegExt#" + m in caps
+    finally:
+        httpd.shutdown()
