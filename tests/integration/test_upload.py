@@ -6,6 +6,7 @@ tables dropped after a /sync response, after a job ends or is deleted, and
 by the sweeper after kill -9; a result of a job run on instance A joined on
 instance B."""
 
+import os
 import signal
 import subprocess
 import threading
@@ -418,3 +419,33 @@ def test_url_uploads(up, start_server, psql, workdir):
             assert "TAPRegExt#" + m in caps
     finally:
         httpd.shutdown()
+
+
+def test_taplint_upl(server, workdir):
+    """taplint's UPL stage (uploads of its own tables, with CAP so it knows
+    the methods) reports no error."""
+    report = os.path.join(workdir, "taplint-upl.txt")
+    env = dict(os.environ, STAGES="CAP UPL", TIMEOUT="240")
+    rc, out = tsit.run_tool(["bash", str(tsit.TAPLINT), server.base, report], timeout=300, env=env)
+    text = open(report, errors="replace").read() if os.path.exists(report) else ""
+    errors = "\n".join(l for l in text.splitlines() if l.startswith(("E-", "F-")))
+    assert rc == 0 and "errors=0" in out, "taplint rc=%d\n%s\n%s" % (rc, out, errors)
+    assert "F-UPL-NOUP" not in text and "UPL" in text
+
+
+def test_pyvo_astropy_table_sync_and_async(up, psql):
+    import astropy.table
+    import pyvo
+
+    rows = list_rows(psql)
+    t = astropy.table.Table(rows=[(int(a), float(b), float(c)) for a, b, c in rows], names=("sid", "ra", "dec"))
+    tap = pyvo.dal.TAPService(up.base)
+    want = [w[:2] for w in psql_join(psql)]
+    res = tap.run_sync(JOIN, uploads={"mine": t})
+    assert [[str(r["sid"]), str(r["source_id"])] for r in res] == want
+    job = tap.submit_job(JOIN, uploads={"mine": t})
+    job.run().wait(timeout=120)
+    job.raise_if_error()
+    res = job.fetch_result()
+    assert [[str(r["sid"]), str(r["source_id"])] for r in res] == want
+    job.delete()
