@@ -6,7 +6,7 @@ PORT ?= 8080
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps deps-test demo check unit integration sanitize fuzz bench format checksrc clean
+.PHONY: all build deps deps-test demo check unit integration cluster sanitize fuzz bench format checksrc clean
 
 all: build
 
@@ -37,6 +37,10 @@ unit: build
 integration: build
 	TAPSERVE_BIN=$(abspath $(BUILD))/tapserve/tapserve scripts/run-integration.sh
 
+# Several instances on one PostgreSQL behind HAProxy (tests/cluster).
+cluster: build
+	TAPSERVE_BIN=$(abspath $(BUILD))/tapserve/tapserve scripts/run-cluster.sh
+
 check: deps-test
 	$(MAKE) build
 	$(MAKE) checksrc
@@ -44,6 +48,7 @@ check: deps-test
 	$(MAKE) sanitize
 	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	$(MAKE) integration
+	$(MAKE) cluster
 
 # ASan+UBSan build of every unit suite.
 sanitize:

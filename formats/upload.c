@@ -134,9 +134,9 @@ ts_err fmt_upload_read(int fd, fmt_upload_format f, const fmt_upload_limits *lim
   case FMT_UPLOAD_CSV:
     return fmt__upload_csv(fd, &l, a, on_table, ud, out, rows, err);
   case FMT_UPLOAD_FITS:
-    return ts_fail(err, TS_EINVAL, 0, "format not supported: FITS uploads are not read yet");
+    return fmt__upload_fits(fd, &l, a, on_table, ud, out, rows, err);
   case FMT_UPLOAD_ECSV:
-    return ts_fail(err, TS_EINVAL, 0, "format not supported: ECSV uploads are not read yet");
+    return fmt__upload_ecsv(fd, &l, a, on_table, ud, out, rows, err);
   default:
     return ts_fail(err, TS_EINVAL, 0, "unknown upload format");
   }

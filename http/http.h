@@ -64,6 +64,28 @@ typedef void (*http_handler_fn)(http_request *req, void *ud);
  * timeouts): writes it into b and returns its content type, or NULL to
  * leave the plain-text line. Called on the loop thread. */
 typedef const char *(*http_error_doc_fn)(ts_buf *b, int status, const char *msg);
+/* Trusted proxies: networks whose X-Forwarded-For is believed (proxy.c). */
+enum { HTTP_PROXIES_MAX = 64 };
+typedef struct http_net {
+  uint8_t addr[16]; /* IPv4 as IPv4-mapped IPv6 */
+  int bits;         /* prefix length in the 128-bit form */
+} http_net;
+typedef struct http_proxies {
+  size_t n;
+  http_net net[HTTP_PROXIES_MAX];
+} http_proxies;
+/* Parses a list of addresses and CIDR networks ("10.0.0.0/8, ::1")
+ * separated by commas or blanks; TS_EINVAL naming the bad entry. */
+ts_err http_proxies_parse(const char *list, http_proxies *out, ts_error *err);
+/* 1 when the numeric address is in one of the networks. */
+int http_proxies_trust(const http_proxies *p, const char *addr);
+/* The client's address for a connection from `peer` carrying the n
+ * X-Forwarded-For header lines xff (in order): peer itself unless peer is
+ * trusted; else the right-most address of the lines that is not trusted
+ * (the left-most when all are), a malformed entry ending the walk.
+ * Canonical text into out (cap bytes). */
+void http_client_addr(const http_proxies *p, const char *peer, const char *const *xff, size_t n,
+                      char *out, size_t cap);
 
 typedef struct http_server_opts {
   size_t max_header_bytes;      /* whole header block; 431 beyond (default 16 KiB) */
@@ -94,6 +116,11 @@ typedef struct http_server_opts {
   const char *spool_dir;        /* where file parts are spooled (default $TMPDIR, else /tmp) */
   http_error_doc_fn error_doc;  /* NULL: our errors are one line of text/plain */
   const char *server_header;    /* "tapserve/1.0" */
+  /* Borrowed; NULL or empty: X-Forwarded-For is ignored. A request from a
+   * trusted proxy gets its client's address (http_client_addr) as
+   * remote_addr, and connections from trusted proxies are not counted
+   * against max_connections_per_addr (they carry many clients). */
+  const http_proxies *trusted_proxies;
 } http_server_opts;
 
 /* Fills defaults for every zero field. */

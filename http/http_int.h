@@ -199,6 +199,7 @@ void http__date(char out[32], int64_t unix_ms);
 /* ---- the server and its connections (server.c, respond.c, limits.c) ---- */
 
 enum { HTTP__ADDR_BUCKETS = 1024 }; /* hash buckets of the per-address connection counts */
+enum { HTTP__BACKLOG = 511 };       /* listen(2) backlog; what shutdown takes from it at most */
 
 /* What a connection's one timer is counting down. */
 enum { TM_NONE, TM_FIRST, TM_HEAD, TM_BODY, TM_IDLE, TM_WRITE, TM_LINGER, TM_DONE };
@@ -255,8 +256,10 @@ struct http_conn {
   http_conn *wprev, *wnext;
   http__addr *addr; /* its address's count, while counted */
   uint64_t accepted_ms;
-  int peer_eof; /* the client half-closed after the handler finished */
-  char *in;     /* read buffer; [in_off, in_len) is not parsed yet */
+  int peer_eof;    /* the client half-closed after the handler finished */
+  unsigned served; /* requests handed to the handler */
+  int partial;     /* bytes arrived since the last request was handed over */
+  char *in;        /* read buffer; [in_off, in_len) is not parsed yet */
   size_t in_len, in_off;
   http__reqparser rp;
   http__req *req; /* the request being answered, NULL between requests */

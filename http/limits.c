@@ -100,7 +100,8 @@ void http__srv_admit(http_server *s, http_conn *c)
     http__conn_close(c);
     return;
   }
-  if (a->count >= s->opts.max_connections_per_addr) {
+  if (a->count >= s->opts.max_connections_per_addr &&
+      !http_proxies_trust(s->opts.trusted_proxies, c->remote_addr)) {
     http__conn_error_reply(c, 429, "too many connections from your address");
     return;
   }

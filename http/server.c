@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 enum {
   HTTP__INBUF = 16 * 1024, /* read buffer per connection */
@@ -355,6 +358,25 @@ void http__conn_close_graceful(http_conn *c)
 
 /* ---- the request cycle ---------------------------------------------------- */
 
+/* remote_addr of a request: the peer, or the client behind trusted
+ * proxies. */
+static void client_addr(http_server *s, http_conn *c, http_request *r)
+{
+  enum { XFF_LINES = 16 }; /* more lines than this: the last ones count */
+  const char *xff[XFF_LINES];
+  size_t n = 0;
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (!strcmp(r->headers[i].name, "x-forwarded-for")) {
+      if (n == XFF_LINES) {
+        memmove(xff, xff + 1, (XFF_LINES - 1) * sizeof *xff);
+        n--;
+      }
+      xff[n++] = r->headers[i].value;
+    }
+  http_client_addr(s->opts.trusted_proxies, c->remote_addr, xff, n, r->remote_addr,
+                   sizeof r->remote_addr);
+}
+
 static void conn_dispatch(http_conn *c)
 {
   http_server *s = c->srv;
@@ -362,9 +384,11 @@ static void conn_dispatch(http_conn *c)
   http__req *q = http__req_of(r);
 
   http__reqparser_next(&c->rp); /* we own r now */
+  c->served++;
+  c->partial = 0;
   http__conn_timer_stop(c);
   r->conn = c;
-  snprintf(r->remote_addr, sizeof r->remote_addr, "%s", c->remote_addr);
+  client_addr(s, c, r);
   http__srv_reqid(s, r->reqid);
   r->start_ms = ts_now_ms();
   q->end_ok = 1;
@@ -463,6 +487,8 @@ static void conn_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     conn_on_read_end(c, nread);
     return;
   }
+  if (nread > 0)
+    c->partial = 1;
   if (nread == 0 || c->lingering)
     return;
   c->in_len += (size_t)nread;
@@ -498,17 +524,14 @@ void http__conn_maybe_done(http_conn *c)
 
 /* ---- accepting ------------------------------------------------------------ */
 
-static void srv_on_conn(uv_stream_t *l, int status)
+/* Takes one connection: the one libuv accepted (fd < 0; none is not an
+ * error), or an accepted socket fd. */
+static void srv_take(http_server *s, int fd)
 {
-  http_server *s = l->data;
   http_conn *c;
   struct sockaddr_storage ss;
   int sl = sizeof ss;
 
-  if (status < 0) {
-    ts_log(TS_LOG_WARN, NULL, "accept failed: %s", uv_strerror(status));
-    return;
-  }
   c = calloc(1, sizeof *c);
   if (c)
     c->in = malloc(HTTP__INBUF);
@@ -518,6 +541,8 @@ static void srv_on_conn(uv_stream_t *l, int status)
     ts_log(TS_LOG_ERROR, NULL, "out of memory accepting a connection");
     if (c)
       free(c);
+    if (fd >= 0)
+      close(fd);
     return;
   }
   c->srv = s;
@@ -536,7 +561,10 @@ static void srv_on_conn(uv_stream_t *l, int status)
   s->conns = c;
   s->nconns++;
   snprintf(c->remote_addr, sizeof c->remote_addr, "-");
-  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+  if (fd < 0 ? uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0
+             : uv_tcp_open(&c->tcp, fd) != 0) {
+    if (fd >= 0)
+      close(fd);
     http__conn_close(c);
     return;
   }
@@ -548,6 +576,35 @@ static void srv_on_conn(uv_stream_t *l, int status)
       uv_ip4_name((struct sockaddr_in *)&ss, c->remote_addr, sizeof c->remote_addr);
   }
   http__srv_admit(s, c);
+}
+
+static void srv_on_conn(uv_stream_t *l, int status)
+{
+  http_server *s = l->data;
+  if (status < 0) {
+    ts_log(TS_LOG_WARN, NULL, "accept failed: %s", uv_strerror(status));
+    return;
+  }
+  srv_take(s, -1);
+}
+
+/* At shutdown: the connections the kernel has completed but nobody has
+ * accepted yet would be reset when the listener closes, and a load
+ * balancer that has already sent a request on one cannot tell that from
+ * a crash. They are taken now, to be answered with the others. */
+static void srv_take_backlog(http_server *s)
+{
+  uv_os_fd_t lfd;
+  srv_take(s, -1); /* the one libuv may hold */
+  if (uv_fileno((uv_handle_t *)&s->listener, &lfd) != 0)
+    return;
+  for (int i = 0; i < HTTP__BACKLOG; i++) {
+    int fd = accept(lfd, NULL, NULL); /* the listener is non-blocking */
+    if (fd < 0)
+      return;
+    fcntl(fd, F_SETFD, FD_CLOEXEC); /* uv_tcp_open makes it non-blocking */
+    srv_take(s, fd);
+  }
 }
 
 /* ---- server --------------------------------------------------------------- */
@@ -603,7 +660,7 @@ ts_err http_server_listen(http_server *s, const char *host, int port, ts_error *
   s->listener_open = 1;
   e = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
   if (!e)
-    e = uv_listen((uv_stream_t *)&s->listener, 511, srv_on_conn);
+    e = uv_listen((uv_stream_t *)&s->listener, HTTP__BACKLOG, srv_on_conn);
   if (e) {
     uv_close((uv_handle_t *)&s->listener, srv_on_listener_close);
     return ts_fail(err, TS_EIO, 0, "cannot listen on %s port %d: %s", host, port, uv_strerror(e));
@@ -629,15 +686,26 @@ void http_server_shutdown(http_server *s, void (*done)(void *ud), void *ud)
   s->done = done;
   s->done_ud = ud;
   if (s->listening) {
+    srv_take_backlog(s);
     s->listening = 0;
     uv_close((uv_handle_t *)&s->listener, srv_on_listener_close);
   }
-  /* Idle means no request handed to the handler: waiting for one, or
-   * half-way through receiving one. Busy connections close after their
-   * response (conn_response_done sees shutting_down). */
-  for (http_conn *c = s->conns; c; c = c->next)
-    if (!c->req && !c->graceful)
+  /* Busy connections close after their response (conn_response_done
+   * sees shutting_down). Of the others, a keep-alive connection waiting
+   * for its next request closes at once; one that is new, or half-way
+   * through a request, may carry a request a load balancer has just sent
+   * (it cannot tell a close from a crash, and will not resend a POST): it
+   * gets a 503 with Retry-After, which says plainly that nothing was
+   * done and the request may go elsewhere. */
+  for (http_conn *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->req || c->graceful || c->closed)
+      continue;
+    if (c->served == 0 || c->partial || c->in_len > c->in_off)
+      http__conn_error_reply(c, 503, "the service is restarting: send the request again");
+    else
       http__conn_close(c);
+  }
   srv_maybe_done(s);
 }
 

@@ -82,19 +82,22 @@ ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err)
   return jobs__run(conn, "DELETE FROM tapserve.instances WHERE id = $1", 1, v, NULL, err);
 }
 
-ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_error *err)
+ts_err jobs_recover(PGconn *conn, const char *instance, int requeue, int max_attempts, int *n,
+                    ts_error *err)
 {
   char m[16];
-  const char *v[] = {requeue ? "t" : "f", m};
+  const char *v[] = {requeue ? "t" : "f", m, instance};
   snprintf(m, sizeof m, "%d", max_attempts);
   *n = 0;
   for (;;) {
     PGresult *r = NULL;
-    /* One job per statement (its own transaction): SKIP LOCKED plus the
-     * phase re-check make two instances recovering together take
-     * different jobs. A job that has used up its attempts is not queued
-     * again: a query that kills its instance must not go on to kill the
-     * next one, and the next. */
+    /* One job per statement (its own transaction), which claims the
+     * orphan by stamping this instance's uuid on it in the same update
+     * that decides its fate: SKIP LOCKED plus the phase re-check make two
+     * instances recovering together take different jobs, each once. A
+     * job that has used up its attempts is not queued again: a query that
+     * kills its instance must not go on to kill the next one, and the
+     * next. */
     ts_err rc = jobs__run(
         conn,
         "WITH o AS (SELECT id, backend_pid, $1::bool AND attempts < $2::int AS again"
@@ -104,7 +107,7 @@ ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_erro
         "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
         " UPDATE tapserve.jobs j SET"
         "   phase = CASE WHEN o.again THEN 'QUEUED' ELSE 'ERROR' END,"
-        "   queued_at = now(), owner_instance = NULL, backend_pid = NULL,"
+        "   queued_at = now(), owner_instance = $3::uuid, backend_pid = NULL,"
         "   start_time = CASE WHEN o.again THEN NULL ELSE start_time END,"
         "   end_time = CASE WHEN o.again THEN NULL ELSE now() END,"
         "   error_type = CASE WHEN o.again THEN NULL ELSE 'transient' END,"
@@ -114,7 +117,7 @@ ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_erro
         "     ELSE 'the service stopped while this job was executing; submit it again' END"
         " FROM o WHERE j.id = o.id AND j.phase = 'EXECUTING'"
         " RETURNING j.id, o.backend_pid, o.again, j.attempts",
-        2, v, &r, err);
+        3, v, &r, err);
     if (rc)
       return rc;
     int got = PQntuples(r);
@@ -250,7 +253,7 @@ static void maint_work_cb(uv_work_t *w)
       return;
     }
   }
-  if (m->beat && jobs_recover(conn, o->requeue, o->max_attempts, &n, &err))
+  if (m->beat && jobs_recover(conn, cl->instance, o->requeue, o->max_attempts, &n, &err))
     ts_log(TS_LOG_WARN, NULL, "job recovery: %s", err.msg);
   if (m->beat)
     requeue_strays(cl, conn);
@@ -329,7 +332,7 @@ ts_err jobs_cluster_start(const jobs_cluster_opts *o, jobs_cluster **out, int *r
   rc = jobs_instance_register(conn, o->host, o->port, o->version, o->instance_timeout_s,
                               cl->instance, err);
   if (!rc)
-    rc = jobs_recover(conn, o->requeue, o->max_attempts, &n, err);
+    rc = jobs_recover(conn, cl->instance, o->requeue, o->max_attempts, &n, err);
   jobs_db_put(o->db, conn);
   if (rc)
     return rc;

@@ -21,11 +21,13 @@ ts_err jobs_instance_register(PGconn *conn, const char *host, int port, const ch
 ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, ts_error *err);
 ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err);
 /* Re-queues (requeue=1) or fails every job left EXECUTING by an instance
- * that is gone (no row, or a stale heartbeat), one job per transaction;
+ * that is gone (no row, or a stale heartbeat), one job per transaction
+ * that stamps `instance` (the recovering one) as its owner_instance;
  * *n recovered. A job that has already had max_attempts executions is not
  * queued again but goes to ERROR ("job abandoned after N attempts: the
  * instances running it stopped"). */
-ts_err jobs_recover(PGconn *conn, int requeue, int max_attempts, int *n, ts_error *err);
+ts_err jobs_recover(PGconn *conn, const char *instance, int requeue, int max_attempts, int *n,
+                    ts_error *err);
 
 /* Re-queues (jobs_requeue) the jobs EXECUTING under `instance`, started
  * more than min_age_s ago, that none of its executors runs (`running`, n

@@ -164,13 +164,14 @@ ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *e
   }
   snprintf(dur, sizeof dur, "%lld", (long long)n->execution_duration);
   snprintf(destr, sizeof destr, "%lld", (long long)n->destruction_ms);
-  const char *v[] = {out_id, n->owner, n->run_id, n->queue ? "QUEUED" : "PENDING",
-                     dur,    destr,    pj.data};
+  const char *v[] = {out_id,  n->owner,  n->run_id,  n->queue ? "QUEUED" : "PENDING", dur, destr,
+                     pj.data, n->client, n->instance};
   rc = run(conn,
            "INSERT INTO tapserve.jobs (id, owner, run_id, phase, queued_at, execution_duration,"
-           " destruction, parameters) VALUES ($1, $2, $3, $4,"
-           " CASE WHEN $4 = 'QUEUED' THEN now() END, $5, to_timestamp($6::int8 / 1000.0), $7)",
-           7, v, NULL, err);
+           " destruction, parameters, client_addr, owner_instance) VALUES ($1, $2, $3, $4,"
+           " CASE WHEN $4 = 'QUEUED' THEN now() END, $5, to_timestamp($6::int8 / 1000.0), $7,"
+           " $8, $9::uuid)",
+           9, v, NULL, err);
   ts_buf_free(&pj);
   return rc;
 }
@@ -179,7 +180,7 @@ ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *e
   "id, owner, run_id, phase, " MS("creation_time") ", " MS("start_time") ", " MS(                  \
       "end_time") ", execution_duration, " MS("destruction") ", error_summary, error_type,"        \
                                                              " owner_instance::text, backend_pid," \
-                                                             " attempts"
+                                                             " attempts, client_addr"
 
 static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
 {
@@ -199,6 +200,7 @@ static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
   j->owner_instance = opt(a, r, i, 11);
   j->backend_pid = (int)i64(r, i, 12);
   j->attempts = (int)i64(r, i, 13);
+  j->client_addr = opt(a, r, i, 14);
   return TS_OK;
 }
 
@@ -210,7 +212,14 @@ static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out,
   jobs_job *j;
   ts_err rc;
 
-  rc = run(conn, "SELECT " JOB_COLS " FROM tapserve.jobs WHERE id = $1", 1, v, &r, err);
+  /* A QUEUED job's place in the cluster's queue: claims take the oldest
+   * queued_at first (jobs_claim). */
+  rc = run(conn,
+           "SELECT " JOB_COLS ", CASE WHEN phase = 'QUEUED' THEN (SELECT count(*)"
+           "   FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
+           "   AND (q.queued_at, q.id) <= (j.queued_at, j.id)) END"
+           " FROM tapserve.jobs j WHERE id = $1",
+           1, v, &r, err);
   if (rc)
     return rc;
   if (PQntuples(r) != 1) {
@@ -223,6 +232,7 @@ static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out,
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
   row_to_job(a, r, 0, j);
+  j->queue_position = i64(r, 0, 15);
   PQclear(r);
 
   /* Parameters: a second statement is simpler than parsing array text. */
@@ -357,15 +367,16 @@ static ts_err explain_phase(PGconn *conn, const char *id, const char *what, ts_e
   return ts_fail(err, TS_EINVAL, 0, "%s (the job is %s)", what, jobs_phase_name(p));
 }
 
-ts_err jobs_run(PGconn *conn, const char *id, ts_error *err)
+ts_err jobs_run(PGconn *conn, const char *id, const char *instance, ts_error *err)
 {
   PGresult *r = NULL;
-  const char *v[] = {id};
+  const char *v[] = {id, instance};
   jobs_phase p;
   ts_err rc = run(conn,
-                  "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now()"
+                  "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now(),"
+                  "   owner_instance = $2::uuid"
                   " WHERE id = $1 AND phase IN ('PENDING', 'HELD') RETURNING id",
-                  1, v, &r, err);
+                  2, v, &r, err);
   if (rc)
     return rc;
   int n = PQntuples(r);
@@ -395,20 +406,20 @@ static void cancel_backend(PGconn *conn, int pid)
     ts_log(TS_LOG_WARN, NULL, "cannot cancel backend %d: %s", pid, e.msg);
 }
 
-ts_err jobs_abort(PGconn *conn, const char *id, ts_error *err)
+ts_err jobs_abort(PGconn *conn, const char *id, const char *instance, ts_error *err)
 {
   PGresult *r = NULL;
-  const char *v[] = {id};
+  const char *v[] = {id, instance};
   jobs_phase p;
   ts_err rc = run(conn,
                   "WITH o AS (SELECT id, phase, backend_pid FROM tapserve.jobs WHERE id = $1"
                   "           FOR UPDATE)"
                   " UPDATE tapserve.jobs j SET phase = 'ABORTED', abort_requested = true,"
-                  "   end_time = now()"
+                  "   end_time = now(), owner_instance = $2::uuid"
                   " FROM o WHERE j.id = o.id AND o.phase IN ('PENDING', 'QUEUED', 'EXECUTING',"
                   "   'HELD', 'SUSPENDED', 'UNKNOWN')"
                   " RETURNING o.phase, o.backend_pid",
-                  1, v, &r, err);
+                  2, v, &r, err);
   if (rc)
     return rc;
   if (PQntuples(r) == 1) {
@@ -557,31 +568,52 @@ ts_err jobs_sweep(PGconn *conn, const jobs_store *store, int max, int *n, ts_err
 
 /* ---- execution -------------------------------------------------------------- */
 
-ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_user, jobs_job **out,
-                  ts_error *err)
+ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, const jobs_limits *lim,
+                  jobs_job **out, ts_error *err)
 {
   PGresult *r = NULL;
-  char m[16];
-  const char *v[] = {instance, m};
-  ts_err rc;
+  char m[16], g[16];
+  const char *v[] = {instance, m, g};
+  int locked = lim->max_per_user > 0 || lim->max_async > 0;
+  ts_err rc = TS_OK;
   *out = NULL;
-  snprintf(m, sizeof m, "%d", max_per_user);
-  rc =
-      run(conn,
-          "UPDATE tapserve.jobs j SET phase = 'EXECUTING', owner_instance = $1::uuid,"
-          "   start_time = now(), backend_pid = NULL, attempts = j.attempts + 1"
-          " WHERE j.id = (SELECT q.id FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
-          "   AND ($2::int = 0 OR (SELECT count(*) FROM tapserve.jobs e"
-          "        WHERE e.phase = 'EXECUTING' AND e.owner IS NOT DISTINCT FROM q.owner) < $2::int)"
-          "   AND NOT EXISTS (SELECT 1 FROM tapserve.job_deps d JOIN tapserve.jobs p"
-          "        ON p.id = d.dep_id WHERE d.job_id = q.id"
-          "        AND p.phase NOT IN ('COMPLETED', 'ERROR', 'ABORTED', 'ARCHIVED'))"
-          "   ORDER BY q.queued_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-          "   AND j.phase = 'QUEUED'"
-          " RETURNING j.id",
-          2, v, &r, err);
-  if (rc)
+  snprintf(m, sizeof m, "%d", lim->max_per_user);
+  snprintf(g, sizeof g, "%d", lim->max_async);
+  /* Counting and claiming in one statement is not enough: two instances
+   * claiming at once each count the other's claim out (neither has
+   * committed). Under the lock, the claim statement's snapshot is taken
+   * after the previous holder committed, so its count includes that
+   * claim. Anonymous owners (NULL) are told apart by client address. */
+  if (locked)
+    rc = run(conn, "BEGIN", 0, NULL, NULL, err);
+  if (!rc && locked)
+    rc = run(conn, "SELECT pg_advisory_xact_lock(" JOBS_CLAIM_LOCK ")", 0, NULL, NULL, err);
+  if (!rc)
+    rc =
+        run(conn,
+            "UPDATE tapserve.jobs j SET phase = 'EXECUTING', owner_instance = $1::uuid,"
+            "   start_time = now(), backend_pid = NULL, attempts = j.attempts + 1"
+            " WHERE j.id = (SELECT q.id FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
+            "   AND ($3::int = 0 OR (SELECT count(*) FROM tapserve.jobs e"
+            "        WHERE e.phase = 'EXECUTING') < $3::int)"
+            "   AND ($2::int = 0 OR (SELECT count(*) FROM tapserve.jobs e"
+            "        WHERE e.phase = 'EXECUTING' AND e.owner IS NOT DISTINCT FROM q.owner"
+            "        AND (q.owner IS NOT NULL OR e.client_addr IS NOT DISTINCT FROM q.client_addr))"
+            "        < $2::int)"
+            "   AND NOT EXISTS (SELECT 1 FROM tapserve.job_deps d JOIN tapserve.jobs p"
+            "        ON p.id = d.dep_id WHERE d.job_id = q.id"
+            "        AND p.phase NOT IN ('COMPLETED', 'ERROR', 'ABORTED', 'ARCHIVED'))"
+            "   ORDER BY q.queued_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            "   AND j.phase = 'QUEUED'"
+            " RETURNING j.id",
+            3, v, &r, err);
+  if (!rc && locked)
+    rc = run(conn, "COMMIT", 0, NULL, NULL, err);
+  if (rc) {
+    PQclear(r);
+    rollback(conn);
     return rc;
+  }
   if (PQntuples(r) == 1) {
     char id[40];
     snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
@@ -669,7 +701,7 @@ ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error
   return end_cas(
       conn,
       "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now(), start_time = NULL,"
-      "   owner_instance = NULL, backend_pid = NULL, attempts = greatest(attempts - 1, 0)"
+      "   backend_pid = NULL, attempts = greatest(attempts - 1, 0)"
       " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
       2, v, err);
 }

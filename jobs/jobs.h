@@ -102,7 +102,9 @@ typedef struct jobs_job {
   const char *error_type;    /* "fatal" or "transient" */
   const char *owner_instance;
   int backend_pid;
-  int attempts; /* executions started and not given back (jobs_claim, jobs_requeue) */
+  int attempts;            /* executions started and not given back (jobs_claim, jobs_requeue) */
+  const char *client_addr; /* the creator's address (NULL: not recorded) */
+  int64_t queue_position;  /* QUEUED (jobs_get only): 1 for the next to be claimed; else 0 */
   size_t nparams;
   const jobs_param *params; /* sorted by name */
   size_t nresults;
@@ -113,7 +115,9 @@ typedef struct jobs_job {
 const char *jobs_param_get(const jobs_job *j, const char *name);
 
 typedef struct jobs_new {
-  const char *owner; /* NULL: anonymous */
+  const char *owner;    /* NULL: anonymous */
+  const char *client;   /* the client's address (per-owner limits of anonymous jobs); may be NULL */
+  const char *instance; /* the creating instance's uuid (owner_instance); may be NULL */
   const char *run_id;
   int64_t execution_duration; /* seconds */
   int64_t destruction_ms;
@@ -142,14 +146,17 @@ typedef struct jobs_filter {
 ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
                  ts_error *err);
 
+/* Every phase change below stamps owner_instance with `instance`, the
+ * instance in charge of the new phase (NULL leaves it unset). */
+
 /* PENDING (or HELD) -> QUEUED. TS_EINVAL with a message naming the phase
  * when the job is in another phase; TS_ENOTFOUND. Running an already
  * QUEUED or EXECUTING job is accepted and changes nothing. */
-ts_err jobs_run(PGconn *conn, const char *id, ts_error *err);
+ts_err jobs_run(PGconn *conn, const char *id, const char *instance, ts_error *err);
 /* Any non-final phase -> ABORTED; cancels the job's backend with
  * pg_cancel_backend when it was EXECUTING. Aborting a final job changes
  * nothing (UWS). */
-ts_err jobs_abort(PGconn *conn, const char *id, ts_error *err);
+ts_err jobs_abort(PGconn *conn, const char *id, const char *instance, ts_error *err);
 /* Sets (or replaces) parameters while the job is PENDING; TS_EINVAL in
  * any other phase. */
 ts_err jobs_set_params(PGconn *conn, const char *id, const jobs_param *p, size_t n, ts_error *err);
@@ -168,13 +175,21 @@ ts_err jobs_delete(PGconn *conn, const jobs_store *store, const char *id, ts_err
 ts_err jobs_sweep(PGconn *conn, const jobs_store *store, int max, int *n, ts_error *err);
 
 /* ---- execution (instances, heartbeats and recovery: jobs/cluster.h) ---- */
-/* Claims the oldest QUEUED job (FOR UPDATE SKIP LOCKED) whose owner has
- * fewer than max_per_user (0: no limit) jobs EXECUTING and whose
- * dependencies (jobs_set_deps) are all final: EXECUTING, owned by
- * `instance`, start time set, attempts + 1. *out NULL when nothing is
- * claimable. */
-ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, int max_per_user, jobs_job **out,
-                  ts_error *err);
+/* The transaction-level advisory lock key jobs_claim takes when a limit is
+ * set (the migrations take another). */
+#define JOBS_CLAIM_LOCK "7596120417835203"
+/* Limits of jobs_claim, cluster-wide (0: none). */
+typedef struct jobs_limits {
+  int max_per_user; /* EXECUTING per owner; anonymous owners told apart by client_addr */
+  int max_async;    /* EXECUTING in the whole cluster */
+} jobs_limits;
+/* Claims the oldest QUEUED job (FOR UPDATE SKIP LOCKED) within the limits
+ * whose dependencies (jobs_set_deps) are all final: EXECUTING, owned by `instance`, start time set,
+ * attempts + 1. With a limit, the count and the claim run in one transaction under an advisory
+ * lock, so instances claiming at once cannot exceed it together. *out NULL
+ * when nothing is claimable. */
+ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, const jobs_limits *lim,
+                  jobs_job **out, ts_error *err);
 ts_err jobs_set_backend_pid(PGconn *conn, const char *id, const char *instance, int pid,
                             ts_error *err);
 /* EXECUTING (owned by `instance`) -> COMPLETED with the result row, in one
@@ -255,7 +270,7 @@ ts_err jobs_store_read(jobs_store_reader *r, uint8_t *buf, size_t cap, size_t *g
 void jobs_store_reader_free(jobs_store_reader *r);
 
 /* ---- upload tables (uploads.c) -----------------------------------------
- * TAP UPLOAD tables live in schema tap_upload (created by migration 5,
+ * TAP UPLOAD tables live in schema tap_upload (created by migration 6,
  * owned by the service role), one per upload, named up_<owner>_<name>
  * where owner is the job id (async) or the request id (/sync), and are
  * recorded in tapserve.uploads with their column metadata. Loading is one

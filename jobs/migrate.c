@@ -130,7 +130,11 @@ static const char *const migrations[] = {
     "CREATE TABLE tapserve.query_roles ("
     "  role text PRIMARY KEY,"
     "  last_seen timestamptz NOT NULL DEFAULT now());",
-    /* 5: TAP uploads. Schema tap_upload holds one table per upload, each
+    /* 5: the client address of an anonymous job's creator (as resolved
+     * through trusted proxies), so per-owner limits tell anonymous clients
+     * apart (jobs_claim). */
+    "ALTER TABLE tapserve.jobs ADD COLUMN client_addr text;",
+    /* 6: TAP uploads. Schema tap_upload holds one table per upload, each
      * recorded in tapserve.uploads (no foreign key to jobs: the table must
      * be dropped with its row, which drop_uploads does, in the job's
      * deletion or in the sweeper). job_deps: the jobs whose results a job

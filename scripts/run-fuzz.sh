@@ -48,6 +48,9 @@ for t in "${targets[@]}"; do
     deep=$build/fuzz-seeds/adql-deep
     /usr/bin/python3 "$top/tests/fuzz/adql_deep_seeds.py" "$deep"
     fuzz_one adql-deep "$t" $((secs / 4 > 5 ? secs / 4 : 5)) "$deep" -- -max_len=1048576
+  elif [ "$name" = upload_fits ]; then
+    # a FITS file is at least two 2880-byte blocks: room for a few more
+    fuzz_one "$name" "$t" "$secs" "$top/tests/fuzz/corpus/$name" -- -max_len=20000
   else
     fuzz_one "$name" "$t" "$secs" "$top/tests/fuzz/corpus/$name" --
   fi

@@ -7,6 +7,8 @@
  * ("tapserve.ini:12: ...") because an operator fixes them in an editor. */
 #include "tapserve/config.h"
 
+#include "http/http.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -59,6 +61,7 @@ static const key_def keys[] = {
     {"server", "max_part_header_bytes", K_BYTES, F(max_part_header_bytes), 256, 1 << 20},
     {"server", "spool_budget_bytes", K_BYTES, F(spool_budget_bytes), 1024, (int64_t)1 << 50},
     {"server", "spool_dir", K_STR, F(spool_dir), 0, 0},
+    {"server", "trusted_proxies", K_STR, F(trusted_proxies), 0, 0},
     {"database", "dsn", K_STR, F(dsn), 0, 0},
     {"database", "query_dsn", K_STR, F(query_dsn), 0, 0},
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
@@ -95,6 +98,7 @@ static const key_def keys[] = {
     {"jobs", "download_threads", K_INT, F(jobs_download_threads), 1, 64},
     {"jobs", "db_connections", K_INT, F(jobs_db_connections), 1, 1000},
     {"jobs", "max_attempts", K_INT, F(jobs_max_attempts), 1, 1000},
+    {"jobs", "max_async_jobs", K_INT, F(jobs_max_async), 0, 1000000},
     {"upload", "max_bytes", K_BYTES, F(upload_max_bytes), 1024, (int64_t)1 << 40},
     {"upload", "max_rows", K_INT64, F(upload_max_rows), 1, INT64_MAX / 2},
     {"upload", "max_columns", K_INT, F(upload_max_columns), 1, 1600},
@@ -144,6 +148,7 @@ void cfg_defaults(cfg *c)
   c->max_part_header_bytes = 8 * 1024;
   c->spool_budget_bytes = (size_t)4 << 30;
   c->spool_dir = strdup(""); /* empty: $TMPDIR, else /tmp */
+  c->trusted_proxies = strdup("");
   c->dsn = strdup("");
   c->query_dsn = strdup(""); /* empty: queries use dsn */
   c->upload_max_bytes = 64 * 1024 * 1024;
@@ -194,6 +199,7 @@ void cfg_free(cfg *c)
   if (!c)
     return;
   free(c->listen);
+  free(c->trusted_proxies);
   free(c->base_url);
   free(c->spool_dir);
   free(c->path_prefix);
@@ -643,13 +649,19 @@ ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err)
 ts_err cfg_finish(cfg *c, ts_error *err)
 {
   if (!c->listen || !c->dsn || !c->query_dsn || !c->service_title || !c->service_description ||
-      !c->jobs_result_store || !c->jobs_on_restart || !c->spool_dir)
+      !c->jobs_result_store || !c->jobs_on_restart || !c->spool_dir || !c->trusted_proxies)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   /* Uploads are spooled there: a typo should stop the start, not the
    * first upload. */
   if (c->spool_dir[0] && access(c->spool_dir, W_OK | X_OK) != 0)
     return ts_fail(err, TS_EINVAL, 0, "[server] spool_dir '%s' is not a writable directory: %s",
                    c->spool_dir, strerror(errno));
+  {
+    http_proxies px;
+    ts_error e;
+    if (http_proxies_parse(c->trusted_proxies, &px, &e))
+      return ts_fail(err, TS_EINVAL, 0, "[server] trusted_proxies: %s", e.msg);
+  }
   if (strcmp(c->jobs_on_restart, "requeue") != 0 && strcmp(c->jobs_on_restart, "error") != 0)
     return ts_fail(err, TS_EINVAL, 0, "[jobs] on_restart must be requeue or error, not '%s'",
                    c->jobs_on_restart);

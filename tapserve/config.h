@@ -31,6 +31,7 @@ typedef struct cfg {
   size_t max_part_header_bytes;   /* max_part_header_bytes = 8192 */
   size_t spool_budget_bytes;      /* spool_budget_bytes = 4G (file parts, all requests) */
   char *spool_dir;                /* spool_dir = "" ($TMPDIR, else /tmp) */
+  char *trusted_proxies; /* trusted_proxies = "" (addresses/CIDRs whose X-Forwarded-For counts) */
   /* [database] */
   char *dsn;                  /* dsn = libpq connection string (TAP_SCHEMA, service state) */
   char *query_dsn;            /* query_dsn = connection for user queries: a role that can only
@@ -76,6 +77,7 @@ typedef struct cfg {
   int jobs_download_threads;   /* download_threads = 2 (threads reading stored results) */
   int jobs_db_connections;     /* db_connections = 16 (jobs database connections at most) */
   int jobs_max_attempts;       /* max_attempts = 2: executions of a job whose instances die */
+  int jobs_max_async; /* max_async_jobs = 0: EXECUTING in the whole cluster (0 = no limit) */
   /* [upload] (TAP UPLOAD; docs/uploads.md) */
   size_t upload_max_bytes;     /* max_bytes = 64M per upload (uploadLimit in /capabilities) */
   int64_t upload_max_rows;     /* max_rows = 10000000 per upload */

@@ -31,6 +31,7 @@ static void usage(FILE *f)
 typedef struct serve_state {
   ts_app app;
   uv_signal_t sigterm, sigint;
+  http_proxies proxies; /* [server] trusted_proxies, checked by cfg_finish */
   int closing_handles;
 } serve_state;
 
@@ -224,6 +225,8 @@ int ts_serve(cfg *c)
   ho.error_doc = tap_error_doc;
   ho.arena_cap = TS_QUERY_ARENA_CAP;
   ho.server_header = "tapserve/" TAPSERVE_VERSION;
+  if (http_proxies_parse(c->trusted_proxies, &s.proxies, &err) == TS_OK)
+    ho.trusted_proxies = &s.proxies;
   http_server_opts_defaults(&ho);
   if (ts_routes_new(c, &s.app.routes, &err)) {
     fprintf(stderr, "tapserve: routes: %s\n", err.msg);

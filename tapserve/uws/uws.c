@@ -247,9 +247,9 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
   v = uws__param(o->params, o->np, "PHASE");
   if (!rc && v) {
     if (!strcmp(v, "RUN"))
-      rc = jobs_run(conn, o->id, err);
+      rc = jobs_run(conn, o->id, o->u->instance, err);
     else if (!strcmp(v, "ABORT"))
-      rc = jobs_abort(conn, o->id, err);
+      rc = jobs_abort(conn, o->id, o->u->instance, err);
     else
       return ts_fail(err, TS_EINVAL, 0, "PHASE must be RUN or ABORT, not \"%s\"", v);
     *did = 1;
@@ -285,6 +285,10 @@ static void work_create(uws_op *o, PGconn *conn)
     goto out;
   }
   n.queue = v != NULL;
+  n.instance = o->u->instance;
+  /* The client as resolved through trusted proxies: anonymous jobs of
+   * different clients count against different per-owner limits. */
+  n.client = o->req->remote_addr;
   n.run_id = uws__param(o->params, o->np, "RUNID");
   v = uws__param(o->params, o->np, "EXECUTIONDURATION");
   if (v) {
@@ -318,9 +322,9 @@ static void work_create(uws_op *o, PGconn *conn)
     o->failed = 1;
     goto out;
   }
-  if (upload &&
-      (jobs_set_deps(conn, id, j.ids, j.nids, &o->err) ||
-       job_uploads_load(o, conn, id, &j, &o->err) || (queue && jobs_run(conn, id, &o->err)))) {
+  if (upload && (jobs_set_deps(conn, id, j.ids, j.nids, &o->err) ||
+                 job_uploads_load(o, conn, id, &j, &o->err) ||
+                 (queue && jobs_run(conn, id, o->u->instance, &o->err)))) {
     ts_error e2;
     jobs_delete(conn, &o->u->store, id, &e2);
     o->failed = 1;
@@ -586,7 +590,10 @@ static uws_op *op_new(uws *u, http_request *req, uws_opkind kind, const char *id
 static void on_job_event(void *ud, const jobs_event *ev)
 {
   uws *u = ud;
-  if (ev->has_phase && ev->phase == JOBS_QUEUED)
+  /* A job queued, or one that ended (anywhere in the cluster) and so
+   * freed room under max_async_jobs or its owner's max_per_user. */
+  if ((ev->has_phase && (ev->phase == JOBS_QUEUED || jobs_phase_final(ev->phase))) ||
+      ev->kind == JOBS_EV_JOB_REMOVED)
     uws__kick_executors(u);
   if (ev->kind == JOBS_EV_JOB_REMOVED || (ev->has_phase && ev->phase == JOBS_ABORTED)) {
     pthread_mutex_lock(&u->mu);

@@ -397,6 +397,7 @@ void uws__exec_main(void *arg)
   uws *u = e->u;
   const cfg *c = u->cfg;
   unsigned seen = 0;
+  const jobs_limits lim = {c->jobs_max_per_user, c->jobs_max_async};
   for (;;) {
     ts_error err;
     jobs_job *job = NULL;
@@ -413,7 +414,7 @@ void uws__exec_main(void *arg)
      * translate fails, it does not take the instance down. */
     a = ts_arena_new(0, TS_QUERY_ARENA_CAP);
     if (a && !ensure_conn(&e->state, c->dsn, &err) &&
-        !jobs_claim(e->state, a, u->instance, c->jobs_max_per_user, &job, &err) && job) {
+        !jobs_claim(e->state, a, u->instance, &lim, &job, &err) && job) {
       pthread_mutex_lock(&u->mu);
       snprintf(e->job_id, sizeof e->job_id, "%s", job->id);
       atomic_store(&e->abort, 0);

@@ -142,6 +142,14 @@ static ts_err xml_job(ts_buf *b, const cfg *c, const jobs_job *j)
     if (!rc)
       rc = ts_buf_puts(b, "</uws:message>\n  </uws:errorSummary>\n");
   }
+  /* A QUEUED job's place in the cluster-wide queue (1: claimed next, when
+   * a slot frees and the owner's limit allows). UWS's quote is a time,
+   * so the position goes into jobInfo (docs/async.md). */
+  if (!rc && j->phase == JOBS_QUEUED && j->queue_position > 0)
+    rc = ts_buf_printf(b,
+                       "  <uws:jobInfo>\n    <queuePosition>%lld</queuePosition>\n"
+                       "  </uws:jobInfo>\n",
+                       (long long)j->queue_position);
   if (!rc)
     rc = ts_buf_puts(b, "</uws:job>\n");
   return rc;

@@ -4,9 +4,7 @@ and a factory for extra servers with other limits. Everything is stopped at
 the end of the run."""
 
 import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
@@ -17,14 +15,9 @@ DEMO_ROWS = 50000
 
 @pytest.fixture(scope="session")
 def workdir():
-    # Not pytest's tmp_path: that lives under a 0700 directory, and when the
-    # suite runs as root PostgreSQL runs as an unprivileged user that must
-    # reach its data directory.
-    d = tempfile.mkdtemp(prefix="tapserve-it-")
-    os.chmod(d, 0o755)
+    d = tsit.make_workdir("tapserve-it-")
     yield d
-    if os.environ.get("TSIT_KEEP") != "1":
-        shutil.rmtree(d, ignore_errors=True)
+    tsit.drop_workdir(d)
 
 
 @pytest.fixture(scope="session")

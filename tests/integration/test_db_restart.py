@@ -17,9 +17,9 @@ import pytest
 import requests
 
 import tsit
+from tsit import FINAL, UWS, active, job, phase, wait_final  # noqa: F401
+from tsit import job_error as error_message
 
-UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
-FINAL = ("COMPLETED", "ERROR", "ABORTED")
 # A few seconds of work on the demo data; the alias marks it in
 # pg_stat_activity.
 SLOW = (
@@ -74,43 +74,10 @@ def create(srv, query, run=True):
     return r.headers["Location"]
 
 
-def job(url, **params):
-    r = requests.get(url, params=params, timeout=120)
-    assert r.status_code == 200, r.text
-    return ET.fromstring(r.content)
-
-
-def phase(root):
-    return root.find(UWS + "phase").text
-
-
-def error_message(root):
-    e = root.find(UWS + "errorSummary")
-    return e.find(UWS + "message").text if e is not None else None
-
-
-def wait_final(url, limit):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        root = job(url, WAIT="5")
-        if phase(root) in FINAL:
-            return root
-    raise AssertionError("job %s not finished within %d s: %s" % (url, limit, phase(job(url))))
-
-
 def csv_rows(url):
     r = requests.get(url + "/results/result", params={"RESPONSEFORMAT": "csv"}, timeout=60)
     assert r.status_code == 200, r.text[:500]
     return r.text.splitlines()[1:]
-
-
-def active(psql, marker):
-    return int(
-        psql.scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-            "AND query LIKE '%%%s%%' AND pid <> pg_backend_pid()" % marker
-        )
-    )
 
 
 def availability(srv):

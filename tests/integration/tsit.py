@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 
@@ -224,8 +225,11 @@ def _csv_records(text):
 class Server:
     """One `tapserve serve -c FILE` process on a free loopback port."""
 
-    def __init__(self, workdir, name, dsn, overrides=None):
-        self.port = free_port()
+    def __init__(self, workdir, name, dsn, overrides=None, port=None, wait=True):
+        # port: a fixed one (an instance restarted behind a load balancer);
+        # wait=False returns at once (several started together): call
+        # wait_ready() afterwards.
+        self.port = port or free_port()
         self.base = "http://127.0.0.1:%d/tap" % self.port
         self.workdir = pathlib.Path(workdir)
         self.config_path = self.workdir / ("%s.ini" % name)
@@ -261,7 +265,11 @@ class Server:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        self._wait_ready()
+        if wait:
+            self._wait_ready()
+
+    def wait_ready(self, timeout=60):
+        self._wait_ready(timeout)
 
     def log_tail(self, n=40):
         try:
@@ -628,3 +636,62 @@ def xsdcheck(path, timeout=120):
 
 def which(name):
     return shutil.which(name)
+
+
+# ---------------------------------------------------------------------------
+# UWS jobs and the backends running them
+
+UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
+FINAL = ("COMPLETED", "ERROR", "ABORTED")
+
+
+def job(url, **params):
+    """The job document at url (GET with params, e.g. WAIT) as an element."""
+    r = requests.get(url, params=params, timeout=120)
+    assert r.status_code == 200, r.text
+    return ET.fromstring(r.content)
+
+
+def phase(root):
+    return root.find(UWS + "phase").text
+
+
+def job_error(root):
+    """The message of a job document's errorSummary, or None."""
+    e = root.find(UWS + "errorSummary")
+    return e.find(UWS + "message").text if e is not None else None
+
+
+def wait_final(url, limit):
+    """The job's document once its phase is final; fails after limit s."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        root = job(url, WAIT="5")
+        if phase(root) in FINAL:
+            return root
+    raise AssertionError("job %s not finished within %d s: %s" % (url, limit, phase(job(url))))
+
+
+def active(psql, marker):
+    """Backends running a query that contains `marker`."""
+    return int(
+        psql.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+            "AND query LIKE '%%%s%%' AND pid <> pg_backend_pid()" % marker
+        )
+    )
+
+
+def make_workdir(prefix):
+    """A world-readable temporary directory (not pytest's tmp_path: that
+    lives under a 0700 directory, and when the suite runs as root
+    PostgreSQL runs as an unprivileged user that must reach its data
+    directory); removed by drop_workdir unless TSIT_KEEP=1."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    return d
+
+
+def drop_workdir(d):
+    if os.environ.get("TSIT_KEEP") != "1":
+        shutil.rmtree(d, ignore_errors=True)

@@ -45,5 +45,16 @@
   X(upload_csv_hostile) \
   X(upload_roundtrip) \
   X(pg_upload_copy) \
-  X(upload_b2_rss)
+  X(upload_b2_rss) \
+  X(upload_fits_tforms) \
+  X(upload_fits_roundtrip) \
+  X(upload_fits_astropy) \
+  X(upload_fits_hostile) \
+  X(upload_fits_wide) \
+  X(pg_upload_fits) \
+  X(upload_ecsv_types) \
+  X(upload_ecsv_roundtrip) \
+  X(upload_ecsv_astropy) \
+  X(upload_ecsv_hostile) \
+  X(pg_upload_ecsv)
 // clang-format on

@@ -141,6 +141,9 @@ static char *encode(const char *format, size_t ncols, size_t *len)
   if (!e || fmt_encoder_begin(e, &s, &info) || fmt_encoder_rows(e, &b) || fmt_encoder_end(e, &tr) ||
       stream_out_flush(&o))
     return NULL;
+  for (int done = 0; !done;) /* FITS spools until its end */
+    if (fmt_encoder_drain(e, &done))
+      return NULL;
   fmt_encoder_free(e);
   stream_out_free(&o);
   return ts_buf_steal(&out, len);
@@ -168,6 +171,19 @@ static int roundtrip(const char *format, size_t ncols)
       v[i * ncols + c] = vals[i * NCOLS + c];
   stream_batch b = {NROWS, ncols, v};
   up_batch_text(&want, cols, &b);
+  if (strcmp(format, "fits") == 0) {
+    /* FITS has no NULL array: the all-NULL row's arrays come back empty. */
+    static const char nulls[] = "|NULL|NULL\n";
+    const char *at = strstr(want.data, nulls);
+    TS_CHECK(at);
+    ts_buf fixed;
+    ts_buf_init(&fixed, 1 << 20);
+    ts_buf_append(&fixed, want.data, (size_t)(at - want.data));
+    ts_buf_puts(&fixed, "|{}|{}\n");
+    ts_buf_puts(&fixed, at + strlen(nulls));
+    ts_buf_free(&want);
+    want = fixed;
+  }
   for (size_t c = 0; c < ncols; c++) {
     TS_CHECK_STREQ(r.t.cols[c].c.name, cols[c].name);
     /* VOTable keeps the types; CSV's are inferred, and the values the same. */
@@ -193,6 +209,13 @@ int test_upload_roundtrip(void)
   for (size_t i = 0; i < TS_ARRAY_LEN(vot); i++) {
     fprintf(stderr, "# %s\n", vot[i]);
     if (roundtrip(vot[i], NCOLS))
+      return 1;
+  }
+  /* FITS and ECSV through the same entry point: sniffed, dispatched. */
+  const char *other[] = {"fits", "ecsv"};
+  for (size_t i = 0; i < TS_ARRAY_LEN(other); i++) {
+    fprintf(stderr, "# %s\n", other[i]);
+    if (roundtrip(other[i], NCOLS))
       return 1;
   }
   /* CSV: no arrays (it writes them as text). */

@@ -71,6 +71,8 @@
   X(mp_params_parts) \
   X(mp_limits) \
   X(error_doc_hook) \
-  X(mp_large_slow)
+  X(mp_large_slow) \
+  X(proxy_parse) \
+  X(proxy_client_addr)
 // clang-format on
 /* clang-format on */

@@ -1329,24 +1329,38 @@ int test_abort_stalled(void)
 int test_shutdown(void)
 {
   http_server_opts o = topts();
-  cl idle, busy, fresh;
+  cl idle, busy, fresh, half;
   resp r;
   TS_CHECK(fx_start(&o) == 0);
   TS_CHECK(cl_open(&idle, F.port, 0) == 0);
   TS_CHECK(cl_ask(&idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r, 0) == 0);
   ts_buf_free(&r.body);
   TS_CHECK(cl_open(&fresh, F.port, 0) == 0); /* connected, nothing sent */
+  TS_CHECK(cl_open(&half, F.port, 0) == 0);
+  TS_CHECK(CL_SEND(&half, "POST /hello HTTP/1.1\r\nHost: x\r\n") == 0);
   TS_CHECK(cl_open(&busy, F.port, 0) == 0);
   TS_CHECK(CL_SEND(&busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
   while (!memmem(busy.buf, busy.len, "first", 5))
     TS_CHECK(cl_fill(&busy) > 0);
 
   uv_async_send(&F.stop);
-  /* idle connections close at once, the busy one is left alone */
+  /* The idle keep-alive connection closes at once; the new one and the
+   * one half-way through a request (what a load balancer has just sent)
+   * are told 503 with Retry-After, never dropped without an answer; the
+   * busy one is left alone. */
   TS_CHECK(cl_closed(&idle));
-  TS_CHECK(cl_closed(&fresh));
   cl_close(&idle);
+  TS_CHECK(cl_read(&fresh, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 503);
+  TS_CHECK(resp_header(&r, "Retry-After") != NULL);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&fresh));
   cl_close(&fresh);
+  TS_CHECK(cl_read(&half, &r, 0) == 0);
+  TS_CHECK_EQ_INT(r.status, 503);
+  ts_buf_free(&r.body);
+  TS_CHECK(cl_closed(&half));
+  cl_close(&half);
   TS_CHECK_EQ_INT(F.done_called, 0);
   uv_async_send(&F.go); /* now let the busy response finish */
   TS_CHECK(cl_read(&busy, &r, 0) == 0);

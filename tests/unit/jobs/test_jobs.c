@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,7 +306,8 @@ static int claim_until(PGconn *c, ts_arena *a, const char *inst, const char *id,
 {
   ts_error err;
   for (int i = 0; i < 100; i++) {
-    TS_CHECK(jobs_claim(c, a, inst, 0, j, &err) == TS_OK);
+    jobs_limits none = {0, 0};
+    TS_CHECK(jobs_claim(c, a, inst, &none, j, &err) == TS_OK);
     TS_CHECK(*j != NULL);
     if (!strcmp((*j)->id, id))
       return 0;
@@ -318,7 +320,7 @@ int test_pg_job_cas(void)
 {
   PGconn *c = ts_test_pg();
   ts_error err;
-  char id[40], inst[40];
+  char id[40], inst[40], other[40];
   jobs_new n;
   jobs_param ps[] = {{"QUERY", "SELECT 1"}, {"query", "ignored"}, {"Lang", "ADQL"}};
   jobs_job *j = NULL;
@@ -331,31 +333,42 @@ int test_pg_job_cas(void)
   n.params = ps;
   n.nparams = 3;
   n.owner = "cas-test-owner";
+  TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
+  n.instance = inst;
   TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
   TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
   TS_CHECK_EQ_INT(j->phase, JOBS_PENDING);
+  TS_CHECK_STREQ(j->owner_instance, inst);                /* the creating instance */
   TS_CHECK_STREQ(jobs_param_get(j, "query"), "SELECT 1"); /* the first of repeated names */
   TS_CHECK_STREQ(j->params[0].name, "lang");              /* stored lower case */
   TS_CHECK(jobs_set_params(c, id, ps, 1, &err) == TS_OK);
-  TS_CHECK(jobs_run(c, id, &err) == TS_OK);
-  TS_CHECK(jobs_run(c, id, &err) == TS_OK); /* already queued: nothing changes */
+  TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, other, &err) == TS_OK);
+  TS_CHECK(jobs_run(c, id, other, &err) == TS_OK);
+  TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
+  TS_CHECK_STREQ(j->owner_instance, other); /* the instance that queued it */
+  TS_CHECK(j->queue_position >= 1);
+  TS_CHECK(jobs_run(c, id, inst, &err) == TS_OK); /* already queued: nothing changes */
   TS_CHECK(jobs_set_params(c, id, ps, 1, &err) == TS_EINVAL);
   TS_CHECK(strstr(err.msg, "QUEUED") != NULL);
-  TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
   TS_CHECK(claim_until(c, a, inst, id, &j) == 0);
+  TS_CHECK_STREQ(j->owner_instance, inst);
+  TS_CHECK_EQ_INT(j->queue_position, 0);
   TS_CHECK_STREQ(j->id, id);
   TS_CHECK(jobs_get_phase(c, id, &p, &err) == TS_OK && p == JOBS_EXECUTING);
   /* an abort wins over a completion that comes after it */
-  TS_CHECK(jobs_abort(c, id, &err) == TS_OK);
+  TS_CHECK(jobs_abort(c, id, other, &err) == TS_OK);
+  TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
+  TS_CHECK_STREQ(j->owner_instance, other); /* the aborting instance */
   jobs_result_info ri = {"result", "pg", "result_chunks", 1, 1, 1, 0};
   TS_CHECK(jobs_complete(c, id, inst, &ri, "[]", 0, &err) == TS_ECANCELED);
   TS_CHECK(jobs_fail(c, id, inst, "x", &err) == TS_ECANCELED);
   TS_CHECK(jobs_get_phase(c, id, &p, &err) == TS_OK && p == JOBS_ABORTED);
-  TS_CHECK(jobs_abort(c, id, &err) == TS_OK); /* final: nothing to do */
-  TS_CHECK(jobs_run(c, id, &err) == TS_EINVAL);
+  TS_CHECK(jobs_abort(c, id, inst, &err) == TS_OK); /* final: nothing to do */
+  TS_CHECK(jobs_run(c, id, inst, &err) == TS_EINVAL);
   TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_OK);
   TS_CHECK(jobs_delete(c, NULL, id, &err) == TS_ENOTFOUND);
   TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK);
+  TS_CHECK(jobs_instance_unregister(c, other, &err) == TS_OK);
   ts_arena_free(a);
   PQfinish(c);
   return 0;
@@ -368,7 +381,7 @@ int test_pg_attempts(void)
 {
   PGconn *c = ts_test_pg();
   ts_error err;
-  char id[40], inst[40];
+  char id[40], inst[40], rescuer[40];
   jobs_new n;
   jobs_param ps[] = {{"query", "SELECT 1"}};
   jobs_job *j = NULL;
@@ -397,10 +410,13 @@ int test_pg_attempts(void)
     TS_CHECK(claim_until(c, a, inst, id, &j) == 0);
     TS_CHECK_EQ_INT(j->attempts, attempt);
     TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK); /* the instance dies */
-    TS_CHECK(jobs_recover(c, 1, 3, &got, &err) == TS_OK);
+    TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, rescuer, &err) == TS_OK);
+    TS_CHECK(jobs_recover(c, rescuer, 1, 3, &got, &err) == TS_OK);
     TS_CHECK(got >= 1);
     TS_CHECK(jobs_get(c, a, id, &j, &err) == TS_OK);
     TS_CHECK_EQ_INT(j->attempts, attempt);
+    TS_CHECK_STREQ(j->owner_instance, rescuer); /* claimed by the recovering instance */
+    TS_CHECK(jobs_instance_unregister(c, rescuer, &err) == TS_OK);
     if (attempt < 3) {
       TS_CHECK_EQ_INT(j->phase, JOBS_QUEUED);
       TS_CHECK(j->error_summary == NULL);
@@ -581,5 +597,154 @@ int test_pg_db_bound(void)
   PQfinish(a);
   PQfinish(b);
   jobs_db_free(db);
+  return 0;
+}
+
+/* ---- cluster-wide limits of jobs_claim ------------------------------------ */
+
+static int count_executing(PGconn *c)
+{
+  PGresult *r = PQexec(c, "SELECT count(*) FROM tapserve.jobs WHERE phase = 'EXECUTING'");
+  int n = PQresultStatus(r) == PGRES_TUPLES_OK ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+  PQclear(r);
+  return n;
+}
+
+static int queue_job(PGconn *c, const char *client, char id[40])
+{
+  ts_error err;
+  jobs_new n;
+  memset(&n, 0, sizeof n);
+  n.destruction_ms = ts_now_ms() + 60000;
+  n.queue = 1;
+  n.client = client;
+  TS_CHECK(jobs_create(c, &n, id, &err) == TS_OK);
+  return 0;
+}
+
+typedef struct claim_arg {
+  PGconn *c;
+  const char *inst;
+  jobs_limits lim;
+  jobs_job *j;
+  ts_err rc;
+  atomic_int done;
+} claim_arg;
+
+static void *claim_thread(void *p)
+{
+  claim_arg *g = p;
+  ts_error err;
+  ts_arena *a = ts_arena_new(0, 0);
+  g->rc = jobs_claim(g->c, a, g->inst, &g->lim, &g->j, &err);
+  atomic_store(&g->done, 1);
+  ts_arena_free(a); /* only whether a job came matters */
+  return NULL;
+}
+
+/* max_async: a claim made while another instance's claim is in flight
+ * (its transaction holds the claim lock and has made a job EXECUTING, not
+ * yet committed) waits for it and then counts it, so the two cannot both
+ * take the last slot. Without the lock the second claim would see the
+ * first's job still QUEUED, take another and exceed the cap. */
+int test_pg_claim_cap(void)
+{
+  PGconn *c = ts_test_pg(), *first = ts_test_pg(), *second = ts_test_pg();
+  ts_error err;
+  char a_id[40], b_id[40], inst[40], sql[300];
+  pthread_t th;
+  claim_arg g;
+  TS_CHECK(c && first && second);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
+  TS_CHECK(queue_job(c, NULL, a_id) == 0);
+  TS_CHECK(queue_job(c, NULL, b_id) == 0);
+  int before = count_executing(c);
+  TS_CHECK(before >= 0);
+
+  TS_CHECK(ts_test_exec_ok(first, "BEGIN"));
+  TS_CHECK(ts_test_exec_ok(first, "SELECT pg_advisory_xact_lock(" JOBS_CLAIM_LOCK ")"));
+  snprintf(sql, sizeof sql,
+           "UPDATE tapserve.jobs SET phase = 'EXECUTING', owner_instance = '%s' WHERE id = '%s'",
+           inst, a_id);
+  TS_CHECK(ts_test_exec_ok(first, sql));
+
+  memset(&g, 0, sizeof g);
+  g.c = second;
+  g.inst = inst;
+  g.lim.max_async = before + 1; /* room for one more: the first claim's */
+  TS_CHECK(pthread_create(&th, NULL, claim_thread, &g) == 0);
+  /* until the second claim waits for the lock, or has returned */
+  for (int i = 0; !atomic_load(&g.done); i++) {
+    PGresult *r = PQexec(c, "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                            " AND locktype = 'advisory'");
+    int waiting = PQresultStatus(r) == PGRES_TUPLES_OK && strtol(PQgetvalue(r, 0, 0), NULL, 10) > 0;
+    PQclear(r);
+    if (waiting)
+      break;
+    TS_CHECK(i < 3000);
+    usleep(10000);
+  }
+  TS_CHECK(ts_test_exec_ok(first, "COMMIT"));
+  TS_CHECK(pthread_join(th, NULL) == 0);
+  TS_CHECK(g.rc == TS_OK);
+  TS_CHECK(g.j == NULL); /* the cap was reached by the first claim */
+  TS_CHECK_EQ_INT(count_executing(c), before + 1);
+
+  /* with room again, the queued job is claimed */
+  g.lim.max_async = before + 2;
+  atomic_store(&g.done, 0);
+  claim_thread(&g);
+  TS_CHECK(g.rc == TS_OK && g.j != NULL);
+  TS_CHECK(jobs_delete(c, NULL, a_id, &err) == TS_OK);
+  TS_CHECK(jobs_delete(c, NULL, b_id, &err) == TS_OK);
+  TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK);
+  PQfinish(second);
+  PQfinish(first);
+  PQfinish(c);
+  return 0;
+}
+
+/* max_per_user with anonymous jobs: one limit per client address, not
+ * one for every anonymous client together. */
+int test_pg_claim_per_client(void)
+{
+  PGconn *c = ts_test_pg();
+  ts_error err;
+  char inst[40], ids[3][40], sql[200];
+  ts_arena *a = ts_arena_new(0, 0);
+  jobs_limits lim = {1, 0};
+  jobs_job *j = NULL;
+  int claimed[3] = {0, 0, 0};
+  TS_CHECK(c && a);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
+  TS_CHECK(queue_job(c, "192.0.2.1", ids[0]) == 0);
+  TS_CHECK(queue_job(c, "192.0.2.1", ids[1]) == 0);
+  TS_CHECK(queue_job(c, "192.0.2.2", ids[2]) == 0);
+  TS_CHECK(jobs_get(c, a, ids[0], &j, &err) == TS_OK);
+  TS_CHECK_STREQ(j->client_addr, "192.0.2.1");
+  /* Claim until nothing more comes; other tests' queued jobs may come too
+   * (they are put back). */
+  for (int k = 0; k < 200; k++) {
+    TS_CHECK(jobs_claim(c, a, inst, &lim, &j, &err) == TS_OK);
+    if (!j)
+      break;
+    int mine = 0;
+    for (int i = 0; i < 3; i++)
+      if (!strcmp(j->id, ids[i]))
+        claimed[i] = mine = 1;
+    if (!mine) {
+      snprintf(sql, sizeof sql, "UPDATE tapserve.jobs SET phase = 'HELD' WHERE id = '%s'", j->id);
+      TS_CHECK(ts_test_exec_ok(c, sql));
+    }
+  }
+  TS_CHECK(claimed[0] && !claimed[1]); /* 192.0.2.1 has its one */
+  TS_CHECK(claimed[2]);                /* 192.0.2.2 is not held back by it */
+  for (int i = 0; i < 3; i++)
+    TS_CHECK(jobs_delete(c, NULL, ids[i], &err) == TS_OK);
+  TS_CHECK(jobs_instance_unregister(c, inst, &err) == TS_OK);
+  ts_arena_free(a);
+  PQfinish(c);
   return 0;
 }

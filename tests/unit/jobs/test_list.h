@@ -12,6 +12,8 @@
   X(pg_store_roundtrip) \
   X(pg_job_cas) \
   X(pg_attempts) \
+  X(pg_claim_cap) \
+  X(pg_claim_per_client) \
   X(pg_get_snapshot) \
   X(pg_db_dead_idle) \
   X(event_roundtrip) \

@@ -237,7 +237,7 @@ int test_pg_upload_sweep(void)
   TS_CHECK(load(c, &ol, "t", 3, 0, 0, &err) == TS_OK);
   TS_CHECK(load(c, &oe, "t", 3, 0, 0, &err) == TS_OK);
   TS_CHECK(load(c, &orq, "t", 3, 0, 0, &err) == TS_OK);
-  TS_CHECK(jobs_abort(c, ended, &err) == TS_OK);
+  TS_CHECK(jobs_abort(c, ended, inst, &err) == TS_OK);
   TS_CHECK(jobs_upload_sweep(c, NULL, &err) == TS_OK);
   TS_CHECK_EQ_INT(count(c, "SELECT count(*) FROM tapserve.uploads WHERE request_id ="
                            " 'aaaabbbbccccdddd'"),
@@ -270,6 +270,7 @@ int test_pg_job_deps(void)
   jobs_new n;
   char a[40], b[40], inst[40];
   jobs_job *j = NULL;
+  jobs_limits none = {0, 0};
   ts_arena *ar = ts_arena_new(0, 0);
   TS_CHECK(setup(c) == 0);
   TS_CHECK(ts_test_exec_ok(c, "UPDATE tapserve.jobs SET phase = 'ABORTED'"
@@ -283,12 +284,12 @@ int test_pg_job_deps(void)
   TS_CHECK(jobs_set_deps(c, a, db, 1, &err) == TS_EINVAL); /* a from b: a cycle */
   TS_CHECK(strstr(err.msg, "cycle") != NULL);
   TS_CHECK(jobs_set_deps(c, a, da, 1, &err) == TS_EINVAL); /* itself */
-  TS_CHECK(jobs_run(c, b, &err) == TS_OK);
   TS_CHECK(jobs_instance_register(c, "test", 0, "t", 30, inst, &err) == TS_OK);
-  TS_CHECK(jobs_claim(c, ar, inst, 0, &j, &err) == TS_OK);
+  TS_CHECK(jobs_run(c, b, inst, &err) == TS_OK);
+  TS_CHECK(jobs_claim(c, ar, inst, &none, &j, &err) == TS_OK);
   TS_CHECK(j == NULL); /* b waits for a, which is PENDING */
-  TS_CHECK(jobs_abort(c, a, &err) == TS_OK);
-  TS_CHECK(jobs_claim(c, ar, inst, 0, &j, &err) == TS_OK);
+  TS_CHECK(jobs_abort(c, a, inst, &err) == TS_OK);
+  TS_CHECK(jobs_claim(c, ar, inst, &none, &j, &err) == TS_OK);
   TS_CHECK(j != NULL && !strcmp(j->id, b));
   TS_CHECK(jobs_delete(c, NULL, a, &err) == TS_OK);
   TS_CHECK(jobs_delete(c, NULL, b, &err) == TS_OK);

@@ -310,3 +310,23 @@ int test_cfg_base_url(void)
   cfg_free(&c);
   return 0;
 }
+
+/* [server] trusted_proxies is checked when the configuration is finished,
+ * so a typo stops the start with the entry named. */
+int test_cfg_trusted_proxies(void)
+{
+  cfg c;
+  ts_error e;
+  cfg_defaults(&c);
+  free(c.trusted_proxies);
+  c.trusted_proxies = strdup("127.0.0.1, 10.0.0.0/8 ::1");
+  TS_CHECK_EQ_INT(cfg_finish(&c, &e), TS_OK);
+  cfg_free(&c);
+  cfg_defaults(&c);
+  free(c.trusted_proxies);
+  c.trusted_proxies = strdup("127.0.0.1, 10.0.0.0/99");
+  TS_CHECK_EQ_INT(cfg_finish(&c, &e), TS_EINVAL);
+  TS_CHECK(strstr(e.msg, "[server] trusted_proxies: '10.0.0.0/99'") != NULL);
+  cfg_free(&c);
+  return 0;
+}

@@ -3,6 +3,7 @@
   X(cfg_defaults) \
   X(cfg_good_file) \
   X(cfg_errors) \
+  X(cfg_trusted_proxies) \
   X(cfg_base_url) \
   X(meta_build_ok) \
   X(meta_build_errors) \

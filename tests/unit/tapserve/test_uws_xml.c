@@ -10,6 +10,7 @@
 
 #include <libxml/parser.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const jobs_param params[] = {
     {"lang", "ADQL"}, {"query", "SELECT \"a\" FROM t WHERE s < 'x&y'"}, {"responseformat", "csv"}};
@@ -115,6 +116,16 @@ int test_uws_doc_caps(void)
   ts_buf_init(&b, UWS_DOC_MAX);
   TS_CHECK_EQ_INT(uws_doc_job(&b, &c, &js[1], "error", &ctype, &e), TS_ENOTFOUND);
   TS_CHECK_EQ_INT(uws_doc_job(&b, &c, &js[1], "nosuch", &ctype, &e), TS_ENOTFOUND);
+  ts_buf_free(&b);
+  /* A QUEUED job's queue position goes into jobInfo, last in uws:job;
+   * every cap again. */
+  js[0] = js[1];
+  js[0].queue_position = 17;
+  TS_CHECK(check_caps(&c, js, "", 1) == 0);
+  ts_buf_init(&b, UWS_DOC_MAX);
+  TS_CHECK_EQ_INT(uws_doc_job(&b, &c, &js[0], "", &ctype, &e), TS_OK);
+  TS_CHECK(strstr(b.data, "  <uws:jobInfo>\n    <queuePosition>17</queuePosition>\n"
+                          "  </uws:jobInfo>\n</uws:job>\n") != NULL);
   ts_buf_free(&b);
   cfg_free(&c);
   return 0;

@@ -1,0 +1,266 @@
+/* tests/unit/formats/upload_rd_test.h: running an upload reader on a file
+ * and decoding the COPY BINARY it writes, for the reader tests. */
+#ifndef TS_UPLOAD_RD_TEST_H
+#define TS_UPLOAD_RD_TEST_H
+
+#include "formats/upload_int.h"
+#include "ts_test.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef ts_err (*up_reader_fn)(int fd, const fmt_upload_limits *lim, ts_arena *a,
+                               fmt_upload_table_fn on_table, void *ud, stream_out *out,
+                               uint64_t *rows, ts_error *err);
+
+/* What a reader gave: the table, the rows decoded, the error. */
+typedef struct up_result {
+  ts_arena *a;
+  const fmt_upload_table *t;
+  int tables; /* on_table calls */
+  ts_buf bytes;
+  stream_copydec *dec;
+  stream_batch b;
+  uint64_t rows;
+  ts_err rc;
+  ts_error err;
+} up_result;
+
+static inline ts_err up_on_table(void *ud, const fmt_upload_table *t, ts_error *err)
+{
+  (void)err;
+  up_result *r = ud;
+  r->t = t;
+  r->tables++;
+  return TS_OK;
+}
+
+static inline ts_err up_to_buf(void *ud, const char *p, size_t n)
+{
+  return ts_buf_append(ud, p, n);
+}
+
+/* A temporary file holding [p, p+n), opened for reading and unlinked. */
+static inline int up_tmpfd(const void *p, size_t n)
+{
+  char path[] = "/tmp/ts-upload-test-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0)
+    return -1;
+  unlink(path);
+  if (write(fd, p, n) != (ssize_t)n) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Runs the reader on fd (closed after) and decodes its output. */
+static inline void up_run(up_reader_fn fn, int fd, const fmt_upload_limits *lim, up_result *r)
+{
+  stream_out out;
+  memset(r, 0, sizeof *r);
+  r->a = ts_arena_new(0, 64 << 20);
+  ts_buf_init(&r->bytes, TS_TEST_BUF_MAX);
+  stream_out_init(&out, 1000, up_to_buf, &r->bytes); /* small: many flushes */
+  r->rc = fn(fd, lim, r->a, up_on_table, r, &out, &r->rows, &r->err);
+  stream_out_free(&out);
+  close(fd);
+  if (r->rc || !r->t)
+    return;
+  r->dec = stream_copydec_new(r->t->ncols, r->rows + 1);
+  size_t used = 0;
+  ts_error err;
+  if (stream_copydec_feed(r->dec, (const uint8_t *)r->bytes.data, r->bytes.len, &used, &r->b,
+                          &err) ||
+      stream_copydec_finish(r->dec, &err)) {
+    fprintf(stderr, "# COPY output does not decode: %s\n", err.msg);
+    r->rc = TS_EINTERNAL;
+  }
+}
+
+static inline void up_run_file(up_reader_fn fn, const char *path, const fmt_upload_limits *lim,
+                               up_result *r)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    memset(r, 0, sizeof *r);
+    r->rc = TS_EIO;
+    return;
+  }
+  up_run(fn, fd, lim, r);
+}
+
+static inline void up_free(up_result *r)
+{
+  stream_copydec_free(r->dec);
+  ts_buf_free(&r->bytes);
+  ts_arena_free(r->a);
+  memset(r, 0, sizeof *r);
+}
+
+static inline const stream_value *up_val(const up_result *r, size_t row, size_t col)
+{
+  return &stream_batch_row(&r->b, row)[col];
+}
+
+/* Element i of an array value: 0 when absent. */
+static inline int up_elem(const stream_value *v, int64_t i, stream_value *el, int64_t *count)
+{
+  stream_array_iter it;
+  if (stream_array_begin(&it, v))
+    return 0;
+  *count = it.count;
+  for (int64_t k = 0; k <= i; k++)
+    if (!stream_array_next(&it, el))
+      return 0;
+  return 1;
+}
+
+/* The column named `name`, or -1. */
+static inline int up_col(const up_result *r, const char *name)
+{
+  for (size_t i = 0; r->t && i < r->t->ncols; i++)
+    if (r->t->cols[i].c.name && strcmp(r->t->cols[i].c.name, name) == 0)
+      return (int)i;
+  return -1;
+}
+
+/* Runs python code with Debian's python3 (astropy); 0 when it succeeded. */
+static inline int up_python(const char *code)
+{
+  char path[] = "/tmp/ts-upload-py-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0)
+    return -1;
+  size_t n = strlen(code);
+  int ok = write(fd, code, n) == (ssize_t)n;
+  close(fd);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s", path);
+  int rc = ok ? system(cmd) : -1;
+  unlink(path);
+  return rc;
+}
+
+#endif
+
+/* ---- a sample table for round trips through tapserve's encoders --------- */
+#include "formats/formats.h"
+
+/* Column types of the sample (PostgreSQL OIDs). */
+static const uint32_t up_sample_oids[] = {16, 21, 23, 20, 700, 701, 25, 1114, 1022, 1007};
+enum { UP_SAMPLE_COLS = 10 };
+
+/* COPY BINARY of the sample's rows into bytes. Row 1 is NULL wherever the
+ * format can say so: with `null_arrays` also its arrays and a NaN (FITS
+ * writes a NULL array as elements and reads NaN as NULL, ECSV does not). */
+static inline ts_err up_sample(ts_buf *bytes, int rows, int null_arrays)
+{
+  stream_out out;
+  stream_copyenc e;
+  ts_err rc = stream_out_init(&out, 4096, up_to_buf, bytes);
+  if (!rc)
+    rc = stream_copyenc_init(&e, &out, UP_SAMPLE_COLS);
+  for (int r = 0; r < rows && !rc; r++) {
+    rc = stream_copyenc_row(&e);
+    int nul = r % 3 == 1;
+    static const char *const texts[] = {"plain", "\xc3\xa9t\xc3\xa9 \xe2\x82\xac", "a,\"b\" c"};
+    if (!rc)
+      rc = nul ? stream_copyenc_null(&e) : stream_copyenc_bool(&e, r % 2);
+    if (!rc)
+      rc = nul ? stream_copyenc_null(&e)
+               : stream_copyenc_int2(&e, (int16_t)(r % 2 ? -r : INT16_MAX - r));
+    if (!rc)
+      rc = nul ? stream_copyenc_null(&e)
+               : stream_copyenc_int4(&e, r % 2 ? INT32_MIN + 1 + r : r * 1000);
+    if (!rc)
+      rc = nul ? stream_copyenc_null(&e) : stream_copyenc_int8(&e, ((int64_t)r << 40) - 7);
+    if (!rc)
+      rc = nul ? stream_copyenc_null(&e) : stream_copyenc_float4(&e, 0.1f * (float)r - 3e-8f);
+    if (!rc)
+      rc = nul ? (null_arrays ? stream_copyenc_float8(&e, NAN) : stream_copyenc_null(&e))
+               : stream_copyenc_float8(&e, r % 2 ? 1.0 / 3 * r : -1e300 / (r + 1));
+    if (!rc)
+      rc = nul ? stream_copyenc_null(&e)
+               : stream_copyenc_text(&e, texts[r % 3], strlen(texts[r % 3]));
+    if (!rc)
+      rc = nul ? stream_copyenc_null(&e)
+               : stream_copyenc_timestamp(&e, 86400000000LL * r + 3723000001LL, 0);
+    if (!rc && nul && null_arrays) {
+      rc = stream_copyenc_null(&e);
+      if (!rc)
+        rc = stream_copyenc_null(&e);
+      continue;
+    }
+    if (!rc)
+      rc = stream_copyenc_array_begin(&e, 701);
+    for (int k = 0; k < 3 && !rc; k++)
+      rc = stream_copyenc_float8(&e, r + k / 4.0);
+    if (!rc)
+      rc = stream_copyenc_array_end(&e);
+    if (!rc)
+      rc = stream_copyenc_array_begin(&e, 23);
+    for (int k = 0; k < 1 + r % 4 && !rc; k++)
+      rc = k == 1 ? stream_copyenc_null(&e) : stream_copyenc_int4(&e, k - r);
+    if (!rc)
+      rc = stream_copyenc_array_end(&e);
+  }
+  if (!rc)
+    rc = stream_copyenc_finish(&e);
+  stream_copyenc_free(&e);
+  stream_out_free(&out);
+  return rc;
+}
+
+/* The sample encoded by tapserve's encoder `fmt` ("fits", "ecsv") into doc. */
+static inline int up_sample_encode(const char *fmt, const ts_buf *bytes, int rows, ts_buf *doc)
+{
+  static const char *const names[] = {"b", "s", "i", "l", "f", "d", "t", "ts", "arr", "vi"};
+  stream_column cols[UP_SAMPLE_COLS];
+  stream_schema s = {UP_SAMPLE_COLS, cols};
+  memset(cols, 0, sizeof cols);
+  for (int i = 0; i < UP_SAMPLE_COLS; i++) {
+    if (stream_column_set_type(&cols[i], up_sample_oids[i], -1))
+      return -1;
+    cols[i].name = names[i];
+  }
+  cols[5].unit = "deg";
+  cols[5].ucd = "pos.eq.ra";
+  cols[5].description = "a double, described";
+  stream_copydec *d = stream_copydec_new(UP_SAMPLE_COLS, (size_t)rows + 1);
+  stream_batch b;
+  size_t used;
+  ts_error err;
+  if (stream_copydec_feed(d, (const uint8_t *)bytes->data, bytes->len, &used, &b, &err))
+    return -1;
+  stream_out o;
+  stream_out_init(&o, 4096, up_to_buf, doc);
+  fmt_encoder *e = fmt_encoder_new(fmt_lookup(fmt), &o);
+  fmt_info info = {0};
+  fmt_trailer tr = {0};
+  int done = 0, bad = !e || fmt_encoder_begin(e, &s, &info) || fmt_encoder_rows(e, &b) ||
+                      fmt_encoder_end(e, &tr);
+  while (!bad && !done)
+    bad = fmt_encoder_drain(e, &done) != TS_OK;
+  stream_out_flush(&o);
+  fmt_encoder_free(e);
+  stream_out_free(&o);
+  stream_copydec_free(d);
+  return bad ? -1 : 0;
+}
+
+/* The COPY bytes two runs wrote are the same; prints where they differ. */
+static inline int up_same_bytes(const ts_buf *a, const ts_buf *b)
+{
+  size_t n = a->len < b->len ? a->len : b->len, i = 0;
+  while (i < n && a->data[i] == b->data[i])
+    i++;
+  if (i == n && a->len == b->len)
+    return 1;
+  fprintf(stderr, "# COPY bytes differ at %zu (lengths %zu and %zu)\n", i, a->len, b->len);
+  return 0;
+}
