@@ -449,3 +449,20 @@ def test_pyvo_astropy_table_sync_and_async(up, psql):
     res = job.fetch_result()
     assert [[str(r["sid"]), str(r["source_id"])] for r in res] == want
     job.delete()
+
+
+@pytest.mark.parametrize("fmt", ["fits", "ascii.ecsv"])
+def test_sync_inline_fits_and_ecsv(up, psql, fmt):
+    import io
+
+    import astropy.table
+
+    rows = list_rows(psql)
+    t = astropy.table.Table(rows=[(int(a), float(b), float(c)) for a, b, c in rows], names=("sid", "ra", "dec"))
+    buf = io.BytesIO() if fmt == "fits" else io.StringIO()
+    t.write(buf, format=fmt)
+    body = buf.getvalue() if fmt == "fits" else buf.getvalue().encode()
+    r = requests.post(up.base + "/sync", data={"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine,param:f", "RESPONSEFORMAT": "csv"},
+                      files={"f": ("list", body)}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert [g[:2] for g in csv_rows(r.text)] == [w[:2] for w in psql_join(psql)]
