@@ -152,7 +152,11 @@ ts_err ts_random_hex(char *out, size_t nbytes);
 typedef enum { TS_LOG_DEBUG, TS_LOG_INFO, TS_LOG_WARN, TS_LOG_ERROR } ts_log_level;
 void ts_log_set_level(ts_log_level lvl);
 ts_log_level ts_log_get_level(void);
-/* Writes "2026-11-22T10:00:00.123Z INFO [reqid] message" to stderr; reqid
+/* Every line from now on names this instance: the first 8 characters of
+ * `id` (its uuid), after the level ("-" before). Once per process. */
+void ts_log_set_instance(const char *id);
+/* Writes "2026-11-22T10:00:00.123Z INFO 1a2b3c4d [reqid] message" (the
+ * instance tag, see ts_log_set_instance) to stderr; reqid
  * may be NULL. Control characters (C0 with CR and LF, DEL, C1), invalid
  * UTF-8 and backslashes in reqid and message are escaped (\n \r \t \\ or
  * \xHH), so one event stays one line without terminal sequences, whatever

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -62,6 +63,18 @@ ts_err ts_random_hex(char *out, size_t nbytes)
 }
 
 static ts_log_level log_level = TS_LOG_INFO;
+/* The instance tag of every line: written once into log_tag_buf, then
+ * published through the pointer (threads may be logging meanwhile). */
+static char log_tag_buf[16];
+static _Atomic(const char *) log_tag;
+
+void ts_log_set_instance(const char *id)
+{
+  if (atomic_load(&log_tag) || !id || !id[0])
+    return;
+  snprintf(log_tag_buf, sizeof log_tag_buf, "%.8s", id);
+  atomic_store(&log_tag, log_tag_buf);
+}
 
 void ts_log_set_level(ts_log_level lvl)
 {
@@ -125,7 +138,8 @@ void ts_log(ts_log_level lvl, const char *reqid, const char *fmt, ...)
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   ts_iso8601(ts, ts_now_ms(), 1);
-  n = (size_t)snprintf(line, 160, "%s %s [", ts, names[lvl]);
+  const char *tag = atomic_load(&log_tag);
+  n = (size_t)snprintf(line, 160, "%s %s %s [", ts, names[lvl], tag ? tag : "-");
   n = log_escape(line, n, 160, reqid ? reqid : "-");
   line[n++] = ']';
   line[n++] = ' ';

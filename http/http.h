@@ -49,6 +49,7 @@ typedef struct http_request {
   char remote_addr[64];
   char reqid[17]; /* 16 hex digits, unique per request */
   int64_t start_ms;
+  int tag;         /* the application's own label (metrics); 0 unless its handler sets one */
   ts_arena *arena; /* freed with the request */
   http_conn *conn; /* private */
 } http_request;
@@ -121,6 +122,11 @@ typedef struct http_server_opts {
    * remote_addr, and connections from trusted proxies are not counted
    * against max_connections_per_addr (they carry many clients). */
   const http_proxies *trusted_proxies;
+  /* Called (loop thread) as each request handed to the handler is
+   * released: its final status (0 when no response was begun), the body
+   * bytes queued and whether it ended whole; ud is the handler's. NULL:
+   * none. */
+  void (*on_complete)(const http_request *r, int status, uint64_t body_bytes, int whole, void *ud);
 } http_server_opts;
 
 /* Fills defaults for every zero field. */

@@ -33,14 +33,15 @@ typedef struct http__hdr {
  * ts_container_of turns one into the other. Lives in the request arena. */
 typedef struct http__req {
   http_request pub;
-  int keep_alive;  /* the client allows another request after this one */
-  int started;     /* the response head was queued */
-  int finished;    /* the handler called http_respond or http_end */
-  int chunked;     /* chunk framing on the wire */
-  int close_delim; /* HTTP/1.0 stream: the body ends when we close */
-  int aborted;     /* the connection went away before finished */
-  int end_ok;      /* 0 after http_end(r, 0): close without "0\r\n\r\n" */
-  int blocked;     /* above the high watermark, waiting for drain */
+  http_server *srv; /* its server (the connection may be gone) */
+  int keep_alive;   /* the client allows another request after this one */
+  int started;      /* the response head was queued */
+  int finished;     /* the handler called http_respond or http_end */
+  int chunked;      /* chunk framing on the wire */
+  int close_delim;  /* HTTP/1.0 stream: the body ends when we close */
+  int aborted;      /* the connection went away before finished */
+  int end_ok;       /* 0 after http_end(r, 0): close without "0\r\n\r\n" */
+  int blocked;      /* above the high watermark, waiting for drain */
   int status;
   uint64_t body_bytes; /* body bytes queued (for the log line) */
   void (*on_drain)(void *ud);

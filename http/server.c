@@ -100,6 +100,8 @@ void http__req_release(http__req *q)
   const char *how = q->aborted ? " aborted" : (q->end_ok ? "" : " truncated");
   ts_log(TS_LOG_INFO, r->reqid, "%s %s %d %llu bytes %lld ms%s", r->method, r->path, q->status,
          (unsigned long long)q->body_bytes, (long long)(ts_now_ms() - r->start_ms), how);
+  if (q->srv && q->srv->opts.on_complete)
+    q->srv->opts.on_complete(r, q->status, q->body_bytes, !q->aborted && q->end_ok, q->srv->ud);
   ts_arena_free(r->arena); /* q lives in it */
 }
 
@@ -391,6 +393,7 @@ static void conn_dispatch(http_conn *c)
   client_addr(s, c, r);
   http__srv_reqid(s, r->reqid);
   r->start_ms = ts_now_ms();
+  q->srv = s;
   q->end_ok = 1;
   if (s->shutting_down)
     q->keep_alive = 0;

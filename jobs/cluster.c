@@ -49,13 +49,15 @@ ts_err jobs_instance_register(PGconn *conn, const char *host, int port, const ch
   return TS_OK;
 }
 
-ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, ts_error *err)
+ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, int draining,
+                               ts_error *err)
 {
-  const char *v[] = {uuid};
+  const char *v[] = {uuid, draining ? "t" : "f"};
   PGresult *r = NULL;
-  ts_err rc = jobs__run(
-      conn, "UPDATE tapserve.instances SET heartbeat_at = now() WHERE id = $1 RETURNING id", 1, v,
-      &r, err);
+  ts_err rc = jobs__run(conn,
+                        "UPDATE tapserve.instances SET heartbeat_at = now(), draining = $2::bool"
+                        " WHERE id = $1 RETURNING id",
+                        2, v, &r, err);
   if (rc)
     return rc;
   int found = PQntuples(r);
@@ -189,6 +191,7 @@ struct jobs_cluster {
   uv_timer_t tick;
   int tick_open, busy, stopped;
   int64_t next_beat, next_sweep;
+  atomic_llong last_beat_ms; /* of the last heartbeat that got through */
 };
 
 typedef struct maint_work {
@@ -244,7 +247,10 @@ static void maint_work_cb(uv_work_t *w)
     return;
   }
   if (m->beat) {
-    ts_err rc = jobs_instance_heartbeat(conn, cl->instance, o->instance_timeout_s, &err);
+    int draining = o->draining && atomic_load(o->draining);
+    ts_err rc = jobs_instance_heartbeat(conn, cl->instance, o->instance_timeout_s, draining, &err);
+    if (!rc)
+      atomic_store(&cl->last_beat_ms, ts_now_ms());
     if (rc)
       ts_log(TS_LOG_WARN, NULL, "heartbeat: %s", err.msg);
     set_reachable(cl, rc != TS_EUNAVAIL, err.msg);
@@ -342,6 +348,7 @@ ts_err jobs_cluster_start(const jobs_cluster_opts *o, jobs_cluster **out, int *r
   cl->tick.data = cl;
   cl->tick_open = 1;
   cl->next_beat = ts_now_ms() + (int64_t)o->heartbeat_s * 1000;
+  atomic_store(&cl->last_beat_ms, ts_now_ms());
   cl->next_sweep = ts_now_ms();
   uv_timer_start(&cl->tick, on_tick, 0, 1000);
   return TS_OK;
@@ -350,6 +357,17 @@ ts_err jobs_cluster_start(const jobs_cluster_opts *o, jobs_cluster **out, int *r
 const char *jobs_cluster_instance(const jobs_cluster *cl)
 {
   return cl->instance;
+}
+
+void jobs_cluster_beat_now(jobs_cluster *cl)
+{
+  if (cl)
+    cl->next_beat = 0;
+}
+
+int64_t jobs_cluster_last_beat_ms(jobs_cluster *cl)
+{
+  return cl ? (int64_t)atomic_load(&cl->last_beat_ms) : 0;
 }
 
 static void tick_closed(uv_handle_t *h)

@@ -18,7 +18,9 @@
  * deleting instance rows whose heartbeat is older than timeout_s. */
 ts_err jobs_instance_register(PGconn *conn, const char *host, int port, const char *version,
                               int timeout_s, char out_uuid[40], ts_error *err);
-ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, ts_error *err);
+/* Keeps this instance's row alive and says whether it drains. */
+ts_err jobs_instance_heartbeat(PGconn *conn, const char *uuid, int timeout_s, int draining,
+                               ts_error *err);
 ts_err jobs_instance_unregister(PGconn *conn, const char *uuid, ts_error *err);
 /* Re-queues (requeue=1) or fails every job left EXECUTING by an instance
  * that is gone (no row, or a stale heartbeat), one job per transaction
@@ -59,6 +61,9 @@ typedef struct jobs_cluster_opts {
    * again (transitions are logged). While it is 1 the heartbeat probes
    * every second. Borrowed; read by the application. */
   atomic_int *unreachable;
+  /* The application's "draining" flag (or NULL), written into this
+   * instance's row by each heartbeat. Borrowed. */
+  atomic_int *draining;
   /* The jobs this instance's executors run: fills up to cap ids, sets *n
    * and returns 1 when the list is complete (0: strays are not looked
    * for this time). Called on a thread of libuv's pool. */
@@ -75,6 +80,12 @@ ts_err jobs_cluster_start(const jobs_cluster_opts *o, jobs_cluster **out, int *r
                           ts_error *err);
 /* This instance's uuid (owner_instance of the jobs it runs). */
 const char *jobs_cluster_instance(const jobs_cluster *cl);
+/* The next tick of the timer beats (a drain began: say so at once). Loop
+ * thread. */
+void jobs_cluster_beat_now(jobs_cluster *cl);
+/* ts_now_ms() of the last heartbeat that reached the database (the start,
+ * before the first). Any thread. */
+int64_t jobs_cluster_last_beat_ms(jobs_cluster *cl);
 /* Stops the timer and deletes this instance's row (blocking), once the
  * executors have given back their jobs. A maintenance round still on the
  * thread pool finishes; run the loop before jobs_cluster_free. */

@@ -7,6 +7,7 @@
  * backend is terminated) the poll handle is closed, then the connection,
  * every re-check callback runs, and a timer retries with a backoff. */
 #include "jobs/events.h"
+#include "common/metrics.h"
 #include "stream/pg.h"
 
 #include <stdio.h>
@@ -135,6 +136,15 @@ ts_err jobs_event_decode(const char *payload, size_t len, jobs_event *out)
   return TS_OK;
 }
 
+/* Events this process published, and received on its bus (metrics). */
+static ts_counter ev_sent, ev_received;
+
+void jobs_events_counts(uint64_t *sent, uint64_t *received)
+{
+  *sent = ts_counter_get(&ev_sent);
+  *received = ts_counter_get(&ev_received);
+}
+
 ts_err jobs_event_publish(PGconn *conn, const jobs_event *ev, ts_error *err)
 {
   char payload[JOBS_EVENT_PAYLOAD_MAX];
@@ -143,6 +153,8 @@ ts_err jobs_event_publish(PGconn *conn, const jobs_event *ev, ts_error *err)
   if (jobs_event_encode(ev, payload, sizeof payload, NULL))
     return ts_fail(err, TS_EINVAL, 0, "not a valid event");
   r = PQexecParams(conn, "SELECT pg_notify($1, $2)", 2, NULL, v, NULL, NULL, 0);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK)
+    ts_counter_add(&ev_sent, 1);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     ts_err code = stream_pg_conn_lost(conn, r) ? TS_EUNAVAIL : TS_EDB;
     ts_fail(err, code, 0, "cannot publish %s: %s", payload, PQerrorMessage(conn));
@@ -241,6 +253,7 @@ ts_err jobs_bus_dispatch(jobs_bus *b, const char *payload, size_t len)
     ts_log(TS_LOG_DEBUG, NULL, "event bus: ignored a malformed payload of %zu byte(s)", len);
     return TS_EINVAL;
   }
+  ts_counter_add(&ev_received, 1);
   for (size_t i = 0; i < b->nsubs && !b->stopped; i++)
     if (b->subs[i].cb && b->subs[i].kind == ev.kind)
       b->subs[i].cb(b->subs[i].ud, &ev);

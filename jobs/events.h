@@ -76,6 +76,9 @@ ts_err jobs_event_decode(const char *payload, size_t len, jobs_event *out);
  * connection (for events no trigger raises). Delivered when the caller's
  * transaction commits, at once outside one. */
 ts_err jobs_event_publish(PGconn *conn, const jobs_event *ev, ts_error *err);
+/* Events this process has published (jobs_event_publish) and received on
+ * its bus (well-formed ones) since it started. Any thread. */
+void jobs_events_counts(uint64_t *sent, uint64_t *received);
 
 /* ---- the bus: one LISTEN connection on the loop ---------------------------- */
 typedef struct jobs_bus jobs_bus;

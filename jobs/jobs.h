@@ -270,7 +270,7 @@ ts_err jobs_store_read(jobs_store_reader *r, uint8_t *buf, size_t cap, size_t *g
 void jobs_store_reader_free(jobs_store_reader *r);
 
 /* ---- upload tables (uploads.c) -----------------------------------------
- * TAP UPLOAD tables live in schema tap_upload (created by migration 6,
+ * TAP UPLOAD tables live in schema tap_upload (created by migration 7,
  * owned by the service role), one per upload, named up_<owner>_<name>
  * where owner is the job id (async) or the request id (/sync), and are
  * recorded in tapserve.uploads with their column metadata. Loading is one

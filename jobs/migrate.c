@@ -134,7 +134,10 @@ static const char *const migrations[] = {
      * through trusted proxies), so per-owner limits tell anonymous clients
      * apart (jobs_claim). */
     "ALTER TABLE tapserve.jobs ADD COLUMN client_addr text;",
-    /* 6: TAP uploads. Schema tap_upload holds one table per upload, each
+    /* 6: an instance that drains says so (tapserve cluster status). */
+    "ALTER TABLE tapserve.instances ADD COLUMN IF NOT EXISTS draining boolean NOT NULL"
+    "  DEFAULT false;",
+    /* 7: TAP uploads. Schema tap_upload holds one table per upload, each
      * recorded in tapserve.uploads (no foreign key to jobs: the table must
      * be dropped with its row, which drop_uploads does, in the job's
      * deletion or in the sweeper). job_deps: the jobs whose results a job

@@ -7,7 +7,7 @@
  * nothing. Tables go with their owner: a /sync request drops its own when
  * its response ends; a job's go when the job is deleted or has ended (the
  * sweeper); a dead instance's sync tables go with the sweeper too. The one
- * SQL function tapserve.drop_uploads (migration 6) drops a set of them. */
+ * SQL function tapserve.drop_uploads (migration 7) drops a set of them. */
 #include "jobs/jobs_int.h"
 #include "stream/pg.h"
 

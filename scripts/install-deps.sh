@@ -10,7 +10,10 @@ groups[build]="build-essential cmake pkg-config bison flex clang libclang-rt-14-
   zlib1g-dev libinih-dev libsodium-dev libcurl4-openssl-dev"
 groups[run]="postgresql-15 postgresql-15-pgsphere postgresql-15-q3c postgresql-client-15 curl libcurl4"
 groups[test]="python3 python3-pytest python3-requests python3-pyvo python3-astropy
-  python3-astroquery stilts fitsverify libxml2-utils unzip clang-format haproxy"
+  python3-astroquery python3-prometheus-client haproxy stilts fitsverify libxml2-utils unzip
+  clang-format"
+# benchmarks/cluster.sh: HTTP load generator and the load balancer
+groups[bench]="wrk haproxy"
 
 # Another apt or dpkg (unattended-upgrades, a second `make`) may hold the
 # package locks: wait for it, up to APT_LOCK_WAIT seconds, instead of failing

@@ -145,6 +145,13 @@ static void query_db_error(stream_query *q, const PGresult *res)
   const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
   char msg[400];
   stream__trim_pq_message(msg, sizeof msg, primary ? primary : PQresultErrorMessage(res));
+  if (stream_pg_recovery_conflict(res)) {
+    /* A hot standby replaying WAL that the query's snapshot still needed;
+     * past its first rows the query cannot start again elsewhere. */
+    stream__query_set_error(
+        q, TS_EUNAVAIL, "the database server (a standby) canceled the query: %s; try again", msg);
+    return;
+  }
   if (state && !strcmp(state, "57014")) { /* query_canceled */
     int64_t elapsed = ts_now_ms() - q->started_ms;
     if (q->user_canceled)
@@ -440,8 +447,10 @@ static void query_cancel_done(uv_work_t *w, int status)
 }
 
 /* The connection failed before the query told its user anything (no
- * schema yet): a server restart or failover killed it, not the query. The
- * connection goes and the query waits, first in line, for another, once.
+ * schema yet): a server restart or failover killed it, or a standby
+ * canceled it for a recovery conflict, not the query. The connection goes
+ * and the query waits, first in line, for another (on another server when
+ * there is one), once.
  * Returns 1 when it did; 0 leaves the failure to the caller. */
 int stream__query_retry(stream_query *q, const char *why)
 {
@@ -454,6 +463,7 @@ int stream__query_retry(stream_query *q, const char *why)
   ts_log(TS_LOG_INFO, q->reqid, "database connection lost before the query ran (%s); retrying",
          msg);
   q->retried = 1;
+  q->avoid_server = q->c->server;
   stream__conn_discard(q->c); /* detaches q */
   memset(&q->schema, 0, sizeof q->schema);
   stream__wait_push_front(p, q);
@@ -546,6 +556,7 @@ stream_query *stream_query_run(stream_pg_pool *p, const stream_query_opts *o,
   q->cbs = *cbs;
   q->ud = ud;
   q->phase = Q_WAITING;
+  q->avoid_server = -1;
   ts_error_clear(&q->err);
   if (p->closing) {
     stream__query_set_error(q, TS_EUNAVAIL, "the database connection pool is closing");
@@ -558,6 +569,8 @@ stream_query *stream_query_run(stream_pg_pool *p, const stream_query_opts *o,
   else
     p->wait_head = q;
   p->wait_tail = q;
+  if (p->nbusy + p->nwaiting >= p->nopen)
+    p->waits++;
   p->nwaiting++;
   stream__pool_kick(p);
   return q;

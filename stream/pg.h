@@ -18,13 +18,66 @@
 
 typedef struct stream_pg_pool stream_pg_pool;
 
+/* ---- the servers of a connection string (pgservers.c) --------------------
+ * A connection string may name several servers in libpq's multi-host
+ * syntax (host=a,b port=1,2, or postgresql://a:1,b:2/db): a primary and
+ * its hot standbys. Every new connection names one of them, round-robin
+ * over those that are up; a server that refused a connection is skipped
+ * for a back-off and tried again after it. target_session_attrs is
+ * dropped (it could only refuse the standbys). Thread-safe. */
+typedef struct stream_pg_servers stream_pg_servers;
+enum {
+  STREAM_PG_SERVERS_MAX = 16,      /* servers in one connection string */
+  STREAM_PG_SERVER_NAME_MAX = 128, /* "host:port", for logs */
+  STREAM_PG_PARAMS_MAX = 48,       /* keyword/value pairs of one connection, with the NULL */
+};
+/* Parses `dsn`; TS_EINVAL naming what is wrong (libpq's message, host
+ * and port lists of different lengths, more than STREAM_PG_SERVERS_MAX),
+ * TS_ENOMEM. down_ms: the first back-off of a server that refused a
+ * connection (0: 5000); it doubles, up to 8 times that, while the server
+ * keeps refusing. */
+ts_err stream_pg_servers_new(const char *dsn, int down_ms, stream_pg_servers **out, ts_error *err);
+void stream_pg_servers_free(stream_pg_servers *s); /* NULL-safe */
+int stream_pg_servers_count(const stream_pg_servers *s);
+const char *stream_pg_servers_name(const stream_pg_servers *s, int i);
+/* The server for the next connection: round-robin over the servers that
+ * are up, other than `avoid` when another is up (-1: none); when every
+ * server is down, the one whose back-off ends first. */
+int stream_pg_servers_pick(stream_pg_servers *s, int avoid);
+/* Servers up now; whether server i is. */
+int stream_pg_servers_up(stream_pg_servers *s);
+int stream_pg_servers_is_up(stream_pg_servers *s, int i);
+/* A connection to server i succeeded (ok 1: it is up) or failed (0: down
+ * for its back-off). */
+void stream_pg_servers_mark(stream_pg_servers *s, int i, int ok);
+/* The keyword/value arrays (NULL-terminated, for PQconnectStartParams
+ * with expand_dbname 0) of a connection to server i; application_name
+ * replaced by app_name unless it is NULL. Strings belong to s. Returns the
+ * number of pairs. */
+int stream_pg_servers_params(const stream_pg_servers *s, int i, const char *app_name,
+                             const char *kw[STREAM_PG_PARAMS_MAX],
+                             const char *val[STREAM_PG_PARAMS_MAX]);
+/* Blocking connect (worker threads): tries each server at most once,
+ * `first` (-1: stream_pg_servers_pick), then round-robin over those up,
+ * marking each up or down. The
+ * server's index in *server (may be NULL). NULL with TS_EUNAVAIL (the last
+ * server's message) when none answered, TS_ENOMEM. */
+PGconn *stream_pg_servers_connect(stream_pg_servers *s, const char *app_name, int first,
+                                  int *server, ts_error *err);
+/* 1 when an error result is a hot standby canceling the statement (or
+ * ending the session) because of a conflict with WAL replay: not the
+ * statement's fault, and it may run again, better on another server. */
+int stream_pg_recovery_conflict(const PGresult *res);
+
 typedef struct stream_pg_pool_opts {
-  const char *dsn; /* libpq connection string */
+  const char *dsn; /* libpq connection string (used when servers is NULL) */
   int size;        /* maximum connections (>= 1) */
   int connect_timeout_ms;
-  const char *app_name; /* application_name, e.g. "tapserve" */
-  int wait_timeout_ms;  /* a query waits at most this long for a connection, then ends
-                         * with TS_EUNAVAIL; 0: no bound */
+  const char *app_name;       /* application_name, e.g. "tapserve" */
+  int wait_timeout_ms;        /* a query waits at most this long for a connection, then ends
+                               * with TS_EUNAVAIL; 0: no bound */
+  stream_pg_servers *servers; /* the servers to connect to, or NULL: those of dsn;
+                               * borrowed, must outlive the pool */
 } stream_pg_pool_opts;
 
 /* Returns NULL when out of memory. Connections are opened lazily. */
@@ -34,6 +87,11 @@ stream_pg_pool *stream_pg_pool_new(uv_loop_t *loop, const stream_pg_pool_opts *o
 void stream_pg_pool_close(stream_pg_pool *p, void (*done)(void *ud), void *ud);
 /* Connections open / in use / waiters (for logs and /availability). */
 void stream_pg_pool_stats(const stream_pg_pool *p, int *open, int *busy, int *waiting);
+/* Its size, how many queries found no idle connection and had to wait, and
+ * how many of those gave up (wait_timeout_ms): since the start. Loop
+ * thread. */
+void stream_pg_pool_counts(const stream_pg_pool *p, int *size, uint64_t *waits,
+                           uint64_t *wait_timeouts);
 
 typedef struct stream_query stream_query;
 
@@ -104,8 +162,9 @@ PGconn *stream_pg_connect_blocking(const char *dsn, ts_error *err);
  * connection's and not the statement's: the connection is bad, or the
  * SQLSTATE is of class 08 (connection exception) or 57P01-57P03 (the
  * server shuts down, crashed, or cannot accept connections yet). Such a
- * statement may be run again on a new connection; any other error is the
- * statement's own. */
+ * statement may be run again on a new connection, and so may one that a hot
+ * standby canceled for a conflict with recovery (stream_pg_recovery_conflict);
+ * any other error is the statement's own. */
 int stream_pg_conn_lost(const PGconn *conn, const PGresult *res);
 /* 1 when an idle blocking connection kept between uses is still worth
  * using: CONNECTION_OK, no transaction open, and nothing waiting on its

@@ -41,17 +41,23 @@ struct pg_conn {
   uv_timer_t timer;
   int handles_open; /* timer + poll handles not yet closed */
   int state;
+  int server; /* index in pool->servers */
   stream_query *q;
 };
 
 struct stream_pg_pool {
   uv_loop_t *loop;
   char *dsn, *app_name;
+  stream_pg_servers *servers;
+  int own_servers;                       /* made from dsn: freed with the pool */
+  int per_server[STREAM_PG_SERVERS_MAX]; /* open connections on each server */
   int size, connect_timeout_ms, wait_timeout_ms;
   pg_conn *conns;
   int nopen, nbusy, nconnecting, nalive;
   stream_query *wait_head, *wait_tail;
   int nwaiting;
+  uint64_t waits;         /* queries that found no idle connection (metrics) */
+  uint64_t wait_timeouts; /* ... and gave up after wait_timeout_ms */
   stream_query *done_head, *done_tail;
   uv_timer_t kick;
   int in_kick;
@@ -73,7 +79,8 @@ struct stream_query {
   int phase;
   int paused;
   int user_canceled;
-  int retried; /* went back to the wait list once after a lost connection */
+  int retried;      /* went back to the wait list once after a lost connection */
+  int avoid_server; /* the server it was sent back from (-1: none) */
   ts_err rc;
   ts_error err;
   stream_schema schema;
@@ -92,6 +99,8 @@ struct stream_query {
 
 /* ---- pgpool.c ---- */
 
+/* libpq notice processor: notices go to the log at debug level. */
+void stream__notice_to_log(void *arg, const char *message);
 void stream__pool_kick(stream_pg_pool *p);
 /* Watches the connection for what libpq needs next (flushes first). */
 void stream__conn_arm(pg_conn *c);

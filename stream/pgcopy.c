@@ -82,6 +82,8 @@ static ts_err query_failed(pgcopy_run *x, const PGresult *res, ts_error *err)
   const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
   const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
   snprintf(r->sqlstate, sizeof r->sqlstate, "%s", state ? state : "");
+  if (!r->why && stream_pg_recovery_conflict(res))
+    return stream_pg_result_error(r->conn, res, err); /* TS_EUNAVAIL: run it again */
   if (r->why || !strcmp(r->sqlstate, "57014"))
     return ts_fail(err, TS_ECANCELED, 0, "%s", m ? m : "canceled");
   return stream_pg_result_error(r->conn, res, err);

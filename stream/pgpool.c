@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void notice_to_log(void *arg, const char *message)
+void stream__notice_to_log(void *arg, const char *message)
 {
   char line[512];
   stream__trim_pq_message(line, sizeof line, message);
@@ -121,6 +121,7 @@ void stream__conn_discard(pg_conn *c)
   if (c->state == CONN_BUSY)
     p->nbusy--;
   p->nopen--;
+  p->per_server[c->server]--;
   c->state = CONN_CLOSING;
   pool_unlink(p, c);
   if (c->q) {
@@ -136,8 +137,36 @@ void stream__conn_discard(pg_conn *c)
   uv_close((uv_handle_t *)&c->timer, timer_closed);
 }
 
+/* 1 when server i holds at least two connections more than another
+ * server that is up: one of its connections should go, so that the next
+ * one opens on the other (a standby that came back, or that was down when
+ * the pool filled). */
+static int pool_unbalanced(stream_pg_pool *p, int i)
+{
+  int n = stream_pg_servers_count(p->servers);
+  for (int j = 0; j < n; j++)
+    if (j != i && p->per_server[j] + 1 < p->per_server[i] && stream_pg_servers_is_up(p->servers, j))
+      return 1;
+  return 0;
+}
+
+/* The server of a new connection: the next one up in turn (not `avoid`
+ * when another is up), or one up that holds fewer of this pool's
+ * connections. */
+static int pool_pick(stream_pg_pool *p, int avoid)
+{
+  int best = stream_pg_servers_pick(p->servers, avoid);
+  int n = stream_pg_servers_count(p->servers);
+  for (int i = 0; i < n; i++)
+    if (i != avoid && p->per_server[i] < p->per_server[best] &&
+        stream_pg_servers_is_up(p->servers, i))
+      best = i;
+  return best;
+}
+
 /* The query is finished with this connection: back to idle, or closed when
- * it is not in a clean state or the pool is closing. */
+ * it is not in a clean state, the pool is closing, or its server holds more
+ * than its share of the pool. */
 void stream__conn_release(pg_conn *c)
 {
   stream_pg_pool *p = c->pool;
@@ -146,7 +175,7 @@ void stream__conn_release(pg_conn *c)
     c->q = NULL;
   }
   if (p->closing || PQstatus(c->conn) != CONNECTION_OK ||
-      PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
+      PQtransactionStatus(c->conn) != PQTRANS_IDLE || pool_unbalanced(p, c->server)) {
     stream__conn_discard(c);
     return;
   }
@@ -213,10 +242,13 @@ static void conn_connect_failed(pg_conn *c, const char *why)
   char msg[300];
   stream__trim_pq_message(msg, sizeof msg, why);
   ts_log(TS_LOG_WARN, NULL, "cannot connect to the database: %s", msg);
+  stream_pg_servers_mark(p->servers, c->server, 0);
   stream__conn_discard(c);
-  /* The database is unreachable: fail the oldest waiter rather than let it
-   * hang; the others get their own attempt from stream__pool_kick. */
-  stream_query *q = p->wait_head;
+  /* Another server is up: the waiters get a connection there, from the
+   * kick that follows the discard. Otherwise the database is unreachable:
+   * fail the oldest waiter rather than let it hang; the others get their
+   * own attempt from stream__pool_kick. */
+  stream_query *q = stream_pg_servers_up(p->servers) ? NULL : p->wait_head;
   if (q) {
     p->wait_head = q->next;
     if (!p->wait_head)
@@ -237,7 +269,8 @@ static void conn_connect_step(pg_conn *c, PostgresPollingStatusType st)
       conn_connect_failed(c, PQerrorMessage(c->conn));
       return;
     }
-    PQsetNoticeProcessor(c->conn, notice_to_log, NULL);
+    PQsetNoticeProcessor(c->conn, stream__notice_to_log, NULL);
+    stream_pg_servers_mark(c->pool->servers, c->server, 1);
     c->state = CONN_IDLE;
     stream__conn_arm(c);
     stream__pool_kick(c->pool);
@@ -264,8 +297,9 @@ static void conn_connect_timeout(uv_timer_t *t)
     conn_connect_failed(c, "connection timed out");
 }
 
-static void conn_open(stream_pg_pool *p)
+static void conn_open(stream_pg_pool *p, int avoid)
 {
+  const char *kw[STREAM_PG_PARAMS_MAX], *val[STREAM_PG_PARAMS_MAX];
   pg_conn *c = calloc(1, sizeof *c);
   if (!c)
     return; /* the waiters stay queued; the next kick tries again */
@@ -281,9 +315,10 @@ static void conn_open(stream_pg_pool *p)
   if (p->conns)
     p->conns->prev = c;
   p->conns = c;
-  const char *kw[] = {"dbname", "application_name", NULL};
-  const char *val[] = {p->dsn, p->app_name, NULL};
-  c->conn = PQconnectStartParams(kw, val, 1);
+  c->server = pool_pick(p, avoid);
+  p->per_server[c->server]++;
+  stream_pg_servers_params(p->servers, c->server, p->app_name, kw, val);
+  c->conn = PQconnectStartParams(kw, val, 0);
   if (!c->conn || PQstatus(c->conn) == CONNECTION_BAD) {
     conn_connect_failed(c, c->conn ? PQerrorMessage(c->conn) : "out of memory");
     return;
@@ -353,6 +388,8 @@ static void pool_closed(uv_handle_t *h)
   void *ud = p->close_ud;
   free(p->dsn);
   free(p->app_name);
+  if (p->own_servers)
+    stream_pg_servers_free(p->servers);
   free(p);
   if (done)
     done(ud);
@@ -371,6 +408,7 @@ static int pool_expire_waiter(stream_pg_pool *p)
   if (!p->wait_head)
     p->wait_tail = NULL;
   p->nwaiting--;
+  p->wait_timeouts++;
   ts_log(TS_LOG_WARN, q->reqid, "no database connection free within %d ms (%d busy, %d waiting)",
          p->wait_timeout_ms, p->nbusy, p->nwaiting);
   stream__query_set_error(q, TS_EUNAVAIL,
@@ -412,9 +450,11 @@ static void pool_kick_cb(uv_timer_t *t)
       }
       break;
     }
+    /* A query sent back after a recovery conflict prefers another server. */
+    int avoid = p->wait_head ? p->wait_head->avoid_server : -1;
     pg_conn *idle = NULL;
-    for (pg_conn *c = p->conns; c && !idle; c = c->next)
-      if (c->state == CONN_IDLE)
+    for (pg_conn *c = p->conns; c; c = c->next)
+      if (c->state == CONN_IDLE && (!idle || (idle->server == avoid && c->server != avoid)))
         idle = c;
     if (idle && p->wait_head) {
       q = p->wait_head;
@@ -427,7 +467,7 @@ static void pool_kick_cb(uv_timer_t *t)
     }
     if (p->nwaiting > p->nconnecting && p->nopen < p->size) {
       int before = p->nopen;
-      conn_open(p);
+      conn_open(p, avoid);
       if (p->nopen > before || p->done_head)
         continue;
     }
@@ -468,6 +508,18 @@ stream_pg_pool *stream_pg_pool_new(uv_loop_t *loop, const stream_pg_pool_opts *o
     free(p);
     return NULL;
   }
+  p->servers = o->servers;
+  if (!p->servers) {
+    ts_error err;
+    if (stream_pg_servers_new(p->dsn, 0, &p->servers, &err)) {
+      ts_log(TS_LOG_ERROR, NULL, "database pool: %s", err.msg);
+      free(p->dsn);
+      free(p->app_name);
+      free(p);
+      return NULL;
+    }
+    p->own_servers = 1;
+  }
   p->size = o->size >= 1 ? o->size : 1;
   p->connect_timeout_ms = o->connect_timeout_ms;
   p->wait_timeout_ms = o->wait_timeout_ms;
@@ -494,6 +546,14 @@ void stream_pg_pool_stats(const stream_pg_pool *p, int *open, int *busy, int *wa
     *busy = p->nbusy;
   if (waiting)
     *waiting = p->nwaiting;
+}
+
+void stream_pg_pool_counts(const stream_pg_pool *p, int *size, uint64_t *waits,
+                           uint64_t *wait_timeouts)
+{
+  *size = p->size;
+  *waits = p->waits;
+  *wait_timeouts = p->wait_timeouts;
 }
 
 /* Puts a query that has no connection back first in line. */
@@ -523,7 +583,7 @@ PGconn *stream_pg_connect_blocking(const char *dsn, ts_error *err)
     PQfinish(conn);
     return NULL;
   }
-  PQsetNoticeProcessor(conn, notice_to_log, NULL);
+  PQsetNoticeProcessor(conn, stream__notice_to_log, NULL);
   return conn;
 }
 
@@ -532,8 +592,9 @@ int stream_pg_conn_lost(const PGconn *conn, const PGresult *res)
   const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   if (!conn || PQstatus(conn) != CONNECTION_OK)
     return 1;
-  return st && (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
-                !strcmp(st, "57P03"));
+  return (st && (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
+                 !strcmp(st, "57P03"))) ||
+         stream_pg_recovery_conflict(res);
 }
 
 int stream_pg_idle_usable(PGconn *conn)

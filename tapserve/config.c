@@ -62,11 +62,17 @@ static const key_def keys[] = {
     {"server", "spool_budget_bytes", K_BYTES, F(spool_budget_bytes), 1024, (int64_t)1 << 50},
     {"server", "spool_dir", K_STR, F(spool_dir), 0, 0},
     {"server", "trusted_proxies", K_STR, F(trusted_proxies), 0, 0},
+    {"server", "pid_file", K_STR, F(pid_file), 0, 0},
+    {"server", "drain_delay", K_SECS_MS, F(drain_delay_ms), 0, 3600},
+    {"server", "drain_grace", K_SECS, F(drain_grace_s), 0, 365 * 86400},
+    {"metrics", "enabled", K_BOOL, F(metrics_enabled), 0, 1},
+    {"metrics", "allow", K_STR, F(metrics_allow), 0, 0},
     {"database", "dsn", K_STR, F(dsn), 0, 0},
     {"database", "query_dsn", K_STR, F(query_dsn), 0, 0},
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
     {"database", "connect_timeout", K_SECS_MS, F(connect_timeout_ms), 0, 3600},
     {"database", "pool_wait_timeout", K_SECS_MS, F(pool_wait_timeout_ms), 0, 3600},
+    {"database", "query_server_backoff", K_SECS_MS, F(query_backoff_ms), 0, 3600},
     {"database", "allow_query_as_service", K_BOOL, F(allow_query_as_service), 0, 1},
     {"tap", "maxrec_default", K_INT64, F(maxrec_default), 0, INT64_MAX / 2},
     {"tap", "maxrec_limit", K_INT64, F(maxrec_limit), 0, INT64_MAX / 2},
@@ -149,6 +155,11 @@ void cfg_defaults(cfg *c)
   c->spool_budget_bytes = (size_t)4 << 30;
   c->spool_dir = strdup(""); /* empty: $TMPDIR, else /tmp */
   c->trusted_proxies = strdup("");
+  c->pid_file = strdup("");
+  c->drain_delay_ms = 10 * 1000;
+  c->drain_grace_s = 300;
+  c->metrics_enabled = 1;
+  c->metrics_allow = strdup("127.0.0.1, ::1");
   c->dsn = strdup("");
   c->query_dsn = strdup(""); /* empty: queries use dsn */
   c->upload_max_bytes = 64 * 1024 * 1024;
@@ -161,6 +172,7 @@ void cfg_defaults(cfg *c)
   c->pool_size = 8;
   c->connect_timeout_ms = 10 * 1000;
   c->pool_wait_timeout_ms = 5 * 1000;
+  c->query_backoff_ms = 5 * 1000;
   c->maxrec_default = 100000;
   c->maxrec_limit = 10000000;
   c->sync_timeout_s = 600;
@@ -204,6 +216,8 @@ void cfg_free(cfg *c)
   free(c->spool_dir);
   free(c->path_prefix);
   free(c->dsn);
+  free(c->pid_file);
+  free(c->metrics_allow);
   free(c->query_dsn);
   free(c->service_title);
   free(c->service_description);
@@ -649,7 +663,8 @@ ts_err cfg_adql_meta(const cfg *c, ts_arena *a, adql_meta *am, ts_error *err)
 ts_err cfg_finish(cfg *c, ts_error *err)
 {
   if (!c->listen || !c->dsn || !c->query_dsn || !c->service_title || !c->service_description ||
-      !c->jobs_result_store || !c->jobs_on_restart || !c->spool_dir || !c->trusted_proxies)
+      !c->jobs_result_store || !c->jobs_on_restart || !c->spool_dir || !c->trusted_proxies ||
+      !c->pid_file || !c->metrics_allow)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   /* Uploads are spooled there: a typo should stop the start, not the
    * first upload. */

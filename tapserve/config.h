@@ -32,6 +32,12 @@ typedef struct cfg {
   size_t spool_budget_bytes;      /* spool_budget_bytes = 4G (file parts, all requests) */
   char *spool_dir;                /* spool_dir = "" ($TMPDIR, else /tmp) */
   char *trusted_proxies; /* trusted_proxies = "" (addresses/CIDRs whose X-Forwarded-For counts) */
+  char *pid_file;        /* pid_file = "" (none): written while serving (tapserve drain) */
+  int drain_delay_ms;    /* drain_delay = 10: a drain keeps the listener this long (seconds) */
+  int drain_grace_s; /* drain_grace = 300: jobs may finish this long, then go back to the queue */
+  /* [metrics] */
+  int metrics_enabled; /* enabled = yes: /metrics (Prometheus text format) */
+  char *metrics_allow; /* allow = 127.0.0.1, ::1: client addresses that may read /metrics */
   /* [database] */
   char *dsn;                  /* dsn = libpq connection string (TAP_SCHEMA, service state) */
   char *query_dsn;            /* query_dsn = connection for user queries: a role that can only
@@ -40,6 +46,8 @@ typedef struct cfg {
   int connect_timeout_ms;     /* connect_timeout = 10 */
   int pool_wait_timeout_ms;   /* pool_wait_timeout = 5 (a /sync request waits for a connection;
                                  503 after; 0 = no bound) */
+  int query_backoff_ms;       /* query_server_backoff = 5 (a query_dsn server that refused a
+                                 connection is skipped this long, doubling up to 8 times) */
   int allow_query_as_service; /* allow_query_as_service = no: yes lets the query role use
                                  schema tapserve (the service state) */
   /* [tap] */

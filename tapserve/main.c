@@ -2,10 +2,12 @@
 #include "http/route.h"
 #include "tapserve/tapserve.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -23,6 +25,10 @@ static void usage(FILE *f)
         "                     remove published tables from TAP_SCHEMA (--help)\n"
         "  tableset -c FILE [schema...]\n"
         "                     write TAP_SCHEMA as a VODataService tableset (--help)\n"
+        "  drain (--pid PID | --pid-file FILE | -c FILE)\n"
+        "                     drain a running instance and wait for its exit (--help)\n"
+        "  cluster status -c FILE | --dsn CONNINFO [--json]\n"
+        "                     the instances sharing the database and their jobs\n"
         "  --help             this text\n"
         "  --version          the version\n",
         f);
@@ -30,12 +36,18 @@ static void usage(FILE *f)
 
 typedef struct serve_state {
   ts_app app;
-  uv_signal_t sigterm, sigint;
   http_proxies proxies; /* [server] trusted_proxies, checked by cfg_finish */
-  int closing_handles;
+  uv_signal_t sigterm, sigint, sigusr1;
+  uv_timer_t drain_timer;
+  int drain_timer_open;
+  int64_t drain_t0;  /* ts_now_ms() when the drain began */
+  int http_closing;  /* http_server_shutdown called */
+  int http_closed;   /* ... and every connection closed */
+  int pool_closing;  /* the last step of the shutdown began */
+  int jobs_released; /* a drain's grace is over (uws_give_back) */
 } serve_state;
 
-static void on_signal_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
   (void)h;
 }
@@ -43,15 +55,47 @@ static void on_signal_closed(uv_handle_t *h)
 static void on_pool_closed(void *ud)
 {
   serve_state *s = ud;
-  uv_close((uv_handle_t *)&s->sigterm, on_signal_closed);
-  uv_close((uv_handle_t *)&s->sigint, on_signal_closed);
+  uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
+  uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
+  uv_close((uv_handle_t *)&s->sigusr1, on_handle_closed);
+}
+
+/* The last step, once no connection is left and (when draining) no job
+ * runs here: the executors stop, the instance row goes, the pool closes,
+ * and with the last handles the loop ends. */
+static void finish_if_done(serve_state *s)
+{
+  if (!s->http_closed || s->pool_closing)
+    return;
+  if (!s->app.shutting_down && uws_executing(&s->app) > 0)
+    return; /* draining: the drain timer comes back */
+  s->pool_closing = 1;
+  uws_stop(&s->app); /* a no-op after SIGTERM */
+  if (s->drain_timer_open)
+    uv_close((uv_handle_t *)&s->drain_timer, on_handle_closed);
+  s->drain_timer_open = 0;
+  ts_log(TS_LOG_INFO, NULL, "connections closed; closing the database pool");
+  stream_pg_pool_close(s->app.pool, on_pool_closed, s);
 }
 
 static void on_http_closed(void *ud)
 {
   serve_state *s = ud;
-  ts_log(TS_LOG_INFO, NULL, "connections closed; closing the database pool");
-  stream_pg_pool_close(s->app.pool, on_pool_closed, s);
+  s->http_closed = 1;
+  finish_if_done(s);
+}
+
+/* No new connections; responses in progress (sync streams, downloads)
+ * finish; WAIT requests answer now. */
+static void stop_accepting(serve_state *s)
+{
+  if (s->http_closing)
+    return;
+  s->http_closing = 1;
+  schema_cache_stop(&s->app);
+  tap_stop(&s->app);
+  uws_end_waits(&s->app);
+  http_server_shutdown(s->app.http, on_http_closed, s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -63,10 +107,75 @@ static void on_signal(uv_signal_t *h, int signum)
   }
   ts_log(TS_LOG_INFO, NULL, "signal %d: shutting down (finishing responses in progress)", signum);
   s->app.shutting_down = 1;
-  schema_cache_stop(&s->app);
-  tap_stop(&s->app);
-  uws_stop(&s->app);
-  http_server_shutdown(s->app.http, on_http_closed, s);
+  uws_stop(&s->app); /* running jobs go back to the queue (or fail, per on_restart) */
+  stop_accepting(s);
+  finish_if_done(s); /* a drain may have closed the connections already */
+}
+
+/* ---- drain ---------------------------------------------------------------
+ * SIGUSR1 (tapserve drain): /availability false and no new work at once
+ * (503 on /sync and job creation, the executors claim nothing); the
+ * listener keeps answering for drain_delay, so that the load balancer
+ * sees the instance down before connections are refused; then it closes,
+ * and responses in progress finish. Jobs running here may finish until
+ * drain_grace after the start of the drain; then they go back to the
+ * queue, their attempt not counted. The process exits 0 once both are
+ * done. */
+
+enum { DRAIN_TICK_MS = 100 };
+
+static void on_drain_tick(uv_timer_t *t)
+{
+  serve_state *s = t->data;
+  const cfg *c = s->app.cfg;
+  int64_t since = ts_now_ms() - s->drain_t0;
+  if (s->app.shutting_down || s->pool_closing)
+    return;
+  if (!s->http_closing && since >= c->drain_delay_ms) {
+    ts_log(TS_LOG_INFO, NULL, "drain: no new connections now; finishing responses in progress");
+    stop_accepting(s);
+  }
+  if (!s->jobs_released && since >= (int64_t)c->drain_grace_s * 1000) {
+    int n = uws_executing(&s->app);
+    s->jobs_released = 1;
+    if (n > 0) {
+      ts_log(TS_LOG_INFO, NULL, "drain: grace over; giving %d running job(s) back to the queue", n);
+      uws_give_back(&s->app);
+    }
+  }
+  finish_if_done(s);
+}
+
+static void on_drain_signal(uv_signal_t *h, int signum)
+{
+  serve_state *s = h->data;
+  (void)signum;
+  if (s->app.shutting_down || atomic_exchange(&s->app.draining, 1))
+    return;
+  ts_log(TS_LOG_INFO, NULL,
+         "drain: unavailable now; closing the listener in %d ms, jobs running here have %d s",
+         s->app.cfg->drain_delay_ms, s->app.cfg->drain_grace_s);
+  s->drain_t0 = ts_now_ms();
+  uws_draining(&s->app);
+  uv_timer_init(s->app.loop, &s->drain_timer);
+  s->drain_timer.data = s;
+  s->drain_timer_open = 1;
+  uv_timer_start(&s->drain_timer, on_drain_tick, 0, DRAIN_TICK_MS);
+}
+
+/* The pid file of [server] pid_file: written once serving, removed at the
+ * end; tapserve drain reads it. */
+static int write_pid_file(const char *path)
+{
+  FILE *f;
+  if (!path[0])
+    return 0;
+  f = fopen(path, "w");
+  if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+    fprintf(stderr, "tapserve: cannot write the pid file %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  return 0;
 }
 
 /* Makes sure TAP_SCHEMA exists and loads its first snapshot; blocking,
@@ -169,8 +278,18 @@ int ts_serve(cfg *c)
   s.app.loop = uv_default_loop();
   s.app.started_ms = ts_now_ms();
 
-  if (load_metadata(&s.app, &err) ||
+  if (stream_pg_servers_new(c->query_dsn[0] ? c->query_dsn : c->dsn, c->query_backoff_ms,
+                            &s.app.qservers, &err)) {
+    fprintf(stderr, "tapserve: [database] %s: %s\n", c->query_dsn[0] ? "query_dsn" : "dsn",
+            err.msg);
+    return 1;
+  }
+  if (stream_pg_servers_count(s.app.qservers) > 1)
+    ts_log(TS_LOG_INFO, NULL, "user queries spread over %d database servers",
+           stream_pg_servers_count(s.app.qservers));
+  if (ts_stats_init(c, &err) || load_metadata(&s.app, &err) ||
       check_query_role(c, s.app.query_role, sizeof s.app.query_role, &err)) {
+    stream_pg_servers_free(s.app.qservers);
     fprintf(stderr, "tapserve: %s\n", err.msg);
     return 1;
   }
@@ -178,6 +297,7 @@ int ts_serve(cfg *c)
       tap_examples_load(c->tap_examples, &s.app.examples_doc, &s.app.examples_len, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
     schema_cache_free(&s.app);
+    stream_pg_servers_free(s.app.qservers);
     return 1;
   }
 
@@ -187,6 +307,7 @@ int ts_serve(cfg *c)
     uws_free(&s.app);
     schema_cache_free(&s.app);
     free(s.app.examples_doc);
+    stream_pg_servers_free(s.app.qservers);
     return 1;
   }
   /* The migrations have run: TAP_SCHEMA changes are announced from now,
@@ -203,6 +324,7 @@ int ts_serve(cfg *c)
   po.connect_timeout_ms = c->connect_timeout_ms;
   po.wait_timeout_ms = c->pool_wait_timeout_ms;
   po.app_name = "tapserve";
+  po.servers = s.app.qservers;
   s.app.pool = stream_pg_pool_new(s.app.loop, &po);
 
   memset(&ho, 0, sizeof ho);
@@ -227,6 +349,7 @@ int ts_serve(cfg *c)
   ho.server_header = "tapserve/" TAPSERVE_VERSION;
   if (http_proxies_parse(c->trusted_proxies, &s.proxies, &err) == TS_OK)
     ho.trusted_proxies = &s.proxies;
+  ho.on_complete = ts_stats_request;
   http_server_opts_defaults(&ho);
   if (ts_routes_new(c, &s.app.routes, &err)) {
     fprintf(stderr, "tapserve: routes: %s\n", err.msg);
@@ -242,18 +365,24 @@ int ts_serve(cfg *c)
     goto out;
   }
 
+  if (write_pid_file(c->pid_file))
+    goto out;
   tap_start(&s.app);
   schema_cache_start(&s.app);
   uv_signal_init(s.app.loop, &s.sigterm);
   uv_signal_init(s.app.loop, &s.sigint);
-  s.sigterm.data = s.sigint.data = &s;
+  uv_signal_init(s.app.loop, &s.sigusr1);
+  s.sigterm.data = s.sigint.data = s.sigusr1.data = &s;
   uv_signal_start(&s.sigterm, on_signal, SIGTERM);
   uv_signal_start(&s.sigint, on_signal, SIGINT);
+  uv_signal_start(&s.sigusr1, on_drain_signal, SIGUSR1);
 
   ts_log(TS_LOG_INFO, NULL, "tapserve %s serving %s (listening on %s:%d)", TAPSERVE_VERSION,
          c->base_url, c->listen, http_server_port(s.app.http));
   uv_run(s.app.loop, UV_RUN_DEFAULT);
   ts_log(TS_LOG_INFO, NULL, "stopped");
+  if (c->pid_file[0])
+    unlink(c->pid_file);
   rc = 0;
 out:
   if (s.app.http)
@@ -264,6 +393,7 @@ out:
   schema_cache_free(&s.app);
   free(s.app.examples_doc);
   uv_loop_close(s.app.loop);
+  stream_pg_servers_free(s.app.qservers); /* after the pool and the executors */
   return rc;
 }
 
@@ -329,6 +459,10 @@ int main(int argc, char **argv)
     return cmd_unpublish(argc - 1, argv + 1);
   if (!strcmp(argv[1], "tableset"))
     return cmd_tableset(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "drain"))
+    return cmd_drain(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "cluster"))
+    return cmd_cluster(argc - 1, argv + 1);
   fprintf(stderr, "tapserve: unknown command %s\n", argv[1]);
   usage(stderr);
   return 2;

@@ -30,6 +30,7 @@ ROUTE_TO(vosi_capabilities)
 ROUTE_TO(vosi_availability)
 ROUTE_TO(uws_jobs_get)
 ROUTE_TO(uws_jobs_post)
+ROUTE_TO(ts_stats_serve)
 #undef ROUTE_TO
 
 static void r_tables(void *app, http_request *req, const http_route_match *m)
@@ -104,7 +105,28 @@ static const struct {
     {AT_BASE, GET, "/async/{id}/runId", r_job_get, "runid"}, /* as the element is spelled */
     {AT_BASE, GET, "/async/{id}/runid", r_job_get, "runid"},
     {AT_BASE, GET, "/async/{id}/results/result", r_job_result, NULL},
+    /* Prometheus: beside the service, like the TAP+ siblings (/metrics for
+     * a base path of /tap) */
+    {AT_SIBLING, GET, "/metrics", r_ts_stats_serve, NULL},
 };
+
+/* The resource family of a route's handler: the label of its request
+ * metrics. */
+static ts_resource route_family(http_route_fn fn)
+{
+  if (fn == r_tap_sync)
+    return TS_RES_SYNC;
+  if (fn == r_job_result)
+    return TS_RES_RESULTS;
+  if (fn == r_uws_jobs_get || fn == r_uws_jobs_post || fn == r_job_get || fn == r_job_post ||
+      fn == r_job_delete)
+    return TS_RES_ASYNC;
+  if (fn == r_vosi_capabilities || fn == r_vosi_availability || fn == r_tables)
+    return TS_RES_VOSI;
+  if (fn == r_ts_stats_serve)
+    return TS_RES_METRICS;
+  return TS_RES_OTHER;
+}
 
 ts_err ts_routes_new(const cfg *c, http_router **out, ts_error *err)
 {
@@ -148,6 +170,7 @@ void ts_routes_handle(http_request *req, void *ud)
   }
   switch (http_route_lookup(app->routes, req->method, req->raw_path, m)) {
   case HTTP_ROUTE_FOUND:
+    req->tag = (int)route_family(m->fn);
     m->fn(app, req, m);
     return;
   case HTTP_ROUTE_NO_METHOD:

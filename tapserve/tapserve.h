@@ -27,6 +27,9 @@ typedef struct ts_app {
   uv_loop_t *loop;
   http_server *http;
   stream_pg_pool *pool;
+  /* The servers of query_dsn (or dsn), shared by the pool and the
+   * executors: which are up, whose turn it is (stream/pg.h). */
+  stream_pg_servers *qservers;
   /* The current TAP_SCHEMA snapshot and its reloads (schema_cache.c): read
    * it only through meta_acquire/meta_hold. */
   struct schema_cache *schema;
@@ -46,6 +49,9 @@ typedef struct ts_app {
    * start (main.c); "" when allow_query_as_service skipped the check.
    * Recorded in tapserve.query_roles by uws_start. */
   char query_role[64];
+  /* 1 from the moment a drain begins (SIGUSR1, tapserve drain): no new
+   * work, /availability false (main.c, "drain"). */
+  atomic_int draining;
   /* /sync requests that hold or wait for a database connection (tap.c),
    * and the timer that looks for stalled ones among them. */
   struct sync_req *sync_head;
@@ -57,6 +63,29 @@ typedef struct ts_app {
    * is the service role, which owns them (tap_upload_start). */
   char upload_role[64];
 } ts_app;
+
+/* ---- what the instance measures, /metrics (stats.c) --------------------- */
+/* Resource families, the label of request metrics (http_request.tag, set
+ * by the route table). */
+typedef enum {
+  TS_RES_OTHER,
+  TS_RES_SYNC,
+  TS_RES_ASYNC,   /* job list, creation, a job and its sub-resources */
+  TS_RES_RESULTS, /* downloads of job results */
+  TS_RES_VOSI,    /* capabilities, availability, tables */
+  TS_RES_METRICS,
+  TS_RES_N
+} ts_resource;
+/* Reads [metrics] allow; TS_EINVAL with a message when it is malformed.
+ * Before serving. */
+ts_err ts_stats_init(const cfg *c, ts_error *err);
+/* The HTTP server's completion hook (http_server_opts.on_complete). */
+void ts_stats_request(const http_request *r, int status, uint64_t body_bytes, int whole, void *ud);
+/* Result rows written to a client (any thread). */
+void ts_stats_rows(uint64_t n);
+/* GET /metrics: the Prometheus text format (404 when [metrics] enabled is
+ * off, 403 to addresses not in [metrics] allow). */
+void ts_stats_serve(ts_app *app, http_request *req);
 
 /* ---- the route table (routes.c) ---------------------------------------- */
 /* Builds the service's route table under c->path_prefix. TS_ENOMEM, or
@@ -154,6 +183,8 @@ int cmd_adql(int argc, char **argv);
 int cmd_publish(int argc, char **argv);   /* cmd/publish.c */
 int cmd_unpublish(int argc, char **argv); /* cmd/publish.c */
 int cmd_tableset(int argc, char **argv);  /* cmd/tableset.c */
+int cmd_drain(int argc, char **argv);     /* cmd/drain.c */
+int cmd_cluster(int argc, char **argv);   /* cmd/cluster.c */
 
 /* The database options of the subcommands that connect (publish,
  * unpublish, tableset): -c FILE (the serve configuration: [database] dsn,

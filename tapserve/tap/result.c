@@ -25,6 +25,7 @@
  * already-written buffers (released by libuv's write callbacks, which run
  * on the next loop turn) pile up in memory. */
 #include "tapserve/tap/tap.h"
+#include "tapserve/tapserve.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -400,6 +401,8 @@ ts_err tap_result_begin(tap_result *r, const stream_schema *schema, const fmt_in
 ts_err tap_result_rows(tap_result *r, const stream_batch *b, ts_error *err)
 {
   ts_err rc = fmt_encoder_rows(r->enc, b);
+  if (!rc)
+    ts_stats_rows(b->nrows);
   if (rc)
     return ts_fail(err, rc, 0, "%s",
                    rc == TS_ECANCELED ? "client went away"

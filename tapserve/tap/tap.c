@@ -618,6 +618,10 @@ void tap_sync(ts_app *app, http_request *req)
   const char *upload;
 
   ts_error_clear(&err);
+  if (vosi_refuse_new_work(app, &err)) {
+    tap_send_error(req, &err);
+    return;
+  }
   if (sync_count_addr(app, req->remote_addr) >= app->cfg->max_sync_per_client) {
     ts_fail(&err, TS_ETOOMANY, 0,
             "too many /sync requests from your address at once (at most %d); wait for one to "

@@ -649,6 +649,7 @@ ts_err uws_start(ts_app *app, ts_error *err)
   pthread_mutex_init(&u->mu, NULL);
   pthread_cond_init(&u->cv, NULL);
   atomic_init(&u->stopping, 0);
+  atomic_init(&u->give_back, 0);
   app->uws = u;
   rc = jobs_store_init(&u->store, c->jobs_result_store, err);
   if (rc)
@@ -695,12 +696,14 @@ ts_err uws_start(ts_app *app, ts_error *err)
    * keeps a fresh claim out of the stray check. */
   co.stray_age_s = STRAY_AGE_S;
   co.unreachable = &app->db_unreachable;
+  co.draining = &app->draining;
   co.running = running_jobs;
   co.ud = u;
   rc = jobs_cluster_start(&co, &u->cluster, &n, err);
   if (rc)
     return rc;
   snprintf(u->instance, sizeof u->instance, "%s", jobs_cluster_instance(u->cluster));
+  ts_log_set_instance(u->instance); /* every log line names it from now on */
   ts_log(TS_LOG_INFO, NULL, "jobs: instance %s, result store %s, %d executor(s)%s", u->instance,
          c->jobs_result_store, c->jobs_max_executing, n ? ", orphaned jobs recovered" : "");
 
@@ -743,10 +746,55 @@ void uws_stop(ts_app *app)
   u->nexec = 0;
   jobs_cluster_stop(u->cluster);
   jobs_bus_stop(app->bus);
+  uws_end_waits(app);
+}
+
+void uws_end_waits(ts_app *app)
+{
+  uws *u = app->uws;
+  if (!u)
+    return;
   /* WAIT requests answer now rather than hold the shutdown. */
   uws__wait_wake(u, NULL);
   for (uws_wait *w = u->waiters; w; w = w->next)
     w->expired = 1;
+}
+
+int uws_executing(ts_app *app)
+{
+  uws *u = app->uws;
+  int n = 0;
+  if (!u)
+    return 0;
+  pthread_mutex_lock(&u->mu);
+  for (int i = 0; i < u->nexec; i++)
+    n += u->execs[i].job_id[0] != '\0';
+  pthread_mutex_unlock(&u->mu);
+  return n;
+}
+
+const char *uws_instance(ts_app *app)
+{
+  return app->uws ? app->uws->instance : "";
+}
+
+int64_t uws_last_heartbeat_ms(ts_app *app)
+{
+  return app->uws ? jobs_cluster_last_beat_ms(app->uws->cluster) : 0;
+}
+
+void uws_give_back(ts_app *app)
+{
+  uws *u = app->uws;
+  if (u)
+    atomic_store(&u->give_back, 1);
+}
+
+void uws_draining(ts_app *app)
+{
+  uws *u = app->uws;
+  if (u)
+    jobs_cluster_beat_now(u->cluster);
 }
 
 void uws_free(ts_app *app)
@@ -805,6 +853,11 @@ void uws_jobs_get(ts_app *app, http_request *req)
 
 void uws_jobs_post(ts_app *app, http_request *req)
 {
+  ts_error e;
+  if (vosi_refuse_new_work(app, &e)) {
+    tap_send_error(req, &e); /* reads of existing jobs go on */
+    return;
+  }
   uws *u = jobs_of(app, req);
   uws_op *o = u ? op_new(u, req, OP_CREATE, NULL, 0, "") : NULL;
   if (o)

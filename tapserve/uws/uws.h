@@ -20,6 +20,21 @@ ts_err uws_start(ts_app *app, ts_error *err);
  * unregisters the instance and closes every handle; blocking for at most a
  * few hundred milliseconds per executor. */
 void uws_stop(ts_app *app);
+/* ---- drain (main.c) ----
+ * While app->draining is set the executors claim no job; uws_draining
+ * publishes it in this instance's row at once (the next heartbeat). */
+void uws_draining(ts_app *app);
+/* Jobs this instance's executors run now. Any thread. */
+int uws_executing(ts_app *app);
+/* The executors give their running jobs back to the queue (attempts not
+ * counted) within a few hundred milliseconds: the drain's grace is over. */
+void uws_give_back(ts_app *app);
+/* This instance's uuid ("" before uws_start), and ts_now_ms() of its last
+ * heartbeat that reached the database (0 without jobs). Any thread. */
+const char *uws_instance(ts_app *app);
+int64_t uws_last_heartbeat_ms(ts_app *app);
+/* WAIT requests in progress answer now. Loop thread. */
+void uws_end_waits(ts_app *app);
 /* Frees what uws_start allocated; after the loop has stopped. */
 void uws_free(ts_app *app);
 /* The UWS resources, reached through the route table (routes.c), which has

@@ -25,6 +25,13 @@ static int64_t duration_ms(int64_t secs)
 
 /* ---- executors --------------------------------------------------------------- */
 
+/* 1 when running jobs are to be given back to the queue: the instance
+ * stops, or a drain's grace time is over. */
+static int exec_giving_back(uws *u)
+{
+  return atomic_load(&u->stopping) || atomic_load(&u->give_back);
+}
+
 enum {
   EXEC_RETRIES = 5,         /* connection losses in a row before a job is ERROR */
   EXEC_RETRY_MIN_MS = 250,  /* first wait for the database after a loss, doubling */
@@ -43,6 +50,36 @@ static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
   if (!*c)
     return err->code;
   PQclear(PQexec(*c, "SET application_name = 'tapserve job'"));
+  return TS_OK;
+}
+
+/* The query connection of a job: each job takes the next server of
+ * query_dsn in turn (other than query_avoid when another is up: the server
+ * the last execution lost its connection on, or that canceled it for a
+ * recovery conflict), so that jobs spread over the servers and a server
+ * that comes back is used again. The idle connection kept from the last
+ * job serves when it is on that server. */
+static ts_err ensure_query_conn(uws_exec *e, ts_error *err)
+{
+  stream_pg_servers *qs = e->u->app->qservers;
+  int want = stream_pg_servers_pick(qs, e->query_avoid);
+  e->query_avoid = -1;
+  if (e->query_server == want && stream_pg_idle_usable(e->query))
+    return TS_OK;
+  if (e->query)
+    PQfinish(e->query);
+  e->query = stream_pg_servers_connect(qs, "tapserve job", want, &e->query_server, err);
+  if (!e->query)
+    return err->code;
+  /* An abort cancels the recorded backend pid on the primary (dsn): a
+   * standby's pid means nothing there, or another session. When unsure,
+   * say standby: the watchdog stops an aborted job all the same. */
+  PGresult *r = PQexec(e->query, "SELECT pg_is_in_recovery()");
+  e->query_standby = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+                     strcmp(PQgetvalue(r, 0, 0), "f") != 0;
+  PQclear(r);
+  ts_log(TS_LOG_DEBUG, NULL, "job query connection on %s%s",
+         stream_pg_servers_name(qs, e->query_server), e->query_standby ? " (a standby)" : "");
   return TS_OK;
 }
 
@@ -161,7 +198,7 @@ static int exec_watch(void *ud)
   int64_t now = ts_now_ms();
   if (atomic_load(&x->e->abort))
     return 1;
-  if (atomic_load(&u->stopping))
+  if (exec_giving_back(u))
     return 3;
   if (x->deadline_ms && now > x->deadline_ms)
     return 2;
@@ -211,7 +248,6 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
 static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts_error *err)
 {
   uws *u = e->u;
-  const cfg *c = u->cfg;
   ts_err rc;
   jobs_result_info res;
   ts_buf cols;
@@ -230,9 +266,10 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
 
   rc = exec_prepare(x, err);
   if (!rc)
-    rc = ensure_conn(&e->query, c->query_dsn[0] ? c->query_dsn : c->dsn, err);
+    rc = ensure_query_conn(e, err);
   if (!rc)
-    rc = jobs_set_backend_pid(e->state, job->id, u->instance, PQbackendPID(e->query), err);
+    rc = jobs_set_backend_pid(e->state, job->id, u->instance,
+                              e->query_standby ? 0 : PQbackendPID(e->query), err);
   stream_pg_prologue(set, duration_ms(job->execution_duration));
   if (!rc)
     rc = exec_simple(e->query, set, err);
@@ -244,6 +281,13 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
     rc = exec_copy(x, e->query, err);
   if (e->query && PQtransactionStatus(e->query) != PQTRANS_IDLE)
     PQclear(PQexec(e->query, rc ? "ROLLBACK" : "COMMIT"));
+  if (rc == TS_EUNAVAIL && e->query) {
+    /* Lost, or canceled by a standby's recovery conflict: the next
+     * execution connects again, on another server when one is up. */
+    PQfinish(e->query);
+    e->query = NULL;
+    e->query_avoid = e->query_server;
+  }
   if (!rc)
     rc = jobs_store_write(x->w, stream_copy_trailer, sizeof stream_copy_trailer, err);
   if (!rc)
@@ -284,7 +328,7 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
 static void exec_sleep(uws *u, int64_t ms)
 {
   int64_t end = ts_now_ms() + ms;
-  while (!atomic_load(&u->stopping) && ts_now_ms() < end)
+  while (!exec_giving_back(u) && ts_now_ms() < end)
     poll(NULL, 0, EXEC_POLL_MS);
 }
 
@@ -306,7 +350,7 @@ static int exec_reconnect(uws_exec *e, jobs_job *job, ts_arena *a, int lost)
   jobs_job *now = NULL;
   for (;; wait = wait * 2 < EXEC_RETRY_MAX_MS ? wait * 2 : EXEC_RETRY_MAX_MS) {
     exec_sleep(u, wait);
-    if (atomic_load(&u->stopping))
+    if (exec_giving_back(u))
       return 0;
     ts_err rc = ensure_conn(&e->state, u->cfg->dsn, &err);
     if (!rc)
@@ -347,7 +391,7 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
     ts_log(TS_LOG_WARN, NULL, "job %s: %s; running it again once the database answers", job->id,
            err.msg);
     if (!exec_reconnect(e, job, a, lost)) {
-      if (!atomic_load(&u->stopping)) {
+      if (!exec_giving_back(u)) {
         ts_log(TS_LOG_INFO, NULL, "job %s: no longer executing here", job->id);
         return;
       }
@@ -358,8 +402,11 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
   if (!rc)
     return;
   if (x.copy.why == 3) {
-    /* Shutdown: the job goes back to the queue (or fails), per on_restart. */
-    if (!strcmp(c->jobs_on_restart, "requeue"))
+    /* Shutdown: the job goes back to the queue (or fails), per on_restart;
+     * a drain gives it back to the queue whatever on_restart says (another
+     * instance runs it). Either way the attempt is not counted. */
+    ts_log(TS_LOG_INFO, NULL, "job %s: given back (this instance stops)", job->id);
+    if (!strcmp(c->jobs_on_restart, "requeue") || atomic_load(&u->app->draining))
       jobs_requeue(e->state, job->id, u->instance, &e2);
     else
       jobs_fail(e->state, job->id, u->instance,
@@ -398,6 +445,7 @@ void uws__exec_main(void *arg)
   const cfg *c = u->cfg;
   unsigned seen = 0;
   const jobs_limits lim = {c->jobs_max_per_user, c->jobs_max_async};
+  e->query_avoid = -1;
   for (;;) {
     ts_error err;
     jobs_job *job = NULL;
@@ -412,7 +460,9 @@ void uws__exec_main(void *arg)
 
     /* Capped like a /sync request: a query that needs more memory to
      * translate fails, it does not take the instance down. */
-    a = ts_arena_new(0, TS_QUERY_ARENA_CAP);
+    /* A draining instance claims nothing more: it only finishes what it
+     * runs. */
+    a = atomic_load(&u->app->draining) ? NULL : ts_arena_new(0, TS_QUERY_ARENA_CAP);
     if (a && !ensure_conn(&e->state, c->dsn, &err) &&
         !jobs_claim(e->state, a, u->instance, &lim, &job, &err) && job) {
       pthread_mutex_lock(&u->mu);

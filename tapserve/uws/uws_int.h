@@ -25,7 +25,10 @@ typedef struct uws_exec {
   uv_thread_t th;
   int started;
   PGconn *state, *query;
-  char job_id[40]; /* guarded by u->mu */
+  int query_server;  /* which of app->qservers `query` is on */
+  int query_avoid;   /* the server the next query connection avoids (-1: none) */
+  int query_standby; /* `query` is on a hot standby: its backend pid is not recorded */
+  char job_id[40];   /* guarded by u->mu */
   atomic_int abort;
 } uws_exec;
 
@@ -40,7 +43,8 @@ struct uws {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   unsigned kick;
-  atomic_int stopping; /* read by the executor threads without the mutex */
+  atomic_int stopping;  /* read by the executor threads without the mutex */
+  atomic_int give_back; /* a drain's grace is over: running jobs go back to the queue */
   uws_exec *execs;
   int nexec;
   /* loop side */

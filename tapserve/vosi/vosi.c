@@ -458,25 +458,40 @@ void vosi_capabilities(ts_app *app, http_request *req)
   send_xml(req, &b, vosi_capabilities_xml(app->cfg, m ? meta_adql(m) : NULL, fmts, n, &b));
 }
 
+const char *vosi_unavailable(const ts_app *app)
+{
+  if (app->shutting_down)
+    return "shutting down; other instances of this service may still answer";
+  if (atomic_load(&app->draining))
+    return "draining: finishing the work in progress before stopping; other instances of this "
+           "service may still answer";
+  if (atomic_load(&app->db_unreachable))
+    return "the database cannot be reached";
+  if (!app->schema)
+    return "TAP_SCHEMA has not been loaded yet";
+  return NULL;
+}
+
 void vosi_availability(ts_app *app, http_request *req)
 {
   ts_buf b;
   const char *note;
-  int available = 0;
   if (!method_ok(req))
     return;
-  if (app->shutting_down)
-    note = "shutting down; other instances of this service may still answer";
-  else if (app->db_unreachable)
-    note = "the database cannot be reached";
-  else if (!app->schema)
-    note = "TAP_SCHEMA has not been loaded yet";
-  else {
-    available = 1;
-    note = "service is accepting queries";
-  }
+  note = vosi_unavailable(app);
   ts_buf_init(&b, VOSI_DOC_MAX);
-  send_xml(req, &b, vosi_availability_xml(available, app->started_ms, note, &b));
+  send_xml(req, &b,
+           vosi_availability_xml(!note, app->started_ms,
+                                 note ? note : "service is accepting queries", &b));
+}
+
+ts_err vosi_refuse_new_work(const ts_app *app, ts_error *err)
+{
+  const char *note = vosi_unavailable(app);
+  if (!note)
+    return TS_OK;
+  return ts_fail(err, TS_EUNAVAIL, 0, "this instance takes no new queries now (%s); try again",
+                 note);
 }
 
 static int truthy(const char *v)

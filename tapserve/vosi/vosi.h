@@ -9,6 +9,14 @@
 /* VOSI resources: each answers the request completely. */
 void vosi_capabilities(ts_app *app, http_request *req);
 void vosi_availability(ts_app *app, http_request *req);
+/* Why this instance takes no new work (a note for /availability), or NULL
+ * when it is available: it shuts down or drains, the database cannot be
+ * reached, or there is no TAP_SCHEMA snapshot. Any thread. */
+const char *vosi_unavailable(const ts_app *app);
+/* TS_OK when available; else TS_EUNAVAIL (503, with Retry-After when sent
+ * through tap_send_error) saying why. For the resources that start new
+ * work: /sync and the creation of async jobs. */
+ts_err vosi_refuse_new_work(const ts_app *app, ts_error *err);
 /* path_rest: "" for /tables, "schema.table" for /tables/schema.table. */
 void vosi_tables(ts_app *app, http_request *req, const char *path_rest);
 /* The documents behind them, appended to `b` (no request needed; used by

@@ -32,17 +32,8 @@ ENDLESS = "SELECT COUNT(*) AS %s FROM demo.sources a, demo.sources b WHERE a.ra 
 
 @pytest.fixture(scope="module")
 def db(workdir):
-    data_dir = os.path.join(workdir, "pg-restart")
-    store = os.path.join(workdir, "results-restart")
-    os.makedirs(store, exist_ok=True)
-    d = {"dsn": tsit.demo_cluster(data_dir), "data_dir": data_dir, "store": store, "servers": []}
-    d["psql"] = tsit.Psql(d["dsn"])
-    try:
+    with tsit.own_cluster(workdir, "restart") as d:
         yield d
-    finally:
-        for s in d["servers"]:
-            s.stop()
-        tsit.stop_cluster(data_dir)
 
 
 def start(db, workdir, name, **extra):
@@ -186,13 +177,20 @@ def test_stray_claim_requeued(db, workdir):
 
 def test_availability_follows_database(db, workdir):
     """/availability is false while PostgreSQL is down, with a note saying
-    so, and true again by itself once it is back."""
+    so, /sync and job creation answer 503 with Retry-After meanwhile, and
+    it is true again by itself once it is back."""
     srv = db["servers"][0] if db["servers"] and db["servers"][0].alive() else start(db, workdir, "avail")
     assert availability(srv)[0]
     pg(db, "stop", "-m", "fast")
     try:
         note = poll_availability(srv, False, 30)
         assert "database" in note, note
+        # New work is refused in the protocol's form while it lasts.
+        r = srv.sync({"LANG": "ADQL", "QUERY": "SELECT TOP 2 source_id FROM demo.sources"})
+        assert r.status_code == 503 and r.headers.get("Retry-After"), r.text[:500]
+        assert "database cannot be reached" in r.text and "VOTABLE" in r.text
+        r = requests.post(srv.base + "/async", data={"LANG": "ADQL", "QUERY": "SELECT 1"}, timeout=30, allow_redirects=False)
+        assert r.status_code == 503 and r.headers.get("Retry-After"), r.text[:500]
     finally:
         pg(db, "start")
     poll_availability(srv, True, 60)

@@ -5,6 +5,7 @@ Nothing here mocks anything: the cluster is a real PostgreSQL 15 created by
 `tapserve demo`, the servers are real `tapserve serve` processes, and the
 reference values come from PostgreSQL through the psql client."""
 
+import contextlib
 import csv
 import io
 import os
@@ -109,6 +110,25 @@ def demo_cluster(data_dir, rows=50000):
         stop_cluster(data_dir)
         raise RuntimeError("tapserve demo --no-serve failed:\n" + out[-3000:])
     return parse_dsn(out)
+
+
+@contextlib.contextmanager
+def own_cluster(workdir, name):
+    """A demo cluster of a test module's own (for modules that restart it,
+    or whose jobs other servers must not run): yields {'dsn', 'data_dir',
+    'store' (a result directory), 'servers' (append yours: stopped at the
+    end), 'psql'}."""
+    data_dir = os.path.join(workdir, "pg-" + name)
+    store = os.path.join(workdir, "results-" + name)
+    os.makedirs(store, exist_ok=True)
+    d = {"dsn": demo_cluster(data_dir), "data_dir": data_dir, "store": store, "servers": []}
+    d["psql"] = Psql(d["dsn"])
+    try:
+        yield d
+    finally:
+        for s in d["servers"]:
+            s.stop()
+        stop_cluster(data_dir)
 
 
 def parse_dsn(stdout):

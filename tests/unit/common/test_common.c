@@ -1,4 +1,5 @@
 #include "common/common.h"
+#include "common/metrics.h"
 #include "test_list.h"
 #define TS_TEST_MAIN
 #include "ts_test.h"
@@ -155,5 +156,55 @@ int test_log_escape(void)
   TS_CHECK(line != NULL && strlen(line) > 2048);
   TS_CHECK(strchr(line, '\n') == line + strlen(line) - 1);
   TS_CHECK(strchr(line, '\x1b') == NULL);
+  return 0;
+}
+
+int test_log_instance(void)
+{
+  /* Before: "-"; after: the first 8 characters of the uuid, once. */
+  const char *line = log_capture("before");
+  TS_CHECK(line != NULL && strstr(line, " ERROR - [r1] before\n") != NULL);
+  ts_log_set_instance("0123abcd-4567-89ef-0123-456789abcdef");
+  ts_log_set_instance("ffffffff-0000-0000-0000-000000000000");
+  line = log_capture("after");
+  TS_CHECK(line != NULL && strstr(line, " ERROR 0123abcd [r1] after\n") != NULL);
+  return 0;
+}
+
+int test_metrics_text(void)
+{
+  static const uint64_t le[] = {1000, 10000, 100000}; /* microseconds */
+  ts_hist h;
+  ts_counter c = {0};
+  ts_buf b, l;
+  ts_buf_init(&b, 4096);
+  ts_buf_init(&l, 256);
+  ts_hist_init(&h, le, 3, 1e6);
+  ts_hist_observe(&h, 500);
+  ts_hist_observe(&h, 1000); /* on a bound: in that bucket (le is <=) */
+  ts_hist_observe(&h, 20000);
+  ts_hist_observe(&h, 5000000);
+  ts_counter_add(&c, 3);
+  ts_counter_add(&c, 4);
+  TS_CHECK_EQ_INT((int)ts_counter_get(&c), 7);
+  TS_CHECK_EQ_INT(ts_metrics_label(&l, "resource", "sync"), TS_OK);
+  TS_CHECK_EQ_INT(ts_metrics_label(&l, "x", "a\"b\\c\nd"), TS_OK);
+  TS_CHECK_STREQ(l.data, "resource=\"sync\",x=\"a\\\"b\\\\c\\nd\"");
+  TS_CHECK_EQ_INT(ts_metrics_head(&b, "t_seconds", "histogram", "Latency."), TS_OK);
+  TS_CHECK_EQ_INT(ts_metrics_hist(&b, "t_seconds", "r=\"s\"", &h), TS_OK);
+  TS_CHECK_EQ_INT(ts_metrics_sample(&b, "t_total", NULL, (double)ts_counter_get(&c)), TS_OK);
+  TS_CHECK_EQ_INT(ts_metrics_sample(&b, "t_ratio", "", 0.25), TS_OK);
+  TS_CHECK_STREQ(b.data, "# HELP t_seconds Latency.\n"
+                         "# TYPE t_seconds histogram\n"
+                         "t_seconds_bucket{r=\"s\",le=\"0.001\"} 2\n"
+                         "t_seconds_bucket{r=\"s\",le=\"0.01\"} 2\n"
+                         "t_seconds_bucket{r=\"s\",le=\"0.1\"} 3\n"
+                         "t_seconds_bucket{r=\"s\",le=\"+Inf\"} 4\n"
+                         "t_seconds_sum{r=\"s\"} 5.0215\n"
+                         "t_seconds_count{r=\"s\"} 4\n"
+                         "t_total 7\n"
+                         "t_ratio 0.25\n");
+  ts_buf_free(&b);
+  ts_buf_free(&l);
   return 0;
 }

@@ -7,5 +7,7 @@
   X(buf_limit) \
   X(buf_xml) \
   X(parse_int) \
-  X(log_escape)
+  X(log_escape) \
+  X(log_instance) \
+  X(metrics_text)
 // clang-format on

@@ -37,7 +37,12 @@
   X(pg_copy_cancel) \
   X(copyenc_roundtrip) \
   X(copyenc_misuse) \
-  X(pg_copyenc)
+  X(pg_copyenc) \
+  X(servers_parse) \
+  X(servers_pick) \
+  X(servers_backoff) \
+  X(pg_servers_connect) \
+  X(pg_pool_servers)
 // clang-format on
 
 /* The DSN of the test server (TAPSERVE_TEST_DSN), NULL with a hint when it

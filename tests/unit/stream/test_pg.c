@@ -139,7 +139,7 @@ static int run_queries(const char *dsn, int pool_size, qrun *runs, const stream_
 {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  stream_pg_pool_opts po = {dsn, pool_size, 5000, "tapserve-test", pool_wait_ms};
+  stream_pg_pool_opts po = {dsn, pool_size, 5000, "tapserve-test", pool_wait_ms, NULL};
   stream_pg_pool *pool = stream_pg_pool_new(&loop, &po);
   if (!pool)
     return -1;
@@ -554,7 +554,7 @@ int test_pg_pool_dead_idle(void)
   TS_CHECK(dsn);
   memset(r, 0, sizeof r);
   uv_loop_init(&loop);
-  stream_pg_pool_opts po = {dsn, 1, 5000, "tapserve-test-dead-idle", 0};
+  stream_pg_pool_opts po = {dsn, 1, 5000, "tapserve-test-dead-idle", 0, NULL};
   stream_pg_pool *pool = stream_pg_pool_new(&loop, &po);
   stream_query_opts o = {"SELECT i FROM generate_series(1, 10) i", -1, 0, 0, "dead-idle"};
   TS_CHECK(pool);
