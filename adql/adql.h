@@ -52,9 +52,23 @@ typedef struct adql_udf {
   const char *sql;       /* template: $1, $2 ... replaced by the translated args */
 } adql_udf;
 
-typedef struct adql_meta {
+/* A per-request metadata layer: tables one request (or one user) may name
+ * on top of the published ones. TAP_UPLOAD is one (schema "TAP_UPLOAD",
+ * db_schema "tap_upload", db_name the request's own table); a user's own
+ * and shared tables are others. Layers form a chain, consulted in order
+ * after the published tables; a bare table name found in two places is
+ * ambiguous, as it is between two published schemas. */
+typedef struct adql_layer {
+  const char *name; /* what the layer holds ("uploads"), for messages */
   size_t ntables;
   const adql_table_meta *tables;
+  const struct adql_layer *next;
+} adql_layer;
+
+typedef struct adql_meta {
+  size_t ntables; /* the published tables (the TAP_SCHEMA snapshot) */
+  const adql_table_meta *tables;
+  const adql_layer *layers; /* per request; NULL: none */
   size_t nudfs;
   const adql_udf *udfs;
   /* Operator control (added with geometry). ngeom == 0: every geometry
@@ -68,6 +82,11 @@ typedef struct adql_meta {
   size_t ncoordsys;
   const char *const *coordsys;
 } adql_meta;
+
+/* The metadata one request checks against: *out becomes a shallow copy of
+ * `base` with layer l in front of base's own layers (l->next is set; l and
+ * base are borrowed and must outlive every check against *out). */
+void adql_meta_push(const adql_meta *base, adql_layer *l, adql_meta *out);
 
 /* The UDFs every service offers unless the operator says otherwise
  * (ivo_hasword, ivo_nocasematch, ivo_healpix_index, gaia_healpix_index ...),

@@ -61,11 +61,42 @@ const adql_cte *adql__find_cte(adql_list *ctes, const adql_ident *id)
   return NULL;
 }
 
+/* The tables a query may name: the published ones, then each per-request
+ * layer in chain order. */
+typedef struct meta_iter {
+  const adql_layer *layer; /* NULL: still in the published tables */
+  size_t i;
+  int in_layers;
+} meta_iter;
+
+static const adql_table_meta *meta_next(const adql_meta *m, meta_iter *it)
+{
+  if (!it->in_layers) {
+    if (it->i < m->ntables)
+      return &m->tables[it->i++];
+    it->in_layers = 1;
+    it->layer = m->layers;
+    it->i = 0;
+  }
+  while (it->layer && it->i >= it->layer->ntables) {
+    it->layer = it->layer->next;
+    it->i = 0;
+  }
+  return it->layer ? &it->layer->tables[it->i++] : NULL;
+}
+
+void adql_meta_push(const adql_meta *base, adql_layer *l, adql_meta *out)
+{
+  *out = *base;
+  l->next = base->layers;
+  out->layers = l;
+}
+
 static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
 {
   const adql_ident *tid = &f->parts[f->nparts - 1];
   const adql_ident *sid = f->nparts >= 2 ? &f->parts[f->nparts - 2] : NULL;
-  const adql_table_meta *found = NULL;
+  const adql_table_meta *found = NULL, *t;
   int nfound = 0;
   adql_rangevar *rv;
 
@@ -96,8 +127,7 @@ static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
     }
     return rv;
   }
-  for (size_t i = 0; i < c->meta->ntables; i++) {
-    const adql_table_meta *t = &c->meta->tables[i];
+  for (meta_iter it = {0}; (t = meta_next(c->meta, &it));) {
     int ex;
     const char *tn = adql__unquote_pub(c, t->name, &ex);
     if (!tn)
@@ -121,10 +151,8 @@ static adql_rangevar *rv_from_table(chk *c, adql_from *f, adql_list *ctes)
   }
   if (!found) {
     suggest sg = {0};
-    for (size_t i = 0; i < c->meta->ntables; i++) {
-      const adql_table_meta *t = &c->meta->tables[i];
+    for (meta_iter it = {0}; (t = meta_next(c->meta, &it));)
       adql__suggest_try(&sg, tid->name, t->schema, t->name);
-    }
     if (sg.best)
       fail(c, f->loc, "table \"%s%s%s\" does not exist (did you mean \"%s%s%s\"?)",
            sid ? sid->name : "", sid ? "." : "", tid->name, sg.best_prefix ? sg.best_prefix : "",

@@ -84,9 +84,7 @@ static void mpbody_release(void *arg)
   b->spooled = 0;
 }
 
-/* An unlinked temporary file in dir: O_TMPFILE, or where the file system
- * has none, a named file unlinked at once. */
-static int spool_open(const char *dir)
+int http_spool_open(const char *dir)
 {
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
@@ -139,7 +137,7 @@ static ts_err on_part(void *ud, const http__mp_part *mp, ts_error *err)
   if (!b->wbuf && !(b->wbuf = malloc(HTTP__SPOOL_BUF)))
     return ts_fail(err, TS_ENOMEM, 0, "server out of memory");
   b->nparts++; /* from here on closed by the arena */
-  pt->fd = spool_open(b->o->spool_dir);
+  pt->fd = http_spool_open(b->o->spool_dir);
   if (pt->fd < 0) {
     ts_log(TS_LOG_ERROR, NULL, "cannot create a temporary file in %s: %s", b->o->spool_dir,
            strerror(errno));

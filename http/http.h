@@ -167,6 +167,10 @@ typedef struct http_part {
  * parameters: http_request_params returns them with the query string's,
  * exactly as for application/x-www-form-urlencoded. */
 ts_err http_request_parts(http_request *r, const http_part **parts, size_t *n);
+/* An unlinked temporary file in dir, as file parts are spooled: O_TMPFILE,
+ * or where the file system has none, a named file unlinked at once. -1
+ * with errno set on failure; the caller closes it. */
+int http_spool_open(const char *dir);
 
 /* Decodes application/x-www-form-urlencoded text; appends to the array. */
 ts_err http_parse_form(ts_arena *a, const char *s, size_t len, http_param **params, size_t *n,

@@ -49,10 +49,12 @@ static int is_tchar(unsigned char c)
 }
 
 /* RFC 2046 bchars: DIGIT / ALPHA / "'()+_,-./:=?" and space (not last). */
+/* RFC 2046's bchars, and '<' '>', which STILTS (taplint, TOPCAT) puts in
+ * its boundary: the boundary is matched literally, so they do no harm. */
 static int is_bchar(unsigned char c)
 {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c != 0 && strchr("'()+_,-./:=? ", c) != NULL);
+         (c != 0 && strchr("'()+_,-./:=? <>", c) != NULL);
 }
 
 static const char *skip_ws(const char *s, const char *end)

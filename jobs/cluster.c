@@ -268,6 +268,13 @@ static void maint_work_cb(uv_work_t *w)
       ts_log(TS_LOG_WARN, NULL, "job sweeper: %s", err.msg);
     else if (n)
       ts_log(TS_LOG_INFO, NULL, "job sweeper: %d expired job(s) destroyed", n);
+    if (jobs_upload_sweep(conn, &n, &err))
+      ts_log(TS_LOG_WARN, NULL, "upload sweeper: %s", err.msg);
+    else if (n)
+      ts_log(TS_LOG_INFO, NULL,
+             "upload sweeper: %d upload table(s) of ended jobs or dead "
+             "instances dropped",
+             n);
     n = jobs_store_clean_tmp(o->store, o->tmp_age_s);
     if (n)
       ts_log(TS_LOG_INFO, NULL, "job sweeper: %d abandoned temporary result file(s) removed", n);

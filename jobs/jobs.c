@@ -527,6 +527,14 @@ ts_err jobs_delete(PGconn *conn, const jobs_store *store, const char *id, ts_err
     cancel_backend(conn, (int)i64(job, 0, 1));
   for (int i = 0; store && i < PQntuples(res); i++)
     jobs_store_remove(store, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+  /* Its upload tables, once its query is cancelled (it may still read
+   * them); what cannot go now the sweeper drops, the job being gone. */
+  {
+    jobs_upload_owner o = {id, NULL, NULL};
+    ts_error e2;
+    if (jobs_upload_drop(conn, &o, NULL, &e2))
+      ts_log(TS_LOG_INFO, NULL, "job %s: upload tables left for the sweeper: %s", id, e2.msg);
+  }
 out:
   PQclear(job);
   PQclear(res);
@@ -592,6 +600,9 @@ ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, const jobs_li
             "        WHERE e.phase = 'EXECUTING' AND e.owner IS NOT DISTINCT FROM q.owner"
             "        AND (q.owner IS NOT NULL OR e.client_addr IS NOT DISTINCT FROM q.client_addr))"
             "        < $2::int)"
+            "   AND NOT EXISTS (SELECT 1 FROM tapserve.job_deps d JOIN tapserve.jobs p"
+            "        ON p.id = d.dep_id WHERE d.job_id = q.id"
+            "        AND p.phase NOT IN ('COMPLETED', 'ERROR', 'ABORTED', 'ARCHIVED'))"
             "   ORDER BY q.queued_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
             "   AND j.phase = 'QUEUED'"
             " RETURNING j.id",
@@ -752,16 +763,23 @@ ts_err jobs_schema_json(const stream_schema *s, ts_buf *b)
 ts_err jobs_result_schema(PGconn *conn, ts_arena *a, const char *id, const char *name,
                           stream_schema *out, ts_error *err)
 {
-  PGresult *r = NULL;
   const char *v[] = {id, name};
-  ts_err rc = run(conn,
-                  "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int, c->>'datatype',"
-                  "   c->>'xtype', c->>'unit', c->>'ucd', c->>'utype', c->>'description',"
-                  "   c->>'arraysize'"
-                  " FROM tapserve.results r, jsonb_array_elements(r.columns) WITH ORDINALITY"
-                  "   AS t(c, i)"
-                  " WHERE r.job_id = $1 AND r.name = $2 ORDER BY t.i",
-                  2, v, &r, err);
+  return jobs__columns_schema(
+      conn, a,
+      "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int, c->>'datatype',"
+      "   c->>'xtype', c->>'unit', c->>'ucd', c->>'utype', c->>'description',"
+      "   c->>'arraysize'"
+      " FROM tapserve.results r, jsonb_array_elements(r.columns) WITH ORDINALITY"
+      "   AS t(c, i)"
+      " WHERE r.job_id = $1 AND r.name = $2 ORDER BY t.i",
+      2, v, out, err);
+}
+
+ts_err jobs__columns_schema(PGconn *conn, ts_arena *a, const char *sql, int n, const char *const *v,
+                            stream_schema *out, ts_error *err)
+{
+  PGresult *r = NULL;
+  ts_err rc = run(conn, sql, n, v, &r, err);
   if (rc)
     return rc;
   out->ncols = (size_t)PQntuples(r);

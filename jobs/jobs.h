@@ -183,9 +183,9 @@ typedef struct jobs_limits {
   int max_per_user; /* EXECUTING per owner; anonymous owners told apart by client_addr */
   int max_async;    /* EXECUTING in the whole cluster */
 } jobs_limits;
-/* Claims the oldest QUEUED job (FOR UPDATE SKIP LOCKED) within the limits:
- * EXECUTING, owned by `instance`, start time set, attempts + 1. With a
- * limit, the count and the claim run in one transaction under an advisory
+/* Claims the oldest QUEUED job (FOR UPDATE SKIP LOCKED) within the limits
+ * whose dependencies (jobs_set_deps) are all final: EXECUTING, owned by `instance`, start time set,
+ * attempts + 1. With a limit, the count and the claim run in one transaction under an advisory
  * lock, so instances claiming at once cannot exceed it together. *out NULL
  * when nothing is claimable. */
 ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, const jobs_limits *lim,
@@ -268,6 +268,96 @@ void jobs_store_reader_use(jobs_store_reader *r, PGconn *conn);
 /* Fills up to cap bytes; *got 0 at the end of the stream. */
 ts_err jobs_store_read(jobs_store_reader *r, uint8_t *buf, size_t cap, size_t *got, ts_error *err);
 void jobs_store_reader_free(jobs_store_reader *r);
+
+/* ---- upload tables (uploads.c) -----------------------------------------
+ * TAP UPLOAD tables live in schema tap_upload (created by migration 7,
+ * owned by the service role), one per upload, named up_<owner>_<name>
+ * where owner is the job id (async) or the request id (/sync), and are
+ * recorded in tapserve.uploads with their column metadata. Loading is one
+ * transaction (docs/internals/jobs.md, "Upload tables"). Blocking, on a
+ * service connection, never on the loop. */
+#define JOBS_UPLOAD_SCHEMA "tap_upload"
+/* Upload names: PostgreSQL's 63-byte identifiers hold "up_", a 32-digit
+ * job id, "_" and the name. */
+enum { JOBS_UPLOAD_NAME_MAX = 27 };
+
+typedef struct jobs_upload_owner {
+  const char *job_id;     /* async: the job (NULL for /sync) */
+  const char *request_id; /* /sync: the request (NULL for a job) */
+  const char *instance;   /* this instance's uuid: a request's tables go with it */
+} jobs_upload_owner;
+
+typedef struct jobs_upload_limits {
+  uint64_t max_bytes; /* COPY bytes per upload; 0: none */
+  uint64_t max_rows;
+  size_t max_columns;
+} jobs_upload_limits;
+
+/* One column as the loader creates it. */
+typedef struct jobs_upload_col {
+  stream_column c;        /* name and the metadata recorded for the checker */
+  const char *copy_type;  /* SQL type the COPY bytes are in */
+  const char *final_type; /* NULL, or spoint/scircle/spoly made from degrees */
+} jobs_upload_col;
+
+/* "up_<id>_<name>" in lower case into out. TS_EINVAL (naming the upload)
+ * when name is not a regular identifier of at most JOBS_UPLOAD_NAME_MAX
+ * characters. */
+ts_err jobs_upload_table_name(const jobs_upload_owner *o, const char *name, char out[64],
+                              ts_error *err);
+
+typedef struct jobs_upload_load jobs_upload_load;
+/* Begins a transaction, creates the table and starts COPY FROM STDIN
+ * (FORMAT binary). `cols` is copied. The caller then writes the COPY
+ * stream (header, tuples, trailer) and finishes, or frees to abandon. */
+ts_err jobs_upload_begin(PGconn *conn, const jobs_upload_owner *o, const char *name,
+                         const jobs_upload_col *cols, size_t ncols, uint64_t max_bytes,
+                         jobs_upload_load **out, ts_error *err);
+/* COPY bytes; TS_ELIMIT naming [upload] max_bytes beyond it. */
+ts_err jobs_upload_write(jobs_upload_load *l, const void *buf, size_t len, ts_error *err);
+/* Ends COPY (malformed data: TS_EINVAL naming the upload), converts
+ * geometry columns to their pgSphere types, indexes the position (a point
+ * column, or the ra/dec pair with UCDs pos.eq.ra;meta.main and
+ * pos.eq.dec;meta.main), ANALYZEs, grants SELECT to query_role (NULL or
+ * "": none) and records the table; commits. */
+ts_err jobs_upload_finish(jobs_upload_load *l, uint64_t rows, const char *query_role,
+                          ts_error *err);
+/* Frees; what was not committed is rolled back. NULL-safe. */
+void jobs_upload_free(jobs_upload_load *l);
+
+/* Loads the stored result of job src_id as upload `name` of owner: the
+ * stored COPY stream goes in as it is, into columns of the result's own
+ * types. The job must be COMPLETED (TS_EINVAL naming the upload and the
+ * phase otherwise; TS_EINVAL for no such job); limits give TS_ELIMIT.
+ * `read` is a second connection (the pg store reads chunks through it
+ * while `conn` is in COPY); it may be the same as conn for an fs store. */
+ts_err jobs_upload_from_result(PGconn *conn, PGconn *read, const jobs_store *store,
+                               const jobs_upload_owner *o, const char *name, const char *src_id,
+                               const jobs_upload_limits *lim, const char *query_role,
+                               ts_error *err);
+
+typedef struct jobs_upload_info {
+  const char *name;  /* the upload name (lower case) */
+  const char *table; /* in JOBS_UPLOAD_SCHEMA */
+  int64_t rows;
+  stream_schema schema; /* columns and their metadata as loaded */
+} jobs_upload_info;
+/* The tables of a job or a request, by name, allocated in a. */
+ts_err jobs_upload_list(PGconn *conn, ts_arena *a, const jobs_upload_owner *o,
+                        jobs_upload_info **out, size_t *n, ts_error *err);
+/* Drops the tables of a job or a request; *n (may be NULL) how many. */
+ts_err jobs_upload_drop(PGconn *conn, const jobs_upload_owner *o, int *n, ts_error *err);
+/* Drops tables whose job is gone or has ended, and those of requests
+ * whose instance is gone (killed). */
+ts_err jobs_upload_sweep(PGconn *conn, int *n, ts_error *err);
+/* GRANT USAGE on the schema to the query role (at start). */
+ts_err jobs_upload_grant_schema(PGconn *conn, const char *query_role, ts_error *err);
+
+/* The jobs whose results job `id` uploads (job: sources); replaces the
+ * earlier set. A QUEUED job is claimed only once each of them is final
+ * (jobs_claim). TS_EINVAL when the set would make a cycle. */
+ts_err jobs_set_deps(PGconn *conn, const char *id, const char *const *deps, size_t n,
+                     ts_error *err);
 
 /* ---- helpers ----------------------------------------------------------- */
 /* Appends s as a JSON string literal. */

@@ -13,4 +13,10 @@ ts_err jobs__run(PGconn *conn, const char *sql, int n, const char *const *vals, 
  * ignored. */
 void jobs__cancel_backend(PGconn *conn, int pid);
 
+/* Columns from their JSON record (jobs_schema_json), read by `sql` whose
+ * rows are: name, oid, typmod, datatype, xtype, unit, ucd, utype,
+ * description, arraysize, in column order. Allocated in `a`. */
+ts_err jobs__columns_schema(PGconn *conn, ts_arena *a, const char *sql, int n, const char *const *v,
+                            stream_schema *out, ts_error *err);
+
 #endif

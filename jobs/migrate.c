@@ -137,6 +137,44 @@ static const char *const migrations[] = {
     /* 6: an instance that drains says so (tapserve cluster status). */
     "ALTER TABLE tapserve.instances ADD COLUMN IF NOT EXISTS draining boolean NOT NULL"
     "  DEFAULT false;",
+    /* 7: TAP uploads. Schema tap_upload holds one table per upload, each
+     * recorded in tapserve.uploads (no foreign key to jobs: the table must
+     * be dropped with its row, which drop_uploads does, in the job's
+     * deletion or in the sweeper). job_deps: the jobs whose results a job
+     * uploads (job: sources); a job is claimed only once they are final. */
+    "CREATE SCHEMA IF NOT EXISTS tap_upload;"
+    "CREATE TABLE tapserve.uploads ("
+    "  table_name text PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  job_id text,"
+    "  request_id text,"
+    "  instance uuid,"
+    "  columns jsonb NOT NULL,"
+    "  rows bigint NOT NULL,"
+    "  bytes bigint NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  CHECK ((job_id IS NULL) <> (request_id IS NULL)));"
+    "CREATE INDEX uploads_job ON tapserve.uploads (job_id);"
+    "CREATE INDEX uploads_request ON tapserve.uploads (request_id);"
+    "CREATE TABLE tapserve.job_deps ("
+    "  job_id text NOT NULL REFERENCES tapserve.jobs(id) ON DELETE CASCADE,"
+    "  dep_id text NOT NULL,"
+    "  PRIMARY KEY (job_id, dep_id));"
+    "CREATE FUNCTION tapserve.drop_uploads(tables text[]) RETURNS integer LANGUAGE plpgsql AS $$\n"
+    "DECLARE\n"
+    "  t text;\n"
+    "  n integer := 0;\n"
+    "BEGIN\n"
+    "  /* a table still read by a query is left for the next sweep */\n"
+    "  PERFORM set_config('lock_timeout', '2s', true);\n"
+    "  FOR t IN SELECT u.table_name FROM tapserve.uploads u WHERE u.table_name = ANY(tables)\n"
+    "      ORDER BY 1 FOR UPDATE SKIP LOCKED LOOP\n"
+    "    EXECUTE format('DROP TABLE IF EXISTS tap_upload.%I', t);\n"
+    "    DELETE FROM tapserve.uploads WHERE table_name = t;\n"
+    "    n := n + 1;\n"
+    "  END LOOP;\n"
+    "  RETURN n;\n"
+    "END $$;",
 };
 
 int jobs_schema_version(void)

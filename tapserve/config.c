@@ -105,6 +105,13 @@ static const key_def keys[] = {
     {"jobs", "db_connections", K_INT, F(jobs_db_connections), 1, 1000},
     {"jobs", "max_attempts", K_INT, F(jobs_max_attempts), 1, 1000},
     {"jobs", "max_async_jobs", K_INT, F(jobs_max_async), 0, 1000000},
+    {"upload", "max_bytes", K_BYTES, F(upload_max_bytes), 1024, (int64_t)1 << 40},
+    {"upload", "max_rows", K_INT64, F(upload_max_rows), 1, INT64_MAX / 2},
+    {"upload", "max_columns", K_INT, F(upload_max_columns), 1, 1600},
+    {"upload", "max_uploads", K_INT, F(upload_max_uploads), 0, 100},
+    {"upload", "allow_private_urls", K_BOOL, F(upload_allow_private), 0, 1},
+    {"upload", "fetch_timeout", K_SECS_MS, F(upload_fetch_timeout_ms), 1, 3600},
+    {"upload", "max_redirects", K_INT, F(upload_max_redirects), 0, 20},
 };
 #undef F
 
@@ -155,6 +162,13 @@ void cfg_defaults(cfg *c)
   c->metrics_allow = strdup("127.0.0.1, ::1");
   c->dsn = strdup("");
   c->query_dsn = strdup(""); /* empty: queries use dsn */
+  c->upload_max_bytes = 64 * 1024 * 1024;
+  c->upload_max_rows = 10000000;
+  c->upload_max_columns = 500;
+  c->upload_max_uploads = 10;
+  c->upload_allow_private = 0;
+  c->upload_fetch_timeout_ms = 60 * 1000;
+  c->upload_max_redirects = 3;
   c->pool_size = 8;
   c->connect_timeout_ms = 10 * 1000;
   c->pool_wait_timeout_ms = 5 * 1000;

@@ -86,6 +86,14 @@ typedef struct cfg {
   int jobs_db_connections;     /* db_connections = 16 (jobs database connections at most) */
   int jobs_max_attempts;       /* max_attempts = 2: executions of a job whose instances die */
   int jobs_max_async; /* max_async_jobs = 0: EXECUTING in the whole cluster (0 = no limit) */
+  /* [upload] (TAP UPLOAD; docs/uploads.md) */
+  size_t upload_max_bytes;     /* max_bytes = 64M per upload (uploadLimit in /capabilities) */
+  int64_t upload_max_rows;     /* max_rows = 10000000 per upload */
+  int upload_max_columns;      /* max_columns = 500 per upload */
+  int upload_max_uploads;      /* max_uploads = 10 per request (0: uploads refused) */
+  int upload_allow_private;    /* allow_private_urls = no: refuse loopback/private URLs */
+  int upload_fetch_timeout_ms; /* fetch_timeout = 60 (seconds, a whole URL fetch) */
+  int upload_max_redirects;    /* max_redirects = 3 */
 } cfg;
 
 /* Sets every field to its default. */

@@ -310,8 +310,13 @@ int ts_serve(cfg *c)
     stream_pg_servers_free(s.app.qservers);
     return 1;
   }
-  /* The migrations have run: TAP_SCHEMA changes are announced from now. */
+  /* The migrations have run: TAP_SCHEMA changes are announced from now,
+   * and schema tap_upload exists. */
   schema_cache_watch(&s.app);
+  if (tap_upload_start(&s.app, &err)) {
+    fprintf(stderr, "tapserve: uploads: %s\n", err.msg);
+    goto out;
+  }
 
   memset(&po, 0, sizeof po);
   po.dsn = c->query_dsn[0] ? c->query_dsn : c->dsn;

@@ -59,6 +59,9 @@ typedef struct ts_app {
   uv_timer_t sync_watch;
   int sync_watch_state;       /* 0 not started, 1 running, 2 closed */
   struct http_router *routes; /* the route table (routes.c) */
+  /* The role granted SELECT on upload tables: the query role, "" when it
+   * is the service role, which owns them (tap_upload_start). */
+  char upload_role[64];
 } ts_app;
 
 /* ---- what the instance measures, /metrics (stats.c) --------------------- */

@@ -5,6 +5,7 @@
 #include "tapserve/tapserve.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum {
@@ -80,8 +81,12 @@ typedef struct sync_req {
   adql_query *adql;
   const char *adql_text;
   int64_t maxrec;
+  int uploads; /* the request has upload tables, dropped when it ends */
   char date[32];
 } sync_req;
+
+static void sync_uploads_drop(ts_app *app, const char *reqid);
+static void sync_on_done_hook(void *ud, const tap_result_end *end);
 
 /* ---- /sync streams in progress ---------------------------------------------
  * Each holds or waits for one of the pool's connections. A client address
@@ -255,13 +260,14 @@ static void sync_on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrow
 }
 
 static const stream_query_cbs sync_cbs = {sync_on_schema, sync_on_batch, sync_on_done};
-static const tap_result_hooks sync_hooks = {sync_on_drain, sync_on_abort, NULL};
+static const tap_result_hooks sync_hooks = {sync_on_drain, sync_on_abort, sync_on_done_hook};
 
-ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
-                         tap_query *out, ts_error *err)
+ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, adql_layer *uploads,
+                         ts_arena *a, tap_query *out, ts_error *err)
 {
   const char *v;
   const meta *m;
+  adql_meta *mine = NULL;
 
   memset(out, 0, sizeof *out);
   v = get(src, "request");
@@ -273,8 +279,6 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, t
     return ts_fail(err, TS_EINVAL, 0, "the LANG parameter is required (LANG=ADQL)");
   if (!ts_strcaseeq(v, "ADQL") && !ts_strcaseeq(v, "ADQL-2.0") && !ts_strcaseeq(v, "ADQL-2.1"))
     return ts_fail(err, TS_EINVAL, 0, "unsupported LANG \"%s\" (this service speaks ADQL)", v);
-  if (get(src, "upload"))
-    return ts_fail(err, TS_EINVAL, 0, "UPLOAD is not supported by this service yet");
   out->adql = get(src, "query");
   if (!out->adql || !*out->adql)
     return ts_fail(err, TS_EINVAL, 0, "the QUERY parameter is required");
@@ -300,8 +304,16 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, t
   if (!m)
     return ts_fail(err, TS_EUNAVAIL, 0, "the table metadata is not available");
   /* One row more than MAXREC tells an overflow from an exact fit. */
+  /* The checked query keeps its metadata: the request's view lives in
+   * its arena. */
+  if (uploads) {
+    mine = ts_arena_alloc(a, sizeof *mine);
+    if (!mine)
+      return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+    adql_meta_push(meta_adql(m), uploads, mine);
+  }
   if (adql_parse(out->adql, strlen(out->adql), a, &out->q, err) ||
-      adql_check(out->q, meta_adql(m), err) ||
+      adql_check(out->q, mine ? mine : meta_adql(m), err) ||
       adql_translate(out->q, out->maxrec + 1, a, &out->sql, err)) {
     /* ADQL errors carry their position in the message as DALI clients
      * show it. */
@@ -355,28 +367,18 @@ static const char *sync_param(const void *src, const char *name)
   return NULL;
 }
 
-void tap_sync(ts_app *app, http_request *req)
+/* The query of a /sync request, its uploads (if any) loaded: checked,
+ * translated and streamed. */
+static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *uploads)
 {
-  tap_params p = {0};
   tap_query tq;
   ts_error err;
   sync_req *s;
 
   ts_error_clear(&err);
-  if (vosi_refuse_new_work(app, &err)) {
-    tap_send_error(req, &err);
-    return;
-  }
-  if (sync_count_addr(app, req->remote_addr) >= app->cfg->max_sync_per_client) {
-    ts_fail(&err, TS_ETOOMANY, 0,
-            "too many /sync requests from your address at once (at most %d); wait for one to "
-            "finish, or use /async",
-            app->cfg->max_sync_per_client);
-    tap_send_error(req, &err);
-    return;
-  }
-  if (http_request_params(req, &p.all, &p.n, &err) || tap_check_single_valued(p.all, p.n, &err) ||
-      tap_prepare_query(app, sync_param, &p, req->arena, &tq, &err)) {
+  if (tap_prepare_query(app, sync_param, p, uploads, req->arena, &tq, &err)) {
+    if (uploads)
+      sync_uploads_drop(app, req->reqid);
     tap_send_error(req, &err);
     return;
   }
@@ -384,6 +386,8 @@ void tap_sync(ts_app *app, http_request *req)
 
   s = ts_arena_calloc(req->arena, 1, sizeof *s);
   if (!s) {
+    if (uploads)
+      sync_uploads_drop(app, req->reqid);
     send_fail(req, TS_ENOMEM, "%s", "out of memory");
     return;
   }
@@ -392,9 +396,12 @@ void tap_sync(ts_app *app, http_request *req)
   s->adql_text = tq.adql;
   s->adql = tq.q;
   s->maxrec = tq.maxrec;
+  s->uploads = uploads != NULL;
   ts_iso8601(s->date, ts_now_ms(), 0);
   s->result = tap_result_new(req, tq.fmt, &sync_hooks, s);
   if (!s->result) {
+    if (uploads)
+      sync_uploads_drop(app, req->reqid);
     send_fail(req, TS_ENOMEM, "%s", "out of memory");
     return;
   }
@@ -413,6 +420,225 @@ void tap_sync(ts_app *app, http_request *req)
     ts_fail(&e, TS_ENOMEM, 0, "out of memory");
     tap_result_finish(s->result, TS_ENOMEM, &e, 0);
   }
+}
+
+/* ---- /sync with uploads ------------------------------------------------------
+ * The tables are loaded on libuv's pool (blocking libpq on a service
+ * connection), then the query runs on the loop as any other; the tables
+ * are dropped when the response ends, however it ends. */
+
+/* A /sync request whose upload is a job still running looks again this
+ * often, from a timer on the loop: no thread waits meanwhile. */
+enum { SYNC_UPLOAD_RETRY_MS = 250 };
+
+typedef struct sync_upload {
+  uv_work_t work;
+  uv_timer_t retry; /* closed before the struct is freed */
+  ts_app *app;
+  http_request *req;
+  tap_params p;
+  tap_upload_ref *refs;
+  tap_upload_file *files; /* the inline and URL ones, loaded once the job: ones can be */
+  size_t n;
+  tap_upload_env env;
+  char reqid[17];
+  char instance[40];
+  ts_arena *a; /* the layer; freed with the request */
+  adql_layer layer;
+  ts_error err;
+  ts_err rc;
+  int waiting; /* tries that found a source job still running */
+} sync_upload;
+
+typedef struct sync_drop {
+  uv_work_t work;
+  ts_app *app;
+  char reqid[17];
+} sync_drop;
+
+static void drop_work(uv_work_t *w)
+{
+  sync_drop *d = w->data;
+  ts_error err;
+  PGconn *conn = jobs_db_get(d->app->db, &err);
+  jobs_upload_owner o = {NULL, d->reqid, NULL};
+  if (conn && jobs_upload_drop(conn, &o, NULL, &err) == TS_OK) {
+    jobs_db_put(d->app->db, conn);
+    return;
+  }
+  if (conn)
+    jobs_db_put(d->app->db, conn);
+  /* The sweeper drops them once this instance is gone; meanwhile they
+   * are only space. */
+  ts_log(TS_LOG_WARN, d->reqid, "cannot drop the request's upload tables: %s", err.msg);
+}
+
+static void drop_after(uv_work_t *w, int status)
+{
+  (void)status;
+  free(w->data);
+}
+
+static void sync_uploads_drop(ts_app *app, const char *reqid)
+{
+  sync_drop *d = calloc(1, sizeof *d);
+  if (!d) {
+    ts_log(TS_LOG_WARN, reqid, "out of memory: upload tables left for the sweeper");
+    return;
+  }
+  d->app = app;
+  snprintf(d->reqid, sizeof d->reqid, "%s", reqid);
+  d->work.data = d;
+  if (uv_queue_work(app->loop, &d->work, drop_work, drop_after) != 0) {
+    ts_log(TS_LOG_WARN, reqid, "cannot queue the drop of upload tables; left for the sweeper");
+    free(d);
+  }
+}
+
+static void sync_on_done_hook(void *ud, const tap_result_end *end)
+{
+  sync_req *s = ud;
+  (void)end;
+  if (s->uploads)
+    sync_uploads_drop(s->app, s->req->reqid);
+}
+
+static void upload_work(uv_work_t *w)
+{
+  sync_upload *u = w->data;
+  PGconn *conn = jobs_db_get(u->app->db, &u->err);
+  if (!conn) {
+    u->rc = u->err.code;
+    return;
+  }
+  u->rc = tap_upload_load(&u->env, conn, u->refs, u->n, &u->err);
+  if (!u->rc)
+    u->rc = tap_upload_load_files(&u->env, conn, u->files, u->n, &u->err);
+  if (!u->rc)
+    u->rc = tap_upload_layer(conn, u->a, &u->env.owner, &u->layer, &u->err);
+  if (u->rc && u->rc != TS_EAGAIN) { /* EAGAIN: nothing loaded yet */
+    ts_error e2;
+    jobs_upload_drop(conn, &u->env.owner, NULL, &e2);
+  }
+  jobs_db_put(u->app->db, conn);
+}
+
+static void arena_free_cb(void *a)
+{
+  ts_arena_free(a);
+}
+
+static void upload_free(uv_handle_t *h)
+{
+  sync_upload *u = h->data;
+  ts_arena_free(u->a); /* NULL once the request owns it */
+  free(u);
+}
+
+static void upload_after(uv_work_t *w, int status);
+
+static void upload_retry(uv_timer_t *t)
+{
+  sync_upload *u = t->data;
+  ts_error_clear(&u->err);
+  u->rc = TS_OK;
+  if (uv_queue_work(u->app->loop, &u->work, upload_work, upload_after) != 0) {
+    u->rc = ts_fail(&u->err, TS_EINTERNAL, 0, "cannot queue the uploads");
+    upload_after(&u->work, 0);
+  }
+}
+
+static void upload_after(uv_work_t *w, int status)
+{
+  sync_upload *u = w->data;
+  http_request *req = u->req;
+  (void)status;
+  if (u->rc == TS_EAGAIN) {
+    if (!u->waiting++)
+      ts_log(TS_LOG_INFO, req->reqid, "%s: the request waits for it", u->err.msg);
+    uv_timer_start(&u->retry, upload_retry, SYNC_UPLOAD_RETRY_MS, 0);
+    return;
+  }
+  if (u->rc) {
+    tap_send_error(req, &u->err);
+  } else if (ts_arena_defer(req->arena, arena_free_cb, u->a)) {
+    sync_uploads_drop(u->app, req->reqid);
+    send_fail(req, TS_ENOMEM, "%s", "out of memory");
+  } else {
+    u->a = NULL; /* the request's now */
+    sync_run(u->app, req, &u->p, &u->layer);
+  }
+  uv_close((uv_handle_t *)&u->retry, upload_free);
+}
+
+static void sync_with_uploads(ts_app *app, http_request *req, tap_params *p, const char *upload)
+{
+  sync_upload *u = calloc(1, sizeof *u);
+  ts_error err;
+  if (!u || !(u->a = ts_arena_new(0, TS_QUERY_ARENA_CAP))) {
+    free(u);
+    send_fail(req, TS_ENOMEM, "%s", "out of memory");
+    return;
+  }
+  u->app = app;
+  u->req = req;
+  u->p = *p;
+  if (tap_upload_parse(app->cfg, upload, req->arena, &u->refs, &u->n, &err) ||
+      tap_upload_resolve(req, p->all, p->n, u->refs, u->n, app->cfg->spool_dir, &u->files, &err)) {
+    ts_arena_free(u->a);
+    free(u);
+    tap_send_error(req, &err);
+    return;
+  }
+  if (!app->db || !uws_instance_id(app)) {
+    ts_arena_free(u->a);
+    free(u);
+    send_fail(req, TS_EUNAVAIL, "%s", "uploads need the jobs database, which is not available");
+    return;
+  }
+  snprintf(u->reqid, sizeof u->reqid, "%s", req->reqid);
+  snprintf(u->instance, sizeof u->instance, "%s", uws_instance_id(app));
+  u->env.c = app->cfg;
+  u->env.db = app->db;
+  u->env.store = uws_result_store(app);
+  u->env.query_role = app->upload_role;
+  u->env.owner.request_id = u->reqid;
+  u->env.owner.instance = u->instance;
+  u->env.deadline_ms = ts_now_ms() + (int64_t)app->cfg->sync_timeout_s * 1000;
+  u->work.data = u;
+  uv_timer_init(app->loop, &u->retry);
+  u->retry.data = u;
+  upload_retry(&u->retry);
+}
+
+void tap_sync(ts_app *app, http_request *req)
+{
+  tap_params p = {0};
+  ts_error err;
+  const char *upload;
+
+  ts_error_clear(&err);
+  if (vosi_refuse_new_work(app, &err)) {
+    tap_send_error(req, &err);
+    return;
+  }
+  if (sync_count_addr(app, req->remote_addr) >= app->cfg->max_sync_per_client) {
+    ts_fail(&err, TS_ETOOMANY, 0,
+            "too many /sync requests from your address at once (at most %d); wait for one to "
+            "finish, or use /async",
+            app->cfg->max_sync_per_client);
+    tap_send_error(req, &err);
+    return;
+  }
+  if (http_request_params(req, &p.all, &p.n, &err) || tap_check_single_valued(p.all, p.n, &err)) {
+    tap_send_error(req, &err);
+    return;
+  }
+  upload = tap_upload_join(p.all, p.n, req->arena);
+  if (upload)
+    sync_with_uploads(app, req, &p, upload);
+  else
+    sync_run(app, req, &p, NULL);
 }
 
 /* ---- the home page ---------------------------------------------------------- */

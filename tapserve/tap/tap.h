@@ -8,6 +8,7 @@
 #include "adql/adql.h"
 #include "formats/formats.h"
 #include "http/http.h"
+#include "jobs/jobs.h"
 #include "stream/pg.h"
 #include "tapserve/config.h"
 
@@ -137,11 +138,13 @@ typedef struct tap_query {
 } tap_query;
 /* Looks a parameter up by its lower-case name; NULL when absent. */
 typedef const char *(*tap_param_fn)(const void *src, const char *name);
-/* Fills out (strings in a or borrowed from src). Errors are TS_EINVAL or
- * TS_EADQL with a message for the client; ADQL messages carry "line L,
- * column C". */
-ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
-                         tap_query *out, ts_error *err);
+/* Fills out (strings in a or borrowed from src). `uploads` (NULL: none)
+ * is the request's TAP_UPLOAD layer (tap_upload_layer), borrowed for as
+ * long as the checked query lives. UPLOAD itself is the caller's (it
+ * loads the tables first). Errors are TS_EINVAL or TS_EADQL with a message
+ * for the client; ADQL messages carry "line L, column C". */
+ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, adql_layer *uploads,
+                         ts_arena *a, tap_query *out, ts_error *err);
 /* DALI 1.1 (section 3.1.2): a single-valued parameter given more than once
  * is an error. Returns TS_EINVAL naming the parameter when REQUEST, LANG,
  * QUERY, MAXREC, RUNID or RESPONSEFORMAT (with its TAP 1.0 name FORMAT)
@@ -155,6 +158,81 @@ void tap_send_error_headers(http_request *req, const ts_error *err, const char *
 /* The DALI error document of the HTTP server's own errors (limits,
  * malformed requests): http_server_opts.error_doc. */
 const char *tap_error_doc(ts_buf *b, int status, const char *msg);
+
+/* ---- uploads (upload.c) -----------------------------------------------
+ * The UPLOAD parameter, the loading of uploads into tables (jobs/uploads.c
+ * keeps them) and the TAP_UPLOAD layer of a request's metadata. */
+typedef enum tap_upload_kind {
+  TAP_UPLOAD_INLINE, /* param:X: a part or parameter of the request */
+  TAP_UPLOAD_URL,    /* http:// or https:// elsewhere */
+  TAP_UPLOAD_JOB     /* job:ID or this service's own result URL of job ID */
+} tap_upload_kind;
+typedef struct tap_upload_ref {
+  const char *name; /* as given: an ADQL regular identifier */
+  tap_upload_kind kind;
+  const char *uri; /* as given */
+  const char *ref; /* X of param:X, the URL, or the job id */
+} tap_upload_ref;
+/* Every UPLOAD parameter's value joined with ';' (one value, as a job
+ * stores it), in a; NULL when there is none (or no memory). */
+const char *tap_upload_join(const http_param *p, size_t n, ts_arena *a);
+/* Parses an UPLOAD value into refs (in a). TS_EINVAL naming the upload for
+ * a malformed pair, a name that is not a regular identifier, a name given
+ * twice (case-insensitively), an unsupported URI; TS_ELIMIT past [upload]
+ * max_uploads. */
+ts_err tap_upload_parse(const cfg *c, const char *value, ts_arena *a, tap_upload_ref **refs,
+                        size_t *n, ts_error *err);
+/* The TAPRegExt upload methods (ivo-ids) this service takes, NULL-ended. */
+extern const char *const tap_upload_methods[];
+/* What loading needs; blocking, on a worker thread. */
+typedef struct tap_upload_env {
+  const cfg *c;
+  jobs_db *db; /* a second connection for reading the result store */
+  const jobs_store *store;
+  const char *query_role; /* granted SELECT; "" or NULL: none */
+  jobs_upload_owner owner;
+  int64_t deadline_ms; /* a job: source still running is waited for until then */
+} tap_upload_env;
+/* Loads the job: uploads among refs through conn, each in its own
+ * transaction (jobs_upload_from_result), once every source job is
+ * COMPLETED. While one is still to run nothing is loaded: TS_EAGAIN
+ * before env->deadline_ms (the caller tries again later), else
+ * TS_EQUERYTIMEOUT. Errors name the upload. */
+ts_err tap_upload_load(const tap_upload_env *env, PGconn *conn, const tap_upload_ref *refs,
+                       size_t n, ts_error *err);
+/* A file to load: inline uploads point at the request's spooled part or a
+ * temporary copy of its parameter; URL ones have fd -1 (fetched when
+ * loaded). */
+typedef struct tap_upload_file {
+  const tap_upload_ref *ref;
+  int fd;
+  const char *content_type, *filename; /* NULL when unknown */
+} tap_upload_file;
+/* One tap_upload_file per ref (in req's arena): param:X is the file part
+ * named X, else the parameter X whose value is the table (spooled to an
+ * unlinked file in spool_dir, closed with the request). TS_EINVAL naming
+ * the upload when there is neither. Call where the request is owned. */
+ts_err tap_upload_resolve(http_request *req, const http_param *params, size_t np,
+                          const tap_upload_ref *refs, size_t n, const char *spool_dir,
+                          tap_upload_file **out, ts_error *err);
+/* Loads the inline and URL uploads among f (URLs fetched first with the
+ * [upload] limits), each read by its format's reader into its table in one
+ * transaction. Errors name the upload; limits give TS_ELIMIT naming the
+ * key. Blocking. */
+ts_err tap_upload_load_files(const tap_upload_env *env, PGconn *conn, const tap_upload_file *f,
+                             size_t n, ts_error *err);
+/* The ids of the jobs whose results refs upload (for jobs_set_deps), in
+ * a; TS_EINVAL naming the upload when such a job does not exist or ended
+ * without a result. */
+ts_err tap_upload_sources(PGconn *conn, const tap_upload_ref *refs, size_t n, ts_arena *a,
+                          const char ***ids, size_t *nids, ts_error *err);
+/* The TAP_UPLOAD layer of a request or a job: its loaded tables with their
+ * columns' metadata, all in a. */
+ts_err tap_upload_layer(PGconn *conn, ts_arena *a, const jobs_upload_owner *o, adql_layer *l,
+                        ts_error *err);
+/* At start, after uws_start: finds the query role (app->upload_role) and
+ * lets it use schema tap_upload. Blocking. */
+ts_err tap_upload_start(ts_app *app, ts_error *err);
 
 /* ---- DALI examples (examples.c) ----------------------------------------
  * /examples: the operator's document (app->examples_doc) as it is, else the

@@ -115,6 +115,77 @@ static int is_control(const char *name)
   return 0;
 }
 
+/* The job parameters of a request: every one but the UWS controls, with
+ * several UPLOAD parameters joined into one (a job keeps one value per
+ * name). Allocated in a; *upload is the joined UPLOAD or NULL. */
+static ts_err job_params(uws_op *o, ts_arena *a, jobs_param **out, size_t *n, const char **upload,
+                         ts_error *err)
+{
+  jobs_param *ps = ts_arena_calloc(a, o->np + 1, sizeof *ps);
+  size_t k = 0;
+  if (!ps)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  *upload = tap_upload_join(o->params, o->np, a);
+  for (size_t i = 0; i < o->np; i++) {
+    const char *name = o->params[i].name;
+    if (is_control(name) || ts_strcaseeq(name, "UPLOAD"))
+      continue;
+    ps[k].name = name;
+    ps[k++].value = o->params[i].value;
+  }
+  if (*upload) {
+    ps[k].name = "upload";
+    ps[k++].value = *upload;
+  }
+  *out = ps;
+  *n = k;
+  return TS_OK;
+}
+
+/* A request's UPLOAD for a job: refs, the files of its inline and URL
+ * uploads, and the jobs whose results it reads. */
+typedef struct job_up {
+  tap_upload_ref *refs;
+  tap_upload_file *files;
+  size_t n;
+  const char **ids;
+  size_t nids;
+} job_up;
+
+/* Checks UPLOAD without changing anything: the pairs, the source jobs
+ * (they exist and can still give a result), the request's parts. */
+static ts_err job_uploads_check(uws_op *o, PGconn *conn, const char *upload, ts_arena *a, job_up *j,
+                                ts_error *err)
+{
+  const cfg *c = o->u->cfg;
+  ts_err rc = tap_upload_parse(c, upload, a, &j->refs, &j->n, err);
+  if (!rc)
+    rc = tap_upload_sources(conn, j->refs, j->n, a, &j->ids, &j->nids, err);
+  if (!rc)
+    rc = tap_upload_resolve(o->req, o->params, o->np, j->refs, j->n, c->spool_dir, &j->files, err);
+  return rc;
+}
+
+/* Loads the inline and URL uploads of job `id` now, from this request, so
+ * that any instance can run it; the tables it had are replaced. (Its job:
+ * uploads load when it runs, once their jobs are final.) */
+static ts_err job_uploads_load(uws_op *o, PGconn *conn, const char *id, const job_up *j,
+                               ts_error *err)
+{
+  tap_upload_env env;
+  ts_err rc;
+  memset(&env, 0, sizeof env);
+  env.c = o->u->cfg;
+  env.db = o->u->db;
+  env.store = &o->u->store;
+  env.query_role = o->u->app->upload_role;
+  env.owner.job_id = id;
+  rc = jobs_upload_drop(conn, &env.owner, NULL, err);
+  if (!rc)
+    rc = tap_upload_load_files(&env, conn, j->files, j->n, err);
+  return rc;
+}
+
 static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
 {
   const cfg *c = o->u->cfg;
@@ -144,22 +215,34 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
     rc = jobs_set_destruction(conn, o->id, cap_destruction(c, ms), err);
     *did = 1;
   }
-  /* Ordinary parameters (on the job or on /parameters). */
+  /* Ordinary parameters (on the job or on /parameters). A new UPLOAD is
+   * checked and its dependencies replace the old ones in the same
+   * transaction, so a refused one (a cycle) changes nothing. */
   if (!rc && (!strcmp(o->sub, "") || !strcmp(o->sub, "parameters"))) {
     size_t k = 0;
-    jobs_param *ps = calloc(o->np + 1, sizeof *ps);
-    if (!ps)
+    jobs_param *ps = NULL;
+    const char *upload = NULL;
+    job_up j;
+    ts_arena *a = ts_arena_new(0, 0);
+    memset(&j, 0, sizeof j);
+    if (!a)
       return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-    for (size_t i = 0; i < o->np; i++)
-      if (!is_control(o->params[i].name)) {
-        ps[k].name = o->params[i].name;
-        ps[k++].value = o->params[i].value;
-      }
-    if (k) {
+    rc = job_params(o, a, &ps, &k, &upload, err);
+    if (!rc && upload)
+      rc = job_uploads_check(o, conn, upload, a, &j, err); /* refused before any change */
+    if (!rc && k) {
+      /* the parameters and the dependencies in one transaction, the
+       * tables (each loaded in its own) after them */
+      PQclear(PQexec(conn, "BEGIN"));
       rc = jobs_set_params(conn, o->id, ps, k, err);
+      if (!rc && upload)
+        rc = jobs_set_deps(conn, o->id, j.ids, j.nids, err);
+      PQclear(PQexec(conn, rc ? "ROLLBACK" : "COMMIT"));
+      if (!rc && upload)
+        rc = job_uploads_load(o, conn, o->id, &j, err);
       *did = 1;
     }
-    free(ps);
+    ts_arena_free(a);
   }
   v = uws__param(o->params, o->np, "PHASE");
   if (!rc && v) {
@@ -180,8 +263,12 @@ static void work_create(uws_op *o, PGconn *conn)
   jobs_new n;
   const char *v;
   char id[40];
-  jobs_param *ps = calloc(o->np + 1, sizeof *ps);
-  if (!ps) {
+  jobs_param *ps = NULL;
+  const char *upload = NULL;
+  job_up j;
+  ts_arena *a = ts_arena_new(0, 0);
+  memset(&j, 0, sizeof j);
+  if (!a) {
     op_fail(o, TS_ENOMEM, "%s", "out of memory");
     return;
   }
@@ -221,19 +308,31 @@ static void work_create(uws_op *o, PGconn *conn)
     }
     n.destruction_ms = cap_destruction(c, n.destruction_ms);
   }
-  for (size_t i = 0; i < o->np; i++)
-    if (!is_control(o->params[i].name)) {
-      ps[n.nparams].name = o->params[i].name;
-      ps[n.nparams++].value = o->params[i].value;
-    }
+  if (job_params(o, a, &ps, &n.nparams, &upload, &o->err) ||
+      (upload && job_uploads_check(o, conn, upload, a, &j, &o->err))) {
+    o->failed = 1;
+    goto out;
+  }
   n.params = ps;
+  /* With uploads the job is queued only once its dependencies are
+   * recorded: an executor must not claim it before. */
+  int queue = n.queue;
+  n.queue = queue && !upload;
   if (jobs_create(conn, &n, id, &o->err)) {
+    o->failed = 1;
+    goto out;
+  }
+  if (upload && (jobs_set_deps(conn, id, j.ids, j.nids, &o->err) ||
+                 job_uploads_load(o, conn, id, &j, &o->err) ||
+                 (queue && jobs_run(conn, id, o->u->instance, &o->err)))) {
+    ts_error e2;
+    jobs_delete(conn, &o->u->store, id, &e2);
     o->failed = 1;
     goto out;
   }
   snprintf(o->location, sizeof o->location, "%s/async/%s", c->base_url, id);
 out:
-  free(ps);
+  ts_arena_free(a);
 }
 
 static void work_list(uws_op *o, PGconn *conn)
@@ -717,6 +816,16 @@ void uws_free(ts_app *app)
 }
 
 /* ---- entry points (reached through the route table, routes.c) ---------------- */
+
+const char *uws_instance_id(const ts_app *app)
+{
+  return app->uws ? app->uws->instance : NULL;
+}
+
+const struct jobs_store *uws_result_store(const ts_app *app)
+{
+  return app->uws ? &app->uws->store : NULL;
+}
 
 int uws_job_id_ok(const char *id, size_t len)
 {

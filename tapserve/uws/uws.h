@@ -48,6 +48,9 @@ void uws_job_get(ts_app *app, http_request *req, const char *id, const char *sub
 void uws_job_post(ts_app *app, http_request *req, const char *id, const char *sub);
 void uws_job_delete(ts_app *app, http_request *req, const char *id);
 void uws_job_result(ts_app *app, http_request *req, const char *id); /* results/result */
+/* This instance's uuid and the result store, once uws_start succeeded. */
+const char *uws_instance_id(const ts_app *app);
+const struct jobs_store *uws_result_store(const ts_app *app);
 /* 1 when [id, id+len) can be a job id (lower-case hex, under 40 bytes). */
 int uws_job_id_ok(const char *id, size_t len);
 

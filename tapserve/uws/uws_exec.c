@@ -111,12 +111,59 @@ static const char *job_param(const void *src, const char *name)
   return jobs_param_get(src, name);
 }
 
+/* The job's uploads of earlier results (job: sources), loaded now that
+ * the jobs they come from are final (jobs_claim waited for them), unless
+ * an earlier execution of this job loaded them already; then the
+ * TAP_UPLOAD layer of everything the job has loaded. */
+static ts_err exec_uploads(exec_run *x, adql_layer **layer, ts_error *err)
+{
+  uws *u = x->e->u;
+  const char *upload = jobs_param_get(x->job, "upload");
+  tap_upload_ref *refs = NULL;
+  jobs_upload_info *have = NULL;
+  size_t n = 0, nhave = 0, k = 0;
+  tap_upload_env env;
+  ts_err rc;
+
+  *layer = NULL;
+  if (!upload)
+    return TS_OK;
+  memset(&env, 0, sizeof env);
+  env.c = u->cfg;
+  env.db = u->db;
+  env.store = &u->store;
+  env.query_role = u->app->upload_role;
+  env.owner.job_id = x->job->id;
+  env.deadline_ms = 0; /* final by now: no waiting */
+  rc = tap_upload_parse(u->cfg, upload, x->a, &refs, &n, err);
+  if (!rc)
+    rc = jobs_upload_list(x->e->state, x->a, &env.owner, &have, &nhave, err);
+  for (size_t i = 0; i < n && !rc; i++) {
+    int loaded = 0;
+    for (size_t j = 0; j < nhave; j++)
+      loaded |= ts_strcaseeq(have[j].name, refs[i].name);
+    if (!loaded)
+      refs[k++] = refs[i];
+  }
+  if (!rc)
+    rc = tap_upload_load(&env, x->e->state, refs, k, err);
+  if (!rc) {
+    *layer = ts_arena_alloc(x->a, sizeof **layer);
+    rc = *layer ? tap_upload_layer(x->e->state, x->a, &env.owner, *layer, err)
+                : ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  return rc;
+}
+
 /* Checks the job's parameters and translates its query (the rules of
  * /sync). */
 static ts_err exec_prepare(exec_run *x, ts_error *err)
 {
   tap_query tq;
-  ts_err rc = tap_prepare_query(x->e->u->app, job_param, x->job, x->a, &tq, err);
+  adql_layer *layer = NULL;
+  ts_err rc = exec_uploads(x, &layer, err);
+  if (!rc)
+    rc = tap_prepare_query(x->e->u->app, job_param, x->job, layer, x->a, &tq, err);
   if (rc)
     return rc;
   x->maxrec = tq.maxrec;
@@ -375,6 +422,22 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
     ts_log(TS_LOG_WARN, NULL, "job %s: cannot record its error: %s", job->id, e2.msg);
 }
 
+/* A job's upload tables serve its executions only: once it is final
+ * (UWS runs a job once) they go; when it went back to the queue they stay
+ * for the next execution. What fails here the sweeper does later. */
+static void exec_drop_uploads(uws_exec *e, const jobs_job *job)
+{
+  jobs_phase p;
+  ts_error err;
+  jobs_upload_owner o = {job->id, NULL, NULL};
+  if (!jobs_param_get(job, "upload") || !e->state)
+    return;
+  if (jobs_get_phase(e->state, job->id, &p, &err) == TS_OK && !jobs_phase_final(p))
+    return;
+  if (jobs_upload_drop(e->state, &o, NULL, &err))
+    ts_log(TS_LOG_WARN, NULL, "job %s: upload tables left for the sweeper: %s", job->id, err.msg);
+}
+
 void uws__exec_main(void *arg)
 {
   uws_exec *e = arg;
@@ -408,6 +471,7 @@ void uws__exec_main(void *arg)
       pthread_mutex_unlock(&u->mu);
       ts_log(TS_LOG_INFO, NULL, "job %s: EXECUTING", job->id);
       exec_job(e, job, a);
+      exec_drop_uploads(e, job);
       pthread_mutex_lock(&u->mu);
       e->job_id[0] = '\0';
       pthread_mutex_unlock(&u->mu);

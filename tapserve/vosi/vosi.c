@@ -225,6 +225,8 @@ ts_err vosi_capabilities_xml(const cfg *c, const adql_meta *am, const fmt_type *
     if (!rc)
       rc = put(b, "    </outputFormat>\n");
   }
+  for (const char *const *m = tap_upload_methods; *m && !rc && c->upload_max_uploads > 0; m++)
+    rc = ts_buf_printf(b, "    <uploadMethod ivo-id=\"%s\"/>\n", *m);
   /* Retention and execution limits are the async job's ([jobs]): TAPRegExt
    * describes UWS jobs, and the sync timeout is a limit of /sync only. */
   if (!rc)
@@ -236,9 +238,16 @@ ts_err vosi_capabilities_xml(const cfg *c, const adql_meta *am, const fmt_type *
                        "    <outputLimit>\n"
                        "      <default unit=\"row\">%lld</default>\n"
                        "      <hard unit=\"row\">%lld</hard>\n"
-                       "    </outputLimit>\n"
-                       "  </capability>\n",
+                       "    </outputLimit>\n",
                        (long long)c->maxrec_default, (long long)c->maxrec_limit);
+  if (!rc && c->upload_max_uploads > 0)
+    rc = ts_buf_printf(b,
+                       "    <uploadLimit>\n"
+                       "      <hard unit=\"byte\">%llu</hard>\n"
+                       "    </uploadLimit>\n",
+                       (unsigned long long)c->upload_max_bytes);
+  if (!rc)
+    rc = put(b, "  </capability>\n");
   if (!rc)
     rc = put_vosi_cap(b, c->base_url, "ivo://ivoa.net/std/VOSI#capabilities", "capabilities");
   if (!rc)

@@ -8,7 +8,10 @@
  *   name; the table itself lives in a differently named db schema.
  * other.weird: makes the bare table name "weird" ambiguous.
  * demo.footprints: geometry columns (pgSphere spoly / spoint / scircle in
- *   the database, DALI polygon / point / circle when published). */
+ *   the database, DALI polygon / point / circle when published).
+ * TAP_UPLOAD.mylist, in a per-request layer: a user's list (an upload held
+ *   in tap_upload.up_req1_mylist), with a position column and its own
+ *   units and UCDs. */
 #include "adql_testmeta.h"
 
 #define COL(n, t, u)                                                                               \
@@ -77,7 +80,23 @@ static const adql_udf udfs[] = {
     {"gavo_ipix", "gavo_ipix(ra DOUBLE, dec DOUBLE) -> BIGINT", NULL},
 };
 
+static const adql_column_meta mylist_cols[] = {
+    {"id", NULL, "int", NULL, NULL, NULL, "meta.id", NULL, NULL, 0, 0, 0},
+    {"ra", NULL, "double", NULL, NULL, "deg", "pos.eq.ra;meta.main", NULL, NULL, 0, 0, 0},
+    {"dec", NULL, "double", NULL, NULL, "deg", "pos.eq.dec;meta.main", NULL, NULL, 0, 0, 0},
+    {"pos", NULL, "double", "2", "point", "deg", "pos.eq;meta.main", NULL, NULL, 0, 0, 0},
+    {"flux", NULL, "float", NULL, NULL, "mJy", "phot.flux", NULL, "My flux", 0, 0, 0},
+};
+
+static const adql_table_meta upload_tables[] = {
+    {"TAP_UPLOAD", "mylist", "tap_upload", "up_req1_mylist", NULL,
+     sizeof mylist_cols / sizeof mylist_cols[0], mylist_cols},
+};
+
+static const adql_layer upload_layer = {"uploads", 1, upload_tables, NULL};
+
 const adql_meta adql_test_meta = {.ntables = sizeof tables / sizeof tables[0],
                                   .tables = tables,
+                                  .layers = &upload_layer,
                                   .nudfs = sizeof udfs / sizeof udfs[0],
                                   .udfs = udfs};

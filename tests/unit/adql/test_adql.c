@@ -443,6 +443,69 @@ int test_result_columns(void)
   return 0;
 }
 
+/* TAP_UPLOAD through per-request layers: visible only to a request whose
+ * metadata carries the layer, result metadata from the upload, a second
+ * layer chained after the first, and a bare name found in two places
+ * ambiguous. */
+int test_upload_layer(void)
+{
+  ts_arena *a = ts_arena_new(0, 0);
+  ts_error err;
+  adql_query *q;
+  char *sql;
+  adql_meta published = adql_test_meta, mine, both;
+  const char *text = "SELECT u.flux, pos FROM TAP_UPLOAD.mylist AS u";
+  published.layers = NULL;
+
+  /* Without the layer (another request), the upload does not exist. */
+  TS_CHECK_EQ_INT(adql_parse(text, strlen(text), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_check(q, &published, &err), TS_EADQL);
+  TS_CHECK(strstr(err.msg, "table \"TAP_UPLOAD.mylist\" does not exist") != NULL);
+
+  /* With it: the upload's own units, UCDs and xtypes. */
+  static const adql_column_meta cols[] = {
+      {"name", NULL, "char", "*", NULL, NULL, "meta.id", NULL, NULL, 0, 0, 0},
+      {"mag", NULL, "float", NULL, NULL, "mag", "phot.mag", NULL, NULL, 0, 0, 0},
+  };
+  static const adql_table_meta other[] = {
+      {"TAP_UPLOAD", "second", "tap_upload", "up_req2_second", NULL, 2, cols},
+      {"TAP_UPLOAD", "sources", "tap_upload", "up_req2_sources", NULL, 2, cols},
+  };
+  adql_layer l1 = {"uploads", 1, adql_test_meta.layers->tables, NULL};
+  adql_layer l2 = {"user tables", 2, other, NULL};
+  adql_meta_push(&published, &l1, &mine);
+  TS_CHECK(published.layers == NULL); /* the base is not changed */
+  TS_CHECK_EQ_INT(adql_parse(text, strlen(text), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_check(q, &mine, &err), TS_OK);
+  TS_CHECK_STREQ(adql_result_col(q, 0)->unit, "mJy");
+  TS_CHECK_STREQ(adql_result_col(q, 0)->ucd, "phot.flux");
+  TS_CHECK_STREQ(adql_result_col(q, 0)->description, "My flux");
+  TS_CHECK_STREQ(adql_result_col(q, 1)->xtype, "point");
+  TS_CHECK_EQ_INT(adql_translate(q, -1, a, &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, "FROM \"tap_upload\".\"up_req1_mylist\" AS \"u\"") != NULL);
+
+  /* A second layer after the first: both visible, in one query. */
+  adql_meta_push(&mine, &l2, &both);
+  text = "SELECT m.id, s.mag FROM TAP_UPLOAD.mylist AS m, TAP_UPLOAD.second AS s";
+  TS_CHECK_EQ_INT(adql_parse(text, strlen(text), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_check(q, &both, &err), TS_OK);
+  TS_CHECK_STREQ(adql_result_col(q, 1)->unit, "mag");
+  TS_CHECK_EQ_INT(adql_translate(q, -1, a, &sql, &err), TS_OK);
+  TS_CHECK(strstr(sql, "\"tap_upload\".\"up_req2_second\"") != NULL);
+
+  /* "sources" is demo.sources and TAP_UPLOAD.sources: a bare name is
+   * ambiguous, a qualified one is not. */
+  text = "SELECT mag FROM sources";
+  TS_CHECK_EQ_INT(adql_parse(text, strlen(text), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_check(q, &both, &err), TS_EADQL);
+  TS_CHECK(strstr(err.msg, "ambiguous") != NULL);
+  text = "SELECT mag FROM tap_upload.sources";
+  TS_CHECK_EQ_INT(adql_parse(text, strlen(text), a, &q, &err), TS_OK);
+  TS_CHECK_EQ_INT(adql_check(q, &both, &err), TS_OK);
+  ts_arena_free(a);
+  return 0;
+}
+
 int test_max_rows(void)
 {
   ts_arena *a = ts_arena_new(0, 0);

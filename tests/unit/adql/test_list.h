@@ -16,6 +16,7 @@
   X(string_continuation) \
   X(depth_budget) \
   X(quoting) \
-  X(db_ident)
+  X(db_ident) \
+  X(upload_layer)
 // clang-format on
 /* clang-format on */

@@ -294,6 +294,13 @@ int test_mp_boundary(void)
       http__mp_boundary("multipart/form-data; boundary=6d1d0b3c4b0e4b9b9d2c7f0f0e8a1b2c", b, &n,
                         &err),
       TS_OK);
+  /* STILTS (taplint UPL, tapquery, TOPCAT): '<' and '>' are outside RFC
+   * 2046's bchars, but the boundary is matched literally */
+  TS_CHECK_EQ_INT(http__mp_boundary("multipart/form-data; "
+                                    "boundary=\"<<<--------------MULTIPART-BOUNDARY------->>>\"",
+                                    b, &n, &err),
+                  TS_OK);
+  TS_CHECK_STREQ(b, "<<<--------------MULTIPART-BOUNDARY------->>>");
   /* 70 characters pass, 71 do not */
   snprintf(ct, sizeof ct, "multipart/form-data; boundary=%070d", 7);
   TS_CHECK_EQ_INT(http__mp_boundary(ct, b, &n, &err), TS_OK);

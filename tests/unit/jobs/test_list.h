@@ -21,5 +21,10 @@
   X(event_decode_malformed) \
   X(bus_dispatch) \
   X(pg_bus_listen) \
-  X(pg_db_bound)
+  X(pg_db_bound) \
+  X(pg_upload_load) \
+  X(pg_upload_radec_index) \
+  X(pg_upload_failures) \
+  X(pg_upload_sweep) \
+  X(pg_job_deps)
 // clang-format on

@@ -126,7 +126,15 @@ int test_cfg_good_file(void)
                      "description = Gaia DR3 catalogues\n"
                      "examples = /etc/tapserve/examples.xhtml\n"
                      "[log]\n"
-                     "level = DEBUG\n";
+                     "level = DEBUG\n"
+                     "[upload]\n"
+                     "max_bytes = 10M\n"
+                     "max_rows = 5000\n"
+                     "max_columns = 20\n"
+                     "max_uploads = 2\n"
+                     "allow_private_urls = yes\n"
+                     "fetch_timeout = 2.5\n"
+                     "max_redirects = 0\n";
   TS_CHECK_EQ_INT(load_text(text, &c, &e, path), TS_OK);
   TS_CHECK_EQ_INT(cfg_finish(&c, &e), TS_OK);
   TS_CHECK_STREQ(c.listen, "::1");
@@ -164,6 +172,13 @@ int test_cfg_good_file(void)
   TS_CHECK_STREQ(c.service_description, "Gaia DR3 catalogues");
   TS_CHECK_STREQ(c.tap_examples, "/etc/tapserve/examples.xhtml");
   TS_CHECK_EQ_INT(c.log_level, TS_LOG_DEBUG);
+  TS_CHECK_EQ_INT(c.upload_max_bytes, 10 * 1024 * 1024);
+  TS_CHECK_EQ_INT(c.upload_max_rows, 5000);
+  TS_CHECK_EQ_INT(c.upload_max_columns, 20);
+  TS_CHECK_EQ_INT(c.upload_max_uploads, 2);
+  TS_CHECK_EQ_INT(c.upload_allow_private, 1);
+  TS_CHECK_EQ_INT(c.upload_fetch_timeout_ms, 2500);
+  TS_CHECK_EQ_INT(c.upload_max_redirects, 0);
   cfg_free(&c);
   return 0;
 }
@@ -186,6 +201,7 @@ static const struct {
     {"[log]\nlevel = verbose\n", 2, "not a log level"},
     {"[database]\nallow_query_as_service = maybe\n", 2, "not yes or no"},
     {"[tap]\nfetch_size = 0\n", 2, "out of range"},
+    {"[upload]\nmax_columns = 2000\n", 2, "out of range"},
     {"[database]\npool_size = 4\npool_size = 5\n", 3, "given twice"},
     {"[database]\ndsn = host=a\n  dbname=b\n", 3, "given twice"}, /* continuation line */
     {"[server]\nport 80\n", 2, "syntax error"},

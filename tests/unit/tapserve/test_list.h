@@ -19,6 +19,9 @@
   X(examples_builtin) \
   X(uws_doc_caps) \
   X(routes_table) \
+  X(upload_parse) \
+  X(upload_parse_errors) \
+  X(upload_join) \
   X(schema_swap_keeps_readers) \
   X(schema_swap_threads) \
   X(pg_schema_reload_keeps_old) \

@@ -470,6 +470,9 @@ int test_vosi_capabilities(void)
   TS_CHECK(strstr(b.data, "ivo://ivoa.net/std/ADQL#v2.1"));
   TS_CHECK(strstr(b.data, "<default unit=\"row\">100000</default>"));
   TS_CHECK(strstr(b.data, "<hard unit=\"row\">10000000</hard>"));
+  /* uploads: the limit in bytes, after outputLimit as TAPRegExt orders it */
+  TS_CHECK(strstr(b.data, "</outputLimit>\n    <uploadLimit>\n      <hard unit=\"byte\">67108864"
+                          "</hard>"));
   /* Async job limits from [jobs], not the sync timeout. */
   TS_CHECK(strstr(b.data, "<retentionPeriod>\n      <default>604800</default>\n"
                           "      <hard>2592000</hard>\n    </retentionPeriod>"));

@@ -1,0 +1,1 @@
+SELECT "u"."id" AS "id", "s"."source_id" AS "source_id", degrees(spoint(radians("u"."ra"), radians("u"."dec")) <-> spoint(radians("s"."ra"), radians("s"."dec"))) AS "d" FROM "tap_upload"."up_req1_mylist" AS "u" JOIN "demo"."sources" AS "s" ON (spoint(radians("s"."ra"), radians("s"."dec")) <@ scircle(spoint(radians("u"."ra"), radians("u"."dec")), radians(0.001::float8))) LIMIT 10

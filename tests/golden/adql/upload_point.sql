@@ -1,0 +1,1 @@
+SELECT "tap_upload"."up_req1_mylist"."id" AS "id", "tap_upload"."up_req1_mylist"."flux" AS "flux" FROM "tap_upload"."up_req1_mylist" WHERE ("tap_upload"."up_req1_mylist"."pos" <@ scircle(spoint(radians(10), radians(20)), radians(1)))
