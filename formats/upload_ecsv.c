@@ -21,7 +21,7 @@
  * dimension makes it "*"); subtype json stays text. meta.ucd, meta.utype
  * and meta.xtype (tapserve writes the last two) are kept; an xtype
  * timestamp column is read as ISO 8601. An empty field is NULL. */
-#include "formats/upload_rd.h"
+#include "formats/upload_int.h"
 
 #include <math.h>
 #include <stdio.h>

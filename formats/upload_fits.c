@@ -24,7 +24,7 @@
  *   and TCOMMn as description; EXTNAME is the table's name. Text written
  *   by tapserve's own encoder with \uXXXX escapes (it says so in a COMMENT)
  *   is unescaped. C and M (complex) are refused, naming the column. */
-#include "formats/upload_rd.h"
+#include "formats/upload_int.h"
 
 #include <errno.h>
 #include <fitsio.h>
