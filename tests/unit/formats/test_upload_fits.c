@@ -4,7 +4,7 @@
  * rows COPYed into PostgreSQL. */
 #include "test_list.h"
 #include "ts_test_pg.h"
-#include "upload_rd_test.h"
+#include "upload_test.h"
 
 #include <fitsio.h>
 #include <math.h>
@@ -109,15 +109,15 @@ int test_upload_fits_tforms(void)
   char path[] = "/tmp/ts-fits-tforms-XXXXXX";
   up_result r;
   TS_CHECK(make_tforms(path) == 0);
-  up_run_file(fmt__upload_fits, path, NULL, &r);
+  up_run_file(FMT_UPLOAD_FITS, path, NULL, &r);
   unlink(path);
   if (r.rc)
     fprintf(stderr, "# %s\n", r.err.msg);
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   TS_CHECK_EQ_INT(r.tables, 1);
   TS_CHECK_EQ_INT(r.rows, 3);
-  TS_CHECK_STREQ(r.t->name, "things");
-  TS_CHECK_EQ_INT(r.t->ncols, 18);
+  TS_CHECK_STREQ(r.t.name, "things");
+  TS_CHECK_EQ_INT(r.t.ncols, 18);
   static const char *const types[] = {"boolean",   "boolean[]",
                                       "smallint",  "smallint",
                                       "integer",   "bigint",
@@ -128,11 +128,11 @@ int test_upload_fits_tforms(void)
                                       "smallint",  "double precision",
                                       "bigint",    "text"};
   for (int c = 0; c < 18; c++)
-    TS_CHECK_STREQ(r.t->cols[c].copy_type, types[c]);
-  TS_CHECK_STREQ(r.t->cols[9].c.arraysize, "3x2");
-  TS_CHECK_STREQ(r.t->cols[7].c.unit, "deg");
-  TS_CHECK_STREQ(r.t->cols[7].c.ucd, "pos.eq.ra");
-  TS_CHECK_STREQ(r.t->cols[7].c.description, "right ascension, described at length");
+    TS_CHECK_STREQ(r.t.cols[c].copy_type, types[c]);
+  TS_CHECK_STREQ(r.t.cols[9].c.arraysize, "3x2");
+  TS_CHECK_STREQ(r.t.cols[7].c.unit, "deg");
+  TS_CHECK_STREQ(r.t.cols[7].c.ucd, "pos.eq.ra");
+  TS_CHECK_STREQ(r.t.cols[7].c.description, "right ascension, described at length");
   /* row 1 */
   TS_CHECK(stream_get_bool(up_val(&r, 0, 0)));
   stream_value el;
@@ -185,15 +185,15 @@ int test_upload_fits_roundtrip(void)
   ts_buf_init(&doc, TS_TEST_BUF_MAX);
   TS_CHECK_EQ_INT(up_sample(&in, ROWS, 0), TS_OK);
   TS_CHECK(up_sample_encode("fits", &in, ROWS, &doc) == 0);
-  up_run(fmt__upload_fits, up_tmpfd(doc.data, doc.len), NULL, &r);
+  up_run(FMT_UPLOAD_FITS, up_tmpfd(doc.data, doc.len), NULL, &r);
   if (r.rc)
     fprintf(stderr, "# %s\n", r.err.msg);
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   TS_CHECK_EQ_INT(r.rows, ROWS);
-  TS_CHECK_STREQ(r.t->cols[7].copy_type, "timestamp");
-  TS_CHECK_STREQ(r.t->cols[5].c.ucd, "pos.eq.ra");
-  TS_CHECK_STREQ(r.t->cols[5].c.unit, "deg");
-  TS_CHECK_STREQ(r.t->cols[5].c.description, "a double, described");
+  TS_CHECK_STREQ(r.t.cols[7].copy_type, "timestamp");
+  TS_CHECK_STREQ(r.t.cols[5].c.ucd, "pos.eq.ra");
+  TS_CHECK_STREQ(r.t.cols[5].c.unit, "deg");
+  TS_CHECK_STREQ(r.t.cols[5].c.description, "a double, described");
   TS_CHECK(up_same_bytes(&in, &r.bytes));
   up_free(&r);
   ts_buf_free(&in);
@@ -229,36 +229,36 @@ int test_upload_fits_astropy(void)
            path);
   TS_CHECK(up_python(code) == 0);
   up_result r;
-  up_run_file(fmt__upload_fits, path, NULL, &r);
+  up_run_file(FMT_UPLOAD_FITS, path, NULL, &r);
   unlink(path);
   rmdir(dir);
   if (r.rc)
     fprintf(stderr, "# %s\n", r.err.msg);
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   TS_CHECK_EQ_INT(r.rows, 3);
-  int id = up_col(&r, "id"), ra = up_col(&r, "ra"), u16 = up_col(&r, "u16"),
-      u64 = up_col(&r, "u64"), name = up_col(&r, "name"), m = up_col(&r, "m"), v = up_col(&r, "v"),
-      flag = up_col(&r, "flag");
+  int id = up_col_index(&r, "id"), ra = up_col_index(&r, "ra"), u16 = up_col_index(&r, "u16"),
+      u64 = up_col_index(&r, "u64"), name = up_col_index(&r, "name"), m = up_col_index(&r, "m"),
+      v = up_col_index(&r, "v"), flag = up_col_index(&r, "flag");
   TS_CHECK(id >= 0 && ra >= 0 && u16 >= 0 && u64 >= 0 && name >= 0 && m >= 0 && v >= 0 &&
            flag >= 0);
   TS_CHECK_EQ_INT(stream_get_int8(up_val(&r, 0, (size_t)id)), 1);
   TS_CHECK(is_null(&r, 1, id));
   TS_CHECK_EQ_INT(stream_get_int8(up_val(&r, 2, (size_t)id)), 3);
-  TS_CHECK_STREQ(r.t->cols[ra].c.unit, "deg");
+  TS_CHECK_STREQ(r.t.cols[ra].c.unit, "deg");
   TS_CHECK(stream_get_float8(up_val(&r, 0, (size_t)ra)) == 10.5);
   TS_CHECK(is_null(&r, 1, ra));
-  TS_CHECK_STREQ(r.t->cols[u16].copy_type, "integer");
+  TS_CHECK_STREQ(r.t.cols[u16].copy_type, "integer");
   TS_CHECK_EQ_INT(stream_get_int4(up_val(&r, 2, (size_t)u16)), 65535);
-  TS_CHECK_STREQ(r.t->cols[u64].copy_type, "bigint");
+  TS_CHECK_STREQ(r.t.cols[u64].copy_type, "bigint");
   TS_CHECK_EQ_INT(stream_get_int8(up_val(&r, 2, (size_t)u64)), INT64_MAX);
   TS_CHECK_EQ_INT(up_val(&r, 0, (size_t)name)->len, 5);
   TS_CHECK(is_null(&r, 2, name));
-  TS_CHECK_STREQ(r.t->cols[m].copy_type, "integer[]");
-  TS_CHECK_STREQ(r.t->cols[m].c.arraysize, "3x2");
+  TS_CHECK_STREQ(r.t.cols[m].copy_type, "integer[]");
+  TS_CHECK_STREQ(r.t.cols[m].c.arraysize, "3x2");
   stream_value el;
   int64_t n;
   TS_CHECK(up_elem(up_val(&r, 1, (size_t)m), 5, &el, &n) && n == 6 && stream_get_int4(&el) == 11);
-  TS_CHECK_STREQ(r.t->cols[v].copy_type, "double precision[]");
+  TS_CHECK_STREQ(r.t.cols[v].copy_type, "double precision[]");
   TS_CHECK(up_elem(up_val(&r, 0, (size_t)v), 1, &el, &n) && n == 2 && stream_get_float8(&el) == 2);
   TS_CHECK(up_elem(up_val(&r, 1, (size_t)v), 0, &el, &n) && n == 1 && stream_get_float8(&el) == 3);
   TS_CHECK(!up_elem(up_val(&r, 2, (size_t)v), 0, &el, &n) && n == 0);
@@ -314,7 +314,7 @@ static int64_t data_start(const ts_buf *b)
 
 static ts_err read_bytes(const ts_buf *b, const fmt_upload_limits *lim, up_result *r)
 {
-  up_run(fmt__upload_fits, up_tmpfd(b->data, b->len), lim, r);
+  up_run(FMT_UPLOAD_FITS, up_tmpfd(b->data, b->len), lim, r);
   if (r->rc)
     fprintf(stderr, "# (expected) %s: %s\n", ts_err_name(r->rc), r->err.msg);
   return r->rc;
@@ -499,7 +499,7 @@ int test_pg_upload_fits(void)
   char path[] = "/tmp/ts-fits-pg-XXXXXX";
   up_result r;
   TS_CHECK(make_tforms(path) == 0);
-  up_run_file(fmt__upload_fits, path, NULL, &r);
+  up_run_file(FMT_UPLOAD_FITS, path, NULL, &r);
   unlink(path);
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   PGconn *c = ts_test_pg();
@@ -507,8 +507,8 @@ int test_pg_upload_fits(void)
   ts_buf sql;
   ts_buf_init(&sql, 1 << 16);
   ts_buf_puts(&sql, "CREATE TEMP TABLE up_fits (");
-  for (size_t i = 0; i < r.t->ncols; i++)
-    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", r.t->cols[i].c.name, r.t->cols[i].copy_type);
+  for (size_t i = 0; i < r.t.ncols; i++)
+    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", r.t.cols[i].c.name, r.t.cols[i].copy_type);
   ts_buf_puts(&sql, ")");
   TS_CHECK(ts_test_exec_ok(c, sql.data));
   PGresult *res = PQexec(c, "COPY up_fits FROM STDIN (FORMAT binary)");

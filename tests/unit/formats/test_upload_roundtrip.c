@@ -262,7 +262,7 @@ int test_pg_upload_copy(void)
   size_t len;
   char *doc = encode("votable/b2;version=1.5", NCOLS, &len);
   TS_CHECK(doc);
-  int fd = up_memfd(doc, len);
+  int fd = up_tmpfd(doc, len);
   free(doc);
   stream_out o;
   ts_error err;
