@@ -151,8 +151,7 @@ ts_err fmt__upload_csv(int fd, const fmt_upload_limits *lim, ts_arena *a,
                        ts_error *err)
 {
   csv_rd r;
-  stream_copyenc enc;
-  int enc_on = 0;
+  stream_copyenc enc = {0};
   unsigned *cand = NULL;
   fmt_upload_column *cols = NULL;
   size_t ncols = 0;
@@ -190,18 +189,9 @@ ts_err fmt__upload_csv(int fd, const fmt_upload_limits *lim, ts_arena *a,
   if (rc)
     goto out;
   fmt_upload_table t = {NULL, NULL, ncols, cols};
-  rc = on_table(ud, &t, err);
-  if (rc) {
-    if (err->code == TS_OK)
-      ts_fail(err, rc, 0, "the upload table was refused");
-    goto out;
-  }
-  rc = stream_copyenc_init(&enc, out, ncols);
-  enc_on = 1;
-  for (;;) {
+  rc = fmt__up_begin(on_table, ud, &t, &enc, out, err);
+  while (!rc) {
     int got;
-    if (rc)
-      break;
     rc = read_row(&r, &got);
     if (rc || !got)
       break;
@@ -218,14 +208,9 @@ ts_err fmt__upload_csv(int fd, const fmt_upload_limits *lim, ts_arena *a,
                        (unsigned long long)r.in.rec_line, cols[i].c.name);
     }
   }
-  if (!rc)
-    rc = stream_copyenc_finish(&enc);
-  if (rc && err->code == TS_OK)
-    ts_fail(err, rc, 0, "cannot write the rows");
-  *rows = enc.rows;
+  rc = fmt__up_end(&enc, rc, rows, err);
 out:
-  if (enc_on)
-    stream_copyenc_free(&enc);
+  stream_copyenc_free(&enc);
   fmt__textin_free(&r.in);
   free(cand);
   return rc;

@@ -362,30 +362,10 @@ static double raw_float(char code, const uint8_t *p)
   return d;
 }
 
-static ts_err put_int(stream_copyenc *e, stream_kind k, int64_t v)
-{
-  switch (k) {
-  case STREAM_INT2:
-    return stream_copyenc_int2(e, (int16_t)v);
-  case STREAM_INT4:
-    return stream_copyenc_int4(e, (int32_t)v);
-  case STREAM_FLOAT8:
-    return stream_copyenc_float8(e, (double)v);
-  default:
-    return stream_copyenc_int8(e, v);
-  }
-}
-
-static ts_err put_float(stream_copyenc *e, stream_kind k, double d)
-{
-  return k == STREAM_FLOAT4 ? stream_copyenc_float4(e, (float)d) : stream_copyenc_float8(e, d);
-}
-
 /* Element i of a numeric or logical column whose data start at p. */
 static ts_err put_elem(freader *r, const fcol *f, const uint8_t *p, int64_t i, int64_t row)
 {
   stream_copyenc *e = &r->enc;
-  stream_kind k = f->col->c.kind;
   switch (f->code) {
   case 'L':
     if (p[i] == 0)
@@ -402,14 +382,14 @@ static ts_err put_elem(freader *r, const fcol *f, const uint8_t *p, int64_t i, i
     double d = raw_float(f->code, p + i * elem_size(f->code));
     if (isnan(d))
       return stream_copyenc_null(e);
-    return put_float(e, k, f->scaled ? d * f->tscal + f->tzero : d);
+    return fmt__up_put_f64(e, f->col, f->scaled ? d * f->tscal + f->tzero : d, r->err);
   }
   default: {
     int64_t v = raw_int(f->code, p + i * elem_size(f->code));
     if (f->has_null && v == f->tnull)
       return stream_copyenc_null(e);
     if (f->scaled)
-      return put_float(e, k, (double)v * f->tscal + f->tzero);
+      return fmt__up_put_f64(e, f->col, (double)v * f->tscal + f->tzero, r->err);
     if (f->u64) {
       if (v >= 0) /* stored v + 2^63 > 2^63 - 1 */
         return ts_fail(r->err, TS_EINVAL, 0,
@@ -422,7 +402,7 @@ static ts_err put_elem(freader *r, const fcol *f, const uint8_t *p, int64_t i, i
                      "FITS: column %d (%s), row %lld: value with TZERO%d does not fit in a bigint",
                      f->n, f->col->c.name, (long long)row, f->n);
     }
-    return put_int(e, k, v);
+    return fmt__up_put_i64(e, f->col, v, r->err);
   }
   }
 }
@@ -662,18 +642,14 @@ ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
                         fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
                         ts_error *err)
 {
-  static const fmt_upload_limits none;
-  freader r = {.fd = fd, .lim = lim ? lim : &none, .err = err};
+  freader r = {.fd = fd, .lim = lim, .err = err};
   uint8_t head[80], *block = NULL;
   struct stat sb;
   ts_err rc = TS_OK;
   int st = 0;
-  *rows = 0;
-  r.value_max = fmt__up_value_max(r.lim);
+  r.value_max = lim->max_value_bytes;
   ts_buf_init(&r.heap, r.value_max);
   ts_buf_init(&r.text, r.value_max);
-  ts_error_clear(err);
-  memset(&r.enc, 0, sizeof r.enc);
   /* cfitsio is handed only what looks like FITS: a regular file that
    * starts with the SIMPLE card and holds at least one header block. */
   if (fstat(fd, &sb) || !S_ISREG(sb.st_mode))
@@ -728,14 +704,9 @@ ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
   r.escapes = has_escape_comment(&r);
   t->ncols = r.ncols;
   t->cols = cols;
-  rc = on_table(ud, t, err);
+  rc = fmt__up_begin(on_table, ud, t, &r.enc, out, err);
   if (rc)
     goto out;
-  rc = stream_copyenc_init(&r.enc, out, r.ncols);
-  if (rc) {
-    rc = ts_fail(err, rc, 0, "FITS: %zu columns cannot be loaded", r.ncols);
-    goto out;
-  }
   int64_t per = r.naxis1 > 0 && r.naxis1 < FITS_BLOCK ? FITS_BLOCK / r.naxis1 : 1;
   block = malloc((size_t)(r.naxis1 > 0 ? r.naxis1 : 1) * (size_t)per);
   if (!block) {
@@ -753,12 +724,7 @@ ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
     for (int64_t i = 0; i < n && !rc; i++)
       rc = put_row(&r, block + i * r.naxis1, row + i);
   }
-  if (!rc)
-    rc = stream_copyenc_finish(&r.enc);
-  if (!rc)
-    *rows = r.enc.rows;
-  else if (err->code != rc) /* the encoder's or the sink's own error */
-    ts_fail(err, rc, 0, "FITS: writing the rows failed (%s)", ts_err_text(rc));
+  rc = fmt__up_end(&r.enc, rc, rows, err);
 out:
   free(block);
   close_ff(&r);

@@ -15,19 +15,22 @@ enum {
 };
 
 /* One reader per format. Same contract as fmt_upload_read, with `lim`
- * already completed (fmt__upload_limits). */
-ts_err fmt__upload_votable(int fd, const fmt_upload_limits *lim, ts_arena *a,
-                           fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
-                           ts_error *err);
-ts_err fmt__upload_csv(int fd, const fmt_upload_limits *lim, ts_arena *a,
-                       fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
-                       ts_error *err);
-ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
-                        fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
-                        ts_error *err);
-ts_err fmt__upload_ecsv(int fd, const fmt_upload_limits *lim, ts_arena *a,
-                        fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
-                        ts_error *err);
+ * already completed (no 0 for max_value_bytes and max_columns). */
+typedef ts_err fmt_up_reader(int fd, const fmt_upload_limits *lim, ts_arena *a,
+                             fmt_upload_table_fn on_table, void *ud, stream_out *out,
+                             uint64_t *rows, ts_error *err);
+fmt_up_reader fmt__upload_votable, fmt__upload_csv, fmt__upload_fits, fmt__upload_ecsv;
+
+/* ---- the table and its rows (upload.c) ------------------------------------
+ * What every reader does around its rows. fmt__up_begin gives the table
+ * to on_table (a refusal without a message gets one) and, when it is
+ * taken, starts the COPY in e; e is zeroed first, so stream_copyenc_free
+ * is safe on it whatever happened. fmt__up_end finishes the COPY when rc
+ * (the rows' outcome) is TS_OK, sets *rows to the rows written, and gives
+ * an encoder's or a sink's error that left err empty a message. */
+ts_err fmt__up_begin(fmt_upload_table_fn on_table, void *ud, const fmt_upload_table *t,
+                     stream_copyenc *e, stream_out *out, ts_error *err);
+ts_err fmt__up_end(stream_copyenc *e, ts_err rc, uint64_t *rows, ts_error *err);
 
 /* ---- values from text ------------------------------------------------------
  * Each parser takes [s, s+n) (not NUL-terminated), ignores blanks around
@@ -82,12 +85,6 @@ ts_err fmt__up_geom_count(const fmt_upload_column *col, uint64_t n, ts_error *er
 /* err = "<where>: <err's own message>", keeping err's code: readers use it
  * to put the location in front of a value's reason. */
 ts_err fmt__up_locate(ts_error *err, const char *fmt, ...) TS_PRINTF(2, 3);
-
-/* max_value_bytes, or its default when the caller gives 0. */
-static inline size_t fmt__up_value_max(const fmt_upload_limits *lim)
-{
-  return lim && lim->max_value_bytes ? lim->max_value_bytes : FMT_UP_VALUE_MAX_DEFAULT;
-}
 
 /* The headers of a FITS file up to its first BINTABLE, checked before
  * cfitsio reads them: printable ASCII only, END within 200 blocks, valid
