@@ -306,25 +306,10 @@ int test_pg_upload_ecsv(void)
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   PGconn *c = ts_test_pg();
   TS_CHECK(c);
-  ts_buf sql;
-  ts_buf_init(&sql, 1 << 16);
-  ts_buf_puts(&sql, "CREATE TEMP TABLE up_ecsv (");
-  for (size_t i = 0; i < r.t.ncols; i++)
-    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", r.t.cols[i].c.name, r.t.cols[i].copy_type);
-  ts_buf_puts(&sql, ")");
-  TS_CHECK(ts_test_exec_ok(c, sql.data));
-  PGresult *res = PQexec(c, "COPY up_ecsv FROM STDIN (FORMAT binary)");
-  TS_CHECK_EQ_INT(PQresultStatus(res), PGRES_COPY_IN);
-  PQclear(res);
-  TS_CHECK_EQ_INT(PQputCopyData(c, r.bytes.data, (int)r.bytes.len), 1);
-  TS_CHECK_EQ_INT(PQputCopyEnd(c, NULL), 1);
-  res = PQgetResult(c);
-  if (PQresultStatus(res) != PGRES_COMMAND_OK)
-    fprintf(stderr, "# COPY: %s", PQerrorMessage(c));
-  TS_CHECK_EQ_INT(PQresultStatus(res), PGRES_COMMAND_OK);
-  PQclear(res);
-  res = PQexec(c, "SELECT count(*), max(u64), max(ts)::text, (SELECT m::text || v::text || s "
-                  "FROM up_ecsv WHERE b) FROM up_ecsv");
+  TS_CHECK(up_pg_load(c, "up_ecsv", &r));
+  PGresult *res =
+      PQexec(c, "SELECT count(*), max(u64), max(ts)::text, (SELECT m::text || v::text || s "
+                "FROM up_ecsv WHERE b) FROM up_ecsv");
   TS_CHECK_EQ_INT(PQresultStatus(res), PGRES_TUPLES_OK);
   TS_CHECK_STREQ(PQgetvalue(res, 0, 0), "3");
   TS_CHECK_STREQ(PQgetvalue(res, 0, 1), "9223372036854775807");
@@ -332,7 +317,6 @@ int test_pg_upload_ecsv(void)
   TS_CHECK_STREQ(PQgetvalue(res, 0, 3), "{1,2,3,4,5,6}{0.5,NULL,NaN,-Infinity}a, \"quoted\"\nline");
   PQclear(res);
   PQfinish(c);
-  ts_buf_free(&sql);
   up_free(&r);
   return 0;
 }

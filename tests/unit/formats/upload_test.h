@@ -10,6 +10,7 @@
 #include "formats/formats.h"
 #include "formats/upload.h"
 #include "ts_test.h"
+#include "ts_test_pg.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -213,6 +214,41 @@ static inline int up_elem(const stream_value *v, int64_t i, stream_value *el, in
     if (!stream_array_next(&it, el))
       return 0;
   return 1;
+}
+
+/* "CREATE TEMP TABLE name (...)" of t's columns and COPY types on c: 1
+ * when it succeeded. */
+static inline int up_pg_create(PGconn *c, const char *name, const fmt_upload_table *t)
+{
+  ts_buf sql;
+  ts_buf_init(&sql, 1 << 16);
+  ts_buf_printf(&sql, "CREATE TEMP TABLE %s (", name);
+  for (size_t i = 0; i < t->ncols; i++)
+    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", t->cols[i].c.name, t->cols[i].copy_type);
+  ts_buf_puts(&sql, ")");
+  int ok = ts_test_exec_ok(c, sql.data);
+  ts_buf_free(&sql);
+  return ok;
+}
+
+/* r's table made on c as `name` and its COPY bytes loaded: 1 when
+ * PostgreSQL took them. */
+static inline int up_pg_load(PGconn *c, const char *name, const up_result *r)
+{
+  char copy[128];
+  snprintf(copy, sizeof copy, "COPY %s FROM STDIN (FORMAT binary)", name);
+  if (!up_pg_create(c, name, &r->t))
+    return 0;
+  PGresult *res = PQexec(c, copy);
+  int ok = PQresultStatus(res) == PGRES_COPY_IN;
+  PQclear(res);
+  ok = ok && PQputCopyData(c, r->bytes.data, (int)r->bytes.len) == 1 && PQputCopyEnd(c, NULL) == 1;
+  res = PQgetResult(c);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    fprintf(stderr, "# COPY: %s", PQerrorMessage(c));
+  ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+  PQclear(res);
+  return ok;
 }
 
 /* Runs python code with Debian's python3 (astropy); 0 when it succeeded. */
