@@ -178,27 +178,7 @@ int test_upload_fits_tforms(void)
 /* tapserve's FITS output read back gives the COPY bytes it was made from. */
 int test_upload_fits_roundtrip(void)
 {
-  enum { ROWS = 2000 };
-  ts_buf in, doc;
-  up_result r;
-  ts_buf_init(&in, TS_TEST_BUF_MAX);
-  ts_buf_init(&doc, TS_TEST_BUF_MAX);
-  TS_CHECK_EQ_INT(up_sample(&in, ROWS, 0), TS_OK);
-  TS_CHECK(up_sample_encode("fits", &in, ROWS, &doc) == 0);
-  up_run(FMT_UPLOAD_FITS, up_tmpfd(doc.data, doc.len), NULL, &r);
-  if (r.rc)
-    fprintf(stderr, "# %s\n", r.err.msg);
-  TS_CHECK_EQ_INT(r.rc, TS_OK);
-  TS_CHECK_EQ_INT(r.rows, ROWS);
-  TS_CHECK_STREQ(r.t.cols[7].copy_type, "timestamp");
-  TS_CHECK_STREQ(r.t.cols[5].c.ucd, "pos.eq.ra");
-  TS_CHECK_STREQ(r.t.cols[5].c.unit, "deg");
-  TS_CHECK_STREQ(r.t.cols[5].c.description, "a double, described");
-  TS_CHECK(up_same_bytes(&in, &r.bytes));
-  up_free(&r);
-  ts_buf_free(&in);
-  ts_buf_free(&doc);
-  return 0;
+  return up_sample_roundtrip("fits", FMT_UPLOAD_FITS, 2000, 0);
 }
 
 /* Files written by astropy: masked integers (TNULL), unsigned types
@@ -312,6 +292,16 @@ static int64_t data_start(const ts_buf *b)
   return st ? -1 : data;
 }
 
+/* b = a copy of good; the byte `off` bytes into its data, NULL when the
+ * data cannot be found. */
+static uint8_t *data_at(ts_buf *b, const ts_buf *good, int64_t off)
+{
+  ts_buf_reset(b);
+  ts_buf_append(b, good->data, good->len);
+  int64_t data = data_start(b);
+  return data > 0 ? (uint8_t *)b->data + data + off : NULL;
+}
+
 static ts_err read_bytes(const ts_buf *b, const fmt_upload_limits *lim, up_result *r)
 {
   up_run(FMT_UPLOAD_FITS, up_tmpfd(b->data, b->len), lim, r);
@@ -388,40 +378,25 @@ int test_upload_fits_hostile(void)
   }
   /* a variable-length descriptor pointing past the heap (column 11, 1PJ,
    * row 1: its offset word) */
-  ts_buf_reset(&b);
-  ts_buf_append(&b, good.data, good.len);
-  {
-    int64_t data = data_start(&b);
-    TS_CHECK(data > 0);
-    /* offsets: L1 X1 B1 I2 J4 K8 E4 D8 10A 6D=48 -> 1PJ at 87 */
-    uint8_t *desc = (uint8_t *)b.data + data + 87;
-    desc[4] = 0x7f;
-  }
+  /* offsets: L1 X1 B1 I2 J4 K8 E4 D8 10A 6D=48 -> 1PJ at 87 */
+  uint8_t *p = data_at(&b, &good, 87);
+  TS_CHECK(p);
+  p[4] = 0x7f;
   TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
   TS_CHECK(strstr(r.err.msg, "heap"));
   up_free(&r);
   /* character data that is not UTF-8 (column 9, 10A, row 1, at 29) */
-  ts_buf_reset(&b);
-  ts_buf_append(&b, good.data, good.len);
-  {
-    int64_t data = data_start(&b);
-    TS_CHECK(data > 0);
-    TS_CHECK(memcmp(b.data + data + 29, "hello", 5) == 0);
-    b.data[data + 30] = (char)0xff;
-  }
+  p = data_at(&b, &good, 29);
+  TS_CHECK(p && memcmp(p, "hello", 5) == 0);
+  p[1] = 0xff;
   TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
   TS_CHECK(strstr(r.err.msg, "column 9 (a), row 1: character data is neither ASCII nor UTF-8"));
   up_free(&r);
   /* an unsigned 64-bit value above 2^63-1 (column 17, 1W, row 1) */
-  ts_buf_reset(&b);
-  ts_buf_append(&b, good.data, good.len);
-  {
-    int64_t data = data_start(&b);
-    TS_CHECK(data > 0);
-    /* ... 1PJ 8, 1QD 16, U 2, V 4, S 1, I 2 -> 1W at 120 */
-    uint8_t *w = (uint8_t *)b.data + data + 120;
-    memset(w, 0x7f, 8); /* stored 2^63-1-ish + 2^63 */
-  }
+  /* ... 1PJ 8, 1QD 16, U 2, V 4, S 1, I 2 -> 1W at 120 */
+  p = data_at(&b, &good, 120);
+  TS_CHECK(p);
+  memset(p, 0x7f, 8); /* stored 2^63-1-ish + 2^63 */
   TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
   TS_CHECK(strstr(r.err.msg, "u64"));
   up_free(&r);

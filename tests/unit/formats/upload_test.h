@@ -187,6 +187,23 @@ static inline const stream_value *up_val(const up_result *r, size_t row, size_t 
   return &stream_batch_row(&r->b, row)[col];
 }
 
+/* [doc, doc+len) read as f must fail with `code` and a message holding
+ * `words` (any message when NULL); with `no_table`, before on_table. 1
+ * when it does, else says what came instead. */
+static inline int up_refused(fmt_upload_format f, const char *doc, size_t len,
+                             const fmt_upload_limits *lim, ts_err code, const char *words,
+                             int no_table)
+{
+  up_result r;
+  up_run(f, up_tmpfd(doc, len), lim, &r);
+  int ok = r.rc == code && (!words || strstr(r.err.msg, words)) && (!no_table || !r.tables);
+  if (!ok)
+    fprintf(stderr, "# got %s \"%s\" (%d tables), expected %s with \"%s\"\n", ts_err_name(r.rc),
+            r.err.msg, r.tables, ts_err_name(code), words ? words : "");
+  up_free(&r);
+  return ok;
+}
+
 /* The index of the column named `name`, or -1. */
 static inline int up_col_index(const up_result *r, const char *name)
 {
@@ -423,6 +440,34 @@ static inline int up_same_bytes(const ts_buf *a, const ts_buf *b)
   if (i == n && a->len == b->len)
     return 1;
   fprintf(stderr, "# COPY bytes differ at %zu (lengths %zu and %zu)\n", i, a->len, b->len);
+  return 0;
+}
+
+/* The sample (up_sample) written by tapserve's encoder `fmt` and read
+ * back as f gives the COPY bytes it was made from, its types and its
+ * column metadata: 0 when it does. */
+static inline int up_sample_roundtrip(const char *fmt, fmt_upload_format f, int rows,
+                                      int null_arrays)
+{
+  ts_buf in, doc;
+  up_result r;
+  ts_buf_init(&in, TS_TEST_BUF_MAX);
+  ts_buf_init(&doc, TS_TEST_BUF_MAX);
+  TS_CHECK_EQ_INT(up_sample(&in, rows, null_arrays), TS_OK);
+  TS_CHECK(up_sample_encode(fmt, &in, rows, &doc) == 0);
+  up_run(f, up_tmpfd(doc.data, doc.len), NULL, &r);
+  if (r.rc)
+    fprintf(stderr, "# %s\n", r.err.msg);
+  TS_CHECK_EQ_INT(r.rc, TS_OK);
+  TS_CHECK_EQ_INT(r.rows, rows);
+  TS_CHECK_STREQ(r.t.cols[7].copy_type, "timestamp");
+  TS_CHECK_STREQ(r.t.cols[5].c.ucd, "pos.eq.ra");
+  TS_CHECK_STREQ(r.t.cols[5].c.unit, "deg");
+  TS_CHECK_STREQ(r.t.cols[5].c.description, "a double, described");
+  TS_CHECK(up_same_bytes(&in, &r.bytes));
+  up_free(&r);
+  ts_buf_free(&in);
+  ts_buf_free(&doc);
   return 0;
 }
 
