@@ -110,6 +110,34 @@ fmt_upload_format fmt_upload_sniff(const uint8_t *head, size_t n, const char *co
   return FMT_UPLOAD_CSV;
 }
 
+int64_t fmt__up_be_int(const uint8_t *p, int size)
+{
+  switch (size) {
+  case 1:
+    return p[0];
+  case 2:
+    return (int16_t)stream_be16(p);
+  case 4:
+    return (int32_t)stream_be32(p);
+  default:
+    return (int64_t)stream_be64(p);
+  }
+}
+
+double fmt__up_be_float(const uint8_t *p, int size)
+{
+  if (size == 4) {
+    uint32_t u = stream_be32(p);
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+  }
+  uint64_t u = stream_be64(p);
+  double d;
+  memcpy(&d, &u, 8);
+  return d;
+}
+
 ts_err fmt__up_begin(fmt_upload_table_fn on_table, void *ud, const fmt_upload_table *t,
                      stream_copyenc *e, stream_out *out, ts_error *err)
 {

@@ -96,21 +96,8 @@ static ts_err cfitsio_fail(freader *r, int st, const char *what)
   return ts_fail(r->err, TS_EINVAL, 0, "FITS: %s: %s", what, msg);
 }
 
-/* A string keyword (KEY_NO_EXIST is no error): 1 when present. */
-static int key_str(freader *r, const char *root, int n, char *val, int *st)
-{
-  char name[FLEN_KEYWORD];
-  snprintf(name, sizeof name, "%s%d", root, n);
-  if (*st)
-    return 0;
-  fits_read_key(r->ff, TSTRING, name, val, NULL, st);
-  if (*st == KEY_NO_EXIST || *st == VALUE_UNDEFINED) {
-    *st = 0;
-    return 0;
-  }
-  return !*st;
-}
-
+/* Keyword root (root<n> when n > 0) of `type` into val; KEY_NO_EXIST is
+ * no error: 1 when present. */
 static int key_num(freader *r, const char *root, int n, int type, void *val, int *st)
 {
   char name[FLEN_KEYWORD];
@@ -126,6 +113,12 @@ static int key_num(freader *r, const char *root, int n, int type, void *val, int
     return 0;
   }
   return !*st;
+}
+
+/* A string keyword root<n> (FLEN_VALUE bytes at val): 1 when present. */
+static int key_str(freader *r, const char *root, int n, char *val, int *st)
+{
+  return key_num(r, root, n, TSTRING, val, st);
 }
 
 static const char *arena_key(ts_arena *a, const char *v)
@@ -334,34 +327,6 @@ static ts_err describe(freader *r, ts_arena *a, fcol *f, int *st)
 
 /* ---- values ------------------------------------------------------------ */
 
-static int64_t raw_int(char code, const uint8_t *p)
-{
-  switch (code) {
-  case 'B':
-    return p[0];
-  case 'I':
-    return (int16_t)stream_be16(p);
-  case 'J':
-    return (int32_t)stream_be32(p);
-  default:
-    return (int64_t)stream_be64(p);
-  }
-}
-
-static double raw_float(char code, const uint8_t *p)
-{
-  if (code == 'E') {
-    uint32_t u = stream_be32(p);
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-  }
-  uint64_t u = stream_be64(p);
-  double d;
-  memcpy(&d, &u, 8);
-  return d;
-}
-
 /* Element i of a numeric or logical column whose data start at p. */
 static ts_err put_elem(freader *r, const fcol *f, const uint8_t *p, int64_t i, int64_t row)
 {
@@ -379,13 +344,15 @@ static ts_err put_elem(freader *r, const fcol *f, const uint8_t *p, int64_t i, i
     return stream_copyenc_bool(e, p[i / 8] >> (7 - i % 8) & 1);
   case 'E':
   case 'D': {
-    double d = raw_float(f->code, p + i * elem_size(f->code));
+    int sz = elem_size(f->code);
+    double d = fmt__up_be_float(p + i * sz, sz);
     if (isnan(d))
       return stream_copyenc_null(e);
     return fmt__up_put_f64(e, f->col, f->scaled ? d * f->tscal + f->tzero : d, r->err);
   }
   default: {
-    int64_t v = raw_int(f->code, p + i * elem_size(f->code));
+    int sz = elem_size(f->code);
+    int64_t v = fmt__up_be_int(p + i * sz, sz);
     if (f->has_null && v == f->tnull)
       return stream_copyenc_null(e);
     if (f->scaled)

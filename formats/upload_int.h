@@ -32,6 +32,11 @@ ts_err fmt__up_begin(fmt_upload_table_fn on_table, void *ud, const fmt_upload_ta
                      stream_copyenc *e, stream_out *out, ts_error *err);
 ts_err fmt__up_end(stream_copyenc *e, ts_err rc, uint64_t *rows, ts_error *err);
 
+/* The binary numbers of FITS and VOTable BINARY/BINARY2, big-endian: an
+ * integer of 1 (unsigned), 2, 4 or 8 bytes, an IEEE float of 4 or 8. */
+int64_t fmt__up_be_int(const uint8_t *p, int size);
+double fmt__up_be_float(const uint8_t *p, int size);
+
 /* ---- values from text ------------------------------------------------------
  * Each parser takes [s, s+n) (not NUL-terminated), ignores blanks around
  * the value, and returns TS_EINVAL with a short reason in err (no
