@@ -147,32 +147,22 @@ int test_upload_ecsv_roundtrip(void)
  * !!omap meta, masked values, unsigned and array columns). */
 int test_upload_ecsv_astropy(void)
 {
-  char dir[] = "/tmp/ts-ecsv-astropy-XXXXXX", path[64], code[2048];
-  TS_CHECK(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/t.ecsv", dir);
-  snprintf(code, sizeof code,
-           "import numpy as np\n"
-           "from astropy.table import Table, MaskedColumn\n"
-           "t = Table()\n"
-           "t['a'] = MaskedColumn([1, 2, 3], mask=[0, 1, 0], dtype='int64', unit='deg',\n"
-           "                      description='a long description ' * 6)\n"
-           "t['a'].meta['ucd'] = 'pos.eq.ra'\n"
-           "t['s'] = ['x', 'y z', '\"q\"']\n"
-           "t['v'] = np.array([[1., 2., 3.]] * 3)\n"
-           "t['f'] = np.array([1.5, np.nan, 3], dtype='float32')\n"
-           "t['b'] = [True, False, True]\n"
-           "t['u'] = np.array([1, 2, 65535], dtype='uint16')\n"
-           "t['w'] = np.array([[1, 2], [3, 4], [5, 2**63 - 1]], dtype='uint64')\n"
-           "t.meta['name'] = 'tab'\n"
-           "t.write('%s', overwrite=True)\n",
-           path);
-  TS_CHECK(up_python(code) == 0);
   up_result r;
-  up_run_file(FMT_UPLOAD_ECSV, path, NULL, &r);
-  unlink(path);
-  rmdir(dir);
-  if (r.rc)
-    fprintf(stderr, "# %s\n", r.err.msg);
+  up_astropy("import numpy as np\n"
+             "from astropy.table import Table, MaskedColumn\n"
+             "t = Table()\n"
+             "t['a'] = MaskedColumn([1, 2, 3], mask=[0, 1, 0], dtype='int64', unit='deg',\n"
+             "                      description='a long description ' * 6)\n"
+             "t['a'].meta['ucd'] = 'pos.eq.ra'\n"
+             "t['s'] = ['x', 'y z', '\"q\"']\n"
+             "t['v'] = np.array([[1., 2., 3.]] * 3)\n"
+             "t['f'] = np.array([1.5, np.nan, 3], dtype='float32')\n"
+             "t['b'] = [True, False, True]\n"
+             "t['u'] = np.array([1, 2, 65535], dtype='uint16')\n"
+             "t['w'] = np.array([[1, 2], [3, 4], [5, 2**63 - 1]], dtype='uint64')\n"
+             "t.meta['name'] = 'tab'\n"
+             "t.write(path, overwrite=True)\n",
+             "ecsv", FMT_UPLOAD_ECSV, &r);
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   TS_CHECK_EQ_INT(r.rows, 3);
   TS_CHECK_EQ_INT(r.t.ncols, 7);

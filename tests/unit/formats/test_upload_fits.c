@@ -185,35 +185,25 @@ int test_upload_fits_roundtrip(void)
  * (TZERO), NaN, strings, a 2-D column (TDIM) and variable-length arrays. */
 int test_upload_fits_astropy(void)
 {
-  char dir[] = "/tmp/ts-fits-astropy-XXXXXX", path[64], code[2048];
-  TS_CHECK(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/t.fits", dir);
-  snprintf(code, sizeof code,
-           "import numpy as np\n"
-           "from astropy.table import Table, MaskedColumn\n"
-           "t = Table()\n"
-           "t['id'] = MaskedColumn([1, 2, 3], mask=[0, 1, 0], dtype='int64')\n"
-           "t['ra'] = np.array([10.5, np.nan, -1.25])\n"
-           "t['ra'].unit = 'deg'\n"
-           "t['u16'] = np.array([1, 2, 65535], dtype='uint16')\n"
-           "t['u64'] = np.array([0, 5, 2**63 - 1], dtype='uint64')\n"
-           "t['name'] = ['alpha', 'b', '']\n"
-           "t['m'] = np.arange(18, dtype='int32').reshape(3, 2, 3)\n"
-           "t['flag'] = [True, False, True]\n"
-           "from astropy.io import fits\n"
-           "h = fits.table_to_hdu(t)\n"
-           "v = fits.Column(name='v', format='PD()', array=np.array([np.array([1.0, 2.0]), "
-           "np.array([3.0]), np.array([])], dtype=object))\n"
-           "fits.BinTableHDU.from_columns(h.columns + fits.ColDefs([v]), "
-           "header=h.header).writeto('%s', overwrite=True)\n",
-           path);
-  TS_CHECK(up_python(code) == 0);
   up_result r;
-  up_run_file(FMT_UPLOAD_FITS, path, NULL, &r);
-  unlink(path);
-  rmdir(dir);
-  if (r.rc)
-    fprintf(stderr, "# %s\n", r.err.msg);
+  up_astropy("import numpy as np\n"
+             "from astropy.table import Table, MaskedColumn\n"
+             "t = Table()\n"
+             "t['id'] = MaskedColumn([1, 2, 3], mask=[0, 1, 0], dtype='int64')\n"
+             "t['ra'] = np.array([10.5, np.nan, -1.25])\n"
+             "t['ra'].unit = 'deg'\n"
+             "t['u16'] = np.array([1, 2, 65535], dtype='uint16')\n"
+             "t['u64'] = np.array([0, 5, 2**63 - 1], dtype='uint64')\n"
+             "t['name'] = ['alpha', 'b', '']\n"
+             "t['m'] = np.arange(18, dtype='int32').reshape(3, 2, 3)\n"
+             "t['flag'] = [True, False, True]\n"
+             "from astropy.io import fits\n"
+             "h = fits.table_to_hdu(t)\n"
+             "v = fits.Column(name='v', format='PD()', array=np.array([np.array([1.0, 2.0]), "
+             "np.array([3.0]), np.array([])], dtype=object))\n"
+             "fits.BinTableHDU.from_columns(h.columns + fits.ColDefs([v]), "
+             "header=h.header).writeto(path, overwrite=True)\n",
+             "fits", FMT_UPLOAD_FITS, &r);
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   TS_CHECK_EQ_INT(r.rows, 3);
   int id = up_col_index(&r, "id"), ra = up_col_index(&r, "ra"), u16 = up_col_index(&r, "u16"),

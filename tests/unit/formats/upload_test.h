@@ -285,6 +285,30 @@ static inline int up_python(const char *code)
   return rc;
 }
 
+/* Writes a table with astropy (`script`: python that writes the file
+ * named by its variable `path`, ending in .suffix) and reads it as f into
+ * r; r->rc is TS_EIO when python failed. */
+static inline void up_astropy(const char *script, const char *suffix, fmt_upload_format f,
+                              up_result *r)
+{
+  char dir[] = "/tmp/ts-astropy-XXXXXX", path[64];
+  ts_buf code;
+  memset(r, 0, sizeof *r);
+  r->rc = TS_EIO;
+  if (!mkdtemp(dir))
+    return;
+  snprintf(path, sizeof path, "%s/t.%s", dir, suffix);
+  ts_buf_init(&code, 1 << 16);
+  ts_buf_printf(&code, "path = '%s'\n%s", path, script);
+  if (up_python(code.data) == 0)
+    up_run_file(f, path, NULL, r);
+  ts_buf_free(&code);
+  unlink(path);
+  rmdir(dir);
+  if (r->rc)
+    fprintf(stderr, "# %s\n", r->rc == TS_EIO && !r->err.msg[0] ? "python failed" : r->err.msg);
+}
+
 /* Bytes in VOTable's binary form, and their base64 (76-column lines). */
 typedef struct up_bin {
   uint8_t b[1 << 16];
