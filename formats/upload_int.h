@@ -81,7 +81,8 @@ ts_err fmt__up_put_text(stream_copyenc *e, const fmt_upload_column *col, const f
  * TS_EINVAL with a reason when it does not fit the type. */
 ts_err fmt__up_put_i64(stream_copyenc *e, const fmt_upload_column *col, int64_t v, ts_error *err);
 ts_err fmt__up_put_f64(stream_copyenc *e, const fmt_upload_column *col, double v, ts_error *err);
-/* The element type OID of an array column (its scalar type). */
+/* The element type OID of an array column (its scalar type), from the
+ * table of upload_types.c. */
 uint32_t fmt__up_elem_oid(stream_kind k);
 /* TS_EINVAL with a reason unless n values fit a geometry column (any n
  * for other columns). */
