@@ -110,6 +110,61 @@ fmt_upload_format fmt_upload_sniff(const uint8_t *head, size_t n, const char *co
   return FMT_UPLOAD_CSV;
 }
 
+int64_t fmt__up_be_int(const uint8_t *p, int size)
+{
+  switch (size) {
+  case 1:
+    return p[0];
+  case 2:
+    return (int16_t)stream_be16(p);
+  case 4:
+    return (int32_t)stream_be32(p);
+  default:
+    return (int64_t)stream_be64(p);
+  }
+}
+
+double fmt__up_be_float(const uint8_t *p, int size)
+{
+  if (size == 4) {
+    uint32_t u = stream_be32(p);
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+  }
+  uint64_t u = stream_be64(p);
+  double d;
+  memcpy(&d, &u, 8);
+  return d;
+}
+
+ts_err fmt__up_begin(fmt_upload_table_fn on_table, void *ud, const fmt_upload_table *t,
+                     stream_copyenc *e, stream_out *out, ts_error *err)
+{
+  memset(e, 0, sizeof *e);
+  ts_err rc = on_table(ud, t, err);
+  if (rc) {
+    if (err->code == TS_OK)
+      ts_fail(err, rc, 0, "the upload table was refused");
+    return rc;
+  }
+  rc = stream_copyenc_init(e, out, t->ncols);
+  if (rc && err->code == TS_OK)
+    ts_fail(err, rc, 0, "cannot begin writing the rows of %zu columns (%s)", t->ncols,
+            ts_err_text(rc));
+  return rc;
+}
+
+ts_err fmt__up_end(stream_copyenc *e, ts_err rc, uint64_t *rows, ts_error *err)
+{
+  if (!rc)
+    rc = stream_copyenc_finish(e);
+  if (rc && err->code == TS_OK)
+    ts_fail(err, rc, 0, "cannot write the rows (%s)", ts_err_text(rc));
+  *rows = e->rows;
+  return rc;
+}
+
 ts_err fmt_upload_read(int fd, fmt_upload_format f, const fmt_upload_limits *lim, ts_arena *a,
                        fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
                        ts_error *err)

@@ -21,7 +21,7 @@
  * dimension makes it "*"); subtype json stays text. meta.ucd, meta.utype
  * and meta.xtype (tapserve writes the last two) are kept; an xtype
  * timestamp column is read as ISO 8601. An empty field is NULL. */
-#include "formats/upload_rd.h"
+#include "formats/upload_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -615,18 +615,13 @@ ts_err fmt__upload_ecsv(int fd, const fmt_upload_limits *lim, ts_arena *a,
                         fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
                         ts_error *err)
 {
-  static const fmt_upload_limits none;
-  ecsv x = {.a = a, .err = err, .lim = lim ? lim : &none, .delim = ' '};
-  size_t vmax = fmt__up_value_max(x.lim);
-  x.vmax = vmax;
+  ecsv x = {.a = a, .err = err, .lim = lim, .delim = ' ', .vmax = lim->max_value_bytes};
+  size_t vmax = x.vmax;
   int got;
-  *rows = 0;
-  ts_error_clear(err);
-  memset(&x.enc, 0, sizeof x.enc);
   ts_buf_init(&x.line, ECSV_HEADER_MAX);
   ts_buf_init(&x.flat, vmax);
   /* a record holds values of up to vmax bytes each, and header lines */
-  ts_err rc = fmt__textin_init(&x.in, fd, vmax + ECSV_RECORD_EXTRA, 1600);
+  ts_err rc = fmt__textin_init(&x.in, fd, vmax + ECSV_RECORD_EXTRA, lim->max_columns);
   if (rc) {
     rc = ts_fail(err, rc, 0, "ECSV: out of memory");
     goto out;
@@ -645,10 +640,7 @@ ts_err fmt__upload_ecsv(int fd, const fmt_upload_limits *lim, ts_arena *a,
     goto out;
   t->ncols = x.ncols;
   t->cols = cols;
-  rc = on_table(ud, t, err);
-  if (rc)
-    goto out;
-  rc = stream_copyenc_init(&x.enc, out, x.ncols);
+  rc = fmt__up_begin(on_table, ud, t, &x.enc, out, err);
   while (!rc) {
     rc = fmt__textin_record(&x.in, x.delim, &got, err);
     if (rc)
@@ -662,13 +654,7 @@ ts_err fmt__upload_ecsv(int fd, const fmt_upload_limits *lim, ts_arena *a,
     }
     rc = put_row(&x);
   }
-  if (!rc)
-    rc = stream_copyenc_finish(&x.enc);
-  if (!rc)
-    *rows = x.enc.rows;
-  else if (err->code != rc)
-    ts_fail(err, rc, 0, "ECSV line %llu: writing the row failed (%s)",
-            (unsigned long long)x.in.line, ts_err_text(rc));
+  rc = fmt__up_end(&x.enc, rc, rows, err);
 out:
   stream_copyenc_free(&x.enc);
   fmt__textin_free(&x.in);

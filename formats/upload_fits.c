@@ -24,7 +24,7 @@
  *   and TCOMMn as description; EXTNAME is the table's name. Text written
  *   by tapserve's own encoder with \uXXXX escapes (it says so in a COMMENT)
  *   is unescaped. C and M (complex) are refused, naming the column. */
-#include "formats/upload_rd.h"
+#include "formats/upload_int.h"
 
 #include <errno.h>
 #include <fitsio.h>
@@ -96,21 +96,8 @@ static ts_err cfitsio_fail(freader *r, int st, const char *what)
   return ts_fail(r->err, TS_EINVAL, 0, "FITS: %s: %s", what, msg);
 }
 
-/* A string keyword (KEY_NO_EXIST is no error): 1 when present. */
-static int key_str(freader *r, const char *root, int n, char *val, int *st)
-{
-  char name[FLEN_KEYWORD];
-  snprintf(name, sizeof name, "%s%d", root, n);
-  if (*st)
-    return 0;
-  fits_read_key(r->ff, TSTRING, name, val, NULL, st);
-  if (*st == KEY_NO_EXIST || *st == VALUE_UNDEFINED) {
-    *st = 0;
-    return 0;
-  }
-  return !*st;
-}
-
+/* Keyword root (root<n> when n > 0) of `type` into val; KEY_NO_EXIST is
+ * no error: 1 when present. */
 static int key_num(freader *r, const char *root, int n, int type, void *val, int *st)
 {
   char name[FLEN_KEYWORD];
@@ -126,6 +113,12 @@ static int key_num(freader *r, const char *root, int n, int type, void *val, int
     return 0;
   }
   return !*st;
+}
+
+/* A string keyword root<n> (FLEN_VALUE bytes at val): 1 when present. */
+static int key_str(freader *r, const char *root, int n, char *val, int *st)
+{
+  return key_num(r, root, n, TSTRING, val, st);
 }
 
 static const char *arena_key(ts_arena *a, const char *v)
@@ -334,58 +327,10 @@ static ts_err describe(freader *r, ts_arena *a, fcol *f, int *st)
 
 /* ---- values ------------------------------------------------------------ */
 
-static int64_t raw_int(char code, const uint8_t *p)
-{
-  switch (code) {
-  case 'B':
-    return p[0];
-  case 'I':
-    return (int16_t)stream_be16(p);
-  case 'J':
-    return (int32_t)stream_be32(p);
-  default:
-    return (int64_t)stream_be64(p);
-  }
-}
-
-static double raw_float(char code, const uint8_t *p)
-{
-  if (code == 'E') {
-    uint32_t u = stream_be32(p);
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-  }
-  uint64_t u = stream_be64(p);
-  double d;
-  memcpy(&d, &u, 8);
-  return d;
-}
-
-static ts_err put_int(stream_copyenc *e, stream_kind k, int64_t v)
-{
-  switch (k) {
-  case STREAM_INT2:
-    return stream_copyenc_int2(e, (int16_t)v);
-  case STREAM_INT4:
-    return stream_copyenc_int4(e, (int32_t)v);
-  case STREAM_FLOAT8:
-    return stream_copyenc_float8(e, (double)v);
-  default:
-    return stream_copyenc_int8(e, v);
-  }
-}
-
-static ts_err put_float(stream_copyenc *e, stream_kind k, double d)
-{
-  return k == STREAM_FLOAT4 ? stream_copyenc_float4(e, (float)d) : stream_copyenc_float8(e, d);
-}
-
 /* Element i of a numeric or logical column whose data start at p. */
 static ts_err put_elem(freader *r, const fcol *f, const uint8_t *p, int64_t i, int64_t row)
 {
   stream_copyenc *e = &r->enc;
-  stream_kind k = f->col->c.kind;
   switch (f->code) {
   case 'L':
     if (p[i] == 0)
@@ -399,17 +344,19 @@ static ts_err put_elem(freader *r, const fcol *f, const uint8_t *p, int64_t i, i
     return stream_copyenc_bool(e, p[i / 8] >> (7 - i % 8) & 1);
   case 'E':
   case 'D': {
-    double d = raw_float(f->code, p + i * elem_size(f->code));
+    int sz = elem_size(f->code);
+    double d = fmt__up_be_float(p + i * sz, sz);
     if (isnan(d))
       return stream_copyenc_null(e);
-    return put_float(e, k, f->scaled ? d * f->tscal + f->tzero : d);
+    return fmt__up_put_f64(e, f->col, f->scaled ? d * f->tscal + f->tzero : d, r->err);
   }
   default: {
-    int64_t v = raw_int(f->code, p + i * elem_size(f->code));
+    int sz = elem_size(f->code);
+    int64_t v = fmt__up_be_int(p + i * sz, sz);
     if (f->has_null && v == f->tnull)
       return stream_copyenc_null(e);
     if (f->scaled)
-      return put_float(e, k, (double)v * f->tscal + f->tzero);
+      return fmt__up_put_f64(e, f->col, (double)v * f->tscal + f->tzero, r->err);
     if (f->u64) {
       if (v >= 0) /* stored v + 2^63 > 2^63 - 1 */
         return ts_fail(r->err, TS_EINVAL, 0,
@@ -422,7 +369,7 @@ static ts_err put_elem(freader *r, const fcol *f, const uint8_t *p, int64_t i, i
                      "FITS: column %d (%s), row %lld: value with TZERO%d does not fit in a bigint",
                      f->n, f->col->c.name, (long long)row, f->n);
     }
-    return put_int(e, k, v);
+    return fmt__up_put_i64(e, f->col, v, r->err);
   }
   }
 }
@@ -662,18 +609,14 @@ ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
                         fmt_upload_table_fn on_table, void *ud, stream_out *out, uint64_t *rows,
                         ts_error *err)
 {
-  static const fmt_upload_limits none;
-  freader r = {.fd = fd, .lim = lim ? lim : &none, .err = err};
+  freader r = {.fd = fd, .lim = lim, .err = err};
   uint8_t head[80], *block = NULL;
   struct stat sb;
   ts_err rc = TS_OK;
   int st = 0;
-  *rows = 0;
-  r.value_max = fmt__up_value_max(r.lim);
+  r.value_max = lim->max_value_bytes;
   ts_buf_init(&r.heap, r.value_max);
   ts_buf_init(&r.text, r.value_max);
-  ts_error_clear(err);
-  memset(&r.enc, 0, sizeof r.enc);
   /* cfitsio is handed only what looks like FITS: a regular file that
    * starts with the SIMPLE card and holds at least one header block. */
   if (fstat(fd, &sb) || !S_ISREG(sb.st_mode))
@@ -728,14 +671,9 @@ ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
   r.escapes = has_escape_comment(&r);
   t->ncols = r.ncols;
   t->cols = cols;
-  rc = on_table(ud, t, err);
+  rc = fmt__up_begin(on_table, ud, t, &r.enc, out, err);
   if (rc)
     goto out;
-  rc = stream_copyenc_init(&r.enc, out, r.ncols);
-  if (rc) {
-    rc = ts_fail(err, rc, 0, "FITS: %zu columns cannot be loaded", r.ncols);
-    goto out;
-  }
   int64_t per = r.naxis1 > 0 && r.naxis1 < FITS_BLOCK ? FITS_BLOCK / r.naxis1 : 1;
   block = malloc((size_t)(r.naxis1 > 0 ? r.naxis1 : 1) * (size_t)per);
   if (!block) {
@@ -753,12 +691,7 @@ ts_err fmt__upload_fits(int fd, const fmt_upload_limits *lim, ts_arena *a,
     for (int64_t i = 0; i < n && !rc; i++)
       rc = put_row(&r, block + i * r.naxis1, row + i);
   }
-  if (!rc)
-    rc = stream_copyenc_finish(&r.enc);
-  if (!rc)
-    *rows = r.enc.rows;
-  else if (err->code != rc) /* the encoder's or the sink's own error */
-    ts_fail(err, rc, 0, "FITS: writing the rows failed (%s)", ts_err_text(rc));
+  rc = fmt__up_end(&r.enc, rc, rows, err);
 out:
   free(block);
   close_ff(&r);

@@ -3,7 +3,7 @@
  * fmt__fits_prescan in upload_rd.h). cfitsio allocates per TFIELDS and
  * trusts NAXISn, PCOUNT and GCOUNT when it moves between HDUs; a fuzzed
  * TFIELDS made it ask for exabytes. */
-#include "formats/upload_rd.h"
+#include "formats/upload_int.h"
 
 #include <unistd.h>
 

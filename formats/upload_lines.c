@@ -1,6 +1,6 @@
-/* formats/upload_lines.c: lines and CSV records from an fd, for the
- * line-oriented upload readers (formats/upload_rd.h). */
-#include "formats/upload_rd.h"
+/* formats/upload_lines.c: lines and CSV records from an fd, the one
+ * record reader of the CSV and ECSV upload readers (formats/upload_int.h). */
+#include "formats/upload_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@ ts_err fmt__textin_init(fmt_textin *t, int fd, size_t max, size_t max_fields)
 {
   memset(t, 0, sizeof *t);
   t->fd = fd;
-  t->max_fields = max_fields ? max_fields : 1600;
+  t->max_fields = max_fields ? max_fields : FMT_UP_COLUMNS_MAX;
   ts_buf_init(&t->rec, max);
   t->buf = malloc(TEXTIN_BUF);
   t->cap = TEXTIN_BUF;
@@ -26,6 +26,16 @@ void fmt__textin_free(fmt_textin *t)
   ts_buf_free(&t->rec);
   t->buf = NULL;
   t->fields = NULL;
+}
+
+void fmt__textin_rewind(fmt_textin *t)
+{
+  t->off = 0;
+  t->pos = t->len = 0;
+  t->eof = 0;
+  t->line = t->rec_line = 0;
+  t->nfields = 0;
+  ts_buf_reset(&t->rec);
 }
 
 /* The next byte, -1 at the end, -2 on a read error. */
@@ -64,12 +74,23 @@ int fmt__textin_peek(fmt_textin *t, int c)
   return peek_byte(t) == c;
 }
 
-static ts_err rec_put(fmt_textin *t, char c, ts_error *err)
+/* Appends n bytes to the record: a field's bytes (field: checked against
+ * max_value) or a terminator. */
+static ts_err rec_add(fmt_textin *t, const void *p, size_t n, int field, ts_error *err)
 {
-  if (ts_buf_append(&t->rec, &c, 1))
+  if (field && t->max_value && t->rec.len - t->fstart + n > t->max_value)
+    return ts_fail(err, TS_ELIMIT, 0,
+                   "line %llu, column %zu: a value is longer than the limit max_value_bytes (%zu)",
+                   (unsigned long long)t->rec_line, t->nfields + 1, t->max_value);
+  if (ts_buf_append(&t->rec, p, n))
     return ts_fail(err, TS_ELIMIT, 0, "line %llu: longer than the limit of %zu bytes",
                    (unsigned long long)t->line, t->rec.max);
   return TS_OK;
+}
+
+static ts_err rec_put(fmt_textin *t, char c, ts_error *err)
+{
+  return rec_add(t, &c, 1, 1, err);
 }
 
 /* Appends the bytes of the read buffer up to the next one of the stop
@@ -85,11 +106,18 @@ static ts_err take_run(fmt_textin *t, int s1, int s2, int s3, int s4, ts_error *
   }
   if (i == t->pos)
     return TS_OK;
-  if (ts_buf_append(&t->rec, t->buf + t->pos, i - t->pos))
-    return ts_fail(err, TS_ELIMIT, 0, "line %llu: longer than the limit of %zu bytes",
-                   (unsigned long long)t->line, t->rec.max);
-  t->pos = i;
-  return TS_OK;
+  ts_err rc = rec_add(t, t->buf + t->pos, i - t->pos, 1, err);
+  if (!rc)
+    t->pos = i;
+  return rc;
+}
+
+void fmt__textin_skip_bom(fmt_textin *t)
+{
+  if (peek_byte(t) != 0xEF || t->pos != 0 || t->off != t->len || t->len < 3)
+    return; /* not at the start of the file, or shorter than a BOM */
+  if (memcmp(t->buf + t->pos, "\xEF\xBB\xBF", 3) == 0)
+    t->pos += 3;
 }
 
 static ts_err read_failed(fmt_textin *t, ts_error *err)
@@ -119,7 +147,7 @@ ts_err fmt__textin_line(fmt_textin *t, const char **line, size_t *len, int *got,
     return read_failed(t, err);
   if (t->rec.len && t->rec.data[t->rec.len - 1] == '\r')
     t->rec.len--;
-  if (rec_put(t, 0, err))
+  if (rec_add(t, "", 1, 0, err))
     return TS_ELIMIT;
   t->rec.len--;
   *line = t->rec.data;
@@ -130,11 +158,11 @@ ts_err fmt__textin_line(fmt_textin *t, const char **line, size_t *len, int *got,
 
 /* Field starts are kept as offsets while the record grows (the buffer
  * may move), then turned into pointers. */
-static ts_err field_end(fmt_textin *t, size_t start, int quoted, ts_error *err)
+static ts_err field_end(fmt_textin *t, int quoted, ts_error *err)
 {
   if (t->nfields == t->max_fields)
-    return ts_fail(err, TS_ELIMIT, 0, "line %llu: more than %zu fields",
-                   (unsigned long long)t->line, t->max_fields);
+    return ts_fail(err, TS_ELIMIT, 0, "line %llu: more than %zu columns (limit max_columns)",
+                   (unsigned long long)t->rec_line, t->max_fields);
   if (t->nfields == t->fields_cap) {
     size_t n = t->fields_cap ? t->fields_cap * 2 : 16;
     fmt_field *f = realloc(t->fields, n * sizeof *f);
@@ -143,11 +171,20 @@ static ts_err field_end(fmt_textin *t, size_t start, int quoted, ts_error *err)
     t->fields = f;
     t->fields_cap = n;
   }
-  t->fields[t->nfields].p = (const char *)(uintptr_t)start;
-  t->fields[t->nfields].len = t->rec.len - start;
+  t->fields[t->nfields].p = (const char *)(uintptr_t)t->fstart;
+  t->fields[t->nfields].len = t->rec.len - t->fstart;
   t->fields[t->nfields].quoted = quoted;
   t->nfields++;
-  return rec_put(t, 0, err);
+  ts_err rc = rec_add(t, "", 1, 0, err);
+  t->fstart = t->rec.len;
+  return rc;
+}
+
+/* 1 when c, just read, ends a line: LF, CRLF (the LF is then next), or
+ * a lone CR when t->cr_ends. */
+static int line_end(fmt_textin *t, int c)
+{
+  return c == '\n' || (c == '\r' && (t->cr_ends || peek_byte(t) == '\n'));
 }
 
 ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err)
@@ -156,6 +193,7 @@ ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err)
   int c;
   *got = 0;
   t->nfields = 0;
+  t->fstart = 0;
   ts_buf_reset(&t->rec);
   /* blank lines (and, space-delimited, lines of blanks) are skipped */
   for (;;) {
@@ -164,27 +202,26 @@ ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err)
       return read_failed(t, err);
     if (c == -1)
       return TS_OK;
-    if (c == '\n') {
+    if (c == '\r' && peek_byte(t) == '\n')
+      continue;
+    if (line_end(t, c)) {
       t->line++;
       continue;
     }
-    if (c == '\r' && peek_byte(t) == '\n')
-      continue;
     if (delim == ' ' && (c == ' ' || c == '\t'))
       continue;
     break;
   }
-  t->line++;
-  uint64_t first_line = t->line;
-  size_t start = 0;
+  t->rec_line = ++t->line;
   int quoted = 0, in_quotes = 0, after_quote = 0;
   for (;; c = next_byte(t)) {
     if (c == -2)
       return read_failed(t, err);
     if (in_quotes) {
       if (c == -1)
-        return ts_fail(err, TS_EINVAL, 0, "line %llu: quoted field not closed at the end",
-                       (unsigned long long)first_line);
+        return ts_fail(err, TS_EINVAL, 0,
+                       "line %llu: a quoted field is not closed before the end of the file",
+                       (unsigned long long)t->rec_line);
       if (c == '"') {
         if (peek_byte(t) == '"') {
           next_byte(t);
@@ -204,31 +241,30 @@ ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err)
         return rc;
       continue;
     }
-    int end_line = c == -1 || c == '\n' || (c == '\r' && peek_byte(t) == '\n');
+    int end_line = c == -1 || line_end(t, c);
     int sep = c == delim || (delim == ' ' && c == '\t');
     if (end_line || sep) {
-      if (c == '\r')
+      if (c == '\r' && peek_byte(t) == '\n')
         next_byte(t);
       /* space-delimited: a run of blanks is one separator, and blanks at
        * the end of the line end no field */
-      if (delim != ' ' || quoted || t->rec.len > start) {
-        rc = field_end(t, start, quoted, err);
+      if (delim != ' ' || quoted || t->rec.len > t->fstart) {
+        rc = field_end(t, quoted, err);
         if (rc)
           return rc;
       }
-      start = t->rec.len;
       quoted = after_quote = 0;
       if (end_line)
         break;
       continue;
     }
     if (after_quote) {
-      if (delim == ' ' || c == ' ')
+      if (!t->strict_quote && (delim == ' ' || c == ' '))
         continue; /* blanks after the closing quote */
-      return ts_fail(err, TS_EINVAL, 0, "line %llu: text after a closing quote",
-                     (unsigned long long)t->line);
+      return ts_fail(err, TS_EINVAL, 0, "line %llu, column %zu: '%c' after a closing quote",
+                     (unsigned long long)t->line, t->nfields + 1, c >= 0x20 && c < 0x7f ? c : '?');
     }
-    if (c == '"' && t->rec.len == start) {
+    if (c == '"' && t->rec.len == t->fstart) {
       in_quotes = quoted = 1;
       continue;
     }

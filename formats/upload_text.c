@@ -228,28 +228,6 @@ bad:
   return ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is not an ISO 8601 timestamp", SHOW(p0, n0));
 }
 
-uint32_t fmt__up_elem_oid(stream_kind k)
-{
-  switch (k) {
-  case STREAM_BOOL:
-    return 16;
-  case STREAM_INT2:
-    return 21;
-  case STREAM_INT4:
-    return 23;
-  case STREAM_INT8:
-    return 20;
-  case STREAM_FLOAT4:
-    return 700;
-  case STREAM_FLOAT8:
-    return 701;
-  case STREAM_TIMESTAMP:
-    return 1114;
-  default:
-    return 25;
-  }
-}
-
 ts_err fmt__up_geom_count(const fmt_upload_column *col, uint64_t n, ts_error *err)
 {
   const char *f = col->final_type;

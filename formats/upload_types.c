@@ -1,6 +1,7 @@
 /* formats/upload_types.c: the one rule from a column's VOTable type to the
- * PostgreSQL type an upload table gives it (formats/upload.h). */
-#include "formats/upload.h"
+ * PostgreSQL type an upload table gives it (formats/upload.h), and the
+ * element type of its arrays (formats/upload_int.h). */
+#include "formats/upload_int.h"
 
 #include <stdlib.h>
 #include <strings.h>
@@ -22,6 +23,14 @@ static const up_type types[] = {
     {"float", "real", "real[]", 700, 1021, STREAM_FLOAT4},
     {"double", "double precision", "double precision[]", 701, 1022, STREAM_FLOAT8},
 };
+
+uint32_t fmt__up_elem_oid(stream_kind k)
+{
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+    if (types[i].kind == k)
+      return types[i].oid;
+  return k == STREAM_TIMESTAMP ? 1114 : 25; /* timestamp, text */
+}
 
 /* Geometry xtypes (DALI 1.1): arrays of degrees that become pgSphere
  * values once loaded. min: values at least; even: pairs. */

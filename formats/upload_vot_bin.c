@@ -18,25 +18,17 @@ static ts_err value_limit(fmt_uv_rd *r, uint64_t bytes)
 
 /* ---- binary values ----------------------------------------------------------- */
 
-static uint64_t be(const uint8_t *p, int n)
-{
-  uint64_t x = 0;
-  for (int i = 0; i < n; i++)
-    x = x << 8 | p[i];
-  return x;
-}
-
 /* unicodeChar (UCS-2, or UTF-16 as VOTable 1.5 allows) to UTF-8 in
  * r->conv, up to the first U+0000. */
 static ts_err utf16(fmt_uv_rd *r, const uint8_t *p, size_t n, ts_error *err)
 {
   ts_buf_reset(&r->conv);
   for (size_t i = 0; i + 1 < n; i += 2) {
-    uint32_t u = (uint32_t)be(p + i, 2);
+    uint32_t u = stream_be16(p + i);
     if (u == 0)
       break;
     if (u >= 0xD800 && u < 0xDC00 && i + 3 < n) {
-      uint32_t lo = (uint32_t)be(p + i + 2, 2);
+      uint32_t lo = stream_be16(p + i + 2);
       if (lo >= 0xDC00 && lo < 0xE000) {
         u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
         i += 2;
@@ -114,16 +106,7 @@ static ts_err bin_elem(fmt_uv_rd *r, const fmt_upload_column *col, const fmt_uv_
   case UV_DT_FLOAT:
   case UV_DT_DOUBLE: {
     int sz = fmt__uv_dts[f->dt].size;
-    uint64_t u = be(p + i * (uint64_t)sz, sz);
-    double d;
-    if (sz == 4) {
-      uint32_t u4 = (uint32_t)u;
-      float x;
-      memcpy(&x, &u4, 4);
-      d = x;
-    } else {
-      memcpy(&d, &u, 8);
-    }
+    double d = fmt__up_be_float(p + i * (uint64_t)sz, sz);
     /* In BINARY a NaN scalar is how NULL is written. */
     if (isnan(d) && r->ser == UV_SER_B && !col->c.is_array)
       return stream_copyenc_null(e);
@@ -131,11 +114,7 @@ static ts_err bin_elem(fmt_uv_rd *r, const fmt_upload_column *col, const fmt_uv_
   }
   default: {
     int sz = fmt__uv_dts[f->dt].size;
-    uint64_t u = be(p + i * (uint64_t)sz, sz);
-    int64_t v = f->dt == UV_DT_UBYTE   ? (int64_t)u
-                : f->dt == UV_DT_SHORT ? (int16_t)u
-                : f->dt == UV_DT_INT   ? (int32_t)u
-                                       : (int64_t)u;
+    int64_t v = fmt__up_be_int(p + i * (uint64_t)sz, sz);
     if (f->nul.has_int && v == f->nul.int_null)
       return stream_copyenc_null(e);
     return fmt__up_put_i64(e, col, v, err);
@@ -196,7 +175,7 @@ static ts_err bin_step(fmt_uv_rd *r, const uint8_t *p)
     return TS_OK;
   case UV_B_LEN: {
     const fmt_uv_field *f = &r->f[r->col];
-    uint64_t count = be(p, 4), bytes;
+    uint64_t count = stream_be32(p), bytes;
     uint64_t elems;
     int size = f->dt == UV_DT_BIT ? 1 : fmt__uv_dts[f->dt].size;
     if (__builtin_mul_overflow(count, f->fixed, &elems) ||

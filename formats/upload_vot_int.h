@@ -67,8 +67,7 @@ typedef struct fmt_uv_rd {
   fmt_uv_field *f;
   size_t nf, fcap;
   fmt_upload_column *cols;
-  stream_copyenc enc;
-  int enc_on;
+  stream_copyenc enc; /* zeroed until the table is taken (fmt__up_begin) */
   fmt_uv_ser ser;
   uint64_t row; /* rows begun */
   size_t col;   /* the TD or binary field being read */

@@ -218,17 +218,11 @@ static void begin_rows(fmt_uv_rd *r)
     plan(f);
   }
   fmt_upload_table t = {r->tname, r->tdesc, r->nf, r->cols};
-  ts_err rc = r->on_table(r->ud, &t, r->err);
+  ts_err rc = fmt__up_begin(r->on_table, r->ud, &t, &r->enc, r->out, r->err);
   if (rc) {
-    if (r->err->code == TS_OK)
-      ts_fail(r->err, rc, 0, "the upload table was refused");
     stop(r, rc);
     return;
   }
-  rc = stream_copyenc_init(&r->enc, r->out, r->nf);
-  r->enc_on = 1;
-  if (rc)
-    fmt__uv_fail(r, rc, "cannot begin writing the rows");
   r->nflag = (r->nf + 7) / 8;
 }
 
@@ -528,15 +522,11 @@ ts_err fmt__upload_votable(int fd, const fmt_upload_limits *lim, ts_arena *a,
     rc = ts_fail(err, TS_EINVAL, 0, "the VOTable has no TABLE");
     goto out;
   }
-  rc = stream_copyenc_finish(&r.enc);
-  if (rc && err->code == TS_OK)
-    ts_fail(err, rc, 0, "cannot finish writing the rows");
-  *rows = r.enc.rows;
+  rc = fmt__up_end(&r.enc, TS_OK, rows, err);
 out:
   if (r.ctx)
     xmlFreeParserCtxt(r.ctx);
-  if (r.enc_on)
-    stream_copyenc_free(&r.enc);
+  stream_copyenc_free(&r.enc);
   ts_buf_free(&r.text);
   ts_buf_free(&r.gb);
   ts_buf_free(&r.conv);

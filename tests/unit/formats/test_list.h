@@ -44,6 +44,7 @@
   X(upload_csv_infer_whole) \
   X(upload_csv_hostile) \
   X(upload_roundtrip) \
+  X(upload_table_glue) \
   X(pg_upload_copy) \
   X(upload_b2_rss) \
   X(upload_fits_tforms) \

@@ -4,7 +4,7 @@
  * rows COPYed into PostgreSQL. */
 #include "test_list.h"
 #include "ts_test_pg.h"
-#include "upload_rd_test.h"
+#include "upload_test.h"
 
 #include <fitsio.h>
 #include <math.h>
@@ -104,20 +104,30 @@ static int is_null(const up_result *r, size_t row, int col)
   return col >= 0 && up_val(r, row, (size_t)col)->len == -1;
 }
 
-int test_upload_fits_tforms(void)
+/* The file of make_tforms, read into r. */
+static void read_tforms(up_result *r)
 {
   char path[] = "/tmp/ts-fits-tforms-XXXXXX";
-  up_result r;
-  TS_CHECK(make_tforms(path) == 0);
-  up_run_file(fmt__upload_fits, path, NULL, &r);
+  if (make_tforms(path) != 0) {
+    memset(r, 0, sizeof *r);
+    r->rc = TS_EIO;
+    return;
+  }
+  up_run_file(FMT_UPLOAD_FITS, path, NULL, r);
   unlink(path);
+}
+
+int test_upload_fits_tforms(void)
+{
+  up_result r;
+  read_tforms(&r);
   if (r.rc)
     fprintf(stderr, "# %s\n", r.err.msg);
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   TS_CHECK_EQ_INT(r.tables, 1);
   TS_CHECK_EQ_INT(r.rows, 3);
-  TS_CHECK_STREQ(r.t->name, "things");
-  TS_CHECK_EQ_INT(r.t->ncols, 18);
+  TS_CHECK_STREQ(r.t.name, "things");
+  TS_CHECK_EQ_INT(r.t.ncols, 18);
   static const char *const types[] = {"boolean",   "boolean[]",
                                       "smallint",  "smallint",
                                       "integer",   "bigint",
@@ -128,11 +138,11 @@ int test_upload_fits_tforms(void)
                                       "smallint",  "double precision",
                                       "bigint",    "text"};
   for (int c = 0; c < 18; c++)
-    TS_CHECK_STREQ(r.t->cols[c].copy_type, types[c]);
-  TS_CHECK_STREQ(r.t->cols[9].c.arraysize, "3x2");
-  TS_CHECK_STREQ(r.t->cols[7].c.unit, "deg");
-  TS_CHECK_STREQ(r.t->cols[7].c.ucd, "pos.eq.ra");
-  TS_CHECK_STREQ(r.t->cols[7].c.description, "right ascension, described at length");
+    TS_CHECK_STREQ(r.t.cols[c].copy_type, types[c]);
+  TS_CHECK_STREQ(r.t.cols[9].c.arraysize, "3x2");
+  TS_CHECK_STREQ(r.t.cols[7].c.unit, "deg");
+  TS_CHECK_STREQ(r.t.cols[7].c.ucd, "pos.eq.ra");
+  TS_CHECK_STREQ(r.t.cols[7].c.description, "right ascension, described at length");
   /* row 1 */
   TS_CHECK(stream_get_bool(up_val(&r, 0, 0)));
   stream_value el;
@@ -178,87 +188,57 @@ int test_upload_fits_tforms(void)
 /* tapserve's FITS output read back gives the COPY bytes it was made from. */
 int test_upload_fits_roundtrip(void)
 {
-  enum { ROWS = 2000 };
-  ts_buf in, doc;
-  up_result r;
-  ts_buf_init(&in, TS_TEST_BUF_MAX);
-  ts_buf_init(&doc, TS_TEST_BUF_MAX);
-  TS_CHECK_EQ_INT(up_sample(&in, ROWS, 0), TS_OK);
-  TS_CHECK(up_sample_encode("fits", &in, ROWS, &doc) == 0);
-  up_run(fmt__upload_fits, up_tmpfd(doc.data, doc.len), NULL, &r);
-  if (r.rc)
-    fprintf(stderr, "# %s\n", r.err.msg);
-  TS_CHECK_EQ_INT(r.rc, TS_OK);
-  TS_CHECK_EQ_INT(r.rows, ROWS);
-  TS_CHECK_STREQ(r.t->cols[7].copy_type, "timestamp");
-  TS_CHECK_STREQ(r.t->cols[5].c.ucd, "pos.eq.ra");
-  TS_CHECK_STREQ(r.t->cols[5].c.unit, "deg");
-  TS_CHECK_STREQ(r.t->cols[5].c.description, "a double, described");
-  TS_CHECK(up_same_bytes(&in, &r.bytes));
-  up_free(&r);
-  ts_buf_free(&in);
-  ts_buf_free(&doc);
-  return 0;
+  return up_sample_roundtrip("fits", FMT_UPLOAD_FITS, 2000, 0);
 }
 
 /* Files written by astropy: masked integers (TNULL), unsigned types
  * (TZERO), NaN, strings, a 2-D column (TDIM) and variable-length arrays. */
 int test_upload_fits_astropy(void)
 {
-  char dir[] = "/tmp/ts-fits-astropy-XXXXXX", path[64], code[2048];
-  TS_CHECK(mkdtemp(dir));
-  snprintf(path, sizeof path, "%s/t.fits", dir);
-  snprintf(code, sizeof code,
-           "import numpy as np\n"
-           "from astropy.table import Table, MaskedColumn\n"
-           "t = Table()\n"
-           "t['id'] = MaskedColumn([1, 2, 3], mask=[0, 1, 0], dtype='int64')\n"
-           "t['ra'] = np.array([10.5, np.nan, -1.25])\n"
-           "t['ra'].unit = 'deg'\n"
-           "t['u16'] = np.array([1, 2, 65535], dtype='uint16')\n"
-           "t['u64'] = np.array([0, 5, 2**63 - 1], dtype='uint64')\n"
-           "t['name'] = ['alpha', 'b', '']\n"
-           "t['m'] = np.arange(18, dtype='int32').reshape(3, 2, 3)\n"
-           "t['flag'] = [True, False, True]\n"
-           "from astropy.io import fits\n"
-           "h = fits.table_to_hdu(t)\n"
-           "v = fits.Column(name='v', format='PD()', array=np.array([np.array([1.0, 2.0]), "
-           "np.array([3.0]), np.array([])], dtype=object))\n"
-           "fits.BinTableHDU.from_columns(h.columns + fits.ColDefs([v]), "
-           "header=h.header).writeto('%s', overwrite=True)\n",
-           path);
-  TS_CHECK(up_python(code) == 0);
   up_result r;
-  up_run_file(fmt__upload_fits, path, NULL, &r);
-  unlink(path);
-  rmdir(dir);
-  if (r.rc)
-    fprintf(stderr, "# %s\n", r.err.msg);
+  up_astropy("import numpy as np\n"
+             "from astropy.table import Table, MaskedColumn\n"
+             "t = Table()\n"
+             "t['id'] = MaskedColumn([1, 2, 3], mask=[0, 1, 0], dtype='int64')\n"
+             "t['ra'] = np.array([10.5, np.nan, -1.25])\n"
+             "t['ra'].unit = 'deg'\n"
+             "t['u16'] = np.array([1, 2, 65535], dtype='uint16')\n"
+             "t['u64'] = np.array([0, 5, 2**63 - 1], dtype='uint64')\n"
+             "t['name'] = ['alpha', 'b', '']\n"
+             "t['m'] = np.arange(18, dtype='int32').reshape(3, 2, 3)\n"
+             "t['flag'] = [True, False, True]\n"
+             "from astropy.io import fits\n"
+             "h = fits.table_to_hdu(t)\n"
+             "v = fits.Column(name='v', format='PD()', array=np.array([np.array([1.0, 2.0]), "
+             "np.array([3.0]), np.array([])], dtype=object))\n"
+             "fits.BinTableHDU.from_columns(h.columns + fits.ColDefs([v]), "
+             "header=h.header).writeto(path, overwrite=True)\n",
+             "fits", FMT_UPLOAD_FITS, &r);
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   TS_CHECK_EQ_INT(r.rows, 3);
-  int id = up_col(&r, "id"), ra = up_col(&r, "ra"), u16 = up_col(&r, "u16"),
-      u64 = up_col(&r, "u64"), name = up_col(&r, "name"), m = up_col(&r, "m"), v = up_col(&r, "v"),
-      flag = up_col(&r, "flag");
+  int id = up_col_index(&r, "id"), ra = up_col_index(&r, "ra"), u16 = up_col_index(&r, "u16"),
+      u64 = up_col_index(&r, "u64"), name = up_col_index(&r, "name"), m = up_col_index(&r, "m"),
+      v = up_col_index(&r, "v"), flag = up_col_index(&r, "flag");
   TS_CHECK(id >= 0 && ra >= 0 && u16 >= 0 && u64 >= 0 && name >= 0 && m >= 0 && v >= 0 &&
            flag >= 0);
   TS_CHECK_EQ_INT(stream_get_int8(up_val(&r, 0, (size_t)id)), 1);
   TS_CHECK(is_null(&r, 1, id));
   TS_CHECK_EQ_INT(stream_get_int8(up_val(&r, 2, (size_t)id)), 3);
-  TS_CHECK_STREQ(r.t->cols[ra].c.unit, "deg");
+  TS_CHECK_STREQ(r.t.cols[ra].c.unit, "deg");
   TS_CHECK(stream_get_float8(up_val(&r, 0, (size_t)ra)) == 10.5);
   TS_CHECK(is_null(&r, 1, ra));
-  TS_CHECK_STREQ(r.t->cols[u16].copy_type, "integer");
+  TS_CHECK_STREQ(r.t.cols[u16].copy_type, "integer");
   TS_CHECK_EQ_INT(stream_get_int4(up_val(&r, 2, (size_t)u16)), 65535);
-  TS_CHECK_STREQ(r.t->cols[u64].copy_type, "bigint");
+  TS_CHECK_STREQ(r.t.cols[u64].copy_type, "bigint");
   TS_CHECK_EQ_INT(stream_get_int8(up_val(&r, 2, (size_t)u64)), INT64_MAX);
   TS_CHECK_EQ_INT(up_val(&r, 0, (size_t)name)->len, 5);
   TS_CHECK(is_null(&r, 2, name));
-  TS_CHECK_STREQ(r.t->cols[m].copy_type, "integer[]");
-  TS_CHECK_STREQ(r.t->cols[m].c.arraysize, "3x2");
+  TS_CHECK_STREQ(r.t.cols[m].copy_type, "integer[]");
+  TS_CHECK_STREQ(r.t.cols[m].c.arraysize, "3x2");
   stream_value el;
   int64_t n;
   TS_CHECK(up_elem(up_val(&r, 1, (size_t)m), 5, &el, &n) && n == 6 && stream_get_int4(&el) == 11);
-  TS_CHECK_STREQ(r.t->cols[v].copy_type, "double precision[]");
+  TS_CHECK_STREQ(r.t.cols[v].copy_type, "double precision[]");
   TS_CHECK(up_elem(up_val(&r, 0, (size_t)v), 1, &el, &n) && n == 2 && stream_get_float8(&el) == 2);
   TS_CHECK(up_elem(up_val(&r, 1, (size_t)v), 0, &el, &n) && n == 1 && stream_get_float8(&el) == 3);
   TS_CHECK(!up_elem(up_val(&r, 2, (size_t)v), 0, &el, &n) && n == 0);
@@ -312,9 +292,19 @@ static int64_t data_start(const ts_buf *b)
   return st ? -1 : data;
 }
 
+/* b = a copy of good; the byte `off` bytes into its data, NULL when the
+ * data cannot be found. */
+static uint8_t *data_at(ts_buf *b, const ts_buf *good, int64_t off)
+{
+  ts_buf_reset(b);
+  ts_buf_append(b, good->data, good->len);
+  int64_t data = data_start(b);
+  return data > 0 ? (uint8_t *)b->data + data + off : NULL;
+}
+
 static ts_err read_bytes(const ts_buf *b, const fmt_upload_limits *lim, up_result *r)
 {
-  up_run(fmt__upload_fits, up_tmpfd(b->data, b->len), lim, r);
+  up_run(FMT_UPLOAD_FITS, up_tmpfd(b->data, b->len), lim, r);
   if (r->rc)
     fprintf(stderr, "# (expected) %s: %s\n", ts_err_name(r->rc), r->err.msg);
   return r->rc;
@@ -388,40 +378,25 @@ int test_upload_fits_hostile(void)
   }
   /* a variable-length descriptor pointing past the heap (column 11, 1PJ,
    * row 1: its offset word) */
-  ts_buf_reset(&b);
-  ts_buf_append(&b, good.data, good.len);
-  {
-    int64_t data = data_start(&b);
-    TS_CHECK(data > 0);
-    /* offsets: L1 X1 B1 I2 J4 K8 E4 D8 10A 6D=48 -> 1PJ at 87 */
-    uint8_t *desc = (uint8_t *)b.data + data + 87;
-    desc[4] = 0x7f;
-  }
+  /* offsets: L1 X1 B1 I2 J4 K8 E4 D8 10A 6D=48 -> 1PJ at 87 */
+  uint8_t *p = data_at(&b, &good, 87);
+  TS_CHECK(p);
+  p[4] = 0x7f;
   TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
   TS_CHECK(strstr(r.err.msg, "heap"));
   up_free(&r);
   /* character data that is not UTF-8 (column 9, 10A, row 1, at 29) */
-  ts_buf_reset(&b);
-  ts_buf_append(&b, good.data, good.len);
-  {
-    int64_t data = data_start(&b);
-    TS_CHECK(data > 0);
-    TS_CHECK(memcmp(b.data + data + 29, "hello", 5) == 0);
-    b.data[data + 30] = (char)0xff;
-  }
+  p = data_at(&b, &good, 29);
+  TS_CHECK(p && memcmp(p, "hello", 5) == 0);
+  p[1] = 0xff;
   TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
   TS_CHECK(strstr(r.err.msg, "column 9 (a), row 1: character data is neither ASCII nor UTF-8"));
   up_free(&r);
   /* an unsigned 64-bit value above 2^63-1 (column 17, 1W, row 1) */
-  ts_buf_reset(&b);
-  ts_buf_append(&b, good.data, good.len);
-  {
-    int64_t data = data_start(&b);
-    TS_CHECK(data > 0);
-    /* ... 1PJ 8, 1QD 16, U 2, V 4, S 1, I 2 -> 1W at 120 */
-    uint8_t *w = (uint8_t *)b.data + data + 120;
-    memset(w, 0x7f, 8); /* stored 2^63-1-ish + 2^63 */
-  }
+  /* ... 1PJ 8, 1QD 16, U 2, V 4, S 1, I 2 -> 1W at 120 */
+  p = data_at(&b, &good, 120);
+  TS_CHECK(p);
+  memset(p, 0x7f, 8); /* stored 2^63-1-ish + 2^63 */
   TS_CHECK_EQ_INT(read_bytes(&b, NULL, &r), TS_EINVAL);
   TS_CHECK(strstr(r.err.msg, "u64"));
   up_free(&r);
@@ -496,33 +471,15 @@ int test_upload_fits_wide(void)
  * column types it chose. */
 int test_pg_upload_fits(void)
 {
-  char path[] = "/tmp/ts-fits-pg-XXXXXX";
   up_result r;
-  TS_CHECK(make_tforms(path) == 0);
-  up_run_file(fmt__upload_fits, path, NULL, &r);
-  unlink(path);
+  read_tforms(&r);
   TS_CHECK_EQ_INT(r.rc, TS_OK);
   PGconn *c = ts_test_pg();
   TS_CHECK(c);
-  ts_buf sql;
-  ts_buf_init(&sql, 1 << 16);
-  ts_buf_puts(&sql, "CREATE TEMP TABLE up_fits (");
-  for (size_t i = 0; i < r.t->ncols; i++)
-    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", r.t->cols[i].c.name, r.t->cols[i].copy_type);
-  ts_buf_puts(&sql, ")");
-  TS_CHECK(ts_test_exec_ok(c, sql.data));
-  PGresult *res = PQexec(c, "COPY up_fits FROM STDIN (FORMAT binary)");
-  TS_CHECK_EQ_INT(PQresultStatus(res), PGRES_COPY_IN);
-  PQclear(res);
-  TS_CHECK_EQ_INT(PQputCopyData(c, r.bytes.data, (int)r.bytes.len), 1);
-  TS_CHECK_EQ_INT(PQputCopyEnd(c, NULL), 1);
-  res = PQgetResult(c);
-  if (PQresultStatus(res) != PGRES_COMMAND_OK)
-    fprintf(stderr, "# COPY: %s", PQerrorMessage(c));
-  TS_CHECK_EQ_INT(PQresultStatus(res), PGRES_COMMAND_OK);
-  PQclear(res);
-  res = PQexec(c, "SELECT count(*), count(b), sum(u32), max(a), min(sc)::text, "
-                  "(SELECT arr::text || vj::text || x::text FROM up_fits WHERE l) FROM up_fits");
+  TS_CHECK(up_pg_load(c, "up_fits", &r));
+  PGresult *res =
+      PQexec(c, "SELECT count(*), count(b), sum(u32), max(a), min(sc)::text, "
+                "(SELECT arr::text || vj::text || x::text FROM up_fits WHERE l) FROM up_fits");
   TS_CHECK_EQ_INT(PQresultStatus(res), PGRES_TUPLES_OK);
   TS_CHECK_STREQ(PQgetvalue(res, 0, 0), "3");
   TS_CHECK_STREQ(PQgetvalue(res, 0, 1), "2");
@@ -533,7 +490,6 @@ int test_pg_upload_fits(void)
   TS_CHECK_STREQ(PQgetvalue(res, 0, 5), "{1,2,3,4,5,6}{1,2,3}{t,f,t,f,f,f,f,f}");
   PQclear(res);
   PQfinish(c);
-  ts_buf_free(&sql);
   up_free(&r);
   return 0;
 }

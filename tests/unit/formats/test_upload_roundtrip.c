@@ -117,11 +117,6 @@ static int build(int utf8)
   return 0;
 }
 
-static ts_err cap_flush(void *ud, const char *buf, size_t len)
-{
-  return ts_buf_append(ud, buf, len);
-}
-
 /* The first ncols columns of the table, encoded as `format`. */
 static char *encode(const char *format, size_t ncols, size_t *len)
 {
@@ -136,7 +131,7 @@ static char *encode(const char *format, size_t ncols, size_t *len)
   ts_buf out;
   stream_out o;
   ts_buf_init(&out, 1 << 20);
-  stream_out_init(&o, 512, cap_flush, &out);
+  stream_out_init(&o, 512, up_to_buf, &out);
   fmt_encoder *e = fmt_encoder_new(fmt_lookup(format), &o);
   if (!e || fmt_encoder_begin(e, &s, &info) || fmt_encoder_rows(e, &b) || fmt_encoder_end(e, &tr) ||
       stream_out_flush(&o))
@@ -222,6 +217,56 @@ int test_upload_roundtrip(void)
   return roundtrip("csv", NCSV);
 }
 
+/* ---- the same table glue in every reader ----------------------------------- */
+static ts_err refuse_silently(void *ud, const fmt_upload_table *t, ts_error *err)
+{
+  (void)ud, (void)t, (void)err;
+  return TS_EDB;
+}
+
+static ts_err sink_fails(void *ud, const char *buf, size_t len)
+{
+  (void)ud, (void)buf, (void)len;
+  return TS_EDB;
+}
+
+/* A refusal by on_table that says nothing gets a message, and a sink's
+ * error comes back as it is, with one: in every format. */
+int test_upload_table_glue(void)
+{
+  const char *formats[] = {"votable/b2", "fits", "ecsv", "csv"};
+  for (size_t i = 0; i < TS_ARRAY_LEN(formats); i++) {
+    fprintf(stderr, "# %s\n", formats[i]);
+    TS_CHECK(build(1) == 0);
+    size_t len;
+    char *doc = encode(formats[i], i == 3 ? NCSV : NCOLS, &len);
+    TS_CHECK(doc);
+    for (int sink = 0; sink < 2; sink++) {
+      int fd = up_tmpfd(doc, len);
+      TS_CHECK(fd >= 0);
+      stream_out o;
+      ts_error err;
+      uint64_t rows;
+      up_result meta;
+      memset(&meta, 0, sizeof meta);
+      ts_arena *a = ts_arena_new(0, 0);
+      stream_out_init(&o, 64, sink ? sink_fails : up_to_buf, NULL);
+      ts_err rc = fmt_upload_read(fd, FMT_UPLOAD_AUTO, NULL, a,
+                                  sink ? up_on_table : refuse_silently, &meta, &o, &rows, &err);
+      stream_out_free(&o);
+      ts_arena_free(a);
+      close(fd);
+      TS_CHECK_EQ_INT(rc, TS_EDB);
+      if (!sink)
+        TS_CHECK_STREQ(err.msg, "the upload table was refused");
+      else
+        TS_CHECK(err.msg[0]);
+    }
+    free(doc);
+  }
+  return 0;
+}
+
 /* ---- into PostgreSQL ------------------------------------------------------------- */
 typedef struct pg_up {
   PGconn *c;
@@ -231,18 +276,10 @@ typedef struct pg_up {
 static ts_err pg_on_table(void *ud, const fmt_upload_table *t, ts_error *err)
 {
   pg_up *p = ud;
-  ts_buf sql;
-  ts_buf_init(&sql, 1 << 16);
-  ts_buf_puts(&sql, "CREATE TEMP TABLE up (");
-  for (size_t i = 0; i < t->ncols; i++)
-    ts_buf_printf(&sql, "%s\"%s\" %s", i ? ", " : "", t->cols[i].c.name, t->cols[i].copy_type);
-  ts_buf_puts(&sql, ")");
-  int ok = ts_test_exec_ok(p->c, sql.data);
-  ts_buf_free(&sql);
-  if (!ok)
+  if (!up_pg_create(p->c, "up", t))
     return ts_fail(err, TS_EDB, 0, "CREATE failed");
   PGresult *r = PQexec(p->c, "COPY up FROM STDIN (FORMAT binary)");
-  ok = PQresultStatus(r) == PGRES_COPY_IN;
+  int ok = PQresultStatus(r) == PGRES_COPY_IN;
   PQclear(r);
   p->copying = ok;
   return ok ? TS_OK : ts_fail(err, TS_EDB, 0, "COPY failed: %s", PQerrorMessage(p->c));
@@ -262,7 +299,7 @@ int test_pg_upload_copy(void)
   size_t len;
   char *doc = encode("votable/b2;version=1.5", NCOLS, &len);
   TS_CHECK(doc);
-  int fd = up_memfd(doc, len);
+  int fd = up_tmpfd(doc, len);
   free(doc);
   stream_out o;
   ts_error err;

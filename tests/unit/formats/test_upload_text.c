@@ -138,7 +138,7 @@ static ts_err put_one(const char *dt, const char *as, const char *xt, const char
   if (rc)
     return rc;
   ts_buf_init(&b, 1 << 20);
-  stream_out_init(&o, 256, up_flush, &b);
+  stream_out_init(&o, 256, up_to_buf, &b);
   stream_copyenc_init(&e, &o, 1);
   stream_copyenc_row(&e);
   ts_error_clear(&err);
