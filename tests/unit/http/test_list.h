@@ -71,6 +71,9 @@
   X(mp_params_parts) \
   X(mp_limits) \
   X(error_doc_hook) \
-  X(mp_large_slow)
+  X(mp_large_slow) \
+  X(cookie_get) \
+  X(cookie_limits) \
+  X(set_cookie)
 // clang-format on
 /* clang-format on */
