@@ -13,4 +13,11 @@ ts_err jobs__run(PGconn *conn, const char *sql, int n, const char *const *vals, 
  * ignored. */
 void jobs__cancel_backend(PGconn *conn, int pid);
 
+/* users.c, shared with sessions.c: fills *u from columns col (id),
+ * col + 1 (name) and col + 2 (is_admin) of row `row`. */
+typedef struct jobs_user jobs_user;
+void jobs__user_row(const PGresult *r, int row, int col, jobs_user *u);
+/* Publishes LOGIN_IN/LOGIN_OUT_EVENT for user `name`. */
+ts_err jobs__user_event(PGconn *conn, int kind, const char *name, ts_error *err);
+
 #endif

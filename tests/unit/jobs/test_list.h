@@ -19,5 +19,11 @@
   X(event_decode_malformed) \
   X(bus_dispatch) \
   X(pg_bus_listen) \
-  X(pg_db_bound)
+  X(pg_db_bound) \
+  X(user_names) \
+  X(password_hash) \
+  X(session_expiry) \
+  X(pg_users_sessions) \
+  X(pg_tokens) \
+  X(pg_login_throttle)
 // clang-format on
