@@ -95,6 +95,12 @@ static const key_def keys[] = {
     {"jobs", "download_threads", K_INT, F(jobs_download_threads), 1, 64},
     {"jobs", "db_connections", K_INT, F(jobs_db_connections), 1, 1000},
     {"jobs", "max_attempts", K_INT, F(jobs_max_attempts), 1, 1000},
+    {"users", "session_idle", K_SECS, F(users_session_idle_s), 1, 365 * 86400},
+    {"users", "session_max", K_SECS, F(users_session_max_s), 1, 3650 * 86400},
+    {"users", "login_max_failures", K_INT, F(users_login_max_failures), 1, 1000000},
+    {"users", "login_max_failures_per_address", K_INT, F(users_login_max_failures_addr), 1,
+     1000000},
+    {"users", "login_lockout", K_SECS, F(users_login_lockout_s), 1, 86400},
 };
 #undef F
 
@@ -173,6 +179,11 @@ void cfg_defaults(cfg *c)
   c->jobs_instance_timeout_s = 30;
   c->jobs_list_anonymous = 0;
   c->jobs_max_attempts = 2;
+  c->users_session_idle_s = 8 * 3600;
+  c->users_session_max_s = 7 * 86400;
+  c->users_login_max_failures = 5;
+  c->users_login_max_failures_addr = 50;
+  c->users_login_lockout_s = 300;
 }
 
 void cfg_free(cfg *c)

@@ -76,6 +76,12 @@ typedef struct cfg {
   int jobs_download_threads;   /* download_threads = 2 (threads reading stored results) */
   int jobs_db_connections;     /* db_connections = 16 (jobs database connections at most) */
   int jobs_max_attempts;       /* max_attempts = 2: executions of a job whose instances die */
+  /* [users] (TAP+ logins, plus/; docs/users.md) */
+  int users_session_idle_s;          /* session_idle = 28800 (a session unused this long ends) */
+  int users_session_max_s;           /* session_max = 604800 (and this long after login) */
+  int users_login_max_failures;      /* login_max_failures = 5 (per user name) */
+  int users_login_max_failures_addr; /* login_max_failures_per_address = 50 */
+  int users_login_lockout_s;         /* login_lockout = 300 (refused this long after the last) */
 } cfg;
 
 /* Sets every field to its default. */

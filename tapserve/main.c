@@ -1,5 +1,6 @@
 /* tapserve: subcommands and the serving loop. */
 #include "http/route.h"
+#include "tapserve/plus/plus.h"
 #include "tapserve/tapserve.h"
 
 #include <signal.h>
@@ -23,6 +24,10 @@ static void usage(FILE *f)
         "                     remove published tables from TAP_SCHEMA (--help)\n"
         "  tableset -c FILE [schema...]\n"
         "                     write TAP_SCHEMA as a VODataService tableset (--help)\n"
+        "  user add|passwd|del|list [NAME] (-c FILE | --dsn CONNINFO)\n"
+        "                     TAP+ users; passwords on standard input (--help)\n"
+        "  token add|list|revoke ... (-c FILE | --dsn CONNINFO)\n"
+        "                     bearer tokens for scripts (--help)\n"
         "  --help             this text\n"
         "  --version          the version\n",
         f);
@@ -190,6 +195,14 @@ int ts_serve(cfg *c)
   }
   /* The migrations have run: TAP_SCHEMA changes are announced from now. */
   schema_cache_watch(&s.app);
+  if (plus_start(&s.app, &err)) {
+    fprintf(stderr, "tapserve: logins: %s\n", err.msg);
+    uws_stop(&s.app);
+    uws_free(&s.app);
+    schema_cache_free(&s.app);
+    free(s.app.examples_doc);
+    return 1;
+  }
 
   memset(&po, 0, sizeof po);
   po.dsn = c->query_dsn[0] ? c->query_dsn : c->dsn;
@@ -321,6 +334,10 @@ int main(int argc, char **argv)
     return cmd_unpublish(argc - 1, argv + 1);
   if (!strcmp(argv[1], "tableset"))
     return cmd_tableset(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "user"))
+    return cmd_user(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "token"))
+    return cmd_token(argc - 1, argv + 1);
   fprintf(stderr, "tapserve: unknown command %s\n", argv[1]);
   usage(stderr);
   return 2;

@@ -6,6 +6,7 @@
  *   {AT_SIBLING, HTTP_M_POST, "/login", r_login, NULL},
  * docs/internals/routes.md has the matching rules. */
 #include "http/route.h"
+#include "tapserve/plus/plus.h"
 #include "tapserve/tapserve.h"
 
 #include <stdio.h>
@@ -30,6 +31,8 @@ ROUTE_TO(vosi_capabilities)
 ROUTE_TO(vosi_availability)
 ROUTE_TO(uws_jobs_get)
 ROUTE_TO(uws_jobs_post)
+ROUTE_TO(plus_login)
+ROUTE_TO(plus_logout)
 #undef ROUTE_TO
 
 static void r_tables(void *app, http_request *req, const http_route_match *m)
@@ -104,6 +107,9 @@ static const struct {
     {AT_BASE, GET, "/async/{id}/runId", r_job_get, "runid"}, /* as the element is spelled */
     {AT_BASE, GET, "/async/{id}/runid", r_job_get, "runid"},
     {AT_BASE, GET, "/async/{id}/results/result", r_job_result, NULL},
+    /* TAP+ sessions, beside /tap as TapPlus expects */
+    {AT_SIBLING, POST, "/login", r_plus_login, NULL},
+    {AT_SIBLING, POST, "/logout", r_plus_logout, NULL},
 };
 
 ts_err ts_routes_new(const cfg *c, http_router **out, ts_error *err)

@@ -151,6 +151,8 @@ int cmd_adql(int argc, char **argv);
 int cmd_publish(int argc, char **argv);   /* cmd/publish.c */
 int cmd_unpublish(int argc, char **argv); /* cmd/publish.c */
 int cmd_tableset(int argc, char **argv);  /* cmd/tableset.c */
+int cmd_user(int argc, char **argv);      /* cmd/user.c */
+int cmd_token(int argc, char **argv);     /* cmd/token.c */
 
 /* The database options of the subcommands that connect (publish,
  * unpublish, tableset): -c FILE (the serve configuration: [database] dsn,
