@@ -26,6 +26,25 @@ int64_t jobs_session_touch_interval(const jobs_session_limits *l)
 
 /* ---- sessions ------------------------------------------------------------------ */
 
+/* Columns 3 to 5 of the statements below: creation, last use and the
+ * database's now, in milliseconds. The decision is jobs_session_expiry's
+ * alone, with the limits of the configuration at the time of the request. */
+#define SESSION_TIMES                                                                              \
+  " (extract(epoch FROM s.created_at) * 1000)::bigint,"                                            \
+  " (extract(epoch FROM s.last_seen) * 1000)::bigint,"                                             \
+  " (extract(epoch FROM now()) * 1000)::bigint"
+
+/* 1 when the session of row 0 is live; t (may be NULL) gets its times. */
+static int row_live(const PGresult *r, const jobs_session_limits *l, int64_t t[3])
+{
+  int64_t x[3];
+  for (int i = 0; i < 3; i++)
+    x[i] = strtoll(PQgetvalue(r, 0, 3 + i), NULL, 10);
+  if (t)
+    memcpy(t, x, sizeof x);
+  return x[2] < jobs_session_expiry(l, x[0], x[1]);
+}
+
 /* A session id's shape: JOBS_SESSION_ID_LEN lower-case hex digits. */
 static int id_shape_ok(const char *id, size_t len)
 {
@@ -74,29 +93,24 @@ ts_err jobs_session_check(PGconn *conn, const char *id, size_t len, const jobs_s
     return ts_fail(err, TS_EAUTH, 0, "no such session, or it has expired: log in again");
   jobs_secret_hash(id, len, hash);
   rc = jobs__run(conn,
-                 "SELECT u.id, u.name, u.is_admin,"
-                 " (extract(epoch FROM s.created_at) * 1000)::bigint,"
-                 " (extract(epoch FROM s.last_seen) * 1000)::bigint,"
-                 " (extract(epoch FROM now()) * 1000)::bigint"
+                 "SELECT u.id, u.name, u.is_admin," SESSION_TIMES
                  " FROM tapserve.sessions s JOIN tapserve.users u ON u.id = s.user_id"
                  " WHERE s.id_hash = $1",
                  1, v, &r, err);
   if (!rc && PQntuples(r) == 0)
     rc = ts_fail(err, TS_EAUTH, 0, "no such session, or it has expired: log in again");
   if (!rc) {
-    int64_t created = strtoll(PQgetvalue(r, 0, 3), NULL, 10),
-            last = strtoll(PQgetvalue(r, 0, 4), NULL, 10),
-            now = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+    int64_t t[3];
     char exp[24];
     jobs__user_row(r, 0, 0, u);
-    if (now >= jobs_session_expiry(l, created, last)) {
+    if (!row_live(r, l, t)) {
       memset(u, 0, sizeof *u);
       jobs__run(conn, "DELETE FROM tapserve.sessions WHERE id_hash = $1", 1, v, NULL, err);
       rc = ts_fail(err, TS_EAUTH, 0, "the session has expired: log in again");
-    } else if (now - last >= jobs_session_touch_interval(l)) {
+    } else if (t[2] - t[1] >= jobs_session_touch_interval(l)) {
       /* Only the first request of the interval writes, and only when the
        * row still holds the last use read above. */
-      snprintf(exp, sizeof exp, "%lld", (long long)jobs_session_expiry(l, created, now));
+      snprintf(exp, sizeof exp, "%lld", (long long)jobs_session_expiry(l, t[0], t[2]));
       v[1] = exp;
       rc = jobs__run(conn,
                      "UPDATE tapserve.sessions SET last_seen = now(),"
@@ -108,7 +122,8 @@ ts_err jobs_session_check(PGconn *conn, const char *id, size_t len, const jobs_s
   return rc;
 }
 
-ts_err jobs_session_end(PGconn *conn, const char *id, size_t len, jobs_user *u, ts_error *err)
+ts_err jobs_session_end(PGconn *conn, const char *id, size_t len, const jobs_session_limits *l,
+                        jobs_user *u, ts_error *err)
 {
   char hash[JOBS_SECRET_HASH_LEN + 1];
   const char *v[1] = {hash};
@@ -119,12 +134,13 @@ ts_err jobs_session_end(PGconn *conn, const char *id, size_t len, jobs_user *u, 
   if (!id_shape_ok(id, len))
     return ts_fail(err, TS_EAUTH, 0, "not logged in");
   jobs_secret_hash(id, len, hash);
+  /* Gone either way; only a live one was a login to end. */
   rc = jobs__run(conn,
                  "DELETE FROM tapserve.sessions s USING tapserve.users u"
-                 " WHERE s.id_hash = $1 AND u.id = s.user_id AND s.expires_at > now()"
-                 " RETURNING u.id, u.name, u.is_admin",
+                 " WHERE s.id_hash = $1 AND u.id = s.user_id"
+                 " RETURNING u.id, u.name, u.is_admin," SESSION_TIMES,
                  1, v, &r, err);
-  if (!rc && PQntuples(r) == 0)
+  if (!rc && (PQntuples(r) == 0 || !row_live(r, l, NULL)))
     rc = ts_fail(err, TS_EAUTH, 0, "not logged in");
   if (!rc) {
     jobs__user_row(r, 0, 0, &who);
@@ -136,11 +152,17 @@ ts_err jobs_session_end(PGconn *conn, const char *id, size_t len, jobs_user *u, 
   return rc;
 }
 
-ts_err jobs_session_sweep(PGconn *conn, int *n, ts_error *err)
+ts_err jobs_session_sweep(PGconn *conn, int max, int *n, ts_error *err)
 {
+  char m[16];
+  const char *v[1] = {m};
   PGresult *r = NULL;
-  ts_err rc =
-      jobs__run(conn, "DELETE FROM tapserve.sessions WHERE expires_at <= now()", 0, NULL, &r, err);
+  ts_err rc;
+  snprintf(m, sizeof m, "%d", max);
+  rc = jobs__run(conn,
+                 "DELETE FROM tapserve.sessions WHERE id_hash IN (SELECT id_hash"
+                 " FROM tapserve.sessions WHERE expires_at <= now() LIMIT $1::int)",
+                 1, v, &r, err);
   if (n)
     *n = rc ? 0 : atoi(PQcmdTuples(r));
   PQclear(r);

@@ -90,10 +90,13 @@ ts_err jobs_session_create(PGconn *conn, const jobs_user *u, const jobs_session_
 ts_err jobs_session_check(PGconn *conn, const char *id, size_t len, const jobs_session_limits *l,
                           jobs_user *u, ts_error *err);
 /* Ends the session `id` and publishes LOGIN_OUT_EVENT for its user (set
- * in *u when u is not NULL). TS_EAUTH when there was no live session. */
-ts_err jobs_session_end(PGconn *conn, const char *id, size_t len, jobs_user *u, ts_error *err);
-/* Deletes sessions past their expiry; *n (may be NULL) deleted. */
-ts_err jobs_session_sweep(PGconn *conn, int *n, ts_error *err);
+ * in *u when u is not NULL). TS_EAUTH when there was no live session (an
+ * expired one is deleted all the same). */
+ts_err jobs_session_end(PGconn *conn, const char *id, size_t len, const jobs_session_limits *l,
+                        jobs_user *u, ts_error *err);
+/* Deletes up to `max` sessions past their recorded expiry (expires_at,
+ * written at creation and at each recorded use); *n (may be NULL) deleted. */
+ts_err jobs_session_sweep(PGconn *conn, int max, int *n, ts_error *err);
 
 /* ---- API tokens -------------------------------------------------------------- */
 /* A new token for user `name`, valid for `ttl_s` seconds (0: until

@@ -158,10 +158,20 @@ int test_pg_users_sessions(void)
                            " AND s.last_seen < now() - interval '2 s'"),
                   1);
 
+  /* logout of a session past its idle time: refused, and it is gone */
+  TS_CHECK(ts_test_exec_ok(c, "UPDATE tapserve.sessions SET last_seen = now() - interval '61 s'"
+                              " WHERE user_id = (SELECT id FROM tapserve.users"
+                              " WHERE name = 'ut_alice')"));
+  TS_CHECK_EQ_INT(jobs_session_end(c, sid, strlen(sid), &l, &v, &e), TS_EAUTH);
+  TS_CHECK_EQ_INT(v.id, 0);
+  TS_CHECK_EQ_INT(count(c, "SELECT count(*) FROM tapserve.sessions s JOIN tapserve.users u"
+                           " ON u.id = s.user_id WHERE u.name = 'ut_alice'"),
+                  0);
   /* logout: ended once, then refused */
-  TS_CHECK_EQ_INT(jobs_session_end(c, sid, strlen(sid), &v, &e), TS_OK);
+  TS_CHECK_EQ_INT(jobs_session_create(c, &u, &l, sid, &e), TS_OK);
+  TS_CHECK_EQ_INT(jobs_session_end(c, sid, strlen(sid), &l, &v, &e), TS_OK);
   TS_CHECK_STREQ(v.name, "ut_alice");
-  TS_CHECK_EQ_INT(jobs_session_end(c, sid, strlen(sid), &v, &e), TS_EAUTH);
+  TS_CHECK_EQ_INT(jobs_session_end(c, sid, strlen(sid), &l, &v, &e), TS_EAUTH);
   TS_CHECK_EQ_INT(jobs_session_check(c, sid, strlen(sid), &l, &v, &e), TS_EAUTH);
 
   /* a new password ends every session of the user */
@@ -173,6 +183,21 @@ int test_pg_users_sessions(void)
   TS_CHECK_EQ_INT(jobs_user_get(c, "ut_alice", &u, hash, &e), TS_OK);
   TS_CHECK(jobs_password_verify(hash, "pw-b"));
   TS_CHECK_EQ_INT(jobs_user_passwd(c, "ut_nobody", "x", &e), TS_ENOTFOUND);
+  /* the sweep takes expired sessions only, at most `max` */
+  TS_CHECK_EQ_INT(jobs_session_create(c, &u, &l, sid, &e), TS_OK);
+  TS_CHECK_EQ_INT(jobs_session_create(c, &u, &l, sid2, &e), TS_OK);
+  TS_CHECK(ts_test_exec_ok(c, "UPDATE tapserve.sessions SET expires_at = now() - interval '1 s'"
+                              " WHERE user_id = (SELECT id FROM tapserve.users"
+                              " WHERE name = 'ut_alice')"));
+  TS_CHECK_EQ_INT(jobs_session_create(c, &u, &l, sid, &e), TS_OK);
+  {
+    int n = -1;
+    TS_CHECK_EQ_INT(jobs_session_sweep(c, 1, &n, &e), TS_OK);
+    TS_CHECK_EQ_INT(n, 1);
+    TS_CHECK_EQ_INT(jobs_session_sweep(c, 100, &n, &e), TS_OK);
+    TS_CHECK(n >= 1);
+  }
+  TS_CHECK_EQ_INT(jobs_session_check(c, sid, strlen(sid), &l, &v, &e), TS_OK);
   PQfinish(c);
   return 0;
 }
