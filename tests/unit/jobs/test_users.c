@@ -5,6 +5,7 @@
 #include "ts_test.h"
 #include "ts_test_pg.h"
 
+#include "jobs/events.h"
 #include "jobs/users.h"
 
 #include <stdio.h>
@@ -86,6 +87,22 @@ static int count(PGconn *c, const char *sql)
   return n;
 }
 
+/* 1 when `want` is among the notifications that have arrived on c (its
+ * own statements: delivered by the time they return), the others dropped. */
+static int next_event(PGconn *c, const char *want)
+{
+  PGnotify *n;
+  int found = 0;
+  PQconsumeInput(c);
+  while ((n = PQnotifies(c)) != NULL) {
+    found |= !strcmp(n->extra, want);
+    PQfreemem(n);
+  }
+  if (!found)
+    fprintf(stderr, "# no notification %s\n", want);
+  return found;
+}
+
 int test_pg_users_sessions(void)
 {
   PGconn *c = ts_test_pg();
@@ -105,8 +122,10 @@ int test_pg_users_sessions(void)
   TS_CHECK(jobs_password_verify(hash, "pw-a"));
   TS_CHECK_EQ_INT(jobs_user_get(c, "ut_nobody", &v, hash, &e), TS_ENOTFOUND);
 
-  /* a session: only its hash is stored */
+  /* a session: only its hash is stored; the login is announced */
+  TS_CHECK(ts_test_exec_ok(c, "LISTEN " JOBS_CHANNEL));
   TS_CHECK_EQ_INT(jobs_session_create(c, &u, &l, sid, &e), TS_OK);
+  TS_CHECK(next_event(c, "LOGIN_IN_EVENT ut_alice"));
   TS_CHECK_EQ_INT(strlen(sid), JOBS_SESSION_ID_LEN);
   {
     char q[256];
@@ -167,9 +186,10 @@ int test_pg_users_sessions(void)
   TS_CHECK_EQ_INT(count(c, "SELECT count(*) FROM tapserve.sessions s JOIN tapserve.users u"
                            " ON u.id = s.user_id WHERE u.name = 'ut_alice'"),
                   0);
-  /* logout: ended once, then refused */
+  /* logout: ended once (and announced), then refused */
   TS_CHECK_EQ_INT(jobs_session_create(c, &u, &l, sid, &e), TS_OK);
   TS_CHECK_EQ_INT(jobs_session_end(c, sid, strlen(sid), &l, &v, &e), TS_OK);
+  TS_CHECK(next_event(c, "LOGIN_OUT_EVENT ut_alice"));
   TS_CHECK_STREQ(v.name, "ut_alice");
   TS_CHECK_EQ_INT(jobs_session_end(c, sid, strlen(sid), &l, &v, &e), TS_EAUTH);
   TS_CHECK_EQ_INT(jobs_session_check(c, sid, strlen(sid), &l, &v, &e), TS_EAUTH);
@@ -178,6 +198,7 @@ int test_pg_users_sessions(void)
   TS_CHECK_EQ_INT(jobs_session_create(c, &u, &l, sid, &e), TS_OK);
   TS_CHECK_EQ_INT(jobs_session_create(c, &u, &l, sid2, &e), TS_OK);
   TS_CHECK_EQ_INT(jobs_user_passwd(c, "ut_alice", "pw-b", &e), TS_OK);
+  TS_CHECK(next_event(c, "LOGIN_OUT_EVENT ut_alice"));
   TS_CHECK_EQ_INT(jobs_session_check(c, sid, strlen(sid), &l, &v, &e), TS_EAUTH);
   TS_CHECK_EQ_INT(jobs_session_check(c, sid2, strlen(sid2), &l, &v, &e), TS_EAUTH);
   TS_CHECK_EQ_INT(jobs_user_get(c, "ut_alice", &u, hash, &e), TS_OK);
