@@ -164,7 +164,7 @@ ts_err jobs_session_sweep(PGconn *conn, int max, int *n, ts_error *err)
                  " FROM tapserve.sessions WHERE expires_at <= now() LIMIT $1::int)",
                  1, v, &r, err);
   if (n)
-    *n = rc ? 0 : atoi(PQcmdTuples(r));
+    *n = rc ? 0 : (int)strtol(PQcmdTuples(r), NULL, 10);
   PQclear(r);
   return rc;
 }

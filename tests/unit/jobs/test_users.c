@@ -82,7 +82,7 @@ int test_session_expiry(void)
 static int count(PGconn *c, const char *sql)
 {
   PGresult *r = PQexec(c, sql);
-  int n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
+  int n = PQresultStatus(r) == PGRES_TUPLES_OK ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
   PQclear(r);
   return n;
 }
