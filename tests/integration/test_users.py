@@ -253,6 +253,20 @@ def test_token_cli(cluster, pair):
     assert cli(cluster, "token", "add", "it_jo", "--expires", "soon")[0] == 2
 
 
+def test_no_secrets_in_logs(cluster, pair):
+    a, b = pair
+    add_user(cluster, "it_lee", "pw-lee-secret")
+    r = login(a, "it_lee", "pw-lee-secret")
+    sid = session_of(r)
+    login(b, "it_lee", "wrong-lee-secret")
+    logout(b, sid)
+    h = cluster["psql"].scalar("SELECT password_hash FROM tapserve.users WHERE name = 'it_lee'")
+    logs = a.log_path.read_text(errors="replace") + b.log_path.read_text(errors="replace")
+    assert "user it_lee logged in" in logs  # the log does say who
+    for secret in ("pw-lee-secret", "wrong-lee-secret", sid, h):
+        assert secret not in logs
+
+
 class Alternating:
     """A TapPlus connection handler that sends each request to the next
     instance in turn, over plain HTTP: TapPlus sends logins, and everything
