@@ -264,6 +264,7 @@ out:
   if (s.app.http)
     http_server_free(s.app.http);
   uws_stop(&s.app); /* a no-op after a signal; stops the executors on a failed start */
+  plus_free(&s.app);
   uws_free(&s.app);
   http_router_free(s.app.routes);
   schema_cache_free(&s.app);

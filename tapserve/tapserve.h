@@ -53,6 +53,9 @@ typedef struct ts_app {
   uv_timer_t sync_watch;
   int sync_watch_state;       /* 0 not started, 1 running, 2 closed */
   struct http_router *routes; /* the route table (routes.c) */
+  /* Threads of their own for login password checks (plus/), so argon2id
+   * never holds up libuv's pool, where the UWS requests run. */
+  struct ts_workq *plusq;
 } ts_app;
 
 /* ---- the route table (routes.c) ---------------------------------------- */

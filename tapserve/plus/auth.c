@@ -140,8 +140,16 @@ ts_err ts_auth_request(ts_app *app, const http_request *req, ts_who *who, ts_err
 ts_err plus_start(ts_app *app, ts_error *err)
 {
   ts_err rc = jobs_users_init(err);
-  (void)app;
   if (!rc && !jobs_password_dummy()[0])
     rc = ts_fail(err, TS_ENOMEM, 0, "cannot hash a password (memory?)");
+  if (!rc && ts_workq_new(app->loop, PLUS_THREADS, &app->plusq))
+    rc = ts_fail(err, TS_EINTERNAL, 0, "cannot start the login threads");
   return rc;
+}
+
+void plus_free(ts_app *app)
+{
+  if (app->plusq)
+    ts_workq_free(app->plusq);
+  app->plusq = NULL;
 }

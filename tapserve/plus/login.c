@@ -1,6 +1,6 @@
 /* tapserve/plus/login.c: POST {ctx}/login and POST {ctx}/logout, the TAP+
- * session resources. The work (argon2id, the database) runs on libuv's
- * pool; the answer is written back on the loop. */
+ * session resources. The work (argon2id, the database) runs on the login
+ * threads (app->plusq); the answer is written back on the loop. */
 #include "tapserve/plus/plus.h"
 #include "tapserve/tapserve.h"
 
@@ -15,7 +15,7 @@ enum {
 };
 
 typedef struct plus_op {
-  uv_work_t work;
+  ts_work work;
   ts_app *app;
   http_request *req;
   int logout;
@@ -54,7 +54,7 @@ static ts_err session_cookies(const cfg *c, const char *value, ts_buf *b, ts_err
   return rc ? rc : http_set_cookie(b, &k, err);
 }
 
-static void op_work(uv_work_t *w)
+static void op_work(ts_work *w)
 {
   plus_op *o = w->data;
   ts_app *app = o->app;
@@ -90,13 +90,12 @@ static void op_work(uv_work_t *w)
   jobs_db_put(app->db, conn);
 }
 
-static void op_after(uv_work_t *w, int status)
+static void op_after(ts_work *w)
 {
   plus_op *o = w->data;
   const cfg *c = o->app->cfg;
   ts_buf hdr;
   ts_error e;
-  (void)status;
   ts_buf_init(&hdr, PLUS_HDR_MAX);
   if (o->rc == TS_ETOOMANY) {
     ts_buf_printf(&hdr, "Retry-After: %lld\r\n", (long long)o->retry_s);
@@ -120,9 +119,9 @@ static void op_after(uv_work_t *w, int status)
 static void queue(plus_op *o)
 {
   o->work.data = o;
-  if (uv_queue_work(o->app->loop, &o->work, op_work, op_after) != 0) {
-    o->rc = ts_fail(&o->err, TS_EINTERNAL, 0, "cannot queue the request");
-    op_after(&o->work, 0);
+  if (!o->app->plusq || ts_workq_submit(o->app->plusq, &o->work, op_work, op_after)) {
+    o->rc = ts_fail(&o->err, TS_EUNAVAIL, 0, "logins are not available");
+    op_after(&o->work);
   }
 }
 
@@ -186,7 +185,8 @@ void plus_logout(ts_app *app, http_request *req)
   o->logout = 1;
   if (!plus__session_cookie(req, &o->sid, &o->sid_len)) {
     o->rc = ts_fail(&o->err, TS_EAUTH, 0, "not logged in");
-    op_after(&o->work, 0);
+    o->work.data = o;
+    op_after(&o->work);
     return;
   }
   queue(o);

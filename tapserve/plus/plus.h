@@ -33,9 +33,16 @@ typedef struct ts_who {
  * with TS_ETOOMANY while it holds. TS_EUNAVAIL without a database. */
 ts_err ts_auth_request(ts_app *app, const http_request *req, ts_who *who, ts_error *err);
 
+/* Password checks take about half a second of CPU and 64 MiB each: they
+ * run on PLUS_THREADS threads of their own (app->plusq), and logins beyond
+ * wait in its queue rather than in front of the UWS requests. */
+enum { PLUS_THREADS = 2 };
 /* Warms up what logins need (libsodium, the dummy hash that makes unknown
- * users take as long as known ones); blocking, before serving. */
+ * users take as long as known ones) and starts app->plusq; blocking, before
+ * serving. */
 ts_err plus_start(ts_app *app, ts_error *err);
+/* Ends app->plusq's threads; after the loop has stopped. */
+void plus_free(ts_app *app);
 
 /* POST {ctx}/login (form username, password): a new session in the
  * cookies, 200; 401 for a wrong name or password (the same answer, in the
