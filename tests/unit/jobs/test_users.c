@@ -103,6 +103,8 @@ static int next_event(PGconn *c, const char *want)
   return found;
 }
 
+/* The pg tests run in parallel on one database: each touches only its own
+ * users (ut_alice, ut_bob; tapserve's ut_auth) and throttle keys (utt_*). */
 int test_pg_users_sessions(void)
 {
   PGconn *c = ts_test_pg();
@@ -113,7 +115,7 @@ int test_pg_users_sessions(void)
   TS_CHECK(c);
   TS_CHECK_EQ_INT(jobs_users_init(&e), TS_OK);
   TS_CHECK_EQ_INT(jobs_migrate(c, NULL, NULL, &e), TS_OK);
-  PQclear(PQexec(c, "DELETE FROM tapserve.users WHERE name LIKE 'ut_%'"));
+  PQclear(PQexec(c, "DELETE FROM tapserve.users WHERE name = 'ut_alice'"));
   TS_CHECK_EQ_INT(jobs_user_add(c, "ut_alice", "pw-a", 0, &e), TS_OK);
   TS_CHECK_EQ_INT(jobs_user_add(c, "ut_alice", "other", 0, &e), TS_EINVAL);
   TS_CHECK(strstr(e.msg, "exists"));
@@ -234,7 +236,7 @@ int test_pg_tokens(void)
   TS_CHECK(c);
   TS_CHECK_EQ_INT(jobs_users_init(&e), TS_OK);
   TS_CHECK_EQ_INT(jobs_migrate(c, NULL, NULL, &e), TS_OK);
-  PQclear(PQexec(c, "DELETE FROM tapserve.users WHERE name LIKE 'ut_%'"));
+  PQclear(PQexec(c, "DELETE FROM tapserve.users WHERE name = 'ut_bob'"));
   TS_CHECK_EQ_INT(jobs_user_add(c, "ut_bob", "pw", 0, &e), TS_OK);
   TS_CHECK_EQ_INT(jobs_token_add(c, "ut_nobody", 0, tok, &id, &e), TS_ENOTFOUND);
   TS_CHECK_EQ_INT(jobs_token_add(c, "ut_bob", 0, tok, &id, &e), TS_OK);
@@ -284,37 +286,37 @@ int test_pg_login_throttle(void)
   int64_t retry = 0;
   TS_CHECK(c);
   TS_CHECK_EQ_INT(jobs_migrate(c, NULL, NULL, &e), TS_OK);
-  PQclear(PQexec(c, "DELETE FROM tapserve.login_failures WHERE key LIKE 'ut_%'"));
+  PQclear(PQexec(c, "DELETE FROM tapserve.login_failures WHERE key LIKE 'utt_%'"));
   /* per user: the third failure locks the name, from any address */
   for (int i = 0; i < 3; i++) {
-    TS_CHECK_EQ_INT(jobs_login_allowed(c, "ut_carol", "ut_10.0.0.1", &l, &retry, &e), TS_OK);
-    TS_CHECK_EQ_INT(jobs_login_failed(c, "ut_carol", "ut_10.0.0.1", &l, &e), TS_OK);
+    TS_CHECK_EQ_INT(jobs_login_allowed(c, "utt_carol", "utt_10.0.0.1", &l, &retry, &e), TS_OK);
+    TS_CHECK_EQ_INT(jobs_login_failed(c, "utt_carol", "utt_10.0.0.1", &l, &e), TS_OK);
   }
-  TS_CHECK_EQ_INT(jobs_login_allowed(c, "ut_carol", "ut_10.0.0.2", &l, &retry, &e), TS_ETOOMANY);
+  TS_CHECK_EQ_INT(jobs_login_allowed(c, "utt_carol", "utt_10.0.0.2", &l, &retry, &e), TS_ETOOMANY);
   TS_CHECK(retry >= 59 && retry <= 60);
   TS_CHECK(strstr(e.msg, "try again in"));
   /* other names from that address are still allowed (3 < 5) */
-  TS_CHECK_EQ_INT(jobs_login_allowed(c, "ut_dave", "ut_10.0.0.1", &l, &retry, &e), TS_OK);
+  TS_CHECK_EQ_INT(jobs_login_allowed(c, "utt_dave", "utt_10.0.0.1", &l, &retry, &e), TS_OK);
   /* per address: two more failures with other names lock the address */
-  TS_CHECK_EQ_INT(jobs_login_failed(c, "ut_dave", "ut_10.0.0.1", &l, &e), TS_OK);
-  TS_CHECK_EQ_INT(jobs_login_failed(c, "ut_erin", "ut_10.0.0.1", &l, &e), TS_OK);
-  TS_CHECK_EQ_INT(jobs_login_allowed(c, "ut_frank", "ut_10.0.0.1", &l, &retry, &e), TS_ETOOMANY);
-  TS_CHECK_EQ_INT(jobs_login_allowed(c, "ut_frank", "ut_10.0.0.3", &l, &retry, &e), TS_OK);
+  TS_CHECK_EQ_INT(jobs_login_failed(c, "utt_dave", "utt_10.0.0.1", &l, &e), TS_OK);
+  TS_CHECK_EQ_INT(jobs_login_failed(c, "utt_erin", "utt_10.0.0.1", &l, &e), TS_OK);
+  TS_CHECK_EQ_INT(jobs_login_allowed(c, "utt_frank", "utt_10.0.0.1", &l, &retry, &e), TS_ETOOMANY);
+  TS_CHECK_EQ_INT(jobs_login_allowed(c, "utt_frank", "utt_10.0.0.3", &l, &retry, &e), TS_OK);
   /* the lockout ends lockout_ms after the last failure */
   TS_CHECK(ts_test_exec_ok(c, "UPDATE tapserve.login_failures SET last_failure = now()"
-                              " - interval '61 s' WHERE key LIKE 'ut_%'"));
-  TS_CHECK_EQ_INT(jobs_login_allowed(c, "ut_carol", "ut_10.0.0.1", &l, &retry, &e), TS_OK);
+                              " - interval '61 s' WHERE key LIKE 'utt_%'"));
+  TS_CHECK_EQ_INT(jobs_login_allowed(c, "utt_carol", "utt_10.0.0.1", &l, &retry, &e), TS_OK);
   /* and a failure after a quiet lockout period counts from 1 again */
-  TS_CHECK_EQ_INT(jobs_login_failed(c, "ut_carol", "ut_10.0.0.1", &l, &e), TS_OK);
+  TS_CHECK_EQ_INT(jobs_login_failed(c, "utt_carol", "utt_10.0.0.1", &l, &e), TS_OK);
   TS_CHECK_EQ_INT(count(c, "SELECT failures FROM tapserve.login_failures"
-                           " WHERE kind = 'user' AND key = 'ut_carol'"),
+                           " WHERE kind = 'user' AND key = 'utt_carol'"),
                   1);
   /* success clears the name's count */
-  TS_CHECK_EQ_INT(jobs_login_succeeded(c, "ut_carol", &e), TS_OK);
+  TS_CHECK_EQ_INT(jobs_login_succeeded(c, "utt_carol", &e), TS_OK);
   TS_CHECK_EQ_INT(count(c, "SELECT count(*) FROM tapserve.login_failures"
-                           " WHERE kind = 'user' AND key = 'ut_carol'"),
+                           " WHERE kind = 'user' AND key = 'utt_carol'"),
                   0);
-  PQclear(PQexec(c, "DELETE FROM tapserve.login_failures WHERE key LIKE 'ut_%'"));
+  PQclear(PQexec(c, "DELETE FROM tapserve.login_failures WHERE key LIKE 'utt_%'"));
   PQfinish(c);
   return 0;
 }
