@@ -33,7 +33,7 @@ typedef struct ts_who {
  * with TS_ETOOMANY while it holds. TS_EUNAVAIL without a database. */
 ts_err ts_auth_request(ts_app *app, const http_request *req, ts_who *who, ts_error *err);
 
-/* Password checks take about half a second of CPU and 64 MiB each: they
+/* Password checks take 64 MiB and 0.1 to 0.5 s of CPU each: they
  * run on PLUS_THREADS threads of their own (app->plusq), and logins beyond
  * wait in its queue rather than in front of the UWS requests. */
 enum { PLUS_THREADS = 2 };
