@@ -98,8 +98,10 @@ static void op_after(ts_work *w)
   ts_error e;
   ts_buf_init(&hdr, PLUS_HDR_MAX);
   if (o->rc == TS_ETOOMANY) {
-    ts_buf_printf(&hdr, "Retry-After: %lld\r\n", (long long)o->retry_s);
-    tap_send_error_headers(o->req, &o->err, hdr.data);
+    if (ts_buf_printf(&hdr, "Retry-After: %lld\r\n", (long long)o->retry_s))
+      tap_send_error(o->req, &o->err); /* the message says how long too */
+    else
+      tap_send_error_headers(o->req, &o->err, hdr.data);
   } else if (o->rc) {
     /* a failed logout leaves no stale cookie behind either */
     if (o->logout && !session_cookies(c, "", &hdr, &e))
