@@ -37,7 +37,8 @@
   XX(EIO, 500, "input/output error")                                                               \
   XX(EFORMAT, 500, "output format error")                                                          \
   XX(EINTERNAL, 500, "internal error")                                                             \
-  XX(ETOOMANY, 429, "too many requests")
+  XX(ETOOMANY, 429, "too many requests")                                                           \
+  XX(EAUTH, 401, "authentication required")
 
 typedef enum ts_err {
   TS_OK = 0,

@@ -237,6 +237,29 @@ http_range_result http_range_parse(const char *value, int64_t length, uint64_t *
  * tag means the whole representation. */
 int http_if_range_matches(const char *if_range, const char *etag);
 
+/* ---- cookies (cookie.c) ---------------------------------------------------
+ * The Cookie request header read as RFC 6265 5.4 and browsers write it:
+ * "a=1; b=2", whitespace around pairs tolerated, values optionally in
+ * double quotes, pairs without '=' skipped. At most HTTP_COOKIES_MAX pairs
+ * are looked at and a value over HTTP_COOKIE_VALUE_MAX bytes is ignored. */
+enum { HTTP_COOKIES_MAX = 64, HTTP_COOKIE_VALUE_MAX = 4096 };
+/* The value of the first cookie called `name` (compared exactly) in the
+ * `len` bytes of `header` (may be NULL): 1 with *val (pointing into header,
+ * not NUL-terminated) and *vlen set, else 0. */
+int http_cookie_get(const char *header, size_t len, const char *name, const char **val,
+                    size_t *vlen);
+typedef struct http_cookie {
+  const char *name, *value; /* a token; cookie-octets (RFC 6265 4.1.1) */
+  const char *path;         /* NULL or "": "/" */
+  int64_t max_age;          /* seconds; 0 deletes the cookie; < 0: a session cookie */
+  int secure, http_only;
+  const char *same_site; /* "Lax", "Strict", "None" or NULL */
+} http_cookie;
+/* Appends one "Set-Cookie: ...\r\n" line to b. TS_EINVAL (nothing
+ * appended) for a name, value or path that the header cannot carry;
+ * TS_ELIMIT/TS_ENOMEM when b is full. */
+ts_err http_set_cookie(ts_buf *b, const http_cookie *c, ts_error *err);
+
 /* "Not Found" for 404 etc. */
 const char *http_status_text(int status);
 

@@ -18,5 +18,11 @@ void jobs__cancel_backend(PGconn *conn, int pid);
  * description, arraysize, in column order. Allocated in `a`. */
 ts_err jobs__columns_schema(PGconn *conn, ts_arena *a, const char *sql, int n, const char *const *v,
                             stream_schema *out, ts_error *err);
+/* users.c, shared with sessions.c: fills *u from columns col (id),
+ * col + 1 (name) and col + 2 (is_admin) of row `row`. */
+typedef struct jobs_user jobs_user;
+void jobs__user_row(const PGresult *r, int row, int col, jobs_user *u);
+/* Publishes LOGIN_IN/LOGIN_OUT_EVENT for user `name`. */
+ts_err jobs__user_event(PGconn *conn, int kind, const char *name, ts_error *err);
 
 #endif

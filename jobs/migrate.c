@@ -175,6 +175,52 @@ static const char *const migrations[] = {
     "  END LOOP;\n"
     "  RETURN n;\n"
     "END $$;",
+    /* 8: TAP+ users (argon2id hashes), their groups, login sessions and
+     * API tokens (both kept as SHA-256 digests of the secret, never the
+     * secret), and the failed-login counters that throttle guessing
+     * across every instance (jobs/users.h). Deleting a user ends its
+     * sessions and tokens by cascade. */
+    "CREATE TABLE tapserve.users ("
+    "  id bigserial PRIMARY KEY,"
+    "  name text NOT NULL UNIQUE,"
+    "  password_hash text NOT NULL,"
+    "  is_admin boolean NOT NULL DEFAULT false,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  password_changed_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE tapserve.groups ("
+    "  id bigserial PRIMARY KEY,"
+    "  owner_id bigint NOT NULL REFERENCES tapserve.users(id) ON DELETE CASCADE,"
+    "  name text NOT NULL,"
+    "  description text,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  UNIQUE (owner_id, name));"
+    "CREATE TABLE tapserve.group_members ("
+    "  group_id bigint NOT NULL REFERENCES tapserve.groups(id) ON DELETE CASCADE,"
+    "  user_id bigint NOT NULL REFERENCES tapserve.users(id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (group_id, user_id));"
+    "CREATE INDEX group_members_user ON tapserve.group_members (user_id);"
+    "CREATE TABLE tapserve.sessions ("
+    "  id_hash text PRIMARY KEY,"
+    "  user_id bigint NOT NULL REFERENCES tapserve.users(id) ON DELETE CASCADE,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  last_seen timestamptz NOT NULL DEFAULT now(),"
+    "  expires_at timestamptz NOT NULL);"
+    "CREATE INDEX sessions_user ON tapserve.sessions (user_id);"
+    "CREATE INDEX sessions_expires ON tapserve.sessions (expires_at);"
+    "CREATE TABLE tapserve.tokens ("
+    "  id bigserial PRIMARY KEY,"
+    "  token_hash text NOT NULL UNIQUE,"
+    "  user_id bigint NOT NULL REFERENCES tapserve.users(id) ON DELETE CASCADE,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  expires_at timestamptz,"
+    "  last_used timestamptz);"
+    "CREATE INDEX tokens_user ON tapserve.tokens (user_id);"
+    "CREATE TABLE tapserve.login_failures ("
+    "  kind text NOT NULL CHECK (kind IN ('user','addr')),"
+    "  key text NOT NULL,"
+    "  failures integer NOT NULL,"
+    "  last_failure timestamptz NOT NULL,"
+    "  PRIMARY KEY (kind, key));",
 };
 
 int jobs_schema_version(void)

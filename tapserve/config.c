@@ -112,6 +112,12 @@ static const key_def keys[] = {
     {"upload", "allow_private_urls", K_BOOL, F(upload_allow_private), 0, 1},
     {"upload", "fetch_timeout", K_SECS_MS, F(upload_fetch_timeout_ms), 1, 3600},
     {"upload", "max_redirects", K_INT, F(upload_max_redirects), 0, 20},
+    {"users", "session_idle", K_SECS, F(users_session_idle_s), 1, 365 * 86400},
+    {"users", "session_max", K_SECS, F(users_session_max_s), 1, 3650 * 86400},
+    {"users", "login_max_failures", K_INT, F(users_login_max_failures), 1, 1000000},
+    {"users", "login_max_failures_per_address", K_INT, F(users_login_max_failures_addr), 1,
+     1000000},
+    {"users", "login_lockout", K_SECS, F(users_login_lockout_s), 1, 86400},
 };
 #undef F
 
@@ -204,6 +210,11 @@ void cfg_defaults(cfg *c)
   c->jobs_instance_timeout_s = 30;
   c->jobs_list_anonymous = 0;
   c->jobs_max_attempts = 2;
+  c->users_session_idle_s = 8 * 3600;
+  c->users_session_max_s = 7 * 86400;
+  c->users_login_max_failures = 5;
+  c->users_login_max_failures_addr = 50;
+  c->users_login_lockout_s = 300;
 }
 
 void cfg_free(cfg *c)

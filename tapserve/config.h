@@ -94,6 +94,12 @@ typedef struct cfg {
   int upload_allow_private;    /* allow_private_urls = no: refuse loopback/private URLs */
   int upload_fetch_timeout_ms; /* fetch_timeout = 60 (seconds, a whole URL fetch) */
   int upload_max_redirects;    /* max_redirects = 3 */
+  /* [users] (TAP+ logins, plus/; docs/users.md) */
+  int users_session_idle_s;          /* session_idle = 28800 (a session unused this long ends) */
+  int users_session_max_s;           /* session_max = 604800 (and this long after login) */
+  int users_login_max_failures;      /* login_max_failures = 5 (per user name) */
+  int users_login_max_failures_addr; /* login_max_failures_per_address = 50 */
+  int users_login_lockout_s;         /* login_lockout = 300 (refused this long after the last) */
 } cfg;
 
 /* Sets every field to its default. */

@@ -1,5 +1,6 @@
 /* tapserve: subcommands and the serving loop. */
 #include "http/route.h"
+#include "tapserve/plus/plus.h"
 #include "tapserve/tapserve.h"
 
 #include <errno.h>
@@ -29,6 +30,10 @@ static void usage(FILE *f)
         "                     drain a running instance and wait for its exit (--help)\n"
         "  cluster status -c FILE | --dsn CONNINFO [--json]\n"
         "                     the instances sharing the database and their jobs\n"
+        "  user add|passwd|del|list [NAME] (-c FILE | --dsn CONNINFO)\n"
+        "                     TAP+ users; passwords on standard input (--help)\n"
+        "  token add|list|revoke ... (-c FILE | --dsn CONNINFO)\n"
+        "                     bearer tokens for scripts (--help)\n"
         "  --help             this text\n"
         "  --version          the version\n",
         f);
@@ -317,6 +322,10 @@ int ts_serve(cfg *c)
     fprintf(stderr, "tapserve: uploads: %s\n", err.msg);
     goto out;
   }
+  if (plus_start(&s.app, &err)) {
+    fprintf(stderr, "tapserve: logins: %s\n", err.msg);
+    goto out;
+  }
 
   memset(&po, 0, sizeof po);
   po.dsn = c->query_dsn[0] ? c->query_dsn : c->dsn;
@@ -388,6 +397,7 @@ out:
   if (s.app.http)
     http_server_free(s.app.http);
   uws_stop(&s.app); /* a no-op after a signal; stops the executors on a failed start */
+  plus_free(&s.app);
   uws_free(&s.app);
   http_router_free(s.app.routes);
   schema_cache_free(&s.app);
@@ -463,6 +473,10 @@ int main(int argc, char **argv)
     return cmd_drain(argc - 1, argv + 1);
   if (!strcmp(argv[1], "cluster"))
     return cmd_cluster(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "user"))
+    return cmd_user(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "token"))
+    return cmd_token(argc - 1, argv + 1);
   fprintf(stderr, "tapserve: unknown command %s\n", argv[1]);
   usage(stderr);
   return 2;

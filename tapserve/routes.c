@@ -6,6 +6,7 @@
  *   {AT_SIBLING, HTTP_M_POST, "/login", r_login, NULL},
  * docs/internals/routes.md has the matching rules. */
 #include "http/route.h"
+#include "tapserve/plus/plus.h"
 #include "tapserve/tapserve.h"
 
 #include <stdio.h>
@@ -31,6 +32,8 @@ ROUTE_TO(vosi_availability)
 ROUTE_TO(uws_jobs_get)
 ROUTE_TO(uws_jobs_post)
 ROUTE_TO(ts_stats_serve)
+ROUTE_TO(plus_login)
+ROUTE_TO(plus_logout)
 #undef ROUTE_TO
 
 static void r_tables(void *app, http_request *req, const http_route_match *m)
@@ -108,6 +111,9 @@ static const struct {
     /* Prometheus: beside the service, like the TAP+ siblings (/metrics for
      * a base path of /tap) */
     {AT_SIBLING, GET, "/metrics", r_ts_stats_serve, NULL},
+    /* TAP+ sessions, beside /tap as TapPlus expects */
+    {AT_SIBLING, POST, "/login", r_plus_login, NULL},
+    {AT_SIBLING, POST, "/logout", r_plus_logout, NULL},
 };
 
 /* The resource family of a route's handler: the label of its request

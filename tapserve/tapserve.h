@@ -62,6 +62,9 @@ typedef struct ts_app {
   /* The role granted SELECT on upload tables: the query role, "" when it
    * is the service role, which owns them (tap_upload_start). */
   char upload_role[64];
+  /* Threads of their own for login password checks (plus/), so argon2id
+   * never holds up libuv's pool, where the UWS requests run. */
+  struct ts_workq *plusq;
 } ts_app;
 
 /* ---- what the instance measures, /metrics (stats.c) --------------------- */
@@ -185,6 +188,8 @@ int cmd_unpublish(int argc, char **argv); /* cmd/publish.c */
 int cmd_tableset(int argc, char **argv);  /* cmd/tableset.c */
 int cmd_drain(int argc, char **argv);     /* cmd/drain.c */
 int cmd_cluster(int argc, char **argv);   /* cmd/cluster.c */
+int cmd_user(int argc, char **argv);      /* cmd/user.c */
+int cmd_token(int argc, char **argv);     /* cmd/token.c */
 
 /* The database options of the subcommands that connect (publish,
  * unpublish, tableset): -c FILE (the serve configuration: [database] dsn,

@@ -73,6 +73,9 @@
   X(error_doc_hook) \
   X(mp_large_slow) \
   X(proxy_parse) \
-  X(proxy_client_addr)
+  X(proxy_client_addr) \
+  X(cookie_get) \
+  X(cookie_limits) \
+  X(set_cookie)
 // clang-format on
 /* clang-format on */

@@ -26,5 +26,11 @@
   X(pg_upload_radec_index) \
   X(pg_upload_failures) \
   X(pg_upload_sweep) \
-  X(pg_job_deps)
+  X(pg_job_deps) \
+  X(user_names) \
+  X(password_hash) \
+  X(session_expiry) \
+  X(pg_users_sessions) \
+  X(pg_tokens) \
+  X(pg_login_throttle)
 // clang-format on

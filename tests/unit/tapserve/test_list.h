@@ -25,5 +25,6 @@
   X(schema_swap_keeps_readers) \
   X(schema_swap_threads) \
   X(pg_schema_reload_keeps_old) \
-  X(pg_schema_trigger)
+  X(pg_schema_trigger) \
+  X(pg_auth_request)
 // clang-format on

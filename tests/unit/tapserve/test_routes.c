@@ -5,7 +5,9 @@
 #include "test_list.h"
 #include "ts_test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static http_route_rc look(const http_router *r, const char *method, const char *path,
                           http_route_match *m)
@@ -50,7 +52,18 @@ int test_routes_table(void)
     snprintf(p, sizeof p, "%s/tables/demo.sources", b);
     TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND);
     TS_CHECK_STREQ(http_route_param_get(m, "name"), "demo.sources");
-    TS_CHECK_EQ_INT(look(r, "GET", "/login", m), HTTP_ROUTE_NOT_FOUND);
+    /* TAP+ sessions beside the base: /ctx/login next to /ctx/tap, POST only */
+    {
+      const char *cut = strrchr(b, '/');
+      int n = cut ? (int)(cut - b) : 0;
+      snprintf(p, sizeof p, "%.*s/login", n, b);
+      TS_CHECK_EQ_INT(look(r, "POST", p, m), HTTP_ROUTE_FOUND);
+      TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_NO_METHOD);
+      snprintf(p, sizeof p, "%.*s/logout", n, b);
+      TS_CHECK_EQ_INT(look(r, "POST", p, m), HTTP_ROUTE_FOUND);
+      if (n > 0)
+        TS_CHECK_EQ_INT(look(r, "POST", "/login", m), HTTP_ROUTE_NOT_FOUND);
+    }
     http_router_free(r);
   }
   free(m);
