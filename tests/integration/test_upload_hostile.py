@@ -68,7 +68,9 @@ def test_malformed_xml(hostile, psql):
                  VOT_HEAD + b"<TABLEDATA>" + rows + b"<TR><TD>1</TD><TD a='1' a='2'>x</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
                  VOT_HEAD + b"<TABLEDATA>" + rows + b"<TR><TD>1</TD><TD>x & y</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
                  VOT_HEAD + b"<TABLEDATA>" + rows + b"<TR><TD>1</TD><TD>\xff\xfe</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>",
-                 VOT_HEAD + b"<TABLEDATA>" + rows + b"<TR><TD>1</TD><TD>x"):
+                 VOT_HEAD + b"<TABLEDATA>" + rows + b"<TR><TD>1</TD><TD>x",
+                 VOT_HEAD + b"<TABLEDATA>" + rows + b"</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLEX>",
+                 VOT_HEAD + b"<TABLEDATA>" + rows + b"</TABLEDATA></DATA></TABLE><INFO name='QUERY_STATUS' value="):
         assert_error(inline(hostile, body, "x.xml"), 400, "line")
     check_left_nothing(hostile, psql, before, "malformed XML")
 
