@@ -23,47 +23,12 @@ BENCH_ROWS=${BENCH_ROWS:-10000000}
 STORE=${BENCH_STORE:-fs}
 FORMATS=${BENCH_FORMATS:-votable/b2 votable/td csv fits}
 
-die() {
-  echo "bench: $*" >&2
-  exit 1
-}
-[ -x "$BIN" ] || die "no tapserve executable at $BIN (run make build, or set TAPSERVE_BIN)"
-[ -f "$GEN" ] || die "the data generator $GEN is missing (it lives in shared/bench/)"
-for tool in psql curl awk python3; do
-  command -v "$tool" >/dev/null || die "$tool is required"
-done
-[[ "$BENCH_ROWS" =~ ^[0-9]+$ ]] || die "BENCH_ROWS must be a number"
+# shellcheck source=benchmarks/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_check
 case $STORE in fs | pg) ;; *) die "BENCH_STORE must be fs or pg" ;; esac
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapserve-bench-async.XXXXXX")
-SERVER_PID=
-cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-
-echo "== embedded PostgreSQL in $DATA (port $PG_PORT)"
-"$BIN" demo --no-serve --data-dir "$DATA" --pg-port "$PG_PORT" --rows 1000 >"$WORK/demo.out" 2>&1 ||
-  { cat "$WORK/demo.out" >&2; die "tapserve demo --no-serve failed"; }
-DSN=$(awk '/^  database /{ sub(/^  database +/, ""); dsn = $0 } END { print dsn }' "$WORK/demo.out")
-# users' queries run as the demo's read-only role
-QUERY_DSN="$(printf '%s' "$DSN" | sed 's/ user=[^ ]*//') user=tapserve_query"
-PSQL=(psql -X -q -v ON_ERROR_STOP=1 "$DSN")
-have=0
-if [ "$("${PSQL[@]}" -At -c "SELECT to_regclass('bench.gen_info') IS NOT NULL")" = t ]; then
-  have=$("${PSQL[@]}" -At -c "SELECT nrows FROM bench.gen_info")
-fi
-if [ "$have" != "$BENCH_ROWS" ]; then
-  echo "== generating bench.sources ($BENCH_ROWS rows; done once, kept in $DATA)"
-  "${PSQL[@]}" -v nrows="$BENCH_ROWS" -f "$GEN" >"$WORK/gen.log" 2>&1 ||
-    { cat "$WORK/gen.log" >&2; die "generating bench.sources failed"; }
-fi
+bench_workdir async
+bench_cluster
 "${PSQL[@]}" >/dev/null <<'SQL'
 BEGIN;
 DELETE FROM tap_schema.columns WHERE table_name = 'bench.sources';

@@ -57,7 +57,7 @@ typedef struct fmt_uv_rd {
   stream_out *out;
   ts_error *err;
   ts_err rc;
-  int finished; /* the table is read: the rest of the document is not */
+  int finished; /* the table is read: the rest is only checked to be well-formed */
   int depth, seen_root, tdepth;
   fmt_uv_state st;
   fmt_uv_text text_to;

@@ -3,7 +3,10 @@
  * The first TABLE of the document (RESOURCE nesting, INFO, PARAM, GROUP,
  * COOSYS, TIMESYS skipped) gives the columns (FIELD: name, ID, datatype,
  * arraysize, xtype, unit, ucd, utype, DESCRIPTION, VALUES/@null) and its
- * DATA the rows: TABLEDATA, or a BINARY or BINARY2 STREAM in base64.
+ * DATA the rows: TABLEDATA, or a BINARY or BINARY2 STREAM in base64. The
+ * rest of the document is parsed without being used: a document that is
+ * not well-formed after the table (or cut short) is refused like one that
+ * breaks inside it.
  *
  * The parser is libxml2's SAX2 push parser fed 64 KiB at a time, not
  * xmlTextReader: the reader hands out a text node whole, and a STREAM is
@@ -361,8 +364,7 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
       if (r->st == UV_S_TABLE)
         begin_rows(r); /* a TABLE without DATA: no rows */
       r->st = UV_S_DONE;
-      r->finished = 1;
-      xmlStopParser(r->ctx);
+      r->finished = 1; /* the rest is parsed only to check it is well-formed */
       return;
     }
     if (r->text_to == UV_T_TABLE_DESC && d == r->tdepth + 1) {
@@ -503,8 +505,6 @@ ts_err fmt__upload_votable(int fd, const fmt_upload_limits *lim, ts_arena *a,
       rc = r.rc;
       goto out;
     }
-    if (r.finished)
-      break;
     if (xrc || !r.ctx->wellFormed) {
       rc = ts_fail(err, TS_EINVAL, 0, "malformed XML: line %d: %s",
                    r.xml_line ? r.xml_line : fmt__uv_line(&r),

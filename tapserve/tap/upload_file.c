@@ -93,6 +93,17 @@ static void name_upload(ts_error *err, ts_err rc, const char *name)
   }
 }
 
+/* A fetch stopped by an [upload] limit says which key (the fetcher knows
+ * the value, not the configuration). */
+static void name_fetch_limit(ts_error *err, ts_err rc)
+{
+  const char *key = rc == TS_ELIMIT ? "max_bytes" : rc == TS_ETIMEOUT ? "fetch_timeout" : NULL;
+  if (key && !strstr(err->msg, key)) {
+    ts_error in = *err;
+    ts_fail(err, rc, 0, "%.400s ([upload] %s)", in.msg, key);
+  }
+}
+
 /* ---- one file into one table ---------------------------------------------- */
 
 typedef struct file_load {
@@ -186,6 +197,7 @@ ts_err tap_upload_load_files(const tap_upload_env *env, PGconn *conn, const tap_
       rc = temp_file(env->c->spool_dir, a, &fd, err);
       if (!rc) {
         rc = http_fetch(f[i].ref->ref, &o, fd, a, &ctype, &size, err);
+        name_fetch_limit(err, rc);
         /* the client's URL failed (no such host, 404): the client's error */
         if (rc == TS_EIO)
           rc = TS_EINVAL;

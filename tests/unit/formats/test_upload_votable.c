@@ -226,6 +226,15 @@ int test_upload_vot_hostile(void)
   REFUSED(VOT_HEAD "<RESOURCE><TABLE><FIELD name=\"a\" datatype=\"int\"></TABLE>", NULL, TS_EINVAL,
           "malformed XML: line 3");
   REFUSED(VOT_HEAD "<RESOURCE><TABLE", NULL, TS_EINVAL, "malformed XML");
+  /* after the table too: a wrong end tag, a document cut short, junk */
+  REFUSED(VOT_HEAD "<RESOURCE><TABLE><FIELD name=\"a\" datatype=\"int\"/><DATA><TABLEDATA><TR><TD>1"
+                   "</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLEX>",
+          NULL, TS_EINVAL, "malformed XML: line 3: Opening and ending tag mismatch");
+  REFUSED(VOT_HEAD "<RESOURCE><TABLE><FIELD name=\"a\" datatype=\"int\"/></TABLE><INFO name=\"x\"",
+          NULL, TS_EINVAL, "malformed XML");
+  REFUSED(VOT_HEAD "<RESOURCE><TABLE><FIELD name=\"a\" datatype=\"int\"/></TABLE></RESOURCE>"
+                   "</VOTABLE><junk/>",
+          NULL, TS_EINVAL, "malformed XML: line 3: Extra content at the end of the document");
   REFUSED("", NULL, TS_EINVAL, "");
   REFUSED("<?xml version=\"1.0\"?><html/>", NULL, TS_EINVAL, "not a VOTable");
   {

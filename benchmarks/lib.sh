@@ -1,0 +1,60 @@
+# shellcheck shell=bash
+# benchmarks/lib.sh: what async.sh and upload.sh share (sourced, not run):
+# checks, a work directory cleaned at exit with the server in it stopped,
+# timing, and the embedded cluster with bench.sources generated once.
+# The sourcing script sets BIN, GEN, DATA, PG_PORT and BENCH_ROWS first.
+
+die() {
+  echo "bench: $*" >&2
+  exit 1
+}
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# Checks the executable, the generator, the tools and BENCH_ROWS.
+bench_check() {
+  [ -x "$BIN" ] || die "no tapserve executable at $BIN (run make build, or set TAPSERVE_BIN)"
+  [ -f "$GEN" ] || die "the data generator $GEN is missing (it lives in shared/bench/)"
+  local tool
+  for tool in psql curl awk python3; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+  done
+  [[ "$BENCH_ROWS" =~ ^[0-9]+$ ]] || die "BENCH_ROWS must be a number"
+}
+
+# Sets WORK (a new directory, $1 in its name) and SERVER_PID (empty: set it
+# to the tapserve started); both are cleaned up at exit.
+bench_workdir() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapserve-bench-$1.XXXXXX")
+  SERVER_PID=
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+
+# Starts the embedded cluster in DATA on PG_PORT, sets DSN, QUERY_DSN (the
+# demo's read-only role) and PSQL, and generates bench.sources with
+# BENCH_ROWS rows unless it holds them already.
+bench_cluster() {
+  echo "== embedded PostgreSQL in $DATA (port $PG_PORT)"
+  "$BIN" demo --no-serve --data-dir "$DATA" --pg-port "$PG_PORT" --rows 1000 >"$WORK/demo.out" 2>&1 ||
+    { cat "$WORK/demo.out" >&2; die "tapserve demo --no-serve failed"; }
+  DSN=$(awk '/^  database /{ sub(/^  database +/, ""); dsn = $0 } END { print dsn }' "$WORK/demo.out")
+  # shellcheck disable=SC2034 # used by the sourcing script
+  QUERY_DSN="$(printf '%s' "$DSN" | sed 's/ user=[^ ]*//') user=tapserve_query"
+  PSQL=(psql -X -q -v ON_ERROR_STOP=1 "$DSN")
+  local have=0
+  if [ "$("${PSQL[@]}" -At -c "SELECT to_regclass('bench.gen_info') IS NOT NULL")" = t ]; then
+    have=$("${PSQL[@]}" -At -c "SELECT nrows FROM bench.gen_info")
+  fi
+  if [ "$have" != "$BENCH_ROWS" ]; then
+    echo "== generating bench.sources ($BENCH_ROWS rows; done once, kept in $DATA)"
+    "${PSQL[@]}" -v nrows="$BENCH_ROWS" -f "$GEN" >"$WORK/gen.log" 2>&1 ||
+      { cat "$WORK/gen.log" >&2; die "generating bench.sources failed"; }
+  fi
+}
