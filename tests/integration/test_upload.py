@@ -250,13 +250,17 @@ def test_delete_drops_the_job_tables(up, list_job, psql, cluster):
         release(locker)
 
 
-def test_two_instances_and_kill9_sweeper(start_server, workdir, cluster, psql):
-    a = start_server({"jobs.sweep_interval": "1", "jobs.heartbeat": "1", "jobs.instance_timeout": "3"})
-    url = create(a, LIST_QUERY)
-    assert wait_final(url) == "COMPLETED"
-    # B, another instance on the same database, joins A's result
-    b = tsit.Server(workdir, "upload-b", cluster["dsn"], {"jobs.max_executing": "0", "jobs.heartbeat": "1", "jobs.instance_timeout": "3"})
+def test_two_instances_and_kill9_sweeper(workdir, cluster, psql):
+    # A and B judge other instances dead after 3 s: both are stopped when
+    # the test ends, or they would take the jobs of the session's other
+    # servers (heartbeat every 5 s) for orphans and recover them.
+    a = tsit.Server(workdir, "upload-a", cluster["dsn"], {"jobs.sweep_interval": "1", "jobs.heartbeat": "1", "jobs.instance_timeout": "3"})
+    b = None
     try:
+        url = create(a, LIST_QUERY)
+        assert wait_final(url) == "COMPLETED"
+        # B, another instance on the same database, joins A's result
+        b = tsit.Server(workdir, "upload-b", cluster["dsn"], {"jobs.max_executing": "0", "jobs.heartbeat": "1", "jobs.instance_timeout": "3"})
         r = b.sync({"LANG": "ADQL", "QUERY": JOIN, "UPLOAD": "mine,job:" + jid(url), "RESPONSEFORMAT": "csv"})
         assert r.status_code == 200, r.text
         assert [g[:2] for g in csv_rows(r.text)] == [w[:2] for w in psql_join(psql)]
@@ -273,7 +277,9 @@ def test_two_instances_and_kill9_sweeper(start_server, workdir, cluster, psql):
         assert until(lambda: psql.scalar("SELECT count(*) FROM tapserve.uploads WHERE request_id IS NOT NULL") == "0", 60)
         assert psql.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'tap_upload' AND tablename NOT IN (SELECT table_name FROM tapserve.uploads)") == "0"
     finally:
-        b.stop()
+        if b:
+            b.stop()
+        a.stop()
 
 
 def _quiet(fn, *args):
