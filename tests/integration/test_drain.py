@@ -120,7 +120,8 @@ def test_drain_stream_completes_job_requeued(db, workdir):
     counting an attempt and the other instance finishes it."""
     psql = db["psql"]
     a = start(db, workdir, "drain-a", **{"server.drain_grace": "1"})
-    url = create(a, SLOW % ("drainreq", 700))
+    # Long enough (seconds, also on an idle machine) to outlast the 1 s grace.
+    url = create(a, SLOW % ("drainreq", 3000))
     assert wait_phase(url, ("EXECUTING",) + FINAL, 30) == "EXECUTING"
     # The other instance comes up only now, so that the job is A's.
     b = start(db, workdir, "drain-b")
@@ -166,7 +167,7 @@ def test_drain_stream_completes_job_requeued(db, workdir):
     got = requests.get(b.base + "/async/" + job_id + "/results/result", params={"RESPONSEFORMAT": "csv"},
                        timeout=60).text.splitlines()
     want = psql.scalar("SELECT count(*) FROM demo.sources a, demo.sources b "
-                       "WHERE a.source_id < b.source_id AND a.source_id < 700")
+                       "WHERE a.source_id < b.source_id AND a.source_id < 3000")
     assert got == ["drainreq", want]
     b.stop()
 
