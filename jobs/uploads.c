@@ -554,12 +554,22 @@ ts_err jobs_upload_grant_schema(PGconn *conn, const char *query_role, ts_error *
   ts_buf b;
   ts_err rc;
   ts_buf_init(&b, 512);
-  if (ts_buf_puts(&b, "GRANT USAGE ON SCHEMA " JOBS_UPLOAD_SCHEMA " TO ") ||
+  /* Instances starting together grant at once, and concurrent GRANTs on
+   * one schema fail with "tuple concurrently updated": an advisory lock
+   * held to the end of the implicit transaction of this one simple-protocol
+   * message (both statements) makes them take turns. */
+  if (ts_buf_puts(&b, "SELECT pg_advisory_xact_lock(hashtext('tapserve.upload_grant'));"
+                      " GRANT USAGE ON SCHEMA " JOBS_UPLOAD_SCHEMA " TO ") ||
       put_ident(&b, query_role)) {
     ts_buf_free(&b);
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
-  rc = exec_buf(conn, &b, err);
+  PGresult *r = PQexec(conn, b.data);
+  rc = PQresultStatus(r) == PGRES_COMMAND_OK
+           ? TS_OK
+           : ts_fail(err, TS_EDB, 0, "granting USAGE on schema " JOBS_UPLOAD_SCHEMA ": %s",
+                     PQerrorMessage(conn));
+  PQclear(r);
   ts_buf_free(&b);
   return rc;
 }
