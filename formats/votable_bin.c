@@ -116,29 +116,6 @@ static void vt_put_i32(fmt_votable *v, int32_t n)
 
 /* ---- binary elements ---------------------------------------------------- */
 
-static int64_t vt_as_i64(stream_kind k, const stream_value *el)
-{
-  switch (k) {
-  case STREAM_BOOL:
-    return stream_get_bool(el);
-  case STREAM_INT2:
-    return stream_get_int2(el);
-  case STREAM_INT4:
-    return stream_get_int4(el);
-  case STREAM_INT8:
-    return stream_get_int8(el);
-  default: {
-    double d = k == STREAM_FLOAT4   ? stream_get_float4(el)
-               : k == STREAM_FLOAT8 ? stream_get_float8(el)
-                                    : stream_numeric_to_double(el->p, el->len);
-    /* Out of range (and NaN) has no integer: write the NULL stand-in. */
-    if (!(d >= -9.2233720368547758e18 && d < 9.2233720368547758e18))
-      return INT64_MIN;
-    return (int64_t)d;
-  }
-  }
-}
-
 static double vt_as_f64(stream_kind k, const stream_value *el)
 {
   switch (k) {
@@ -156,6 +133,24 @@ static double vt_as_f64(stream_kind k, const stream_value *el)
     return stream_get_float8(el);
   default:
     return stream_numeric_to_double(el->p, el->len);
+  }
+}
+
+static int64_t vt_as_i64(stream_kind k, const stream_value *el)
+{
+  switch (k) {
+  case STREAM_BOOL:
+  case STREAM_INT2:
+  case STREAM_INT4:
+  case STREAM_INT8:
+    return k == STREAM_INT8 ? stream_get_int8(el) : (int64_t)vt_as_f64(k, el);
+  default: {
+    double d = vt_as_f64(k, el);
+    /* Out of range (and NaN) has no integer: write the NULL stand-in. */
+    if (!(d >= -9.2233720368547758e18 && d < 9.2233720368547758e18))
+      return INT64_MIN;
+    return (int64_t)d;
+  }
   }
 }
 
