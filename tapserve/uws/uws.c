@@ -181,26 +181,22 @@ static ts_err job_uploads_load(uws_op *o, PGconn *conn, const char *id, const jo
   return rc;
 }
 
-static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
+static ts_err apply_controls(uws_op *o, PGconn *conn, ts_error *err)
 {
   const cfg *c = o->u->cfg;
   const char *v;
   ts_err rc = tap_check_single_valued(o->params, o->np, err);
-  *did = 0;
   if (rc)
     return rc;
   v = uws__param(o->params, o->np, "RUNID");
-  if (v) {
+  if (v)
     rc = jobs_set_run_id(conn, o->id, v, err);
-    *did = 1;
-  }
   v = uws__param(o->params, o->np, "EXECUTIONDURATION");
   if (!rc && v) {
     int64_t s;
     if (ts_parse_int64(v, &s) || s < 0)
       return ts_fail(err, TS_EINVAL, 0, "EXECUTIONDURATION must be a whole number of seconds");
     rc = jobs_set_execution_duration(conn, o->id, cap_duration(c, s), err);
-    *did = 1;
   }
   v = uws__param(o->params, o->np, "DESTRUCTION");
   if (!rc && v) {
@@ -208,7 +204,6 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
     if (parse_iso(v, &ms))
       return ts_fail(err, TS_EINVAL, 0, "DESTRUCTION must be an ISO 8601 time, not \"%s\"", v);
     rc = jobs_set_destruction(conn, o->id, cap_destruction(c, ms), err);
-    *did = 1;
   }
   /* Ordinary parameters (on the job or on /parameters). A new UPLOAD is
    * checked and its dependencies replace the old ones in the same
@@ -235,7 +230,6 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
       PQclear(PQexec(conn, rc ? "ROLLBACK" : "COMMIT"));
       if (!rc && upload)
         rc = job_uploads_load(o, conn, o->id, &j, err);
-      *did = 1;
     }
     ts_arena_free(a);
   }
@@ -247,7 +241,6 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
       rc = jobs_abort(conn, o->id, o->u->instance, err);
     else
       return ts_fail(err, TS_EINVAL, 0, "PHASE must be RUN or ABORT, not \"%s\"", v);
-    *did = 1;
   }
   return rc;
 }
@@ -436,7 +429,6 @@ static void work_post(uws_op *o, PGconn *conn)
 {
   const char *base = o->u->cfg->base_url;
   const char *action = uws__param(o->params, o->np, "ACTION");
-  int did = 0;
   if (jobs_access(conn, o->id, o->who.user.id, NULL, &o->err)) {
     o->failed = 1;
     return;
@@ -465,7 +457,7 @@ static void work_post(uws_op *o, PGconn *conn)
     op_fail(o, TS_EINVAL, "%s", "POST to destruction needs DESTRUCTION");
     return;
   }
-  if (apply_controls(o, conn, &did, &o->err)) {
+  if (apply_controls(o, conn, &o->err)) {
     o->failed = 1;
     return;
   }
