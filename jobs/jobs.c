@@ -164,14 +164,25 @@ ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *e
   }
   snprintf(dur, sizeof dur, "%lld", (long long)n->execution_duration);
   snprintf(destr, sizeof destr, "%lld", (long long)n->destruction_ms);
-  const char *v[] = {out_id,  n->owner,  n->run_id,  n->queue ? "QUEUED" : "PENDING", dur, destr,
-                     pj.data, n->client, n->instance};
+  char oid[24];
+  snprintf(oid, sizeof oid, "%lld", (long long)n->owner_id);
+  const char *v[] = {out_id,
+                     n->owner,
+                     n->run_id,
+                     n->queue ? "QUEUED" : "PENDING",
+                     dur,
+                     destr,
+                     pj.data,
+                     n->client,
+                     n->instance,
+                     n->owner_id > 0 ? oid : NULL,
+                     n->owner_id > 0 ? NULL : n->anon_owner};
   rc = run(conn,
            "INSERT INTO tapserve.jobs (id, owner, run_id, phase, queued_at, execution_duration,"
-           " destruction, parameters, client_addr, owner_instance) VALUES ($1, $2, $3, $4,"
-           " CASE WHEN $4 = 'QUEUED' THEN now() END, $5, to_timestamp($6::int8 / 1000.0), $7,"
-           " $8, $9::uuid)",
-           9, v, NULL, err);
+           " destruction, parameters, client_addr, owner_instance, owner_id, anon_owner)"
+           " VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'QUEUED' THEN now() END, $5,"
+           " to_timestamp($6::int8 / 1000.0), $7, $8, $9::uuid, $10::int8, $11)",
+           11, v, NULL, err);
   ts_buf_free(&pj);
   return rc;
 }
@@ -180,7 +191,7 @@ ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *e
   "id, owner, run_id, phase, " MS("creation_time") ", " MS("start_time") ", " MS(                  \
       "end_time") ", execution_duration, " MS("destruction") ", error_summary, error_type,"        \
                                                              " owner_instance::text, backend_pid," \
-                                                             " attempts, client_addr"
+                                                             " attempts, client_addr, owner_id"
 
 static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
 {
@@ -201,6 +212,7 @@ static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
   j->backend_pid = (int)i64(r, i, 12);
   j->attempts = (int)i64(r, i, 13);
   j->client_addr = opt(a, r, i, 14);
+  j->owner_id = i64(r, i, 15);
   return TS_OK;
 }
 
@@ -232,7 +244,7 @@ static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out,
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
   row_to_job(a, r, 0, j);
-  j->queue_position = i64(r, 0, 15);
+  j->queue_position = i64(r, 0, 16);
   PQclear(r);
 
   /* Parameters: a second statement is simpler than parsing array text. */
@@ -319,10 +331,34 @@ ts_err jobs_get_phase(PGconn *conn, const char *id, jobs_phase *out, ts_error *e
   return rc;
 }
 
+int jobs_may_access(int64_t owner_id, int64_t caller)
+{
+  return owner_id <= 0 || owner_id == caller;
+}
+
+ts_err jobs_access(PGconn *conn, const char *id, int64_t caller, jobs_phase *phase, ts_error *err)
+{
+  PGresult *r = NULL;
+  const char *v[] = {id};
+  ts_err rc = run(conn, "SELECT phase, owner_id FROM tapserve.jobs WHERE id = $1", 1, v, &r, err);
+  if (rc)
+    return rc;
+  if (PQntuples(r) != 1) {
+    rc = ts_fail(err, TS_ENOTFOUND, 0, "no job %s", id);
+  } else {
+    if (!jobs_may_access(i64(r, 0, 1), caller))
+      rc = ts_fail(err, TS_EFORBIDDEN, 0, "job %s belongs to another user", id);
+    else if (phase && jobs_phase_parse(PQgetvalue(r, 0, 0), phase))
+      *phase = JOBS_UNKNOWN;
+  }
+  PQclear(r);
+  return rc;
+}
+
 ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
                  ts_error *err)
 {
-  char phases[256] = "{", after[24], last[24];
+  char phases[256] = "{", after[24], last[24], oid[24], off[24];
   unsigned mask =
       f->phase_mask ? f->phase_mask : ((1u << JOBS_NPHASES) - 1) & ~(1u << JOBS_ARCHIVED);
   PGresult *r = NULL;
@@ -336,13 +372,37 @@ ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out
   snprintf(phases + pl, sizeof phases - pl, "}");
   snprintf(after, sizeof after, "%lld", (long long)f->after_ms);
   snprintf(last, sizeof last, "%lld", (long long)f->last);
-  const char *v[] = {f->owner, phases, after, f->last > 0 ? last : NULL};
+  snprintf(oid, sizeof oid, "%lld", (long long)f->owner_id);
+  snprintf(off, sizeof off, "%lld", (long long)(f->offset > 0 ? f->offset : 0));
+  /* Nobody to show the jobs of: an empty list without a statement. */
+  if (f->owner_id <= 0 && !f->anon_owner && !f->all_anonymous) {
+    *n = 0;
+    *out = ts_arena_calloc(a, 1, sizeof **out);
+    return *out ? TS_OK : ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  const char *v[] = {f->owner_id > 0 ? oid : NULL,
+                     f->owner_id > 0 ? NULL : f->anon_owner,
+                     phases,
+                     after,
+                     f->last > 0 ? last : NULL,
+                     off,
+                     f->id,
+                     f->run_id};
+  /* One statement per order, either walking its index (owner_id or
+   * anon_owner, creation_time): the parameters are constants when an
+   * unnamed statement is planned, so the CASE folds away. */
+#define LIST_SQL(order)                                                                            \
+  "SELECT " JOB_COLS " FROM tapserve.jobs"                                                         \
+  " WHERE CASE WHEN $1::int8 IS NOT NULL THEN owner_id = $1::int8"                                 \
+  "   WHEN $2::text IS NOT NULL THEN anon_owner = $2 AND owner_id IS NULL"                         \
+  "   ELSE owner_id IS NULL END"                                                                   \
+  "   AND phase = ANY($3::text[])"                                                                 \
+  "   AND ($4::int8 = 0 OR creation_time > to_timestamp($4::int8 / 1000.0))"                       \
+  "   AND ($7::text IS NULL OR id = $7) AND ($8::text IS NULL OR run_id = $8)"                     \
+  " ORDER BY " order " LIMIT $5::int8 OFFSET $6::int8"
   rc = run(conn,
-           "SELECT " JOB_COLS " FROM tapserve.jobs"
-           " WHERE owner IS NOT DISTINCT FROM $1 AND phase = ANY($2::text[])"
-           "   AND ($3::int8 = 0 OR creation_time > to_timestamp($3::int8 / 1000.0))"
-           " ORDER BY creation_time DESC, id LIMIT $4::int8",
-           4, v, &r, err);
+           f->oldest_first ? LIST_SQL("creation_time, id") : LIST_SQL("creation_time DESC, id"), 8,
+           v, &r, err);
   if (rc)
     return rc;
   *n = (size_t)PQntuples(r);

@@ -92,7 +92,8 @@ typedef struct jobs_result_info {
 
 typedef struct jobs_job {
   char id[40];
-  const char *owner;  /* NULL: anonymous */
+  const char *owner;  /* the owning user's name; NULL: anonymous */
+  int64_t owner_id;   /* the owning user's id; 0: anonymous (anyone holding the id) */
   const char *run_id; /* may be NULL */
   jobs_phase phase;
   int64_t creation_ms, start_ms, end_ms; /* 0: not set */
@@ -115,7 +116,9 @@ typedef struct jobs_job {
 const char *jobs_param_get(const jobs_job *j, const char *name);
 
 typedef struct jobs_new {
-  const char *owner;    /* NULL: anonymous */
+  const char *owner;      /* the user's name; NULL: anonymous */
+  int64_t owner_id;       /* the user's id; 0: anonymous */
+  const char *anon_owner; /* anonymous: the hash of the browser's owner cookie, or NULL */
   const char *client;   /* the client's address (per-owner limits of anonymous jobs); may be NULL */
   const char *instance; /* the creating instance's uuid (owner_instance); may be NULL */
   const char *run_id;
@@ -134,15 +137,32 @@ ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *e
 ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err);
 /* The phase alone: one primary-key lookup (clients poll it). */
 ts_err jobs_get_phase(PGconn *conn, const char *id, jobs_phase *out, ts_error *err);
+/* The rule: 1 when a job owned by user `owner_id` (0: anonymous) may be
+ * used by user `caller` (0: anonymous). */
+int jobs_may_access(int64_t owner_id, int64_t caller);
+/* Whether the caller (user id `caller`, 0 when anonymous) may use job `id`:
+ * a user's job is that user's alone, an anonymous job anyone's who holds
+ * its id. TS_ENOTFOUND, TS_EFORBIDDEN; *phase (may be NULL) gets the
+ * phase. One primary-key lookup: every request on a job makes it. */
+ts_err jobs_access(PGconn *conn, const char *id, int64_t caller, jobs_phase *phase, ts_error *err);
 
+/* Whose jobs a list shows: a user's (owner_id > 0), else an anonymous
+ * browser's (anon_owner, the hash of its owner cookie), else every
+ * anonymous job (all_anonymous) or none at all. */
 typedef struct jobs_filter {
-  const char *owner;   /* jobs of this owner; NULL: anonymous jobs */
+  int64_t owner_id;
+  const char *anon_owner;
+  int all_anonymous;
   unsigned phase_mask; /* 1 << phase; 0: every phase but ARCHIVED (UWS 1.1) */
   int64_t after_ms;    /* created strictly after; 0: no limit */
   int64_t last;        /* only the `last` most recent; 0: all */
+  int64_t offset;      /* skips the first `offset` of the order (TAP+) */
+  const char *id;      /* this job only; NULL: any (TAP+ jobid) */
+  const char *run_id;  /* jobs with this RUNID; NULL: any (TAP+ jobname) */
+  int oldest_first;    /* creation time ascending (TAP+ order) */
 } jobs_filter;
-/* Jobs matching `f`, newest first ("id" "phase" "run_id" "owner"
- * "creation_ms" set; no parameters). */
+/* Jobs matching `f`, newest first (the UWS columns set; no parameters
+ * nor results). */
 ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
                  ts_error *err);
 

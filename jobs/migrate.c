@@ -221,6 +221,15 @@ static const char *const migrations[] = {
     "  failures integer NOT NULL,"
     "  last_failure timestamptz NOT NULL,"
     "  PRIMARY KEY (kind, key));",
+    /* 9: who a job belongs to: a user (owner_id; owner keeps the name the
+     * UWS documents show) or an anonymous browser (anon_owner, the
+     * SHA-256 of the id in its cookie). No foreign key: a deleted user's
+     * jobs must not become anonymous, reachable by their id alone. */
+    "ALTER TABLE tapserve.jobs ADD COLUMN owner_id bigint, ADD COLUMN anon_owner text;"
+    "CREATE INDEX jobs_owner_id ON tapserve.jobs (owner_id, creation_time)"
+    "  WHERE owner_id IS NOT NULL;"
+    "CREATE INDEX jobs_anon_owner ON tapserve.jobs (anon_owner, creation_time)"
+    "  WHERE anon_owner IS NOT NULL;",
 };
 
 int jobs_schema_version(void)

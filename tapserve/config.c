@@ -118,6 +118,7 @@ static const key_def keys[] = {
     {"users", "login_max_failures_per_address", K_INT, F(users_login_max_failures_addr), 1,
      1000000},
     {"users", "login_lockout", K_SECS, F(users_login_lockout_s), 1, 86400},
+    {"users", "basic_cache", K_SECS, F(users_basic_cache_s), 0, 3600},
 };
 #undef F
 
@@ -215,6 +216,7 @@ void cfg_defaults(cfg *c)
   c->users_login_max_failures = 5;
   c->users_login_max_failures_addr = 50;
   c->users_login_lockout_s = 300;
+  c->users_basic_cache_s = 60;
 }
 
 void cfg_free(cfg *c)

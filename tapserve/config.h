@@ -100,6 +100,7 @@ typedef struct cfg {
   int users_login_max_failures;      /* login_max_failures = 5 (per user name) */
   int users_login_max_failures_addr; /* login_max_failures_per_address = 50 */
   int users_login_lockout_s;         /* login_lockout = 300 (refused this long after the last) */
+  int users_basic_cache_s; /* basic_cache = 60 (HTTP Basic credentials checked lately; 0: none) */
 } cfg;
 
 /* Sets every field to its default. */

@@ -34,6 +34,8 @@ ROUTE_TO(uws_jobs_post)
 ROUTE_TO(ts_stats_serve)
 ROUTE_TO(plus_login)
 ROUTE_TO(plus_logout)
+ROUTE_TO(plus_jobs_list)
+ROUTE_TO(plus_jobs_delete)
 #undef ROUTE_TO
 
 static void r_tables(void *app, http_request *req, const http_route_match *m)
@@ -114,6 +116,9 @@ static const struct {
     /* TAP+ sessions, beside /tap as TapPlus expects */
     {AT_SIBLING, POST, "/login", r_plus_login, NULL},
     {AT_SIBLING, POST, "/logout", r_plus_logout, NULL},
+    /* TAP+ jobs: search_async_jobs and remove_jobs */
+    {AT_BASE, GET, "/jobs/async", r_plus_jobs_list, NULL},
+    {AT_BASE, POST, "/deletejobs", r_plus_jobs_delete, NULL},
 };
 
 /* The resource family of a route's handler: the label of its request
@@ -125,7 +130,7 @@ static ts_resource route_family(http_route_fn fn)
   if (fn == r_job_result)
     return TS_RES_RESULTS;
   if (fn == r_uws_jobs_get || fn == r_uws_jobs_post || fn == r_job_get || fn == r_job_post ||
-      fn == r_job_delete)
+      fn == r_job_delete || fn == r_plus_jobs_list || fn == r_plus_jobs_delete)
     return TS_RES_ASYNC;
   if (fn == r_vosi_capabilities || fn == r_vosi_availability || fn == r_tables)
     return TS_RES_VOSI;

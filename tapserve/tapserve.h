@@ -65,6 +65,8 @@ typedef struct ts_app {
   /* Threads of their own for login password checks (plus/), so argon2id
    * never holds up libuv's pool, where the UWS requests run. */
   struct ts_workq *plusq;
+  /* HTTP Basic credentials checked lately (plus/credcache.c); NULL: none. */
+  struct plus_creds *creds;
 } ts_app;
 
 /* ---- what the instance measures, /metrics (stats.c) --------------------- */

@@ -1,5 +1,6 @@
 /* tapserve/plus/auth.c: who a request comes from (ts_auth_request) and the
  * one password check of form logins and HTTP Basic. */
+#include "jobs/events.h"
 #include "tapserve/plus/plus.h"
 #include "tapserve/tapserve.h"
 
@@ -78,7 +79,18 @@ static ts_err auth_basic(ts_app *app, PGconn *conn, const http_request *req, con
     return ts_fail(err, TS_EAUTH, 0, "malformed Basic credentials");
   }
   *colon = 0;
+  /* A script sends the same credentials with each request: the answer
+   * of one argon2id check is good for [users] basic_cache seconds. */
+  if (app->creds && plus_creds_get(app->creds, raw, colon + 1, ts_now_ms(), u)) {
+    sodium_memzero(raw, sizeof raw);
+    return TS_OK;
+  }
+  uint64_t gen = app->creds ? plus_creds_generation(app->creds) : 0;
+  /* The address is the client's, through [server] trusted_proxies
+   * (http_client_addr): a proxy's own would throttle all its clients. */
   rc = plus__check_password(app, conn, raw, colon + 1, req->remote_addr, u, &retry, err);
+  if (!rc && app->creds)
+    plus_creds_put(app->creds, raw, colon + 1, u, gen, ts_now_ms());
   sodium_memzero(raw, sizeof raw);
   return rc;
 }
@@ -137,6 +149,64 @@ ts_err ts_auth_request(ts_app *app, const http_request *req, ts_who *who, ts_err
   return rc;
 }
 
+const char *plus_cookie_path(const cfg *c, char *buf, size_t cap)
+{
+  const char *cut = strrchr(c->path_prefix, '/');
+  size_t n = cut ? (size_t)(cut - c->path_prefix) : 0;
+  snprintf(buf, cap, "%.*s", (int)n, c->path_prefix);
+  return n ? buf : "/";
+}
+
+int plus_anon_owner(const http_request *req, char hash[JOBS_SECRET_HASH_LEN + 1])
+{
+  const char *h = http_header_get(req, "cookie"), *v;
+  size_t len;
+  if (!h || !http_cookie_get(h, strlen(h), PLUS_OWNER_COOKIE, &v, &len) || len != PLUS_OWNER_ID_LEN)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+      return 0;
+  jobs_secret_hash(v, len, hash);
+  return 1;
+}
+
+ts_err plus_anon_owner_new(const cfg *c, ts_buf *hdr, char hash[JOBS_SECRET_HASH_LEN + 1],
+                           ts_error *err)
+{
+  char id[PLUS_OWNER_ID_LEN + 1], path[512];
+  ts_err rc;
+  if (ts_random_hex(id, PLUS_OWNER_ID_LEN / 2))
+    return ts_fail(err, TS_EIO, 0, "no random bytes for an owner id");
+  /* A year: the jobs it owns live far less; the browser keeps it across
+   * restarts. */
+  http_cookie k = {PLUS_OWNER_COOKIE,
+                   id,
+                   plus_cookie_path(c, path, sizeof path),
+                   365 * 86400,
+                   !strncmp(c->base_url, "https://", 8),
+                   1,
+                   "Lax"};
+  jobs_secret_hash(id, PLUS_OWNER_ID_LEN, hash);
+  rc = http_set_cookie(hdr, &k, err);
+  sodium_memzero(id, sizeof id);
+  return rc;
+}
+
+/* LOGIN_OUT_EVENT (logout, password changed, user deleted, on any
+ * instance): the user's remembered Basic credentials go. */
+static void on_login_out(void *ud, const jobs_event *ev)
+{
+  ts_app *app = ud;
+  plus_creds_drop(app->creds, ev->id);
+}
+
+/* Events may have been missed: nothing remembered can be trusted. */
+static void on_recheck(void *ud)
+{
+  ts_app *app = ud;
+  plus_creds_drop(app->creds, NULL);
+}
+
 ts_err plus_start(ts_app *app, ts_error *err)
 {
   ts_err rc = jobs_users_init(err);
@@ -144,6 +214,16 @@ ts_err plus_start(ts_app *app, ts_error *err)
     rc = ts_fail(err, TS_ENOMEM, 0, "cannot hash a password (memory?)");
   if (!rc && ts_workq_new(app->loop, PLUS_THREADS, &app->plusq))
     rc = ts_fail(err, TS_EINTERNAL, 0, "cannot start the login threads");
+  /* Without the bus no instance would hear of a password change: no
+   * cache then. */
+  if (!rc && app->bus && app->cfg->users_basic_cache_s > 0) {
+    app->creds = plus_creds_new(PLUS_CREDS_MAX, (int64_t)app->cfg->users_basic_cache_s * 1000);
+    if (!app->creds)
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+    else if (jobs_bus_subscribe(app->bus, JOBS_EV_LOGIN_OUT, on_login_out, app) ||
+             jobs_bus_on_recheck(app->bus, on_recheck, app))
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
   return rc;
 }
 
@@ -152,4 +232,6 @@ void plus_free(ts_app *app)
   if (app->plusq)
     ts_workq_free(app->plusq);
   app->plusq = NULL;
+  plus_creds_free(app->creds);
+  app->creds = NULL;
 }

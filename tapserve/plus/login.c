@@ -29,22 +29,13 @@ typedef struct plus_op {
   char id[JOBS_SESSION_ID_LEN + 1]; /* login: the new session */
 } plus_op;
 
-/* The path of the cookies: the context, where /login and /tap both live. */
-static const char *cookie_path(const cfg *c, char *buf, size_t cap)
-{
-  const char *cut = strrchr(c->path_prefix, '/');
-  size_t n = cut ? (size_t)(cut - c->path_prefix) : 0;
-  snprintf(buf, cap, "%.*s", (int)n, c->path_prefix);
-  return n ? buf : "/";
-}
-
 /* JSESSIONID first: TapPlus reads the first Set-Cookie line only. */
 static ts_err session_cookies(const cfg *c, const char *value, ts_buf *b, ts_error *err)
 {
   char path[512];
   http_cookie k = {PLUS_COOKIE_JAVA,
                    value,
-                   cookie_path(c, path, sizeof path),
+                   plus_cookie_path(c, path, sizeof path),
                    value[0] ? -1 : 0,
                    !strncmp(c->base_url, "https://", 8),
                    1,

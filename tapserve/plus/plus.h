@@ -33,6 +33,44 @@ typedef struct ts_who {
  * with TS_ETOOMANY while it holds. TS_EUNAVAIL without a database. */
 ts_err ts_auth_request(ts_app *app, const http_request *req, ts_who *who, ts_error *err);
 
+/* ---- who owns a job (tapserve.jobs.owner_id / anon_owner) ---------------
+ * A job belongs to the user who created it, or to the anonymous browser
+ * whose owner cookie the creation carried (set by that creation when it
+ * had none): random, HttpOnly, SameSite=Lax, on the context path. Only
+ * its SHA-256 is stored, so the database holds nothing to present. */
+#define PLUS_OWNER_COOKIE "TAPSERVE_OWNER"
+enum { PLUS_OWNER_ID_LEN = 32 }; /* hex digits: 128 random bits */
+/* The hash of the request's owner cookie into `hash`: 1 when it carries
+ * a well-formed one, 0 when not (none, or not PLUS_OWNER_ID_LEN hex
+ * digits). */
+int plus_anon_owner(const http_request *req, char hash[JOBS_SECRET_HASH_LEN + 1]);
+/* A new owner id: its Set-Cookie line appended to `hdr` and its hash
+ * into `hash`. TS_EIO without random bytes, TS_ELIMIT past hdr's cap. */
+ts_err plus_anon_owner_new(const cfg *c, ts_buf *hdr, char hash[JOBS_SECRET_HASH_LEN + 1],
+                           ts_error *err);
+/* The path cookies are set on: the context, where /login and /tap both
+ * live ("/" when tap is at the root). */
+const char *plus_cookie_path(const cfg *c, char *buf, size_t cap);
+
+/* ---- HTTP Basic credentials checked lately (credcache.c) ----------------
+ * Bounded (cap entries), each valid ttl_ms; keyed by a keyed hash of the
+ * name and password, never the password. Any thread. */
+typedef struct plus_creds plus_creds;
+/* NULL when cap or ttl_ms is 0 (no cache) or out of memory. */
+plus_creds *plus_creds_new(size_t cap, int64_t ttl_ms);
+void plus_creds_free(plus_creds *c);
+/* Read before checking a password; plus_creds_put stores the answer only
+ * when no drop came in between. */
+uint64_t plus_creds_generation(plus_creds *c);
+/* 1 with *u when name and pw were found good within the TTL. */
+int plus_creds_get(plus_creds *c, const char *name, const char *pw, int64_t now_ms, jobs_user *u);
+void plus_creds_put(plus_creds *c, const char *name, const char *pw, const jobs_user *u,
+                    uint64_t generation, int64_t now_ms);
+/* Forgets user `name`'s entries (NULL: everybody's). */
+void plus_creds_drop(plus_creds *c, const char *name);
+/* Entries of the cache of app->creds ([users] basic_cache seconds). */
+enum { PLUS_CREDS_MAX = 1024 };
+
 /* Password checks take 64 MiB and 0.1 to 0.5 s of CPU each: they
  * run on PLUS_THREADS threads of their own (app->plusq), and logins beyond
  * wait in its queue rather than in front of the UWS requests. */
@@ -52,6 +90,22 @@ void plus_login(ts_app *app, http_request *req);
 /* POST {ctx}/logout: ends the session of the request's cookie on every
  * instance and clears the cookies, 200; 401 when there was no live one. */
 void plus_logout(ts_app *app, http_request *req);
+
+/* GET {tap}/jobs/async (TapPlus.search_async_jobs): the caller's jobs as
+ * uws:job elements, filtered by phaseid, jobid, jobname, limit, offset,
+ * order (creation_time or start_time, '-' for newest first; newest first
+ * without), whole with metadata_only=false. */
+void plus_jobs_list(ts_app *app, http_request *req);
+/* POST {tap}/deletejobs (TapPlus.remove_jobs): deletes the jobs of
+ * JOB_IDS (a comma list), each of which the caller must be allowed to
+ * use (jobs_access); one that is not refuses them all (403, 404). 200 "OK". */
+void plus_jobs_delete(ts_app *app, http_request *req);
+/* The ids of a JOB_IDS list (untrusted): comma-separated, blanks around
+ * each ignored, empty items skipped, each a job id (uws_job_id_ok), at
+ * most `max`; allocated in `a`. TS_EINVAL naming a bad item or for no id
+ * at all, TS_ELIMIT past max, TS_ENOMEM. */
+ts_err plus_job_ids_parse(const char *list, size_t max, ts_arena *a, const char ***ids, size_t *n,
+                          ts_error *err);
 
 /* ---- shared by plus/'s own sources (auth.c, login.c) ---------------------- */
 /* The session and login limits of the configuration. */

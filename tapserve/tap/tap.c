@@ -1,6 +1,7 @@
 /* TAP resources: the home page, and the streaming /sync:
  * ADQL -> SQL -> describe -> COPY BINARY -> tap_result (encoder, chunked
  * HTTP, see result.c). */
+#include "tapserve/plus/plus.h"
 #include "tapserve/tap/tap.h"
 #include "tapserve/tapserve.h"
 
@@ -24,10 +25,19 @@ void tap_send_error_headers(http_request *req, const ts_error *err, const char *
   ts_buf b;
   const char *msg = err->msg[0] ? err->msg : ts_err_text(err->code);
   int status = ts_err_http(err->code);
-  char retry[32];
+  char retry[32], challenge[1024];
   if (!extra_headers && (status == 429 || status == 503)) {
     snprintf(retry, sizeof retry, "Retry-After: %d\r\n", TAP_RETRY_AFTER_S);
     extra_headers = retry;
+  }
+  /* RFC 7235: a 401 names the schemes that would do (plus/auth.c). */
+  if (status == 401) {
+    int n = snprintf(challenge, sizeof challenge,
+                     "%sWWW-Authenticate: Basic realm=\"tapserve\"\r\n"
+                     "WWW-Authenticate: Bearer realm=\"tapserve\"\r\n",
+                     extra_headers ? extra_headers : "");
+    if (n > 0 && (size_t)n < sizeof challenge)
+      extra_headers = challenge;
   }
   ts_buf_init(&b, TAP_ERROR_DOC_MAX);
   if (fmt_votable_error_doc(&b, msg) != TS_OK) {
@@ -447,7 +457,8 @@ typedef struct sync_upload {
   adql_layer layer;
   ts_error err;
   ts_err rc;
-  int waiting; /* tries that found a source job still running */
+  int waiting;  /* tries that found a source job still running */
+  int who_done; /* env.caller is known (the first try) */
 } sync_upload;
 
 typedef struct sync_drop {
@@ -506,7 +517,17 @@ static void sync_on_done_hook(void *ud, const tap_result_end *end)
 static void upload_work(uv_work_t *w)
 {
   sync_upload *u = w->data;
-  PGconn *conn = jobs_db_get(u->app->db, &u->err);
+  PGconn *conn;
+  /* job: sources are read as the caller: never another user's result. */
+  if (!u->who_done) {
+    ts_who who;
+    u->rc = ts_auth_request(u->app, u->req, &who, &u->err);
+    if (u->rc)
+      return;
+    u->env.caller = who.user.id;
+    u->who_done = 1;
+  }
+  conn = jobs_db_get(u->app->db, &u->err);
   if (!conn) {
     u->rc = u->err.code;
     return;

@@ -192,6 +192,8 @@ typedef struct tap_upload_env {
   const char *query_role; /* granted SELECT; "" or NULL: none */
   jobs_upload_owner owner;
   int64_t deadline_ms; /* a job: source still running is waited for until then */
+  int64_t caller;      /* the user whose request or job it is (0: anonymous): another
+                        * user's job is no source (jobs_access) */
 } tap_upload_env;
 /* Loads the job: uploads among refs through conn, each in its own
  * transaction (jobs_upload_from_result), once every source job is
@@ -223,9 +225,10 @@ ts_err tap_upload_load_files(const tap_upload_env *env, PGconn *conn, const tap_
                              size_t n, ts_error *err);
 /* The ids of the jobs whose results refs upload (for jobs_set_deps), in
  * a; TS_EINVAL naming the upload when such a job does not exist or ended
- * without a result. */
-ts_err tap_upload_sources(PGconn *conn, const tap_upload_ref *refs, size_t n, ts_arena *a,
-                          const char ***ids, size_t *nids, ts_error *err);
+ * without a result, TS_EFORBIDDEN when it is not the caller's (user id;
+ * 0: anonymous) to read. */
+ts_err tap_upload_sources(PGconn *conn, int64_t caller, const tap_upload_ref *refs, size_t n,
+                          ts_arena *a, const char ***ids, size_t *nids, ts_error *err);
 /* The TAP_UPLOAD layer of a request or a job: its loaded tables with their
  * columns' metadata, all in a. */
 ts_err tap_upload_layer(PGconn *conn, ts_arena *a, const jobs_upload_owner *o, adql_layer *l,

@@ -143,11 +143,16 @@ const char *const tap_upload_methods[] = {"ivo://ivoa.net/std/TAPRegExt#upload-i
 
 /* The phase of the job an upload reads; TS_EINVAL naming the upload when
  * there is no such job or it ended without a result. */
-static ts_err source_phase(PGconn *conn, const tap_upload_ref *r, jobs_phase *p, ts_error *err)
+static ts_err source_phase(PGconn *conn, int64_t caller, const tap_upload_ref *r, jobs_phase *p,
+                           ts_error *err)
 {
-  ts_err rc = jobs_get_phase(conn, r->ref, p, err);
+  /* A user's result is that user's alone, whichever way it is named. */
+  ts_err rc = jobs_access(conn, r->ref, caller, p, err);
   if (rc == TS_ENOTFOUND)
     return ts_fail(err, TS_EINVAL, 0, "UPLOAD \"%s\": there is no job %s", r->name, r->ref);
+  if (rc == TS_EFORBIDDEN)
+    return ts_fail(err, TS_EFORBIDDEN, 0, "UPLOAD \"%s\": job %s belongs to another user", r->name,
+                   r->ref);
   if (rc)
     return rc;
   if (jobs_phase_final(*p) && *p != JOBS_COMPLETED)
@@ -168,7 +173,7 @@ ts_err tap_upload_load(const tap_upload_env *env, PGconn *conn, const tap_upload
     jobs_phase p;
     if (refs[i].kind != TAP_UPLOAD_JOB)
       continue;
-    rc = source_phase(conn, &refs[i], &p, err);
+    rc = source_phase(conn, env->caller, &refs[i], &p, err);
     if (!rc && p != JOBS_COMPLETED)
       rc = ts_now_ms() < env->deadline_ms
                ? ts_fail(err, TS_EAGAIN, 0, "UPLOAD \"%s\": job %s is %s", refs[i].name,
@@ -192,8 +197,8 @@ ts_err tap_upload_load(const tap_upload_env *env, PGconn *conn, const tap_upload
   return rc;
 }
 
-ts_err tap_upload_sources(PGconn *conn, const tap_upload_ref *refs, size_t n, ts_arena *a,
-                          const char ***ids, size_t *nids, ts_error *err)
+ts_err tap_upload_sources(PGconn *conn, int64_t caller, const tap_upload_ref *refs, size_t n,
+                          ts_arena *a, const char ***ids, size_t *nids, ts_error *err)
 {
   *nids = 0;
   *ids = ts_arena_calloc(a, n + 1, sizeof **ids);
@@ -204,7 +209,7 @@ ts_err tap_upload_sources(PGconn *conn, const tap_upload_ref *refs, size_t n, ts
     ts_err rc;
     if (refs[i].kind != TAP_UPLOAD_JOB)
       continue;
-    rc = source_phase(conn, &refs[i], &p, err);
+    rc = source_phase(conn, caller, &refs[i], &p, err);
     if (rc)
       return rc;
     (*ids)[(*nids)++] = refs[i].ref;

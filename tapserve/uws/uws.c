@@ -154,7 +154,7 @@ static ts_err job_uploads_check(uws_op *o, PGconn *conn, const char *upload, ts_
   const cfg *c = o->u->cfg;
   ts_err rc = tap_upload_parse(c, upload, a, &j->refs, &j->n, err);
   if (!rc)
-    rc = tap_upload_sources(conn, j->refs, j->n, a, &j->ids, &j->nids, err);
+    rc = tap_upload_sources(conn, o->who.user.id, j->refs, j->n, a, &j->ids, &j->nids, err);
   if (!rc)
     rc = tap_upload_resolve(o->req, o->params, o->np, j->refs, j->n, c->spool_dir, &j->files, err);
   return rc;
@@ -174,32 +174,29 @@ static ts_err job_uploads_load(uws_op *o, PGconn *conn, const char *id, const jo
   env.store = &o->u->store;
   env.query_role = o->u->app->upload_role;
   env.owner.job_id = id;
+  env.caller = o->who.user.id;
   rc = jobs_upload_drop(conn, &env.owner, NULL, err);
   if (!rc)
     rc = tap_upload_load_files(&env, conn, j->files, j->n, err);
   return rc;
 }
 
-static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
+static ts_err apply_controls(uws_op *o, PGconn *conn, ts_error *err)
 {
   const cfg *c = o->u->cfg;
   const char *v;
   ts_err rc = tap_check_single_valued(o->params, o->np, err);
-  *did = 0;
   if (rc)
     return rc;
   v = uws__param(o->params, o->np, "RUNID");
-  if (v) {
+  if (v)
     rc = jobs_set_run_id(conn, o->id, v, err);
-    *did = 1;
-  }
   v = uws__param(o->params, o->np, "EXECUTIONDURATION");
   if (!rc && v) {
     int64_t s;
     if (ts_parse_int64(v, &s) || s < 0)
       return ts_fail(err, TS_EINVAL, 0, "EXECUTIONDURATION must be a whole number of seconds");
     rc = jobs_set_execution_duration(conn, o->id, cap_duration(c, s), err);
-    *did = 1;
   }
   v = uws__param(o->params, o->np, "DESTRUCTION");
   if (!rc && v) {
@@ -207,7 +204,6 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
     if (parse_iso(v, &ms))
       return ts_fail(err, TS_EINVAL, 0, "DESTRUCTION must be an ISO 8601 time, not \"%s\"", v);
     rc = jobs_set_destruction(conn, o->id, cap_destruction(c, ms), err);
-    *did = 1;
   }
   /* Ordinary parameters (on the job or on /parameters). A new UPLOAD is
    * checked and its dependencies replace the old ones in the same
@@ -234,7 +230,6 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
       PQclear(PQexec(conn, rc ? "ROLLBACK" : "COMMIT"));
       if (!rc && upload)
         rc = job_uploads_load(o, conn, o->id, &j, err);
-      *did = 1;
     }
     ts_arena_free(a);
   }
@@ -246,7 +241,6 @@ static ts_err apply_controls(uws_op *o, PGconn *conn, int *did, ts_error *err)
       rc = jobs_abort(conn, o->id, o->u->instance, err);
     else
       return ts_fail(err, TS_EINVAL, 0, "PHASE must be RUN or ABORT, not \"%s\"", v);
-    *did = 1;
   }
   return rc;
 }
@@ -280,6 +274,26 @@ static void work_create(uws_op *o, PGconn *conn)
   }
   n.queue = v != NULL;
   n.instance = o->u->instance;
+  /* The job is the caller's: a user's, else the anonymous browser's of
+   * the owner cookie, which a first creation sets. */
+  if (o->who.user.id) {
+    n.owner = o->who.user.name;
+    n.owner_id = o->who.user.id;
+  } else {
+    if (!o->has_anon) {
+      ts_buf h;
+      ts_buf_init(&h, sizeof o->set_cookie - 1);
+      if (plus_anon_owner_new(c, &h, o->anon, &o->err)) {
+        ts_buf_free(&h);
+        o->failed = 1;
+        goto out;
+      }
+      snprintf(o->set_cookie, sizeof o->set_cookie, "%s", h.data);
+      ts_buf_free(&h);
+      o->has_anon = 1;
+    }
+    n.anon_owner = o->anon;
+  }
   /* The client as resolved through trusted proxies: anonymous jobs of
    * different clients count against different per-owner limits. */
   n.client = o->req->remote_addr;
@@ -361,15 +375,16 @@ static void work_list(uws_op *o, PGconn *conn)
       }
     }
   }
-  /* Requests carry no identity yet: an anonymous request sees anonymous
-   * jobs only where the operator allows it, because listing them would
-   * hand out the ids that are their only protection. */
-  if (o->u->cfg->jobs_list_anonymous) {
-    f.owner = NULL;
-    if (jobs_list(conn, a, &f, &js, &n, &o->err)) {
-      o->failed = 1;
-      goto out;
-    }
+  /* The caller's own jobs: a user's, or those of the browser's owner
+   * cookie. Without either an anonymous request sees anonymous jobs only
+   * where the operator allows it, because listing them would hand out
+   * the ids that are their only protection. */
+  f.owner_id = o->who.user.id;
+  f.anon_owner = o->has_anon ? o->anon : NULL;
+  f.all_anonymous = o->u->cfg->jobs_list_anonymous;
+  if (jobs_list(conn, a, &f, &js, &n, &o->err)) {
+    o->failed = 1;
+    goto out;
   }
   if (uws_doc_jobs(&o->body, o->u->cfg, js, n, &o->err))
     o->failed = 1;
@@ -383,11 +398,12 @@ static void work_get(uws_op *o, PGconn *conn)
   jobs_job *j = NULL;
   ts_arena *a;
   const char *s = o->sub;
+  /* Clients poll the phase: the access check is its one lookup. */
+  if (jobs_access(conn, o->id, o->who.user.id, &o->phase, &o->err)) {
+    o->failed = 1;
+    return;
+  }
   if (!strcmp(s, "phase")) {
-    if (jobs_get_phase(conn, o->id, &o->phase, &o->err)) {
-      o->failed = 1;
-      return;
-    }
     if (ts_buf_puts(&o->body, jobs_phase_name(o->phase)))
       op_fail(o, TS_ENOMEM, "%s", "out of memory");
     o->ctype = "text/plain; charset=utf-8";
@@ -413,7 +429,10 @@ static void work_post(uws_op *o, PGconn *conn)
 {
   const char *base = o->u->cfg->base_url;
   const char *action = uws__param(o->params, o->np, "ACTION");
-  int did = 0;
+  if (jobs_access(conn, o->id, o->who.user.id, NULL, &o->err)) {
+    o->failed = 1;
+    return;
+  }
   if (action) {
     if (!ts_strcaseeq(action, "DELETE") || o->sub[0]) {
       op_fail(o, TS_EINVAL, "ACTION must be DELETE (on the job), not \"%s\"", action);
@@ -438,27 +457,37 @@ static void work_post(uws_op *o, PGconn *conn)
     op_fail(o, TS_EINVAL, "%s", "POST to destruction needs DESTRUCTION");
     return;
   }
-  if (apply_controls(o, conn, &did, &o->err)) {
+  if (apply_controls(o, conn, &o->err)) {
     o->failed = 1;
     return;
-  }
-  if (!did) {
-    /* Nothing to change: still answer for a job that does not exist. */
-    jobs_phase p;
-    if (jobs_get_phase(conn, o->id, &p, &o->err)) {
-      o->failed = 1;
-      return;
-    }
   }
   snprintf(o->location, sizeof o->location, "%s/async/%s", base, o->id);
 }
 
 static void op_run(uws_op *o, PGconn *conn);
 
+/* Who the request comes from (plus/plus.h), before any connection of
+ * ours is taken: ts_auth_request takes its own. */
+static int op_caller(uws_op *o)
+{
+  if (o->who_done)
+    return 0;
+  if (ts_auth_request(o->u->app, o->req, &o->who, &o->err)) {
+    o->failed = 1;
+    return -1;
+  }
+  o->has_anon = !o->who.user.id && plus_anon_owner(o->req, o->anon);
+  o->who_done = 1;
+  return 0;
+}
+
 static void op_work(uv_work_t *w)
 {
   uws_op *o = w->data;
-  PGconn *conn = jobs_db_get(o->u->db, &o->err);
+  PGconn *conn;
+  if (op_caller(o))
+    return;
+  conn = jobs_db_get(o->u->db, &o->err);
   if (!conn) {
     o->failed = 1;
     return;
@@ -496,7 +525,8 @@ static void op_run(uws_op *o, PGconn *conn)
     work_post(o, conn);
     break;
   case OP_DELETE:
-    if (jobs_delete(conn, &o->u->store, o->id, &o->err))
+    if (jobs_access(conn, o->id, o->who.user.id, NULL, &o->err) ||
+        jobs_delete(conn, &o->u->store, o->id, &o->err))
       o->failed = 1;
     else
       snprintf(o->location, sizeof o->location, "%s/async", o->u->cfg->base_url);
@@ -510,8 +540,8 @@ void uws__op_respond(uws_op *o)
   if (o->failed) {
     tap_send_error(req, &o->err);
   } else if (o->location[0]) {
-    char hdr[1300];
-    snprintf(hdr, sizeof hdr, "Location: %s\r\n", o->location);
+    char hdr[1900];
+    snprintf(hdr, sizeof hdr, "Location: %s\r\n%s", o->location, o->set_cookie);
     http_respond(req, 303, "text/plain; charset=utf-8", hdr, o->location, strlen(o->location));
   } else if (o->body.len == 0 && !o->body.data) {
     http_respond(req, 200, o->ctype, NULL, "", 0);

@@ -65,6 +65,10 @@ enum { UWS_DOC_MAX = 64 << 20 };
  * document that must not be sent. */
 /* The job list of GET /async. */
 ts_err uws_doc_jobs(ts_buf *b, const cfg *c, const jobs_job *js, size_t n, ts_error *err);
+/* The job list of TAP+ GET {tap}/jobs/async: a uws:jobs document holding
+ * each job whole (astroquery's JobSaxParser reads uws:job elements, not
+ * jobrefs), with the parameters and results the jobs were read with. */
+ts_err uws_doc_jobs_full(ts_buf *b, const cfg *c, const jobs_job *js, size_t n, ts_error *err);
 /* GET /async/{id}[/sub] of a job read in full: the job (sub ""), its
  * parameters, results or error document, or a plain-text sub-resource
  * (executionduration, destruction, quote, owner, runid). Sets *ctype.

@@ -27,6 +27,7 @@ typedef struct uws_dl {
   const char *rf; /* RESPONSEFORMAT of the download URL */
   const char *range, *if_range;
   /* from prep */
+  int64_t caller; /* the caller's user id (0: anonymous) */
   jobs_job *job;
   jobs_result_info res;
   stream_schema schema;
@@ -104,6 +105,12 @@ static void dl_prep(uws_dl *d)
   d->rc = jobs_get(d->conn, d->a, d->id, &d->job, &d->err);
   if (d->rc)
     return;
+  /* A user's result is that user's alone (jobs_access's rule, on the row
+   * just read). */
+  if (!jobs_may_access(d->job->owner_id, d->caller)) {
+    d->rc = ts_fail(&d->err, TS_EFORBIDDEN, 0, "job %s belongs to another user", d->id);
+    return;
+  }
   if (d->job->phase != JOBS_COMPLETED || d->job->nresults == 0) {
     d->rc = ts_fail(&d->err, TS_ENOTFOUND, 0, "job %s has no result (it is %s)", d->id,
                     jobs_phase_name(d->job->phase));
@@ -155,6 +162,12 @@ static void dl_prep(uws_dl *d)
 static void dl_prep_work(ts_work *w)
 {
   uws_dl *d = w->data;
+  ts_who who;
+  /* Before a connection of ours is taken: ts_auth_request takes its own. */
+  d->rc = ts_auth_request(d->u->app, d->req, &who, &d->err);
+  if (d->rc)
+    return;
+  d->caller = who.user.id;
   d->conn = jobs_db_get(d->u->db, &d->err);
   if (!d->conn) {
     d->rc = d->err.code;

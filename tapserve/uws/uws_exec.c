@@ -134,7 +134,8 @@ static ts_err exec_uploads(exec_run *x, adql_layer **layer, ts_error *err)
   env.store = &u->store;
   env.query_role = u->app->upload_role;
   env.owner.job_id = x->job->id;
-  env.deadline_ms = 0; /* final by now: no waiting */
+  env.caller = x->job->owner_id; /* the job reads what its owner may */
+  env.deadline_ms = 0;           /* final by now: no waiting */
   rc = tap_upload_parse(u->cfg, upload, x->a, &refs, &n, err);
   if (!rc)
     rc = jobs_upload_list(x->e->state, x->a, &env.owner, &have, &nhave, err);

@@ -7,6 +7,7 @@
 #include "jobs/cluster.h"
 #include "jobs/events.h"
 #include "jobs/jobs.h"
+#include "tapserve/plus/plus.h"
 #include "tapserve/tapserve.h"
 #include "tapserve/uws/uws.h"
 
@@ -80,6 +81,12 @@ typedef struct uws_op {
   ts_error err;
   int failed;
   jobs_phase phase; /* of the job, when fetched */
+  /* The caller, found once per request (a WAIT fetches again and again). */
+  int who_done;
+  ts_who who;
+  int has_anon; /* an anonymous caller with an owner cookie: its hash in anon */
+  char anon[JOBS_SECRET_HASH_LEN + 1];
+  char set_cookie[512]; /* a creation's new owner cookie: its Set-Cookie line */
   /* WAIT */
   uws_wait *wait;
 } uws_op;

@@ -106,9 +106,11 @@ static ts_err xml_results(ts_buf *b, const cfg *c, const jobs_job *j, int root)
   return rc;
 }
 
-static ts_err xml_job(ts_buf *b, const cfg *c, const jobs_job *j)
+/* One job: a document of its own (`root` 1), or an element of a job list. */
+static ts_err xml_job(ts_buf *b, const cfg *c, const jobs_job *j, int root)
 {
-  ts_err rc = ts_buf_puts(b, XML_DECL "<uws:job" UWS_NS " version=\"1.1\">\n");
+  ts_err rc = root ? ts_buf_puts(b, XML_DECL "<uws:job" UWS_NS " version=\"1.1\">\n")
+                   : ts_buf_puts(b, "<uws:job>\n");
   if (!rc)
     rc = xml_text(b, "  ", "jobId", j->id);
   if (!rc && j->run_id)
@@ -194,6 +196,16 @@ ts_err uws_doc_jobs(ts_buf *b, const cfg *c, const jobs_job *js, size_t n, ts_er
   return rc ? doc_fail(b, rc, err) : TS_OK;
 }
 
+ts_err uws_doc_jobs_full(ts_buf *b, const cfg *c, const jobs_job *js, size_t n, ts_error *err)
+{
+  ts_err rc = ts_buf_puts(b, XML_DECL "<uws:jobs" UWS_NS " version=\"1.1\">\n");
+  for (size_t i = 0; !rc && i < n; i++)
+    rc = xml_job(b, c, &js[i], 0);
+  if (!rc)
+    rc = ts_buf_puts(b, "</uws:jobs>\n");
+  return rc ? doc_fail(b, rc, err) : TS_OK;
+}
+
 ts_err uws_doc_job(ts_buf *b, const cfg *c, const jobs_job *j, const char *sub, const char **ctype,
                    ts_error *err)
 {
@@ -203,7 +215,7 @@ ts_err uws_doc_job(ts_buf *b, const cfg *c, const jobs_job *j, const char *sub, 
 
   *ctype = "text/xml; charset=utf-8";
   if (!strcmp(sub, "")) {
-    rc = xml_job(b, c, j);
+    rc = xml_job(b, c, j, 1);
   } else if (!strcmp(sub, "parameters")) {
     rc = xml_params(b, j, 1);
   } else if (!strcmp(sub, "results")) {

@@ -289,21 +289,27 @@ class Alternating:
         return self._next()
 
 
-def test_astroquery_login_logout(cluster, pair):
+def tapplus(servers):
+    """(TapPlus, Alternating handler): TapPlus's own connection (contexts
+    /ctx and /ctx/tap, as it derives them from the URL), with the handler
+    that sends each request to the next of `servers`."""
     from astroquery.utils.tap.conn.tapconn import TapConn
     from astroquery.utils.tap.core import TapPlus
 
-    a, b = pair
-    psql = cluster["psql"]
-    add_user(cluster, "it_kim", "pw-kim")
-    handler = Alternating([a, b])
-    # TapPlus's own connection (contexts /ctx and /ctx/tap, as it derives
-    # them from the URL), with the handler that picks the instance
+    a = servers[0]
+    handler = Alternating(servers)
     conn = TapConn(
         ishttps=False, host="127.0.0.1", server_context="/ctx", tap_context="tap", port=a.port, sslport=a.port,
         connhandler=handler,
     )
-    tap = TapPlus(url=a.base, connhandler=conn)
+    return TapPlus(url=a.base, connhandler=conn), handler
+
+
+def test_astroquery_login_logout(cluster, pair):
+    a, b = pair
+    psql = cluster["psql"]
+    add_user(cluster, "it_kim", "pw-kim")
+    tap, handler = tapplus([a, b])
     tap.login(user="it_kim", password="pw-kim")
     assert sessions(psql, "it_kim") == 1
     # logout goes to the other instance, with the cookie TapPlus kept

@@ -26,5 +26,10 @@
   X(schema_swap_threads) \
   X(pg_schema_reload_keeps_old) \
   X(pg_schema_trigger) \
-  X(pg_auth_request)
+  X(pg_auth_request) \
+  X(creds_hit_miss) \
+  X(creds_drop) \
+  X(creds_bounded) \
+  X(plus_job_ids) \
+  X(pg_auth_basic_cache)
 // clang-format on

@@ -49,6 +49,12 @@ int test_routes_table(void)
     TS_CHECK_EQ_INT(look(r, "DELETE", p, m), HTTP_ROUTE_NOT_FOUND);
     snprintf(p, sizeof p, "%s/async/0af9/results/result", b);
     TS_CHECK_EQ_INT(look(r, "HEAD", p, m), HTTP_ROUTE_FOUND);
+    /* TAP+ jobs under the base */
+    snprintf(p, sizeof p, "%s/jobs/async", b);
+    TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND);
+    snprintf(p, sizeof p, "%s/deletejobs", b);
+    TS_CHECK_EQ_INT(look(r, "POST", p, m), HTTP_ROUTE_FOUND);
+    TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_NO_METHOD);
     snprintf(p, sizeof p, "%s/tables/demo.sources", b);
     TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND);
     TS_CHECK_STREQ(http_route_param_get(m, "name"), "demo.sources");

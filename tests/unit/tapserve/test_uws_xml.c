@@ -37,13 +37,16 @@ static void fill_job(jobs_job *j, jobs_phase phase)
   }
 }
 
-/* Builds one document (sub NULL: the job list of both jobs) into b. */
+/* Builds one document (sub NULL: the job list of both jobs; "*full": the
+ * TAP+ list of both, whole) into b. */
 static ts_err build(ts_buf *b, const cfg *c, const jobs_job *js, const char *sub, ts_error *e)
 {
   const char *ctype = NULL;
   ts_error_clear(e);
   if (!sub)
     return uws_doc_jobs(b, c, js, 2, e);
+  if (!strcmp(sub, "*full"))
+    return uws_doc_jobs_full(b, c, js, 2, e);
   return uws_doc_job(b, c, &js[0], sub, &ctype, e);
 }
 
@@ -103,6 +106,7 @@ int test_uws_doc_caps(void)
   js[1].run_id = NULL;
   js[1].owner = "someone";
   TS_CHECK(check_caps(&c, js, NULL, 1) == 0);
+  TS_CHECK(check_caps(&c, js, "*full", 1) == 0);
   for (size_t i = 0; i < TS_ARRAY_LEN(xml_subs); i++)
     TS_CHECK(check_caps(&c, js, xml_subs[i], 1) == 0);
   for (size_t i = 0; i < TS_ARRAY_LEN(text_subs); i++)
