@@ -38,7 +38,8 @@
   XX(EFORMAT, 500, "output format error")                                                          \
   XX(EINTERNAL, 500, "internal error")                                                             \
   XX(ETOOMANY, 429, "too many requests")                                                           \
-  XX(EAUTH, 401, "authentication required")
+  XX(EAUTH, 401, "authentication required")                                                        \
+  XX(EFORBIDDEN, 403, "forbidden")
 
 typedef enum ts_err {
   TS_OK = 0,

@@ -221,6 +221,19 @@ static const char *const migrations[] = {
     "  failures integer NOT NULL,"
     "  last_failure timestamptz NOT NULL,"
     "  PRIMARY KEY (kind, key));",
+    /* 9: notifications (jobs/notify.h): the operator's to everybody
+     * (user_id NULL) and those to one user, which go with the user. Every
+     * read filters on expires_at, so an expired one is gone at once on
+     * every instance; the sweep only reclaims the rows. */
+    "CREATE TABLE tapserve.notifications ("
+    "  id bigserial PRIMARY KEY,"
+    "  user_id bigint REFERENCES tapserve.users(id) ON DELETE CASCADE,"
+    "  kind text NOT NULL CHECK (kind IN ('info','warning','maintenance','job','quota')),"
+    "  text text NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  expires_at timestamptz NOT NULL);"
+    "CREATE INDEX notifications_user ON tapserve.notifications (user_id, expires_at);"
+    "CREATE INDEX notifications_expires ON tapserve.notifications (expires_at);",
 };
 
 int jobs_schema_version(void)
