@@ -34,6 +34,7 @@ ROUTE_TO(uws_jobs_post)
 ROUTE_TO(ts_stats_serve)
 ROUTE_TO(plus_login)
 ROUTE_TO(plus_logout)
+ROUTE_TO(plus_notification)
 #undef ROUTE_TO
 
 static void r_tables(void *app, http_request *req, const http_route_match *m)
@@ -114,6 +115,8 @@ static const struct {
     /* TAP+ sessions, beside /tap as TapPlus expects */
     {AT_SIBLING, POST, "/login", r_plus_login, NULL},
     {AT_SIBLING, POST, "/logout", r_plus_logout, NULL},
+    /* TAP+ notifications, under /tap */
+    {AT_BASE, GET | POST, "/notification", r_plus_notification, NULL},
 };
 
 /* The resource family of a route's handler: the label of its request

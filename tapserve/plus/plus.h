@@ -53,6 +53,11 @@ void plus_login(ts_app *app, http_request *req);
  * instance and clears the cookies, 200; 401 when there was no live one. */
 void plus_logout(ts_app *app, http_request *req);
 
+/* GET or POST {tap}/notification: action=GetNotifications (the caller's
+ * notifications as astroquery's ESA modules read them) and
+ * action=RemoveNotification (POST); notification.c has the formats. */
+void plus_notification(ts_app *app, http_request *req);
+
 /* ---- shared by plus/'s own sources (auth.c, login.c) ---------------------- */
 /* The session and login limits of the configuration. */
 void plus__limits(const cfg *c, jobs_session_limits *s, jobs_login_limits *l);
