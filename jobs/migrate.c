@@ -230,6 +230,19 @@ static const char *const migrations[] = {
     "  WHERE owner_id IS NOT NULL;"
     "CREATE INDEX jobs_anon_owner ON tapserve.jobs (anon_owner, creation_time)"
     "  WHERE anon_owner IS NOT NULL;",
+    /* 10: notifications (jobs/notify.h): the operator's to everybody
+     * (user_id NULL) and those to one user, which go with the user. Every
+     * read filters on expires_at, so an expired one is gone at once on
+     * every instance; the sweep only reclaims the rows. */
+    "CREATE TABLE tapserve.notifications ("
+    "  id bigserial PRIMARY KEY,"
+    "  user_id bigint REFERENCES tapserve.users(id) ON DELETE CASCADE,"
+    "  kind text NOT NULL CHECK (kind IN ('info','warning','maintenance','job','quota')),"
+    "  text text NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  expires_at timestamptz NOT NULL);"
+    "CREATE INDEX notifications_user ON tapserve.notifications (user_id, expires_at);"
+    "CREATE INDEX notifications_expires ON tapserve.notifications (expires_at);",
 };
 
 int jobs_schema_version(void)

@@ -34,6 +34,8 @@ static void usage(FILE *f)
         "                     TAP+ users; passwords on standard input (--help)\n"
         "  token add|list|revoke ... (-c FILE | --dsn CONNINFO)\n"
         "                     bearer tokens for scripts (--help)\n"
+        "  notify add|list|del ... (-c FILE | --dsn CONNINFO)\n"
+        "                     messages to users, read by TAP+ clients (--help)\n"
         "  --help             this text\n"
         "  --version          the version\n",
         f);
@@ -477,6 +479,8 @@ int main(int argc, char **argv)
     return cmd_user(argc - 1, argv + 1);
   if (!strcmp(argv[1], "token"))
     return cmd_token(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "notify"))
+    return cmd_notify(argc - 1, argv + 1);
   fprintf(stderr, "tapserve: unknown command %s\n", argv[1]);
   usage(stderr);
   return 2;

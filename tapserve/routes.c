@@ -36,6 +36,7 @@ ROUTE_TO(plus_login)
 ROUTE_TO(plus_logout)
 ROUTE_TO(plus_jobs_list)
 ROUTE_TO(plus_jobs_delete)
+ROUTE_TO(plus_notification)
 #undef ROUTE_TO
 
 static void r_tables(void *app, http_request *req, const http_route_match *m)
@@ -119,6 +120,8 @@ static const struct {
     /* TAP+ jobs: search_async_jobs and remove_jobs */
     {AT_BASE, GET, "/jobs/async", r_plus_jobs_list, NULL},
     {AT_BASE, POST, "/deletejobs", r_plus_jobs_delete, NULL},
+    /* TAP+ notifications, under /tap */
+    {AT_BASE, GET | POST, "/notification", r_plus_notification, NULL},
 };
 
 /* The resource family of a route's handler: the label of its request

@@ -192,6 +192,7 @@ int cmd_drain(int argc, char **argv);     /* cmd/drain.c */
 int cmd_cluster(int argc, char **argv);   /* cmd/cluster.c */
 int cmd_user(int argc, char **argv);      /* cmd/user.c */
 int cmd_token(int argc, char **argv);     /* cmd/token.c */
+int cmd_notify(int argc, char **argv);    /* cmd/notify.c */
 
 /* The database options of the subcommands that connect (publish,
  * unpublish, tableset): -c FILE (the serve configuration: [database] dsn,

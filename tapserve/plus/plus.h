@@ -106,6 +106,10 @@ void plus_jobs_delete(ts_app *app, http_request *req);
  * at all, TS_ELIMIT past max, TS_ENOMEM. */
 ts_err plus_job_ids_parse(const char *list, size_t max, ts_arena *a, const char ***ids, size_t *n,
                           ts_error *err);
+/* GET or POST {tap}/notification: action=GetNotifications (the caller's
+ * notifications as astroquery's ESA modules read them) and
+ * action=RemoveNotification (POST); notification.c has the formats. */
+void plus_notification(ts_app *app, http_request *req);
 
 /* ---- shared by plus/'s own sources (auth.c, login.c) ---------------------- */
 /* The session and login limits of the configuration. */

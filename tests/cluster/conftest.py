@@ -38,7 +38,7 @@ def db(workdir):
 
 @pytest.fixture
 def make_cluster(db, workdir, request):
-    """make_cluster(n=3, overrides=None, together=False) -> a started
+    """make_cluster(n=3, overrides=None, together=False, tls=False) -> a started
     tscluster.Cluster; stopped when the test ends. Jobs left by earlier
     tests are deleted first, so counts from the database are this test's."""
     made = []
@@ -47,9 +47,9 @@ def make_cluster(db, workdir, request):
         " END IF; END $$"
     )
 
-    def make(n=3, overrides=None, together=False, start=True):
+    def make(n=3, overrides=None, together=False, start=True, tls=False):
         tag = "%s-%d" % (request.node.name.replace("test_", "")[:24], len(made))
-        c = tscluster.Cluster(workdir, db["dsn"], n=n, overrides=overrides, tag=tag)
+        c = tscluster.Cluster(workdir, db["dsn"], n=n, overrides=overrides, tag=tag, tls=tls)
         made.append(c)
         return c.start(together=together) if start else c
 

@@ -39,14 +39,47 @@ BASE_OVERRIDES = {
 }
 
 
+def self_signed(workdir, tag):
+    """A certificate for 127.0.0.1 and localhost made now, as
+    (certificate file, certificate and key in one PEM for HAProxy). Clients
+    trust it through the certificate file (requests' verify=,
+    SSL_CERT_FILE for http.client and thus TapPlus)."""
+    workdir = pathlib.Path(workdir)
+    crt, key, pem = (workdir / ("%s-tls.%s" % (tag, ext)) for ext in ("crt", "key", "pem"))
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(crt)],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    pem.write_bytes(crt.read_bytes() + key.read_bytes())
+    return str(crt), str(pem)
+
+
+class Instance(tsit.Server):
+    """A tsit.Server under `path`, reached directly over plain HTTP
+    whatever public base_url (the proxy's https:// one) it is configured
+    with, as an instance behind a TLS-terminating proxy is."""
+
+    def __init__(self, *args, path="/tap", **kwargs):
+        self.path = path
+        super().__init__(*args, **kwargs)
+
+    def _wait_ready(self, timeout=60):
+        self.base = "http://127.0.0.1:%d%s" % (self.port, self.path)
+        super()._wait_ready(timeout)
+
+
 class HAProxy:
     """haproxy -db (foreground) with one backend per instance, health
-    checked every 200 ms on /availability (up when it says true)."""
+    checked every 200 ms on PATH/availability (up when it says true). With
+    `pem` (self_signed) it terminates TLS, as docs/deploy/haproxy.cfg does,
+    and tells the instances so in X-Forwarded-Proto."""
 
-    def __init__(self, workdir, instances, tag):
+    def __init__(self, workdir, instances, tag, port=None, pem=None, path="/tap"):
         self.workdir = pathlib.Path(workdir)
-        self.port = tsit.free_port()
-        self.base = "http://127.0.0.1:%d/tap" % self.port
+        self.port = port or tsit.free_port()
+        self.base = "%s://127.0.0.1:%d%s" % ("https" if pem else "http", self.port, path)
         self.sock = str(self.workdir / ("%s-haproxy.sock" % tag))
         self.cfg = self.workdir / ("%s-haproxy.cfg" % tag)
         self.log_path = self.workdir / ("%s-haproxy.txt" % tag)
@@ -79,17 +112,24 @@ defaults
   option forwardfor
 
 frontend tap
-  bind 127.0.0.1:%(port)d
+  bind 127.0.0.1:%(port)d%(tls)s
   default_backend tapserve
 
 backend tapserve
   balance roundrobin
-  option httpchk GET /tap/availability
+  option httpchk GET %(path)s/availability
   http-check expect rstring available>\\s*true
   default-server inter 200ms fastinter 200ms downinter 200ms fall 2 rise 2
 %(servers)s
 """
-            % {"sock": self.sock, "port": self.port, "servers": servers}
+            % {
+                "sock": self.sock,
+                "port": self.port,
+                "servers": servers,
+                "path": path,
+                "tls": " ssl crt %s alpn http/1.1\n  http-request set-header X-Forwarded-Proto https" % pem
+                if pem else "",
+            }
         )
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
@@ -154,14 +194,23 @@ backend tapserve
 
 
 class Cluster:
-    """N instances named a, b, c... behind one HAProxy."""
+    """N instances named a, b, c... behind one HAProxy. tls=True: HAProxy
+    terminates TLS with a certificate made for the run (self.cafile is the
+    one to trust), the service lives at https://127.0.0.1:PORT/ctx/tap (the
+    layout TapPlus expects: /ctx/login beside /ctx/tap), and that is every
+    instance's base_url, while the instances themselves speak plain HTTP."""
 
-    def __init__(self, workdir, dsn, n=3, overrides=None, tag="c"):
+    def __init__(self, workdir, dsn, n=3, overrides=None, tag="c", tls=False):
         self.workdir = pathlib.Path(workdir)
         self.dsn = dsn
         self.tag = tag
         self.overrides = dict(BASE_OVERRIDES)
         self.overrides["jobs.result_store"] = "fs:" + str(self.workdir / ("results-" + tag))
+        self.path, self.proxy_port, self.cafile, self.pem = "/tap", None, None, None
+        if tls:
+            self.path, self.proxy_port = "/ctx/tap", tsit.free_port()
+            self.cafile, self.pem = self_signed(self.workdir, tag)
+            self.overrides["server.base_url"] = "https://127.0.0.1:%d%s" % (self.proxy_port, self.path)
         self.overrides.update(overrides or {})
         self.names = [chr(ord("a") + i) for i in range(n)]
         self.ports = {name: tsit.free_port() for name in self.names}
@@ -171,13 +220,14 @@ class Cluster:
 
     def _start_one(self, name, wait):
         self.generation[name] += 1
-        s = tsit.Server(
+        s = Instance(
             self.workdir,
             "%s-%s-%d" % (self.tag, name, self.generation[name]),
             self.dsn,
             self.overrides,
             port=self.ports[name],
             wait=wait,
+            path=self.path,
         )
         self.inst[name] = s
         return s
@@ -190,7 +240,8 @@ class Cluster:
         if together:
             for name in self.names:
                 self.inst[name].wait_ready(120)
-        self.proxy = HAProxy(self.workdir, [(n, self.inst[n]) for n in self.names], self.tag)
+        self.proxy = HAProxy(self.workdir, [(n, self.inst[n]) for n in self.names], self.tag,
+                             port=self.proxy_port, pem=self.pem, path=self.path)
         self.proxy.wait_status("UP", 30)
         return self
 
@@ -209,6 +260,11 @@ class Cluster:
     @property
     def base(self):
         return self.proxy.base
+
+    @property
+    def ctx(self):
+        """The context above the base path: where TAP+ puts login and logout."""
+        return self.base.rsplit("/", 1)[0]
 
     def url(self, name):
         return self.inst[name].base

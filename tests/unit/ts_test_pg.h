@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A connection to TAPSERVE_TEST_DSN with notices below WARNING off; NULL,
  * the reason on stderr, when it is not set or the server cannot be
@@ -38,6 +39,23 @@ static inline int ts_test_exec_ok(PGconn *c, const char *sql)
     fprintf(stderr, "# %s: %s", sql, PQerrorMessage(c));
   PQclear(r);
   return ok;
+}
+
+/* 1 when the notification `want` (its payload) is among those that have
+ * arrived on c, which LISTENs: those its own statements raised have
+ * arrived by the time they return. The others are dropped. */
+static inline int ts_test_pg_notified(PGconn *c, const char *want)
+{
+  PGnotify *n;
+  int found = 0;
+  PQconsumeInput(c);
+  while ((n = PQnotifies(c)) != NULL) {
+    found |= !strcmp(n->extra, want);
+    PQfreemem(n);
+  }
+  if (!found)
+    fprintf(stderr, "# no notification %s\n", want);
+  return found;
 }
 
 #endif

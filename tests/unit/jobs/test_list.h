@@ -32,5 +32,8 @@
   X(session_expiry) \
   X(pg_users_sessions) \
   X(pg_tokens) \
-  X(pg_login_throttle)
+  X(pg_login_throttle) \
+  X(notify_kinds) \
+  X(pg_notify_store) \
+  X(pg_notify_refused)
 // clang-format on

@@ -91,16 +91,7 @@ static int count(PGconn *c, const char *sql)
  * own statements: delivered by the time they return), the others dropped. */
 static int next_event(PGconn *c, const char *want)
 {
-  PGnotify *n;
-  int found = 0;
-  PQconsumeInput(c);
-  while ((n = PQnotifies(c)) != NULL) {
-    found |= !strcmp(n->extra, want);
-    PQfreemem(n);
-  }
-  if (!found)
-    fprintf(stderr, "# no notification %s\n", want);
-  return found;
+  return ts_test_pg_notified(c, want);
 }
 
 /* The pg tests run in parallel on one database: each touches only its own
