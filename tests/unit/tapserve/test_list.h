@@ -26,5 +26,7 @@
   X(schema_swap_threads) \
   X(pg_schema_reload_keeps_old) \
   X(pg_schema_trigger) \
-  X(pg_auth_request)
+  X(pg_auth_request) \
+  X(web_check_json) \
+  X(web_site)
 // clang-format on
