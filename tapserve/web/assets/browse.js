@@ -4,47 +4,70 @@
 "use strict";
 
 var TsBrowse = (function () {
-  function text(el, name) {
-    for (var c = el.firstElementChild; c; c = c.nextElementSibling)
-      if (c.localName === name) return c.textContent.trim();
-    return "";
-  }
-  function children(el, name) {
-    var out = [];
-    for (var c = el.firstElementChild; c; c = c.nextElementSibling)
-      if (c.localName === name) out.push(c);
-    return out;
+  var ENTITY = /&(lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);/g;
+  var NAMED = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+  function decode(s) {
+    if (s.indexOf("&") < 0) return s;
+    return s.replace(ENTITY, function (all, e) {
+      if (e[0] !== "#") return NAMED[e];
+      return String.fromCodePoint(e[1] === "x" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+    });
   }
 
-  /* [{name, description, tables: [{name, description, nrows, columns:
-   * [{name, datatype, arraysize, unit, ucd, description}]}]}] */
+  /* One pass over the tableset's text: a tag, a comment, a processing
+   * instruction or declaration, CDATA, or text. */
+  var TOKEN = /<(\/?)([^\s>\/!?]+)([^>]*?)(\/?)>|<!--[\s\S]*?-->|<[?!][^>]*>|<!\[CDATA\[([\s\S]*?)\]\]>|([^<]+)/g;
+
+  /* The VOSI tableset as [{name, description, tables: [{name, description,
+   * columns: [{name, datatype, arraysize, unit, ucd, description}]}]}].
+   * A scan, not DOMParser: with thousands of tables the document is
+   * megabytes, and building its DOM took most of the page's load time.
+   * Only the children of schema, table and column elements are kept. */
   function parse(xmlText) {
-    var doc = new DOMParser().parseFromString(xmlText, "application/xml");
-    if (doc.getElementsByTagName("parsererror").length) throw new Error("/tables is not XML");
-    return children(doc.documentElement, "schema").map(function (s) {
-      return {
-        name: text(s, "name"),
-        description: text(s, "description"),
-        tables: children(s, "table").map(function (t) {
-          return {
-            name: text(t, "name"),
-            description: text(t, "description"),
-            nrows: text(t, "nrows"),
-            columns: children(t, "column").map(function (c) {
-              var dt = children(c, "dataType")[0];
-              return {
-                name: text(c, "name"),
-                datatype: dt ? dt.textContent.trim() : "",
-                arraysize: dt ? dt.getAttribute("arraysize") || "" : "",
-                unit: text(c, "unit"),
-                ucd: text(c, "ucd"),
-                description: text(c, "description")
-              };
-            })
-          };
-        })
-      };
-    });
+    var schemas = [], stack = [], s = null, t = null, c = null, text = "", m;
+    if (!/^\s*(<\?[^>]*>\s*)*(<!--[\s\S]*?-->\s*)*<([\w.-]+:)?tableset[\s>]/.test(xmlText))
+      throw new Error("/tables is not a VOSI tableset");
+    TOKEN.lastIndex = 0;
+    while ((m = TOKEN.exec(xmlText)) !== null) {
+      if (m[6] !== undefined) { text += m[6]; continue; }
+      if (m[5] !== undefined) { text += m[5].replace(/&/g, "&amp;").replace(/</g, "&lt;"); continue; }
+      if (m[2] === undefined) continue;
+      var local = m[2].slice(m[2].indexOf(":") + 1);
+      if (!m[1]) {
+        var parent = stack[stack.length - 1];
+        if (local === "schema" && stack.length === 1) {
+          s = { name: "", description: "", tables: [] };
+          schemas.push(s);
+        } else if (local === "table" && s && parent === "schema") {
+          t = { name: "", description: "", columns: [] };
+          s.tables.push(t);
+        } else if (local === "column" && t && parent === "table") {
+          c = { name: "", datatype: "", arraysize: "", unit: "", ucd: "", description: "" };
+          t.columns.push(c);
+        } else if (local === "dataType" && c && parent === "column") {
+          var a = /\barraysize\s*=\s*["']([^"']*)["']/.exec(m[3]);
+          c.arraysize = a ? decode(a[1]) : "";
+        }
+        text = "";
+        if (!m[4]) stack.push(local);
+        continue;
+      }
+      stack.pop();
+      var up = stack[stack.length - 1], v = decode(text).trim();
+      text = "";
+      if (local === "schema" && up !== "schema") s = null;
+      else if (local === "table" && up === "schema") t = null;
+      else if (local === "column" && up === "table") c = null;
+      else if (c && up === "column") {
+        if (local === "dataType") c.datatype = v;
+        else if (local in c && local !== "arraysize" && local !== "datatype") c[local] = v;
+      } else if (t && up === "table") {
+        if (local === "name" || local === "description") t[local] = v;
+      } else if (s && up === "schema") {
+        if (local === "name" || local === "description") s[local] = v;
+      }
+    }
+    return schemas;
   }
 
   function el(tag, attrs, txt) {
@@ -75,8 +98,10 @@ var TsBrowse = (function () {
     return " ~" + Number(n).toLocaleString("en") + " rows";
   }
 
-  /* Writes row estimates ({"schema.table": n}) beside the tables. */
+  /* Writes row estimates ({"schema.table": n}) beside the tables drawn,
+   * and keeps them for those drawn later. */
   function setRows(box, rows) {
+    box.rows = rows;
     Array.prototype.forEach.call(box.querySelectorAll(".tbl"), function (r) {
       var n = rows[r.dataset.table];
       if (n !== undefined && n !== null) r.querySelector(".nrows").textContent = rowsText(n);
@@ -85,48 +110,78 @@ var TsBrowse = (function () {
 
   /* Draws the schemas into box. onPick(table) runs when a table's name is
    * activated (click or keyboard). */
+  function tableRow(t, onPick, rows) {
+    var row = el("div", { "class": "tbl", "data-table": t.name });
+    var b = el("button", { type: "button", "class": "link pick", "data-table": t.name,
+      title: "Put SELECT TOP 100 * FROM " + t.name + " into the editor" }, t.name);
+    b.addEventListener("click", function () { onPick(t); });
+    row.appendChild(b);
+    var n = rows[t.name];
+    row.appendChild(el("span", { "class": "muted nrows" }, n !== undefined && n !== null ? rowsText(n) : ""));
+    if (t.description) row.appendChild(el("div", { "class": "desc" }, t.description));
+    var cd = el("details", { "class": "columns" });
+    cd.appendChild(el("summary", {}, t.columns.length + " columns"));
+    cd.addEventListener("toggle", function () {
+      if (cd.open && cd.children.length === 1) cd.appendChild(columnsTable(t));
+    });
+    row.appendChild(cd);
+    return row;
+  }
+
+  /* A schema's tables are drawn when it is first opened (small schemas of
+   * a service with few are open from the start): a closed schema of a
+   * thousand tables costs one line. */
+  function drawTables(d) {
+    if (d.drawn) return;
+    d.drawn = true;
+    var frag = document.createDocumentFragment();
+    d.schema.tables.forEach(function (t) { frag.appendChild(tableRow(t, d.onPick, d.box.rows)); });
+    d.appendChild(frag);
+  }
+
+  /* Draws the schemas into box. onPick(table) runs when a table's name is
+   * activated (click or keyboard). */
   function render(box, schemas, onPick) {
     var frag = document.createDocumentFragment();
+    box.rows = box.rows || {};
     schemas.forEach(function (s) {
       var d = el("details", { "class": "schema", "data-schema": s.name });
-      if (schemas.length <= 3) d.open = true;
+      d.schema = s;
+      d.onPick = onPick;
+      d.box = box;
       var sum = el("summary", {}, s.name + " ");
       sum.appendChild(el("span", { "class": "schema-desc" }, "(" + s.tables.length + " tables) " + s.description));
       d.appendChild(sum);
-      s.tables.forEach(function (t) {
-        var row = el("div", { "class": "tbl", "data-table": t.name });
-        var b = el("button", { type: "button", "class": "link pick", "data-table": t.name,
-          title: "Put SELECT TOP 100 * FROM " + t.name + " into the editor" }, t.name);
-        b.addEventListener("click", function () { onPick(t); });
-        row.appendChild(b);
-        row.appendChild(el("span", { "class": "muted nrows" }, t.nrows ? rowsText(t.nrows) : ""));
-        if (t.description) row.appendChild(el("div", { "class": "desc" }, t.description));
-        var cd = el("details", { "class": "columns" });
-        cd.appendChild(el("summary", {}, t.columns.length + " columns"));
-        cd.addEventListener("toggle", function () {
-          if (cd.open && cd.children.length === 1) cd.appendChild(columnsTable(t));
-        });
-        row.appendChild(cd);
-        d.appendChild(row);
-      });
+      d.addEventListener("toggle", function () { if (d.open) drawTables(d); });
+      if (schemas.length <= 5 && s.tables.length <= 50) {
+        d.open = true;
+        drawTables(d);
+      }
       frag.appendChild(d);
     });
     box.textContent = "";
     box.appendChild(frag);
   }
 
-  /* Shows only the tables whose name or description contains q. */
+  /* Shows only the tables whose name or description contains q (drawing
+   * the schemas that have some). */
   function filter(box, q) {
     q = q.toLowerCase();
     Array.prototype.forEach.call(box.querySelectorAll("details.schema"), function (d) {
-      var any = false;
-      Array.prototype.forEach.call(d.querySelectorAll(".tbl"), function (r) {
-        var show = !q || r.textContent.toLowerCase().indexOf(q) >= 0;
-        r.hidden = !show;
-        any = any || show;
-      });
+      var match = function (t) {
+        return !q || (t.name + " " + t.description).toLowerCase().indexOf(q) >= 0;
+      };
+      var any = !q || d.schema.tables.some(match);
       d.hidden = !any;
-      if (q && any) d.open = true;
+      if (!q) {
+        Array.prototype.forEach.call(d.querySelectorAll(".tbl"), function (r) { r.hidden = false; });
+        return;
+      }
+      if (!any) return;
+      drawTables(d);
+      d.open = true;
+      var rows = d.querySelectorAll(".tbl");
+      d.schema.tables.forEach(function (t, k) { rows[k].hidden = !match(t); });
     });
   }
 

@@ -326,9 +326,13 @@ var TsJobs = (function () {
       ph.className = "phase phase-" + j.phase;
       ph.textContent = j.phase;
       if (j.error) ph.title = j.error;
-      [time(j.created), time(j.started), time(j.ended), j.rows, human(j.size)].forEach(function (v) {
-        tr.insertCell().textContent = v;
+      /* Times of day, the dates in the tooltip: a row stays narrow. */
+      [j.created, j.started, j.ended].forEach(function (v) {
+        var c = tr.insertCell();
+        c.textContent = time(v).slice(11);
+        c.title = time(v);
       });
+      [j.rows, human(j.size)].forEach(function (v) { tr.insertCell().textContent = v; });
       var act = tr.insertCell();
       act.className = "actions";
       function button(label, cls, fn) {
