@@ -281,6 +281,27 @@ def test_astronomer_session(page, server, db, outdir):
     p.wait(lambda d: p.el("#who").text == "Anonymous", 30, "logout did not show")
     p.shot("logged-out")
 
+    # -- by keyboard: a table's name is a button, Enter takes it --------------
+    p.el('button.pick[data-table="demo.fields"]').send_keys(Keys.ENTER)
+    assert p.query() == "SELECT TOP 100 * FROM demo.fields"
+    assert p.d.switch_to.active_element.get_attribute("id") == "query"
+
+    # -- on a phone: one column, nothing wider than the screen ---------------
+    p.d.set_window_size(390, 844)
+    try:
+        p.wait(lambda d: d.execute_script("return window.innerWidth") <= 400, 10, "the window did not shrink")
+        wide = p.d.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        culprits = p.d.execute_script(
+            "return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1"
+            " && !(e.parentElement && e.parentElement.closest('.scroll')) || e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX == 'visible').slice(-8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right) + '/' + e.scrollWidth);"
+        )
+        assert wide <= 0, "the page is %d px wider than a phone's screen: %s" % (wide, culprits)
+        q, t = p.el("#query-sec").rect, p.el("#tables-sec").rect
+        assert t["y"] >= q["y"] + q["height"] - 1, "the table browser is not below the query on a phone"
+        p.shot("phone")
+    finally:
+        p.d.set_window_size(1400, 1000)
+
     # -- nothing was refused by the Content-Security-Policy ------------------
     bad_logs = [e for e in p.d.get_log("browser") if "Content Security Policy" in e.get("message", "")]
     assert not bad_logs, bad_logs

@@ -412,9 +412,11 @@ var TsJobs = (function () {
       a.setAttribute("download", "");
       a.dataset.format = f;
       p.appendChild(a);
+      p.appendChild(document.createTextNode(" ")); /* where a narrow screen may break the line */
     });
     d.appendChild(p);
     var l = document.createElement("label");
+    l.className = "url-box";
     l.textContent = "URL for TOPCAT's Load Table: ";
     var u = document.createElement("input");
     u.readOnly = true;
