@@ -34,7 +34,10 @@ class Page:
         self.Wait = WebDriverWait
         self.n = 0
 
-    def shot(self, name):
+    def shot(self, name, css=None):
+        """A screenshot, with the element css (if given) scrolled into view."""
+        if css:
+            self.d.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'});", css)
         self.n += 1
         path = self.outdir / ("%02d-%s.png" % (self.n, name))
         self.d.save_screenshot(str(path))
@@ -208,7 +211,7 @@ def test_astronomer_session(page, server, db, outdir):
     assert p.table_header("#sync-preview") == ref[0]
     assert p.table_rows("#sync-preview") == ref[1:]
     assert len(ref) == 5
-    p.shot("sync-preview")
+    p.shot("sync-preview", "#sync-result")
 
     # -- jobs: a long one executes, a second waits behind it ----------------
     p.d.execute_script("window.__sameDocument = 1;")
@@ -216,7 +219,7 @@ def test_astronomer_session(page, server, db, outdir):
     p.wait(lambda d: p.job_phase(long_id) == "EXECUTING", 60, "the long job never showed EXECUTING")
     result_id = p.run_async(RESULT, "csv")
     p.wait(lambda d: p.job_phase(result_id) == "QUEUED", 30, "the second job never showed QUEUED")
-    p.shot("jobs-executing-queued")
+    p.shot("jobs-executing-queued", "#jobs")
 
     # -- abort the long one: the second runs and completes, no reload --------
     p.click_in_row(long_id, "button.abort")
@@ -225,7 +228,7 @@ def test_astronomer_session(page, server, db, outdir):
     assert p.d.execute_script("return window.__sameDocument") == 1, "the page was reloaded"
     cells = p.in_row(result_id, lambda r: [c.text for c in r.find_elements(p.By.CSS_SELECTOR, "td")])
     assert cells[5] == "120", cells  # rows
-    p.shot("job-completed")
+    p.shot("job-completed", "#jobs")
 
     # -- preview, two pages, equal to the result's own CSV -------------------
     url_csv = "%s/async/%s/results/result?RESPONSEFORMAT=csv" % (base, result_id)
@@ -236,7 +239,7 @@ def test_astronomer_session(page, server, db, outdir):
     assert p.table_rows("#job-preview") == ref[1:51]
     p.el("#job-result button.next").click()
     p.wait(lambda d: p.table_rows("#job-preview") == ref[51:101], 30, "page 2 differs from rows 51-100")
-    p.shot("job-preview")
+    p.shot("job-preview", "#job-result")
     topcat = p.el("#topcat-url").get_attribute("value")
     assert topcat == "%s/async/%s/results/result?RESPONSEFORMAT=votable" % (base, result_id)
     formats = [a.get_attribute("data-format") for a in p.els("#job-result .downloads a")]
@@ -253,13 +256,13 @@ def test_astronomer_session(page, server, db, outdir):
     name = p.wait(downloaded, 60, "no download")
     got = (downloads / name).read_bytes()
     assert got == requests.get(url_csv, timeout=60).content
-    p.shot("downloaded")
+    p.shot("downloaded", "#job-result")
 
     # -- delete the aborted job ---------------------------------------------
     p.click_in_row(long_id, "button.delete")
     p.wait(lambda d: p.job_phase(long_id) is None, 30, "the deleted job stayed in the list")
     assert requests.get("%s/async/%s" % (base, long_id), timeout=30).status_code == 404
-    p.shot("job-deleted")
+    p.shot("job-deleted", "#jobs")
 
     # -- log in and out (the session cookie), then anonymous again ----------
     add = subprocess.run(
