@@ -6,7 +6,7 @@ PORT ?= 8080
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps deps-test demo check unit integration cluster sanitize fuzz bench format checksrc clean
+.PHONY: all build deps deps-test demo check unit integration cluster browser sanitize fuzz bench format checksrc clean
 
 all: build
 
@@ -41,6 +41,10 @@ integration: build
 cluster: build
 	TAPSERVE_BIN=$(abspath $(BUILD))/tapserve/tapserve scripts/run-cluster.sh
 
+# The page for people in headless Chromium (tests/browser).
+browser: build
+	TAPSERVE_BIN=$(abspath $(BUILD))/tapserve/tapserve scripts/run-browser.sh
+
 check: deps-test
 	$(MAKE) build
 	$(MAKE) checksrc
@@ -49,6 +53,7 @@ check: deps-test
 	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	$(MAKE) integration
 	$(MAKE) cluster
+	$(MAKE) browser
 
 # ASan+UBSan build of every unit suite.
 sanitize:

@@ -12,7 +12,7 @@ groups[run]="postgresql-15 postgresql-15-pgsphere postgresql-15-q3c postgresql-c
   libsodium23"
 groups[test]="python3 python3-pytest python3-requests python3-pyvo python3-astropy
   python3-astroquery python3-prometheus-client haproxy stilts fitsverify libxml2-utils unzip
-  clang-format"
+  clang-format chromium chromium-driver python3-selenium"
 # benchmarks/cluster.sh: HTTP load generator and the load balancer
 groups[bench]="wrk haproxy"
 

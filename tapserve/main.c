@@ -328,6 +328,10 @@ int ts_serve(cfg *c)
     fprintf(stderr, "tapserve: logins: %s\n", err.msg);
     goto out;
   }
+  if (web_site_new(c, &s.app.web, &err)) {
+    fprintf(stderr, "tapserve: %s\n", err.msg);
+    goto out;
+  }
 
   memset(&po, 0, sizeof po);
   po.dsn = c->query_dsn[0] ? c->query_dsn : c->dsn;
@@ -404,6 +408,7 @@ out:
   http_router_free(s.app.routes);
   schema_cache_free(&s.app);
   free(s.app.examples_doc);
+  web_site_free(s.app.web);
   uv_loop_close(s.app.loop);
   stream_pg_servers_free(s.app.qservers); /* after the pool and the executors */
   return rc;

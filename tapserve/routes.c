@@ -8,12 +8,15 @@
 #include "http/route.h"
 #include "tapserve/plus/plus.h"
 #include "tapserve/tapserve.h"
+#include "tapserve/web/web.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { AT_BASE, AT_SIBLING } route_at;
+/* AT_ROOT: the server's root, whatever the base path (skipped when the
+ * base is the root itself). */
+typedef enum { AT_BASE, AT_SIBLING, AT_ROOT } route_at;
 
 /* Each handler reaches its resource with the route's data (a UWS
  * sub-resource name: static text, it outlives the request). Resources that
@@ -24,7 +27,10 @@ typedef enum { AT_BASE, AT_SIBLING } route_at;
     (void)m;                                                                                       \
     res(app, req);                                                                                 \
   }
-ROUTE_TO(tap_home)
+ROUTE_TO(web_home)
+ROUTE_TO(web_check)
+ROUTE_TO(web_session)
+ROUTE_TO(web_rows)
 ROUTE_TO(tap_sync)
 ROUTE_TO(tap_examples)
 ROUTE_TO(vosi_capabilities)
@@ -43,6 +49,11 @@ static void r_tables(void *app, http_request *req, const http_route_match *m)
 {
   const char *name = http_route_param_get(m, "name");
   vosi_tables(app, req, name ? name : "");
+}
+
+static void r_web_asset(void *app, http_request *req, const http_route_match *m)
+{
+  web_asset(app, req, http_route_param_get(m, "name"));
 }
 
 static void r_job_get(void *app, http_request *req, const http_route_match *m)
@@ -76,8 +87,14 @@ static const struct {
   http_route_fn fn;
   const char *ud;
 } routes[] = {
-    {AT_BASE, GET, "", r_tap_home, NULL},
-    {AT_BASE, GET, "/", r_tap_home, NULL},
+    /* the page for people: at the base and at the server's root */
+    {AT_BASE, GET, "", r_web_home, NULL},
+    {AT_BASE, GET, "/", r_web_home, NULL},
+    {AT_ROOT, GET, "/", r_web_home, NULL},
+    {AT_BASE, GET, "/web/{name}", r_web_asset, NULL},
+    {AT_BASE, POST, "/web/check", r_web_check, NULL},
+    {AT_BASE, GET, "/web/session", r_web_session, NULL},
+    {AT_BASE, GET, "/web/rows", r_web_rows, NULL},
     {AT_BASE, GET | POST, "/sync", r_tap_sync, NULL},
     {AT_BASE, GET, "/capabilities", r_vosi_capabilities, NULL},
     {AT_BASE, GET, "/availability", r_vosi_availability, NULL},
@@ -156,9 +173,15 @@ ts_err ts_routes_new(const cfg *c, http_router **out, ts_error *err)
     http_router_free(r);
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
-  for (size_t i = 0; !rc && i < TS_ARRAY_LEN(routes); i++)
-    rc = http_router_add(r, routes[i].methods, routes[i].at == AT_BASE ? base : parent,
+  for (size_t i = 0; !rc && i < TS_ARRAY_LEN(routes); i++) {
+    if (routes[i].at == AT_ROOT && !base[0])
+      continue; /* the base's own row answers there */
+    rc = http_router_add(r, routes[i].methods,
+                         routes[i].at == AT_BASE   ? base
+                         : routes[i].at == AT_ROOT ? ""
+                                                   : parent,
                          routes[i].pattern, routes[i].fn, (void *)routes[i].ud, err);
+  }
   if (!rc)
     rc = http_router_param_check(r, "id", uws_job_id_ok, err);
   free(parent);

@@ -2,7 +2,7 @@
  * belongs to no resource family: the route table, the worker set, the
  * embedded cluster, the subcommands. Each family has its own header,
  * included here: tapserve/config.h (cfg_), tap.h (tap_, meta_), uws.h
- * (uws_), vosi.h (vosi_). A file that needs only one family includes
+ * (uws_), vosi.h (vosi_), web.h (web_). A file that needs only one family includes
  * only its header. Prefixes here: ts_, pgc_ (embedded cluster), cmd_
  * (subcommands). */
 #ifndef TS_TAPSERVE_H
@@ -16,6 +16,7 @@
 #include "tapserve/tap/tap.h"
 #include "tapserve/uws/uws.h"
 #include "tapserve/vosi/vosi.h"
+#include "tapserve/web/web.h"
 
 #include <stdatomic.h>
 
@@ -67,6 +68,8 @@ typedef struct ts_app {
   struct ts_workq *plusq;
   /* HTTP Basic credentials checked lately (plus/credcache.c); NULL: none. */
   struct plus_creds *creds;
+  /* The page for people (web/): built before serving, immutable. */
+  web_site *web;
 } ts_app;
 
 /* ---- what the instance measures, /metrics (stats.c) --------------------- */

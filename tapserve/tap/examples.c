@@ -11,6 +11,7 @@
  * catalogue is published, the TAP_SCHEMA ones always). */
 #include "tapserve/tap/tap.h"
 #include "tapserve/tapserve.h"
+#include "tapserve/web/web.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,7 +193,7 @@ void tap_examples(ts_app *app, http_request *req)
   ts_buf b;
   ts_err rc;
   if (app->examples_doc) {
-    http_respond(req, 200, ctype, NULL, app->examples_doc, app->examples_len);
+    http_respond(req, 200, ctype, WEB_SECURITY_HEADERS, app->examples_doc, app->examples_len);
     return;
   }
   const meta *m = meta_hold(app, req->arena);
@@ -203,7 +204,7 @@ void tap_examples(ts_app *app, http_request *req)
     ts_fail(&e, rc, 0, "cannot build the examples document: %s", ts_err_text(rc));
     tap_send_error(req, &e);
   } else {
-    http_respond(req, 200, ctype, NULL, b.data, b.len);
+    http_respond(req, 200, ctype, WEB_SECURITY_HEADERS, b.data, b.len);
   }
   ts_buf_free(&b);
 }

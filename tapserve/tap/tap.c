@@ -10,8 +10,7 @@
 #include <string.h>
 
 enum {
-  TAP_ERROR_DOC_MAX = 64 * 1024, /* a DALI error document: one message of 512 bytes, escaped */
-  TAP_HOME_MAX = 64 * 1024       /* the home page: the title twice and four links */
+  TAP_ERROR_DOC_MAX = 64 * 1024 /* a DALI error document: one message of 512 bytes, escaped */
 };
 
 /* ---- errors --------------------------------------------------------------- */
@@ -30,12 +29,19 @@ void tap_send_error_headers(http_request *req, const ts_error *err, const char *
     snprintf(retry, sizeof retry, "Retry-After: %d\r\n", TAP_RETRY_AFTER_S);
     extra_headers = retry;
   }
-  /* RFC 7235: a 401 names the schemes that would do (plus/auth.c). */
+  /* RFC 7235: a 401 names the schemes that would do (plus/auth.c). A
+   * browser (a request with cookies: the web page, a form login) would
+   * answer a Basic challenge with its own password dialog over the page,
+   * so it is offered only to clients without cookies, which scripts are;
+   * Bearer, which browsers do not prompt for, is always named. */
   if (status == 401) {
-    int n = snprintf(challenge, sizeof challenge,
-                     "%sWWW-Authenticate: Basic realm=\"tapserve\"\r\n"
-                     "WWW-Authenticate: Bearer realm=\"tapserve\"\r\n",
-                     extra_headers ? extra_headers : "");
+    const char *cookies = http_header_get(req, "cookie");
+    const char *uri = req->path ? req->path : "";
+    int form_login = strlen(uri) >= 6 && !strcmp(uri + strlen(uri) - 6, "/login");
+    int n =
+        snprintf(challenge, sizeof challenge, "%s%sWWW-Authenticate: Bearer realm=\"tapserve\"\r\n",
+                 extra_headers ? extra_headers : "",
+                 cookies || form_login ? "" : "WWW-Authenticate: Basic realm=\"tapserve\"\r\n");
     if (n > 0 && (size_t)n < sizeof challenge)
       extra_headers = challenge;
   }
@@ -71,13 +77,6 @@ static void send_fail(http_request *req, ts_err code, const char *fmt, ...)
   va_end(ap);
   tap_send_error(req, &e);
 }
-
-/* ---- parameters ----------------------------------------------------------- */
-
-typedef struct tap_params {
-  http_param *all;
-  size_t n;
-} tap_params;
 
 /* ---- /sync ---------------------------------------------------------------- */
 
@@ -368,7 +367,7 @@ ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err
 
 /* DALI: parameter names are case-insensitive; tap_check_single_valued has
  * made sure that a repeated one has a single value. */
-static const char *sync_param(const void *src, const char *name)
+const char *tap_request_param(const void *src, const char *name)
 {
   const tap_params *p = src;
   for (size_t i = 0; i < p->n; i++)
@@ -386,7 +385,7 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
   sync_req *s;
 
   ts_error_clear(&err);
-  if (tap_prepare_query(app, sync_param, p, uploads, req->arena, &tq, &err)) {
+  if (tap_prepare_query(app, tap_request_param, p, uploads, req->arena, &tq, &err)) {
     if (uploads)
       sync_uploads_drop(app, req->reqid);
     tap_send_error(req, &err);
@@ -660,35 +659,4 @@ void tap_sync(ts_app *app, http_request *req)
     sync_with_uploads(app, req, &p, upload);
   else
     sync_run(app, req, &p, NULL);
-}
-
-/* ---- the home page ---------------------------------------------------------- */
-
-void tap_home(ts_app *app, http_request *req)
-{
-  static const char *const res[] = {"sync", "capabilities", "availability", "tables", "examples"};
-  const char *title = app->cfg->service_title;
-  ts_buf b;
-  ts_err rc;
-  ts_buf_init(&b, TAP_HOME_MAX);
-  rc = ts_buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
-  if (!rc)
-    rc = ts_buf_xml(&b, title, strlen(title));
-  if (!rc)
-    rc = ts_buf_puts(&b, "</title></head><body><h1>");
-  if (!rc)
-    rc = ts_buf_xml(&b, title, strlen(title));
-  if (!rc)
-    rc = ts_buf_puts(&b,
-                     "</h1><p>An IVOA Table Access Protocol (TAP 1.1) service. Resources:</p><ul>");
-  for (size_t i = 0; !rc && i < TS_ARRAY_LEN(res); i++)
-    rc = ts_buf_printf(&b, "<li><a href=\"%s/%s\">%s/%s</a></li>", app->cfg->base_url, res[i],
-                       app->cfg->base_url, res[i]);
-  if (!rc)
-    rc = ts_buf_puts(&b, "</ul></body></html>\n");
-  if (rc)
-    send_fail(req, TS_EINTERNAL, "cannot build the home page: %s", ts_err_text(rc));
-  else
-    http_respond(req, 200, "text/html; charset=utf-8", NULL, b.data, b.len);
-  ts_buf_free(&b);
 }

@@ -113,8 +113,7 @@ int meta_column_esa_flags(const adql_column_meta *c);
 #define TS_QUERY_ARENA_CAP ((size_t)64 << 20)
 
 /* ---- TAP resources (tap.c) --------------------------------------------- */
-/* The home page (GET on the base path) and /sync. */
-void tap_home(ts_app *app, http_request *req);
+/* /sync (the home page is tapserve/web/'s). */
 void tap_sync(ts_app *app, http_request *req);
 /* Starts and stops the /sync stall watch (before serving; on shutdown). */
 void tap_start(ts_app *app);
@@ -138,6 +137,14 @@ typedef struct tap_query {
 } tap_query;
 /* Looks a parameter up by its lower-case name; NULL when absent. */
 typedef const char *(*tap_param_fn)(const void *src, const char *name);
+/* A request's parameters (http_request_params). */
+typedef struct tap_params {
+  http_param *all;
+  size_t n;
+} tap_params;
+/* The tap_param_fn of a tap_params (src): names compare
+ * case-insensitively, the first value wins. */
+const char *tap_request_param(const void *src, const char *name);
 /* Fills out (strings in a or borrowed from src). `uploads` (NULL: none)
  * is the request's TAP_UPLOAD layer (tap_upload_layer), borrowed for as
  * long as the checked query lives. UPLOAD itself is the caller's (it

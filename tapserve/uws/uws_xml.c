@@ -152,6 +152,14 @@ static ts_err xml_job(ts_buf *b, const cfg *c, const jobs_job *j, int root)
                        "  <uws:jobInfo>\n    <queuePosition>%lld</queuePosition>\n"
                        "  </uws:jobInfo>\n",
                        (long long)j->queue_position);
+  /* A COMPLETED job's result: its rows (overflow: MAXREC cut it) and the
+   * bytes it takes in the result store, for job lists that show them. */
+  if (!rc && j->phase == JOBS_COMPLETED && j->nresults > 0)
+    rc = ts_buf_printf(b,
+                       "  <uws:jobInfo>\n    <rows>%lld</rows>\n    <overflow>%s</overflow>\n"
+                       "    <storedBytes>%lld</storedBytes>\n  </uws:jobInfo>\n",
+                       (long long)j->results[0].rows, j->results[0].overflow ? "true" : "false",
+                       (long long)j->results[0].bytes);
   if (!rc)
     rc = ts_buf_puts(b, "</uws:job>\n");
   return rc;

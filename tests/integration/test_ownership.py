@@ -283,6 +283,15 @@ def test_pyvo_basic_and_bearer(cluster, pair, users):
         assert r.status_code == 401
         challenges = r.raw.headers.getlist("WWW-Authenticate")
         assert 'Basic realm="tapserve"' in challenges and 'Bearer realm="tapserve"' in challenges
+    # a browser (cookies) or a failed form login is not offered Basic: the
+    # browser would put its own password dialog over the page
+    ctx = a.base.rsplit("/", 1)[0]
+    for r in (
+        requests.get(a.base + "/async", cookies={"SESSION": "0" * 32}, timeout=30),
+        requests.post(ctx + "/login", data={"username": ua, "password": "wrong"}, timeout=30),
+    ):
+        assert r.status_code == 401, (r.status_code, r.text[:200])
+        assert r.raw.headers.getlist("WWW-Authenticate") == ['Bearer realm="tapserve"']
 
 
 def test_basic_cache_dropped_on_password_change(cluster, pair):

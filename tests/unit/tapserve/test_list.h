@@ -31,5 +31,7 @@
   X(creds_drop) \
   X(creds_bounded) \
   X(plus_job_ids) \
-  X(pg_auth_basic_cache)
+  X(pg_auth_basic_cache) \
+  X(web_check_json) \
+  X(web_site)
 // clang-format on

@@ -70,6 +70,20 @@ int test_routes_table(void)
       if (n > 0)
         TS_CHECK_EQ_INT(look(r, "POST", "/login", m), HTTP_ROUTE_NOT_FOUND);
     }
+    /* the page: at the base, and at the root whatever the base */
+    TS_CHECK_EQ_INT(look(r, "GET", b[0] ? b : "/", m), HTTP_ROUTE_FOUND);
+    TS_CHECK_EQ_INT(look(r, "GET", "/", m), HTTP_ROUTE_FOUND);
+    snprintf(p, sizeof p, "%s/web/app.js", b);
+    TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND);
+    TS_CHECK_STREQ(http_route_param_get(m, "name"), "app.js");
+    snprintf(p, sizeof p, "%s/web/check", b);
+    TS_CHECK_EQ_INT(look(r, "POST", p, m), HTTP_ROUTE_FOUND);
+    TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND); /* an asset's name: 404 there */
+    snprintf(p, sizeof p, "%s/web/session", b);
+    TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND);
+    TS_CHECK(http_route_param_get(m, "name") == NULL);
+    snprintf(p, sizeof p, "%s/web/rows", b);
+    TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND);
     http_router_free(r);
   }
   free(m);

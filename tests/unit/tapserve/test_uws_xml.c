@@ -131,6 +131,18 @@ int test_uws_doc_caps(void)
   TS_CHECK(strstr(b.data, "  <uws:jobInfo>\n    <queuePosition>17</queuePosition>\n"
                           "  </uws:jobInfo>\n</uws:job>\n") != NULL);
   ts_buf_free(&b);
+  /* A COMPLETED job's result size goes there too. */
+  fill_job(&js[0], JOBS_COMPLETED);
+  ts_buf_init(&b, UWS_DOC_MAX);
+  TS_CHECK_EQ_INT(uws_doc_job(&b, &c, &js[0], "", &ctype, &e), TS_OK);
+  char want[160];
+  snprintf(want, sizeof want,
+           "  <uws:jobInfo>\n    <rows>%lld</rows>\n    <overflow>%s</overflow>\n"
+           "    <storedBytes>%lld</storedBytes>\n  </uws:jobInfo>\n</uws:job>\n",
+           (long long)results[0].rows, results[0].overflow ? "true" : "false",
+           (long long)results[0].bytes);
+  TS_CHECK(strstr(b.data, want) != NULL);
+  ts_buf_free(&b);
   cfg_free(&c);
   return 0;
 }
