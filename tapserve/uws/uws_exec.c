@@ -6,6 +6,8 @@
  * the job's phase every second. */
 #include "tapserve/uws/uws_int.h"
 
+#include "jobs/notify.h"
+
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +244,24 @@ static ts_err exec_copy(exec_run *x, PGconn *qc, ts_error *err)
   return ts_fail(err, stream_pg_sqlstate_err(r->sqlstate), 0, "%s", in.msg);
 }
 
+/* Tells a logged-in owner that their job ended (astroquery's ESA
+ * modules show these at start, the web page beside the job list). A
+ * message that cannot be kept is logged, never the job's failure. */
+static void exec_notify_owner(uws_exec *e, const jobs_job *job, const char *how)
+{
+  char text[JOBS_NOTIFY_TEXT_MAX];
+  ts_error err;
+  if (job->owner_id <= 0 || !e->state)
+    return;
+  snprintf(text, sizeof text, "Job %s%s%s%s %s", job->id, job->run_id ? " (" : "",
+           job->run_id ? job->run_id : "", job->run_id ? ")" : "", how);
+  for (char *c = text; *c; c++) /* a message is one line (a database error may have more) */
+    if ((unsigned char)*c < 0x20 || *c == 0x7f)
+      *c = ' ';
+  if (jobs_notify_user(e->state, job->owner_id, JOBS_NOTIFY_JOB, text, 0, NULL, &err))
+    ts_log(TS_LOG_WARN, NULL, "job %s: cannot notify its owner: %s", job->id, err.msg);
+}
+
 /* One execution of the job into the store; TS_OK once it is COMPLETED.
  * The result of a failed execution is removed, except when the completion
  * itself lost its connection: it may have committed, and the next
@@ -312,10 +332,15 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
     rc = jobs_complete(e->state, job->id, u->instance, &res, cols.data,
                        u->store.kind == JOBS_STORE_PG, err);
     keep = !rc || rc == TS_EUNAVAIL;
-    if (!rc)
+    if (!rc) {
+      char how[96];
       ts_log(TS_LOG_INFO, NULL, "job %s: COMPLETED, %lld rows%s, %lld bytes stored (%lld raw)",
              job->id, (long long)x->copy.tuples, x->copy.overflow ? " (overflow)" : "",
              (long long)res.bytes, (long long)res.raw_bytes);
+      snprintf(how, sizeof how, "completed: %lld rows%s", (long long)x->copy.tuples,
+               x->copy.overflow ? " (truncated at MAXREC)" : "");
+      exec_notify_owner(e, job, how);
+    }
   }
   jobs_store_writer_free(x->w, keep); /* NULL-safe; removes a result not kept */
   x->w = NULL;
@@ -419,8 +444,14 @@ static void exec_job(uws_exec *e, jobs_job *job, ts_arena *a)
     return;
   }
   ts_log(TS_LOG_INFO, NULL, "job %s: ERROR: %s", job->id, err.msg);
-  if (jobs_fail(e->state, job->id, u->instance, err.msg, &e2) && e2.code != TS_ECANCELED)
-    ts_log(TS_LOG_WARN, NULL, "job %s: cannot record its error: %s", job->id, e2.msg);
+  if (jobs_fail(e->state, job->id, u->instance, err.msg, &e2)) {
+    if (e2.code != TS_ECANCELED)
+      ts_log(TS_LOG_WARN, NULL, "job %s: cannot record its error: %s", job->id, e2.msg);
+    return;
+  }
+  char how[600];
+  snprintf(how, sizeof how, "ended in ERROR: %.500s", err.msg);
+  exec_notify_owner(e, job, how);
 }
 
 /* A job's upload tables serve its executions only: once it is final

@@ -174,3 +174,43 @@ def test_astroquery_prints_them(cluster, pair, capsys):
         assert "could not be retrieved" not in out
     finally:
         cli(cluster, "notify", "del", str(nid))
+
+
+def test_job_end_tells_its_owner(cluster, pair):
+    """A logged-in user's async job that completes or fails leaves them a
+    message (kind job, 2); nobody else sees it; an anonymous job leaves none."""
+    a, b = pair
+    add_user(cluster, "it_jobnote", "pw-jobnote")
+    add_user(cluster, "it_jobnote2", "pw-jobnote2")
+    auth = ("it_jobnote", "pw-jobnote")
+
+    def run(query, auth=None):
+        r = requests.post(a.base + "/async", data={"LANG": "ADQL", "QUERY": query, "PHASE": "RUN", "RUNID": "nightly"},
+                          auth=auth, allow_redirects=False, timeout=30)
+        assert r.status_code == 303, r.text
+        job = r.headers["Location"]
+        r = requests.get(job + "/phase", auth=auth, timeout=30)
+        while r.text not in ("COMPLETED", "ERROR", "ABORTED"):
+            requests.get(job, params={"WAIT": "10", "PHASE": r.text}, auth=auth, timeout=30)
+            r = requests.get(job + "/phase", auth=auth, timeout=30)
+        return job.rsplit("/", 1)[1], r.text
+
+    ok, phase = run("SELECT TOP 3 source_id FROM demo.sources", auth)
+    assert phase == "COMPLETED"
+    bad, phase = run("SELECT 1 / (source_id - source_id) FROM demo.sources", auth)
+    assert phase == "ERROR"
+    anon, phase = run("SELECT TOP 2 source_id FROM demo.sources")
+    assert phase == "COMPLETED"
+
+    r = requests.get(b.base + "/notification", params={"action": "GetNotifications"}, auth=auth, timeout=30)
+    assert r.status_code == 200, r.text
+    mine = [LINE.match(line).groups() for line in r.text.splitlines()]
+    texts = {m[3] for m in mine if m[1] == "1" and m[2] == "2"}
+    assert "Job %s (nightly) completed: 3 rows" % ok in texts, texts
+    assert any(t.startswith("Job %s (nightly) ended in ERROR: " % bad) and "division by zero" in t for t in texts), texts
+    assert not any(anon in t for t in texts)
+    r = requests.get(b.base + "/notification", params={"action": "GetNotifications"},
+                     auth=("it_jobnote2", "pw-jobnote2"), timeout=30)
+    assert ok not in r.text and bad not in r.text
+    r = requests.get(a.base + "/notification", params={"action": "GetNotifications"}, timeout=30)
+    assert ok not in r.text and anon not in r.text
