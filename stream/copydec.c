@@ -36,6 +36,7 @@ struct stream_copydec {
   size_t carry_len, carry_cap;
   uint8_t **retained;
   size_t nretained, retained_cap;
+  uint8_t *widths; /* stream_copydec_expect: bytes of each fixed-width field, 0 any */
 };
 
 typedef enum { UNIT_HEADER, UNIT_TUPLE, UNIT_TRAILER } unit_kind;
@@ -74,7 +75,45 @@ void stream_copydec_free(stream_copydec *d)
   free(d->retained);
   free(d->carry);
   free(d->vals);
+  free(d->widths);
   free(d);
+}
+
+/* The binary width of a scalar of a fixed-width kind; 0 for the others. */
+static uint8_t kind_width(const stream_column *c)
+{
+  if (c->is_array)
+    return 0;
+  switch (c->kind) {
+  case STREAM_BOOL:
+    return 1;
+  case STREAM_INT2:
+    return 2;
+  case STREAM_INT4:
+  case STREAM_FLOAT4:
+  case STREAM_DATE:
+    return 4;
+  case STREAM_INT8:
+  case STREAM_FLOAT8:
+  case STREAM_TIMESTAMP:
+  case STREAM_TIMESTAMPTZ:
+    return 8;
+  default:
+    return 0;
+  }
+}
+
+ts_err stream_copydec_expect(stream_copydec *d, const stream_schema *s)
+{
+  if (s->ncols != d->ncols)
+    return TS_EINVAL;
+  free(d->widths);
+  d->widths = calloc(d->ncols + 1, 1);
+  if (!d->widths)
+    return TS_ENOMEM;
+  for (size_t i = 0; i < d->ncols; i++)
+    d->widths[i] = kind_width(&s->cols[i]);
+  return TS_OK;
 }
 
 void stream_copydec_reset(stream_copydec *d)
@@ -178,6 +217,11 @@ static ts_err copydec_measure(const stream_copydec *d, const uint8_t *p, size_t 
     if (len < -1)
       return ts_fail(err, TS_EINVAL, 0, "COPY field %zu at byte %llu has length %d", i + 1,
                      (unsigned long long)(at + pos - 4), (int)len);
+    if (d->widths && d->widths[i] && len >= 0 && len != d->widths[i])
+      return ts_fail(err, TS_EINVAL, 0,
+                     "COPY field %zu at byte %llu has %d bytes where its type has %d "
+                     "(did the column's type change?)",
+                     i + 1, (unsigned long long)(at + pos - 4), (int)len, (int)d->widths[i]);
     row[i].p = p + pos;
     row[i].len = len;
     if (len > 0) {

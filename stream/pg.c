@@ -1,14 +1,17 @@
 /* PostgreSQL on the libuv loop: one query's life on a pool connection
  * (see pg.h and docs/internals/stream.md; the pool is pgpool.c).
  *
- * A query walks through phases, each ended by libpq's NULL result:
- *   prologue (BEGIN READ ONLY; SET LOCAL ...) -> PREPARE "" -> DESCRIBE ""
- *   -> on_schema -> COPY (sql) TO STDOUT (FORMAT binary) -> rows -> COMMIT
- * An error in any phase records the first error and ends with ROLLBACK.
- * Cancellation and callback failures while the backend may be working
- * send a cancel request from a worker thread and then close the
- * connection: closing is the only way that also stops a backend blocked on
- * a full socket, and the pool simply opens a new connection.
+ * A query takes two round trips to the server:
+ *   1. one pipeline: SET standard_conforming_strings = on; PREPARE "";
+ *      DESCRIBE ""; Sync -> on_schema
+ *   2. one simple query: BEGIN READ ONLY; SET LOCAL statement_timeout = N;
+ *      COPY (sql) TO STDOUT (FORMAT binary); COMMIT -> rows
+ * An error in the transaction records the first error and ends with
+ * ROLLBACK (the server skipped the COMMIT). Cancellation and callback
+ * failures while the backend may be working send a cancel request from a
+ * worker thread and then close the connection: closing is the only way
+ * that also stops a backend blocked on a full socket, and the pool simply
+ * opens a new connection.
  *
  * on_done always runs from the pool's kick timer, never from inside a
  * call of the user, and only after the query's connection is back (idle
@@ -21,6 +24,7 @@
 #include <string.h>
 
 static void query_abort(stream_query *q, ts_err rc, const ts_error *err);
+static void query_schema_ready(stream_query *q);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -71,6 +75,8 @@ void stream__query_finish(stream_query *q)
 {
   if (q->phase == Q_DONE)
     return;
+  if (q->rc && q->desc_hit)
+    stream__desc_forget(q); /* described afresh next time */
   q->phase = Q_DONE;
   /* The libpq buffers stay until stream__query_free: this may run inside on_batch
    * (a cancel from the callback), whose batch still points into them. */
@@ -92,11 +98,12 @@ static void query_send_failed(stream_query *q)
   stream__conn_broken(c, PQerrorMessage(c->conn));
 }
 
+/* After an error inside the transaction of the second round trip. */
 static void query_end_tx(stream_query *q)
 {
   pg_conn *c = q->c;
   q->phase = Q_END_TX;
-  if (!PQsendQuery(c->conn, q->rc ? "ROLLBACK" : "COMMIT"))
+  if (!PQsendQuery(c->conn, "ROLLBACK"))
     query_send_failed(q);
 }
 
@@ -112,10 +119,23 @@ void stream_pg_prologue(char out[STREAM_PG_PROLOGUE_MAX], int64_t timeout_ms)
            (long long)timeout_ms);
 }
 
+/* The first round trip, in one pipeline: the session's string syntax
+ * (the PREPARE parses the SQL, before any transaction of ours), the
+ * statement, its description, Sync. */
+static int query_send_describe(stream_query *q)
+{
+  PGconn *conn = q->c->conn;
+  q->piped = 0;
+  return PQenterPipelineMode(conn) &&
+         PQsendQueryParams(conn, "SET standard_conforming_strings = on", 0, NULL, NULL, NULL, NULL,
+                           0) &&
+         PQsendPrepare(conn, "", q->sql, 0, NULL) && PQsendDescribePrepared(conn, "") &&
+         PQpipelineSync(conn);
+}
+
 void stream__conn_start_query(pg_conn *c, stream_query *q)
 {
   stream_pg_pool *p = c->pool;
-  char sql[STREAM_PG_PROLOGUE_MAX];
   if (!stream_pg_idle_usable(c->conn)) {
     /* Its server has gone (a restart) and our poll has not seen it yet:
      * not this query's failure. */
@@ -128,10 +148,18 @@ void stream__conn_start_query(pg_conn *c, stream_query *q)
   p->nbusy++;
   c->q = q;
   q->c = c;
-  q->phase = Q_BEGIN;
+  q->phase = Q_DESCRIBE;
   q->started_ms = ts_now_ms();
-  stream_pg_prologue(sql, q->timeout_ms);
-  if (!PQsendQuery(c->conn, sql)) {
+  /* The COPY's text is parsed as a whole before its SET LOCALs run: only
+   * a session whose string syntax a describe has set may skip it. */
+  if (c->scs_on && stream__desc_lookup(q)) {
+    query_schema_ready(q);
+    if (q->c == c && c->state != CONN_CLOSING)
+      stream__conn_arm(c);
+    return;
+  }
+  p->described++;
+  if (!query_send_describe(q)) {
     query_send_failed(q);
     return;
   }
@@ -215,15 +243,25 @@ static void query_build_schema(stream_query *q, const PGresult *res)
     stream__query_set_error(q, rc, "%s", e.msg);
 }
 
+/* The second round trip: the transaction, the COPY and the COMMIT in one
+ * simple query. */
 static void query_start_copy(stream_query *q)
 {
   pg_conn *c = q->c;
+  char prologue[STREAM_PG_PROLOGUE_MAX];
   q->dec = stream_copydec_new(q->schema.ncols, q->batch_rows);
-  char *copy =
-      q->dec ? ts_arena_printf(q->arena, "COPY (%s) TO STDOUT (FORMAT binary)", q->sql) : NULL;
+  if (q->dec && stream_copydec_expect(q->dec, &q->schema) != TS_OK) {
+    stream_copydec_free(q->dec);
+    q->dec = NULL;
+  }
+  stream_pg_prologue(prologue, q->timeout_ms);
+  char *copy = q->dec ? ts_arena_printf(q->arena, "%s; COPY (%s) TO STDOUT (FORMAT binary); COMMIT",
+                                        prologue, q->sql)
+                      : NULL;
   if (!copy) {
     stream__query_set_error(q, TS_ENOMEM, "out of memory starting the query");
-    query_end_tx(q);
+    stream__conn_release(c);
+    stream__query_finish(q);
     return;
   }
   q->phase = Q_COPY_START;
@@ -231,55 +269,65 @@ static void query_start_copy(stream_query *q)
     query_send_failed(q);
 }
 
-/* libpq returned NULL: the phase's command is complete. */
+/* The columns are known (described now or earlier): on_schema, then the
+ * COPY. */
+static void query_schema_ready(stream_query *q)
+{
+  pg_conn *c = q->c;
+  if (!q->rc && !q->schema.cols)
+    stream__query_set_error(q, TS_EDB, "the database did not describe the query");
+  if (!q->rc && q->cbs.on_schema) {
+    ts_error e;
+    ts_error_clear(&e);
+    ts_err rc = q->cbs.on_schema(q->ud, &q->schema, &e);
+    if (q->phase != Q_DESCRIBE)
+      return; /* canceled from inside the callback */
+    if (rc) {
+      q->rc = rc;
+      q->err = e;
+      q->err.code = rc;
+    }
+  }
+  if (q->rc) { /* no transaction is open: the connection is idle again */
+    stream__conn_release(c);
+    stream__query_finish(q);
+    return;
+  }
+  query_start_copy(q);
+}
+
+/* The describe pipeline has reached its Sync. */
+static void query_described(stream_query *q)
+{
+  pg_conn *c = q->c;
+  if (!PQexitPipelineMode(c->conn)) {
+    stream__conn_broken(c, PQerrorMessage(c->conn));
+    return;
+  }
+  if (!q->rc)
+    c->scs_on = 1;
+  query_schema_ready(q);
+}
+
+/* libpq returned NULL: the simple query of the phase is complete. */
 static void query_phase_complete(stream_query *q)
 {
   pg_conn *c = q->c;
-  if (q->rc && q->phase != Q_END_TX) {
-    query_end_tx(q); /* ROLLBACK */
-    return;
-  }
   switch (q->phase) {
-  case Q_BEGIN:
-    q->phase = Q_PREPARE;
-    if (!PQsendPrepare(c->conn, "", q->sql, 0, NULL))
-      query_send_failed(q);
-    return;
-  case Q_PREPARE:
-    q->phase = Q_DESCRIBE;
-    if (!PQsendDescribePrepared(c->conn, ""))
-      query_send_failed(q);
-    return;
-  case Q_DESCRIBE:
-    if (!q->schema.cols) {
-      stream__query_set_error(q, TS_EDB, "the database did not describe the query");
-      query_end_tx(q);
-      return;
-    }
-    if (q->cbs.on_schema) {
-      ts_error e;
-      ts_error_clear(&e);
-      ts_err rc = q->cbs.on_schema(q->ud, &q->schema, &e);
-      if (q->phase != Q_DESCRIBE)
-        return; /* canceled from inside the callback */
-      if (rc) {
-        q->rc = rc;
-        q->err = e;
-        q->err.code = rc;
-        query_end_tx(q);
-        return;
-      }
-    }
-    query_start_copy(q);
-    return;
   case Q_COPY_START:
-    stream__query_set_error(q, TS_EDB, "the database did not start the COPY");
-    query_end_tx(q);
+    if (!q->rc)
+      stream__query_set_error(q, TS_EDB, "the database did not start the COPY");
+    query_end_tx(q); /* ROLLBACK */
     return;
   case Q_COPY_END:
     if (q->copy_bad[0])
       stream__query_set_error(q, TS_EDB, "malformed COPY data from the database: %s", q->copy_bad);
-    query_end_tx(q); /* COMMIT, or ROLLBACK after malformed data */
+    if (q->rc) {
+      query_end_tx(q); /* an error skipped the COMMIT */
+      return;
+    }
+    stream__conn_release(c);
+    stream__query_finish(q);
     return;
   case Q_END_TX:
     stream__conn_release(c);
@@ -395,17 +443,31 @@ void stream__query_step(stream_query *q)
         return;
       continue;
     }
-    if (q->phase < Q_BEGIN || q->phase > Q_END_TX)
+    if (q->phase < Q_DESCRIBE || q->phase > Q_END_TX)
       return;
     PGconn *conn = q->c->conn;
     int phase = q->phase;
     while (q->phase == phase && !PQisBusy(conn)) {
       PGresult *res = PQgetResult(conn);
       if (!res) {
-        query_phase_complete(q);
-        break;
+        if (phase != Q_DESCRIBE) {
+          query_phase_complete(q);
+          break;
+        }
+        /* Inside the pipeline a NULL ends one command's results; the
+         * pipeline itself ends at its Sync. */
+        if (PQstatus(conn) != CONNECTION_OK) {
+          stream__conn_broken(q->c, PQerrorMessage(conn));
+          return;
+        }
+        continue;
       }
       ExecStatusType st = PQresultStatus(res);
+      if (st == PGRES_PIPELINE_SYNC && phase == Q_DESCRIBE) {
+        PQclear(res);
+        query_described(q);
+        break;
+      }
       if (st == PGRES_COPY_OUT && phase == Q_COPY_START)
         q->phase = Q_COPY;
       else if (st == PGRES_FATAL_ERROR && stream_pg_conn_lost(conn, res) &&
@@ -414,9 +476,12 @@ void stream__query_step(stream_query *q)
         return; /* the connection is gone; the query waits for another */
       } else if (st == PGRES_FATAL_ERROR)
         query_db_error(q, res);
-      else if (st == PGRES_COMMAND_OK && phase == Q_DESCRIBE)
-        query_build_schema(q, res);
-      else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_NONFATAL_ERROR)
+      else if (st == PGRES_COMMAND_OK && phase == Q_DESCRIBE && ++q->piped == 3) {
+        query_build_schema(q, res); /* after the SET's and the PREPARE's */
+        if (!q->rc)
+          stream__desc_store(q, res);
+      } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_NONFATAL_ERROR &&
+                 st != PGRES_PIPELINE_ABORTED)
         stream__query_set_error(q, TS_EDB, "unexpected database reply (%s)", PQresStatus(st));
       PQclear(res);
     }
@@ -456,8 +521,7 @@ int stream__query_retry(stream_query *q, const char *why)
 {
   stream_pg_pool *p = q->pool;
   char msg[300];
-  if (q->retried || !q->c || q->phase < Q_BEGIN || q->phase > Q_DESCRIBE || q->rc ||
-      q->user_canceled || p->closing)
+  if (q->retried || !q->c || q->phase != Q_DESCRIBE || q->rc || q->user_canceled || p->closing)
     return 0;
   stream__trim_pq_message(msg, sizeof msg, why);
   ts_log(TS_LOG_INFO, q->reqid, "database connection lost before the query ran (%s); retrying",
@@ -506,8 +570,7 @@ static void query_abort(stream_query *q, ts_err rc, const ts_error *err)
     stream__query_finish(q);
     return;
   }
-  if (c->poll)
-    uv_poll_stop(&c->poll->h);
+  stream__conn_unwatch(c);
   uv_timer_stop(&c->timer);
   q->cancel = PQgetCancel(c->conn); /* on the loop thread: reads the conn */
   q->cancel_errbuf[0] = 0;
@@ -553,6 +616,7 @@ stream_query *stream_query_run(stream_pg_pool *p, const stream_query_opts *o,
   q->maxrec = o->maxrec;
   q->timeout_ms = o->timeout_ms;
   q->batch_rows = o->batch_rows ? o->batch_rows : 1000;
+  q->desc_gen = o->describe_gen;
   q->cbs = *cbs;
   q->ud = ud;
   q->phase = Q_WAITING;

@@ -92,6 +92,10 @@ void stream_pg_pool_stats(const stream_pg_pool *p, int *open, int *busy, int *wa
  * thread. */
 void stream_pg_pool_counts(const stream_pg_pool *p, int *size, uint64_t *waits,
                            uint64_t *wait_timeouts);
+/* Queries described by the database, and those that reused an earlier
+ * description (stream_query_opts.describe_gen): since the start. Loop
+ * thread. */
+void stream_pg_pool_describes(const stream_pg_pool *p, uint64_t *described, uint64_t *reused);
 
 typedef struct stream_query stream_query;
 
@@ -101,6 +105,11 @@ typedef struct stream_query_opts {
   int64_t timeout_ms; /* statement_timeout; 0: none */
   size_t batch_rows;  /* rows per batch (the fetch size); 0: 1000 */
   const char *reqid;  /* for logs */
+  /* Nonzero: the column description of this SQL may come from an earlier
+   * query of the same text and the same describe_gen (the caller bumps it
+   * whenever what the SQL names may have changed), saving a round trip;
+   * a cached description is at most 10 s old. 0: always described. */
+  uint64_t describe_gen;
 } stream_query_opts;
 
 typedef struct stream_query_cbs {

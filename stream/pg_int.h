@@ -9,12 +9,18 @@
 #include <sys/types.h>
 
 typedef struct pg_conn pg_conn;
+typedef struct stream__desc_entry stream__desc_entry;
+
+/* How long a query's description may be reused (pgdesc.c). */
+enum { STREAM__DESC_TTL_MS = 10000 };
 
 typedef struct pg_poll {
   uv_poll_t h;
   int fd;    /* our dup of libpq's socket; closed in the close callback */
   dev_t dev; /* identity of the socket, to notice libpq replacing it */
   ino_t ino; /* even when the new socket reuses the same number */
+  int sock;  /* libpq's socket number it was made for */
+  int armed; /* the events uv_poll watches now (0: stopped) */
   pg_conn *c;
 } pg_poll;
 
@@ -22,13 +28,11 @@ enum conn_state { CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CLOSING };
 
 enum query_phase {
   Q_WAITING,    /* queued for a connection */
-  Q_BEGIN,      /* stream_pg_prologue(): BEGIN READ ONLY; SET LOCAL ... */
-  Q_PREPARE,    /* PQsendPrepare("") */
-  Q_DESCRIBE,   /* PQsendDescribePrepared("") */
-  Q_COPY_START, /* COPY sent, waiting for PGRES_COPY_OUT */
+  Q_DESCRIBE,   /* one pipeline: SET standard_conforming_strings, PREPARE "", DESCRIBE "" */
+  Q_COPY_START, /* "BEGIN READ ONLY; SET LOCAL ...; COPY ...; COMMIT" sent, until COPY_OUT */
   Q_COPY,       /* rows via PQgetCopyData */
-  Q_COPY_END,   /* COPY's final result */
-  Q_END_TX,     /* COMMIT or ROLLBACK */
+  Q_COPY_END,   /* COPY's final result, then COMMIT's */
+  Q_END_TX,     /* ROLLBACK after an error inside the transaction */
   Q_CANCELING,  /* cancel request in a worker thread; the connection will close */
   Q_DONE        /* on_done is due (on the pool's done list) */
 };
@@ -42,6 +46,7 @@ struct pg_conn {
   int handles_open; /* timer + poll handles not yet closed */
   int state;
   int server; /* index in pool->servers */
+  int scs_on; /* the session has standard_conforming_strings on (set by a describe) */
   stream_query *q;
 };
 
@@ -59,6 +64,8 @@ struct stream_pg_pool {
   uint64_t waits;         /* queries that found no idle connection (metrics) */
   uint64_t wait_timeouts; /* ... and gave up after wait_timeout_ms */
   stream_query *done_head, *done_tail;
+  stream__desc_entry **desc;       /* pgdesc.c; NULL until the first use */
+  uint64_t described, desc_reused; /* queries described / that reused a description */
   uv_timer_t kick;
   int in_kick;
   int closing, kick_closed;
@@ -77,6 +84,9 @@ struct stream_query {
   stream_query_cbs cbs;
   void *ud;
   int phase;
+  int piped;         /* results of the describe pipeline seen so far */
+  uint64_t desc_gen; /* stream_query_opts.describe_gen */
+  int desc_hit;      /* the description came from pgdesc.c */
   int paused;
   int user_canceled;
   int retried;      /* went back to the wait list once after a lost connection */
@@ -104,6 +114,8 @@ void stream__notice_to_log(void *arg, const char *message);
 void stream__pool_kick(stream_pg_pool *p);
 /* Watches the connection for what libpq needs next (flushes first). */
 void stream__conn_arm(pg_conn *c);
+/* Stops watching the connection's socket. */
+void stream__conn_unwatch(pg_conn *c);
 /* Closes the connection for good; its query (if any) is detached. */
 void stream__conn_discard(pg_conn *c);
 /* The query is finished with this connection: back to idle, or closed. */
@@ -127,7 +139,19 @@ void stream__query_step(stream_query *q);
 /* A lost connection before the query told its user anything: back in line
  * once. Returns 1 when it did. */
 int stream__query_retry(stream_query *q, const char *why);
-/* Takes the idle connection c for q and sends the prologue. */
+/* ---- pgdesc.c ---- */
+
+/* Fills q->schema from an earlier description of the same SQL and
+ * generation: 1 when it did. */
+int stream__desc_lookup(stream_query *q);
+/* Keeps the description res of q's SQL for later queries. */
+void stream__desc_store(stream_query *q, const PGresult *res);
+/* Drops q's description (its COPY data did not decode). */
+void stream__desc_forget(stream_query *q);
+void stream__desc_free(stream_pg_pool *p);
+
+/* Takes the idle connection c for q and sends the describe pipeline, or
+ * with a description at hand the COPY at once. */
 void stream__conn_start_query(pg_conn *c, stream_query *q);
 
 #endif

@@ -53,11 +53,19 @@ static void timer_closed(uv_handle_t *h)
   conn_unref(h->data);
 }
 
-static void poll_close(pg_conn *c)
+void stream__conn_unwatch(pg_conn *c)
 {
   if (!c->poll)
     return;
   uv_poll_stop(&c->poll->h);
+  c->poll->armed = 0;
+}
+
+static void poll_close(pg_conn *c)
+{
+  if (!c->poll)
+    return;
+  stream__conn_unwatch(c);
   uv_close((uv_handle_t *)&c->poll->h, poll_closed);
   c->poll = NULL;
 }
@@ -69,10 +77,16 @@ static int conn_sync_socket(pg_conn *c)
 {
   int sock = PQsocket(c->conn);
   struct stat st;
+  /* Only a connection being made can change its socket: a live one keeps
+   * the one it has, so its watch needs no fstat per query phase. */
+  if (sock >= 0 && c->poll && c->state != CONN_CONNECTING && c->poll->sock == sock)
+    return 0;
   if (sock < 0 || fstat(sock, &st) != 0)
     return -1;
-  if (c->poll && c->poll->dev == st.st_dev && c->poll->ino == st.st_ino)
+  if (c->poll && c->poll->dev == st.st_dev && c->poll->ino == st.st_ino) {
+    c->poll->sock = sock;
     return 0;
+  }
   poll_close(c);
   pg_poll *pp = calloc(1, sizeof *pp);
   if (!pp)
@@ -84,6 +98,7 @@ static int conn_sync_socket(pg_conn *c)
   }
   pp->dev = st.st_dev;
   pp->ino = st.st_ino;
+  pp->sock = sock;
   pp->c = c;
   if (uv_poll_init_socket(c->pool->loop, &pp->h, pp->fd) != 0) {
     close(pp->fd);
@@ -128,8 +143,7 @@ void stream__conn_discard(pg_conn *c)
     c->q->c = NULL;
     c->q = NULL;
   }
-  if (c->poll)
-    uv_poll_stop(&c->poll->h);
+  stream__conn_unwatch(c);
   PQfinish(c->conn); /* before the fd closes: PQfinish still sends Terminate */
   c->conn = NULL;
   poll_close(c);
@@ -193,8 +207,7 @@ void stream__conn_broken(pg_conn *c, const char *why)
   char msg[300];
   stream__trim_pq_message(msg, sizeof msg, why);
   if (q && q->phase == Q_CANCELING) {
-    if (c->poll)
-      uv_poll_stop(&c->poll->h); /* the cancel's completion closes it */
+    stream__conn_unwatch(c); /* the cancel's completion closes it */
     return;
   }
   if (q && stream__query_retry(q, msg))
@@ -228,12 +241,18 @@ void stream__conn_arm(pg_conn *c)
     return;
   }
   if (!want) {
-    uv_poll_stop(&c->poll->h);
+    stream__conn_unwatch(c);
     return;
   }
+  if (want == c->poll->armed)
+    return; /* already watched for that: no epoll_ctl per query phase */
   int rc = uv_poll_start(&c->poll->h, want, conn_on_poll);
-  if (rc)
+  if (rc) {
+    c->poll->armed = 0;
     stream__conn_broken(c, uv_strerror(rc));
+    return;
+  }
+  c->poll->armed = want;
 }
 
 static void conn_connect_failed(pg_conn *c, const char *why)
@@ -286,6 +305,7 @@ static void conn_connect_step(pg_conn *c, PostgresPollingStatusType st)
   }
   int want = st == PGRES_POLLING_READING ? UV_READABLE : UV_WRITABLE;
   int rc = uv_poll_start(&c->poll->h, want, conn_on_poll);
+  c->poll->armed = rc ? 0 : want;
   if (rc)
     conn_connect_failed(c, uv_strerror(rc));
 }
@@ -338,6 +358,7 @@ static void conn_on_poll(uv_poll_t *h, int status, int events)
   if (c->state == CONN_CONNECTING) {
     /* libpq may switch sockets inside PQconnectPoll: stop first (poll.rst). */
     uv_poll_stop(h);
+    pp->armed = 0;
     if (status < 0) {
       conn_connect_failed(c, uv_strerror(status));
       return;
@@ -390,6 +411,7 @@ static void pool_closed(uv_handle_t *h)
   free(p->app_name);
   if (p->own_servers)
     stream_pg_servers_free(p->servers);
+  stream__desc_free(p);
   free(p);
   if (done)
     done(ud);
@@ -554,6 +576,12 @@ void stream_pg_pool_counts(const stream_pg_pool *p, int *size, uint64_t *waits,
   *size = p->size;
   *waits = p->waits;
   *wait_timeouts = p->wait_timeouts;
+}
+
+void stream_pg_pool_describes(const stream_pg_pool *p, uint64_t *described, uint64_t *reused)
+{
+  *described = p->described;
+  *reused = p->desc_reused;
 }
 
 /* Puts a query that has no connection back first in line. */

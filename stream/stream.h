@@ -204,6 +204,12 @@ ts_err stream_copydec_feed(stream_copydec *d, const uint8_t *buf, size_t len, si
 /* 1 once the trailer has been seen. */
 int stream_copydec_done(const stream_copydec *d);
 void stream_copydec_free(stream_copydec *d);
+/* From now on a field of a fixed-width type in s (bool, int2/4/8, float4/8,
+ * date, timestamps; scalars) must have exactly that type's binary width,
+ * else the data is malformed: values are never read past their field, and
+ * a column whose type changed since it was described is noticed.
+ * TS_EINVAL when s has another number of columns, TS_ENOMEM. */
+ts_err stream_copydec_expect(stream_copydec *d, const stream_schema *s);
 
 /* Accumulating use (the PostgreSQL source feeds one CopyData message at a
  * time, usually one tuple each): stream_copydec_add decodes complete tuples

@@ -213,13 +213,14 @@ static ts_err write_requests(ts_buf *b)
 static ts_err write_state(ts_buf *b, ts_app *app)
 {
   int open = 0, busy = 0, waiting = 0, size = 0;
-  uint64_t waits = 0, timeouts = 0, sent, received;
+  uint64_t waits = 0, timeouts = 0, described = 0, reused = 0, sent, received;
   int64_t now = ts_now_ms(), beat = uws_last_heartbeat_ms(app);
   ts_buf l;
   ts_err rc;
   if (app->pool) {
     stream_pg_pool_stats(app->pool, &open, &busy, &waiting);
     stream_pg_pool_counts(app->pool, &size, &waits, &timeouts);
+    stream_pg_pool_describes(app->pool, &described, &reused);
   }
   jobs_events_counts(&sent, &received);
   ts_buf_init(&l, 256);
@@ -255,6 +256,10 @@ static ts_err write_state(ts_buf *b, ts_app *app)
       "Queries that found no idle /sync pool connection and waited.", waits);
   ONE("tapserve_db_pool_wait_timeouts_total", "counter",
       "Queries that gave up waiting for a /sync pool connection.", timeouts);
+  ONE("tapserve_sync_described_total", "counter",
+      "/sync queries whose columns the database described (one round trip more).", described);
+  ONE("tapserve_sync_description_reused_total", "counter",
+      "/sync queries that reused the description of the same SQL run earlier.", reused);
   ONE("tapserve_events_sent_total", "counter", "Events this instance published.", sent);
   ONE("tapserve_events_received_total", "counter", "Events this instance received.", received);
   ONE("tapserve_jobs_executing_here", "gauge", "Async jobs this instance's executors run.",

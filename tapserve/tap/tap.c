@@ -421,6 +421,10 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
   o.timeout_ms = (int64_t)app->cfg->sync_timeout_s * 1000;
   o.batch_rows = (size_t)app->cfg->fetch_size;
   o.reqid = req->reqid;
+  /* A query on published tables only may reuse the description of the
+   * same SQL under the same TAP_SCHEMA snapshot; upload tables are new
+   * each time. */
+  o.describe_gen = uploads ? 0 : schema_cache_generation(app);
   s->query = stream_query_run(app->pool, &o, &sync_cbs, s);
   if (s->query)
     sync_link(s);

@@ -183,7 +183,7 @@ static int run_one(const char *sql, int64_t maxrec, int64_t timeout_ms, size_t b
   const char *dsn = stream_test_dsn();
   if (!dsn)
     return -1;
-  stream_query_opts o = {sql, maxrec, timeout_ms, batch, "test"};
+  stream_query_opts o = {sql, maxrec, timeout_ms, batch, "test", 0};
   return run_queries(dsn, 1, r, &o, 1);
 }
 
@@ -192,7 +192,7 @@ int test_pool_connect_refused(void)
   /* Port 1 on loopback refuses at once: the query ends with EUNAVAIL and
    * a libpq message, and the pool still closes cleanly. */
   qrun r = {0};
-  stream_query_opts o = {"SELECT 1", -1, 0, 0, "test"};
+  stream_query_opts o = {"SELECT 1", -1, 0, 0, "test", 0};
   TS_CHECK_EQ_INT(run_queries("host=127.0.0.1 port=1", 1, &r, &o, 1), 0);
   TS_CHECK_EQ_INT(r.rc, TS_EUNAVAIL);
   TS_CHECK(strstr(r.err.msg, "cannot connect to the database"));
@@ -378,8 +378,8 @@ int test_pg_sql_error(void)
   /* The error, then a query on the same single connection: it was rolled
    * back and returned to the pool in a usable state. */
   qrun r[2] = {{0}};
-  stream_query_opts o[2] = {{"SELECT no_such_function(1) AS x", -1, 0, 0, "t1"},
-                            {"SELECT 42 AS answer", -1, 0, 0, "t2"}};
+  stream_query_opts o[2] = {{"SELECT no_such_function(1) AS x", -1, 0, 0, "t1", 0},
+                            {"SELECT 42 AS answer", -1, 0, 0, "t2", 0}};
   TS_CHECK_EQ_INT(run_queries(dsn, 1, r, o, 2), 0);
   TS_CHECK_EQ_INT(r[0].rc, TS_EQUERY); /* 42883: the query's fault */
   TS_CHECK(strstr(r[0].err.msg, "no_such_function"));
@@ -434,7 +434,8 @@ int test_pg_schema_refused(void)
   const char *dsn = stream_test_dsn();
   TS_CHECK(dsn);
   qrun r[2] = {{.schema_rc = TS_EFORMAT}, {0}};
-  stream_query_opts o[2] = {{"SELECT 1 AS x", -1, 0, 0, "t1"}, {"SELECT 2 AS y", -1, 0, 0, "t2"}};
+  stream_query_opts o[2] = {{"SELECT 1 AS x", -1, 0, 0, "t1", 0},
+                            {"SELECT 2 AS y", -1, 0, 0, "t2", 0}};
   TS_CHECK_EQ_INT(run_queries(dsn, 1, r, o, 2), 0);
   TS_CHECK_EQ_INT(r[0].rc, TS_EFORMAT);
   TS_CHECK_STREQ(r[0].err.msg, "schema refused by the test");
@@ -498,7 +499,7 @@ int test_pg_pool_concurrency(void)
   memset(r, 0, sizeof r);
   for (int i = 0; i < 5; i++) {
     snprintf(sql[i], sizeof sql[i], "SELECT i FROM generate_series(1, %d) i", 20000 + i * 1000);
-    o[i] = (stream_query_opts){sql[i], -1, 0, 0, "pool"};
+    o[i] = (stream_query_opts){sql[i], -1, 0, 0, "pool", 0};
   }
   TS_CHECK_EQ_INT(run_queries(dsn, 2, r, o, 5), 0);
   for (int i = 0; i < 5; i++) {
@@ -515,8 +516,8 @@ int test_pg_pool_wait_timeout(void)
 {
   const char *dsn = stream_test_dsn();
   qrun r[2];
-  stream_query_opts o[2] = {{"SELECT 1 AS x FROM pg_sleep(1)", -1, 0, 0, "slow"},
-                            {"SELECT 2 AS y", -1, 0, 0, "waits"}};
+  stream_query_opts o[2] = {{"SELECT 1 AS x FROM pg_sleep(1)", -1, 0, 0, "slow", 0},
+                            {"SELECT 2 AS y", -1, 0, 0, "waits", 0}};
   TS_CHECK(dsn != NULL);
   memset(r, 0, sizeof r);
   done_count = 0;
@@ -556,7 +557,7 @@ int test_pg_pool_dead_idle(void)
   uv_loop_init(&loop);
   stream_pg_pool_opts po = {dsn, 1, 5000, "tapserve-test-dead-idle", 0, NULL};
   stream_pg_pool *pool = stream_pg_pool_new(&loop, &po);
-  stream_query_opts o = {"SELECT i FROM generate_series(1, 10) i", -1, 0, 0, "dead-idle"};
+  stream_query_opts o = {"SELECT i FROM generate_series(1, 10) i", -1, 0, 0, "dead-idle", 0};
   TS_CHECK(pool);
   r[0].pool = r[1].pool = pool;
   TS_CHECK((r[0].q = stream_query_run(pool, &o, &test_cbs, &r[0])) != NULL);
@@ -586,5 +587,78 @@ int test_pg_pool_dead_idle(void)
   uv_run(&loop, UV_RUN_DEFAULT);
   TS_CHECK_EQ_INT(closed, 1);
   TS_CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  return 0;
+}
+
+/* A query seen again under the same describe_gen skips its describe; a
+ * column whose type changed since is caught by its binary width, the
+ * description dropped, and the next query described afresh. */
+int test_pg_describe_reuse(void)
+{
+  const char *dsn = stream_test_dsn();
+  uv_loop_t loop;
+  qrun r[5];
+  ts_error err;
+  int closed = 0;
+  uint64_t described = 0, reused = 0;
+  TS_CHECK(dsn);
+  PGconn *c = stream_pg_connect_blocking(dsn, &err);
+  TS_CHECK(c);
+  PQclear(PQexec(c, "DROP TABLE IF EXISTS desc_reuse"));
+  PGresult *res = PQexec(c, "CREATE TABLE desc_reuse AS SELECT i::int4 AS x, 'r' || i AS name"
+                            " FROM generate_series(1, 5) i");
+  TS_CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+  PQclear(res);
+
+  memset(r, 0, sizeof r);
+  uv_loop_init(&loop);
+  stream_pg_pool_opts po = {dsn, 1, 5000, "tapserve-test-describe", 0, NULL};
+  stream_pg_pool *pool = stream_pg_pool_new(&loop, &po);
+  TS_CHECK(pool);
+  stream_query_opts o = {"SELECT x, name FROM desc_reuse ORDER BY x", -1, 0, 0, "desc", 7};
+  stream_query_opts fresh = o;
+  fresh.describe_gen = 8;
+  stream_query_opts never = o;
+  never.describe_gen = 0;
+  const stream_query_opts *seq[5] = {&o, &o, &fresh, &never, &never};
+  for (int i = 0; i < 5; i++) {
+    r[i].pool = pool;
+    TS_CHECK((r[i].q = stream_query_run(pool, seq[i], &test_cbs, &r[i])) != NULL);
+    run_until_done(&loop, &r[i]);
+    TS_CHECK_EQ_INT(r[i].rc, TS_OK);
+    TS_CHECK_EQ_INT(r[i].nrows, 5);
+    TS_CHECK_EQ_INT(r[i].oids[0], 23); /* int4 */
+    TS_CHECK_STREQ(r[i].names[1], "name");
+  }
+  /* Described: the first, the new generation, both without a generation. */
+  stream_pg_pool_describes(pool, &described, &reused);
+  TS_CHECK_EQ_INT(described, 4);
+  TS_CHECK_EQ_INT(reused, 1);
+
+  /* The type changes behind the description's back. */
+  res = PQexec(c, "ALTER TABLE desc_reuse ALTER x TYPE int8");
+  TS_CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+  PQclear(res);
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < 2; i++) {
+    r[i].pool = pool;
+    TS_CHECK((r[i].q = stream_query_run(pool, &fresh, &test_cbs, &r[i])) != NULL);
+    run_until_done(&loop, &r[i]);
+  }
+  TS_CHECK_EQ_INT(r[0].rc, TS_EDB);
+  TS_CHECK(strstr(r[0].err.msg, "did the column's type change?"));
+  TS_CHECK_EQ_INT(r[1].rc, TS_OK);
+  TS_CHECK_EQ_INT(r[1].oids[0], 20); /* int8, described afresh */
+  TS_CHECK_EQ_INT(r[1].nrows, 5);
+  stream_pg_pool_describes(pool, &described, &reused);
+  TS_CHECK_EQ_INT(described, 5);
+  TS_CHECK_EQ_INT(reused, 2);
+
+  stream_pg_pool_close(pool, pool_closed, &closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  TS_CHECK_EQ_INT(closed, 1);
+  TS_CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  PQclear(PQexec(c, "DROP TABLE desc_reuse"));
+  PQfinish(c);
   return 0;
 }

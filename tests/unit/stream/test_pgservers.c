@@ -235,7 +235,7 @@ int test_pg_pool_servers(void)
   uv_loop_t loop;
   pool_run runs[N] = {{0}};
   stream_query_cbs cbs = {NULL, NULL, on_done};
-  stream_query_opts o = {"SELECT generate_series(1, 10)", -1, 0, 0, "test"};
+  stream_query_opts o = {"SELECT generate_series(1, 10)", -1, 0, 0, "test", 0};
   stream_pg_servers *s;
   ts_error err;
   int nclosed = 0;
