@@ -32,5 +32,7 @@
   X(session_expiry) \
   X(pg_users_sessions) \
   X(pg_tokens) \
-  X(pg_login_throttle)
+  X(pg_login_throttle) \
+  X(utab_names) \
+  X(pg_utab_life)
 // clang-format on
