@@ -34,6 +34,8 @@ ROUTE_TO(uws_jobs_post)
 ROUTE_TO(ts_stats_serve)
 ROUTE_TO(plus_login)
 ROUTE_TO(plus_logout)
+ROUTE_TO(plus_upload)
+ROUTE_TO(plus_tabletool)
 #undef ROUTE_TO
 
 static void r_tables(void *app, http_request *req, const http_route_match *m)
@@ -114,6 +116,9 @@ static const struct {
     /* TAP+ sessions, beside /tap as TapPlus expects */
     {AT_SIBLING, POST, "/login", r_plus_login, NULL},
     {AT_SIBLING, POST, "/logout", r_plus_logout, NULL},
+    /* TAP+ user tables, beside /tap too */
+    {AT_SIBLING, POST, "/Upload", r_plus_upload, NULL},
+    {AT_SIBLING, POST, "/TableTool", r_plus_tabletool, NULL},
 };
 
 /* The resource family of a route's handler: the label of its request
