@@ -345,6 +345,21 @@ ts_err jobs_upload_finish(jobs_upload_load *l, uint64_t rows, const char *query_
 /* Frees; what was not committed is rolled back. NULL-safe. */
 void jobs_upload_free(jobs_upload_load *l);
 
+/* Where a table read from a file or a stored result is loaded: `begin`
+ * starts its load as jobs_upload_begin does (then jobs_upload_write,
+ * jobs_upload_finish and jobs_upload_free drive it whatever the target).
+ * jobs_upload_target gives the TAP_UPLOAD table `name` of an owner;
+ * jobs_utab_target (jobs/usertables.h) a user's persistent table. */
+typedef struct jobs_load_target jobs_load_target;
+struct jobs_load_target {
+  const char *name; /* the table's name as the client gave it, for messages */
+  ts_err (*begin)(const jobs_load_target *t, PGconn *conn, const jobs_upload_col *cols,
+                  size_t ncols, uint64_t max_bytes, jobs_upload_load **out, ts_error *err);
+  const void *ud; /* the target's own (borrowed for as long as the target is used) */
+};
+/* `o` is borrowed for as long as the target is used. */
+jobs_load_target jobs_upload_target(const jobs_upload_owner *o, const char *name);
+
 /* Loads the stored result of job src_id as upload `name` of owner: the
  * stored COPY stream goes in as it is, into columns of the result's own
  * types. The job must be COMPLETED (TS_EINVAL naming the upload and the
@@ -355,6 +370,11 @@ ts_err jobs_upload_from_result(PGconn *conn, PGconn *read, const jobs_store *sto
                                const jobs_upload_owner *o, const char *name, const char *src_id,
                                const jobs_upload_limits *lim, const char *query_role,
                                ts_error *err);
+
+/* jobs_upload_from_result into any target. */
+ts_err jobs_load_from_result(PGconn *conn, PGconn *read, const jobs_store *store,
+                             const jobs_load_target *t, const char *src_id,
+                             const jobs_upload_limits *lim, const char *query_role, ts_error *err);
 
 typedef struct jobs_upload_info {
   const char *name;  /* the upload name (lower case) */

@@ -25,4 +25,31 @@ void jobs__user_row(const PGresult *r, int row, int col, jobs_user *u);
 /* Publishes LOGIN_IN/LOGIN_OUT_EVENT for user `name`. */
 ts_err jobs__user_event(PGconn *conn, int kind, const char *name, ts_error *err);
 
+/* ---- uploads.c's loader, shared with usertables.c ---------------------------
+ * What a finished load records (before its COMMIT). */
+typedef struct jobs__load_info {
+  const char *db_schema, *table; /* where it is */
+  const char *label;             /* the name the client gave */
+  const stream_schema *schema;   /* its columns as loaded */
+  const char *columns_json;      /* the same, as jobs_schema_json writes them */
+  uint64_t rows, bytes;
+} jobs__load_info;
+typedef ts_err (*jobs__load_record_fn)(void *ud, PGconn *conn, const jobs__load_info *li,
+                                       ts_error *err);
+/* jobs_upload_begin for table db_schema.table: joins the caller's open
+ * transaction, or begins one. `record` writes the table's row before the
+ * COMMIT of jobs_upload_finish; `ud_free` (may be NULL) frees `ud` with the
+ * load, also when this fails. */
+ts_err jobs__load_begin(PGconn *conn, const char *db_schema, const char *table, const char *label,
+                        const jobs_upload_col *cols, size_t ncols, uint64_t max_bytes,
+                        jobs__load_record_fn record, void *ud, void (*ud_free)(void *),
+                        jobs_upload_load **out, ts_error *err);
+/* Appends s as a delimited identifier. */
+ts_err jobs__put_ident(ts_buf *b, const char *s);
+/* CREATE INDEX [index] ON schema.table USING gist (spoint(radians(ra),
+ * radians(dec))): the expression the translator writes for POINT('ICRS',
+ * ra, dec). */
+ts_err jobs__put_radec_index(ts_buf *b, const char *index, const char *schema, const char *table,
+                             const char *ra, const char *dec);
+
 #endif

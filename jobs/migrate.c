@@ -243,6 +243,35 @@ static const char *const migrations[] = {
     "  expires_at timestamptz NOT NULL);"
     "CREATE INDEX notifications_user ON tapserve.notifications (user_id, expires_at);"
     "CREATE INDEX notifications_expires ON tapserve.notifications (expires_at);",
+    /* 11: persistent user tables (jobs/usertables.h). Each user's tables
+     * live in a schema of its own, named once and kept here (two user
+     * names may map to one schema name: the second is refused); a row per
+     * table holds its metadata, the source of truth for the checker and
+     * /tables (user tables are not in TAP_SCHEMA). Deleting a user drops
+     * its schema, tables and all. */
+    "CREATE TABLE tapserve.user_schemas ("
+    "  user_id bigint PRIMARY KEY REFERENCES tapserve.users(id) ON DELETE CASCADE,"
+    "  schema_name text NOT NULL UNIQUE);"
+    "CREATE TABLE tapserve.user_tables ("
+    "  user_id bigint NOT NULL REFERENCES tapserve.users(id) ON DELETE CASCADE,"
+    "  table_name text NOT NULL,"
+    "  description text,"
+    "  columns jsonb NOT NULL,"
+    "  rows bigint NOT NULL,"
+    "  bytes bigint NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  PRIMARY KEY (user_id, table_name));"
+    "CREATE FUNCTION tapserve.drop_user_schema() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "DECLARE s text;\n"
+    "BEGIN\n"
+    "  SELECT schema_name INTO s FROM tapserve.user_schemas WHERE user_id = OLD.id;\n"
+    "  IF s IS NOT NULL THEN\n"
+    "    EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', s);\n"
+    "  END IF;\n"
+    "  RETURN OLD;\n"
+    "END $$;"
+    "CREATE TRIGGER users_drop_schema BEFORE DELETE ON tapserve.users"
+    "  FOR EACH ROW EXECUTE FUNCTION tapserve.drop_user_schema();",
 };
 
 int jobs_schema_version(void)

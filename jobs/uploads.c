@@ -23,8 +23,12 @@ enum {
 
 struct jobs_upload_load {
   PGconn *conn;
+  char db_schema[64]; /* JOBS_UPLOAD_SCHEMA, or a user's schema */
   char table[64];
   char name[64];
+  jobs__load_record_fn record; /* records the table before COMMIT */
+  void *record_ud;
+  void (*record_ud_free)(void *);
   jobs_upload_owner owner;
   char job_id[40], request_id[40], instance[40];
   stream_schema schema; /* what the table holds, for the record */
@@ -74,13 +78,21 @@ ts_err jobs_upload_table_name(const jobs_upload_owner *o, const char *name, char
   return TS_OK;
 }
 
-/* Appends s as a delimited identifier. */
-static ts_err put_ident(ts_buf *b, const char *s)
+ts_err jobs__put_ident(ts_buf *b, const char *s)
 {
   ts_err rc = ts_buf_puts(b, "\"");
   for (; !rc && *s; s++)
     rc = *s == '"' ? ts_buf_puts(b, "\"\"") : ts_buf_append(b, s, 1);
   return rc ? rc : ts_buf_puts(b, "\"");
+}
+
+/* The table's schema-qualified name. */
+static ts_err put_qualified(ts_buf *b, const jobs_upload_load *l)
+{
+  ts_err rc = jobs__put_ident(b, l->db_schema);
+  if (!rc)
+    rc = ts_buf_puts(b, ".");
+  return rc ? rc : jobs__put_ident(b, l->table);
 }
 
 static ts_err exec_buf(PGconn *conn, ts_buf *b, ts_error *err)
@@ -103,35 +115,36 @@ static const char *final_of_xtype(const stream_column *c)
   return NULL;
 }
 
-ts_err jobs_upload_begin(PGconn *conn, const jobs_upload_owner *o, const char *name,
-                         const jobs_upload_col *cols, size_t ncols, uint64_t max_bytes,
-                         jobs_upload_load **out, ts_error *err)
+static ts_err record_upload(void *ud, PGconn *conn, const jobs__load_info *li, ts_error *err);
+
+ts_err jobs__load_begin(PGconn *conn, const char *db_schema, const char *table, const char *label,
+                        const jobs_upload_col *cols, size_t ncols, uint64_t max_bytes,
+                        jobs__load_record_fn record, void *ud, void (*ud_free)(void *),
+                        jobs_upload_load **out, ts_error *err)
 {
   jobs_upload_load *l = calloc(1, sizeof *l);
   ts_buf b;
-  ts_err rc;
+  ts_err rc = TS_OK;
   PGresult *r = NULL;
 
   *out = NULL;
   ts_buf_init(&b, UPLOAD_SQL_MAX);
   if (!l || !(l->a = ts_arena_new(0, 0))) {
     free(l);
+    if (ud_free)
+      ud_free(ud);
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
   l->conn = conn;
   l->max_bytes = max_bytes;
-  snprintf(l->name, sizeof l->name, "%s", name);
-  snprintf(l->job_id, sizeof l->job_id, "%s", o->job_id ? o->job_id : "");
-  snprintf(l->request_id, sizeof l->request_id, "%s", o->request_id ? o->request_id : "");
-  snprintf(l->instance, sizeof l->instance, "%s", o->instance ? o->instance : "");
-  l->owner.job_id = o->job_id ? l->job_id : NULL;
-  l->owner.request_id = o->request_id ? l->request_id : NULL;
-  l->owner.instance = o->instance ? l->instance : NULL;
-  rc = jobs_upload_table_name(o, name, l->table, err);
-  if (rc)
-    goto out;
+  l->record = record;
+  l->record_ud = ud;
+  l->record_ud_free = ud_free;
+  snprintf(l->db_schema, sizeof l->db_schema, "%s", db_schema);
+  snprintf(l->table, sizeof l->table, "%s", table);
+  snprintf(l->name, sizeof l->name, "%s", label);
   if (ncols == 0) {
-    rc = ts_fail(err, TS_EINVAL, 0, "upload \"%s\" has no columns", name);
+    rc = ts_fail(err, TS_EINVAL, 0, "upload \"%s\" has no columns", label);
     goto out;
   }
   l->schema.ncols = ncols;
@@ -141,30 +154,38 @@ ts_err jobs_upload_begin(PGconn *conn, const jobs_upload_owner *o, const char *n
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
     goto out;
   }
-  rc = jobs__run(conn, "BEGIN", 0, NULL, NULL, err);
+  /* A caller that prepared the table's place (a user's schema) has its
+   * transaction open already: the load joins it. */
+  if (PQtransactionStatus(conn) == PQTRANS_IDLE)
+    rc = jobs__run(conn, "BEGIN", 0, NULL, NULL, err);
   if (rc)
     goto out;
-  rc = ts_buf_printf(&b, "CREATE TABLE " JOBS_UPLOAD_SCHEMA ".%s (", l->table);
+  rc = ts_buf_puts(&b, "CREATE TABLE ");
+  if (!rc)
+    rc = put_qualified(&b, l);
+  if (!rc)
+    rc = ts_buf_puts(&b, " (");
   for (size_t i = 0; i < ncols && !rc; i++) {
     l->schema.cols[i] = cols[i].c;
     l->final[i] = cols[i].final_type;
     if (i)
       rc = ts_buf_puts(&b, ", ");
     if (!rc)
-      rc = put_ident(&b, cols[i].c.name);
+      rc = jobs__put_ident(&b, cols[i].c.name);
     if (!rc)
       rc = ts_buf_printf(&b, " %s", cols[i].copy_type);
   }
   if (!rc)
     rc = ts_buf_puts(&b, ")");
   if (rc) {
-    rc = ts_fail(err, rc, 0, "upload \"%s\": too many columns to describe", name);
+    rc = ts_fail(err, rc, 0, "upload \"%s\": too many columns to describe", label);
     goto out;
   }
   rc = exec_buf(conn, &b, err);
   if (rc)
     goto out;
-  if (ts_buf_printf(&b, "COPY " JOBS_UPLOAD_SCHEMA ".%s FROM STDIN (FORMAT binary)", l->table)) {
+  if (ts_buf_puts(&b, "COPY ") || put_qualified(&b, l) ||
+      ts_buf_puts(&b, " FROM STDIN (FORMAT binary)")) {
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
     goto out;
   }
@@ -183,6 +204,42 @@ out:
   }
   *out = l;
   return TS_OK;
+}
+
+ts_err jobs_upload_begin(PGconn *conn, const jobs_upload_owner *o, const char *name,
+                         const jobs_upload_col *cols, size_t ncols, uint64_t max_bytes,
+                         jobs_upload_load **out, ts_error *err)
+{
+  char table[64];
+  ts_err rc = jobs_upload_table_name(o, name, table, err);
+  if (rc)
+    return rc;
+  rc = jobs__load_begin(conn, JOBS_UPLOAD_SCHEMA, table, name, cols, ncols, max_bytes,
+                        record_upload, NULL, NULL, out, err);
+  if (rc)
+    return rc;
+  jobs_upload_load *l = *out;
+  snprintf(l->job_id, sizeof l->job_id, "%s", o->job_id ? o->job_id : "");
+  snprintf(l->request_id, sizeof l->request_id, "%s", o->request_id ? o->request_id : "");
+  snprintf(l->instance, sizeof l->instance, "%s", o->instance ? o->instance : "");
+  l->owner.job_id = o->job_id ? l->job_id : NULL;
+  l->owner.request_id = o->request_id ? l->request_id : NULL;
+  l->owner.instance = o->instance ? l->instance : NULL;
+  l->record_ud = l;
+  return TS_OK;
+}
+
+static ts_err begin_upload_target(const jobs_load_target *t, PGconn *conn,
+                                  const jobs_upload_col *cols, size_t ncols, uint64_t max_bytes,
+                                  jobs_upload_load **out, ts_error *err)
+{
+  return jobs_upload_begin(conn, t->ud, t->name, cols, ncols, max_bytes, out, err);
+}
+
+jobs_load_target jobs_upload_target(const jobs_upload_owner *o, const char *name)
+{
+  jobs_load_target t = {name, begin_upload_target, o};
+  return t;
 }
 
 ts_err jobs_upload_write(jobs_upload_load *l, const void *buf, size_t len, ts_error *err)
@@ -210,10 +267,13 @@ static ts_err put_position_index(jobs_upload_load *l, ts_buf *b)
   for (size_t i = 0; i < l->schema.ncols; i++) {
     const stream_column *c = &l->schema.cols[i];
     if (l->final[i] && !strcmp(l->final[i], "spoint")) {
-      ts_err rc =
-          ts_buf_printf(b, "CREATE INDEX ON " JOBS_UPLOAD_SCHEMA ".%s USING gist (", l->table);
+      ts_err rc = ts_buf_puts(b, "CREATE INDEX ON ");
       if (!rc)
-        rc = put_ident(b, c->name);
+        rc = put_qualified(b, l);
+      if (!rc)
+        rc = ts_buf_puts(b, " USING gist (");
+      if (!rc)
+        rc = jobs__put_ident(b, c->name);
       return rc ? rc : ts_buf_puts(b, ")");
     }
     if (c->ucd && ts_strcaseeq(c->ucd, "pos.eq.ra;meta.main") && ra < 0 && !c->is_array)
@@ -223,14 +283,32 @@ static ts_err put_position_index(jobs_upload_load *l, ts_buf *b)
   }
   if (ra < 0 || dec < 0)
     return TS_OK;
-  ts_err rc = ts_buf_printf(
-      b, "CREATE INDEX ON " JOBS_UPLOAD_SCHEMA ".%s USING gist (spoint(radians(", l->table);
+  return jobs__put_radec_index(b, NULL, l->db_schema, l->table, l->schema.cols[ra].name,
+                               l->schema.cols[dec].name);
+}
+
+ts_err jobs__put_radec_index(ts_buf *b, const char *index, const char *schema, const char *table,
+                             const char *ra, const char *dec)
+{
+  ts_err rc = ts_buf_puts(b, "CREATE INDEX ");
+  if (!rc && index)
+    rc = jobs__put_ident(b, index);
   if (!rc)
-    rc = put_ident(b, l->schema.cols[ra].name);
+    rc = ts_buf_puts(b, " ON ");
+  if (!rc)
+    rc = jobs__put_ident(b, schema);
+  if (!rc)
+    rc = ts_buf_puts(b, ".");
+  if (!rc)
+    rc = jobs__put_ident(b, table);
+  if (!rc)
+    rc = ts_buf_puts(b, " USING gist (spoint(radians(");
+  if (!rc)
+    rc = jobs__put_ident(b, ra);
   if (!rc)
     rc = ts_buf_puts(b, "), radians(");
   if (!rc)
-    rc = put_ident(b, l->schema.cols[dec].name);
+    rc = jobs__put_ident(b, dec);
   return rc ? rc : ts_buf_puts(b, ")))");
 }
 
@@ -248,7 +326,7 @@ static ts_err convert_geometry(jobs_upload_load *l, ts_buf *b, ts_error *err)
     if (!f)
       continue;
     ts_buf_init(&q, 256);
-    rc = put_ident(&q, l->schema.cols[i].name);
+    rc = jobs__put_ident(&q, l->schema.cols[i].name);
     c = q.data;
     if (!rc && !strcmp(f, "spoly") && !have_poly) {
       have_poly = 1;
@@ -259,9 +337,8 @@ static ts_err convert_geometry(jobs_upload_load *l, ts_buf *b, ts_error *err)
                      " FROM generate_series(1, array_length(a, 1) / 2) AS g(i) $$",
                      0, NULL, NULL, err);
     }
-    if (!rc &&
-        ts_buf_printf(b, "ALTER TABLE " JOBS_UPLOAD_SCHEMA ".%s ALTER COLUMN %s TYPE %s USING ",
-                      l->table, c, f))
+    if (!rc && (ts_buf_puts(b, "ALTER TABLE ") || put_qualified(b, l) ||
+                ts_buf_printf(b, " ALTER COLUMN %s TYPE %s USING ", c, f)))
       rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
     if (!rc && !strcmp(f, "spoint"))
       rc = ts_buf_printf(b, "spoint(radians(%s[1]), radians(%s[2]))", c, c);
@@ -282,7 +359,6 @@ ts_err jobs_upload_finish(jobs_upload_load *l, uint64_t rows, const char *query_
   ts_buf b, cols;
   PGresult *r;
   ts_err rc = TS_OK;
-  char nrows[24], nbytes[24];
 
   ts_buf_init(&b, UPLOAD_SQL_MAX);
   ts_buf_init(&cols, JOBS_SCHEMA_JSON_MAX);
@@ -308,13 +384,13 @@ ts_err jobs_upload_finish(jobs_upload_load *l, uint64_t rows, const char *query_
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   if (!rc && b.len)
     rc = exec_buf(l->conn, &b, err);
-  if (!rc && ts_buf_printf(&b, "ANALYZE " JOBS_UPLOAD_SCHEMA ".%s", l->table))
+  if (!rc && (ts_buf_puts(&b, "ANALYZE ") || put_qualified(&b, l)))
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   if (!rc)
     rc = exec_buf(l->conn, &b, err);
   if (!rc && query_role && *query_role) {
-    if (ts_buf_printf(&b, "GRANT SELECT ON " JOBS_UPLOAD_SCHEMA ".%s TO ", l->table) ||
-        put_ident(&b, query_role))
+    if (ts_buf_puts(&b, "GRANT SELECT ON ") || put_qualified(&b, l) || ts_buf_puts(&b, " TO ") ||
+        jobs__put_ident(&b, query_role))
       rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
     if (!rc)
       rc = exec_buf(l->conn, &b, err);
@@ -322,21 +398,8 @@ ts_err jobs_upload_finish(jobs_upload_load *l, uint64_t rows, const char *query_
   if (!rc && jobs_schema_json(&l->schema, &cols))
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   if (!rc) {
-    const char *v[] = {l->table,
-                       l->name,
-                       l->owner.job_id,
-                       l->owner.request_id,
-                       l->owner.instance && *l->owner.instance ? l->owner.instance : NULL,
-                       cols.data,
-                       nrows,
-                       nbytes};
-    snprintf(nrows, sizeof nrows, "%llu", (unsigned long long)rows);
-    snprintf(nbytes, sizeof nbytes, "%llu", (unsigned long long)l->bytes);
-    rc = jobs__run(l->conn,
-                   "INSERT INTO tapserve.uploads (table_name, name, job_id, request_id, instance,"
-                   "   columns, rows, bytes) VALUES ($1, lower($2), $3, $4, $5::uuid, $6::jsonb,"
-                   "   $7::int8, $8::int8)",
-                   8, v, NULL, err);
+    jobs__load_info li = {l->db_schema, l->table, l->name, &l->schema, cols.data, rows, l->bytes};
+    rc = l->record(l->record_ud, l->conn, &li, err);
   }
   if (!rc)
     rc = jobs__run(l->conn, "COMMIT", 0, NULL, NULL, err);
@@ -346,6 +409,27 @@ out:
   ts_buf_free(&b);
   ts_buf_free(&cols);
   return rc;
+}
+
+static ts_err record_upload(void *ud, PGconn *conn, const jobs__load_info *li, ts_error *err)
+{
+  const jobs_upload_load *l = ud;
+  char nrows[24], nbytes[24];
+  const char *v[] = {li->table,
+                     li->label,
+                     l->owner.job_id,
+                     l->owner.request_id,
+                     l->owner.instance && *l->owner.instance ? l->owner.instance : NULL,
+                     li->columns_json,
+                     nrows,
+                     nbytes};
+  snprintf(nrows, sizeof nrows, "%llu", (unsigned long long)li->rows);
+  snprintf(nbytes, sizeof nbytes, "%llu", (unsigned long long)li->bytes);
+  return jobs__run(conn,
+                   "INSERT INTO tapserve.uploads (table_name, name, job_id, request_id, instance,"
+                   "   columns, rows, bytes) VALUES ($1, lower($2), $3, $4, $5::uuid, $6::jsonb,"
+                   "   $7::int8, $8::int8)",
+                   8, v, NULL, err);
 }
 
 void jobs_upload_free(jobs_upload_load *l)
@@ -360,6 +444,8 @@ void jobs_upload_free(jobs_upload_load *l)
   }
   if (!l->committed && PQtransactionStatus(l->conn) != PQTRANS_IDLE)
     PQclear(PQexec(l->conn, "ROLLBACK"));
+  if (l->record_ud_free)
+    l->record_ud_free(l->record_ud);
   ts_arena_free(l->a);
   free(l);
 }
@@ -370,6 +456,15 @@ ts_err jobs_upload_from_result(PGconn *conn, PGconn *read, const jobs_store *sto
                                const jobs_upload_owner *o, const char *name, const char *src_id,
                                const jobs_upload_limits *lim, const char *query_role, ts_error *err)
 {
+  jobs_load_target t = jobs_upload_target(o, name);
+  return jobs_load_from_result(conn, read, store, &t, src_id, lim, query_role, err);
+}
+
+ts_err jobs_load_from_result(PGconn *conn, PGconn *read, const jobs_store *store,
+                             const jobs_load_target *t, const char *src_id,
+                             const jobs_upload_limits *lim, const char *query_role, ts_error *err)
+{
+  const char *name = t->name;
   ts_arena *a = ts_arena_new(0, 0);
   jobs_job *j = NULL;
   const jobs_result_info *res = NULL;
@@ -442,7 +537,7 @@ ts_err jobs_upload_from_result(PGconn *conn, PGconn *read, const jobs_store *sto
     goto out;
   rc = jobs_store_reader_open(store, read, src_id, res, &rd, err);
   if (!rc)
-    rc = jobs_upload_begin(conn, o, name, cols, s.ncols, lim->max_bytes, &l, err);
+    rc = t->begin(t, conn, cols, s.ncols, lim->max_bytes, &l, err);
   buf = rc ? NULL : malloc(UPLOAD_COPY_READ);
   if (!rc && !buf)
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
@@ -560,7 +655,7 @@ ts_err jobs_upload_grant_schema(PGconn *conn, const char *query_role, ts_error *
    * message (both statements) makes them take turns. */
   if (ts_buf_puts(&b, "SELECT pg_advisory_xact_lock(hashtext('tapserve.upload_grant'));"
                       " GRANT USAGE ON SCHEMA " JOBS_UPLOAD_SCHEMA " TO ") ||
-      put_ident(&b, query_role)) {
+      jobs__put_ident(&b, query_role)) {
     ts_buf_free(&b);
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }

@@ -43,6 +43,8 @@ ROUTE_TO(plus_logout)
 ROUTE_TO(plus_jobs_list)
 ROUTE_TO(plus_jobs_delete)
 ROUTE_TO(plus_notification)
+ROUTE_TO(plus_upload)
+ROUTE_TO(plus_tabletool)
 #undef ROUTE_TO
 
 static void r_tables(void *app, http_request *req, const http_route_match *m)
@@ -139,6 +141,9 @@ static const struct {
     {AT_BASE, POST, "/deletejobs", r_plus_jobs_delete, NULL},
     /* TAP+ notifications, under /tap */
     {AT_BASE, GET | POST, "/notification", r_plus_notification, NULL},
+    /* TAP+ user tables, beside /tap too */
+    {AT_SIBLING, POST, "/Upload", r_plus_upload, NULL},
+    {AT_SIBLING, POST, "/TableTool", r_plus_tabletool, NULL},
 };
 
 /* The resource family of a route's handler: the label of its request

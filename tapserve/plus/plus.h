@@ -110,6 +110,23 @@ ts_err plus_job_ids_parse(const char *list, size_t max, ts_arena *a, const char 
  * notifications as astroquery's ESA modules read them) and
  * action=RemoveNotification (POST); notification.c has the formats. */
 void plus_notification(ts_app *app, http_request *req);
+/* 1 when the request carries credentials (an Authorization header, or a
+ * SESSION or JSESSIONID cookie): whoever serves it must ask
+ * ts_auth_request. Reads headers only: the loop or any thread. */
+int plus_has_credentials(const http_request *req);
+
+/* POST {ctx}/Upload (upload.c): keeps a table in the caller's schema
+ * user_<name>, from a multipart part FILE, URL= or JOBID= (a COMPLETED job
+ * of the caller's, or an anonymous one), with TABLE_NAME, TABLE_DESC and
+ * FORMAT (votable, fits, csv, ecsv; absent: from the bytes); DELETE=TRUE
+ * with TABLE_NAME removes one. 200 on success; 401 without a login; 400
+ * for bad input, nothing kept; 404 for a table the caller does not have. */
+void plus_upload(ts_app *app, http_request *req);
+/* POST {ctx}/TableTool (tabletool.c): ACTION=edit (TABLE0, TABLE0_NUMCOLS,
+ * TABLE0_COLi[_UCD|_UTYPE|_FLAGS|_INDEXED]), ACTION=radec (TABLE_NAME, RA,
+ * DEC), action=rename (table_name, new_table_name, new_column_names
+ * "old:new,..."), as astroquery's TapPlus sends them. 200, 401, 400, 404. */
+void plus_tabletool(ts_app *app, http_request *req);
 
 /* ---- shared by plus/'s own sources (auth.c, login.c) ---------------------- */
 /* The session and login limits of the configuration. */
@@ -120,6 +137,17 @@ void plus__limits(const cfg *c, jobs_session_limits *s, jobs_login_limits *l);
  * one message for both), TS_ETOOMANY with *retry_s, database errors. */
 ts_err plus__check_password(ts_app *app, PGconn *conn, const char *name, const char *pw,
                             const char *addr, jobs_user *u, int64_t *retry_s, ts_error *err);
+/* A user-table operation on libuv's pool: plus__utab_run finds the caller
+ * (401 for anonymous or bad credentials) and calls `fn` with a service
+ * connection; the answer is 200 with the line fn wrote into `ok`
+ * (PLUS_OK_MAX bytes, text/plain), or the error as a DALI document. `ud`
+ * is the caller's (the request's arena). */
+enum { PLUS_OK_MAX = 256 };
+typedef ts_err (*plus_utab_fn)(ts_app *app, PGconn *conn, const jobs_user *u, void *ud,
+                               char ok[PLUS_OK_MAX], ts_error *err);
+void plus__utab_run(ts_app *app, http_request *req, plus_utab_fn fn, void *ud);
+/* The value of parameter `name` (case-insensitive; the first), or NULL. */
+const char *plus__param(const http_param *p, size_t n, const char *name);
 /* The session id of the request's cookies (SESSION, else JSESSIONID):
  * 1 with *id, *len pointing into the header; 0 when there is none. */
 int plus__session_cookie(const http_request *req, const char **id, size_t *len);

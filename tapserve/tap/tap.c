@@ -271,7 +271,7 @@ static void sync_on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrow
 static const stream_query_cbs sync_cbs = {sync_on_schema, sync_on_batch, sync_on_done};
 static const tap_result_hooks sync_hooks = {sync_on_drain, sync_on_abort, sync_on_done_hook};
 
-ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, adql_layer *uploads,
+ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, adql_layer *layers,
                          ts_arena *a, tap_query *out, ts_error *err)
 {
   const char *v;
@@ -315,11 +315,13 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, a
   /* One row more than MAXREC tells an overflow from an exact fit. */
   /* The checked query keeps its metadata: the request's view lives in
    * its arena. */
-  if (uploads) {
+  if (layers) {
     mine = ts_arena_alloc(a, sizeof *mine);
     if (!mine)
       return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-    adql_meta_push(meta_adql(m), uploads, mine);
+    /* the chain as the caller linked it, after the published tables */
+    *mine = *meta_adql(m);
+    mine->layers = layers;
   }
   if (adql_parse(out->adql, strlen(out->adql), a, &out->q, err) ||
       adql_check(out->q, mine ? mine : meta_adql(m), err) ||
@@ -376,16 +378,17 @@ const char *tap_request_param(const void *src, const char *name)
   return NULL;
 }
 
-/* The query of a /sync request, its uploads (if any) loaded: checked,
+/* The query of a /sync request, its uploads (if any) loaded and its
+ * layers (uploads, user tables; NULL: none) linked: checked,
  * translated and streamed. */
-static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *uploads)
+static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *layers, int uploads)
 {
   tap_query tq;
   ts_error err;
   sync_req *s;
 
   ts_error_clear(&err);
-  if (tap_prepare_query(app, tap_request_param, p, uploads, req->arena, &tq, &err)) {
+  if (tap_prepare_query(app, tap_request_param, p, layers, req->arena, &tq, &err)) {
     if (uploads)
       sync_uploads_drop(app, req->reqid);
     tap_send_error(req, &err);
@@ -405,7 +408,7 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
   s->adql_text = tq.adql;
   s->adql = tq.q;
   s->maxrec = tq.maxrec;
-  s->uploads = uploads != NULL;
+  s->uploads = uploads;
   ts_iso8601(s->date, ts_now_ms(), 0);
   s->result = tap_result_new(req, tq.fmt, &sync_hooks, s);
   if (!s->result) {
@@ -422,9 +425,9 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
   o.batch_rows = (size_t)app->cfg->fetch_size;
   o.reqid = req->reqid;
   /* A query on published tables only may reuse the description of the
-   * same SQL under the same TAP_SCHEMA snapshot; upload tables are new
-   * each time. */
-  o.describe_gen = uploads ? 0 : schema_cache_generation(app);
+   * same SQL under the same TAP_SCHEMA snapshot; upload and user tables
+   * change under the same names without a new snapshot. */
+  o.describe_gen = layers ? 0 : schema_cache_generation(app);
   s->query = stream_query_run(app->pool, &o, &sync_cbs, s);
   if (s->query)
     sync_link(s);
@@ -435,10 +438,12 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
   }
 }
 
-/* ---- /sync with uploads ------------------------------------------------------
+/* ---- /sync with uploads or credentials -----------------------------------------
  * The tables are loaded on libuv's pool (blocking libpq on a service
  * connection), then the query runs on the loop as any other; the tables
- * are dropped when the response ends, however it ends. */
+ * are dropped when the response ends, however it ends. A request with
+ * credentials takes the same way: who it comes from, and the layer of its
+ * user tables, are found in the database on the pool. */
 
 /* A /sync request whose upload is a job still running looks again this
  * often, from a timer on the loop: no thread waits meanwhile. */
@@ -456,8 +461,10 @@ typedef struct sync_upload {
   tap_upload_env env;
   char reqid[17];
   char instance[40];
-  ts_arena *a; /* the layer; freed with the request */
-  adql_layer layer;
+  ts_arena *a;       /* the layers; freed with the request */
+  adql_layer layer;  /* TAP_UPLOAD */
+  adql_layer ulayer; /* the caller's user tables */
+  int creds;         /* the request carries credentials */
   ts_error err;
   ts_err rc;
   int waiting;  /* tries that found a source job still running */
@@ -521,9 +528,11 @@ static void upload_work(uv_work_t *w)
 {
   sync_upload *u = w->data;
   PGconn *conn;
-  /* job: sources are read as the caller: never another user's result. */
-  if (!u->who_done) {
-    ts_who who;
+  ts_who who;
+  int first = !u->who_done;
+  /* The caller, once: job: sources are read as the caller (never another
+   * user's result), and its own tables are a layer of the query. */
+  if (first) {
     u->rc = ts_auth_request(u->app, u->req, &who, &u->err);
     if (u->rc)
       return;
@@ -535,12 +544,15 @@ static void upload_work(uv_work_t *w)
     u->rc = u->err.code;
     return;
   }
-  u->rc = tap_upload_load(&u->env, conn, u->refs, u->n, &u->err);
-  if (!u->rc)
+  if (first && u->creds)
+    u->rc = tap_user_layer(conn, u->a, &who.user, &u->ulayer, &u->err);
+  if (!u->rc && u->n)
+    u->rc = tap_upload_load(&u->env, conn, u->refs, u->n, &u->err);
+  if (!u->rc && u->n)
     u->rc = tap_upload_load_files(&u->env, conn, u->files, u->n, &u->err);
-  if (!u->rc)
+  if (!u->rc && u->n)
     u->rc = tap_upload_layer(conn, u->a, &u->env.owner, &u->layer, &u->err);
-  if (u->rc && u->rc != TS_EAGAIN) { /* EAGAIN: nothing loaded yet */
+  if (u->rc && u->rc != TS_EAGAIN && u->n) { /* EAGAIN: nothing loaded yet */
     ts_error e2;
     jobs_upload_drop(conn, &u->env.owner, NULL, &e2);
   }
@@ -586,19 +598,41 @@ static void upload_after(uv_work_t *w, int status)
   if (u->rc) {
     tap_send_error(req, &u->err);
   } else if (ts_arena_defer(req->arena, arena_free_cb, u->a)) {
-    sync_uploads_drop(u->app, req->reqid);
+    if (u->n)
+      sync_uploads_drop(u->app, req->reqid);
     send_fail(req, TS_ENOMEM, "%s", "out of memory");
   } else {
+    adql_layer *layers = NULL;
     u->a = NULL; /* the request's now */
-    sync_run(u->app, req, &u->p, &u->layer);
+    if (u->ulayer.ntables) {
+      u->ulayer.next = NULL;
+      layers = &u->ulayer;
+    }
+    if (u->n) {
+      u->layer.next = layers;
+      layers = &u->layer;
+    }
+    sync_run(u->app, req, &u->p, layers, u->n > 0);
   }
   uv_close((uv_handle_t *)&u->retry, upload_free);
 }
 
-static void sync_with_uploads(ts_app *app, http_request *req, tap_params *p, const char *upload)
+/* upload: the UPLOAD parameter (NULL: none); creds: the request carries
+ * credentials. */
+static void sync_with_layers(ts_app *app, http_request *req, tap_params *p, const char *upload,
+                             int creds)
 {
-  sync_upload *u = calloc(1, sizeof *u);
+  sync_upload *u;
   ts_error err;
+  if (!app->db || !uws_instance_id(app)) {
+    if (!upload) { /* no users without the database: anonymous */
+      sync_run(app, req, p, NULL, 0);
+      return;
+    }
+    send_fail(req, TS_EUNAVAIL, "%s", "uploads need the jobs database, which is not available");
+    return;
+  }
+  u = calloc(1, sizeof *u);
   if (!u || !(u->a = ts_arena_new(0, TS_QUERY_ARENA_CAP))) {
     free(u);
     send_fail(req, TS_ENOMEM, "%s", "out of memory");
@@ -607,17 +641,13 @@ static void sync_with_uploads(ts_app *app, http_request *req, tap_params *p, con
   u->app = app;
   u->req = req;
   u->p = *p;
-  if (tap_upload_parse(app->cfg, upload, req->arena, &u->refs, &u->n, &err) ||
-      tap_upload_resolve(req, p->all, p->n, u->refs, u->n, app->cfg->spool_dir, &u->files, &err)) {
+  u->creds = creds;
+  if (upload && (tap_upload_parse(app->cfg, upload, req->arena, &u->refs, &u->n, &err) ||
+                 tap_upload_resolve(req, p->all, p->n, u->refs, u->n, app->cfg->spool_dir,
+                                    &u->files, &err))) {
     ts_arena_free(u->a);
     free(u);
     tap_send_error(req, &err);
-    return;
-  }
-  if (!app->db || !uws_instance_id(app)) {
-    ts_arena_free(u->a);
-    free(u);
-    send_fail(req, TS_EUNAVAIL, "%s", "uploads need the jobs database, which is not available");
     return;
   }
   snprintf(u->reqid, sizeof u->reqid, "%s", req->reqid);
@@ -640,6 +670,7 @@ void tap_sync(ts_app *app, http_request *req)
   tap_params p = {0};
   ts_error err;
   const char *upload;
+  int creds;
 
   ts_error_clear(&err);
   if (vosi_refuse_new_work(app, &err)) {
@@ -659,8 +690,9 @@ void tap_sync(ts_app *app, http_request *req)
     return;
   }
   upload = tap_upload_join(p.all, p.n, req->arena);
-  if (upload)
-    sync_with_uploads(app, req, &p, upload);
+  creds = plus_has_credentials(req);
+  if (upload || creds)
+    sync_with_layers(app, req, &p, upload, creds);
   else
-    sync_run(app, req, &p, NULL);
+    sync_run(app, req, &p, NULL, 0);
 }

@@ -7,8 +7,10 @@
 
 #include "adql/adql.h"
 #include "formats/formats.h"
+#include "formats/upload.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
+#include "jobs/usertables.h"
 #include "stream/pg.h"
 #include "tapserve/config.h"
 
@@ -230,6 +232,19 @@ ts_err tap_upload_resolve(http_request *req, const http_param *params, size_t np
  * key. Blocking. */
 ts_err tap_upload_load_files(const tap_upload_env *env, PGconn *conn, const tap_upload_file *f,
                              size_t n, ts_error *err);
+/* Fetches `url` with the [upload] limits into an unlinked temporary file
+ * (*fd, closed with a); *ctype its Content-Type (in a, may be NULL). A URL
+ * that fails (no such host, 404, private address) is TS_EINVAL, limits
+ * TS_ELIMIT/TS_ETIMEOUT naming the key. Blocking. */
+ts_err tap_upload_fetch(const tap_upload_env *env, const char *url, ts_arena *a, int *fd,
+                        const char **ctype, ts_error *err);
+/* Reads the table in fd (from offset 0) by `format` (FMT_UPLOAD_AUTO:
+ * sniffed from its first bytes, ctype and filename) into target t, in one
+ * transaction with env's [upload] limits; env->owner is not used. Errors
+ * as fmt_upload_read and the loader give them. Blocking. */
+ts_err tap_load_file(const tap_upload_env *env, PGconn *conn, const jobs_load_target *t, int fd,
+                     fmt_upload_format format, const char *ctype, const char *filename,
+                     ts_error *err);
 /* The ids of the jobs whose results refs upload (for jobs_set_deps), in
  * a; TS_EINVAL naming the upload when such a job does not exist or ended
  * without a result, TS_EFORBIDDEN when it is not the caller's (user id;
@@ -240,6 +255,20 @@ ts_err tap_upload_sources(PGconn *conn, int64_t caller, const tap_upload_ref *re
  * columns' metadata, all in a. */
 ts_err tap_upload_layer(PGconn *conn, ts_arena *a, const jobs_upload_owner *o, adql_layer *l,
                         ts_error *err);
+/* ---- user tables (user_layer.c) ----------------------------------------
+ * The layer of the persistent user tables user `u` may read
+ * (jobs_utab_readable; none for anonymous): schema user_<name>, their
+ * columns' metadata as recorded, all in a. */
+ts_err tap_user_layer(PGconn *conn, ts_arena *a, const jobs_user *u, adql_layer *l, ts_error *err);
+/* Fills *t, a table of a layer: published as schema.name, in PostgreSQL
+ * db_schema.db_name, with the ADQL metadata of its columns (regular names
+ * as they are, others delimited as TAP_SCHEMA would publish them) made in
+ * a; strings are borrowed. Returns the columns (for the caller to add to),
+ * NULL when out of memory. For the TAP_UPLOAD and user layers alike. */
+adql_column_meta *tap_layer_table(ts_arena *a, adql_table_meta *t, const char *schema,
+                                  const char *name, const char *db_schema, const char *db_name,
+                                  const char *description, const stream_column *cols, size_t ncols);
+
 /* At start, after uws_start: finds the query role (app->upload_role) and
  * lets it use schema tap_upload. Blocking. */
 ts_err tap_upload_start(ts_app *app, ts_error *err);

@@ -237,6 +237,35 @@ static const char *published(ts_arena *a, const char *name)
   return out;
 }
 
+adql_column_meta *tap_layer_table(ts_arena *a, adql_table_meta *t, const char *schema,
+                                  const char *name, const char *db_schema, const char *db_name,
+                                  const char *description, const stream_column *cols, size_t ncols)
+{
+  adql_column_meta *cm = ts_arena_calloc(a, ncols + 1, sizeof *cm);
+  for (size_t j = 0; cm && j < ncols; j++) {
+    const stream_column *c = &cols[j];
+    cm[j].name = published(a, c->name);
+    cm[j].db_name = c->name;
+    cm[j].datatype = c->datatype;
+    cm[j].arraysize = c->arraysize;
+    cm[j].xtype = c->xtype;
+    cm[j].unit = c->unit;
+    cm[j].ucd = c->ucd;
+    cm[j].utype = c->utype;
+    cm[j].description = c->description;
+    if (!cm[j].name)
+      return NULL;
+  }
+  t->schema = schema;
+  t->name = name;
+  t->db_schema = db_schema;
+  t->db_name = db_name;
+  t->description = description;
+  t->ncols = ncols;
+  t->cols = cm;
+  return cm;
+}
+
 ts_err tap_upload_layer(PGconn *conn, ts_arena *a, const jobs_upload_owner *o, adql_layer *l,
                         ts_error *err)
 {
@@ -251,32 +280,10 @@ ts_err tap_upload_layer(PGconn *conn, ts_arena *a, const jobs_upload_owner *o, a
   t = ts_arena_calloc(a, n + 1, sizeof *t);
   if (!t)
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  for (size_t i = 0; i < n; i++) {
-    adql_column_meta *cm = ts_arena_calloc(a, u[i].schema.ncols + 1, sizeof *cm);
-    if (!cm)
+  for (size_t i = 0; i < n; i++)
+    if (!tap_layer_table(a, &t[i], "TAP_UPLOAD", u[i].name, JOBS_UPLOAD_SCHEMA, u[i].table,
+                         "uploaded table", u[i].schema.cols, u[i].schema.ncols))
       return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-    for (size_t j = 0; j < u[i].schema.ncols; j++) {
-      const stream_column *c = &u[i].schema.cols[j];
-      cm[j].name = published(a, c->name);
-      cm[j].db_name = c->name;
-      cm[j].datatype = c->datatype;
-      cm[j].arraysize = c->arraysize;
-      cm[j].xtype = c->xtype;
-      cm[j].unit = c->unit;
-      cm[j].ucd = c->ucd;
-      cm[j].utype = c->utype;
-      cm[j].description = c->description;
-      if (!cm[j].name)
-        return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-    }
-    t[i].schema = "TAP_UPLOAD";
-    t[i].name = u[i].name;
-    t[i].db_schema = JOBS_UPLOAD_SCHEMA;
-    t[i].db_name = u[i].table;
-    t[i].description = "uploaded table";
-    t[i].ncols = u[i].schema.ncols;
-    t[i].cols = cm;
-  }
   l->ntables = n;
   l->tables = t;
   return TS_OK;

@@ -110,6 +110,7 @@ typedef struct file_load {
   ts_arena *a;
   const tap_upload_env *env;
   PGconn *conn;
+  const jobs_load_target *target;
   const char *name;
   jobs_upload_load *l;
   ts_error *err;
@@ -132,8 +133,8 @@ static ts_err on_table(void *ud, const fmt_upload_table *t, ts_error *err)
     cols[i].copy_type = t->cols[i].copy_type;
     cols[i].final_type = t->cols[i].final_type;
   }
-  return jobs_upload_begin(fl->conn, &fl->env->owner, fl->name, cols, t->ncols,
-                           fl->env->c->upload_max_bytes, &fl->l, err);
+  return fl->target->begin(fl->target, fl->conn, cols, t->ncols, fl->env->c->upload_max_bytes,
+                           &fl->l, err);
 }
 
 static ts_err on_flush(void *ud, const char *buf, size_t len)
@@ -144,12 +145,13 @@ static ts_err on_flush(void *ud, const char *buf, size_t len)
              : ts_fail(fl->err, TS_EINTERNAL, 0, "upload \"%s\": rows before the table", fl->name);
 }
 
-static ts_err load_file(const tap_upload_env *env, PGconn *conn, const tap_upload_file *f, int fd,
-                        const char *ctype, ts_error *err)
+ts_err tap_load_file(const tap_upload_env *env, PGconn *conn, const jobs_load_target *t, int fd,
+                     fmt_upload_format format, const char *ctype, const char *filename,
+                     ts_error *err)
 {
   fmt_upload_limits lim = {(uint64_t)env->c->upload_max_rows, (size_t)env->c->upload_max_columns,
                            0};
-  file_load fl = {NULL, env, conn, f->ref->name, NULL, err};
+  file_load fl = {NULL, env, conn, t, t->name, NULL, err};
   uint8_t head[UPLOAD_SNIFF];
   ssize_t got = pread(fd, head, sizeof head, 0);
   stream_out out = {0};
@@ -161,19 +163,37 @@ static ts_err load_file(const tap_upload_env *env, PGconn *conn, const tap_uploa
   fl.a = a;
   rc = stream_out_init(&out, UPLOAD_OUT_BUF, on_flush, &fl);
   if (!rc)
-    rc = fmt_upload_read(fd, fmt_upload_sniff(head, got > 0 ? (size_t)got : 0, ctype, f->filename),
-                         &lim, a, on_table, &fl, &out, &rows, err);
+    rc = fmt_upload_read(
+        fd, format ? format : fmt_upload_sniff(head, got > 0 ? (size_t)got : 0, ctype, filename),
+        &lim, a, on_table, &fl, &out, &rows, err);
   if (!rc)
     rc = stream_out_flush(&out);
   if (!rc && !fl.l)
-    rc = ts_fail(err, TS_EINVAL, 0, "upload \"%s\" holds no table", f->ref->name);
+    rc = ts_fail(err, TS_EINVAL, 0, "upload \"%s\" holds no table", t->name);
   if (!rc)
     rc = jobs_upload_finish(fl.l, rows, env->query_role, err);
-  if (rc)
-    name_upload(err, rc, f->ref->name);
   jobs_upload_free(fl.l);
   stream_out_free(&out);
   ts_arena_free(a);
+  return rc;
+}
+
+ts_err tap_upload_fetch(const tap_upload_env *env, const char *url, ts_arena *a, int *fd,
+                        const char **ctype, ts_error *err)
+{
+  http_fetch_opts o = {env->c->upload_max_bytes, (uint64_t)env->c->upload_fetch_timeout_ms,
+                       env->c->upload_max_redirects, env->c->upload_allow_private, NULL};
+  uint64_t size = 0;
+  ts_err rc = temp_file(env->c->spool_dir, a, fd, err);
+  if (!rc) {
+    rc = http_fetch(url, &o, *fd, a, ctype, &size, err);
+    name_fetch_limit(err, rc);
+    /* the client's URL failed (no such host, 404): the client's error */
+    if (rc == TS_EIO) {
+      ts_error in = *err;
+      rc = ts_fail(err, TS_EINVAL, 0, "%s", in.msg);
+    }
+  }
   return rc;
 }
 
@@ -191,22 +211,16 @@ ts_err tap_upload_load_files(const tap_upload_env *env, PGconn *conn, const tap_
     if (!a)
       return ts_fail(err, TS_ENOMEM, 0, "out of memory");
     if (f[i].ref->kind == TAP_UPLOAD_URL) {
-      http_fetch_opts o = {env->c->upload_max_bytes, (uint64_t)env->c->upload_fetch_timeout_ms,
-                           env->c->upload_max_redirects, env->c->upload_allow_private, NULL};
-      uint64_t size = 0;
-      rc = temp_file(env->c->spool_dir, a, &fd, err);
-      if (!rc) {
-        rc = http_fetch(f[i].ref->ref, &o, fd, a, &ctype, &size, err);
-        name_fetch_limit(err, rc);
-        /* the client's URL failed (no such host, 404): the client's error */
-        if (rc == TS_EIO)
-          rc = TS_EINVAL;
-      }
+      rc = tap_upload_fetch(env, f[i].ref->ref, a, &fd, &ctype, err);
       if (rc)
         name_upload(err, rc, f[i].ref->name);
     }
-    if (!rc)
-      rc = load_file(env, conn, &f[i], fd, ctype, err);
+    if (!rc) {
+      jobs_load_target t = jobs_upload_target(&env->owner, f[i].ref->name);
+      rc = tap_load_file(env, conn, &t, fd, FMT_UPLOAD_AUTO, ctype, f[i].filename, err);
+      if (rc)
+        name_upload(err, rc, f[i].ref->name);
+    }
     ts_arena_free(a);
   }
   return rc;

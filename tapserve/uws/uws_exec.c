@@ -158,6 +158,35 @@ static ts_err exec_uploads(exec_run *x, adql_layer **layer, ts_error *err)
   return rc;
 }
 
+/* The user tables of the job's owner, when the owner is a user, in front
+ * of *layer. */
+static ts_err exec_user_layer(exec_run *x, adql_layer **layer, ts_error *err)
+{
+  char hash[JOBS_PWHASH_MAX];
+  jobs_user owner;
+  adql_layer *l;
+  ts_err rc;
+  /* The user the job records by id (the name alone could be a user
+   * deleted and made again since). */
+  if (x->job->owner_id <= 0 || !x->job->owner || !jobs_user_name_ok(x->job->owner))
+    return TS_OK;
+  rc = jobs_user_get(x->e->state, x->job->owner, &owner, hash, err);
+  if (rc == TS_ENOTFOUND || (!rc && owner.id != x->job->owner_id))
+    return TS_OK; /* a user deleted since */
+  if (rc)
+    return rc;
+  l = ts_arena_calloc(x->a, 1, sizeof *l);
+  rc = l ? tap_user_layer(x->e->state, x->a, &owner, l, err)
+         : ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  if (!rc && l->ntables) {
+    if (*layer)
+      (*layer)->next = l;
+    else
+      *layer = l;
+  }
+  return rc;
+}
+
 /* Checks the job's parameters and translates its query (the rules of
  * /sync). */
 static ts_err exec_prepare(exec_run *x, ts_error *err)
@@ -165,6 +194,8 @@ static ts_err exec_prepare(exec_run *x, ts_error *err)
   tap_query tq;
   adql_layer *layer = NULL;
   ts_err rc = exec_uploads(x, &layer, err);
+  if (!rc)
+    rc = exec_user_layer(x, &layer, err);
   if (!rc)
     rc = tap_prepare_query(x->e->u->app, job_param, x->job, layer, x->a, &tq, err);
   if (rc)

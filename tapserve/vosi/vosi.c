@@ -11,9 +11,11 @@
 #include "tapserve/tapserve.h"
 #include "tapserve/vosi/vosi.h"
 #include "formats/tableset.h"
+#include "tapserve/plus/plus.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
 #define NS_VR  "http://www.ivoa.net/xml/VOResource/v1.0"
@@ -499,6 +501,230 @@ static int truthy(const char *v)
   return v && (ts_strcaseeq(v, "true") || !strcmp(v, "1") || ts_strcaseeq(v, "yes"));
 }
 
+/* ---- user tables in /tables ----------------------------------------------------
+ * A caller with credentials also sees the user tables it may read
+ * (jobs_utab_readable), one schema per owner, with their recorded
+ * esatapplus:flags. They are found on libuv's pool, then the document is
+ * written on the loop as for anyone. */
+
+typedef struct tables_req {
+  uv_work_t work;
+  ts_app *app;
+  http_request *req;
+  const meta *m;
+  vosi_tables_opts o;
+  const char *path_rest; /* "" or "schema.table" */
+  const char *tables;    /* ?tables=, or NULL */
+  ts_arena *a;           /* the user tables; freed with the request */
+  jobs_utab *ut;
+  size_t nut;
+  ts_err rc;
+  ts_error err;
+} tables_req;
+
+static ts_err add_user_table(fmt_tableset *ts, fmt_ts_schema *s, const jobs_utab *t, int bare,
+                             ts_arena *a, fmt_ts_table **out)
+{
+  fmt_ts_table *ft = fmt_ts_add_table(ts, s);
+  if (!ft)
+    return TS_ENOMEM;
+  ft->name = ts_arena_printf(a, "%s.%s", t->schema, t->table);
+  ft->type = "table";
+  ft->description = nz(t->description);
+  if (!ft->name)
+    return TS_ENOMEM;
+  for (size_t i = 0; !bare && i < t->ncols; i++) {
+    const jobs_utab_column *c = &t->cols[i];
+    fmt_ts_column *fc = fmt_ts_add_column(ts, ft);
+    if (!fc)
+      return TS_ENOMEM;
+    fc->name = c->c.name;
+    fc->description = nz(c->c.description);
+    fc->unit = nz(c->c.unit);
+    fc->ucd = nz(c->c.ucd);
+    fc->utype = nz(c->c.utype);
+    fc->datatype = c->c.datatype;
+    fc->arraysize = nz(c->c.arraysize);
+    fc->xtype = nz(c->c.xtype);
+    fc->indexed = c->indexed;
+    fc->esa_flags = c->flags;
+  }
+  if (out)
+    *out = ft;
+  return TS_OK;
+}
+
+/* The user table called `name` ("user_x.t", case-insensitively), or NULL. */
+static const jobs_utab *find_user_table(const tables_req *t, const char *name)
+{
+  const char *dot = strchr(name, '.');
+  for (size_t i = 0; dot && i < t->nut; i++)
+    if (strlen(t->ut[i].schema) == (size_t)(dot - name) &&
+        !strncasecmp(t->ut[i].schema, name, (size_t)(dot - name)) &&
+        ts_strcaseeq(t->ut[i].table, dot + 1))
+      return &t->ut[i];
+  return NULL;
+}
+
+/* The selected (usel NULL: all) user tables, a schema per owner, after
+ * the published ones. */
+static ts_err add_user_tables(fmt_tableset *ts, const tables_req *t, const unsigned char *usel)
+{
+  fmt_ts_schema *fs = NULL;
+  const char *cur = NULL;
+  for (size_t i = 0; i < t->nut; i++) {
+    ts_err rc;
+    if (usel && !usel[i])
+      continue;
+    if (!cur || strcmp(cur, t->ut[i].schema)) {
+      fs = fmt_ts_add_schema(ts);
+      if (!fs)
+        return TS_ENOMEM;
+      cur = fs->name = t->ut[i].schema;
+      fs->description = ts_arena_printf(t->a, "tables of user %s", t->ut[i].owner);
+    }
+    rc = add_user_table(ts, fs, &t->ut[i], t->o.detail_min, t->a, NULL);
+    if (rc)
+      return rc;
+  }
+  return TS_OK;
+}
+
+/* 404 for `name`, or out of memory (name NULL). */
+static void tables_fail(http_request *req, const char *name)
+{
+  ts_error e;
+  if (name)
+    ts_fail(&e, TS_ENOTFOUND, 0, "no table named %s in this service", name);
+  else
+    ts_fail(&e, TS_ENOMEM, 0, "out of memory");
+  tap_send_error(req, &e);
+}
+
+/* The document, once the caller's user tables (if any) are known. */
+static void tables_answer(tables_req *t)
+{
+  http_request *req = t->req;
+  const meta *m = t->m;
+  const char *tables = t->tables;
+  const meta_table **sel = NULL;
+  unsigned char *usel = NULL;
+  size_t nsel = 0;
+  fmt_ts_write_opts wo = {.esa_extras = t->o.esa_extras};
+  fmt_tableset *ts;
+  ts_buf b;
+  ts_err rc;
+
+  ts_buf_init(&b, VOSI_DOC_MAX);
+  if (t->path_rest && t->path_rest[0]) {
+    const meta_table *mt = meta_find_table(m, t->path_rest);
+    const jobs_utab *ut = mt ? NULL : find_user_table(t, t->path_rest);
+    fmt_ts_table *ft = NULL;
+    if (!mt && !ut) {
+      ts_buf_free(&b);
+      tables_fail(req, t->path_rest);
+      return;
+    }
+    if (mt) {
+      send_xml(req, &b, vosi_table_xml(mt, &t->o, &b));
+      return;
+    }
+    ts = fmt_tableset_new();
+    fmt_ts_schema *s = ts ? fmt_ts_add_schema(ts) : NULL;
+    rc = s ? add_user_table(ts, s, ut, 0, t->a, &ft) : TS_ENOMEM;
+    if (!rc)
+      rc = fmt_ts_table_write(ft, &wo, &b);
+    fmt_tableset_free(ts);
+    send_xml(req, &b, rc);
+    return;
+  }
+
+  if (tables) {
+    /* TapPlus: ?tables=schema.table[,schema.table...] */
+    size_t cap = 1;
+    for (const char *p = tables; *p; p++)
+      cap += *p == ',';
+    sel = ts_arena_calloc(req->arena, cap, sizeof *sel);
+    usel = ts_arena_calloc(req->arena, t->nut + 1, 1);
+    if (!sel || !usel) {
+      ts_buf_free(&b);
+      tables_fail(req, NULL);
+      return;
+    }
+    for (const char *p = tables; *p;) {
+      const char *end = strchr(p, ',');
+      size_t len = end ? (size_t)(end - p) : strlen(p);
+      char *name = ts_arena_strndup(req->arena, p, len);
+      const meta_table *mt;
+      const jobs_utab *ut;
+      p += len + (end != NULL);
+      if (!name) {
+        ts_buf_free(&b);
+        tables_fail(req, NULL);
+        return;
+      }
+      /* Blanks around names are a typing slip, not part of a name. */
+      while (*name == ' ')
+        name++;
+      for (size_t k = strlen(name); k > 0 && name[k - 1] == ' '; k--)
+        name[k - 1] = '\0';
+      if (!name[0])
+        continue;
+      mt = meta_find_table(m, name);
+      ut = mt ? NULL : find_user_table(t, name);
+      if (!mt && !ut) {
+        ts_buf_free(&b);
+        tables_fail(req, name);
+        return;
+      }
+      if (mt)
+        sel[nsel++] = mt;
+      else
+        usel[ut - t->ut] = 1;
+    }
+  }
+  ts = fmt_tableset_new();
+  rc = ts ? build_tableset(ts, m, &t->o, tables ? sel : NULL, nsel) : TS_ENOMEM;
+  if (!rc && t->nut)
+    rc = add_user_tables(ts, t, tables ? usel : NULL);
+  if (!rc)
+    rc = fmt_tableset_write_opts(ts, &wo, &b);
+  fmt_tableset_free(ts);
+  send_xml(req, &b, rc);
+}
+
+static void arena_free_cb(void *a)
+{
+  ts_arena_free(a);
+}
+
+static void tables_work(uv_work_t *w)
+{
+  tables_req *t = w->data;
+  ts_who who;
+  PGconn *conn;
+  t->rc = ts_auth_request(t->app, t->req, &who, &t->err);
+  if (t->rc || who.user.id == 0)
+    return;
+  conn = jobs_db_get(t->app->db, &t->err);
+  if (!conn) {
+    t->rc = t->err.code;
+    return;
+  }
+  t->rc = jobs_utab_readable(conn, t->a, &who.user, &t->ut, &t->nut, &t->err);
+  jobs_db_put(t->app->db, conn);
+}
+
+static void tables_after(uv_work_t *w, int status)
+{
+  tables_req *t = w->data;
+  (void)status;
+  if (t->rc)
+    tap_send_error(t->req, &t->err);
+  else
+    tables_answer(t);
+}
+
 void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
 {
   /* ESA's esatapplus:flags attribute is not allowed by VODataService, so
@@ -510,11 +736,9 @@ void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
   http_param *ps = NULL;
   size_t np = 0;
   ts_error e;
-  ts_buf b;
-  const meta_table **sel = NULL;
-  size_t nsel = 0;
   const char *tables = NULL;
   const meta *m;
+  tables_req *t;
 
   if (!method_ok(req))
     return;
@@ -552,60 +776,32 @@ void vosi_tables(ts_app *app, http_request *req, const char *path_rest)
       o.esa_extras = 1;
     }
   }
-
-  ts_buf_init(&b, VOSI_DOC_MAX);
-  if (path_rest && path_rest[0]) {
-    const meta_table *t = meta_find_table(m, path_rest);
-    if (!t) {
-      ts_buf_free(&b);
-      ts_fail(&e, TS_ENOTFOUND, 0, "no table named %s in this service", path_rest);
-      tap_send_error(req, &e);
-      return;
-    }
-    send_xml(req, &b, vosi_table_xml(t, &o, &b));
+  t = ts_arena_calloc(req->arena, 1, sizeof *t);
+  if (!t) {
+    ts_fail(&e, TS_ENOMEM, 0, "out of memory");
+    tap_send_error(req, &e);
     return;
   }
-
-  if (tables) {
-    /* TapPlus: ?tables=schema.table[,schema.table...] */
-    size_t cap = 1;
-    for (const char *p = tables; *p; p++)
-      cap += *p == ',';
-    sel = ts_arena_calloc(req->arena, cap, sizeof *sel);
-    if (!sel) {
-      ts_buf_free(&b);
-      ts_fail(&e, TS_ENOMEM, 0, "out of memory");
-      tap_send_error(req, &e);
-      return;
-    }
-    for (const char *p = tables; *p;) {
-      const char *end = strchr(p, ',');
-      size_t len = end ? (size_t)(end - p) : strlen(p);
-      char *name = ts_arena_strndup(req->arena, p, len);
-      const meta_table *t;
-      p += len + (end != NULL);
-      if (!name) {
-        ts_buf_free(&b);
-        ts_fail(&e, TS_ENOMEM, 0, "out of memory");
-        tap_send_error(req, &e);
-        return;
-      }
-      /* Blanks around names are a typing slip, not part of a name. */
-      while (*name == ' ')
-        name++;
-      for (size_t k = strlen(name); k > 0 && name[k - 1] == ' '; k--)
-        name[k - 1] = '\0';
-      if (!name[0])
-        continue;
-      t = meta_find_table(m, name);
-      if (!t) {
-        ts_buf_free(&b);
-        ts_fail(&e, TS_ENOTFOUND, 0, "no table named %s in this service", name);
-        tap_send_error(req, &e);
-        return;
-      }
-      sel[nsel++] = t;
-    }
+  t->app = app;
+  t->req = req;
+  t->m = m;
+  t->o = o;
+  t->path_rest = path_rest;
+  t->tables = tables;
+  t->a = ts_arena_new(0, VOSI_DOC_MAX);
+  if (!t->a || ts_arena_defer(req->arena, arena_free_cb, t->a)) {
+    ts_arena_free(t->a);
+    ts_fail(&e, TS_ENOMEM, 0, "out of memory");
+    tap_send_error(req, &e);
+    return;
   }
-  send_xml(req, &b, vosi_tables_xml(m, &o, tables ? sel : NULL, nsel, &b));
+  if (!plus_has_credentials(req) || !app->db) {
+    tables_answer(t);
+    return;
+  }
+  t->work.data = t;
+  if (uv_queue_work(app->loop, &t->work, tables_work, tables_after) != 0) {
+    t->rc = ts_fail(&t->err, TS_EINTERNAL, 0, "cannot queue the request");
+    tables_after(&t->work, 0);
+  }
 }

@@ -30,6 +30,15 @@ static inline PGconn *ts_test_pg(void)
   return c;
 }
 
+/* The first value of a query as an integer; -1 when it failed. */
+static inline int ts_test_count(PGconn *c, const char *sql)
+{
+  PGresult *r = PQexec(c, sql);
+  int n = PQresultStatus(r) == PGRES_TUPLES_OK ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+  PQclear(r);
+  return n;
+}
+
 /* Runs sql; 1 when it succeeded, 0 (the error printed) when not. */
 static inline int ts_test_exec_ok(PGconn *c, const char *sql)
 {

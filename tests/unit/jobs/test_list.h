@@ -35,5 +35,7 @@
   X(pg_login_throttle) \
   X(notify_kinds) \
   X(pg_notify_store) \
-  X(pg_notify_refused)
+  X(pg_notify_refused) \
+  X(utab_names) \
+  X(pg_utab_life)
 // clang-format on

@@ -65,9 +65,12 @@ static void columns(jobs_upload_col *cols)
   cols[3].final_type = "spoint";
 }
 
-/* Loads n rows (or, with garbage, bytes COPY refuses). */
-static ts_err load(PGconn *c, const jobs_upload_owner *o, const char *name, int n, int garbage,
-                   uint64_t max_bytes, ts_error *err)
+/* Loads n rows of columns() into target t (or, with garbage, bytes COPY
+ * refuses); test_usertables.c loads user tables with it too. */
+ts_err test_load_rows(PGconn *c, const jobs_load_target *t, int n, int garbage, uint64_t max_bytes,
+                      ts_error *err);
+ts_err test_load_rows(PGconn *c, const jobs_load_target *t, int n, int garbage, uint64_t max_bytes,
+                      ts_error *err)
 {
   jobs_upload_col cols[4];
   jobs_upload_load *l = NULL;
@@ -76,7 +79,7 @@ static ts_err load(PGconn *c, const jobs_upload_owner *o, const char *name, int 
   sink s = {NULL, err};
   ts_err rc;
   columns(cols);
-  rc = jobs_upload_begin(c, o, name, cols, 4, max_bytes, &l, err);
+  rc = t->begin(t, c, cols, 4, max_bytes, &l, err);
   if (rc)
     return rc;
   s.l = l;
@@ -112,6 +115,13 @@ static ts_err load(PGconn *c, const jobs_upload_owner *o, const char *name, int 
   stream_out_free(&out);
   jobs_upload_free(l);
   return rc;
+}
+
+static ts_err load(PGconn *c, const jobs_upload_owner *o, const char *name, int n, int garbage,
+                   uint64_t max_bytes, ts_error *err)
+{
+  jobs_load_target t = jobs_upload_target(o, name);
+  return test_load_rows(c, &t, n, garbage, max_bytes, err);
 }
 
 int test_pg_upload_load(void)

@@ -1,0 +1,640 @@
+/* Persistent user tables (jobs/usertables.h): their names, their schema,
+ * their rows in tapserve.user_tables and the changes TableTool makes. */
+#include "jobs/usertables.h"
+#include "jobs/jobs_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum { UTAB_SQL_MAX = 4096 };
+
+/* ---- names ----------------------------------------------------------------- */
+
+ts_err jobs_utab_schema_name(const char *user, char out[64], ts_error *err)
+{
+  size_t n = strlen(user);
+  if (!jobs_user_name_ok(user) || n > JOBS_UTAB_USER_MAX)
+    return ts_fail(err, TS_EINVAL, 0,
+                   "user name \"%.80s\" cannot name a schema of user tables (at most %d "
+                   "characters)",
+                   user, JOBS_UTAB_USER_MAX);
+  snprintf(out, 64, JOBS_UTAB_PREFIX "%s", user);
+  for (char *p = out + strlen(JOBS_UTAB_PREFIX); *p; p++)
+    *p = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
+  return TS_OK;
+}
+
+ts_err jobs_utab_ident(const char *what, const char *name, char out[64], ts_error *err)
+{
+  size_t n = strlen(name);
+  int ok = n > 0 && n <= JOBS_UTAB_NAME_MAX && isalpha((unsigned char)name[0]);
+  for (size_t i = 0; ok && i < n; i++)
+    ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+  if (!ok)
+    return ts_fail(err, TS_EINVAL, 0,
+                   "%s name \"%.80s\" must be an ADQL regular identifier (a letter, then letters, "
+                   "digits or _) of at most %d characters",
+                   what, name, JOBS_UTAB_NAME_MAX);
+  for (size_t i = 0; i <= n; i++)
+    out[i] = (char)tolower((unsigned char)name[i]);
+  return TS_OK;
+}
+
+ts_err jobs_utab_own_name(const jobs_user *u, const char *given, char out[64], ts_error *err)
+{
+  const char *dot = strchr(given, '.');
+  char schema[64];
+  if (dot) {
+    ts_err rc = jobs_utab_schema_name(u->name, schema, err);
+    if (rc)
+      return rc;
+    if (strlen(schema) != (size_t)(dot - given) || strncasecmp(given, schema, strlen(schema)))
+      return ts_fail(err, TS_ENOTFOUND, 0, "you have no table %.140s", given);
+    given = dot + 1;
+  }
+  return jobs_utab_ident("table", given, out, err);
+}
+
+/* ---- the transaction of one change ---------------------------------------- */
+
+static char *id_text(const jobs_user *u, char buf[24])
+{
+  snprintf(buf, 24, "%lld", (long long)u->id);
+  return buf;
+}
+
+/* BEGIN, and the user's lock for the rest of the transaction. */
+static ts_err begin_locked(PGconn *conn, const jobs_user *u, ts_error *err)
+{
+  char id[24];
+  const char *v[] = {id_text(u, id)};
+  ts_err rc = jobs__run(conn, "BEGIN", 0, NULL, NULL, err);
+  if (!rc)
+    rc = jobs__run(conn,
+                   "SELECT pg_advisory_xact_lock(hashtextextended('tapserve.user_tables:' || $1,"
+                   " 0))",
+                   1, v, NULL, err);
+  return rc;
+}
+
+static ts_err end(PGconn *conn, ts_err rc, ts_error *err)
+{
+  if (!rc)
+    return jobs__run(conn, "COMMIT", 0, NULL, NULL, err);
+  if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+    PQclear(PQexec(conn, "ROLLBACK"));
+  return rc;
+}
+
+static ts_err exec_buf(PGconn *conn, ts_buf *b, ts_error *err)
+{
+  ts_err rc = jobs__run(conn, b->data, 0, NULL, NULL, err);
+  ts_buf_reset(b);
+  return rc;
+}
+
+static ts_err oom(ts_error *err)
+{
+  return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+}
+
+/* The user's schema into out; made (and granted to query_role) when
+ * `create` and there is none yet. TS_ENOTFOUND without one. */
+static ts_err user_schema(PGconn *conn, const jobs_user *u, int create, const char *query_role,
+                          char out[64], ts_error *err)
+{
+  char id[24];
+  const char *v[] = {id_text(u, id), out};
+  PGresult *r = NULL;
+  ts_buf b;
+  ts_err rc = jobs__run(conn, "SELECT schema_name FROM tapserve.user_schemas WHERE user_id = $1", 1,
+                        v, &r, err);
+  if (!rc && PQntuples(r) == 1) {
+    snprintf(out, 64, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return TS_OK;
+  }
+  PQclear(r);
+  if (rc)
+    return rc;
+  if (!create)
+    return ts_fail(err, TS_ENOTFOUND, 0, "you have no tables");
+  rc = jobs_utab_schema_name(u->name, out, err);
+  if (rc)
+    return rc;
+  r = NULL;
+  rc = jobs__run(conn,
+                 "INSERT INTO tapserve.user_schemas (user_id, schema_name) VALUES ($1, $2)"
+                 " ON CONFLICT (schema_name) DO NOTHING RETURNING 1",
+                 2, v, &r, err);
+  if (!rc && PQntuples(r) != 1)
+    rc = ts_fail(err, TS_EINVAL, 0,
+                 "the schema name %s of user %s is another user's: this user cannot keep tables",
+                 out, u->name);
+  PQclear(r);
+  ts_buf_init(&b, 512);
+  if (!rc && (ts_buf_puts(&b, "CREATE SCHEMA ") || jobs__put_ident(&b, out)))
+    rc = oom(err);
+  if (!rc)
+    rc = exec_buf(conn, &b, err);
+  /* The query role reads it: the checker is the gate, as for uploads. */
+  if (!rc && query_role && *query_role &&
+      (ts_buf_puts(&b, "GRANT USAGE ON SCHEMA ") || jobs__put_ident(&b, out) ||
+       ts_buf_puts(&b, " TO ") || jobs__put_ident(&b, query_role)))
+    rc = oom(err);
+  if (!rc && b.len)
+    rc = exec_buf(conn, &b, err);
+  ts_buf_free(&b);
+  return rc;
+}
+
+/* 1 when the user has table `t`. */
+static ts_err has_table(PGconn *conn, const jobs_user *u, const char *t, int *yes, ts_error *err)
+{
+  char id[24];
+  const char *v[] = {id_text(u, id), t};
+  PGresult *r = NULL;
+  ts_err rc =
+      jobs__run(conn, "SELECT 1 FROM tapserve.user_tables WHERE user_id = $1 AND table_name = $2",
+                2, v, &r, err);
+  *yes = !rc && PQntuples(r) == 1;
+  PQclear(r);
+  return rc;
+}
+
+/* Records the table's size as PostgreSQL counts it (table and indexes). */
+static ts_err refresh_size(PGconn *conn, const jobs_user *u, const char *schema, const char *t,
+                           ts_error *err)
+{
+  char id[24];
+  const char *v[] = {id_text(u, id), t, schema};
+  return jobs__run(conn,
+                   "UPDATE tapserve.user_tables SET bytes ="
+                   " pg_total_relation_size(format('%I.%I', $3::text, $2::text)::regclass)"
+                   " WHERE user_id = $1 AND table_name = $2",
+                   3, v, NULL, err);
+}
+
+/* ---- a new table ----------------------------------------------------------- */
+
+typedef struct utab_load {
+  jobs_user user;
+  char schema[64], table[64];
+  char *description;
+} utab_load;
+
+static void utab_load_free(void *p)
+{
+  utab_load *ul = p;
+  if (ul)
+    free(ul->description);
+  free(ul);
+}
+
+static ts_err record_utab(void *ud, PGconn *conn, const jobs__load_info *li, ts_error *err)
+{
+  utab_load *ul = ud;
+  char id[24], nrows[24];
+  const char *ra = NULL, *dec = NULL;
+  /* The pair the loader indexed (jobs_upload_finish) is the position. */
+  for (size_t i = 0; i < li->schema->ncols; i++) {
+    const stream_column *c = &li->schema->cols[i];
+    if (!c->ucd || c->is_array)
+      continue;
+    if (!ra && ts_strcaseeq(c->ucd, "pos.eq.ra;meta.main"))
+      ra = c->name;
+    if (!dec && ts_strcaseeq(c->ucd, "pos.eq.dec;meta.main"))
+      dec = c->name;
+  }
+  if (!ra || !dec)
+    ra = dec = NULL;
+  snprintf(nrows, sizeof nrows, "%llu", (unsigned long long)li->rows);
+  const char *v[] = {
+      id_text(&ul->user, id), ul->table, ul->description, li->columns_json, nrows, ra, dec};
+  ts_err rc = jobs__run(
+      conn,
+      "INSERT INTO tapserve.user_tables (user_id, table_name, description, columns, rows, bytes)"
+      " SELECT $1, $2, $3, coalesce(jsonb_agg(c || jsonb_build_object("
+      "     'flags', CASE WHEN c->>'name' = $6 THEN 1 WHEN c->>'name' = $7 THEN 2 ELSE 0 END,"
+      "     'indexed', coalesce(c->>'name' IN ($6, $7), false)) ORDER BY i), '[]'),"
+      "   $5::int8, 0"
+      " FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS t(c, i)",
+      7, v, NULL, err);
+  return rc ? rc : refresh_size(conn, &ul->user, ul->schema, ul->table, err);
+}
+
+static ts_err begin_utab(const jobs_load_target *t, PGconn *conn, const jobs_upload_col *cols,
+                         size_t ncols, uint64_t max_bytes, jobs_upload_load **out, ts_error *err)
+{
+  const jobs_utab_new *n = t->ud;
+  utab_load *ul = calloc(1, sizeof *ul);
+  int taken = 0;
+  ts_err rc;
+
+  *out = NULL;
+  if (!ul || !(ul->description = strdup(n->description ? n->description : ""))) {
+    utab_load_free(ul);
+    return oom(err);
+  }
+  ul->user = *n->user;
+  rc = jobs_utab_ident("table", n->table, ul->table, err);
+  if (!rc)
+    rc = begin_locked(conn, n->user, err);
+  if (!rc)
+    rc = user_schema(conn, n->user, 1, n->query_role, ul->schema, err);
+  if (!rc)
+    rc = has_table(conn, n->user, ul->table, &taken, err);
+  if (!rc && taken)
+    rc = ts_fail(err, TS_EINVAL, 0,
+                 "you have a table %s.%s already: delete it first, or choose "
+                 "another name",
+                 ul->schema, ul->table);
+  if (rc) {
+    utab_load_free(ul);
+    return end(conn, rc, err);
+  }
+  /* the load joins this transaction and rolls it back if it fails */
+  return jobs__load_begin(conn, ul->schema, ul->table, n->table, cols, ncols, max_bytes,
+                          record_utab, ul, utab_load_free, out, err);
+}
+
+jobs_load_target jobs_utab_target(const jobs_utab_new *n)
+{
+  jobs_load_target t = {n->table, begin_utab, n};
+  return t;
+}
+
+/* ---- reading ------------------------------------------------------------------- */
+
+static const char *dup_opt(ts_arena *a, const PGresult *r, int row, int col)
+{
+  return PQgetisnull(r, row, col) ? NULL : ts_arena_strdup(a, PQgetvalue(r, row, col));
+}
+
+static ts_err read_columns(PGconn *conn, ts_arena *a, const char *uid, jobs_utab *t, ts_error *err)
+{
+  const char *v[] = {uid, t->table};
+  stream_schema s;
+  PGresult *r = NULL;
+  ts_err rc = jobs__columns_schema(conn, a,
+                                   "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int,"
+                                   "   c->>'datatype', c->>'xtype', c->>'unit', c->>'ucd',"
+                                   "   c->>'utype', c->>'description', c->>'arraysize'"
+                                   " FROM tapserve.user_tables u,"
+                                   "   jsonb_array_elements(u.columns) WITH ORDINALITY AS t(c, i)"
+                                   " WHERE u.user_id = $1 AND u.table_name = $2 ORDER BY t.i",
+                                   2, v, &s, err);
+  if (!rc)
+    rc = jobs__run(conn,
+                   "SELECT coalesce((c->>'flags')::int, 0), coalesce((c->>'indexed')::bool, false)"
+                   " FROM tapserve.user_tables u,"
+                   "   jsonb_array_elements(u.columns) WITH ORDINALITY AS t(c, i)"
+                   " WHERE u.user_id = $1 AND u.table_name = $2 ORDER BY t.i",
+                   2, v, &r, err);
+  if (rc)
+    return rc;
+  t->ncols = s.ncols;
+  t->cols = ts_arena_calloc(a, s.ncols + 1, sizeof *t->cols);
+  if (!t->cols || PQntuples(r) != (int)s.ncols) {
+    PQclear(r);
+    return t->cols ? ts_fail(err, TS_EDB, 0, "table %s changed while read", t->table) : oom(err);
+  }
+  for (size_t i = 0; i < s.ncols; i++) {
+    t->cols[i].c = s.cols[i];
+    t->cols[i].flags = (int)strtol(PQgetvalue(r, (int)i, 0), NULL, 10);
+    t->cols[i].indexed = PQgetvalue(r, (int)i, 1)[0] == 't';
+  }
+  PQclear(r);
+  return TS_OK;
+}
+
+ts_err jobs_utab_readable(PGconn *conn, ts_arena *a, const jobs_user *u, jobs_utab **out, size_t *n,
+                          ts_error *err)
+{
+  char id[24];
+  const char *v[1];
+  PGresult *r = NULL;
+  ts_err rc;
+  *out = NULL;
+  *n = 0;
+  if (!u || u->id == 0)
+    return TS_OK;
+  v[0] = id_text(u, id);
+  /* Sharing extends this query (tables shared with the user's groups);
+   * everything else asks here. */
+  rc = jobs__run(conn,
+                 "SELECT t.user_id, u.name, s.schema_name, t.table_name, t.description, t.rows,"
+                 "   t.bytes"
+                 " FROM tapserve.user_tables t"
+                 " JOIN tapserve.user_schemas s ON s.user_id = t.user_id"
+                 " JOIN tapserve.users u ON u.id = t.user_id"
+                 " WHERE t.user_id = $1 ORDER BY s.schema_name, t.table_name",
+                 1, v, &r, err);
+  if (rc)
+    return rc;
+  *out = ts_arena_calloc(a, (size_t)PQntuples(r) + 1, sizeof **out);
+  if (!*out) {
+    PQclear(r);
+    return oom(err);
+  }
+  for (int i = 0; i < PQntuples(r) && !rc; i++) {
+    jobs_utab *t = &(*out)[i];
+    t->owner = dup_opt(a, r, i, 1);
+    t->schema = dup_opt(a, r, i, 2);
+    t->table = dup_opt(a, r, i, 3);
+    t->description = dup_opt(a, r, i, 4);
+    t->rows = strtoll(PQgetvalue(r, i, 5), NULL, 10);
+    t->bytes = strtoll(PQgetvalue(r, i, 6), NULL, 10);
+    if (!t->owner || !t->schema || !t->table)
+      rc = oom(err);
+    if (!rc)
+      rc = read_columns(conn, a, PQgetvalue(r, i, 0), t, err);
+    *n = (size_t)i + 1;
+  }
+  PQclear(r);
+  return rc;
+}
+
+/* ---- changes -------------------------------------------------------------------- */
+
+/* Begins a change of table `given` of u: the transaction, its lock, the
+ * schema, the table's name (checked to exist) in t. */
+static ts_err begin_change(PGconn *conn, const jobs_user *u, const char *given, char schema[64],
+                           char t[64], ts_error *err)
+{
+  int yes = 0;
+  ts_err rc = jobs_utab_own_name(u, given, t, err);
+  if (rc)
+    return rc;
+  rc = begin_locked(conn, u, err);
+  if (!rc)
+    rc = user_schema(conn, u, 0, NULL, schema, err);
+  if (!rc)
+    rc = has_table(conn, u, t, &yes, err);
+  if (!rc && !yes)
+    rc = ts_fail(err, TS_ENOTFOUND, 0, "you have no table %.140s", given);
+  if (rc == TS_ENOTFOUND && !strstr(err->msg, given))
+    rc = ts_fail(err, TS_ENOTFOUND, 0, "you have no table %.140s", given);
+  return rc ? end(conn, rc, err) : TS_OK;
+}
+
+ts_err jobs_utab_delete(PGconn *conn, const jobs_user *u, const char *table, ts_error *err)
+{
+  char schema[64], t[64], id[24];
+  const char *v[] = {id_text(u, id), t};
+  ts_buf b;
+  ts_err rc = begin_change(conn, u, table, schema, t, err);
+  if (rc)
+    return rc;
+  ts_buf_init(&b, 512);
+  rc = jobs__run(conn, "DELETE FROM tapserve.user_tables WHERE user_id = $1 AND table_name = $2", 2,
+                 v, NULL, err);
+  if (!rc && (ts_buf_puts(&b, "DROP TABLE IF EXISTS ") || jobs__put_ident(&b, schema) ||
+              ts_buf_puts(&b, ".") || jobs__put_ident(&b, t)))
+    rc = oom(err);
+  if (!rc)
+    rc = exec_buf(conn, &b, err);
+  ts_buf_free(&b);
+  return end(conn, rc, err);
+}
+
+/* Sets keys of column `col`'s JSON record (an object of the changes). */
+static ts_err set_column(PGconn *conn, const jobs_user *u, const char *t, const char *col,
+                         const char *changes_sql, int n, const char *const *extra, ts_error *err)
+{
+  char id[24], sql[1024];
+  const char *v[7] = {id_text(u, id), t, col};
+  PGresult *r = NULL;
+  ts_err rc;
+  for (int i = 0; i < n && i < 4; i++)
+    v[3 + i] = extra[i];
+  snprintf(sql, sizeof sql,
+           "UPDATE tapserve.user_tables SET columns = (SELECT jsonb_agg(CASE WHEN c->>'name' = $3"
+           "   THEN c || %s ELSE c END ORDER BY i)"
+           "   FROM jsonb_array_elements(columns) WITH ORDINALITY AS x(c, i))"
+           " WHERE user_id = $1 AND table_name = $2"
+           "   AND columns @> jsonb_build_array(jsonb_build_object('name', $3::text))"
+           " RETURNING 1",
+           changes_sql);
+  rc = jobs__run(conn, sql, 3 + n, v, &r, err);
+  if (!rc && PQntuples(r) != 1)
+    rc = ts_fail(err, TS_EINVAL, 0, "table %s has no column %.80s", t, col);
+  PQclear(r);
+  return rc;
+}
+
+/* The schema-qualified names (format('%I.%I')) of the table's indexes of
+ * access method `am`: on expressions when col is NULL, else on column
+ * `col` alone. */
+static ts_err table_indexes(PGconn *conn, const char *schema, const char *t, const char *am,
+                            const char *col, PGresult **r, ts_error *err)
+{
+  const char *v[] = {schema, t, am, col};
+  return jobs__run(conn,
+                   "SELECT format('%I.%I', $1::text, ic.relname) FROM pg_index i"
+                   " JOIN pg_class ic ON ic.oid = i.indexrelid"
+                   " JOIN pg_am am ON am.oid = ic.relam"
+                   " LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                   "   AND a.attnum = i.indkey[0]"
+                   " WHERE i.indrelid = format('%I.%I', $1::text, $2::text)::regclass"
+                   "   AND am.amname = $3 AND CASE WHEN $4::text IS NULL"
+                   "     THEN i.indexprs IS NOT NULL"
+                   "     ELSE i.indnatts = 1 AND i.indexprs IS NULL AND a.attname = $4 END",
+                   4, v, r, err);
+}
+
+static ts_err set_btree(PGconn *conn, const char *schema, const char *t, const char *col, int on,
+                        ts_error *err)
+{
+  char have[400];
+  PGresult *r = NULL;
+  ts_buf b;
+  ts_err rc = table_indexes(conn, schema, t, "btree", col, &r, err);
+  snprintf(have, sizeof have, "%s", !rc && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+  PQclear(r);
+  if (rc || !!have[0] == !!on)
+    return rc;
+  ts_buf_init(&b, 1024);
+  if (on)
+    rc = ts_buf_puts(&b, "CREATE INDEX ON ") || jobs__put_ident(&b, schema) ||
+                 ts_buf_puts(&b, ".") || jobs__put_ident(&b, t) || ts_buf_puts(&b, " (") ||
+                 jobs__put_ident(&b, col) || ts_buf_puts(&b, ")")
+             ? oom(err)
+             : TS_OK;
+  else
+    rc = ts_buf_printf(&b, "DROP INDEX %s", have) ? oom(err) : TS_OK; /* format('%I') quoted */
+  if (!rc)
+    rc = exec_buf(conn, &b, err);
+  ts_buf_free(&b);
+  return rc;
+}
+
+/* The position index: replaces the table's GiST expression indexes. */
+static ts_err radec_index(PGconn *conn, const char *schema, const char *t, const char *ra,
+                          const char *dec, ts_error *err)
+{
+  const char *v[] = {schema, t, ra, dec};
+  PGresult *r = NULL;
+  ts_buf b;
+  ts_err rc = table_indexes(conn, schema, t, "gist", NULL, &r, err);
+  ts_buf_init(&b, 1024);
+  for (int i = 0; !rc && i < PQntuples(r); i++) {
+    if (ts_buf_printf(&b, "DROP INDEX %s", PQgetvalue(r, i, 0)))
+      rc = oom(err);
+    if (!rc)
+      rc = exec_buf(conn, &b, err);
+  }
+  PQclear(r);
+  /* numbers only: radians() of anything else fails, and late */
+  r = NULL;
+  if (!rc)
+    rc = jobs__run(conn,
+                   "SELECT a.attname FROM pg_attribute a"
+                   " WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass"
+                   "   AND a.attname IN ($3, $4) AND a.attndims = 0"
+                   "   AND a.atttypid IN ('float8'::regtype, 'float4'::regtype, 'int2'::regtype,"
+                   "     'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)",
+                   4, v, &r, err);
+  if (!rc && PQntuples(r) != (strcmp(ra, dec) ? 2 : 1))
+    rc = ts_fail(err, TS_EINVAL, 0, "Ra (%.60s) and Dec (%.60s) must be numeric columns of %s", ra,
+                 dec, t);
+  if (!rc && !strcmp(ra, dec))
+    rc = ts_fail(err, TS_EINVAL, 0, "Ra and Dec must be two columns, not %.60s twice", ra);
+  PQclear(r);
+  if (!rc && jobs__put_radec_index(&b, NULL, schema, t, ra, dec))
+    rc = oom(err);
+  if (!rc)
+    rc = exec_buf(conn, &b, err);
+  ts_buf_free(&b);
+  return rc;
+}
+
+/* Ra and Dec to ra and dec, cleared from every other column. */
+static ts_err radec_flags(PGconn *conn, const jobs_user *u, const char *t, const char *ra,
+                          const char *dec, ts_error *err)
+{
+  char id[24];
+  const char *v[] = {id_text(u, id), t, ra, dec};
+  return jobs__run(
+      conn,
+      "UPDATE tapserve.user_tables SET columns = (SELECT jsonb_agg(CASE"
+      "   WHEN c->>'name' = $3 THEN c || '{\"flags\": 1, \"indexed\": true}'"
+      "   WHEN c->>'name' = $4 THEN c || '{\"flags\": 2, \"indexed\": true}'"
+      "   WHEN (c->>'flags')::int IN (1, 2) THEN c || '{\"flags\": 0}'"
+      "   ELSE c END ORDER BY i) FROM jsonb_array_elements(columns) WITH ORDINALITY AS x(c, i))"
+      " WHERE user_id = $1 AND table_name = $2",
+      4, v, NULL, err);
+}
+
+ts_err jobs_utab_set_radec(PGconn *conn, const jobs_user *u, const char *table, const char *ra,
+                           const char *dec, ts_error *err)
+{
+  char schema[64], t[64];
+  ts_err rc = begin_change(conn, u, table, schema, t, err);
+  if (rc)
+    return rc;
+  rc = radec_index(conn, schema, t, ra, dec, err);
+  if (!rc)
+    rc = radec_flags(conn, u, t, ra, dec, err);
+  if (!rc)
+    rc = refresh_size(conn, u, schema, t, err);
+  return end(conn, rc, err);
+}
+
+ts_err jobs_utab_edit_columns(PGconn *conn, const jobs_user *u, const char *table,
+                              const jobs_utab_edit *e, size_t n, ts_error *err)
+{
+  char schema[64], t[64];
+  const char *ra = NULL, *dec = NULL;
+  ts_err rc = begin_change(conn, u, table, schema, t, err);
+  if (rc)
+    return rc;
+  for (size_t i = 0; i < n && !rc; i++) {
+    char flags[16];
+    const char *x[] = {e[i].ucd && *e[i].ucd ? e[i].ucd : NULL,
+                       e[i].utype && *e[i].utype ? e[i].utype : NULL, flags,
+                       e[i].indexed ? "true" : "false"};
+    snprintf(flags, sizeof flags, "%d", e[i].flags);
+    rc = set_column(conn, u, t, e[i].column,
+                    "jsonb_build_object('ucd', $4::text, 'utype', $5::text, 'flags', $6::int,"
+                    " 'indexed', $7::bool)",
+                    4, x, err);
+    if (!rc)
+      rc = set_btree(conn, schema, t, e[i].column, e[i].indexed, err);
+    if (!rc && (e[i].flags & JOBS_UTAB_FLAG_RA)) {
+      if (ra)
+        rc = ts_fail(err, TS_EINVAL, 0, "two Ra columns: %.60s and %.60s", ra, e[i].column);
+      ra = e[i].column;
+    }
+    if (!rc && (e[i].flags & JOBS_UTAB_FLAG_DEC)) {
+      if (dec)
+        rc = ts_fail(err, TS_EINVAL, 0, "two Dec columns: %.60s and %.60s", dec, e[i].column);
+      dec = e[i].column;
+    }
+  }
+  if (!rc && (ra || dec) && !(ra && dec))
+    rc = ts_fail(err, TS_EINVAL, 0, "Ra and Dec go together: name both columns");
+  if (!rc && ra) {
+    rc = radec_index(conn, schema, t, ra, dec, err);
+    if (!rc)
+      rc = radec_flags(conn, u, t, ra, dec, err);
+  }
+  if (!rc)
+    rc = refresh_size(conn, u, schema, t, err);
+  return end(conn, rc, err);
+}
+
+ts_err jobs_utab_rename(PGconn *conn, const jobs_user *u, const char *table, const char *new_table,
+                        const char *const *from, const char *const *to, size_t n, ts_error *err)
+{
+  char schema[64], t[64], nt[64], col[64], id[24];
+  int taken = 0;
+  ts_buf b;
+  ts_err rc = begin_change(conn, u, table, schema, t, err);
+  if (rc)
+    return rc;
+  ts_buf_init(&b, 1024);
+  for (size_t i = 0; i < n && !rc; i++) {
+    const char *x[] = {col};
+    rc = jobs_utab_ident("column", to[i], col, err);
+    /* the record first: it knows whether the column is there */
+    if (!rc)
+      rc = set_column(conn, u, t, from[i], "jsonb_build_object('name', $4::text)", 1, x, err);
+    if (!rc &&
+        (ts_buf_puts(&b, "ALTER TABLE ") || jobs__put_ident(&b, schema) || ts_buf_puts(&b, ".") ||
+         jobs__put_ident(&b, t) || ts_buf_puts(&b, " RENAME COLUMN ") ||
+         jobs__put_ident(&b, from[i]) || ts_buf_puts(&b, " TO ") || jobs__put_ident(&b, col)))
+      rc = oom(err);
+    if (!rc)
+      rc = exec_buf(conn, &b, err);
+    if (rc == TS_EDB) { /* two columns of one name: PostgreSQL's message says so */
+      ts_error in = *err;
+      rc = ts_fail(err, TS_EINVAL, 0, "cannot rename column %.60s: %.300s", from[i], in.msg);
+    }
+  }
+  if (!rc && new_table && *new_table) {
+    rc = jobs_utab_ident("table", new_table, nt, err);
+    if (!rc && strcmp(nt, t)) {
+      const char *v[] = {id_text(u, id), t, nt};
+      rc = has_table(conn, u, nt, &taken, err);
+      if (!rc && taken)
+        rc = ts_fail(err, TS_EINVAL, 0, "you have a table %s.%s already", schema, nt);
+      if (!rc &&
+          (ts_buf_puts(&b, "ALTER TABLE ") || jobs__put_ident(&b, schema) || ts_buf_puts(&b, ".") ||
+           jobs__put_ident(&b, t) || ts_buf_puts(&b, " RENAME TO ") || jobs__put_ident(&b, nt)))
+        rc = oom(err);
+      if (!rc)
+        rc = exec_buf(conn, &b, err);
+      if (!rc)
+        rc = jobs__run(conn,
+                       "UPDATE tapserve.user_tables SET table_name = $3"
+                       " WHERE user_id = $1 AND table_name = $2",
+                       3, v, NULL, err);
+    }
+  }
+  ts_buf_free(&b);
+  return end(conn, rc, err);
+}
