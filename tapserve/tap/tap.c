@@ -412,7 +412,9 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
   o.timeout_ms = (int64_t)app->cfg->sync_timeout_s * 1000;
   o.batch_rows = (size_t)app->cfg->fetch_size;
   o.reqid = req->reqid;
-  s->query = stream_query_run(app->pool, &o, &sync_cbs, s);
+  /* The upload tables were just created on the primary: a standby of
+   * query_dsn may not have them yet. */
+  s->query = stream_query_run(uploads ? app->upool : app->pool, &o, &sync_cbs, s);
   if (s->query)
     sync_link(s);
   if (!s->query) {
