@@ -74,12 +74,7 @@ execution_duration = 3600
 [log]
 level = warn
 EOF
-"$BIN" serve -c "$WORK/tapserve.ini" >"$WORK/tapserve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "$URL/availability" 2>/dev/null && break
-  sleep 0.1
-done
+bench_serve "$BIN" "$WORK/tapserve.ini"
 
 Q="SELECT * FROM bench.sources"
 echo "== $BENCH_ROWS rows, result store $STORE"

@@ -37,6 +37,17 @@ bench_cleanup() {
   rm -rf "$WORK"
 }
 
+# bench_serve BIN INI: `BIN serve -c INI` in the background (its log beside
+# the INI), SERVER_PID set, waiting until $URL/availability answers.
+bench_serve() {
+  "$1" serve -c "$2" >"${2%.ini}.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$URL/availability" 2>/dev/null && break
+    sleep 0.1
+  done
+}
+
 # Starts the embedded cluster in DATA on PG_PORT, sets DSN, QUERY_DSN (the
 # demo's read-only role) and PSQL, and generates bench.sources with
 # BENCH_ROWS rows unless it holds them already.

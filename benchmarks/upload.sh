@@ -17,6 +17,11 @@
 #   BENCH_DATA_DIR  embedded cluster directory (default var/bench-upload-pg)
 #   BENCH_PG_PORT   its PostgreSQL port (default 54324)
 #   TAPSERVE_BIN    the executable (default build/tapserve/tapserve)
+#   BASE_BIN        another tapserve executable (say, main's) run beside it
+#                   on the ingest cases, turn about, so that the machine's
+#                   noise hits both (default: none)
+#   BENCH_REPEAT    rounds of the ingest cases (default 3); the table gives
+#                   each case's median
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,11 +31,15 @@ DATA=${BENCH_DATA_DIR:-$ROOT/var/bench-upload-pg}
 PG_PORT=${BENCH_PG_PORT:-54324}
 BENCH_ROWS=${BENCH_ROWS:-10000000}
 LIST_ROWS=100000
+BASE_BIN=${BASE_BIN:-}
+BENCH_REPEAT=${BENCH_REPEAT:-3}
 
 # shellcheck source=benchmarks/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_check
 [ "$BENCH_ROWS" -ge 1000000 ] || die "BENCH_ROWS must be at least 1000000"
+[[ "$BENCH_REPEAT" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive number"
+[ -z "$BASE_BIN" ] || [ -x "$BASE_BIN" ] || die "no executable at BASE_BIN=$BASE_BIN"
 bench_workdir upload
 bench_cluster
 # Both tables in TAP_SCHEMA with the columns the cases read.
@@ -57,12 +66,15 @@ GRANT SELECT ON ALL TABLES IN SCHEMA bench TO tapserve_query;
 COMMIT;
 SQL
 
-HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$HTTP_PORT/tap"
-cat >"$WORK/tapserve.ini" <<EOF
+# start_server NAME BIN: a tapserve on a free port; sets URL and SERVER_PID.
+start_server() {
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  URL="http://127.0.0.1:$port/tap"
+  cat >"$WORK/$1.ini" <<EOF
 [server]
 listen = 127.0.0.1
-port = $HTTP_PORT
+port = $port
 base_url = $URL
 write_timeout = 3600
 max_upload_body_bytes = 4G
@@ -78,12 +90,15 @@ max_bytes = 4G
 [log]
 level = warn
 EOF
-"$BIN" serve -c "$WORK/tapserve.ini" >"$WORK/tapserve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "$URL/availability" 2>/dev/null && break
-  sleep 0.1
-done
+  bench_serve "$2" "$WORK/$1.ini"
+}
+BASE_URL=
+if [ -n "$BASE_BIN" ]; then
+  start_server base "$BASE_BIN"
+  BASE_URL=$URL BASE_PID=$SERVER_PID
+  trap 'kill -TERM "$BASE_PID" 2>/dev/null || true; bench_cleanup' EXIT
+fi
+start_server tapserve "$BIN"
 
 # The files: the 1M rows as tapserve writes them (so the upload reads what
 # a client got from a TAP service), the same rows for psql.
@@ -108,10 +123,10 @@ raw_copy() { # label file copy-options
   RESULTS+=("$1|$t")
   echo "   $1: $t s"
 }
-upload() { # label file query -> seconds; the response in $WORK/out
+upload() { # label file query [url] -> seconds; the response in $WORK/out
   local t0 t
   t0=$(now)
-  curl -fsS -o "$WORK/out" "$URL/sync" -F LANG=ADQL -F "QUERY=$3" -F UPLOAD=t,param:f -F RESPONSEFORMAT=csv \
+  curl -fsS -o "$WORK/out" "${4:-$URL}/sync" -F LANG=ADQL -F "QUERY=$3" -F UPLOAD=t,param:f -F RESPONSEFORMAT=csv \
     -F MAXREC=1000000000 -F "f=@$2"
   t=$(elapsed "$t0" "$(now)")
   RESULTS+=("$1|$t")
@@ -119,12 +134,19 @@ upload() { # label file query -> seconds; the response in $WORK/out
 }
 
 echo "== ingest of 1,000,000 rows ($(stat -c %s "$WORK/in.votable") bytes BINARY2, $(stat -c %s "$WORK/in.csv") bytes CSV)"
-raw_copy "psql COPY FROM (FORMAT csv)" "$WORK/in.csv" "FORMAT csv, HEADER"
-raw_copy "psql COPY FROM (FORMAT binary)" "$WORK/in.bin" "FORMAT binary"
-for f in votable csv; do
-  upload "/sync UPLOAD $f, COUNT(*)" "$WORK/in.$f" "SELECT COUNT(*) AS n FROM TAP_UPLOAD.t"
-  n=$(tail -n 1 "$WORK/out" | tr -d '\r')
-  [ "$n" = 1000000 ] || die "the $f upload counted $n rows"
+for round in $(seq 1 "$BENCH_REPEAT"); do
+  echo " round $round of $BENCH_REPEAT"
+  raw_copy "psql COPY FROM (FORMAT csv)" "$WORK/in.csv" "FORMAT csv, HEADER"
+  raw_copy "psql COPY FROM (FORMAT binary)" "$WORK/in.bin" "FORMAT binary"
+  for f in votable csv; do
+    for who in tapserve ${BASE_URL:+base}; do
+      label="/sync UPLOAD $f, COUNT(*)" url=$URL
+      if [ "$who" = base ]; then label="$label, BASE_BIN" url=$BASE_URL; fi
+      upload "$label" "$WORK/in.$f" "SELECT COUNT(*) AS n FROM TAP_UPLOAD.t" "$url"
+      n=$(tail -n 1 "$WORK/out" | tr -d '\r')
+      [ "$n" = 1000000 ] || die "the $f upload ($who) counted $n rows"
+    done
+  done
 done
 
 echo "== crossmatch of $LIST_ROWS uploaded positions with bench.sources ($BENCH_ROWS rows), 1 arcsec"
@@ -162,24 +184,32 @@ got=$(($(wc -l <"$WORK/out") - 1))
 [ "$got" = "$want" ] || die "the crossmatch returned $got rows, psql $want"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-sec() {
+sec() { # the median of a case's measures
   local r
   for r in "${RESULTS[@]}"; do
     if [ "${r%%|*}" = "$1" ]; then echo "${r##*|}"; fi
-  done
+  done | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 csvref=$(sec "psql COPY FROM (FORMAT csv)")
+binref=$(sec "psql COPY FROM (FORMAT binary)")
 xref=$(sec "psql: COPY FROM, index, ANALYZE, join")
 peak=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status")
 echo
-echo "$BENCH_ROWS rows in bench.sources, crossmatch $want pairs, $(nproc) cores, $(date -u +%Y-%m-%d), tapserve peak RSS $peak MB"
+echo "$BENCH_ROWS rows in bench.sources, crossmatch $want pairs, $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(date -u +%Y-%m-%d), tapserve $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), peak RSS $peak MB"
+echo "ingest: median of $BENCH_REPEAT rounds${BASE_BIN:+; BASE_BIN is $BASE_BIN, run turn about with tapserve}"
+[ "$BENCH_ROWS" -ge 10000000 ] ||
+  echo "note: BENCH_ROWS=$BENCH_ROWS, not the 10,000,000 of the crossmatch target: that row is not the target's figure"
 echo
 echo "| case | seconds | speed vs psql (ref/ours) |"
 echo "|---|---|---|"
+declare -A shown=()
 for r in "${RESULTS[@]}"; do
-  label=${r%%|*} t=${r##*|}
+  label=${r%%|*}
+  [ -z "${shown[$label]:-}" ] || continue
+  shown[$label]=1
+  t=$(sec "$label")
   case $label in
-  /sync*COUNT*) echo "| $label | $t | $(ratio "$csvref" "$t") of COPY csv |" ;;
+  /sync*COUNT*) echo "| $label | $t | $(ratio "$csvref" "$t") of COPY csv, $(ratio "$binref" "$t") of COPY binary |" ;;
   /sync*join) echo "| $label | $t | $(ratio "$xref" "$t") of psql (time $(ratio "$t" "$xref")x) |" ;;
   *) echo "| $label | $t | |" ;;
   esac

@@ -113,8 +113,12 @@ int ts_utf8_valid(const char *p, size_t n)
   const unsigned char *s = (const unsigned char *)p;
   size_t i = 0;
   while (i < n) {
-    if (s[i] == 0)
-      return 0;
+    if (s[i] < 0x80) { /* ASCII, the most of any text: no call */
+      if (s[i] == 0)
+        return 0;
+      i++;
+      continue;
+    }
     size_t k = ts_utf8_seq(s + i, n - i);
     if (!k)
       return 0;

@@ -106,7 +106,8 @@ ts_err fmt__fits_prescan(int fd, int64_t fsize, int *hdu, ts_error *err);
  * capped at `max` bytes (TS_ELIMIT beyond), so memory is bounded by the
  * longest record, not by the file. */
 typedef struct fmt_field {
-  const char *p; /* NUL-terminated (inside the record buffer) */
+  const char *p; /* NUL-terminated (in the record buffer, or in the read
+                  * buffer for a record read in place) */
   size_t len;
   int quoted; /* the field was written in double quotes */
 } fmt_field;

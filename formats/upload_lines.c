@@ -156,14 +156,10 @@ ts_err fmt__textin_line(fmt_textin *t, const char **line, size_t *len, int *got,
   return TS_OK;
 }
 
-/* Field starts are kept as offsets while the record grows (the buffer
- * may move), then turned into pointers. */
-static ts_err field_end(fmt_textin *t, int quoted, ts_error *err)
+/* Room in t->fields for field number i (0-based). */
+static ts_err field_room(fmt_textin *t, size_t i, ts_error *err)
 {
-  if (t->nfields == t->max_fields)
-    return ts_fail(err, TS_ELIMIT, 0, "line %llu: more than %zu columns (limit max_columns)",
-                   (unsigned long long)t->rec_line, t->max_fields);
-  if (t->nfields == t->fields_cap) {
+  if (i == t->fields_cap) {
     size_t n = t->fields_cap ? t->fields_cap * 2 : 16;
     fmt_field *f = realloc(t->fields, n * sizeof *f);
     if (!f)
@@ -171,6 +167,18 @@ static ts_err field_end(fmt_textin *t, int quoted, ts_error *err)
     t->fields = f;
     t->fields_cap = n;
   }
+  return TS_OK;
+}
+
+/* Field starts are kept as offsets while the record grows (the buffer
+ * may move), then turned into pointers. */
+static ts_err field_end(fmt_textin *t, int quoted, ts_error *err)
+{
+  if (t->nfields == t->max_fields)
+    return ts_fail(err, TS_ELIMIT, 0, "line %llu: more than %zu columns (limit max_columns)",
+                   (unsigned long long)t->rec_line, t->max_fields);
+  if (field_room(t, t->nfields, err))
+    return TS_ENOMEM;
   t->fields[t->nfields].p = (const char *)(uintptr_t)t->fstart;
   t->fields[t->nfields].len = t->rec.len - t->fstart;
   t->fields[t->nfields].quoted = quoted;
@@ -185,6 +193,46 @@ static ts_err field_end(fmt_textin *t, int quoted, ts_error *err)
 static int line_end(fmt_textin *t, int c)
 {
   return c == '\n' || (c == '\r' && (t->cr_ends || peek_byte(t) == '\n'));
+}
+
+/* The common record read in place: one that ends in the read buffer
+ * (LF or CRLF), with no quote and no other CR in it, within the limits,
+ * its first byte just read. Its fields are cut in the buffer itself (each
+ * delimiter and the line end become NULs) and t->rec is not used, so each
+ * byte is looked at once and copied never. 1 when read so; 0 when the
+ * record needs the byte-by-byte reader (nothing consumed or changed);
+ * TS_ENOMEM as -1. */
+static int record_in_place(fmt_textin *t, char delim, ts_error *err)
+{
+  uint8_t *b = t->buf + t->pos - 1, *stop = memchr(b, '\n', t->len - (t->pos - 1)), *cr;
+  size_t skip = 1;
+  if (!stop || memchr(b, '"', (size_t)(stop - b)))
+    return 0;
+  cr = memchr(b, '\r', (size_t)(stop - b));
+  if (cr && cr + 1 != stop)
+    return 0; /* a lone CR: a line end, or text */
+  if (cr)
+    stop = cr, skip = 2;
+  if ((size_t)(stop - b) + 1 > t->rec.max)
+    return 0;    /* as the fields with their NULs in t->rec: over its cap */
+  size_t nf = 0; /* t->nfields only once the record is taken */
+  for (uint8_t *f = b;;) {
+    uint8_t *q = memchr(f, delim, (size_t)(stop - f));
+    size_t len = (size_t)((q ? q : stop) - f);
+    if (nf == t->max_fields || (t->max_value && len > t->max_value))
+      return 0; /* the byte-by-byte reader says which limit */
+    if (field_room(t, nf, err))
+      return -1;
+    t->fields[nf++] = (fmt_field){(const char *)f, len, 0};
+    if (!q)
+      break;
+    f = q + 1;
+  }
+  t->nfields = nf;
+  for (size_t i = 0; i < nf; i++)
+    ((uint8_t *)t->fields[i].p)[t->fields[i].len] = 0;
+  t->pos = (size_t)(stop - t->buf) + skip;
+  return 1;
 }
 
 ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err)
@@ -213,6 +261,15 @@ ts_err fmt__textin_record(fmt_textin *t, char delim, int *got, ts_error *err)
     break;
   }
   t->rec_line = ++t->line;
+  if (delim != ' ') {
+    int in_place = record_in_place(t, delim, err);
+    if (in_place < 0)
+      return TS_ENOMEM;
+    if (in_place) {
+      *got = 1;
+      return TS_OK;
+    }
+  }
   int quoted = 0, in_quotes = 0, after_quote = 0;
   for (;; c = next_byte(t)) {
     if (c == -2)

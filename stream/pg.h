@@ -37,8 +37,16 @@ enum {
  * connection (0: 5000); it doubles, up to 8 times that, while the server
  * keeps refusing. */
 ts_err stream_pg_servers_new(const char *dsn, int down_ms, stream_pg_servers **out, ts_error *err);
+/* The servers of at_dsn (its host, hostaddr and port) with the other
+ * options of dsn (user, dbname, password...): the query role on the
+ * primary of `dsn`, for the queries that must see what was just written
+ * there. at_dsn NULL: stream_pg_servers_new. */
+ts_err stream_pg_servers_new_at(const char *dsn, const char *at_dsn, int down_ms,
+                                stream_pg_servers **out, ts_error *err);
 void stream_pg_servers_free(stream_pg_servers *s); /* NULL-safe */
 int stream_pg_servers_count(const stream_pg_servers *s);
+/* 1 when a and b name the same servers (host, hostaddr, port), in order. */
+int stream_pg_servers_same(const stream_pg_servers *a, const stream_pg_servers *b);
 const char *stream_pg_servers_name(const stream_pg_servers *s, int i);
 /* The server for the next connection: round-robin over the servers that
  * are up, other than `avoid` when another is up (-1: none); when every

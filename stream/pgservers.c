@@ -136,20 +136,47 @@ static ts_err servers_split(stream_pg_servers *s, char *host, char *hostaddr, ch
   return oom ? ts_fail(err, TS_ENOMEM, 0, "out of memory") : TS_OK;
 }
 
-ts_err stream_pg_servers_new(const char *dsn, int down_ms, stream_pg_servers **out, ts_error *err)
+/* The options of a connection string; NULL with err set when it is
+ * malformed. */
+static PQconninfoOption *parse_dsn(const char *dsn, ts_error *err)
 {
   char *perr = NULL;
   PQconninfoOption *opts = PQconninfoParse(dsn ? dsn : "", &perr);
+  if (!opts) {
+    char msg[300];
+    stream__trim_pq_message(msg, sizeof msg, perr ? perr : "out of memory");
+    ts_fail(err, perr ? TS_EINVAL : TS_ENOMEM, 0, "malformed connection string: %s", msg);
+  }
+  PQfreemem(perr);
+  return opts;
+}
+
+/* The value of a server keyword (host, hostaddr, port) in opts, or NULL. */
+static char *server_opt(PQconninfoOption *opts, const char *kw)
+{
+  for (PQconninfoOption *o = opts; o && o->keyword; o++)
+    if (!strcmp(o->keyword, kw))
+      return o->val && o->val[0] ? o->val : NULL;
+  return NULL;
+}
+
+ts_err stream_pg_servers_new(const char *dsn, int down_ms, stream_pg_servers **out, ts_error *err)
+{
+  return stream_pg_servers_new_at(dsn, NULL, down_ms, out, err);
+}
+
+ts_err stream_pg_servers_new_at(const char *dsn, const char *at_dsn, int down_ms,
+                                stream_pg_servers **out, ts_error *err)
+{
+  PQconninfoOption *opts = parse_dsn(dsn, err), *at = NULL;
   stream_pg_servers *s = NULL;
   char *host = NULL, *hostaddr = NULL, *port = NULL;
   ts_err rc = TS_OK;
   int nopt = 0;
 
   *out = NULL;
-  if (!opts) {
-    char msg[300];
-    stream__trim_pq_message(msg, sizeof msg, perr ? perr : "out of memory");
-    rc = ts_fail(err, perr ? TS_EINVAL : TS_ENOMEM, 0, "malformed connection string: %s", msg);
+  if (!opts || (at_dsn && !(at = parse_dsn(at_dsn, err)))) {
+    rc = err->code;
     goto out;
   }
   s = calloc(1, sizeof *s);
@@ -180,15 +207,37 @@ ts_err stream_pg_servers_new(const char *dsn, int down_ms, stream_pg_servers **o
       }
     }
   }
+  if (at) {
+    host = server_opt(at, "host");
+    hostaddr = server_opt(at, "hostaddr");
+    port = server_opt(at, "port");
+  }
   rc = servers_split(s, host, hostaddr, port, err);
 out:
   PQconninfoFree(opts);
-  PQfreemem(perr);
+  PQconninfoFree(at);
   if (rc)
     stream_pg_servers_free(s);
   else
     *out = s;
   return rc;
+}
+
+static int same_opt(const char *a, const char *b)
+{
+  return a == b || (a && b && !strcmp(a, b));
+}
+
+int stream_pg_servers_same(const stream_pg_servers *a, const stream_pg_servers *b)
+{
+  if (a->n != b->n)
+    return 0;
+  for (int i = 0; i < a->n; i++)
+    if (!same_opt(a->srv[i].host, b->srv[i].host) ||
+        !same_opt(a->srv[i].hostaddr, b->srv[i].hostaddr) ||
+        !same_opt(a->srv[i].port, b->srv[i].port))
+      return 0;
+  return 1;
 }
 
 int stream_pg_servers_count(const stream_pg_servers *s)

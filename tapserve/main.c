@@ -67,6 +67,12 @@ static void on_pool_closed(void *ud)
   uv_close((uv_handle_t *)&s->sigusr1, on_handle_closed);
 }
 
+static void on_upool_closed(void *ud)
+{
+  serve_state *s = ud;
+  stream_pg_pool_close(s->app.pool, on_pool_closed, s);
+}
+
 /* The last step, once no connection is left and (when draining) no job
  * runs here: the executors stop, the instance row goes, the pool closes,
  * and with the last handles the loop ends. */
@@ -82,7 +88,10 @@ static void finish_if_done(serve_state *s)
     uv_close((uv_handle_t *)&s->drain_timer, on_handle_closed);
   s->drain_timer_open = 0;
   ts_log(TS_LOG_INFO, NULL, "connections closed; closing the database pool");
-  stream_pg_pool_close(s->app.pool, on_pool_closed, s);
+  if (s->app.upool != s->app.pool)
+    stream_pg_pool_close(s->app.upool, on_upool_closed, s);
+  else
+    stream_pg_pool_close(s->app.pool, on_pool_closed, s);
 }
 
 static void on_http_closed(void *ud)
@@ -269,6 +278,13 @@ out:
   return rc;
 }
 
+static void free_servers(ts_app *app)
+{
+  if (app->pservers != app->qservers)
+    stream_pg_servers_free(app->pservers);
+  stream_pg_servers_free(app->qservers);
+}
+
 int ts_serve(cfg *c)
 {
   serve_state s;
@@ -291,12 +307,22 @@ int ts_serve(cfg *c)
             err.msg);
     return 1;
   }
+  if (stream_pg_servers_new_at(c->query_dsn[0] ? c->query_dsn : c->dsn, c->dsn, c->query_backoff_ms,
+                               &s.app.pservers, &err)) {
+    fprintf(stderr, "tapserve: [database] dsn: %s\n", err.msg);
+    stream_pg_servers_free(s.app.qservers);
+    return 1;
+  }
+  if (stream_pg_servers_same(s.app.pservers, s.app.qservers)) {
+    stream_pg_servers_free(s.app.pservers);
+    s.app.pservers = s.app.qservers;
+  }
   if (stream_pg_servers_count(s.app.qservers) > 1)
     ts_log(TS_LOG_INFO, NULL, "user queries spread over %d database servers",
            stream_pg_servers_count(s.app.qservers));
   if (ts_stats_init(c, &err) || load_metadata(&s.app, &err) ||
       check_query_role(c, s.app.query_role, sizeof s.app.query_role, &err)) {
-    stream_pg_servers_free(s.app.qservers);
+    free_servers(&s.app);
     fprintf(stderr, "tapserve: %s\n", err.msg);
     return 1;
   }
@@ -304,7 +330,7 @@ int ts_serve(cfg *c)
       tap_examples_load(c->tap_examples, &s.app.examples_doc, &s.app.examples_len, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
     schema_cache_free(&s.app);
-    stream_pg_servers_free(s.app.qservers);
+    free_servers(&s.app);
     return 1;
   }
 
@@ -314,7 +340,7 @@ int ts_serve(cfg *c)
     uws_free(&s.app);
     schema_cache_free(&s.app);
     free(s.app.examples_doc);
-    stream_pg_servers_free(s.app.qservers);
+    free_servers(&s.app);
     return 1;
   }
   /* The migrations have run: TAP_SCHEMA changes are announced from now,
@@ -341,6 +367,11 @@ int ts_serve(cfg *c)
   po.app_name = "tapserve";
   po.servers = s.app.qservers;
   s.app.pool = stream_pg_pool_new(s.app.loop, &po);
+  s.app.upool = s.app.pool;
+  if (s.app.pservers != s.app.qservers) {
+    po.servers = s.app.pservers;
+    s.app.upool = stream_pg_pool_new(s.app.loop, &po);
+  }
 
   memset(&ho, 0, sizeof ho);
   ho.max_header_bytes = c->max_header_bytes;
@@ -371,7 +402,7 @@ int ts_serve(cfg *c)
     goto out;
   }
   s.app.http = http_server_new(s.app.loop, &ho, ts_routes_handle, &s.app);
-  if (!s.app.pool || !s.app.http) {
+  if (!s.app.pool || !s.app.upool || !s.app.http) {
     fprintf(stderr, "tapserve: out of memory\n");
     goto out;
   }
@@ -410,7 +441,7 @@ out:
   free(s.app.examples_doc);
   web_site_free(s.app.web);
   uv_loop_close(s.app.loop);
-  stream_pg_servers_free(s.app.qservers); /* after the pool and the executors */
+  free_servers(&s.app); /* after the pools and the executors */
   return rc;
 }
 

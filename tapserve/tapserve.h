@@ -31,6 +31,12 @@ typedef struct ts_app {
   /* The servers of query_dsn (or dsn), shared by the pool and the
    * executors: which are up, whose turn it is (stream/pg.h). */
   stream_pg_servers *qservers;
+  /* Queries over upload tables run on the primary (dsn's server), as the
+   * query role: a standby may not have replayed the table yet. pservers
+   * and upool are qservers and pool themselves when those name only the
+   * primary. */
+  stream_pg_servers *pservers;
+  stream_pg_pool *upool;
   /* The current TAP_SCHEMA snapshot and its reloads (schema_cache.c): read
    * it only through meta_acquire/meta_hold. */
   struct schema_cache *schema;

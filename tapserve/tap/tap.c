@@ -426,9 +426,11 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
   o.reqid = req->reqid;
   /* A query on published tables only may reuse the description of the
    * same SQL under the same TAP_SCHEMA snapshot; upload and user tables
-   * change under the same names without a new snapshot. */
+   * change under the same names without a new snapshot. They were also
+   * made on the primary, maybe just now: a standby of query_dsn may not
+   * have them yet, so such a query runs there. */
   o.describe_gen = layers ? 0 : schema_cache_generation(app);
-  s->query = stream_query_run(app->pool, &o, &sync_cbs, s);
+  s->query = stream_query_run(layers ? app->upool : app->pool, &o, &sync_cbs, s);
   if (s->query)
     sync_link(s);
   if (!s->query) {

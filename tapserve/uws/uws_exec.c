@@ -60,13 +60,18 @@ static ts_err ensure_conn(PGconn **c, const char *dsn, ts_error *err)
  * the last execution lost its connection on, or that canceled it for a
  * recovery conflict), so that jobs spread over the servers and a server
  * that comes back is used again. The idle connection kept from the last
- * job serves when it is on that server. */
-static ts_err ensure_query_conn(uws_exec *e, ts_error *err)
+ * job serves when it is on that server. A job that names upload or user
+ * tables runs on the primary (app->pservers): they were made there, maybe
+ * just now. */
+static ts_err ensure_query_conn(uws_exec *e, int uploads, ts_error *err)
 {
   stream_pg_servers *qs = e->u->app->qservers;
-  int want = stream_pg_servers_pick(qs, e->query_avoid);
+  int pinned = uploads && e->u->app->pservers != qs;
+  if (pinned)
+    qs = e->u->app->pservers;
+  int want = stream_pg_servers_pick(qs, pinned ? -1 : e->query_avoid);
   e->query_avoid = -1;
-  if (e->query_server == want && stream_pg_idle_usable(e->query))
+  if (!pinned && e->query_server == want && stream_pg_idle_usable(e->query))
     return TS_OK;
   if (e->query)
     PQfinish(e->query);
@@ -80,8 +85,11 @@ static ts_err ensure_query_conn(uws_exec *e, ts_error *err)
   e->query_standby = PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
                      strcmp(PQgetvalue(r, 0, 0), "f") != 0;
   PQclear(r);
-  ts_log(TS_LOG_DEBUG, NULL, "job query connection on %s%s",
-         stream_pg_servers_name(qs, e->query_server), e->query_standby ? " (a standby)" : "");
+  ts_log(TS_LOG_DEBUG, NULL, "job query connection on %s%s%s",
+         stream_pg_servers_name(qs, e->query_server), e->query_standby ? " (a standby)" : "",
+         pinned ? " (the primary, for uploads)" : "");
+  if (pinned)
+    e->query_server = -1; /* not one of qservers: the next job connects anew */
   return TS_OK;
 }
 
@@ -106,6 +114,7 @@ typedef struct exec_run {
   jobs_store_writer *w;
   stream_pgcopy copy; /* the reader; its why: 0 none, 1 abort/delete, 2 timeout, 3 shutdown */
   int64_t deadline_ms, next_check_ms;
+  int on_primary; /* the query names upload or user tables, made on the primary */
 } exec_run;
 
 static const char *job_param(const void *src, const char *name)
@@ -200,6 +209,7 @@ static ts_err exec_prepare(exec_run *x, ts_error *err)
     rc = tap_prepare_query(x->e->u->app, job_param, x->job, layer, x->a, &tq, err);
   if (rc)
     return rc;
+  x->on_primary = layer != NULL;
   x->maxrec = tq.maxrec;
   x->adql = tq.q;
   x->sql = tq.sql;
@@ -318,7 +328,7 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
 
   rc = exec_prepare(x, err);
   if (!rc)
-    rc = ensure_query_conn(e, err);
+    rc = ensure_query_conn(e, x->on_primary, err);
   if (!rc)
     rc = jobs_set_backend_pid(e->state, job->id, u->instance,
                               e->query_standby ? 0 : PQbackendPID(e->query), err);

@@ -10,7 +10,10 @@ a streaming standby (made here with `pg_basebackup -R` on loopback), while
   queries keep working; started again, it is used again;
 - a job canceled on the standby by a recovery conflict (VACUUM on the
   primary removing rows the job's snapshot could still see, with
-  max_standby_streaming_delay = 0) runs again and completes.
+  max_standby_streaming_delay = 0) runs again and completes;
+- queries over uploads run on the primary, where their tables were just
+  created, even when query_dsn names the standby alone and its replay is
+  paused.
 
 The module has a cluster pair of its own; it stops and starts the standby."""
 
@@ -158,6 +161,13 @@ def sync_csv(srv, query):
     r = srv.sync({"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv"})
     assert r.status_code == 200, r.text[:500]
     return r.content
+
+
+def standby_only_dsn(pair):
+    """query_dsn naming the standby alone."""
+    return pair["query_dsn"].replace(
+        "host=127.0.0.1,127.0.0.1 port=%d,%d" % (pair["pport"], pair["sport"]),
+        "host=127.0.0.1 port=%d" % pair["sport"])
 
 
 def backends(psql, app, marker=None):
@@ -367,9 +377,7 @@ def test_recovery_conflict_ends_sync_clearly(pair, workdir):
     query's; the next request is served."""
     primary, standby = pair["primary"], pair["standby"]
     only = tsit.Server(workdir, "standby-only", pair["dsn"], {
-        "database.query_dsn": pair["query_dsn"].replace(
-            "host=127.0.0.1,127.0.0.1 port=%d,%d" % (pair["pport"], pair["sport"]),
-            "host=127.0.0.1 port=%d" % pair["sport"]),
+        "database.query_dsn": standby_only_dsn(pair),
         "jobs.max_executing": "0",
     })
     pair["servers"].append(only)
@@ -396,3 +404,40 @@ def test_recovery_conflict_ends_sync_clearly(pair, workdir):
     assert "canceled the query" in r.text and "conflict with recovery" in r.text, r.text[:500]
     assert 'value="ERROR"' in r.text
     assert sync_csv(only, ROWS) == sync_csv(pair["ref"], ROWS)
+
+
+def test_uploads_run_on_the_primary(pair, workdir):
+    """query_dsn names the standby alone, whose WAL replay is paused: a
+    /sync query and an async job over an inline upload still complete,
+    with the rows the primary gives, because they run on the primary (the
+    upload table is not on the standby); a query without uploads still
+    runs on the standby."""
+    primary, standby = pair["primary"], pair["standby"]
+    srv = tsit.Server(workdir, "standby-only-uploads", pair["dsn"], {
+        "database.query_dsn": standby_only_dsn(pair),
+        "jobs.max_executing": "1",
+    })
+    pair["servers"].append(srv)
+    top = "SELECT TOP 5 source_id, ra, dec FROM demo.sources ORDER BY source_id"
+    want = sync_csv(pair["ref"], top)
+    body = b"\n".join(line.split(b",")[0] for line in want.splitlines()) + b"\n"
+    assert body.startswith(b"source_id\n") and body.count(b"\n") == 6, body
+    query = ("SELECT s.source_id, s.ra, s.dec FROM TAP_UPLOAD.t AS u JOIN demo.sources AS s"
+             " ON s.source_id = u.source_id ORDER BY s.source_id")
+    params = {"LANG": "ADQL", "QUERY": query, "UPLOAD": "t,param:f", "RESPONSEFORMAT": "csv"}
+    standby.run("SELECT pg_wal_replay_pause()")
+    try:
+        r = requests.post(srv.base + "/sync", data=params, files={"f": ("ids.csv", body)}, timeout=120)
+        assert r.status_code == 200, r.text[:500]
+        assert r.content == want
+        r = requests.post(srv.base + "/async", data=dict(params, PHASE="RUN"),
+                          files={"f": ("ids.csv", body)}, allow_redirects=False, timeout=60)
+        assert r.status_code == 303, r.text[:500]
+        wait_completed(r.headers["Location"])
+        assert job_csv(r.headers["Location"]) == want
+        # Queries without uploads stay on the standby.
+        assert sync_csv(srv, top) == want
+        assert backends(standby, "tapserve") >= 1
+    finally:
+        standby.run("SELECT pg_wal_replay_resume()")
+        srv.stop()

@@ -29,6 +29,7 @@
   X(tableset_too_large) \
   X(upload_types) \
   X(upload_parse_numbers) \
+  X(upload_parse_f64_as_strtod) \
   X(upload_parse_timestamps) \
   X(upload_text_values) \
   X(upload_sniff) \
@@ -42,6 +43,7 @@
   X(upload_vot_astropy) \
   X(upload_csv_read) \
   X(upload_csv_infer_whole) \
+  X(upload_csv_in_place) \
   X(upload_csv_hostile) \
   X(upload_roundtrip) \
   X(upload_table_glue) \

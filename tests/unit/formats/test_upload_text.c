@@ -6,6 +6,9 @@
 #include "upload_test.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int64_t i64(const char *s, ts_err *rc)
 {
@@ -95,6 +98,71 @@ int test_upload_parse_numbers(void)
   TS_CHECK(bl(" ", &rc) == -1 && rc == TS_OK);
   bl("yes", &rc);
   TS_CHECK_EQ_INT(rc, TS_EINVAL);
+  return 0;
+}
+
+/* Decimal text of every shape (digit counts around 15 to 20, leading
+ * zeros, points anywhere, exponents around +-22, signs) parses to the
+ * very double strtod gives, bit for bit, whichever path reads it. */
+static int same_as_strtod(const char *s)
+{
+  ts_err rc;
+  double got = f64(s, &rc), want = strtod(s, NULL);
+  if (rc == TS_OK && memcmp(&got, &want, sizeof got) == 0)
+    return 1;
+  fprintf(stderr, "# %s: %.17g, strtod %.17g\n", s, got, want);
+  return 0;
+}
+
+int test_upload_parse_f64_as_strtod(void)
+{
+  static const char *edges[] = {"0",
+                                "-0",
+                                "-0.0e5",
+                                "0.000",
+                                "9007199254740992",
+                                "9007199254740993",
+                                "-9007199254740993",
+                                "1e22",
+                                "1e23",
+                                "1e-22",
+                                "1e-23",
+                                "123456789012345678e-22",
+                                "0.1",
+                                "0.3",
+                                "2.2250738585072014e-308",
+                                "1.7976931348623157e308",
+                                "4.9e-324",
+                                "12345678901234567890",
+                                "1234567890123456789",
+                                "00000000000000000000001.5",
+                                "1.",
+                                ".5",
+                                "-.5e-3",
+                                "3.14159265358979323846",
+                                "89.99999999999999"};
+  for (size_t i = 0; i < TS_ARRAY_LEN(edges); i++)
+    TS_CHECK(same_as_strtod(edges[i]));
+  uint64_t x = 0x9E3779B97F4A7C15u;
+  for (int k = 0; k < 200000; k++) {
+    char s[64];
+    size_t n = 0;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    int digits = 1 + (int)(x % 21), point = (int)((x >> 8) % (unsigned)(digits + 2)) - 1;
+    if ((x >> 16) & 1)
+      s[n++] = '-';
+    for (int d = 0; d < digits; d++) {
+      if (d == point)
+        s[n++] = '.';
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      s[n++] = (char)('0' + (d == 0 && (x >> 40) % 4 == 0 ? 0 : x % 10));
+    }
+    if ((x >> 20) % 3 == 0)
+      n += (size_t)snprintf(s + n, sizeof s - n, "e%d", (int)((x >> 24) % 61) - 30);
+    s[n] = 0;
+    if (!same_as_strtod(s))
+      return 1;
+  }
   return 0;
 }
 

@@ -40,6 +40,7 @@
   X(copyenc_misuse) \
   X(pg_copyenc) \
   X(servers_parse) \
+  X(servers_new_at) \
   X(servers_pick) \
   X(servers_backoff) \
   X(pg_servers_connect) \

@@ -86,6 +86,41 @@ int test_servers_parse(void)
   return 0;
 }
 
+/* The query role on the primary: the servers of one string, every other
+ * option of another. */
+int test_servers_new_at(void)
+{
+  stream_pg_servers *s, *q;
+  ts_error err;
+
+  TS_CHECK_EQ_INT(stream_pg_servers_new_at("host=r1,r2 port=1,2 dbname=cat user=q password=pw",
+                                           "host=prim port=7 dbname=other user=svc", 0, &s, &err),
+                  TS_OK);
+  TS_CHECK_EQ_INT(stream_pg_servers_count(s), 1);
+  TS_CHECK_STREQ(stream_pg_servers_name(s, 0), "prim:7");
+  TS_CHECK_STREQ(param(s, 0, NULL, "host"), "prim");
+  TS_CHECK_STREQ(param(s, 0, NULL, "user"), "q");
+  TS_CHECK_STREQ(param(s, 0, NULL, "password"), "pw");
+  TS_CHECK_STREQ(param(s, 0, NULL, "dbname"), "cat");
+  TS_CHECK_EQ_INT(stream_pg_servers_new("host=r1,r2 port=1,2 user=q", 0, &q, &err), TS_OK);
+  TS_CHECK(!stream_pg_servers_same(s, q));
+  stream_pg_servers_free(q);
+  /* A primary named like the one server of the other: the same. */
+  TS_CHECK_EQ_INT(stream_pg_servers_new("postgresql://q@prim:7/cat", 0, &q, &err), TS_OK);
+  TS_CHECK(stream_pg_servers_same(s, q));
+  stream_pg_servers_free(q);
+  stream_pg_servers_free(s);
+
+  /* No server in the primary's string: libpq's defaults, not the other's. */
+  TS_CHECK_EQ_INT(stream_pg_servers_new_at("host=r1 port=1 user=q", "dbname=x", 0, &s, &err),
+                  TS_OK);
+  TS_CHECK(param(s, 0, NULL, "host") == NULL && param(s, 0, NULL, "port") == NULL);
+  stream_pg_servers_free(s);
+  TS_CHECK_EQ_INT(stream_pg_servers_new_at("user=q", "host=a nosuchkey=1", 0, &s, &err), TS_EINVAL);
+  TS_CHECK(s == NULL && strstr(err.msg, "malformed connection string"));
+  return 0;
+}
+
 int test_servers_pick(void)
 {
   stream_pg_servers *s;
