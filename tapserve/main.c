@@ -327,6 +327,7 @@ int ts_serve(cfg *c)
     goto out;
   }
 
+  stream_gzip_threads(c->gzip_threads); /* before any gzip sink starts the pool */
   memset(&po, 0, sizeof po);
   po.dsn = c->query_dsn[0] ? c->query_dsn : c->dsn;
   po.size = c->pool_size;
@@ -404,6 +405,7 @@ out:
   free(s.app.examples_doc);
   uv_loop_close(s.app.loop);
   stream_pg_servers_free(s.app.qservers); /* after the pool and the executors */
+  stream_gzip_shutdown();                 /* every response is gone */
   return rc;
 }
 
