@@ -142,3 +142,18 @@ def test_votable_gzip_astropy(gz_table, start_server, workdir):
     assert str(table["name"][-1]) == "src-%d" % n
     assert doc.rstrip().endswith(b"</VOTABLE>")
 
+
+def test_held_back_blocks_beyond_small(gz_table, start_server, psql):
+    """A result that arrives in one burst leaves its gzip blocks in flight
+    until the end: what comes out then (over 256 KiB here) is more than a
+    response sent whole with Content-Length may hold, and goes out
+    chunked instead of failing."""
+    srv = servers(start_server, None)
+    _, rows = psql.rows("SELECT big FROM gzx.blob")
+    q = "SELECT big FROM gzx.blob"
+    r = requests.post(srv.base + "/sync", data=params("csv", q), stream=True, timeout=60)
+    assert r.status_code == 200, r.content[:300]
+    assert r.headers["Content-Encoding"] == "gzip"
+    raw = r.raw.read(decode_content=False)
+    assert len(raw) > 256 * 1024
+    assert one_member(raw) == b"big\r\n" + rows[0][0].encode() + b"\r\n"
