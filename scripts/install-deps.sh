@@ -7,9 +7,9 @@ set -euo pipefail
 declare -A groups
 groups[build]="build-essential cmake pkg-config bison flex clang libclang-rt-14-dev
   libuv1-dev libhttp-parser-dev libpq-dev libcfitsio-dev libxml2-dev libzstd-dev
-  zlib1g-dev libinih-dev libsodium-dev libcurl4-openssl-dev"
+  zlib1g-dev libinih-dev libsodium-dev libcurl4-openssl-dev libisal-dev"
 groups[run]="postgresql-15 postgresql-15-pgsphere postgresql-15-q3c postgresql-client-15 curl libcurl4
-  libsodium23"
+  libsodium23 libisal2"
 groups[test]="python3 python3-pytest python3-requests python3-pyvo python3-astropy
   python3-astroquery python3-prometheus-client haproxy stilts fitsverify libxml2-utils unzip
   clang-format chromium chromium-driver python3-selenium"

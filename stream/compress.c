@@ -1,18 +1,20 @@
-/* Compressing sinks: bytes in, gzip (zlib) or zstd frames out through a
+/* Compressing sinks: bytes in, gzip or zstd frames out through a
  * stream_flush_fn. Used for HTTP Content-Encoding and gzip-file formats.
- * Memory: the compressor's own state (zlib ~256 KiB, zstd level 1-3 ~1-2
- * MiB) plus one 64 KiB output buffer; nothing grows with the input. */
-#include "stream/stream.h"
+ * gzip is gzpar.c's: blocks compressed with ISA-L on a pool of threads
+ * into one gzip member. zstd runs here, on the caller's thread.
+ * Memory: zstd's state (level 1-3 ~1-2 MiB) plus one 64 KiB output
+ * buffer; gzip's blocks in flight (see gzpar.c); nothing grows with the
+ * input. */
+#include "stream/gz_int.h"
 
 #include <stdlib.h>
-#include <zlib.h>
 #include <zstd.h>
 
 enum { ZSINK_OUT = 64 * 1024 };
 
 struct stream_zsink {
   stream_zkind kind;
-  z_stream gz;
+  stream__gz *gz;
   ZSTD_CCtx *zc;
   stream_flush_fn flush;
   void *ud;
@@ -30,8 +32,8 @@ stream_zsink *stream_zsink_new(stream_zkind kind, int level, stream_flush_fn flu
   z->flush = flush;
   z->ud = ud;
   if (kind == STREAM_Z_GZIP) {
-    /* windowBits 15 + 16: a gzip header and trailer, not a zlib stream */
-    if (deflateInit2(&z->gz, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    z->gz = stream__gz_new(level, STREAM__GZ_BLOCK, flush, ud);
+    if (!z->gz) {
       free(z);
       return NULL;
     }
@@ -61,31 +63,21 @@ static ts_err zsink_run(stream_zsink *z, const char *buf, size_t len, int end)
   if (z->finished)
     return TS_EINTERNAL;
   if (z->kind == STREAM_Z_GZIP) {
-    z->gz.next_in = (Bytef *)(uintptr_t)buf;
-    z->gz.avail_in = (uInt)len;
-    for (;;) {
-      z->gz.next_out = z->out;
-      z->gz.avail_out = sizeof z->out;
-      int rc = deflate(&z->gz, end ? Z_FINISH : Z_NO_FLUSH);
-      if (rc == Z_STREAM_ERROR)
-        return z->err = TS_EINTERNAL;
-      if (zsink_emit(z, sizeof z->out - z->gz.avail_out))
-        return z->err;
-      if (end ? rc == Z_STREAM_END : z->gz.avail_in == 0 && z->gz.avail_out != 0)
-        break;
-    }
-  } else {
-    ZSTD_inBuffer in = {buf, len, 0};
-    for (;;) {
-      ZSTD_outBuffer out = {z->out, sizeof z->out, 0};
-      size_t left = ZSTD_compressStream2(z->zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
-      if (ZSTD_isError(left))
-        return z->err = TS_EINTERNAL;
-      if (zsink_emit(z, out.pos))
-        return z->err;
-      if (end ? left == 0 : in.pos == in.size && out.pos < out.size)
-        break;
-    }
+    z->err = end ? stream__gz_finish(z->gz) : stream__gz_write(z->gz, buf, len);
+    if (end)
+      z->finished = 1;
+    return z->err;
+  }
+  ZSTD_inBuffer in = {buf, len, 0};
+  for (;;) {
+    ZSTD_outBuffer out = {z->out, sizeof z->out, 0};
+    size_t left = ZSTD_compressStream2(z->zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
+    if (ZSTD_isError(left))
+      return z->err = TS_EINTERNAL;
+    if (zsink_emit(z, out.pos))
+      return z->err;
+    if (end ? left == 0 : in.pos == in.size && out.pos < out.size)
+      break;
   }
   if (end)
     z->finished = 1;
@@ -114,7 +106,7 @@ void stream_zsink_free(stream_zsink *z)
   if (!z)
     return;
   if (z->kind == STREAM_Z_GZIP)
-    deflateEnd(&z->gz);
+    stream__gz_free(z->gz);
   else
     ZSTD_freeCCtx(z->zc);
   free(z);

@@ -320,10 +320,12 @@ ts_err stream_copyenc_array_end(stream_copyenc *e);
 ts_err stream_copyenc_finish(stream_copyenc *e);
 void stream_copyenc_free(stream_copyenc *e);
 
-/* ---- compressing sinks (compress.c) -------------------------------------
- * Bytes written are compressed and the compressed bytes handed to `flush`
- * (whenever the 64 KiB output buffer fills, and at finish). Errors are
- * sticky. */
+/* ---- compressing sinks (compress.c, gzpar.c) ------------------------------
+ * Bytes written are compressed and the compressed bytes handed to `flush`,
+ * always on the caller's thread (zstd: whenever its 64 KiB output buffer
+ * fills; gzip: as each 256 KiB block is compressed, by the gzip threads or
+ * by the caller) and at finish. gzip output is one gzip member, whatever
+ * the threads. Errors are sticky. */
 typedef enum stream_zkind { STREAM_Z_NONE = 0, STREAM_Z_GZIP = 1, STREAM_Z_ZSTD = 2 } stream_zkind;
 typedef struct stream_zsink stream_zsink;
 /* level: zlib 1..9, zstd 1..19. NULL when out of memory. */
@@ -340,5 +342,13 @@ const char *stream_zkind_name(stream_zkind kind);
  * zstd when accepted (q > 0) at least as much as gzip, else gzip, else
  * none. */
 stream_zkind stream_zkind_accept(const char *accept_encoding);
+/* Threads the gzip sinks of this process share: n >= 1 of them, 0 for
+ * none (each sink compresses on its caller's thread), -1 (the default)
+ * one per CPU. The pool starts with the first gzip sink; TS_EINVAL once it
+ * has, or for n out of -1..64. */
+ts_err stream_gzip_threads(int n);
+/* Stops the gzip threads (they finish what is queued). Only when no gzip
+ * sink is left; a later sink starts them again. */
+void stream_gzip_shutdown(void);
 
 #endif

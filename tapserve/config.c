@@ -65,6 +65,7 @@ static const key_def keys[] = {
     {"server", "pid_file", K_STR, F(pid_file), 0, 0},
     {"server", "drain_delay", K_SECS_MS, F(drain_delay_ms), 0, 3600},
     {"server", "drain_grace", K_SECS, F(drain_grace_s), 0, 365 * 86400},
+    {"server", "gzip_threads", K_INT, F(gzip_threads), 0, 64},
     {"metrics", "enabled", K_BOOL, F(metrics_enabled), 0, 1},
     {"metrics", "allow", K_STR, F(metrics_allow), 0, 0},
     {"database", "dsn", K_STR, F(dsn), 0, 0},
@@ -180,6 +181,7 @@ void cfg_defaults(cfg *c)
   c->connect_timeout_ms = 10 * 1000;
   c->pool_wait_timeout_ms = 5 * 1000;
   c->query_backoff_ms = 5 * 1000;
+  c->gzip_threads = -1;
   c->maxrec_default = 100000;
   c->maxrec_limit = 10000000;
   c->sync_timeout_s = 600;

@@ -35,6 +35,7 @@ typedef struct cfg {
   char *pid_file;        /* pid_file = "" (none): written while serving (tapserve drain) */
   int drain_delay_ms;    /* drain_delay = 10: a drain keeps the listener this long (seconds) */
   int drain_grace_s; /* drain_grace = 300: jobs may finish this long, then go back to the queue */
+  int gzip_threads;  /* gzip_threads = one per CPU (-1): threads compressing gzip responses */
   /* [metrics] */
   int metrics_enabled; /* enabled = yes: /metrics (Prometheus text format) */
   char *metrics_allow; /* allow = 127.0.0.1, ::1: client addresses that may read /metrics */

@@ -354,6 +354,7 @@ int ts_serve(cfg *c)
     fprintf(stderr, "tapserve: logins: %s\n", err.msg);
     goto out;
   }
+  stream_gzip_threads(c->gzip_threads); /* before any gzip sink (the page's) starts the pool */
   if (web_site_new(c, &s.app.web, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
     goto out;
@@ -441,7 +442,8 @@ out:
   free(s.app.examples_doc);
   web_site_free(s.app.web);
   uv_loop_close(s.app.loop);
-  free_servers(&s.app); /* after the pools and the executors */
+  free_servers(&s.app);   /* after the pools and the executors */
+  stream_gzip_shutdown(); /* every response is gone */
   return rc;
 }
 

@@ -136,10 +136,17 @@ static ts_err result_send(void *ud, const char *buf, size_t len)
   tap_result *r = ud;
   if (r->aborted)
     return TS_ECANCELED;
-  if (!r->started && r->finishing && !r->sized)
+  if (!r->started && r->finishing && !r->sized && r->small.len + len <= RESULT_SMALL_MAX)
     return ts_buf_append(&r->small, buf, len); /* the whole result fits: Content-Length */
   if (!r->started) {
+    /* A compressor may hold back several blocks until the end (gzip's in
+     * flight): what does not fit in `small` goes out chunked after all. */
     ts_err rc = result_begin_http(r);
+    if (!rc && r->small.len) {
+      r->pos += r->small.len;
+      rc = http_write(r->req, r->small.data, r->small.len);
+      ts_buf_free(&r->small);
+    }
     if (rc)
       return rc;
   }

@@ -44,7 +44,12 @@
   X(servers_pick) \
   X(servers_backoff) \
   X(pg_servers_connect) \
-  X(pg_pool_servers)
+  X(pg_pool_servers) \
+  X(gzpar_threads) \
+  X(gzpar_one_thread) \
+  X(gzpar_inline) \
+  X(gzpar_interleaved) \
+  X(gzpar_abandon)
 // clang-format on
 
 /* The DSN of the test server (TAPSERVE_TEST_DSN), NULL with a hint when it
