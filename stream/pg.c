@@ -1,13 +1,16 @@
 /* PostgreSQL on the libuv loop: one query's life on a pool connection
  * (see pg.h and docs/internals/stream.md; the pool is pgpool.c).
  *
- * A query takes two round trips to the server:
- *   1. one pipeline: SET standard_conforming_strings = on; PREPARE "";
- *      DESCRIBE ""; Sync -> on_schema
- *   2. one simple query: BEGIN READ ONLY; SET LOCAL statement_timeout = N;
- *      COPY (sql) TO STDOUT (FORMAT binary); COMMIT -> rows
- * An error in the transaction records the first error and ends with
- * ROLLBACK (the server skipped the COMMIT). Cancellation and callback
+ * A query takes two round trips to the server, one when its description
+ * is at hand (pgdesc.c):
+ *   1. one pipeline: the session's settings when this connection has not
+ *      got them yet (read-only transactions, standard strings, the
+ *      query's statement_timeout); PREPARE ""; DESCRIBE ""; Sync
+ *      -> on_schema
+ *   2. COPY (sql) TO STDOUT (FORMAT binary), alone in its implicit
+ *      transaction -> rows
+ * An error records the first error; the implicit transaction is over
+ * with it. Cancellation and callback
  * failures while the backend may be working send a cancel request from a
  * worker thread and then close the connection: closing is the only way
  * that also stops a backend blocked on a full socket, and the pool simply
@@ -98,15 +101,6 @@ static void query_send_failed(stream_query *q)
   stream__conn_broken(c, PQerrorMessage(c->conn));
 }
 
-/* After an error inside the transaction of the second round trip. */
-static void query_end_tx(stream_query *q)
-{
-  pg_conn *c = q->c;
-  q->phase = Q_END_TX;
-  if (!PQsendQuery(c->conn, "ROLLBACK"))
-    query_send_failed(q);
-}
-
 void stream_pg_prologue(char out[STREAM_PG_PROLOGUE_MAX], int64_t timeout_ms)
 {
   if (timeout_ms < 0)
@@ -119,16 +113,33 @@ void stream_pg_prologue(char out[STREAM_PG_PROLOGUE_MAX], int64_t timeout_ms)
            (long long)timeout_ms);
 }
 
-/* The first round trip, in one pipeline: the session's string syntax
- * (the PREPARE parses the SQL, before any transaction of ours), the
- * statement, its description, Sync. */
+/* The session a query runs in: read-only transactions, standard string
+ * syntax (the whole text of a query is lexed before it runs) and the
+ * query's statement_timeout. Set once per connection and timeout, not
+ * per query: the COPY then runs alone, in its own implicit transaction,
+ * as pgbench's SELECT does. ADQL cannot name set_config or SET. */
+static int query_send_session(stream_query *q)
+{
+  char sql[200];
+  int64_t t = q->timeout_ms < 0 ? 0 : q->timeout_ms > INT_MAX ? INT_MAX : q->timeout_ms;
+  snprintf(sql, sizeof sql,
+           "SELECT set_config('default_transaction_read_only', 'on', false),"
+           " set_config('standard_conforming_strings', 'on', false),"
+           " set_config('statement_timeout', '%lld', false)",
+           (long long)t);
+  return PQsendQueryParams(q->c->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+}
+
+/* The first round trip, in one pipeline: the session (when this
+ * connection has not got the query's yet), the statement, its
+ * description, Sync. */
 static int query_send_describe(stream_query *q)
 {
-  PGconn *conn = q->c->conn;
+  pg_conn *c = q->c;
+  PGconn *conn = c->conn;
   q->piped = 0;
-  return PQenterPipelineMode(conn) &&
-         PQsendQueryParams(conn, "SET standard_conforming_strings = on", 0, NULL, NULL, NULL, NULL,
-                           0) &&
+  q->pipe_session = c->sess_timeout != q->timeout_ms;
+  return PQenterPipelineMode(conn) && (!q->pipe_session || query_send_session(q)) &&
          PQsendPrepare(conn, "", q->sql, 0, NULL) && PQsendDescribePrepared(conn, "") &&
          PQpipelineSync(conn);
 }
@@ -150,9 +161,9 @@ void stream__conn_start_query(pg_conn *c, stream_query *q)
   q->c = c;
   q->phase = Q_DESCRIBE;
   q->started_ms = ts_now_ms();
-  /* The COPY's text is parsed as a whole before its SET LOCALs run: only
-   * a session whose string syntax a describe has set may skip it. */
-  if (c->scs_on && stream__desc_lookup(q)) {
+  /* Only a connection whose session a describe has set for this timeout
+   * may skip it. */
+  if (c->sess_timeout == q->timeout_ms && stream__desc_lookup(q)) {
     query_schema_ready(q);
     if (q->c == c && c->state != CONN_CLOSING)
       stream__conn_arm(c);
@@ -247,17 +258,22 @@ static void query_build_schema(stream_query *q, const PGresult *res)
  * simple query. */
 static void query_start_copy(stream_query *q)
 {
+  static const char head[] = "COPY (", tail[] = ") TO STDOUT (FORMAT binary)";
   pg_conn *c = q->c;
-  char prologue[STREAM_PG_PROLOGUE_MAX];
+  size_t n = strlen(q->sql);
+  char *copy = ts_arena_alloc(q->arena, sizeof head + n + sizeof tail);
   q->dec = stream_copydec_new(q->schema.ncols, q->batch_rows);
   if (q->dec && stream_copydec_expect(q->dec, &q->schema) != TS_OK) {
     stream_copydec_free(q->dec);
     q->dec = NULL;
   }
-  stream_pg_prologue(prologue, q->timeout_ms);
-  char *copy = q->dec ? ts_arena_printf(q->arena, "%s; COPY (%s) TO STDOUT (FORMAT binary); COMMIT",
-                                        prologue, q->sql)
-                      : NULL;
+  if (!q->dec)
+    copy = NULL;
+  if (copy) {
+    memcpy(copy, head, sizeof head - 1);
+    memcpy(copy + sizeof head - 1, q->sql, n);
+    memcpy(copy + sizeof head - 1 + n, tail, sizeof tail);
+  }
   if (!copy) {
     stream__query_set_error(q, TS_ENOMEM, "out of memory starting the query");
     stream__conn_release(c);
@@ -304,8 +320,10 @@ static void query_described(stream_query *q)
     stream__conn_broken(c, PQerrorMessage(c->conn));
     return;
   }
-  if (!q->rc)
-    c->scs_on = 1;
+  if (!q->rc && q->pipe_session)
+    c->sess_timeout = q->timeout_ms;
+  else if (q->rc)
+    c->sess_timeout = -1; /* the pipeline's SET may have rolled back with it */
   query_schema_ready(q);
 }
 
@@ -314,22 +332,15 @@ static void query_phase_complete(stream_query *q)
 {
   pg_conn *c = q->c;
   switch (q->phase) {
-  case Q_COPY_START:
+  case Q_COPY_START: /* an error before the first row */
     if (!q->rc)
       stream__query_set_error(q, TS_EDB, "the database did not start the COPY");
-    query_end_tx(q); /* ROLLBACK */
-    return;
-  case Q_COPY_END:
-    if (q->copy_bad[0])
-      stream__query_set_error(q, TS_EDB, "malformed COPY data from the database: %s", q->copy_bad);
-    if (q->rc) {
-      query_end_tx(q); /* an error skipped the COMMIT */
-      return;
-    }
     stream__conn_release(c);
     stream__query_finish(q);
     return;
-  case Q_END_TX:
+  case Q_COPY_END: /* the COPY's implicit transaction is over, ended or aborted */
+    if (q->copy_bad[0])
+      stream__query_set_error(q, TS_EDB, "malformed COPY data from the database: %s", q->copy_bad);
     stream__conn_release(c);
     stream__query_finish(q);
     return;
@@ -443,7 +454,7 @@ void stream__query_step(stream_query *q)
         return;
       continue;
     }
-    if (q->phase < Q_DESCRIBE || q->phase > Q_END_TX)
+    if (q->phase < Q_DESCRIBE || q->phase > Q_COPY_END)
       return;
     PGconn *conn = q->c->conn;
     int phase = q->phase;
@@ -476,8 +487,8 @@ void stream__query_step(stream_query *q)
         return; /* the connection is gone; the query waits for another */
       } else if (st == PGRES_FATAL_ERROR)
         query_db_error(q, res);
-      else if (st == PGRES_COMMAND_OK && phase == Q_DESCRIBE && ++q->piped == 3) {
-        query_build_schema(q, res); /* after the SET's and the PREPARE's */
+      else if (phase == Q_DESCRIBE && ++q->piped == 2 + q->pipe_session && st == PGRES_COMMAND_OK) {
+        query_build_schema(q, res); /* after the session's and the PREPARE's */
         if (!q->rc)
           stream__desc_store(q, res);
       } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_NONFATAL_ERROR &&

@@ -29,10 +29,9 @@ enum conn_state { CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CLOSING };
 enum query_phase {
   Q_WAITING,    /* queued for a connection */
   Q_DESCRIBE,   /* one pipeline: SET standard_conforming_strings, PREPARE "", DESCRIBE "" */
-  Q_COPY_START, /* "BEGIN READ ONLY; SET LOCAL ...; COPY ...; COMMIT" sent, until COPY_OUT */
+  Q_COPY_START, /* "COPY (sql) TO STDOUT (FORMAT binary)" sent, until COPY_OUT */
   Q_COPY,       /* rows via PQgetCopyData */
-  Q_COPY_END,   /* COPY's final result, then COMMIT's */
-  Q_END_TX,     /* ROLLBACK after an error inside the transaction */
+  Q_COPY_END,   /* COPY's final result */
   Q_CANCELING,  /* cancel request in a worker thread; the connection will close */
   Q_DONE        /* on_done is due (on the pool's done list) */
 };
@@ -45,8 +44,8 @@ struct pg_conn {
   uv_timer_t timer;
   int handles_open; /* timer + poll handles not yet closed */
   int state;
-  int server; /* index in pool->servers */
-  int scs_on; /* the session has standard_conforming_strings on (set by a describe) */
+  int server;           /* index in pool->servers */
+  int64_t sess_timeout; /* the session is set (query_send_session) for this timeout; -1: not */
   stream_query *q;
 };
 
@@ -85,6 +84,7 @@ struct stream_query {
   void *ud;
   int phase;
   int piped;         /* results of the describe pipeline seen so far */
+  int pipe_session;  /* 1: the pipeline sets the session first */
   uint64_t desc_gen; /* stream_query_opts.describe_gen */
   int desc_hit;      /* the description came from pgdesc.c */
   int paused;

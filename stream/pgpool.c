@@ -324,6 +324,7 @@ static void conn_open(stream_pg_pool *p, int avoid)
   if (!c)
     return; /* the waiters stay queued; the next kick tries again */
   c->pool = p;
+  c->sess_timeout = -1; /* no session set yet */
   uv_timer_init(p->loop, &c->timer);
   c->timer.data = c;
   c->handles_open = 1;

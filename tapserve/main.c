@@ -441,6 +441,7 @@ out:
   schema_cache_free(&s.app);
   free(s.app.examples_doc);
   web_site_free(s.app.web);
+  tap_qcache_free(&s.app);
   uv_loop_close(s.app.loop);
   free_servers(&s.app);   /* after the pools and the executors */
   stream_gzip_shutdown(); /* every response is gone */

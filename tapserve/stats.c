@@ -214,6 +214,7 @@ static ts_err write_state(ts_buf *b, ts_app *app)
 {
   int open = 0, busy = 0, waiting = 0, size = 0;
   uint64_t waits = 0, timeouts = 0, described = 0, reused = 0, sent, received;
+  uint64_t translated, translations_reused;
   int64_t now = ts_now_ms(), beat = uws_last_heartbeat_ms(app);
   ts_buf l;
   ts_err rc;
@@ -222,6 +223,7 @@ static ts_err write_state(ts_buf *b, ts_app *app)
     stream_pg_pool_counts(app->pool, &size, &waits, &timeouts);
     stream_pg_pool_describes(app->pool, &described, &reused);
   }
+  tap_qcache_counts(app, &translated, &translations_reused);
   jobs_events_counts(&sent, &received);
   ts_buf_init(&l, 256);
   rc = ts_metrics_label(&l, "version", TAPSERVE_VERSION);
@@ -260,6 +262,11 @@ static ts_err write_state(ts_buf *b, ts_app *app)
       "/sync queries whose columns the database described (one round trip more).", described);
   ONE("tapserve_sync_description_reused_total", "counter",
       "/sync queries that reused the description of the same SQL run earlier.", reused);
+  ONE("tapserve_sync_translated_total", "counter",
+      "/sync queries parsed, checked and translated (no per-request tables).", translated);
+  ONE("tapserve_sync_translation_reused_total", "counter",
+      "/sync queries that reused the translation of the same text run earlier.",
+      translations_reused);
   ONE("tapserve_events_sent_total", "counter", "Events this instance published.", sent);
   ONE("tapserve_events_received_total", "counter", "Events this instance received.", received);
   ONE("tapserve_jobs_executing_here", "gauge", "Async jobs this instance's executors run.",

@@ -45,7 +45,8 @@ typedef struct ts_app {
   struct uws *uws;      /* async jobs (uws.c) */
   struct jobs_bus *bus; /* events between instances (jobs/events.h); set up by uws_start */
   struct jobs_db *db;   /* uws's blocking pool on dsn, for worker threads; set up by uws_start */
-  char *examples_doc;   /* the operator\'s /examples document ([tap] examples), or NULL */
+  struct tap_qcache *qcache; /* /sync translations (tap/qcache.c); loop thread */
+  char *examples_doc;        /* the operator\'s /examples document ([tap] examples), or NULL */
   size_t examples_len;
   /* Set to 1 by whoever finds the database unreachable (the jobs
    * heartbeat, an executor that cannot reconnect), back to 0 by the

@@ -271,12 +271,10 @@ static void sync_on_done(void *ud, ts_err rc, const ts_error *err, uint64_t nrow
 static const stream_query_cbs sync_cbs = {sync_on_schema, sync_on_batch, sync_on_done};
 static const tap_result_hooks sync_hooks = {sync_on_drain, sync_on_abort, sync_on_done_hook};
 
-ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, adql_layer *layers,
-                         ts_arena *a, tap_query *out, ts_error *err)
+ts_err tap__prepare_params(const ts_app *app, tap_param_fn get, const void *src, tap_query *out,
+                           ts_error *err)
 {
   const char *v;
-  const meta *m;
-  adql_meta *mine = NULL;
 
   memset(out, 0, sizeof *out);
   v = get(src, "request");
@@ -306,13 +304,20 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, a
     return ts_fail(err, TS_EINVAL, 0, "MAXREC must be a non-negative integer, not \"%s\"", v);
   if (out->maxrec > app->cfg->maxrec_limit)
     out->maxrec = app->cfg->maxrec_limit;
+  return TS_OK;
+}
+
+ts_err tap__prepare_translate(const ts_app *app, adql_layer *layers, ts_arena *a, tap_query *out,
+                              ts_error *err)
+{
+  const meta *m;
+  adql_meta *mine = NULL;
 
   /* The query's checked form points into the TAP_SCHEMA snapshot: it holds
    * a reference for as long as its arena lives (the request, the job). */
   m = meta_hold(app, a);
   if (!m)
     return ts_fail(err, TS_EUNAVAIL, 0, "the table metadata is not available");
-  /* One row more than MAXREC tells an overflow from an exact fit. */
   /* The checked query keeps its metadata: the request's view lives in
    * its arena. */
   if (layers) {
@@ -323,6 +328,7 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, a
     *mine = *meta_adql(m);
     mine->layers = layers;
   }
+  /* One row more than MAXREC tells an overflow from an exact fit. */
   if (adql_parse(out->adql, strlen(out->adql), a, &out->q, err) ||
       adql_check(out->q, mine ? mine : meta_adql(m), err) ||
       adql_translate(out->q, out->maxrec + 1, a, &out->sql, err)) {
@@ -340,6 +346,13 @@ ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, a
     return err->code ? err->code : TS_EADQL;
   }
   return TS_OK;
+}
+
+ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, adql_layer *layers,
+                         ts_arena *a, tap_query *out, ts_error *err)
+{
+  ts_err rc = tap__prepare_params(app, get, src, out, err);
+  return rc ? rc : tap__prepare_translate(app, layers, a, out, err);
 }
 
 ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err)
@@ -388,7 +401,10 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
   sync_req *s;
 
   ts_error_clear(&err);
-  if (tap_prepare_query(app, tap_request_param, p, layers, req->arena, &tq, &err)) {
+  /* Without per-request tables the translation of a query text seen
+   * before is reused (qcache.c). */
+  if (layers ? tap_prepare_query(app, tap_request_param, p, layers, req->arena, &tq, &err)
+             : tap_prepare_query_cached(app, tap_request_param, p, req->arena, &tq, &err)) {
     if (uploads)
       sync_uploads_drop(app, req->reqid);
     tap_send_error(req, &err);

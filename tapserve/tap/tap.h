@@ -154,6 +154,23 @@ const char *tap_request_param(const void *src, const char *name);
  * for the client; ADQL messages carry "line L, column C". */
 ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, adql_layer *uploads,
                          ts_arena *a, tap_query *out, ts_error *err);
+/* The same for /sync requests without per-request tables, on the loop
+ * thread only: the translation of a QUERY text seen before (same MAXREC,
+ * same TAP_SCHEMA snapshot) is reused from a small cache (qcache.c)
+ * instead of parsed, checked and translated again; *out then points into
+ * the cache's entry, which the request holds until its arena goes. */
+ts_err tap_prepare_query_cached(ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
+                                tap_query *out, ts_error *err);
+/* The cache's entries go (at shutdown, on the loop thread). */
+void tap_qcache_free(ts_app *app);
+/* Translations made and reused by tap_prepare_query_cached since the start. */
+void tap_qcache_counts(const ts_app *app, uint64_t *made, uint64_t *reused);
+/* The two halves of tap_prepare_query (tap.c), for qcache.c: the
+ * parameters, then the translation of out->adql in a. */
+ts_err tap__prepare_params(const ts_app *app, tap_param_fn get, const void *src, tap_query *out,
+                           ts_error *err);
+ts_err tap__prepare_translate(const ts_app *app, adql_layer *layers, ts_arena *a, tap_query *out,
+                              ts_error *err);
 /* DALI 1.1 (section 3.1.2): a single-valued parameter given more than once
  * is an error. Returns TS_EINVAL naming the parameter when REQUEST, LANG,
  * QUERY, MAXREC, RUNID or RESPONSEFORMAT (with its TAP 1.0 name FORMAT)

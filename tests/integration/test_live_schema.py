@@ -323,3 +323,52 @@ def test_reload_under_concurrent_queries(psql, pair, unpublished):
     wait_all(pair, visible(TABLE), "the last publication")
     for s in pair:
         assert s.alive()
+
+
+def metric(srv, name):
+    r = requests.get("http://127.0.0.1:%d/metrics" % srv.port, timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    m = re.search(r"^%s (\S+)$" % name, r.text, re.M)
+    assert m, name
+    return float(m.group(1))
+
+
+def test_translation_and_description_reused_until_the_schema_changes(psql, pair, unpublished):
+    """A /sync query run again reuses its translation and its column
+    description (same text, MAXREC and TAP_SCHEMA snapshot): same bytes
+    back. A change of TAP_SCHEMA makes both anew: the result carries the
+    new metadata at once."""
+    a, b = pair
+    psql.run(PUBLISH)
+    wait_all(pair, visible(TABLE), "the published table")
+    q = "SELECT TOP 5 id, mag FROM live.stars WHERE mag > 10.5 ORDER BY id"
+    first = query(a, q, fmt="votable/td")
+    assert first.status_code == 200
+    made, reused = metric(a, "tapserve_sync_translated_total"), metric(a, "tapserve_sync_translation_reused_total")
+    described = metric(a, "tapserve_sync_described_total")
+    desc_reused = metric(a, "tapserve_sync_description_reused_total")
+    strip = lambda body: re.sub(rb'<INFO name="REQUEST_DATE"[^>]*>', b"", body)
+    for _ in range(3):
+        again = query(a, q, fmt="votable/td")
+        assert strip(again.content) == strip(first.content)
+    assert metric(a, "tapserve_sync_translation_reused_total") == reused + 3
+    assert metric(a, "tapserve_sync_translated_total") == made
+    assert metric(a, "tapserve_sync_description_reused_total") == desc_reused + 3
+    assert metric(a, "tapserve_sync_described_total") == described
+    # another MAXREC is another translation
+    r = a.sync({"LANG": "ADQL", "QUERY": q, "RESPONSEFORMAT": "csv", "MAXREC": "2"}, timeout=60)
+    assert r.status_code == 200 and len(r.text.splitlines()) == 3
+    assert metric(a, "tapserve_sync_translated_total") == made + 1
+
+    # the operator changes a column's metadata: the next result shows it
+    psql.run("UPDATE tap_schema.columns SET ucd = 'phot.mag;em.opt.V' WHERE table_name = 'live.stars'"
+             " AND column_name = 'mag'")
+
+    def new_ucd(srv):
+        r = query(srv, q, fmt="votable/td")
+        fields = tsit.find_all_local(tsit.parse_xml(r.content), "FIELD")
+        return r.status_code == 200 and fields[1].get("ucd") == "phot.mag;em.opt.V"
+
+    wait_all(pair, new_ucd, "the new UCD in results")
+    assert metric(a, "tapserve_sync_translated_total") > made + 1
+    assert metric(a, "tapserve_sync_described_total") > described

@@ -28,6 +28,7 @@
   X(pg_pool_wait_timeout) \
   X(pg_pool_dead_idle) \
   X(pg_describe_reuse) \
+  X(pg_read_only) \
   X(sqlstate_map) \
   X(copy_framing) \
   X(maxrec_take) \

@@ -662,3 +662,52 @@ int test_pg_describe_reuse(void)
   PQfinish(c);
   return 0;
 }
+
+/* Queries run in read-only transactions, whether described first or not
+ * (the session is set once per connection, not per query). */
+int test_pg_read_only(void)
+{
+  const char *dsn = stream_test_dsn();
+  uv_loop_t loop;
+  qrun r[3];
+  ts_error err;
+  int closed = 0;
+  TS_CHECK(dsn);
+  PGconn *c = stream_pg_connect_blocking(dsn, &err);
+  TS_CHECK(c);
+  PQclear(PQexec(c, "DROP SEQUENCE IF EXISTS ro_seq"));
+  PGresult *res = PQexec(c, "CREATE SEQUENCE ro_seq");
+  TS_CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+  PQclear(res);
+  memset(r, 0, sizeof r);
+  uv_loop_init(&loop);
+  stream_pg_pool_opts po = {dsn, 1, 5000, "tapserve-test-ro", 0, NULL};
+  stream_pg_pool *pool = stream_pg_pool_new(&loop, &po);
+  TS_CHECK(pool);
+  stream_query_opts o = {"SELECT nextval('ro_seq') AS n", -1, 0, 0, "ro", 3};
+  stream_query_opts ok = {"SELECT 1 AS one", -1, 0, 0, "ok", 3};
+  const stream_query_opts *seq[3] = {&o, &ok, &o};
+  for (int i = 0; i < 3; i++) {
+    r[i].pool = pool;
+    TS_CHECK((r[i].q = stream_query_run(pool, seq[i], &test_cbs, &r[i])) != NULL);
+    run_until_done(&loop, &r[i]);
+  }
+  for (int i = 0; i < 3; i += 2) {
+    TS_CHECK_EQ_INT(r[i].rc, TS_EDB);
+    TS_CHECK(strstr(r[i].err.msg, "read-only transaction"));
+  }
+  TS_CHECK_EQ_INT(r[1].rc, TS_OK); /* the connection serves on after an error */
+  uint64_t described, reused;
+  stream_pg_pool_describes(pool, &described, &reused);
+  TS_CHECK_EQ_INT(reused, 1); /* the third: the read-only session held without a describe */
+  stream_pg_pool_close(pool, pool_closed, &closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  TS_CHECK_EQ_INT(closed, 1);
+  TS_CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  res = PQexec(c, "SELECT last_value FROM ro_seq");
+  TS_CHECK(PQresultStatus(res) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(res, 0, 0), "1"));
+  PQclear(res);
+  PQclear(PQexec(c, "DROP SEQUENCE ro_seq"));
+  PQfinish(c);
+  return 0;
+}
