@@ -8,7 +8,8 @@
 # Environment:
 #   BENCH_SECONDS    duration of each case (default 15)
 #   BENCH_CLIENTS    client counts (default "16 64")
-#   BENCH_INSTANCES  instance counts (default "1 2 3")
+#   BENCH_INSTANCES  instance counts (default "1 2 3"); "direct": one instance
+#                    without HAProxy (the small-query path alone)
 #   BENCH_ROWS       rows of demo.sources (default 1000000)
 #   BENCH_RADIUS     cone radius in degrees (default 0.2)
 #   BENCH_DATA_DIR   embedded cluster directory (default var/bench-cluster-pg)
@@ -127,9 +128,11 @@ ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ 
 
 RESULTS=()
 THREADS=2
+# wrk and pgbench want no more threads than connections.
+threads() { echo $(($1 < THREADS ? $1 : THREADS)); }
 for c in $CLIENTS; do
   rm -f "$WORK"/pgb.log*
-  PGOPTIONS="-c default_transaction_read_only=on" pgbench -n -f "$WORK/cone.sql" -c "$c" -j "$THREADS" \
+  PGOPTIONS="-c default_transaction_read_only=on" pgbench -n -f "$WORK/cone.sql" -c "$c" -j "$(threads "$c")" \
     -T "$SECONDS_EACH" -l --log-prefix="$WORK/pgb.log" "$QUERY_DSN" >"$WORK/pgbench.out" 2>&1 ||
     { cat "$WORK/pgbench.out" >&2; die "pgbench failed"; }
   tps=$(awk '/^tps = / { printf "%.0f", $3 }' "$WORK/pgbench.out")
@@ -138,7 +141,29 @@ for c in $CLIENTS; do
   echo "   pgbench, $c clients: $tps/s p50 $p50 ms p99 $p99 ms"
 done
 
+# wrk_case LABEL INSTANCES CLIENTS URL: one row of the table.
+wrk_case() {
+  local rps p50 p99 errs
+  wrk -t "$(threads "$3")" -c "$3" -d "${SECONDS_EACH}s" --latency "$4" >"$WORK/wrk.out" 2>&1 ||
+    { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$WORK/wrk.out")
+  p50=$(ms "$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.out")")
+  p99=$(ms "$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.out")")
+  errs=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { n += 1 } END { print n + 0 }' "$WORK/wrk.out")
+  RESULTS+=("$1|$2|$3|$rps|$p50|$p99|$errs")
+  echo "   $1, $2 instance(s), $3 clients: $rps/s p50 $p50 ms p99 $p99 ms ($errs errors)"
+}
+
 for n in $INSTANCES; do
+  if [ "$n" = direct ]; then
+    start_instance direct
+    url="http://127.0.0.1:$PORT/tap/sync?LANG=ADQL&RESPONSEFORMAT=csv&QUERY=$(urlenc "$ADQL")"
+    for c in $CLIENTS; do
+      wrk_case "tapserve, direct" 1 "$c" "$url"
+    done
+    stop_all
+    continue
+  fi
   servers=""
   for i in $(seq 1 "$n"); do
     start_instance "tap$i"
@@ -173,14 +198,7 @@ CFG
     sleep 0.1
   done
   for c in $CLIENTS; do
-    wrk -t "$THREADS" -c "$c" -d "${SECONDS_EACH}s" --latency "$url" >"$WORK/wrk.out" 2>&1 ||
-      { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
-    rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$WORK/wrk.out")
-    p50=$(ms "$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.out")")
-    p99=$(ms "$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.out")")
-    errs=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { n += 1 } END { print n + 0 }' "$WORK/wrk.out")
-    RESULTS+=("tapserve via HAProxy|$n|$c|$rps|$p50|$p99|$errs")
-    echo "   $n instance(s), $c clients: $rps/s p50 $p50 ms p99 $p99 ms ($errs errors)"
+    wrk_case "tapserve via HAProxy" "$n" "$c" "$url"
   done
   stop_all
 done

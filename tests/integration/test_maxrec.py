@@ -50,7 +50,10 @@ def test_maxrec_0_metadata_only(server):
 
 
 def test_maxrec_capped_by_hard_limit(start_server):
-    srv = start_server({"tap.maxrec_default": 50, "tap.maxrec_limit": 100})
+    # No executors: this server lives for the session on the shared
+    # database, and its small defaults must not cut other tests' async jobs
+    # (an async job's default MAXREC is the executing instance's).
+    srv = start_server({"tap.maxrec_default": 50, "tap.maxrec_limit": 100, "jobs.max_executing": "0"})
     root, rows = td_result(srv, Q_ALL, MAXREC="1000")
     assert len(rows) == 100, "MAXREC=1000 with maxrec_limit=100 gave %d rows" % len(rows)
     assert tsit.overflow_after_table(root)
