@@ -37,8 +37,9 @@ ts_err jobs_users_init(ts_error *err);
 ts_err jobs_password_hash(const char *pw, char out[JOBS_PWHASH_MAX], ts_error *err);
 /* 1 when `pw` matches `hash`. Takes as long whatever the answer. */
 int jobs_password_verify(const char *hash, const char *pw);
-/* A hash of a random password, made once per process: verifying against
- * it for an unknown user takes the time a known one takes. */
+/* A hash of a random password with jobs_password_hash's parameters:
+ * verifying against it for an unknown user takes the time a known one
+ * takes. */
 const char *jobs_password_dummy(void);
 /* The hex SHA-256 of a secret (a session id or a token). */
 void jobs_secret_hash(const char *secret, size_t len, char out[JOBS_SECRET_HASH_LEN + 1]);

@@ -210,8 +210,6 @@ static void on_recheck(void *ud)
 ts_err plus_start(ts_app *app, ts_error *err)
 {
   ts_err rc = jobs_users_init(err);
-  if (!rc && !jobs_password_dummy()[0])
-    rc = ts_fail(err, TS_ENOMEM, 0, "cannot hash a password (memory?)");
   if (!rc && ts_workq_new(app->loop, PLUS_THREADS, &app->plusq))
     rc = ts_fail(err, TS_EINTERNAL, 0, "cannot start the login threads");
   /* Without the bus no instance would hear of a password change: no

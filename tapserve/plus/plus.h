@@ -75,9 +75,8 @@ enum { PLUS_CREDS_MAX = 1024 };
  * run on PLUS_THREADS threads of their own (app->plusq), and logins beyond
  * wait in its queue rather than in front of the UWS requests. */
 enum { PLUS_THREADS = 2 };
-/* Warms up what logins need (libsodium, the dummy hash that makes unknown
- * users take as long as known ones) and starts app->plusq; blocking, before
- * serving. */
+/* Warms up what logins need (libsodium) and starts app->plusq; blocking,
+ * before serving. */
 ts_err plus_start(ts_app *app, ts_error *err);
 /* Ends app->plusq's threads; after the loop has stopped. */
 void plus_free(ts_app *app);

@@ -16,7 +16,7 @@ enum {
   WEB_CODED_MAX = 4 << 20, /* one compressed asset */
   WEB_HDR_MAX = 1024,      /* the header lines of one answer */
   WEB_LEVEL_GZIP = 9,
-  WEB_LEVEL_ZSTD = 19
+  WEB_LEVEL_ZSTD = 3 /* higher levels' tables (tens of MB) would set the peak memory */
 };
 
 /* One coding of a file: identity, gzip, zstd. */

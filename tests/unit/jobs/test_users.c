@@ -8,6 +8,7 @@
 #include "jobs/events.h"
 #include "jobs/users.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,9 @@ int test_password_hash(void)
   TS_CHECK(!jobs_password_verify(h1, ""));
   TS_CHECK(!jobs_password_verify("not a hash", "s3cret"));
   TS_CHECK(!strncmp(jobs_password_dummy(), "$argon2id$", 10));
+  /* made with the parameters of jobs_password_hash: it costs the same */
+  TS_CHECK(crypto_pwhash_str_needs_rehash(jobs_password_dummy(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                          crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0);
   TS_CHECK(!jobs_password_verify(jobs_password_dummy(), "s3cret"));
   {
     static char longpw[JOBS_PASSWORD_MAX + 2];
