@@ -201,7 +201,7 @@ static ts_err fits_note(fmt_fits *f, const stream_column *c, fits_colstat *cs,
         cs->maxlen = n;
       if (n != v->len)
         f->escaped = 1;
-    } else if (v->len < fmt__kind_len(c->kind)) {
+    } else if (v->len < stream_kind_len(c->kind)) {
       return TS_EFORMAT;
     } else if (fmt__kind_is_text(c->kind)) {
       int64_t n = (int64_t)fits_time_len(c->kind, v);
@@ -230,7 +230,7 @@ static ts_err fits_note(fmt_fits *f, const stream_column *c, fits_colstat *cs,
   while (stream_array_next(&it, &el)) {
     if (el.len < 0)
       cs->had_null = 1;
-    else if (el.len < fmt__kind_len(c->kind))
+    else if (el.len < stream_kind_len(c->kind))
       return TS_EFORMAT;
   }
   if (it.count > cs->maxlen)

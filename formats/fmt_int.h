@@ -87,13 +87,10 @@ typedef enum fmt_textstyle { FMT_TEXT_XML, FMT_TEXT_CSV, FMT_TEXT_TSV } fmt_text
 /* Text of a non-NULL scalar of a non-text kind into buf (FMT_NUM_MAX bytes);
  * booleans are T/F for XML, true/false otherwise. Returns the length, 0 for
  * a kind without a scalar text form. The value length must have been
- * checked (fmt__kind_len). */
+ * checked (stream_kind_len). */
 size_t fmt__scalar_text(char *buf, stream_kind kind, const stream_value *v, fmt_textstyle style);
 /* What stands for a NULL element inside an array (see fmt__value_text). */
 const char *fmt__null_token(stream_kind kind, fmt_textstyle style);
-/* Minimum byte length of a binary value of a fixed-size kind; 0 for
- * variable-size kinds (text, numeric). */
-int32_t fmt__kind_len(stream_kind k);
 ts_err fmt__value_text(stream_out *o, const stream_column *col, const stream_value *v,
                        fmt_textstyle style, ts_buf *scratch);
 /* 1 for the kinds shown as text (text, timestamps, dates). Arrays of them

@@ -57,7 +57,7 @@ void fmt__json_str(stream_out *o, const char *str, size_t n)
 /* One scalar element (non-NULL) as JSON. */
 static ts_err json_scalar(stream_out *o, stream_kind kind, const stream_value *v, int literals)
 {
-  if (v->len < fmt__kind_len(kind) || kind == STREAM_UNSUPPORTED)
+  if (v->len < stream_kind_len(kind) || kind == STREAM_UNSUPPORTED)
     return TS_EFORMAT;
   if (kind == STREAM_TEXT) {
     fmt__json_str(o, (const char *)v->p, (size_t)v->len);

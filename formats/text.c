@@ -367,26 +367,6 @@ size_t fmt__scalar_text(char *buf, stream_kind kind, const stream_value *v, fmt_
 /* Minimum byte length of a well-formed binary value of a fixed-size kind;
  * 0 for variable-size kinds. Checked before reading, since a corrupt
  * stream must not make us read past the value. */
-int32_t fmt__kind_len(stream_kind k)
-{
-  switch (k) {
-  case STREAM_BOOL:
-    return 1;
-  case STREAM_INT2:
-    return 2;
-  case STREAM_INT4:
-  case STREAM_FLOAT4:
-  case STREAM_DATE:
-    return 4;
-  case STREAM_INT8:
-  case STREAM_FLOAT8:
-  case STREAM_TIMESTAMP:
-  case STREAM_TIMESTAMPTZ:
-    return 8;
-  default:
-    return 0;
-  }
-}
 
 const char *fmt__null_token(stream_kind kind, fmt_textstyle style)
 {
@@ -430,7 +410,7 @@ ts_err fmt__value_text(stream_out *o, const stream_column *col, const stream_val
       fmt_put_text(o, (const char *)v->p, (size_t)v->len, style);
       return o->err;
     }
-    if (v->len < fmt__kind_len(kind) || kind == STREAM_UNSUPPORTED)
+    if (v->len < stream_kind_len(kind) || kind == STREAM_UNSUPPORTED)
       return TS_EFORMAT;
     char *p = stream_out_reserve(o, FMT_NUM_MAX);
     if (!p)
@@ -462,7 +442,7 @@ ts_err fmt__value_text(stream_out *o, const stream_column *col, const stream_val
       const char *z = fmt__null_token(kind, style);
       n = strlen(z);
       memcpy(p, z, n);
-    } else if (el.len < fmt__kind_len(kind) || kind == STREAM_UNSUPPORTED) {
+    } else if (el.len < stream_kind_len(kind) || kind == STREAM_UNSUPPORTED) {
       return TS_EFORMAT;
     } else {
       n = fmt__scalar_text(p, kind, &el, style);

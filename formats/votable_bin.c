@@ -160,7 +160,7 @@ static ts_err vt_elem(fmt_votable *v, vt_dt dt, stream_kind k, const stream_valu
 {
   int size = fmt__vt_dts[dt].size;
   uint8_t *q = vt_room(v, 8);
-  if (el->len >= 0 && el->len < fmt__kind_len(k))
+  if (el->len >= 0 && el->len < stream_kind_len(k))
     return TS_EFORMAT;
   v->stage_len += (size_t)size;
   if (el->len < 0) {
@@ -344,7 +344,7 @@ static ts_err vt_str_field(fmt_votable *v, const stream_column *c, const vt_col 
   if (c->is_array)
     return TS_EFORMAT; /* numbers as one string: not a declared form */
   char tmp[FMT_NUM_MAX];
-  if (val->len < fmt__kind_len(c->kind))
+  if (val->len < stream_kind_len(c->kind))
     return TS_EFORMAT;
   size_t n = fmt__scalar_text(tmp, c->kind, val, FMT_TEXT_CSV);
   return vt_str(v, vc, (const uint8_t *)tmp, n);

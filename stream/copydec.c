@@ -79,30 +79,6 @@ void stream_copydec_free(stream_copydec *d)
   free(d);
 }
 
-/* The binary width of a scalar of a fixed-width kind; 0 for the others. */
-static uint8_t kind_width(const stream_column *c)
-{
-  if (c->is_array)
-    return 0;
-  switch (c->kind) {
-  case STREAM_BOOL:
-    return 1;
-  case STREAM_INT2:
-    return 2;
-  case STREAM_INT4:
-  case STREAM_FLOAT4:
-  case STREAM_DATE:
-    return 4;
-  case STREAM_INT8:
-  case STREAM_FLOAT8:
-  case STREAM_TIMESTAMP:
-  case STREAM_TIMESTAMPTZ:
-    return 8;
-  default:
-    return 0;
-  }
-}
-
 ts_err stream_copydec_expect(stream_copydec *d, const stream_schema *s)
 {
   if (s->ncols != d->ncols)
@@ -112,7 +88,7 @@ ts_err stream_copydec_expect(stream_copydec *d, const stream_schema *s)
   if (!d->widths)
     return TS_ENOMEM;
   for (size_t i = 0; i < d->ncols; i++)
-    d->widths[i] = kind_width(&s->cols[i]);
+    d->widths[i] = s->cols[i].is_array ? 0 : (uint8_t)stream_kind_len(s->cols[i].kind);
   return TS_OK;
 }
 

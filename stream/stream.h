@@ -64,6 +64,10 @@ typedef struct stream_schema {
  * TS_EINVAL (kind STREAM_UNSUPPORTED) for a type the pipeline cannot
  * carry. The strings set are static. */
 ts_err stream_column_set_type(stream_column *c, uint32_t type_oid, int32_t typmod);
+/* The binary length of a value of a fixed-size kind (bool 1, int2 2, int4,
+ * float4 and date 4, int8, float8 and timestamps 8); 0 for variable-size
+ * kinds (text, numeric). */
+int32_t stream_kind_len(stream_kind k);
 
 /* ---- values and batches ------------------------------------------------ */
 typedef struct stream_value {

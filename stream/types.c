@@ -113,6 +113,27 @@ ts_err stream_column_set_type(stream_column *c, uint32_t type_oid, int32_t typmo
   return TS_EINVAL;
 }
 
+int32_t stream_kind_len(stream_kind k)
+{
+  switch (k) {
+  case STREAM_BOOL:
+    return 1;
+  case STREAM_INT2:
+    return 2;
+  case STREAM_INT4:
+  case STREAM_FLOAT4:
+  case STREAM_DATE:
+    return 4;
+  case STREAM_INT8:
+  case STREAM_FLOAT8:
+  case STREAM_TIMESTAMP:
+  case STREAM_TIMESTAMPTZ:
+    return 8;
+  default:
+    return 0;
+  }
+}
+
 const char *stream_pg_type_name(uint32_t oid)
 {
   static const struct {
