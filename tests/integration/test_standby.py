@@ -96,6 +96,7 @@ def pair(workdir):
         os.makedirs(store, exist_ok=True)
         common = {"jobs.result_store": "fs:" + store, "jobs.heartbeat": "1", "database.pool_size": "4",
                   "database.pool_wait_timeout": "60", "tap.max_sync_per_client": "16"}
+        d["common"] = common  # every instance on this database shares the result store
         d["srv"] = tsit.Server(workdir, "standby-both", d["dsn"], dict(common, **{
             "database.query_dsn": d["query_dsn"],
             "database.query_server_backoff": "0.5",
@@ -413,10 +414,11 @@ def test_uploads_run_on_the_primary(pair, workdir):
     upload table is not on the standby); a query without uploads still
     runs on the standby."""
     primary, standby = pair["primary"], pair["standby"]
-    srv = tsit.Server(workdir, "standby-only-uploads", pair["dsn"], {
+    # The pair's store: its other instance may be the one that runs the job.
+    srv = tsit.Server(workdir, "standby-only-uploads", pair["dsn"], dict(pair["common"], **{
         "database.query_dsn": standby_only_dsn(pair),
         "jobs.max_executing": "1",
-    })
+    }))
     pair["servers"].append(srv)
     top = "SELECT TOP 5 source_id, ra, dec FROM demo.sources ORDER BY source_id"
     want = sync_csv(pair["ref"], top)
