@@ -1,8 +1,11 @@
-/* Job rows, instances and the execution bookkeeping in schema tapserve.
- * Every function is one or a few blocking statements on the caller's
- * connection; every phase change is a compare-and-set UPDATE
- * (`... AND phase = expected`), so concurrent requests on several
- * instances cannot both win a transition. */
+/* Job rows in schema tapserve, as the UWS resources see them: creation,
+ * reading, the caller's access and job list, parameters, the phase
+ * changes a client asks for (run, abort), deletion and the destruction
+ * sweep; and the statement helpers of jobs/ (jobs_int.h). The executors'
+ * side is exec.c, result metadata results.c. Every function is one or a
+ * few blocking statements on the caller's connection; every phase change
+ * is a compare-and-set UPDATE (`... AND phase = expected`), so concurrent
+ * requests on several instances cannot both win a transition. */
 #include "jobs/jobs.h"
 #include "jobs/jobs_int.h"
 #include "stream/pg.h"
@@ -51,11 +54,8 @@ const char *jobs_param_get(const jobs_job *j, const char *name)
 
 /* ---- statement helpers ------------------------------------------------------ */
 
-/* Runs a statement with text parameters; *res (may be NULL to discard) is
- * the result when it succeeded. A failure of the connection rather than of
- * the statement is TS_EUNAVAIL (stream_pg_conn_lost), any other TS_EDB. */
-static ts_err run(PGconn *conn, const char *sql, int n, const char *const *vals, PGresult **res,
-                  ts_error *err)
+ts_err jobs__run(PGconn *conn, const char *sql, int n, const char *const *vals, PGresult **res,
+                 ts_error *err)
 {
   PGresult *r = PQexecParams(conn, sql, n, NULL, vals, NULL, NULL, 0);
   ExecStatusType st = PQresultStatus(r);
@@ -75,18 +75,18 @@ static ts_err run(PGconn *conn, const char *sql, int n, const char *const *vals,
   return TS_OK;
 }
 
-static void rollback(PGconn *conn)
+void jobs__rollback(PGconn *conn)
 {
   if (PQtransactionStatus(conn) != PQTRANS_IDLE)
     PQclear(PQexec(conn, "ROLLBACK"));
 }
 
-static const char *opt(ts_arena *a, PGresult *r, int row, int col)
+const char *jobs__opt(ts_arena *a, const PGresult *r, int row, int col)
 {
   return PQgetisnull(r, row, col) ? NULL : ts_arena_strdup(a, PQgetvalue(r, row, col));
 }
 
-static int64_t i64(PGresult *r, int row, int col)
+int64_t jobs__i64(const PGresult *r, int row, int col)
 {
   return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
@@ -177,12 +177,13 @@ ts_err jobs_create(PGconn *conn, const jobs_new *n, char out_id[40], ts_error *e
                      n->instance,
                      n->owner_id > 0 ? oid : NULL,
                      n->owner_id > 0 ? NULL : n->anon_owner};
-  rc = run(conn,
-           "INSERT INTO tapserve.jobs (id, owner, run_id, phase, queued_at, execution_duration,"
-           " destruction, parameters, client_addr, owner_instance, owner_id, anon_owner)"
-           " VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'QUEUED' THEN now() END, $5,"
-           " to_timestamp($6::int8 / 1000.0), $7, $8, $9::uuid, $10::int8, $11)",
-           11, v, NULL, err);
+  rc = jobs__run(
+      conn,
+      "INSERT INTO tapserve.jobs (id, owner, run_id, phase, queued_at, execution_duration,"
+      " destruction, parameters, client_addr, owner_instance, owner_id, anon_owner)"
+      " VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'QUEUED' THEN now() END, $5,"
+      " to_timestamp($6::int8 / 1000.0), $7, $8, $9::uuid, $10::int8, $11)",
+      11, v, NULL, err);
   ts_buf_free(&pj);
   return rc;
 }
@@ -197,22 +198,22 @@ static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
 {
   memset(j, 0, sizeof *j);
   snprintf(j->id, sizeof j->id, "%s", PQgetvalue(r, i, 0));
-  j->owner = opt(a, r, i, 1);
-  j->run_id = opt(a, r, i, 2);
+  j->owner = jobs__opt(a, r, i, 1);
+  j->run_id = jobs__opt(a, r, i, 2);
   if (jobs_phase_parse(PQgetvalue(r, i, 3), &j->phase))
     j->phase = JOBS_UNKNOWN;
-  j->creation_ms = i64(r, i, 4);
-  j->start_ms = i64(r, i, 5);
-  j->end_ms = i64(r, i, 6);
-  j->execution_duration = i64(r, i, 7);
-  j->destruction_ms = i64(r, i, 8);
-  j->error_summary = opt(a, r, i, 9);
-  j->error_type = opt(a, r, i, 10);
-  j->owner_instance = opt(a, r, i, 11);
-  j->backend_pid = (int)i64(r, i, 12);
-  j->attempts = (int)i64(r, i, 13);
-  j->client_addr = opt(a, r, i, 14);
-  j->owner_id = i64(r, i, 15);
+  j->creation_ms = jobs__i64(r, i, 4);
+  j->start_ms = jobs__i64(r, i, 5);
+  j->end_ms = jobs__i64(r, i, 6);
+  j->execution_duration = jobs__i64(r, i, 7);
+  j->destruction_ms = jobs__i64(r, i, 8);
+  j->error_summary = jobs__opt(a, r, i, 9);
+  j->error_type = jobs__opt(a, r, i, 10);
+  j->owner_instance = jobs__opt(a, r, i, 11);
+  j->backend_pid = (int)jobs__i64(r, i, 12);
+  j->attempts = (int)jobs__i64(r, i, 13);
+  j->client_addr = jobs__opt(a, r, i, 14);
+  j->owner_id = jobs__i64(r, i, 15);
   return TS_OK;
 }
 
@@ -226,12 +227,12 @@ static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out,
 
   /* A QUEUED job's place in the cluster's queue: claims take the oldest
    * queued_at first (jobs_claim). */
-  rc = run(conn,
-           "SELECT " JOB_COLS ", CASE WHEN phase = 'QUEUED' THEN (SELECT count(*)"
-           "   FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
-           "   AND (q.queued_at, q.id) <= (j.queued_at, j.id)) END"
-           " FROM tapserve.jobs j WHERE id = $1",
-           1, v, &r, err);
+  rc = jobs__run(conn,
+                 "SELECT " JOB_COLS ", CASE WHEN phase = 'QUEUED' THEN (SELECT count(*)"
+                 "   FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
+                 "   AND (q.queued_at, q.id) <= (j.queued_at, j.id)) END"
+                 " FROM tapserve.jobs j WHERE id = $1",
+                 1, v, &r, err);
   if (rc)
     return rc;
   if (PQntuples(r) != 1) {
@@ -244,14 +245,14 @@ static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out,
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
   row_to_job(a, r, 0, j);
-  j->queue_position = i64(r, 0, 16);
+  j->queue_position = jobs__i64(r, 0, 16);
   PQclear(r);
 
   /* Parameters: a second statement is simpler than parsing array text. */
-  rc = run(conn,
-           "SELECT p.key, p.value FROM tapserve.jobs j, jsonb_each_text(j.parameters) p"
-           " WHERE j.id = $1 ORDER BY p.key",
-           1, v, &r, err);
+  rc = jobs__run(conn,
+                 "SELECT p.key, p.value FROM tapserve.jobs j, jsonb_each_text(j.parameters) p"
+                 " WHERE j.id = $1 ORDER BY p.key",
+                 1, v, &r, err);
   if (rc)
     return rc;
   j->nparams = (size_t)PQntuples(r);
@@ -262,17 +263,18 @@ static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out,
   }
   for (int i = 0; i < (int)j->nparams; i++) {
     ps[i].name = ts_arena_strdup(a, PQgetvalue(r, i, 0));
-    ps[i].value = opt(a, r, i, 1);
+    ps[i].value = jobs__opt(a, r, i, 1);
     if (!ps[i].value)
       ps[i].value = "";
   }
   j->params = ps;
   PQclear(r);
 
-  rc = run(conn,
-           "SELECT name, store, location, rows, bytes, raw_bytes, overflow FROM tapserve.results"
-           " WHERE job_id = $1 ORDER BY name",
-           1, v, &r, err);
+  rc = jobs__run(
+      conn,
+      "SELECT name, store, location, rows, bytes, raw_bytes, overflow FROM tapserve.results"
+      " WHERE job_id = $1 ORDER BY name",
+      1, v, &r, err);
   if (rc)
     return rc;
   j->nresults = (size_t)PQntuples(r);
@@ -285,9 +287,9 @@ static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out,
     rs[i].name = ts_arena_strdup(a, PQgetvalue(r, i, 0));
     rs[i].store = ts_arena_strdup(a, PQgetvalue(r, i, 1));
     rs[i].location = ts_arena_strdup(a, PQgetvalue(r, i, 2));
-    rs[i].rows = i64(r, i, 3);
-    rs[i].bytes = i64(r, i, 4);
-    rs[i].raw_bytes = i64(r, i, 5);
+    rs[i].rows = jobs__i64(r, i, 3);
+    rs[i].bytes = jobs__i64(r, i, 4);
+    rs[i].raw_bytes = jobs__i64(r, i, 5);
     rs[i].overflow = PQgetvalue(r, i, 6)[0] == 't';
   }
   j->results = rs;
@@ -306,13 +308,13 @@ ts_err jobs_get(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_er
    * in a transaction keeps its own. */
   if (PQtransactionStatus(conn) != PQTRANS_IDLE)
     return get_job(conn, a, id, out, err);
-  rc = run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err);
+  rc = jobs__run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err);
   if (!rc)
     rc = get_job(conn, a, id, out, err);
   if (!rc)
-    rc = run(conn, "COMMIT", 0, NULL, NULL, err);
+    rc = jobs__run(conn, "COMMIT", 0, NULL, NULL, err);
   if (rc)
-    rollback(conn);
+    jobs__rollback(conn);
   return rc;
 }
 
@@ -320,7 +322,7 @@ ts_err jobs_get_phase(PGconn *conn, const char *id, jobs_phase *out, ts_error *e
 {
   PGresult *r = NULL;
   const char *v[] = {id};
-  ts_err rc = run(conn, "SELECT phase FROM tapserve.jobs WHERE id = $1", 1, v, &r, err);
+  ts_err rc = jobs__run(conn, "SELECT phase FROM tapserve.jobs WHERE id = $1", 1, v, &r, err);
   if (rc)
     return rc;
   if (PQntuples(r) != 1)
@@ -340,13 +342,14 @@ ts_err jobs_access(PGconn *conn, const char *id, int64_t caller, jobs_phase *pha
 {
   PGresult *r = NULL;
   const char *v[] = {id};
-  ts_err rc = run(conn, "SELECT phase, owner_id FROM tapserve.jobs WHERE id = $1", 1, v, &r, err);
+  ts_err rc =
+      jobs__run(conn, "SELECT phase, owner_id FROM tapserve.jobs WHERE id = $1", 1, v, &r, err);
   if (rc)
     return rc;
   if (PQntuples(r) != 1) {
     rc = ts_fail(err, TS_ENOTFOUND, 0, "no job %s", id);
   } else {
-    if (!jobs_may_access(i64(r, 0, 1), caller))
+    if (!jobs_may_access(jobs__i64(r, 0, 1), caller))
       rc = ts_fail(err, TS_EFORBIDDEN, 0, "job %s belongs to another user", id);
     else if (phase && jobs_phase_parse(PQgetvalue(r, 0, 0), phase))
       *phase = JOBS_UNKNOWN;
@@ -400,9 +403,9 @@ ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out
   "   AND ($4::int8 = 0 OR creation_time > to_timestamp($4::int8 / 1000.0))"                       \
   "   AND ($7::text IS NULL OR id = $7) AND ($8::text IS NULL OR run_id = $8)"                     \
   " ORDER BY " order " LIMIT $5::int8 OFFSET $6::int8"
-  rc = run(conn,
-           f->oldest_first ? LIST_SQL("creation_time, id") : LIST_SQL("creation_time DESC, id"), 8,
-           v, &r, err);
+  rc = jobs__run(
+      conn, f->oldest_first ? LIST_SQL("creation_time, id") : LIST_SQL("creation_time DESC, id"), 8,
+      v, &r, err);
   if (rc)
     return rc;
   *n = (size_t)PQntuples(r);
@@ -432,11 +435,11 @@ ts_err jobs_run(PGconn *conn, const char *id, const char *instance, ts_error *er
   PGresult *r = NULL;
   const char *v[] = {id, instance};
   jobs_phase p;
-  ts_err rc = run(conn,
-                  "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now(),"
-                  "   owner_instance = $2::uuid"
-                  " WHERE id = $1 AND phase IN ('PENDING', 'HELD') RETURNING id",
-                  2, v, &r, err);
+  ts_err rc = jobs__run(conn,
+                        "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now(),"
+                        "   owner_instance = $2::uuid"
+                        " WHERE id = $1 AND phase IN ('PENDING', 'HELD') RETURNING id",
+                        2, v, &r, err);
   if (rc)
     return rc;
   int n = PQntuples(r);
@@ -454,7 +457,7 @@ ts_err jobs_run(PGconn *conn, const char *id, const char *instance, ts_error *er
 
 /* Best effort: a backend that is already gone, or a role without the right
  * to signal it, leaves the executor's own watchdog to stop the query. */
-static void cancel_backend(PGconn *conn, int pid)
+void jobs__cancel_backend(PGconn *conn, int pid)
 {
   char p[16];
   const char *v[] = {p};
@@ -462,7 +465,7 @@ static void cancel_backend(PGconn *conn, int pid)
   if (pid <= 0)
     return;
   snprintf(p, sizeof p, "%d", pid);
-  if (run(conn, "SELECT pg_cancel_backend($1::int)", 1, v, NULL, &e))
+  if (jobs__run(conn, "SELECT pg_cancel_backend($1::int)", 1, v, NULL, &e))
     ts_log(TS_LOG_WARN, NULL, "cannot cancel backend %d: %s", pid, e.msg);
 }
 
@@ -471,20 +474,21 @@ ts_err jobs_abort(PGconn *conn, const char *id, const char *instance, ts_error *
   PGresult *r = NULL;
   const char *v[] = {id, instance};
   jobs_phase p;
-  ts_err rc = run(conn,
-                  "WITH o AS (SELECT id, phase, backend_pid FROM tapserve.jobs WHERE id = $1"
-                  "           FOR UPDATE)"
-                  " UPDATE tapserve.jobs j SET phase = 'ABORTED', abort_requested = true,"
-                  "   end_time = now(), owner_instance = $2::uuid"
-                  " FROM o WHERE j.id = o.id AND o.phase IN ('PENDING', 'QUEUED', 'EXECUTING',"
-                  "   'HELD', 'SUSPENDED', 'UNKNOWN')"
-                  " RETURNING o.phase, o.backend_pid",
-                  2, v, &r, err);
+  ts_err rc =
+      jobs__run(conn,
+                "WITH o AS (SELECT id, phase, backend_pid FROM tapserve.jobs WHERE id = $1"
+                "           FOR UPDATE)"
+                " UPDATE tapserve.jobs j SET phase = 'ABORTED', abort_requested = true,"
+                "   end_time = now(), owner_instance = $2::uuid"
+                " FROM o WHERE j.id = o.id AND o.phase IN ('PENDING', 'QUEUED', 'EXECUTING',"
+                "   'HELD', 'SUSPENDED', 'UNKNOWN')"
+                " RETURNING o.phase, o.backend_pid",
+                2, v, &r, err);
   if (rc)
     return rc;
   if (PQntuples(r) == 1) {
     if (!strcmp(PQgetvalue(r, 0, 0), "EXECUTING"))
-      cancel_backend(conn, (int)i64(r, 0, 1));
+      jobs__cancel_backend(conn, (int)jobs__i64(r, 0, 1));
     PQclear(r);
     return TS_OK;
   }
@@ -504,10 +508,10 @@ ts_err jobs_set_params(PGconn *conn, const char *id, const jobs_param *p, size_t
     return params_fail(rc, err);
   }
   const char *v[] = {id, pj.data};
-  rc = run(conn,
-           "UPDATE tapserve.jobs SET parameters = parameters || $2::jsonb"
-           " WHERE id = $1 AND phase = 'PENDING' RETURNING id",
-           2, v, &r, err);
+  rc = jobs__run(conn,
+                 "UPDATE tapserve.jobs SET parameters = parameters || $2::jsonb"
+                 " WHERE id = $1 AND phase = 'PENDING' RETURNING id",
+                 2, v, &r, err);
   ts_buf_free(&pj);
   if (rc)
     return rc;
@@ -523,7 +527,7 @@ static ts_err update_pending(PGconn *conn, const char *sql, const char *id, cons
 {
   PGresult *r = NULL;
   const char *v[] = {id, val};
-  ts_err rc = run(conn, sql, 2, v, &r, err);
+  ts_err rc = jobs__run(conn, sql, 2, v, &r, err);
   if (rc)
     return rc;
   int matched = PQntuples(r);
@@ -565,26 +569,26 @@ ts_err jobs_delete(PGconn *conn, const jobs_store *store, const char *id, ts_err
 {
   PGresult *job = NULL, *res = NULL;
   const char *v[] = {id};
-  ts_err rc = run(conn, "BEGIN", 0, NULL, NULL, err);
+  ts_err rc = jobs__run(conn, "BEGIN", 0, NULL, NULL, err);
   if (!rc)
-    rc = run(conn, "SELECT phase, backend_pid FROM tapserve.jobs WHERE id = $1 FOR UPDATE", 1, v,
-             &job, err);
+    rc = jobs__run(conn, "SELECT phase, backend_pid FROM tapserve.jobs WHERE id = $1 FOR UPDATE", 1,
+                   v, &job, err);
   if (!rc && PQntuples(job) != 1)
     rc = ts_fail(err, TS_ENOTFOUND, 0, "no job %s", id);
   if (!rc)
-    rc = run(conn, "SELECT store, location FROM tapserve.results WHERE job_id = $1", 1, v, &res,
-             err);
+    rc = jobs__run(conn, "SELECT store, location FROM tapserve.results WHERE job_id = $1", 1, v,
+                   &res, err);
   if (!rc)
-    rc = run(conn, "DELETE FROM tapserve.jobs WHERE id = $1", 1, v, NULL, err);
+    rc = jobs__run(conn, "DELETE FROM tapserve.jobs WHERE id = $1", 1, v, NULL, err);
   if (!rc)
-    rc = run(conn, "COMMIT", 0, NULL, NULL, err);
+    rc = jobs__run(conn, "COMMIT", 0, NULL, NULL, err);
   if (rc) {
-    rollback(conn);
+    jobs__rollback(conn);
     goto out;
   }
   /* The rows are gone first, so no instance can serve a file we remove. */
   if (!strcmp(PQgetvalue(job, 0, 0), "EXECUTING"))
-    cancel_backend(conn, (int)i64(job, 0, 1));
+    jobs__cancel_backend(conn, (int)jobs__i64(job, 0, 1));
   for (int i = 0; store && i < PQntuples(res); i++)
     jobs_store_remove(store, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
   /* Its upload tables, once its query is cancelled (it may still read
@@ -609,9 +613,9 @@ ts_err jobs_sweep(PGconn *conn, const jobs_store *store, int max, int *n, ts_err
   ts_err rc;
   *n = 0;
   snprintf(m, sizeof m, "%d", max);
-  rc = run(conn,
-           "SELECT id FROM tapserve.jobs WHERE destruction < now() ORDER BY destruction LIMIT $1",
-           1, v, &r, err);
+  rc = jobs__run(
+      conn, "SELECT id FROM tapserve.jobs WHERE destruction < now() ORDER BY destruction LIMIT $1",
+      1, v, &r, err);
   if (rc)
     return rc;
   for (int i = 0; i < PQntuples(r); i++) {
@@ -624,282 +628,4 @@ ts_err jobs_sweep(PGconn *conn, const jobs_store *store, int max, int *n, ts_err
   }
   PQclear(r);
   return rc;
-}
-
-/* ---- execution -------------------------------------------------------------- */
-
-ts_err jobs_claim(PGconn *conn, ts_arena *a, const char *instance, const jobs_limits *lim,
-                  jobs_job **out, ts_error *err)
-{
-  PGresult *r = NULL;
-  char m[16], g[16];
-  const char *v[] = {instance, m, g};
-  int locked = lim->max_per_user > 0 || lim->max_async > 0;
-  ts_err rc = TS_OK;
-  *out = NULL;
-  snprintf(m, sizeof m, "%d", lim->max_per_user);
-  snprintf(g, sizeof g, "%d", lim->max_async);
-  /* Counting and claiming in one statement is not enough: two instances
-   * claiming at once each count the other's claim out (neither has
-   * committed). Under the lock, the claim statement's snapshot is taken
-   * after the previous holder committed, so its count includes that
-   * claim. Anonymous owners (NULL) are told apart by client address. */
-  if (locked)
-    rc = run(conn, "BEGIN", 0, NULL, NULL, err);
-  if (!rc && locked)
-    rc = run(conn, "SELECT pg_advisory_xact_lock(" JOBS_CLAIM_LOCK ")", 0, NULL, NULL, err);
-  if (!rc)
-    rc =
-        run(conn,
-            "UPDATE tapserve.jobs j SET phase = 'EXECUTING', owner_instance = $1::uuid,"
-            "   start_time = now(), backend_pid = NULL, attempts = j.attempts + 1"
-            " WHERE j.id = (SELECT q.id FROM tapserve.jobs q WHERE q.phase = 'QUEUED'"
-            "   AND ($3::int = 0 OR (SELECT count(*) FROM tapserve.jobs e"
-            "        WHERE e.phase = 'EXECUTING') < $3::int)"
-            "   AND ($2::int = 0 OR (SELECT count(*) FROM tapserve.jobs e"
-            "        WHERE e.phase = 'EXECUTING' AND e.owner IS NOT DISTINCT FROM q.owner"
-            "        AND (q.owner IS NOT NULL OR e.client_addr IS NOT DISTINCT FROM q.client_addr))"
-            "        < $2::int)"
-            "   AND NOT EXISTS (SELECT 1 FROM tapserve.job_deps d JOIN tapserve.jobs p"
-            "        ON p.id = d.dep_id WHERE d.job_id = q.id"
-            "        AND p.phase NOT IN ('COMPLETED', 'ERROR', 'ABORTED', 'ARCHIVED'))"
-            "   ORDER BY q.queued_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            "   AND j.phase = 'QUEUED'"
-            " RETURNING j.id",
-            3, v, &r, err);
-  if (!rc && locked)
-    rc = run(conn, "COMMIT", 0, NULL, NULL, err);
-  if (rc) {
-    PQclear(r);
-    rollback(conn);
-    return rc;
-  }
-  if (PQntuples(r) == 1) {
-    char id[40];
-    snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return jobs_get(conn, a, id, out, err);
-  }
-  PQclear(r);
-  return TS_OK;
-}
-
-ts_err jobs_set_backend_pid(PGconn *conn, const char *id, const char *instance, int pid,
-                            ts_error *err)
-{
-  char p[16];
-  const char *v[] = {id, instance, p};
-  snprintf(p, sizeof p, "%d", pid);
-  return run(conn,
-             "UPDATE tapserve.jobs SET backend_pid = $3::int"
-             " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid",
-             3, v, NULL, err);
-}
-
-ts_err jobs_complete(PGconn *conn, const char *id, const char *instance,
-                     const jobs_result_info *res, const char *columns_json, int in_txn,
-                     ts_error *err)
-{
-  PGresult *r = NULL;
-  char rows[24], bytes[24], raw[24];
-  ts_err rc = TS_OK;
-  snprintf(rows, sizeof rows, "%lld", (long long)res->rows);
-  snprintf(bytes, sizeof bytes, "%lld", (long long)res->bytes);
-  snprintf(raw, sizeof raw, "%lld", (long long)res->raw_bytes);
-  const char *u[] = {id, instance};
-  const char *v[] = {id,          res->name, res->store, res->location,
-                     rows,        bytes,     raw,        res->overflow ? "t" : "f",
-                     columns_json};
-  if (!in_txn)
-    rc = run(conn, "BEGIN", 0, NULL, NULL, err);
-  if (!rc)
-    rc = run(conn,
-             "UPDATE tapserve.jobs SET phase = 'COMPLETED', end_time = now(), backend_pid = NULL"
-             " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
-             2, u, &r, err);
-  if (!rc && PQntuples(r) != 1)
-    rc = ts_fail(err, TS_ECANCELED, 0, "the job was aborted or deleted while executing");
-  PQclear(r);
-  if (!rc)
-    rc = run(conn,
-             "INSERT INTO tapserve.results (job_id, name, store, location, rows, bytes, raw_bytes,"
-             " overflow, columns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
-             9, v, NULL, err);
-  if (!rc)
-    rc = run(conn, "COMMIT", 0, NULL, NULL, err);
-  if (rc)
-    rollback(conn);
-  return rc;
-}
-
-static ts_err end_cas(PGconn *conn, const char *sql, int n, const char *const *v, ts_error *err)
-{
-  PGresult *r = NULL;
-  ts_err rc = run(conn, sql, n, v, &r, err);
-  if (rc)
-    return rc;
-  int matched = PQntuples(r);
-  PQclear(r);
-  return matched ? TS_OK : ts_fail(err, TS_ECANCELED, 0, "the job is no longer executing here");
-}
-
-ts_err jobs_fail(PGconn *conn, const char *id, const char *instance, const char *message,
-                 ts_error *err)
-{
-  const char *v[] = {id, instance, message};
-  return end_cas(
-      conn,
-      "UPDATE tapserve.jobs SET phase = 'ERROR', end_time = now(), backend_pid = NULL,"
-      "   error_summary = $3, error_type = 'fatal'"
-      " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
-      3, v, err);
-}
-
-ts_err jobs_requeue(PGconn *conn, const char *id, const char *instance, ts_error *err)
-{
-  const char *v[] = {id, instance};
-  return end_cas(
-      conn,
-      "UPDATE tapserve.jobs SET phase = 'QUEUED', queued_at = now(), start_time = NULL,"
-      "   backend_pid = NULL, attempts = greatest(attempts - 1, 0)"
-      " WHERE id = $1 AND phase = 'EXECUTING' AND owner_instance = $2::uuid RETURNING id",
-      2, v, err);
-}
-
-/* For jobs/'s other files (jobs_int.h). */
-ts_err jobs__run(PGconn *conn, const char *sql, int n, const char *const *vals, PGresult **res,
-                 ts_error *err)
-{
-  return run(conn, sql, n, vals, res, err);
-}
-
-void jobs__cancel_backend(PGconn *conn, int pid)
-{
-  cancel_backend(conn, pid);
-}
-
-/* ---- result metadata ---------------------------------------------------------- */
-
-static ts_err json_field(ts_buf *b, const char *name, const char *v, int *first)
-{
-  ts_err rc;
-  if (!v)
-    return TS_OK;
-  rc = ts_buf_printf(b, "%s\"%s\":", *first ? "" : ",", name);
-  *first = 0;
-  return rc ? rc : jobs_json_str(b, v);
-}
-
-ts_err jobs_schema_json(const stream_schema *s, ts_buf *b)
-{
-  ts_err rc = ts_buf_puts(b, "[");
-  for (size_t i = 0; i < s->ncols && !rc; i++) {
-    const stream_column *c = &s->cols[i];
-    int first = 0;
-    rc = ts_buf_printf(b, "%s{\"oid\":%u,\"typmod\":%d", i ? "," : "", (unsigned)c->type_oid,
-                       (int)c->typmod);
-    if (!rc)
-      rc = json_field(b, "name", c->name, &first);
-    if (!rc)
-      rc = json_field(b, "datatype", c->datatype, &first);
-    if (!rc)
-      rc = json_field(b, "arraysize", c->arraysize, &first);
-    if (!rc)
-      rc = json_field(b, "xtype", c->xtype, &first);
-    if (!rc)
-      rc = json_field(b, "unit", c->unit, &first);
-    if (!rc)
-      rc = json_field(b, "ucd", c->ucd, &first);
-    if (!rc)
-      rc = json_field(b, "utype", c->utype, &first);
-    if (!rc)
-      rc = json_field(b, "description", c->description, &first);
-    if (!rc)
-      rc = ts_buf_puts(b, "}");
-  }
-  return rc ? rc : ts_buf_puts(b, "]");
-}
-
-ts_err jobs_result_schema(PGconn *conn, ts_arena *a, const char *id, const char *name,
-                          stream_schema *out, ts_error *err)
-{
-  const char *v[] = {id, name};
-  return jobs__columns_schema(
-      conn, a,
-      "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int, c->>'datatype',"
-      "   c->>'xtype', c->>'unit', c->>'ucd', c->>'utype', c->>'description',"
-      "   c->>'arraysize'"
-      " FROM tapserve.results r, jsonb_array_elements(r.columns) WITH ORDINALITY"
-      "   AS t(c, i)"
-      " WHERE r.job_id = $1 AND r.name = $2 ORDER BY t.i",
-      2, v, out, err);
-}
-
-ts_err jobs__columns_schema(PGconn *conn, ts_arena *a, const char *sql, int n, const char *const *v,
-                            stream_schema *out, ts_error *err)
-{
-  PGresult *r = NULL;
-  ts_err rc = run(conn, sql, n, v, &r, err);
-  if (rc)
-    return rc;
-  out->ncols = (size_t)PQntuples(r);
-  out->cols = ts_arena_calloc(a, out->ncols + 1, sizeof *out->cols);
-  if (!out->cols) {
-    PQclear(r);
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  }
-  for (int i = 0; i < (int)out->ncols; i++) {
-    stream_column *c = &out->cols[i];
-    if (stream_column_set_type(c, (uint32_t)i64(r, i, 1), (int32_t)i64(r, i, 2))) {
-      PQclear(r);
-      return ts_fail(err, TS_EINTERNAL, 0, "stored result column %d has an unsupported type",
-                     i + 1);
-    }
-    c->name = opt(a, r, i, 0);
-    const char *dt = opt(a, r, i, 3);
-    /* What the metadata merge (tap_merge_column_meta) chose on top of the
-     * type comes back: text shown as unicodeChar, DALI geometry xtypes
-     * with their fixed arraysizes. */
-    if (dt && !strcmp(dt, "unicodeChar") && c->kind == STREAM_TEXT && !c->is_array)
-      c->datatype = "unicodeChar";
-    const char *xt = opt(a, r, i, 4), *as = opt(a, r, i, 9);
-    if (xt)
-      c->xtype = xt;
-    if (as && c->is_array)
-      c->arraysize = as;
-    c->unit = opt(a, r, i, 5);
-    c->ucd = opt(a, r, i, 6);
-    c->utype = opt(a, r, i, 7);
-    c->description = opt(a, r, i, 8);
-  }
-  PQclear(r);
-  return TS_OK;
-}
-
-ts_err jobs_result_size_get(PGconn *conn, const char *id, const char *name, const char *fmt,
-                            int64_t *size, ts_error *err)
-{
-  PGresult *r = NULL;
-  const char *v[] = {id, name, fmt};
-  ts_err rc = run(conn,
-                  "SELECT (encoded_sizes->>$3)::int8 FROM tapserve.results"
-                  " WHERE job_id = $1 AND name = $2",
-                  3, v, &r, err);
-  if (rc)
-    return rc;
-  *size = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? i64(r, 0, 0) : -1;
-  PQclear(r);
-  return TS_OK;
-}
-
-ts_err jobs_result_size_set(PGconn *conn, const char *id, const char *name, const char *fmt,
-                            int64_t size, ts_error *err)
-{
-  char s[24];
-  const char *v[] = {id, name, fmt, s};
-  snprintf(s, sizeof s, "%lld", (long long)size);
-  return run(conn,
-             "UPDATE tapserve.results SET encoded_sizes = encoded_sizes ||"
-             " jsonb_build_object($3::text, $4::int8) WHERE job_id = $1 AND name = $2",
-             4, v, NULL, err);
 }

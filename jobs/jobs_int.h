@@ -9,6 +9,12 @@
  * the statement is TS_EUNAVAIL (stream_pg_conn_lost), any other TS_EDB. */
 ts_err jobs__run(PGconn *conn, const char *sql, int n, const char *const *vals, PGresult **res,
                  ts_error *err);
+/* ROLLBACK when a transaction is open (after a failed step). */
+void jobs__rollback(PGconn *conn);
+/* A column's text copied into a, NULL for SQL NULL. */
+const char *jobs__opt(ts_arena *a, const PGresult *r, int row, int col);
+/* A column's integer, 0 for SQL NULL. */
+int64_t jobs__i64(const PGresult *r, int row, int col);
 /* pg_cancel_backend(pid), best effort (logged when refused); pid <= 0 is
  * ignored. */
 void jobs__cancel_backend(PGconn *conn, int pid);

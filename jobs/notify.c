@@ -68,12 +68,6 @@ static ts_err publish(PGconn *conn, jobs_event_kind kind, const char *id, ts_err
   return jobs_event_publish(conn, &ev, err);
 }
 
-static void rollback(PGconn *conn)
-{
-  if (PQtransactionStatus(conn) != PQTRANS_IDLE)
-    PQclear(PQexec(conn, "ROLLBACK"));
-}
-
 /* jobs__run with one integer parameter ($1). */
 static ts_err run_int(PGconn *conn, const char *sql, int64_t v, PGresult **res, ts_error *err)
 {
@@ -144,7 +138,7 @@ static ts_err insert(PGconn *conn, const char *user_sql, const char *who, jobs_n
     *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
   PQclear(r);
   if (rc)
-    rollback(conn);
+    jobs__rollback(conn);
   return rc;
 }
 

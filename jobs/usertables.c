@@ -269,11 +269,6 @@ jobs_load_target jobs_utab_target(const jobs_utab_new *n)
 
 /* ---- reading ------------------------------------------------------------------- */
 
-static const char *dup_opt(ts_arena *a, const PGresult *r, int row, int col)
-{
-  return PQgetisnull(r, row, col) ? NULL : ts_arena_strdup(a, PQgetvalue(r, row, col));
-}
-
 static ts_err read_columns(PGconn *conn, ts_arena *a, const char *uid, jobs_utab *t, ts_error *err)
 {
   const char *v[] = {uid, t->table};
@@ -342,10 +337,10 @@ ts_err jobs_utab_readable(PGconn *conn, ts_arena *a, const jobs_user *u, jobs_ut
   }
   for (int i = 0; i < PQntuples(r) && !rc; i++) {
     jobs_utab *t = &(*out)[i];
-    t->owner = dup_opt(a, r, i, 1);
-    t->schema = dup_opt(a, r, i, 2);
-    t->table = dup_opt(a, r, i, 3);
-    t->description = dup_opt(a, r, i, 4);
+    t->owner = jobs__opt(a, r, i, 1);
+    t->schema = jobs__opt(a, r, i, 2);
+    t->table = jobs__opt(a, r, i, 3);
+    t->description = jobs__opt(a, r, i, 4);
     t->rows = strtoll(PQgetvalue(r, i, 5), NULL, 10);
     t->bytes = strtoll(PQgetvalue(r, i, 6), NULL, 10);
     if (!t->owner || !t->schema || !t->table)
