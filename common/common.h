@@ -145,6 +145,11 @@ int ts_utf8_valid(const char *p, size_t n);
 /* ISO 8601 UTC time "2026-11-22T10:00:00Z" (or with .mmm when ms != 0). */
 void ts_iso8601(char out[32], int64_t unix_ms, int with_ms);
 int64_t ts_now_ms(void);
+/* FNV-1a over [p, p+n), continuing from h (TS_HASH64_INIT to start): a
+ * fast non-cryptographic hash for cache slots and fingerprints, never
+ * for anything an attacker must not steer. */
+#define TS_HASH64_INIT 14695981039346656037ull
+uint64_t ts_hash64(const void *p, size_t n, uint64_t h);
 /* Random bytes from the OS; TS_EIO when none can be had. */
 ts_err ts_random(void *buf, size_t n);
 /* 2n lower-case hex digits + NUL of n random bytes. */

@@ -29,6 +29,14 @@ void ts_iso8601(char out[32], int64_t unix_ms, int with_ms)
     snprintf(out + n, 32 - n, "Z");
 }
 
+uint64_t ts_hash64(const void *p, size_t n, uint64_t h)
+{
+  const unsigned char *s = p;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ s[i]) * 1099511628211ull;
+  return h;
+}
+
 ts_err ts_random(void *buf, size_t n)
 {
   unsigned char *p = buf;

@@ -29,16 +29,6 @@ struct stream__desc_entry {
   desc_col cols[]; /* names and sql follow in the same allocation */
 };
 
-static uint64_t desc_hash(const char *s, size_t n)
-{
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 static stream__desc_entry **desc_slot(stream_pg_pool *p, uint64_t h)
 {
   if (!p->desc) {
@@ -55,7 +45,7 @@ int stream__desc_lookup(stream_query *q)
   size_t n = strlen(q->sql);
   if (!q->desc_gen || n > DESC_SQL_MAX)
     return 0;
-  uint64_t h = desc_hash(q->sql, n);
+  uint64_t h = ts_hash64(q->sql, n, TS_HASH64_INIT);
   stream__desc_entry **slot = desc_slot(p, h), *e = slot ? *slot : NULL;
   if (!e || e->hash != h || e->gen != q->desc_gen || strcmp(e->sql, q->sql) != 0)
     return 0;
@@ -92,7 +82,7 @@ void stream__desc_store(stream_query *q, const PGresult *res)
   bytes = sizeof(stream__desc_entry) + ncols * sizeof(desc_col) + n + 1;
   for (size_t i = 0; i < ncols; i++)
     bytes += strlen(PQfname(res, (int)i)) + 1;
-  uint64_t h = desc_hash(q->sql, n);
+  uint64_t h = ts_hash64(q->sql, n, TS_HASH64_INIT);
   stream__desc_entry **slot = desc_slot(p, h), *e;
   if (!slot || !(e = malloc(bytes)))
     return;
@@ -120,7 +110,7 @@ void stream__desc_forget(stream_query *q)
   stream_pg_pool *p = q->pool;
   if (!p->desc || !q->desc_gen)
     return;
-  uint64_t h = desc_hash(q->sql, strlen(q->sql));
+  uint64_t h = ts_hash64(q->sql, strlen(q->sql), TS_HASH64_INIT);
   stream__desc_entry **slot = &p->desc[h % DESC_SLOTS];
   if (*slot && (*slot)->hash == h && !strcmp((*slot)->sql, q->sql)) {
     free(*slot);

@@ -129,11 +129,7 @@ static int parse_args(int argc, char **argv, demo_opts *o)
  * schema demo: when either changes, the catalogue is rebuilt. */
 static void demo_version(int64_t rows, char *out, size_t len)
 {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)sql_demo; *p; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
-  }
+  uint64_t h = ts_hash64(sql_demo, strlen(sql_demo), TS_HASH64_INIT);
   snprintf(out, len, DEMO_SCHEMA_NOTE "; rows %lld; script %016llx", (long long)rows,
            (unsigned long long)h);
 }

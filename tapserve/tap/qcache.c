@@ -37,16 +37,6 @@ struct tap_qcache {
   uint64_t made, reused;
 };
 
-static uint64_t qc_hash(const char *s, size_t n, int64_t maxrec)
-{
-  uint64_t h = 1469598103934665603ull ^ (uint64_t)maxrec; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 static void qc_unref(void *arg)
 {
   qc_entry *e = arg;
@@ -100,7 +90,8 @@ ts_err tap_prepare_query_cached(ts_app *app, tap_param_fn get, const void *src, 
   /* The generation is read before the snapshot a new entry takes, so an
    * entry never claims a newer generation than what it was checked
    * against. */
-  uint64_t gen = schema_cache_generation(app), h = qc_hash(out->adql, n, out->maxrec);
+  uint64_t gen = schema_cache_generation(app),
+           h = ts_hash64(out->adql, n, TS_HASH64_INIT ^ (uint64_t)out->maxrec);
   qc_entry **slot = &c->slot[h % QC_SLOTS], *e = *slot;
   if (e &&
       (e->hash != h || e->gen != gen || e->maxrec != out->maxrec || strcmp(e->adql, out->adql)))

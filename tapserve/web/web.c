@@ -37,14 +37,6 @@ struct web_site {
   web_file home;
 };
 
-static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
-{
-  const unsigned char *s = p;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ s[i]) * 1099511628211ull;
-  return h;
-}
-
 static const char *content_type(const char *name)
 {
   static const struct {
@@ -70,7 +62,7 @@ static ts_err code_file(web_file *f)
 {
   static const char *const suffix[] = {"", "-gz", "-zst"};
   web_coded *id = &f->coded[STREAM_Z_NONE];
-  uint64_t h = fnv1a(id->data, id->len, 1469598103934665603ull);
+  uint64_t h = ts_hash64(id->data, id->len, TS_HASH64_INIT);
   for (int k = STREAM_Z_NONE; k <= STREAM_Z_ZSTD; k++) {
     web_coded *c = &f->coded[k];
     snprintf(c->etag, sizeof c->etag, "\"%016llx%s\"", (unsigned long long)h, suffix[k]);
@@ -174,7 +166,7 @@ ts_err web_site_new(const cfg *c, web_site **out, ts_error *err)
 {
   web_site *s = calloc(1, sizeof *s);
   const web_embedded *tpl = NULL;
-  uint64_t version = 1469598103934665603ull;
+  uint64_t version = TS_HASH64_INIT;
   ts_err rc = TS_OK;
   ts_buf b;
 
@@ -201,7 +193,7 @@ ts_err web_site_new(const cfg *c, web_site **out, ts_error *err)
     }
     memcpy(f->coded[0].data, e->data, e->len);
     f->coded[0].len = e->len;
-    version = fnv1a(e->data, e->len, version);
+    version = ts_hash64(e->data, e->len, version);
     rc = code_file(f);
   }
   if (!rc && !tpl)

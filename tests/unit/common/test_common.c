@@ -208,3 +208,15 @@ int test_metrics_text(void)
   ts_buf_free(&l);
   return 0;
 }
+
+/* FNV-1a 64 against the published vectors, and continuing a hash over two
+ * pieces gives the hash of the whole. */
+int test_hash64(void)
+{
+  TS_CHECK(ts_hash64("", 0, TS_HASH64_INIT) == 0xcbf29ce484222325ull);
+  TS_CHECK(ts_hash64("a", 1, TS_HASH64_INIT) == 0xaf63dc4c8601ec8cull);
+  TS_CHECK(ts_hash64("foobar", 6, TS_HASH64_INIT) == 0x85944171f73967e8ull);
+  TS_CHECK(ts_hash64("bar", 3, ts_hash64("foo", 3, TS_HASH64_INIT)) ==
+           ts_hash64("foobar", 6, TS_HASH64_INIT));
+  return 0;
+}

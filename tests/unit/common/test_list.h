@@ -9,5 +9,6 @@
   X(parse_int) \
   X(log_escape) \
   X(log_instance) \
-  X(metrics_text)
+  X(metrics_text) \
+  X(hash64)
 // clang-format on
