@@ -97,6 +97,10 @@ static void op_after(ts_work *w)
     /* a failed logout leaves no stale cookie behind either */
     if (o->logout && !session_cookies(c, "", &hdr, &e))
       tap_send_error_headers(o->req, &o->err, hdr.data);
+    else if (!o->logout && ts_err_http(o->rc) == 401)
+      /* a wrong password of a form is no invitation to HTTP Basic: a
+       * browser would put its own password dialog over the page */
+      tap_send_error_headers(o->req, &o->err, TAP_CHALLENGE_BEARER);
     else
       tap_send_error(o->req, &o->err);
   } else if (session_cookies(c, o->logout ? "" : o->id, &hdr, &e)) {

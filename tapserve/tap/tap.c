@@ -29,19 +29,16 @@ void tap_send_error_headers(http_request *req, const ts_error *err, const char *
     snprintf(retry, sizeof retry, "Retry-After: %d\r\n", TAP_RETRY_AFTER_S);
     extra_headers = retry;
   }
-  /* RFC 7235: a 401 names the schemes that would do (plus/auth.c). A
-   * browser (a request with cookies: the web page, a form login) would
-   * answer a Basic challenge with its own password dialog over the page,
-   * so it is offered only to clients without cookies, which scripts are;
-   * Bearer, which browsers do not prompt for, is always named. */
-  if (status == 401) {
-    const char *cookies = http_header_get(req, "cookie");
-    const char *uri = req->path ? req->path : "";
-    int form_login = strlen(uri) >= 6 && !strcmp(uri + strlen(uri) - 6, "/login");
-    int n =
-        snprintf(challenge, sizeof challenge, "%s%sWWW-Authenticate: Bearer realm=\"tapserve\"\r\n",
-                 extra_headers ? extra_headers : "",
-                 cookies || form_login ? "" : "WWW-Authenticate: Basic realm=\"tapserve\"\r\n");
+  /* RFC 7235: a 401 names the schemes that would do (plus/auth.c), unless
+   * the caller named them itself (a form login: plus/login.c). A browser
+   * (a request with cookies: the web page) would answer a Basic challenge
+   * with its own password dialog over the page, so Basic is offered only
+   * to clients without cookies, which scripts are; Bearer, which browsers
+   * do not prompt for, is always named. */
+  if (status == 401 && !(extra_headers && strstr(extra_headers, "WWW-Authenticate:"))) {
+    int n = snprintf(challenge, sizeof challenge, "%s%s" TAP_CHALLENGE_BEARER,
+                     extra_headers ? extra_headers : "",
+                     http_header_get(req, "cookie") ? "" : TAP_CHALLENGE_BASIC);
     if (n > 0 && (size_t)n < sizeof challenge)
       extra_headers = challenge;
   }

@@ -177,6 +177,9 @@ ts_err tap__prepare_translate(const ts_app *app, adql_layer *layers, ts_arena *a
  * occurs with two different values among params[0..n); the same value
  * repeated counts as one value. Names compare case-insensitively. */
 ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err);
+/* The WWW-Authenticate lines of a 401 (RFC 7235). */
+#define TAP_CHALLENGE_BASIC  "WWW-Authenticate: Basic realm=\"tapserve\"\r\n"
+#define TAP_CHALLENGE_BEARER "WWW-Authenticate: Bearer realm=\"tapserve\"\r\n"
 /* A DALI error document with the HTTP status of err->code. */
 void tap_send_error(http_request *req, const ts_error *err);
 /* The same with extra header lines ("Allow: GET\r\n"), or NULL. */
