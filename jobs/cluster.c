@@ -7,6 +7,7 @@
  * of the loop on libuv's thread pool, one round at a time. */
 #include "jobs/cluster.h"
 #include "jobs/jobs_int.h"
+#include "jobs/notify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +276,8 @@ static void maint_work_cb(uv_work_t *w)
              "upload sweeper: %d upload table(s) of ended jobs or dead "
              "instances dropped",
              n);
+    if (jobs_notify_sweep(conn, JOBS_NOTIFY_SWEEP_MAX, &n, &err))
+      ts_log(TS_LOG_WARN, NULL, "notification sweeper: %s", err.msg);
     n = jobs_store_clean_tmp(o->store, o->tmp_age_s);
     if (n)
       ts_log(TS_LOG_INFO, NULL, "job sweeper: %d abandoned temporary result file(s) removed", n);

@@ -36,6 +36,7 @@ typedef enum jobs_notify_kind {
 enum {
   JOBS_NOTIFY_TEXT_MAX = 2000,             /* bytes of a message */
   JOBS_NOTIFY_SERVE_MAX = 100,             /* messages one request returns, newest first */
+  JOBS_NOTIFY_SWEEP_MAX = 1000,            /* expired ones the cluster's sweeper deletes per run */
   JOBS_NOTIFY_USER_TTL_S = 30 * 24 * 3600, /* default life of a message to a user */
   JOBS_NOTIFY_AUDIENCE_ALL = -100,         /* first number of "[type: A,B]" */
   JOBS_NOTIFY_AUDIENCE_USER = 1,

@@ -13,8 +13,10 @@
  *     another user's or one to everybody, 404.
  *
  * Anonymous callers see the messages to everybody, a user those and their
- * own. The work (who the caller is, the database) runs on the TAP+
- * threads (app->plusq): credentials may be a Basic password. */
+ * own. The work (who the caller is, the database) runs on libuv's pool;
+ * a Basic password not in the credential cache goes to the login threads
+ * through ts_auth_request like any other. Expired rows are invisible at
+ * once and deleted by the cluster's sweeper. */
 #include "jobs/notify.h"
 #include "tapserve/plus/plus.h"
 #include "tapserve/tapserve.h"
@@ -26,11 +28,10 @@
 enum {
   /* the answer: every line at its longest */
   NOTIFY_BODY_MAX = JOBS_NOTIFY_SERVE_MAX * (JOBS_NOTIFY_TEXT_MAX + 64),
-  NOTIFY_SWEEP_MAX = 100, /* expired messages deleted per request */
 };
 
 typedef struct notify_op {
-  ts_work work;
+  uv_work_t work;
   ts_app *app;
   http_request *req;
   int remove; /* RemoveNotification; else GetNotifications */
@@ -64,15 +65,13 @@ static ts_err write_lines(PGresult *r, ts_buf *b)
   return rc;
 }
 
-static void op_work(ts_work *w)
+static void op_work(uv_work_t *w)
 {
   notify_op *o = w->data;
   ts_app *app = o->app;
   ts_who who;
   PGconn *conn = NULL;
   PGresult *r = NULL;
-  ts_error e;
-  int n = 0;
 
   o->rc = ts_auth_request(app, o->req, &who, &o->err);
   if (o->rc)
@@ -92,13 +91,9 @@ static void op_work(ts_work *w)
   }
   if (o->remove) {
     o->rc = jobs_notify_dismiss(conn, who.user.id, o->id, &o->err);
-    if (!o->rc)
-      o->rc = ts_buf_puts(&o->body, "OK\n");
+    if (!o->rc && ts_buf_puts(&o->body, "OK\n"))
+      o->rc = ts_fail(&o->err, TS_ENOMEM, 0, "out of memory");
   } else {
-    /* Expired rows are invisible already; reclaim a few (an index range;
-     * a failure is only logged). */
-    if (jobs_notify_sweep(conn, NOTIFY_SWEEP_MAX, &n, &e))
-      ts_log(TS_LOG_WARN, o->req->reqid, "expired notifications not swept: %s", e.msg);
     o->rc = jobs_notify_visible(conn, who.user.id, o->id, &r, &o->err);
     if (!o->rc && write_lines(r, &o->body))
       o->rc = ts_fail(&o->err, TS_ENOMEM, 0, "out of memory writing notifications");
@@ -107,8 +102,9 @@ static void op_work(ts_work *w)
   jobs_db_put(app->db, conn);
 }
 
-static void op_after(ts_work *w)
+static void op_after(uv_work_t *w, int status)
 {
+  (void)status;
   notify_op *o = w->data;
   if (o->rc)
     tap_send_error(o->req, &o->err);
@@ -124,16 +120,12 @@ static ts_err read_params(http_request *req, notify_op *o, ts_error *err)
 {
   http_param *p = NULL;
   size_t n = 0;
-  const char *action = NULL, *id = NULL;
+  const char *action, *id;
   ts_err rc = http_request_params(req, &p, &n, err);
   if (rc)
     return rc;
-  for (size_t i = 0; i < n; i++) {
-    if (ts_strcaseeq(p[i].name, "action"))
-      action = p[i].value;
-    else if (ts_strcaseeq(p[i].name, "id"))
-      id = p[i].value;
-  }
+  action = plus__param(p, n, "action");
+  id = plus__param(p, n, "id");
   if (!action)
     return ts_fail(err, TS_EINVAL, 0,
                    "notification needs action=GetNotifications or action=RemoveNotification");
@@ -179,11 +171,11 @@ void plus_notification(ts_app *app, http_request *req)
       free(o);
       return;
     }
-    op_after(&o->work);
+    op_after(&o->work, 0);
     return;
   }
-  if (!app->plusq || ts_workq_submit(app->plusq, &o->work, op_work, op_after)) {
+  if (uv_queue_work(app->loop, &o->work, op_work, op_after) != 0) {
     o->rc = ts_fail(&o->err, TS_EUNAVAIL, 0, "notifications are not available");
-    op_after(&o->work);
+    op_after(&o->work, 0);
   }
 }
