@@ -358,6 +358,41 @@ ts_err jobs_access(PGconn *conn, const char *id, int64_t caller, jobs_phase *pha
   return rc;
 }
 
+ts_err jobs_access_all(PGconn *conn, const char *const *ids, size_t n, int64_t caller,
+                       ts_error *err)
+{
+  PGresult *r = NULL;
+  ts_buf b;
+  ts_err rc = TS_OK;
+  /* Job ids are checked (uws_job_id_ok) before they come here; quoting
+   * them as array elements still keeps anything else out. */
+  ts_buf_init(&b, 64 * (n + 1));
+  for (size_t i = 0; !rc && i < n; i++) {
+    if (strpbrk(ids[i], "\"\\{},"))
+      rc = ts_fail(err, TS_EINVAL, 0, "not a job id");
+    else if (ts_buf_printf(&b, "%s\"%s\"", i ? "," : "{", ids[i]))
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  if (!rc && ts_buf_puts(&b, n ? "}" : "{}"))
+    rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  const char *v[] = {b.data};
+  if (!rc)
+    rc = jobs__run(conn, "SELECT id, owner_id FROM tapserve.jobs WHERE id = ANY($1::text[])", 1, v,
+                   &r, err);
+  for (size_t i = 0; !rc && i < n; i++) {
+    int k = 0;
+    while (k < PQntuples(r) && strcmp(PQgetvalue(r, k, 0), ids[i]))
+      k++;
+    if (k == PQntuples(r))
+      rc = ts_fail(err, TS_ENOTFOUND, 0, "no job %s", ids[i]);
+    else if (!jobs_may_access(jobs__i64(r, k, 1), caller))
+      rc = ts_fail(err, TS_EFORBIDDEN, 0, "job %s belongs to another user", ids[i]);
+  }
+  PQclear(r);
+  ts_buf_free(&b);
+  return rc;
+}
+
 ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
                  ts_error *err)
 {
@@ -403,9 +438,10 @@ ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out
   "   AND ($4::int8 = 0 OR creation_time > to_timestamp($4::int8 / 1000.0))"                       \
   "   AND ($7::text IS NULL OR id = $7) AND ($8::text IS NULL OR run_id = $8)"                     \
   " ORDER BY " order " LIMIT $5::int8 OFFSET $6::int8"
-  rc = jobs__run(
-      conn, f->oldest_first ? LIST_SQL("creation_time, id") : LIST_SQL("creation_time DESC, id"), 8,
-      v, &r, err);
+  static const char *const sql[2][2] = {
+      {LIST_SQL("creation_time DESC, id"), LIST_SQL("creation_time, id")},
+      {LIST_SQL("start_time DESC NULLS LAST, id"), LIST_SQL("start_time NULLS LAST, id")}};
+  rc = jobs__run(conn, sql[f->by_start != 0][f->oldest_first != 0], 8, v, &r, err);
   if (rc)
     return rc;
   *n = (size_t)PQntuples(r);

@@ -159,12 +159,17 @@ typedef struct jobs_filter {
   int64_t offset;      /* skips the first `offset` of the order (TAP+) */
   const char *id;      /* this job only; NULL: any (TAP+ jobid) */
   const char *run_id;  /* jobs with this RUNID; NULL: any (TAP+ jobname) */
-  int oldest_first;    /* creation time ascending (TAP+ order) */
+  int oldest_first;    /* ascending (TAP+ order) */
+  int by_start;        /* ordered by start time (never started: last), else creation time */
 } jobs_filter;
 /* Jobs matching `f`, newest first (the UWS columns set; no parameters
  * nor results). */
 ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
                  ts_error *err);
+/* jobs_access for every id of ids[0..n) in one statement: TS_ENOTFOUND or
+ * TS_EFORBIDDEN naming the first id that fails. */
+ts_err jobs_access_all(PGconn *conn, const char *const *ids, size_t n, int64_t caller,
+                       ts_error *err);
 
 /* Every phase change below stamps owner_instance with `instance`, the
  * instance in charge of the new phase (NULL leaves it unset). */

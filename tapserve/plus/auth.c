@@ -133,8 +133,11 @@ ts_err ts_auth_request(ts_app *app, const http_request *req, ts_who *who, ts_err
   ts_err rc;
   memset(who, 0, sizeof *who);
   if (!http_header_get(req, "authorization") &&
-      !plus__session_cookie(req, &(const char *){0}, &(size_t){0}))
-    return TS_OK; /* anonymous, without a database round trip */
+      !plus__session_cookie(req, &(const char *){0}, &(size_t){0})) {
+    /* anonymous, without a database round trip */
+    who->has_anon = plus_anon_owner(req, who->anon);
+    return TS_OK;
+  }
   if (!app->db)
     return ts_fail(err, TS_EUNAVAIL, 0, "logins are not available");
   conn = jobs_db_get(app->db, err);

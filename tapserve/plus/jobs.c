@@ -10,10 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-  PLUS_DELETE_MAX = 1000,      /* job ids in one deletejobs */
-  PLUS_LIST_DOC_MAX = 64 << 20 /* the jobs/async document (UWS_DOC_MAX) */
-};
+enum { PLUS_DELETE_MAX = 1000 /* job ids in one deletejobs */ };
 
 typedef struct plus_jobs_op {
   uv_work_t work;
@@ -23,8 +20,6 @@ typedef struct plus_jobs_op {
   http_param *params;
   size_t np;
   ts_who who;
-  int has_anon;
-  char anon[JOBS_SECRET_HASH_LEN + 1];
   ts_buf body;
   ts_error err;
   ts_err rc;
@@ -32,10 +27,7 @@ typedef struct plus_jobs_op {
 
 static const char *param(const plus_jobs_op *o, const char *name)
 {
-  for (size_t i = 0; i < o->np; i++)
-    if (ts_strcaseeq(o->params[i].name, name))
-      return o->params[i].value;
-  return NULL;
+  return plus__param(o->params, o->np, name);
 }
 
 static ts_err int_param(const plus_jobs_op *o, const char *name, int64_t *out, ts_error *err)
@@ -53,7 +45,7 @@ static ts_err list_filter(const plus_jobs_op *o, jobs_filter *f, int *full, ts_e
   const char *v;
   ts_err rc;
   f->owner_id = o->who.user.id;
-  f->anon_owner = o->has_anon ? o->anon : NULL;
+  f->anon_owner = o->who.has_anon ? o->who.anon : NULL;
   f->all_anonymous = o->app->cfg->jobs_list_anonymous;
   v = param(o, "phaseid");
   if (v && *v) {
@@ -81,6 +73,7 @@ static ts_err list_filter(const plus_jobs_op *o, jobs_filter *f, int *full, ts_e
                      " not \"%s\"",
                      v);
     f->oldest_first = v[0] != '-';
+    f->by_start = !strcmp(col, "start_time");
   }
   v = param(o, "metadata_only");
   *full = v && ts_strcaseeq(v, "false");
@@ -155,8 +148,8 @@ static ts_err work_delete(plus_jobs_op *o, PGconn *conn, ts_arena *a)
   const char **ids = NULL;
   size_t n = 0;
   ts_err rc = plus_job_ids_parse(param(o, "JOB_IDS"), PLUS_DELETE_MAX, a, &ids, &n, &o->err);
-  for (size_t i = 0; i < n && !rc; i++)
-    rc = jobs_access(conn, ids[i], o->who.user.id, NULL, &o->err);
+  if (!rc)
+    rc = jobs_access_all(conn, ids, n, o->who.user.id, &o->err);
   for (size_t i = 0; i < n && !rc; i++) {
     rc = jobs_delete(conn, uws_result_store(o->app), ids[i], &o->err);
     if (rc == TS_ENOTFOUND)
@@ -176,7 +169,6 @@ static void op_work(uv_work_t *w)
   o->rc = ts_auth_request(o->app, o->req, &o->who, &o->err);
   if (o->rc)
     return;
-  o->has_anon = !o->who.user.id && plus_anon_owner(o->req, o->anon);
   conn = jobs_db_get(o->app->db, &o->err);
   if (!conn) {
     o->rc = o->err.code;
@@ -222,7 +214,7 @@ static void start(ts_app *app, http_request *req, int delete)
   o->app = app;
   o->req = req;
   o->delete = delete;
-  ts_buf_init(&o->body, PLUS_LIST_DOC_MAX);
+  ts_buf_init(&o->body, UWS_DOC_MAX);
   ts_error_clear(&o->err);
   if (http_request_params(req, &o->params, &o->np, &e)) {
     tap_send_error(req, &e);

@@ -21,6 +21,9 @@ typedef struct ts_app ts_app;
 typedef struct ts_who {
   jobs_user user;  /* user.id 0: anonymous */
   const char *via; /* "session", "basic", "bearer"; NULL when anonymous */
+  /* Anonymous with an owner cookie (plus_anon_owner): its hash. */
+  int has_anon;
+  char anon[JOBS_SECRET_HASH_LEN + 1];
 } ts_who;
 
 /* Blocking (a worker thread): the caller of `req` from its credentials,

@@ -280,19 +280,19 @@ static void work_create(uws_op *o, PGconn *conn)
     n.owner = o->who.user.name;
     n.owner_id = o->who.user.id;
   } else {
-    if (!o->has_anon) {
+    if (!o->who.has_anon) {
       ts_buf h;
       ts_buf_init(&h, sizeof o->set_cookie - 1);
-      if (plus_anon_owner_new(c, &h, o->anon, &o->err)) {
+      if (plus_anon_owner_new(c, &h, o->who.anon, &o->err)) {
         ts_buf_free(&h);
         o->failed = 1;
         goto out;
       }
       snprintf(o->set_cookie, sizeof o->set_cookie, "%s", h.data);
       ts_buf_free(&h);
-      o->has_anon = 1;
+      o->who.has_anon = 1;
     }
-    n.anon_owner = o->anon;
+    n.anon_owner = o->who.anon;
   }
   /* The client as resolved through trusted proxies: anonymous jobs of
    * different clients count against different per-owner limits. */
@@ -380,7 +380,7 @@ static void work_list(uws_op *o, PGconn *conn)
    * where the operator allows it, because listing them would hand out
    * the ids that are their only protection. */
   f.owner_id = o->who.user.id;
-  f.anon_owner = o->has_anon ? o->anon : NULL;
+  f.anon_owner = o->who.has_anon ? o->who.anon : NULL;
   f.all_anonymous = o->u->cfg->jobs_list_anonymous;
   if (jobs_list(conn, a, &f, &js, &n, &o->err)) {
     o->failed = 1;
@@ -476,7 +476,6 @@ static int op_caller(uws_op *o)
     o->failed = 1;
     return -1;
   }
-  o->has_anon = !o->who.user.id && plus_anon_owner(o->req, o->anon);
   o->who_done = 1;
   return 0;
 }

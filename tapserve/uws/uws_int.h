@@ -84,8 +84,6 @@ typedef struct uws_op {
   /* The caller, found once per request (a WAIT fetches again and again). */
   int who_done;
   ts_who who;
-  int has_anon; /* an anonymous caller with an owner cookie: its hash in anon */
-  char anon[JOBS_SECRET_HASH_LEN + 1];
   char set_cookie[512]; /* a creation's new owner cookie: its Set-Cookie line */
   /* WAIT */
   uws_wait *wait;

@@ -206,6 +206,14 @@ def test_job_list_filters(pair, cluster):
     # TAP+ filters: phaseid, limit and offset, order
     r = s.get(a.base + "/jobs/async", params={"phaseid": "COMPLETED", "order": "creation_time"}, timeout=30)
     assert [e.text for e in ET.fromstring(r.content).iter(UWS + "jobId")] == [j1, j3]
+    # by start time: j3 started after j1; j2 and j4 never started (last)
+    cluster["psql"].run("UPDATE tapserve.jobs SET start_time = creation_time - interval '1 day'"
+                        " WHERE id = '%s'" % j3)  # so the orders differ
+    for order, want in (("start_time", [j3, j1]), ("-start_time", [j1, j3]), ("-creation_time", [j3, j1])):
+        r = s.get(a.base + "/jobs/async", params={"phaseid": "COMPLETED", "order": order}, timeout=30)
+        assert [e.text for e in ET.fromstring(r.content).iter(UWS + "jobId")] == want, order
+    r = s.get(a.base + "/jobs/async", params={"order": "-start_time", "limit": "2"}, timeout=30)
+    assert [e.text for e in ET.fromstring(r.content).iter(UWS + "jobId")] == [j1, j3]
     r = s.get(a.base + "/jobs/async", params={"limit": "2", "offset": "1"}, timeout=30)
     assert [e.text for e in ET.fromstring(r.content).iter(UWS + "jobId")] == [j3, j2]
     r = s.get(a.base + "/jobs/async", params={"jobid": j2, "metadata_only": "false"}, timeout=30)

@@ -748,3 +748,38 @@ int test_pg_claim_per_client(void)
   PQfinish(c);
   return 0;
 }
+
+/* deletejobs' check: every id in one statement, the first that fails named. */
+int test_pg_access_all(void)
+{
+  PGconn *c = ts_test_pg();
+  ts_error err;
+  char mine[40], other[40], anon[40];
+  jobs_new n;
+  TS_CHECK(c);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  memset(&n, 0, sizeof n);
+  n.destruction_ms = ts_now_ms() + 60000;
+  n.owner = "access-a";
+  n.owner_id = 9001;
+  TS_CHECK(jobs_create(c, &n, mine, &err) == TS_OK);
+  n.owner = "access-b";
+  n.owner_id = 9002;
+  TS_CHECK(jobs_create(c, &n, other, &err) == TS_OK);
+  n.owner = NULL;
+  n.owner_id = 0;
+  TS_CHECK(jobs_create(c, &n, anon, &err) == TS_OK);
+  const char *ok[] = {mine, anon, mine};
+  TS_CHECK(jobs_access_all(c, ok, 3, 9001, &err) == TS_OK);
+  const char *bad[] = {mine, other, anon};
+  TS_CHECK_EQ_INT(jobs_access_all(c, bad, 3, 9001, &err), TS_EFORBIDDEN);
+  TS_CHECK(strstr(err.msg, other) != NULL);
+  const char *gone[] = {anon, "00000000000000000000000000000000"};
+  TS_CHECK_EQ_INT(jobs_access_all(c, gone, 2, 0, &err), TS_ENOTFOUND);
+  TS_CHECK(strstr(err.msg, "00000000000000000000000000000000") != NULL);
+  const char *evil[] = {"a\",\"b"};
+  TS_CHECK_EQ_INT(jobs_access_all(c, evil, 1, 0, &err), TS_EINVAL);
+  const char *anon_only[] = {anon};
+  TS_CHECK_EQ_INT(jobs_access_all(c, anon_only, 1, 0, &err), TS_OK);
+  return 0;
+}

@@ -11,6 +11,7 @@
   X(pg_migrate) \
   X(pg_store_roundtrip) \
   X(pg_job_cas) \
+  X(pg_access_all) \
   X(pg_attempts) \
   X(pg_claim_cap) \
   X(pg_claim_per_client) \
