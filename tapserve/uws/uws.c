@@ -399,12 +399,10 @@ static void work_get(uws_op *o, PGconn *conn)
   ts_arena *a;
   const char *s = o->sub;
   /* Clients poll the phase: the access check is its one lookup. */
-  if (jobs_access(conn, o->id, o->who.user.id, &o->phase, &o->err)) {
-    o->failed = 1;
-    return;
-  }
   if (!strcmp(s, "phase")) {
-    if (ts_buf_puts(&o->body, jobs_phase_name(o->phase)))
+    if (jobs_access(conn, o->id, o->who.user.id, &o->phase, &o->err))
+      o->failed = 1;
+    else if (ts_buf_puts(&o->body, jobs_phase_name(o->phase)))
       op_fail(o, TS_ENOMEM, "%s", "out of memory");
     o->ctype = "text/plain; charset=utf-8";
     return;
@@ -414,8 +412,14 @@ static void work_get(uws_op *o, PGconn *conn)
     op_fail(o, TS_ENOMEM, "%s", "out of memory");
     return;
   }
+  /* Any other resource reads the whole job: the access rule is checked
+   * on the row just read (jobs_access's rule), not by a lookup of its own. */
   if (jobs_get(conn, a, o->id, &j, &o->err)) {
     o->failed = 1;
+    goto out;
+  }
+  if (!jobs_may_access(j->owner_id, o->who.user.id)) {
+    op_fail(o, TS_EFORBIDDEN, "job %s belongs to another user", o->id);
     goto out;
   }
   o->phase = j->phase;
