@@ -75,8 +75,8 @@ static ts_err qc_make(const ts_app *app, tap_query *out, uint64_t h, uint64_t ge
   return TS_OK;
 }
 
-ts_err tap_prepare_query_cached(ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
-                                tap_query *out, ts_error *err)
+static ts_err prepare_cached(ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
+                             tap_query *out, ts_error *err)
 {
   ts_err rc = tap__prepare_params(app, get, src, out, err);
   if (rc)
@@ -120,6 +120,13 @@ ts_err tap_prepare_query_cached(ts_app *app, tap_param_fn get, const void *src, 
   out->q = e->q;
   out->sql = e->sql;
   return TS_OK;
+}
+
+ts_err tap_prepare_query_cached(ts_app *app, tap_param_fn get, const void *src, ts_arena *a,
+                                tap_query *out, ts_error *err)
+{
+  ts_err rc = prepare_cached(app, get, src, a, out, err);
+  return tap_adql_error_for_client(rc, err, out->adql);
 }
 
 void tap_qcache_free(ts_app *app)

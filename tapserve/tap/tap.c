@@ -328,28 +328,39 @@ ts_err tap__prepare_translate(const ts_app *app, adql_layer *layers, ts_arena *a
   /* One row more than MAXREC tells an overflow from an exact fit. */
   if (adql_parse(out->adql, strlen(out->adql), a, &out->q, err) ||
       adql_check(out->q, mine ? mine : meta_adql(m), err) ||
-      adql_translate(out->q, out->maxrec + 1, a, &out->sql, err)) {
-    /* ADQL errors carry their position in the message as DALI clients
-     * show it. */
-    if (err->code == TS_EADQL) {
-      ts_error in = *err;
-      ts_error_set_linecol(&in, out->adql, strlen(out->adql));
-      if (in.line > 0)
-        ts_fail(err, TS_EADQL, in.pos, "ADQL error at line %d, column %d: %.440s", in.line, in.col,
-                in.msg);
-      else
-        ts_fail(err, TS_EADQL, 0, "ADQL error: %.480s", in.msg);
-    }
+      adql_translate(out->q, out->maxrec + 1, a, &out->sql, err))
     return err->code ? err->code : TS_EADQL;
-  }
   return TS_OK;
+}
+
+ts_err tap_adql_error_for_client(ts_err rc, ts_error *err, const char *adql)
+{
+  if (rc != TS_EADQL || !adql)
+    return rc;
+  /* ADQL errors carry their position in the message as DALI clients show
+   * it. */
+  ts_error in = *err;
+  ts_error_set_linecol(&in, adql, strlen(adql));
+  if (in.line > 0)
+    ts_fail(err, TS_EADQL, in.pos, "ADQL error at line %d, column %d: %.440s", in.line, in.col,
+            in.msg);
+  else
+    ts_fail(err, TS_EADQL, 0, "ADQL error: %.480s", in.msg);
+  return rc;
+}
+
+ts_err tap_prepare_query_plain(const ts_app *app, tap_param_fn get, const void *src,
+                               adql_layer *layers, ts_arena *a, tap_query *out, ts_error *err)
+{
+  ts_err rc = tap__prepare_params(app, get, src, out, err);
+  return rc ? rc : tap__prepare_translate(app, layers, a, out, err);
 }
 
 ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, adql_layer *layers,
                          ts_arena *a, tap_query *out, ts_error *err)
 {
-  ts_err rc = tap__prepare_params(app, get, src, out, err);
-  return rc ? rc : tap__prepare_translate(app, layers, a, out, err);
+  ts_err rc = tap_prepare_query_plain(app, get, src, layers, a, out, err);
+  return tap_adql_error_for_client(rc, err, out->adql);
 }
 
 ts_err tap_check_single_valued(const http_param *params, size_t n, ts_error *err)

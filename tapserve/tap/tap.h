@@ -154,6 +154,15 @@ const char *tap_request_param(const void *src, const char *name);
  * for the client; ADQL messages carry "line L, column C". */
 ts_err tap_prepare_query(const ts_app *app, tap_param_fn get, const void *src, adql_layer *uploads,
                          ts_arena *a, tap_query *out, ts_error *err);
+/* The same, but an ADQL error (TS_EADQL) keeps the checker's own
+ * sentence, its position in err->pos: for whoever shows the position
+ * itself (the web page's check). */
+ts_err tap_prepare_query_plain(const ts_app *app, tap_param_fn get, const void *src,
+                               adql_layer *layers, ts_arena *a, tap_query *out, ts_error *err);
+/* Rewrites an ADQL error (rc TS_EADQL) into the form DALI clients show:
+ * "ADQL error at line L, column C: ..." from its position in `adql`.
+ * Returns rc. */
+ts_err tap_adql_error_for_client(ts_err rc, ts_error *err, const char *adql);
 /* The same for /sync requests without per-request tables, on the loop
  * thread only: the translation of a QUERY text seen before (same MAXREC,
  * same TAP_SCHEMA snapshot) is reused from a small cache (qcache.c)

@@ -168,3 +168,33 @@ def test_row_estimates(server, psql):
     rows = r.json()
     assert rows["demo.sources"] == want and want > 0
     assert "TAP_SCHEMA.tables" in rows
+
+
+def test_check_knows_the_callers_own_tables(cluster, workdir):
+    """The page's check resolves a logged-in user's own tables as /sync
+    does; for anyone else they stay unknown."""
+    from test_users import add_user, ctx_server
+
+    srv = ctx_server(workdir, "web-check-utab", cluster["dsn"], {})
+    try:
+        add_user(cluster, "it_webcheck", "pw-webcheck")
+        s = requests.Session()
+        assert s.post(srv.ctx + "/login", data={"username": "it_webcheck", "password": "pw-webcheck"},
+                      timeout=30).status_code == 200
+        r = s.post(srv.ctx + "/Upload", data={"TABLE_NAME": "mine", "FORMAT": "csv"},
+                   files={"FILE": ("t.csv", b"id,mag\n1,10.5\n")}, timeout=60)
+        assert r.status_code == 200, r.text
+        q = "SELECT id FROM user_it_webcheck.mine"
+        r = s.post(srv.base + "/web/check", data={"QUERY": q}, timeout=30)
+        assert r.status_code == 200 and r.json() == {"ok": True}, r.text
+        assert s.post(srv.base + "/sync", data={"LANG": "ADQL", "QUERY": q, "FORMAT": "csv"},
+                      timeout=30).text.splitlines() == ["id", "1"]
+        r = requests.post(srv.base + "/web/check", data={"QUERY": q}, timeout=30)
+        res = r.json()
+        assert res["ok"] is False and "does not exist" in res["message"], res
+        assert res["line"] == 1 and res["column"] > 0, res
+        # a session that does not hold is refused, not checked as anonymous
+        r = requests.post(srv.base + "/web/check", data={"QUERY": q}, cookies={"SESSION": "0" * 32}, timeout=30)
+        assert r.status_code == 401 and r.json()["ok"] is False, r.text
+    finally:
+        srv.stop()
