@@ -781,5 +781,9 @@ int test_pg_access_all(void)
   TS_CHECK_EQ_INT(jobs_access_all(c, evil, 1, 0, &err), TS_EINVAL);
   const char *anon_only[] = {anon};
   TS_CHECK_EQ_INT(jobs_access_all(c, anon_only, 1, 0, &err), TS_OK);
+  TS_CHECK(jobs_delete(c, NULL, mine, &err) == TS_OK);
+  TS_CHECK(jobs_delete(c, NULL, other, &err) == TS_OK);
+  TS_CHECK(jobs_delete(c, NULL, anon, &err) == TS_OK);
+  PQfinish(c);
   return 0;
 }
