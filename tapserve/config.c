@@ -71,6 +71,7 @@ static const key_def keys[] = {
     {"database", "dsn", K_STR, F(dsn), 0, 0},
     {"database", "query_dsn", K_STR, F(query_dsn), 0, 0},
     {"database", "pool_size", K_INT, F(pool_size), 1, 10000},
+    {"database", "primary_pool_size", K_INT, F(primary_pool_size), 0, 10000},
     {"database", "connect_timeout", K_SECS_MS, F(connect_timeout_ms), 0, 3600},
     {"database", "pool_wait_timeout", K_SECS_MS, F(pool_wait_timeout_ms), 0, 3600},
     {"database", "query_server_backoff", K_SECS_MS, F(query_backoff_ms), 0, 3600},

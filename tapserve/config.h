@@ -44,6 +44,7 @@ typedef struct cfg {
   char *query_dsn;            /* query_dsn = connection for user queries: a role that can only
                                  read the published schemas ("" = dsn) */
   int pool_size;              /* pool_size = 8 */
+  int primary_pool_size;      /* primary_pool_size = 0 (pool_size / 4, at least 1) */
   int connect_timeout_ms;     /* connect_timeout = 10 */
   int pool_wait_timeout_ms;   /* pool_wait_timeout = 5 (a /sync request waits for a connection;
                                  503 after; 0 = no bound) */

@@ -370,7 +370,11 @@ int ts_serve(cfg *c)
   s.app.pool = stream_pg_pool_new(s.app.loop, &po);
   s.app.upool = s.app.pool;
   if (s.app.pservers != s.app.qservers) {
+    /* Only queries over upload and user tables come here: a share of the
+     * connections, not as many again. */
     po.servers = s.app.pservers;
+    po.size = c->primary_pool_size > 0 ? c->primary_pool_size
+                                       : (c->pool_size / 4 > 1 ? c->pool_size / 4 : 1);
     s.app.upool = stream_pg_pool_new(s.app.loop, &po);
   }
 

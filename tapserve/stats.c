@@ -212,7 +212,9 @@ static ts_err write_requests(ts_buf *b)
 
 static ts_err write_state(ts_buf *b, ts_app *app)
 {
-  int open = 0, busy = 0, waiting = 0, size = 0;
+  int open = 0, busy = 0, waiting = 0, size = 0, popen = 0, pbusy = 0, pwaiting = 0, psize = 0;
+  uint64_t pwaits = 0, ptimeouts = 0;
+  int primary = app->upool && app->upool != app->pool;
   uint64_t waits = 0, timeouts = 0, described = 0, reused = 0, sent, received;
   uint64_t translated, translations_reused;
   int64_t now = ts_now_ms(), beat = uws_last_heartbeat_ms(app);
@@ -222,6 +224,10 @@ static ts_err write_state(ts_buf *b, ts_app *app)
     stream_pg_pool_stats(app->pool, &open, &busy, &waiting);
     stream_pg_pool_counts(app->pool, &size, &waits, &timeouts);
     stream_pg_pool_describes(app->pool, &described, &reused);
+  }
+  if (primary) {
+    stream_pg_pool_stats(app->upool, &popen, &pbusy, &pwaiting);
+    stream_pg_pool_counts(app->upool, &psize, &pwaits, &ptimeouts);
   }
   tap_qcache_counts(app, &translated, &translations_reused);
   jobs_events_counts(&sent, &received);
@@ -258,6 +264,21 @@ static ts_err write_state(ts_buf *b, ts_app *app)
       "Queries that found no idle /sync pool connection and waited.", waits);
   ONE("tapserve_db_pool_wait_timeouts_total", "counter",
       "Queries that gave up waiting for a /sync pool connection.", timeouts);
+  if (primary) { /* query_dsn names standbys: the pool to the primary (upload and user tables) */
+    ONE("tapserve_db_primary_pool_size", "gauge",
+        "Connections the pool to the primary (queries over upload and user tables) may open.",
+        psize);
+    ONE("tapserve_db_primary_pool_open", "gauge", "Connections of the primary pool now open.",
+        popen);
+    ONE("tapserve_db_primary_pool_in_use", "gauge",
+        "Connections of the primary pool running a query.", pbusy);
+    ONE("tapserve_db_primary_pool_waiting", "gauge",
+        "Queries waiting for a primary pool connection.", pwaiting);
+    ONE("tapserve_db_primary_pool_waits_total", "counter",
+        "Queries that found no idle primary pool connection and waited.", pwaits);
+    ONE("tapserve_db_primary_pool_wait_timeouts_total", "counter",
+        "Queries that gave up waiting for a primary pool connection.", ptimeouts);
+  }
   ONE("tapserve_sync_described_total", "counter",
       "/sync queries whose columns the database described (one round trip more).", described);
   ONE("tapserve_sync_description_reused_total", "counter",

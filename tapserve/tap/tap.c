@@ -83,7 +83,8 @@ typedef struct sync_req {
   int linked;
   http_request *req;
   tap_result *result;
-  stream_query *query; /* NULL once on_done ran */
+  stream_query *query;  /* NULL once on_done ran */
+  stream_pg_pool *pool; /* the one it runs on: app->pool, or app->upool */
   adql_query *adql;
   const char *adql_text;
   int64_t maxrec;
@@ -150,15 +151,19 @@ static void sync_watch_cb(uv_timer_t *t)
 {
   ts_app *app = t->data;
   uint64_t limit = (uint64_t)app->cfg->sync_stall_timeout_ms;
-  int waiting = 0;
+  int waiting = 0, uwaiting = 0;
   stream_pg_pool_stats(app->pool, NULL, NULL, &waiting);
+  if (app->upool != app->pool)
+    stream_pg_pool_stats(app->upool, NULL, NULL, &uwaiting);
   for (sync_req *s = app->sync_head; s; s = s->next) {
     uint64_t ms = http_write_stalled_ms(s->req);
-    if (waiting > 0 && ms >= limit && s->query && stream_query_backend_pid(s->query)) {
+    /* Cutting frees a connection of the stream's own pool only. */
+    int w = s->pool == app->pool ? waiting : uwaiting;
+    if (w > 0 && ms >= limit && s->query && stream_query_backend_pid(s->query)) {
       ts_log(TS_LOG_WARN, s->req->reqid,
              "client %s has read nothing for %llu ms while %d requests wait for a database "
              "connection; cutting its stream",
-             s->req->remote_addr, (unsigned long long)ms, waiting);
+             s->req->remote_addr, (unsigned long long)ms, w);
       http_abort(s->req); /* on_abort cancels the query, which frees the connection */
     }
   }
@@ -454,7 +459,8 @@ static void sync_run(ts_app *app, http_request *req, tap_params *p, adql_layer *
    * made on the primary, maybe just now: a standby of query_dsn may not
    * have them yet, so such a query runs there. */
   o.describe_gen = layers ? 0 : schema_cache_generation(app);
-  s->query = stream_query_run(layers ? app->upool : app->pool, &o, &sync_cbs, s);
+  s->pool = layers ? app->upool : app->pool;
+  s->query = stream_query_run(s->pool, &o, &sync_cbs, s);
   if (s->query)
     sync_link(s);
   if (!s->query) {

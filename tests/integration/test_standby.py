@@ -440,6 +440,14 @@ def test_uploads_run_on_the_primary(pair, workdir):
         # Queries without uploads stay on the standby.
         assert sync_csv(srv, top) == want
         assert backends(standby, "tapserve") >= 1
+        # The pool to the primary has a share of pool_size (4 // 4) and
+        # /metrics shows it beside the query pool.
+        m = requests.get("http://127.0.0.1:%d/metrics" % srv.port, timeout=30).text
+        gauges = dict(line.split(" ", 1) for line in m.splitlines() if line and not line.startswith("#"))
+        assert gauges["tapserve_db_pool_size"] == "4"
+        assert gauges["tapserve_db_primary_pool_size"] == "1"
+        assert int(gauges["tapserve_db_primary_pool_open"]) == 1
+        assert gauges["tapserve_db_primary_pool_in_use"] == "0"
     finally:
         standby.run("SELECT pg_wal_replay_resume()")
         srv.stop()
