@@ -364,10 +364,6 @@ size_t fmt__scalar_text(char *buf, stream_kind kind, const stream_value *v, fmt_
   }
 }
 
-/* Minimum byte length of a well-formed binary value of a fixed-size kind;
- * 0 for variable-size kinds. Checked before reading, since a corrupt
- * stream must not make us read past the value. */
-
 const char *fmt__null_token(stream_kind kind, fmt_textstyle style)
 {
   switch (kind) {

@@ -75,13 +75,21 @@ static int is_digit(char c)
   return c >= '0' && c <= '9';
 }
 
-/* Clinger's fast path: a decimal [sign]digits[.digits][e[sign]digits]
- * whose significant digits make an integer w <= 2^53 and whose power of
- * ten e is within [-22, 22] is w * 10^e (or w / 10^-e), both exact
+/* What a number's text is, after trim (scan_f64). */
+enum { NUM_BAD, NUM_FAST, NUM_SLOW };
+
+/* The one scanner of a number's text: [sign]digits[.digits][e[sign]digits]
+ * or [sign]nan, inf, infinity (any case), at most UP_NUM_MAX bytes.
+ * NUM_FAST when Clinger's fast path gives its value (into *v unless v is
+ * NULL): significant digits making an integer w <= 2^53 and a power of
+ * ten e within [-22, 22] make w * 10^e (or w / 10^-e) of two exact
  * doubles, so one IEEE operation rounds it correctly, as strtod does.
- * 0 for any other text: strtod decides (most values a CSV file holds are
- * of this form, and strtod is the most of the reading time). */
-static int fast_f64(const char *s, size_t n, double *v)
+ * NUM_SLOW for the other numbers, which strtod converts (most values a
+ * CSV file holds take the fast path, and strtod is the most of the
+ * reading time); NUM_BAD for text that is not a number. Inlined into
+ * both callers, so fmt__up_is_f64 (v NULL, the kind unused) keeps only
+ * the grammar and costs what a scanner of its own did. */
+static inline __attribute__((always_inline)) int scan_f64(const char *s, size_t n, double *v)
 {
   static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -90,25 +98,33 @@ static int fast_f64(const char *s, size_t n, double *v)
   uint64_t w = 0;
   int neg = 0, nd = 0, any = 0;
   long e = 0;
-  if (p < end && (*p == '+' || *p == '-'))
+  if (!n || n > UP_NUM_MAX)
+    return NUM_BAD;
+  if (*p == '+' || *p == '-')
     neg = *p++ == '-';
+  size_t rest = (size_t)(end - p);
+  if (rest && (*p | 0x20) >= 'i')
+    return (rest == 3 && (strncasecmp(p, "nan", 3) == 0 || strncasecmp(p, "inf", 3) == 0)) ||
+                   (rest == 8 && strncasecmp(p, "infinity", 8) == 0)
+               ? NUM_SLOW
+               : NUM_BAD;
+  /* nd counts the significant digits; w holds them while there are at
+   * most 19 (past that, only the grammar is checked). */
   for (; p < end && is_digit(*p); p++, any = 1) {
     if (w == 0 && *p == '0')
       continue; /* leading zeros are not significant */
-    if (nd++ == 19)
-      return 0;
-    w = w * 10 + (uint64_t)(*p - '0');
+    if (++nd <= 19)
+      w = w * 10 + (uint64_t)(*p - '0');
   }
   if (p < end && *p == '.')
     for (p++; p < end && is_digit(*p); p++, any = 1, e--) {
       if (w == 0 && *p == '0')
         continue;
-      if (nd++ == 19)
-        return 0;
-      w = w * 10 + (uint64_t)(*p - '0');
+      if (++nd <= 19)
+        w = w * 10 + (uint64_t)(*p - '0');
     }
   if (!any)
-    return 0;
+    return NUM_BAD;
   if (p < end && (*p == 'e' || *p == 'E')) {
     long x = 0;
     int eneg = 0;
@@ -116,22 +132,23 @@ static int fast_f64(const char *s, size_t n, double *v)
     if (p < end && (*p == '+' || *p == '-'))
       eneg = *p++ == '-';
     if (p == end || !is_digit(*p))
-      return 0;
+      return NUM_BAD;
     for (; p < end && is_digit(*p); p++)
       if (x < 100000)
         x = x * 10 + (*p - '0');
     e += eneg ? -x : x;
   }
-  if (p != end || w > (uint64_t)1 << 53)
-    return 0;
-  double d = (double)w;
-  if (w != 0) {
-    if (e < -22 || e > 22)
-      return 0;
-    d = e < 0 ? d / p10[-e] : d * p10[e];
+  if (p != end)
+    return NUM_BAD;
+  if (nd > 19 || w > (uint64_t)1 << 53 || (w != 0 && (e < -22 || e > 22)))
+    return NUM_SLOW;
+  if (v) {
+    double d = (double)w;
+    if (w != 0)
+      d = e < 0 ? d / p10[-e] : d * p10[e];
+    *v = neg ? -d : d;
   }
-  *v = neg ? -d : d;
-  return 1;
+  return NUM_FAST;
 }
 
 ts_err fmt__up_parse_f64(const char *s, size_t n, double *v, ts_error *err)
@@ -140,54 +157,23 @@ ts_err fmt__up_parse_f64(const char *s, size_t n, double *v, ts_error *err)
   const char *p0 = s;
   size_t n0 = n;
   trim(&s, &n);
-  if (!n || n > UP_NUM_MAX)
-    goto bad;
-  if (fast_f64(s, n, v))
+  switch (scan_f64(s, n, v)) {
+  case NUM_FAST:
     return TS_OK;
-  memcpy(buf, s, n);
-  buf[n] = 0;
-  for (size_t i = 0; i < n; i++)
-    if (buf[i] == 'x' || buf[i] == 'X' || buf[i] == '(')
-      goto bad; /* strtod's hexadecimal and nan(...) forms */
-  char *end;
-  double d = strtod(buf, &end);
-  if (end != buf + n)
-    goto bad;
-  *v = d;
-  return TS_OK;
-bad:
-  return ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is not a number", SHOW(p0, n0));
+  case NUM_SLOW:
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    *v = strtod(buf, NULL); /* the whole text: scan_f64 checked its grammar */
+    return TS_OK;
+  default:
+    return ts_fail(err, TS_EINVAL, 0, "\"%.*s\" is not a number", SHOW(p0, n0));
+  }
 }
 
 int fmt__up_is_f64(const char *s, size_t n)
 {
   trim(&s, &n);
-  const char *p = s, *end = s + n;
-  if (p < end && (*p == '+' || *p == '-'))
-    p++;
-  size_t rest = (size_t)(end - p);
-  if (rest && (*p | 0x20) >= 'i' &&
-      ((rest == 3 && (strncasecmp(p, "nan", 3) == 0 || strncasecmp(p, "inf", 3) == 0)) ||
-       (rest == 8 && strncasecmp(p, "infinity", 8) == 0)))
-    return 1;
-  int digits = 0;
-  while (p < end && *p >= '0' && *p <= '9')
-    p++, digits++;
-  if (p < end && *p == '.')
-    for (p++; p < end && *p >= '0' && *p <= '9'; p++)
-      digits++;
-  if (!digits)
-    return 0;
-  if (p < end && (*p == 'e' || *p == 'E')) {
-    p++;
-    if (p < end && (*p == '+' || *p == '-'))
-      p++;
-    if (p == end || *p < '0' || *p > '9')
-      return 0;
-    while (p < end && *p >= '0' && *p <= '9')
-      p++;
-  }
-  return p == end && n <= UP_NUM_MAX;
+  return scan_f64(s, n, NULL) != NUM_BAD;
 }
 
 ts_err fmt__up_parse_bool(const char *s, size_t n, int *v, ts_error *err)

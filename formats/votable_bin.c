@@ -140,10 +140,13 @@ static int64_t vt_as_i64(stream_kind k, const stream_value *el)
 {
   switch (k) {
   case STREAM_BOOL:
+    return stream_get_bool(el);
   case STREAM_INT2:
+    return stream_get_int2(el);
   case STREAM_INT4:
+    return stream_get_int4(el);
   case STREAM_INT8:
-    return k == STREAM_INT8 ? stream_get_int8(el) : (int64_t)vt_as_f64(k, el);
+    return stream_get_int8(el);
   default: {
     double d = vt_as_f64(k, el);
     /* Out of range (and NaN) has no integer: write the NULL stand-in. */

@@ -3,8 +3,8 @@
  * gzip is gzpar.c's: blocks compressed with ISA-L on a pool of threads
  * into one gzip member. zstd runs here, on the caller's thread.
  * Memory: zstd's state (level 1-3 ~1-2 MiB) plus one 64 KiB output
- * buffer; gzip's blocks in flight (see gzpar.c); nothing grows with the
- * input. */
+ * buffer; gzip's blocks in flight (see gzpar.c), with nothing of zstd's;
+ * nothing grows with the input. */
 #include "stream/gz_int.h"
 
 #include <stdlib.h>
@@ -14,13 +14,14 @@ enum { ZSINK_OUT = 64 * 1024 };
 
 struct stream_zsink {
   stream_zkind kind;
-  stream__gz *gz;
+  stream__gz *gz; /* gzip: the compressor, which keeps its own error and end */
+  /* zstd: */
   ZSTD_CCtx *zc;
+  unsigned char *out; /* ZSINK_OUT bytes */
   stream_flush_fn flush;
   void *ud;
   ts_err err;
   int finished;
-  unsigned char out[ZSINK_OUT];
 };
 
 stream_zsink *stream_zsink_new(stream_zkind kind, int level, stream_flush_fn flush, void *ud)
@@ -29,21 +30,22 @@ stream_zsink *stream_zsink_new(stream_zkind kind, int level, stream_flush_fn flu
   if (!z)
     return NULL;
   z->kind = kind;
-  z->flush = flush;
-  z->ud = ud;
   if (kind == STREAM_Z_GZIP) {
     z->gz = stream__gz_new(level, STREAM__GZ_BLOCK, flush, ud);
     if (!z->gz) {
       free(z);
       return NULL;
     }
-  } else {
-    z->zc = ZSTD_createCCtx();
-    if (!z->zc || ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_compressionLevel, level))) {
-      ZSTD_freeCCtx(z->zc);
-      free(z);
-      return NULL;
-    }
+    return z;
+  }
+  z->flush = flush;
+  z->ud = ud;
+  z->zc = ZSTD_createCCtx();
+  z->out = malloc(ZSINK_OUT);
+  if (!z->zc || !z->out ||
+      ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_compressionLevel, level))) {
+    stream_zsink_free(z);
+    return NULL;
   }
   return z;
 }
@@ -55,22 +57,16 @@ static ts_err zsink_emit(stream_zsink *z, size_t n)
   return z->err;
 }
 
-/* Runs the compressor over the input (end: finish the stream). */
+/* Runs zstd over the input (end: finish the frame). */
 static ts_err zsink_run(stream_zsink *z, const char *buf, size_t len, int end)
 {
   if (z->err)
     return z->err;
   if (z->finished)
     return TS_EINTERNAL;
-  if (z->kind == STREAM_Z_GZIP) {
-    z->err = end ? stream__gz_finish(z->gz) : stream__gz_write(z->gz, buf, len);
-    if (end)
-      z->finished = 1;
-    return z->err;
-  }
   ZSTD_inBuffer in = {buf, len, 0};
   for (;;) {
-    ZSTD_outBuffer out = {z->out, sizeof z->out, 0};
+    ZSTD_outBuffer out = {z->out, ZSINK_OUT, 0};
     size_t left = ZSTD_compressStream2(z->zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
     if (ZSTD_isError(left))
       return z->err = TS_EINTERNAL;
@@ -86,6 +82,8 @@ static ts_err zsink_run(stream_zsink *z, const char *buf, size_t len, int end)
 
 ts_err stream_zsink_write(stream_zsink *z, const char *buf, size_t len)
 {
+  if (z->kind == STREAM_Z_GZIP)
+    return stream__gz_write(z->gz, buf, len);
   if (!len)
     return z->err;
   return zsink_run(z, buf, len, 0);
@@ -93,6 +91,8 @@ ts_err stream_zsink_write(stream_zsink *z, const char *buf, size_t len)
 
 ts_err stream_zsink_finish(stream_zsink *z)
 {
+  if (z->kind == STREAM_Z_GZIP)
+    return stream__gz_finish(z->gz);
   return zsink_run(z, "", 0, 1);
 }
 
@@ -105,10 +105,9 @@ void stream_zsink_free(stream_zsink *z)
 {
   if (!z)
     return;
-  if (z->kind == STREAM_Z_GZIP)
-    stream__gz_free(z->gz);
-  else
-    ZSTD_freeCCtx(z->zc);
+  stream__gz_free(z->gz);
+  ZSTD_freeCCtx(z->zc);
+  free(z->out);
   free(z);
 }
 

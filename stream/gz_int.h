@@ -21,7 +21,9 @@ stream__gz *stream__gz_new(int level, size_t block, stream_flush_fn flush, void 
 /* Copies the bytes into the current block; full blocks go to the pool (or
  * are compressed here when it has no threads), finished ones are handed to
  * flush in order. Waits, or compresses a queued block itself, when the
- * sink's blocks in flight reach their bound. Errors are sticky. */
+ * sink's blocks in flight reach their bound (on the caller's thread, the
+ * event loop's). Errors are sticky; writing nothing returns the sticky
+ * error, even after finish. */
 ts_err stream__gz_write(stream__gz *g, const char *buf, size_t len);
 /* Compresses what is left, waits for the blocks in flight and hands out
  * everything up to the gzip trailer. After it, writes fail. */

@@ -17,13 +17,24 @@
  * sink. A sink has at most `nslots` blocks in flight (filled, queued,
  * being compressed or waiting to be handed out); when it would need one
  * more, the caller compresses the oldest itself if no thread has taken it
- * yet, or waits for the thread that has. Output is handed to `flush` only
- * on the caller's thread and in order, from write (the blocks that are
- * done) and finish (all of them), so the caller's own flow control (the
- * HTTP write queue, checked after each batch of rows) works as before.
- * Memory: nslots x (block + its compressed bound), allocated as they are
- * first used, and one compressor state per thread plus one per sink for
- * what the caller compresses; nothing grows with the input. */
+ * yet, or waits for the thread that has (retire_oldest). So write and
+ * finish can block the caller's thread, the event loop: for the time of
+ * one block's compression at most, and only once the sink has filled
+ * every slot, i.e. when the loop produces faster than the pool
+ * compresses. Output is handed to `flush` only on the caller's thread
+ * and in order, from write (the blocks that are done) and finish (all of
+ * them), so the caller's own flow control (the HTTP write queue, checked
+ * after each batch of rows) works as before.
+ *
+ * Memory: a sink's first block grows with what is written (from
+ * GZ_IN_MIN, doubling, up to `block`), and its output buffer is sized
+ * for the input it holds when it is compressed, so a small response
+ * costs a few KiB; the later blocks of a large one take `block` and its
+ * compressed bound each, nslots of them at most, allocated as first
+ * used. One compressor state (gz_scratch, its level buffer sized for the
+ * level used) per pool thread and one per thread that compresses blocks
+ * itself (the event loop): not one per sink. Nothing grows with the
+ * input. */
 #include "stream/gz_int.h"
 
 #include <isa-l/crc.h>
@@ -40,6 +51,7 @@ enum {
   GZ_SLOTS_MAX = 8,      /* blocks in flight per sink, at most */
   GZ_THREADS_MAX = 64,   /* pool threads, at most */
   GZ_STORED_MAX = 65535, /* input bytes of one stored block */
+  GZ_IN_MIN = 4096,      /* the first block's first input buffer */
 };
 
 enum { SLOT_IDLE, SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE };
@@ -51,12 +63,13 @@ struct gz_slot {
   int state;      /* SLOT_*, under pool.mu once the slot was queued */
   ts_err err;     /* of the compression */
   unsigned char *in, *out;
-  size_t in_len, out_cap;
+  size_t in_len, in_cap, out_cap;
   size_t out_len; /* deflate bytes at out + GZ_HDR */
   uint32_t crc;   /* of the input */
 };
 
-/* A compressor's working memory: ISA-L's stream state and level buffer. */
+/* A compressor's working memory: ISA-L's stream state and level buffer
+ * (sized for the largest level it compressed at). */
 typedef struct gz_scratch {
   struct isal_zstream z;
   uint8_t *lvl;
@@ -65,7 +78,7 @@ typedef struct gz_scratch {
 
 struct stream__gz {
   int level; /* ISA-L's */
-  size_t block, out_cap;
+  size_t block;
   stream_flush_fn flush;
   void *ud;
   ts_err err;
@@ -75,7 +88,6 @@ struct stream__gz {
   uint64_t next_emit, next_fill; /* sequence numbers; slot = seq % nslots */
   uint32_t crc;
   uint32_t isize;
-  gz_scratch *scratch; /* for blocks compressed on the caller's thread */
   gz_slot slots[GZ_SLOTS_MAX];
 };
 
@@ -98,27 +110,11 @@ static struct {
           0,
           {0}};
 
-static size_t stored_bound(size_t n)
+/* The output buffer of a block of n input bytes: the gzip header, the
+ * deflate bytes (at most ISA-L's stored-block fallback) and the tail. */
+static size_t out_bound(size_t n)
 {
-  return n + 5 * (n / GZ_STORED_MAX + 1);
-}
-
-static gz_scratch *scratch_new(void)
-{
-  gz_scratch *s = calloc(1, sizeof *s);
-  if (!s)
-    return NULL;
-  s->lvl_size = ISAL_DEF_LVL1_DEFAULT;
-  if (s->lvl_size < ISAL_DEF_LVL2_DEFAULT)
-    s->lvl_size = ISAL_DEF_LVL2_DEFAULT;
-  if (s->lvl_size < ISAL_DEF_LVL3_DEFAULT)
-    s->lvl_size = ISAL_DEF_LVL3_DEFAULT;
-  s->lvl = malloc(s->lvl_size);
-  if (!s->lvl) {
-    free(s);
-    return NULL;
-  }
-  return s;
+  return GZ_HDR + n + 5 * (n / GZ_STORED_MAX + 1) + GZ_TAIL;
 }
 
 static void scratch_free(gz_scratch *s)
@@ -129,15 +125,45 @@ static void scratch_free(gz_scratch *s)
   free(s);
 }
 
+/* The level buffer ISA-L's level 1..3 wants. */
+static uint32_t level_buf_size(int level)
+{
+  return level <= 1   ? ISAL_DEF_LVL1_DEFAULT
+         : level == 2 ? ISAL_DEF_LVL2_DEFAULT
+                      : ISAL_DEF_LVL3_DEFAULT;
+}
+
+/* The level buffer for the slot's level and the slot's output buffer for
+ * its input, on the thread that compresses it; TS_ENOMEM when either
+ * cannot be had. */
+static ts_err compress_room(gz_scratch *sc, gz_slot *s)
+{
+  uint32_t want = level_buf_size(s->level);
+  if (sc->lvl_size < want) {
+    free(sc->lvl);
+    sc->lvl = malloc(want);
+    sc->lvl_size = sc->lvl ? want : 0;
+  }
+  size_t out = out_bound(s->in_len);
+  if (s->out_cap < out) {
+    free(s->out);
+    s->out = malloc(out);
+    s->out_cap = s->out ? out : 0;
+  }
+  return sc->lvl && s->out ? TS_OK : TS_ENOMEM;
+}
+
 /* Compresses one block into slot->out + GZ_HDR. The output bound leaves
  * room for ISA-L's stored-block fallback, so it cannot overflow. */
 static void compress_slot(gz_scratch *sc, gz_slot *s)
 {
+  if ((s->err = compress_room(sc, s)))
+    return;
   struct isal_zstream *z = &sc->z;
   isal_deflate_stateless_init(z);
   z->level = (uint32_t)s->level;
   z->level_buf = sc->lvl;
-  z->level_buf_size = sc->lvl_size;
+  z->level_buf_size = level_buf_size(s->level);
   z->end_of_stream = 0;
   z->flush = FULL_FLUSH;
   z->gzip_flag = IGZIP_DEFLATE;
@@ -153,7 +179,7 @@ static void compress_slot(gz_scratch *sc, gz_slot *s)
 
 static void *gz_worker(void *arg)
 {
-  gz_scratch *sc = arg;
+  gz_scratch *sc = arg; /* its level buffer comes with the first block */
   pthread_mutex_lock(&pool.mu);
   for (;;) {
     while (!pool.qhead && !pool.stop)
@@ -194,7 +220,7 @@ static void pool_start_locked(void)
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   for (long i = 0; i < n; i++) {
-    gz_scratch *sc = scratch_new();
+    gz_scratch *sc = calloc(1, sizeof *sc);
     if (!sc)
       break;
     if (pthread_create(&pool.th[pool.nthreads], NULL, gz_worker, sc)) {
@@ -218,8 +244,43 @@ ts_err stream_gzip_threads(int n)
   return rc;
 }
 
+/* The scratch of a thread that compresses blocks itself (the event
+ * loop's), made on its first block; freed when the thread exits, or by
+ * stream_gzip_shutdown for the thread that calls it. */
+static pthread_key_t here_key;
+static pthread_once_t here_once = PTHREAD_ONCE_INIT;
+static int here_key_ok;
+
+static void here_free(void *sc)
+{
+  scratch_free(sc);
+}
+
+static void here_key_make(void)
+{
+  here_key_ok = pthread_key_create(&here_key, here_free) == 0;
+}
+
+static gz_scratch *here_scratch(void)
+{
+  pthread_once(&here_once, here_key_make);
+  if (!here_key_ok)
+    return NULL;
+  gz_scratch *sc = pthread_getspecific(here_key);
+  if (!sc && (sc = calloc(1, sizeof *sc)) && pthread_setspecific(here_key, sc)) {
+    free(sc);
+    sc = NULL;
+  }
+  return sc;
+}
+
 void stream_gzip_shutdown(void)
 {
+  pthread_once(&here_once, here_key_make);
+  if (here_key_ok) {
+    scratch_free(pthread_getspecific(here_key));
+    pthread_setspecific(here_key, NULL);
+  }
   pthread_mutex_lock(&pool.mu);
   pool.stop = 1;
   pthread_cond_broadcast(&pool.work);
@@ -252,7 +313,6 @@ stream__gz *stream__gz_new(int level, size_t block, stream_flush_fn flush, void 
   /* zlib's 1..9 onto igzip's 1..3: 1 is the fast one we use. */
   g->level = level <= 1 ? 1 : level <= 5 ? 2 : 3;
   g->block = block;
-  g->out_cap = GZ_HDR + stored_bound(block) + GZ_TAIL;
   g->flush = flush;
   g->ud = ud;
   int threads = stream__gz_pool_threads();
@@ -271,12 +331,11 @@ static gz_slot *slot_at(stream__gz *g, uint64_t seq)
 
 /* Compresses a block on the caller's thread: one no pool thread has seen,
  * or one taken back from the queue. */
-static void compress_here(stream__gz *g, gz_slot *s)
+static void compress_here(gz_slot *s)
 {
-  if (!g->scratch)
-    g->scratch = scratch_new();
-  if (g->scratch)
-    compress_slot(g->scratch, s);
+  gz_scratch *sc = here_scratch();
+  if (sc)
+    compress_slot(sc, s);
   else
     s->err = TS_ENOMEM;
   pthread_mutex_lock(&pool.mu);
@@ -351,7 +410,7 @@ static ts_err retire_oldest(stream__gz *g)
     unqueue_locked(s);
     s->state = SLOT_RUNNING;
     pthread_mutex_unlock(&pool.mu);
-    compress_here(g, s);
+    compress_here(s);
     pthread_mutex_lock(&pool.mu);
   }
   while (s->state != SLOT_DONE)
@@ -381,7 +440,7 @@ static void submit(stream__gz *g)
   g->next_fill++;
   s->level = g->level;
   if (g->nslots == 1) {
-    compress_here(g, s); /* no pool */
+    compress_here(s); /* no pool */
     return;
   }
   pthread_mutex_lock(&pool.mu);
@@ -405,13 +464,6 @@ static ts_err open_slot(stream__gz *g)
       return rc;
   }
   gz_slot *s = slot_at(g, g->next_fill);
-  if (!s->in) {
-    s->in = malloc(g->block);
-    s->out = malloc(g->out_cap);
-    if (!s->in || !s->out)
-      return g->err = TS_ENOMEM; /* freed with the sink */
-    s->out_cap = g->out_cap;
-  }
   s->in_len = 0;
   s->err = TS_OK;
   s->state = SLOT_IDLE;
@@ -419,10 +471,31 @@ static ts_err open_slot(stream__gz *g)
   return TS_OK;
 }
 
+/* Input room for `need` bytes in the block being filled: the first block
+ * grows with what is written (doubling, from GZ_IN_MIN), so a small
+ * response holds little; a later one takes the whole block at once. */
+static ts_err in_room(stream__gz *g, gz_slot *s, size_t need)
+{
+  size_t cap = g->block;
+  if (g->next_fill == 0) {
+    cap = s->in_cap ? 2 * s->in_cap : GZ_IN_MIN;
+    if (cap < need)
+      cap = need;
+    if (cap > g->block)
+      cap = g->block;
+  }
+  unsigned char *in = realloc(s->in, cap);
+  if (!in)
+    return g->err = TS_ENOMEM; /* the old buffer is freed with the sink */
+  s->in = in;
+  s->in_cap = cap;
+  return TS_OK;
+}
+
 ts_err stream__gz_write(stream__gz *g, const char *buf, size_t len)
 {
-  if (g->err)
-    return g->err;
+  if (g->err || !len)
+    return g->err; /* nothing to write is no error, even after the end */
   if (g->finished)
     return TS_EINTERNAL;
   while (len) {
@@ -432,6 +505,8 @@ ts_err stream__gz_write(stream__gz *g, const char *buf, size_t len)
     size_t k = g->block - s->in_len;
     if (k > len)
       k = len;
+    if (s->in_len + k > s->in_cap && in_room(g, s, s->in_len + k))
+      return g->err;
     memcpy(s->in + s->in_len, buf, k);
     s->in_len += k;
     buf += k;
@@ -457,7 +532,7 @@ ts_err stream__gz_finish(stream__gz *g)
     if (s->in_len) {
       g->next_fill++;
       s->level = g->level;
-      compress_here(g, s);
+      compress_here(s);
     }
   }
   while (g->next_emit < g->next_fill)
@@ -498,6 +573,5 @@ void stream__gz_free(stream__gz *g)
     free(g->slots[i].in);
     free(g->slots[i].out);
   }
-  scratch_free(g->scratch);
   free(g);
 }

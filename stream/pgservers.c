@@ -136,19 +136,20 @@ static ts_err servers_split(stream_pg_servers *s, char *host, char *hostaddr, ch
   return oom ? ts_fail(err, TS_ENOMEM, 0, "out of memory") : TS_OK;
 }
 
-/* The options of a connection string; NULL with err set when it is
- * malformed. */
-static PQconninfoOption *parse_dsn(const char *dsn, ts_error *err)
+/* The options of a connection string into *opts; an error (and *opts
+ * NULL) when it is malformed. */
+static ts_err parse_dsn(const char *dsn, PQconninfoOption **opts, ts_error *err)
 {
   char *perr = NULL;
-  PQconninfoOption *opts = PQconninfoParse(dsn ? dsn : "", &perr);
-  if (!opts) {
+  ts_err rc = TS_OK;
+  *opts = PQconninfoParse(dsn ? dsn : "", &perr);
+  if (!*opts) {
     char msg[300];
     stream__trim_pq_message(msg, sizeof msg, perr ? perr : "out of memory");
-    ts_fail(err, perr ? TS_EINVAL : TS_ENOMEM, 0, "malformed connection string: %s", msg);
+    rc = ts_fail(err, perr ? TS_EINVAL : TS_ENOMEM, 0, "malformed connection string: %s", msg);
   }
   PQfreemem(perr);
-  return opts;
+  return rc;
 }
 
 /* The value of a server keyword (host, hostaddr, port) in opts, or NULL. */
@@ -168,17 +169,17 @@ ts_err stream_pg_servers_new(const char *dsn, int down_ms, stream_pg_servers **o
 ts_err stream_pg_servers_new_at(const char *dsn, const char *at_dsn, int down_ms,
                                 stream_pg_servers **out, ts_error *err)
 {
-  PQconninfoOption *opts = parse_dsn(dsn, err), *at = NULL;
+  PQconninfoOption *opts = NULL, *at = NULL;
   stream_pg_servers *s = NULL;
   char *host = NULL, *hostaddr = NULL, *port = NULL;
-  ts_err rc = TS_OK;
   int nopt = 0;
 
   *out = NULL;
-  if (!opts || (at_dsn && !(at = parse_dsn(at_dsn, err)))) {
-    rc = err->code;
+  ts_err rc = parse_dsn(dsn, &opts, err);
+  if (!rc && at_dsn)
+    rc = parse_dsn(at_dsn, &at, err);
+  if (rc)
     goto out;
-  }
   s = calloc(1, sizeof *s);
   for (PQconninfoOption *o = opts; o->keyword; o++)
     nopt++;

@@ -6,10 +6,20 @@
 #include "test_list.h"
 #include "ts_test.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <zlib.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FOREIGN_MALLOC 1 /* mallinfo2 does not see the sanitizer's heap */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
+#define FOREIGN_MALLOC 1
+#endif
+#endif
 
 enum { BLOCK = 1000 };
 
@@ -66,9 +76,9 @@ static int gunzip_one_member(const unsigned char *z, size_t zn, const unsigned c
   return 0;
 }
 
-/* Compresses n bytes written in pieces of `step` (0: all at once) and
- * checks the result. */
-static int roundtrip(size_t n, size_t step, size_t block)
+/* Compresses n bytes written in pieces of `step` (0: all at once) at a
+ * zlib level and checks the result. */
+static int roundtrip_at(int level, size_t n, size_t step, size_t block)
 {
   unsigned char *in = make_input(n, (uint32_t)(n * 31 + step));
   TS_CHECK(in);
@@ -76,7 +86,7 @@ static int roundtrip(size_t n, size_t step, size_t block)
   memset(&c, 0, sizeof c);
   ts_buf_init(&c.buf, TS_TEST_BUF_MAX);
   c.writer = pthread_self();
-  stream__gz *g = stream__gz_new(1, block, collect, &c);
+  stream__gz *g = stream__gz_new(level, block, collect, &c);
   TS_CHECK(g);
   for (size_t at = 0; at < n;) {
     size_t k = step && step < n - at ? step : n - at;
@@ -89,12 +99,17 @@ static int roundtrip(size_t n, size_t step, size_t block)
   TS_CHECK_EQ_INT(c.other_thread, 0);
   TS_CHECK(c.calls >= 1);
   if (gunzip_one_member((const unsigned char *)c.buf.data, c.buf.len, in, n)) {
-    fprintf(stderr, "# n %zu step %zu block %zu\n", n, step, block);
+    fprintf(stderr, "# level %d n %zu step %zu block %zu\n", level, n, step, block);
     return 1;
   }
   ts_buf_free(&c.buf);
   free(in);
   return 0;
+}
+
+static int roundtrip(size_t n, size_t step, size_t block)
+{
+  return roundtrip_at(1, n, step, block);
 }
 
 /* Every edge of the block size: nothing, 1 byte, one block less a byte,
@@ -114,7 +129,13 @@ static int edges(void)
   if (roundtrip(5000, 7, 1))
     return 1;
   /* The production block size, several megabytes. */
-  return roundtrip(5 * STREAM__GZ_BLOCK + 12345, 64 * 1024, STREAM__GZ_BLOCK);
+  if (roundtrip(5 * STREAM__GZ_BLOCK + 12345, 64 * 1024, STREAM__GZ_BLOCK))
+    return 1;
+  /* igzip's levels 2 and 3 (zlib's 5 and 9), whose level buffers are
+   * larger than level 1's, on the same threads, then level 1 again. */
+  return roundtrip_at(5, 3 * STREAM__GZ_BLOCK + 7, 100000, STREAM__GZ_BLOCK) ||
+         roundtrip_at(9, 3 * STREAM__GZ_BLOCK + 7, 100000, STREAM__GZ_BLOCK) ||
+         roundtrip_at(1, 3 * STREAM__GZ_BLOCK + 7, 100000, STREAM__GZ_BLOCK);
 }
 
 static int use_threads(int n)
@@ -201,7 +222,7 @@ int test_gzpar_abandon(void)
 {
   if (use_threads(2))
     return 1;
-  unsigned char *in = make_input(64 * BLOCK, 3);
+  unsigned char *in = make_input(65 * BLOCK, 3);
   TS_CHECK(in);
   int calls = 0;
   stream__gz *g = stream__gz_new(1, BLOCK, fail_flush, &calls);
@@ -217,16 +238,101 @@ int test_gzpar_abandon(void)
   TS_CHECK_EQ_INT(calls, 1);
   stream__gz_free(g);
 
-  /* Dropped mid-stream, never finished: blocks are in flight. */
+  /* Dropped mid-stream, never finished: blocks are in flight (a sink
+   * keeps threads + 2 of them) and half of one is being filled, so at
+   * most the 64 whole blocks went out.
+   * What went out is a gzip member's start, from the writer's thread
+   * only, and nothing goes out once the sink is freed, not even from a
+   * pool thread that was compressing one of its blocks. */
   collected c;
   memset(&c, 0, sizeof c);
   ts_buf_init(&c.buf, TS_TEST_BUF_MAX);
   c.writer = pthread_self();
   g = stream__gz_new(1, BLOCK, collect, &c);
   TS_CHECK(g);
-  TS_CHECK_EQ_INT(stream__gz_write(g, (const char *)in, 64 * BLOCK), TS_OK);
+  TS_CHECK_EQ_INT(stream__gz_write(g, (const char *)in, 64 * BLOCK + BLOCK / 2), TS_OK);
+  int before = c.calls;
+  size_t bytes = c.buf.len;
+  TS_CHECK(before >= 1 && before <= 64);
   stream__gz_free(g);
+  stream_gzip_shutdown(); /* joins the threads: anything they did is done */
+  TS_CHECK_EQ_INT(c.calls, before);
+  TS_CHECK_EQ_INT(c.buf.len, bytes);
+  TS_CHECK_EQ_INT(c.other_thread, 0);
+  /* The start of one member: inflates without error to a prefix of the
+   * input, the blocks handed out whole. */
+  unsigned char *back = malloc(65 * BLOCK);
+  TS_CHECK(back);
+  z_stream zs;
+  memset(&zs, 0, sizeof zs);
+  TS_CHECK(inflateInit2(&zs, 15 + 16) == Z_OK);
+  zs.next_in = (Bytef *)c.buf.data;
+  zs.avail_in = (uInt)c.buf.len;
+  zs.next_out = back;
+  zs.avail_out = 65 * BLOCK;
+  int zrc = inflate(&zs, Z_SYNC_FLUSH);
+  size_t got = zs.total_out;
+  inflateEnd(&zs);
+  TS_CHECK_EQ_INT(zrc, Z_OK);
+  TS_CHECK(got > 0 && got % BLOCK == 0 && got <= 64 * BLOCK);
+  TS_CHECK(memcmp(back, in, got) == 0);
+  free(back);
   ts_buf_free(&c.buf);
+  free(in);
+  return 0;
+}
+
+static ts_err count_bytes(void *ud, const char *buf, size_t len)
+{
+  (void)buf;
+  *(size_t *)ud += len;
+  return TS_OK;
+}
+
+static size_t heap_in_use(void)
+{
+  struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
+
+/* A small gzip response (a /sync answer) holds memory for what it
+ * writes, not for a whole block, and no compressor state of its own:
+ * 200 of them at once, through the production sink, hold a few KiB each
+ * (they held about 1 MiB each when every sink had full-size blocks, its
+ * own igzip state and zstd's output buffer). */
+int test_gzpar_small_memory(void)
+{
+  enum { SINKS = 200, LEN = 2000, PER_SINK_MAX = 24 * 1024 };
+  if (use_threads(2))
+    return 1;
+  unsigned char *in = make_input(LEN, 11);
+  TS_CHECK(in);
+  size_t out = 0;
+  /* The first sink makes what stays: the pool, the caller's scratch. */
+  stream_zsink *z = stream_zsink_new(STREAM_Z_GZIP, 1, count_bytes, &out);
+  TS_CHECK(z);
+  TS_CHECK_EQ_INT(stream_zsink_write(z, (const char *)in, LEN), TS_OK);
+  TS_CHECK_EQ_INT(stream_zsink_finish(z), TS_OK);
+  stream_zsink_free(z);
+  stream_zsink **zs = calloc(SINKS, sizeof *zs);
+  TS_CHECK(zs);
+  size_t before = heap_in_use();
+  for (int i = 0; i < SINKS; i++) {
+    zs[i] = stream_zsink_new(STREAM_Z_GZIP, 1, count_bytes, &out);
+    TS_CHECK(zs[i]);
+    TS_CHECK_EQ_INT(stream_zsink_write(zs[i], (const char *)in, LEN / 2), TS_OK);
+    TS_CHECK_EQ_INT(stream_zsink_write(zs[i], (const char *)in + LEN / 2, LEN - LEN / 2), TS_OK);
+    TS_CHECK_EQ_INT(stream_zsink_finish(zs[i]), TS_OK);
+  }
+  size_t held = heap_in_use() - before;
+  fprintf(stderr, "# %d gzip responses of %d bytes hold %zu bytes each\n", SINKS, LEN,
+          held / SINKS);
+#ifndef FOREIGN_MALLOC
+  TS_CHECK(held / SINKS <= PER_SINK_MAX);
+#endif
+  for (int i = 0; i < SINKS; i++)
+    stream_zsink_free(zs[i]);
+  free(zs);
   free(in);
   stream_gzip_shutdown();
   return 0;

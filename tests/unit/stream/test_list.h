@@ -50,7 +50,8 @@
   X(gzpar_one_thread) \
   X(gzpar_inline) \
   X(gzpar_interleaved) \
-  X(gzpar_abandon)
+  X(gzpar_abandon) \
+  X(gzpar_small_memory)
 // clang-format on
 
 /* The DSN of the test server (TAPSERVE_TEST_DSN), NULL with a hint when it

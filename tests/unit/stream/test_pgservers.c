@@ -83,6 +83,11 @@ int test_servers_parse(void)
   TS_CHECK(refused("host=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", "more than 16 servers"));
   TS_CHECK(refused("host=a nosuchkey=1", "malformed connection string"));
   TS_CHECK(refused("postgresql://a:1,b:2/db?x=1", "malformed connection string"));
+  /* The error report is optional: its code is still returned. */
+  TS_CHECK_EQ_INT(stream_pg_servers_new("host=a nosuchkey=1", 0, &s, NULL), TS_EINVAL);
+  TS_CHECK(s == NULL);
+  TS_CHECK_EQ_INT(stream_pg_servers_new_at("user=q", "host=a nosuchkey=1", 0, &s, NULL), TS_EINVAL);
+  TS_CHECK(s == NULL);
   return 0;
 }
 
