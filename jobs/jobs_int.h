@@ -19,6 +19,10 @@ int64_t jobs__i64(const PGresult *r, int row, int col);
  * ignored. */
 void jobs__cancel_backend(PGconn *conn, int pid);
 
+/* One column of row `row` of r, from its JSON record read as the ten
+ * columns from `col` on that jobs__columns_schema describes; strings in
+ * a. -1 for a type stream/ cannot carry. */
+int jobs__column_row(ts_arena *a, const PGresult *r, int row, int col, stream_column *c);
 /* Columns from their JSON record (jobs_schema_json), read by `sql` whose
  * rows are: name, oid, typmod, datatype, xtype, unit, ucd, utype,
  * description, arraysize, in column order. Allocated in `a`. */

@@ -269,40 +269,39 @@ jobs_load_target jobs_utab_target(const jobs_utab_new *n)
 
 /* ---- reading ------------------------------------------------------------------- */
 
-static ts_err read_columns(PGconn *conn, ts_arena *a, const char *uid, jobs_utab *t, ts_error *err)
+/* The rows of jobs_utab_readable: a table's columns 0-6, then one of its
+ * columns (from 7 on, as jobs__column_row reads them; 17 flags, 18
+ * indexed), the table's columns in order. */
+enum { RD_COL = 7, RD_FLAGS = 17, RD_INDEXED = 18 };
+
+static int same_table(const PGresult *r, int i, int j)
 {
-  const char *v[] = {uid, t->table};
-  stream_schema s;
-  PGresult *r = NULL;
-  ts_err rc = jobs__columns_schema(conn, a,
-                                   "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int,"
-                                   "   c->>'datatype', c->>'xtype', c->>'unit', c->>'ucd',"
-                                   "   c->>'utype', c->>'description', c->>'arraysize'"
-                                   " FROM tapserve.user_tables u,"
-                                   "   jsonb_array_elements(u.columns) WITH ORDINALITY AS t(c, i)"
-                                   " WHERE u.user_id = $1 AND u.table_name = $2 ORDER BY t.i",
-                                   2, v, &s, err);
-  if (!rc)
-    rc = jobs__run(conn,
-                   "SELECT coalesce((c->>'flags')::int, 0), coalesce((c->>'indexed')::bool, false)"
-                   " FROM tapserve.user_tables u,"
-                   "   jsonb_array_elements(u.columns) WITH ORDINALITY AS t(c, i)"
-                   " WHERE u.user_id = $1 AND u.table_name = $2 ORDER BY t.i",
-                   2, v, &r, err);
-  if (rc)
-    return rc;
-  t->ncols = s.ncols;
-  t->cols = ts_arena_calloc(a, s.ncols + 1, sizeof *t->cols);
-  if (!t->cols || PQntuples(r) != (int)s.ncols) {
-    PQclear(r);
-    return t->cols ? ts_fail(err, TS_EDB, 0, "table %s changed while read", t->table) : oom(err);
+  return !strcmp(PQgetvalue(r, i, 2), PQgetvalue(r, j, 2)) &&
+         !strcmp(PQgetvalue(r, i, 3), PQgetvalue(r, j, 3));
+}
+
+/* Table t from rows [from, to) of r. */
+static ts_err read_table(ts_arena *a, const PGresult *r, int from, int to, jobs_utab *t,
+                         ts_error *err)
+{
+  t->owner = jobs__opt(a, r, from, 1);
+  t->schema = jobs__opt(a, r, from, 2);
+  t->table = jobs__opt(a, r, from, 3);
+  t->description = jobs__opt(a, r, from, 4);
+  t->rows = jobs__i64(r, from, 5);
+  t->bytes = jobs__i64(r, from, 6);
+  t->ncols = (size_t)(to - from);
+  t->cols = ts_arena_calloc(a, t->ncols + 1, sizeof *t->cols);
+  if (!t->owner || !t->schema || !t->table || !t->cols)
+    return oom(err);
+  for (int i = from; i < to; i++) {
+    jobs_utab_column *c = &t->cols[i - from];
+    if (jobs__column_row(a, r, i, RD_COL, &c->c))
+      return ts_fail(err, TS_EINTERNAL, 0, "column %d of %s has an unsupported type", i - from + 1,
+                     t->table);
+    c->flags = (int)jobs__i64(r, i, RD_FLAGS);
+    c->indexed = PQgetvalue(r, i, RD_INDEXED)[0] == 't';
   }
-  for (size_t i = 0; i < s.ncols; i++) {
-    t->cols[i].c = s.cols[i];
-    t->cols[i].flags = (int)strtol(PQgetvalue(r, (int)i, 0), NULL, 10);
-    t->cols[i].indexed = PQgetvalue(r, (int)i, 1)[0] == 't';
-  }
-  PQclear(r);
   return TS_OK;
 }
 
@@ -312,6 +311,7 @@ ts_err jobs_utab_readable(PGconn *conn, ts_arena *a, const jobs_user *u, jobs_ut
   char id[24];
   const char *v[1];
   PGresult *r = NULL;
+  size_t ntables = 0;
   ts_err rc;
   *out = NULL;
   *n = 0;
@@ -319,35 +319,33 @@ ts_err jobs_utab_readable(PGconn *conn, ts_arena *a, const jobs_user *u, jobs_ut
     return TS_OK;
   v[0] = id_text(u, id);
   /* Sharing extends this query (tables shared with the user's groups);
-   * everything else asks here. */
+   * everything else asks here. One statement: a row per column. */
   rc = jobs__run(conn,
                  "SELECT t.user_id, u.name, s.schema_name, t.table_name, t.description, t.rows,"
-                 "   t.bytes"
+                 "   t.bytes, c->>'name', (c->>'oid')::int8, (c->>'typmod')::int,"
+                 "   c->>'datatype', c->>'xtype', c->>'unit', c->>'ucd', c->>'utype',"
+                 "   c->>'description', c->>'arraysize', coalesce((c->>'flags')::int, 0),"
+                 "   coalesce((c->>'indexed')::bool, false)"
                  " FROM tapserve.user_tables t"
                  " JOIN tapserve.user_schemas s ON s.user_id = t.user_id"
-                 " JOIN tapserve.users u ON u.id = t.user_id"
-                 " WHERE t.user_id = $1 ORDER BY s.schema_name, t.table_name",
+                 " JOIN tapserve.users u ON u.id = t.user_id,"
+                 "   jsonb_array_elements(t.columns) WITH ORDINALITY AS x(c, i)"
+                 " WHERE t.user_id = $1 ORDER BY s.schema_name, t.table_name, x.i",
                  1, v, &r, err);
   if (rc)
     return rc;
-  *out = ts_arena_calloc(a, (size_t)PQntuples(r) + 1, sizeof **out);
+  for (int i = 0; i < PQntuples(r); i++)
+    ntables += i == 0 || !same_table(r, i - 1, i);
+  *out = ts_arena_calloc(a, ntables + 1, sizeof **out);
   if (!*out) {
     PQclear(r);
     return oom(err);
   }
-  for (int i = 0; i < PQntuples(r) && !rc; i++) {
-    jobs_utab *t = &(*out)[i];
-    t->owner = jobs__opt(a, r, i, 1);
-    t->schema = jobs__opt(a, r, i, 2);
-    t->table = jobs__opt(a, r, i, 3);
-    t->description = jobs__opt(a, r, i, 4);
-    t->rows = strtoll(PQgetvalue(r, i, 5), NULL, 10);
-    t->bytes = strtoll(PQgetvalue(r, i, 6), NULL, 10);
-    if (!t->owner || !t->schema || !t->table)
-      rc = oom(err);
-    if (!rc)
-      rc = read_columns(conn, a, PQgetvalue(r, i, 0), t, err);
-    *n = (size_t)i + 1;
+  for (int from = 0, to; from < PQntuples(r) && !rc; from = to) {
+    for (to = from + 1; to < PQntuples(r) && same_table(r, from, to); to++)
+      ;
+    rc = read_table(a, r, from, to, &(*out)[*n], err);
+    *n += 1;
   }
   PQclear(r);
   return rc;
