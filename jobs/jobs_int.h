@@ -19,6 +19,10 @@ int64_t jobs__i64(const PGresult *r, int row, int col);
  * ignored. */
 void jobs__cancel_backend(PGconn *conn, int pid);
 
+/* One column of row `row` of r, from its JSON record read as the ten
+ * columns from `col` on that jobs__columns_schema describes; strings in
+ * a. -1 for a type stream/ cannot carry. */
+int jobs__column_row(ts_arena *a, const PGresult *r, int row, int col, stream_column *c);
 /* Columns from their JSON record (jobs_schema_json), read by `sql` whose
  * rows are: name, oid, typmod, datatype, xtype, unit, ucd, utype,
  * description, arraysize, in column order. Allocated in `a`. */
@@ -39,6 +43,9 @@ typedef struct jobs__load_info {
   const stream_schema *schema;   /* its columns as loaded */
   const char *columns_json;      /* the same, as jobs_schema_json writes them */
   uint64_t rows, bytes;
+  /* The position the loader indexed (NULL: none): a point column, or
+   * else the main Ra/Dec pair by their UCDs. */
+  const char *index_point, *index_ra, *index_dec;
 } jobs__load_info;
 typedef ts_err (*jobs__load_record_fn)(void *ud, PGconn *conn, const jobs__load_info *li,
                                        ts_error *err);
@@ -52,10 +59,14 @@ ts_err jobs__load_begin(PGconn *conn, const char *db_schema, const char *table, 
                         jobs_upload_load **out, ts_error *err);
 /* Appends s as a delimited identifier. */
 ts_err jobs__put_ident(ts_buf *b, const char *s);
-/* CREATE INDEX [index] ON schema.table USING gist (spoint(radians(ra),
+/* Appends "schema"."table". */
+ts_err jobs__put_qualified(ts_buf *b, const char *schema, const char *table);
+/* Runs the statement in b (no parameters), then empties b. */
+ts_err jobs__exec_buf(PGconn *conn, ts_buf *b, ts_error *err);
+/* CREATE INDEX ON schema.table USING gist (spoint(radians(ra),
  * radians(dec))): the expression the translator writes for POINT('ICRS',
  * ra, dec). */
-ts_err jobs__put_radec_index(ts_buf *b, const char *index, const char *schema, const char *table,
-                             const char *ra, const char *dec);
+ts_err jobs__put_radec_index(ts_buf *b, const char *schema, const char *table, const char *ra,
+                             const char *dec);
 
 #endif

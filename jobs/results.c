@@ -62,6 +62,30 @@ ts_err jobs_result_schema(PGconn *conn, ts_arena *a, const char *id, const char 
       2, v, out, err);
 }
 
+int jobs__column_row(ts_arena *a, const PGresult *r, int row, int col, stream_column *c)
+{
+  if (stream_column_set_type(c, (uint32_t)jobs__i64(r, row, col + 1),
+                             (int32_t)jobs__i64(r, row, col + 2)))
+    return -1;
+  c->name = jobs__opt(a, r, row, col);
+  const char *dt = jobs__opt(a, r, row, col + 3);
+  /* What the metadata merge (tap_merge_column_meta) chose on top of the
+   * type comes back: text shown as unicodeChar, DALI geometry xtypes
+   * with their fixed arraysizes. */
+  if (dt && !strcmp(dt, "unicodeChar") && c->kind == STREAM_TEXT && !c->is_array)
+    c->datatype = "unicodeChar";
+  const char *xt = jobs__opt(a, r, row, col + 4), *as = jobs__opt(a, r, row, col + 9);
+  if (xt)
+    c->xtype = xt;
+  if (as && c->is_array)
+    c->arraysize = as;
+  c->unit = jobs__opt(a, r, row, col + 5);
+  c->ucd = jobs__opt(a, r, row, col + 6);
+  c->utype = jobs__opt(a, r, row, col + 7);
+  c->description = jobs__opt(a, r, row, col + 8);
+  return 0;
+}
+
 ts_err jobs__columns_schema(PGconn *conn, ts_arena *a, const char *sql, int n, const char *const *v,
                             stream_schema *out, ts_error *err)
 {
@@ -75,32 +99,11 @@ ts_err jobs__columns_schema(PGconn *conn, ts_arena *a, const char *sql, int n, c
     PQclear(r);
     return ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
-  for (int i = 0; i < (int)out->ncols; i++) {
-    stream_column *c = &out->cols[i];
-    if (stream_column_set_type(c, (uint32_t)jobs__i64(r, i, 1), (int32_t)jobs__i64(r, i, 2))) {
-      PQclear(r);
-      return ts_fail(err, TS_EINTERNAL, 0, "stored result column %d has an unsupported type",
-                     i + 1);
-    }
-    c->name = jobs__opt(a, r, i, 0);
-    const char *dt = jobs__opt(a, r, i, 3);
-    /* What the metadata merge (tap_merge_column_meta) chose on top of the
-     * type comes back: text shown as unicodeChar, DALI geometry xtypes
-     * with their fixed arraysizes. */
-    if (dt && !strcmp(dt, "unicodeChar") && c->kind == STREAM_TEXT && !c->is_array)
-      c->datatype = "unicodeChar";
-    const char *xt = jobs__opt(a, r, i, 4), *as = jobs__opt(a, r, i, 9);
-    if (xt)
-      c->xtype = xt;
-    if (as && c->is_array)
-      c->arraysize = as;
-    c->unit = jobs__opt(a, r, i, 5);
-    c->ucd = jobs__opt(a, r, i, 6);
-    c->utype = jobs__opt(a, r, i, 7);
-    c->description = jobs__opt(a, r, i, 8);
-  }
+  for (int i = 0; i < (int)out->ncols && !rc; i++)
+    if (jobs__column_row(a, r, i, 0, &out->cols[i]))
+      rc = ts_fail(err, TS_EINTERNAL, 0, "stored result column %d has an unsupported type", i + 1);
   PQclear(r);
-  return TS_OK;
+  return rc;
 }
 
 ts_err jobs_result_size_get(PGconn *conn, const char *id, const char *name, const char *fmt,

@@ -29,10 +29,9 @@ struct jobs_upload_load {
   jobs__load_record_fn record; /* records the table before COMMIT */
   void *record_ud;
   void (*record_ud_free)(void *);
-  jobs_upload_owner owner;
-  char job_id[40], request_id[40], instance[40];
   stream_schema schema; /* what the table holds, for the record */
   const char **final;   /* per column: NULL or the pgSphere type */
+  int point, ra, dec;   /* the indexed position's columns (-1: none) */
   ts_arena *a;
   int in_copy, committed;
   uint64_t bytes;
@@ -86,16 +85,21 @@ ts_err jobs__put_ident(ts_buf *b, const char *s)
   return rc ? rc : ts_buf_puts(b, "\"");
 }
 
+ts_err jobs__put_qualified(ts_buf *b, const char *schema, const char *table)
+{
+  ts_err rc = jobs__put_ident(b, schema);
+  if (!rc)
+    rc = ts_buf_puts(b, ".");
+  return rc ? rc : jobs__put_ident(b, table);
+}
+
 /* The table's schema-qualified name. */
 static ts_err put_qualified(ts_buf *b, const jobs_upload_load *l)
 {
-  ts_err rc = jobs__put_ident(b, l->db_schema);
-  if (!rc)
-    rc = ts_buf_puts(b, ".");
-  return rc ? rc : jobs__put_ident(b, l->table);
+  return jobs__put_qualified(b, l->db_schema, l->table);
 }
 
-static ts_err exec_buf(PGconn *conn, ts_buf *b, ts_error *err)
+ts_err jobs__exec_buf(PGconn *conn, ts_buf *b, ts_error *err)
 {
   ts_err rc = jobs__run(conn, b->data, 0, NULL, NULL, err);
   ts_buf_reset(b);
@@ -114,6 +118,12 @@ static const char *final_of_xtype(const stream_column *c)
     return "spoly";
   return NULL;
 }
+
+/* The owner of an upload table, for its row in tapserve.uploads ("":
+ * none). */
+typedef struct upload_owner {
+  char job_id[40], request_id[40], instance[40];
+} upload_owner;
 
 static ts_err record_upload(void *ud, PGconn *conn, const jobs__load_info *li, ts_error *err);
 
@@ -140,6 +150,7 @@ ts_err jobs__load_begin(PGconn *conn, const char *db_schema, const char *table, 
   l->record = record;
   l->record_ud = ud;
   l->record_ud_free = ud_free;
+  l->point = l->ra = l->dec = -1;
   snprintf(l->db_schema, sizeof l->db_schema, "%s", db_schema);
   snprintf(l->table, sizeof l->table, "%s", table);
   snprintf(l->name, sizeof l->name, "%s", label);
@@ -181,7 +192,7 @@ ts_err jobs__load_begin(PGconn *conn, const char *db_schema, const char *table, 
     rc = ts_fail(err, rc, 0, "upload \"%s\": too many columns to describe", label);
     goto out;
   }
-  rc = exec_buf(conn, &b, err);
+  rc = jobs__exec_buf(conn, &b, err);
   if (rc)
     goto out;
   if (ts_buf_puts(&b, "COPY ") || put_qualified(&b, l) ||
@@ -211,22 +222,18 @@ ts_err jobs_upload_begin(PGconn *conn, const jobs_upload_owner *o, const char *n
                          jobs_upload_load **out, ts_error *err)
 {
   char table[64];
+  upload_owner *uo;
   ts_err rc = jobs_upload_table_name(o, name, table, err);
   if (rc)
     return rc;
-  rc = jobs__load_begin(conn, JOBS_UPLOAD_SCHEMA, table, name, cols, ncols, max_bytes,
-                        record_upload, NULL, NULL, out, err);
-  if (rc)
-    return rc;
-  jobs_upload_load *l = *out;
-  snprintf(l->job_id, sizeof l->job_id, "%s", o->job_id ? o->job_id : "");
-  snprintf(l->request_id, sizeof l->request_id, "%s", o->request_id ? o->request_id : "");
-  snprintf(l->instance, sizeof l->instance, "%s", o->instance ? o->instance : "");
-  l->owner.job_id = o->job_id ? l->job_id : NULL;
-  l->owner.request_id = o->request_id ? l->request_id : NULL;
-  l->owner.instance = o->instance ? l->instance : NULL;
-  l->record_ud = l;
-  return TS_OK;
+  uo = calloc(1, sizeof *uo);
+  if (!uo)
+    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  snprintf(uo->job_id, sizeof uo->job_id, "%s", o->job_id ? o->job_id : "");
+  snprintf(uo->request_id, sizeof uo->request_id, "%s", o->request_id ? o->request_id : "");
+  snprintf(uo->instance, sizeof uo->instance, "%s", o->instance ? o->instance : "");
+  return jobs__load_begin(conn, JOBS_UPLOAD_SCHEMA, table, name, cols, ncols, max_bytes,
+                          record_upload, uo, free, out, err);
 }
 
 static ts_err begin_upload_target(const jobs_load_target *t, PGconn *conn,
@@ -259,8 +266,9 @@ ts_err jobs_upload_write(jobs_upload_load *l, const void *buf, size_t len, ts_er
 }
 
 /* The position of the table, for its index: a point column, else the
- * main ra/dec pair by their UCDs. The expression index matches what the
- * translator writes for POINT('ICRS', ra, dec). */
+ * main ra/dec pair by their UCDs (l->point, or l->ra and l->dec, for the
+ * record). The expression index matches what the translator writes for
+ * POINT('ICRS', ra, dec). */
 static ts_err put_position_index(jobs_upload_load *l, ts_buf *b)
 {
   int ra = -1, dec = -1;
@@ -274,6 +282,7 @@ static ts_err put_position_index(jobs_upload_load *l, ts_buf *b)
         rc = ts_buf_puts(b, " USING gist (");
       if (!rc)
         rc = jobs__put_ident(b, c->name);
+      l->point = (int)i;
       return rc ? rc : ts_buf_puts(b, ")");
     }
     if (c->ucd && ts_strcaseeq(c->ucd, "pos.eq.ra;meta.main") && ra < 0 && !c->is_array)
@@ -283,24 +292,23 @@ static ts_err put_position_index(jobs_upload_load *l, ts_buf *b)
   }
   if (ra < 0 || dec < 0)
     return TS_OK;
-  return jobs__put_radec_index(b, NULL, l->db_schema, l->table, l->schema.cols[ra].name,
+  l->ra = ra;
+  l->dec = dec;
+  return jobs__put_radec_index(b, l->db_schema, l->table, l->schema.cols[ra].name,
                                l->schema.cols[dec].name);
 }
 
-ts_err jobs__put_radec_index(ts_buf *b, const char *index, const char *schema, const char *table,
-                             const char *ra, const char *dec)
+static const char *col_name(const jobs_upload_load *l, int i)
 {
-  ts_err rc = ts_buf_puts(b, "CREATE INDEX ");
-  if (!rc && index)
-    rc = jobs__put_ident(b, index);
+  return i < 0 ? NULL : l->schema.cols[i].name;
+}
+
+ts_err jobs__put_radec_index(ts_buf *b, const char *schema, const char *table, const char *ra,
+                             const char *dec)
+{
+  ts_err rc = ts_buf_puts(b, "CREATE INDEX ON ");
   if (!rc)
-    rc = ts_buf_puts(b, " ON ");
-  if (!rc)
-    rc = jobs__put_ident(b, schema);
-  if (!rc)
-    rc = ts_buf_puts(b, ".");
-  if (!rc)
-    rc = jobs__put_ident(b, table);
+    rc = jobs__put_qualified(b, schema, table);
   if (!rc)
     rc = ts_buf_puts(b, " USING gist (spoint(radians(");
   if (!rc)
@@ -348,7 +356,7 @@ static ts_err convert_geometry(jobs_upload_load *l, ts_buf *b, ts_error *err)
     else if (!rc)
       rc = ts_buf_printf(b, "pg_temp.ts_dali_spoly(%s)", c);
     if (!rc)
-      rc = exec_buf(l->conn, b, err);
+      rc = jobs__exec_buf(l->conn, b, err);
     ts_buf_free(&q);
   }
   return rc;
@@ -383,22 +391,31 @@ ts_err jobs_upload_finish(jobs_upload_load *l, uint64_t rows, const char *query_
   if (!rc && put_position_index(l, &b))
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   if (!rc && b.len)
-    rc = exec_buf(l->conn, &b, err);
+    rc = jobs__exec_buf(l->conn, &b, err);
   if (!rc && (ts_buf_puts(&b, "ANALYZE ") || put_qualified(&b, l)))
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   if (!rc)
-    rc = exec_buf(l->conn, &b, err);
+    rc = jobs__exec_buf(l->conn, &b, err);
   if (!rc && query_role && *query_role) {
     if (ts_buf_puts(&b, "GRANT SELECT ON ") || put_qualified(&b, l) || ts_buf_puts(&b, " TO ") ||
         jobs__put_ident(&b, query_role))
       rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
     if (!rc)
-      rc = exec_buf(l->conn, &b, err);
+      rc = jobs__exec_buf(l->conn, &b, err);
   }
   if (!rc && jobs_schema_json(&l->schema, &cols))
     rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   if (!rc) {
-    jobs__load_info li = {l->db_schema, l->table, l->name, &l->schema, cols.data, rows, l->bytes};
+    jobs__load_info li = {l->db_schema,
+                          l->table,
+                          l->name,
+                          &l->schema,
+                          cols.data,
+                          rows,
+                          l->bytes,
+                          col_name(l, l->point),
+                          col_name(l, l->ra),
+                          col_name(l, l->dec)};
     rc = l->record(l->record_ud, l->conn, &li, err);
   }
   if (!rc)
@@ -413,13 +430,13 @@ out:
 
 static ts_err record_upload(void *ud, PGconn *conn, const jobs__load_info *li, ts_error *err)
 {
-  const jobs_upload_load *l = ud;
+  const upload_owner *o = ud;
   char nrows[24], nbytes[24];
   const char *v[] = {li->table,
                      li->label,
-                     l->owner.job_id,
-                     l->owner.request_id,
-                     l->owner.instance && *l->owner.instance ? l->owner.instance : NULL,
+                     *o->job_id ? o->job_id : NULL,
+                     *o->request_id ? o->request_id : NULL,
+                     *o->instance ? o->instance : NULL,
                      li->columns_json,
                      nrows,
                      nbytes};

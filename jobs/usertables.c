@@ -80,19 +80,12 @@ static ts_err begin_locked(PGconn *conn, const jobs_user *u, ts_error *err)
   return rc;
 }
 
+/* COMMIT after success, else ROLLBACK; rc either way. */
 static ts_err end(PGconn *conn, ts_err rc, ts_error *err)
 {
   if (!rc)
     return jobs__run(conn, "COMMIT", 0, NULL, NULL, err);
-  if (PQtransactionStatus(conn) != PQTRANS_IDLE)
-    PQclear(PQexec(conn, "ROLLBACK"));
-  return rc;
-}
-
-static ts_err exec_buf(PGconn *conn, ts_buf *b, ts_error *err)
-{
-  ts_err rc = jobs__run(conn, b->data, 0, NULL, NULL, err);
-  ts_buf_reset(b);
+  jobs__rollback(conn);
   return rc;
 }
 
@@ -139,14 +132,14 @@ static ts_err user_schema(PGconn *conn, const jobs_user *u, int create, const ch
   if (!rc && (ts_buf_puts(&b, "CREATE SCHEMA ") || jobs__put_ident(&b, out)))
     rc = oom(err);
   if (!rc)
-    rc = exec_buf(conn, &b, err);
+    rc = jobs__exec_buf(conn, &b, err);
   /* The query role reads it: the checker is the gate, as for uploads. */
   if (!rc && query_role && *query_role &&
       (ts_buf_puts(&b, "GRANT USAGE ON SCHEMA ") || jobs__put_ident(&b, out) ||
        ts_buf_puts(&b, " TO ") || jobs__put_ident(&b, query_role)))
     rc = oom(err);
   if (!rc && b.len)
-    rc = exec_buf(conn, &b, err);
+    rc = jobs__exec_buf(conn, &b, err);
   ts_buf_free(&b);
   return rc;
 }
@@ -182,7 +175,6 @@ static ts_err refresh_size(PGconn *conn, const jobs_user *u, const char *schema,
 
 typedef struct utab_load {
   jobs_user user;
-  char schema[64], table[64];
   char *description;
 } utab_load;
 
@@ -198,32 +190,22 @@ static ts_err record_utab(void *ud, PGconn *conn, const jobs__load_info *li, ts_
 {
   utab_load *ul = ud;
   char id[24], nrows[24];
-  const char *ra = NULL, *dec = NULL;
-  /* The pair the loader indexed (jobs_upload_finish) is the position. */
-  for (size_t i = 0; i < li->schema->ncols; i++) {
-    const stream_column *c = &li->schema->cols[i];
-    if (!c->ucd || c->is_array)
-      continue;
-    if (!ra && ts_strcaseeq(c->ucd, "pos.eq.ra;meta.main"))
-      ra = c->name;
-    if (!dec && ts_strcaseeq(c->ucd, "pos.eq.dec;meta.main"))
-      dec = c->name;
-  }
-  if (!ra || !dec)
-    ra = dec = NULL;
   snprintf(nrows, sizeof nrows, "%llu", (unsigned long long)li->rows);
-  const char *v[] = {
-      id_text(&ul->user, id), ul->table, ul->description, li->columns_json, nrows, ra, dec};
+  /* What the loader indexed is the position: the Ra/Dec pair flagged,
+   * or the point column. */
+  const char *v[] = {id_text(&ul->user, id), li->table,      ul->description,
+                     li->columns_json,       nrows,          li->index_ra,
+                     li->index_dec,          li->index_point};
   ts_err rc = jobs__run(
       conn,
       "INSERT INTO tapserve.user_tables (user_id, table_name, description, columns, rows, bytes)"
       " SELECT $1, $2, $3, coalesce(jsonb_agg(c || jsonb_build_object("
       "     'flags', CASE WHEN c->>'name' = $6 THEN 1 WHEN c->>'name' = $7 THEN 2 ELSE 0 END,"
-      "     'indexed', coalesce(c->>'name' IN ($6, $7), false)) ORDER BY i), '[]'),"
+      "     'indexed', coalesce(c->>'name' IN ($6, $7, $8), false)) ORDER BY i), '[]'),"
       "   $5::int8, 0"
       " FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS t(c, i)",
-      7, v, NULL, err);
-  return rc ? rc : refresh_size(conn, &ul->user, ul->schema, ul->table, err);
+      8, v, NULL, err);
+  return rc ? rc : refresh_size(conn, &ul->user, li->db_schema, li->table, err);
 }
 
 static ts_err begin_utab(const jobs_load_target *t, PGconn *conn, const jobs_upload_col *cols,
@@ -231,6 +213,7 @@ static ts_err begin_utab(const jobs_load_target *t, PGconn *conn, const jobs_upl
 {
   const jobs_utab_new *n = t->ud;
   utab_load *ul = calloc(1, sizeof *ul);
+  char schema[64], table[64];
   int taken = 0;
   ts_err rc;
 
@@ -240,25 +223,25 @@ static ts_err begin_utab(const jobs_load_target *t, PGconn *conn, const jobs_upl
     return oom(err);
   }
   ul->user = *n->user;
-  rc = jobs_utab_ident("table", n->table, ul->table, err);
+  rc = jobs_utab_ident("table", n->table, table, err);
   if (!rc)
     rc = begin_locked(conn, n->user, err);
   if (!rc)
-    rc = user_schema(conn, n->user, 1, n->query_role, ul->schema, err);
+    rc = user_schema(conn, n->user, 1, n->query_role, schema, err);
   if (!rc)
-    rc = has_table(conn, n->user, ul->table, &taken, err);
+    rc = has_table(conn, n->user, table, &taken, err);
   if (!rc && taken)
     rc = ts_fail(err, TS_EINVAL, 0,
                  "you have a table %s.%s already: delete it first, or choose "
                  "another name",
-                 ul->schema, ul->table);
+                 schema, table);
   if (rc) {
     utab_load_free(ul);
     return end(conn, rc, err);
   }
   /* the load joins this transaction and rolls it back if it fails */
-  return jobs__load_begin(conn, ul->schema, ul->table, n->table, cols, ncols, max_bytes,
-                          record_utab, ul, utab_load_free, out, err);
+  return jobs__load_begin(conn, schema, table, n->table, cols, ncols, max_bytes, record_utab, ul,
+                          utab_load_free, out, err);
 }
 
 jobs_load_target jobs_utab_target(const jobs_utab_new *n)
@@ -269,40 +252,39 @@ jobs_load_target jobs_utab_target(const jobs_utab_new *n)
 
 /* ---- reading ------------------------------------------------------------------- */
 
-static ts_err read_columns(PGconn *conn, ts_arena *a, const char *uid, jobs_utab *t, ts_error *err)
+/* The rows of jobs_utab_readable: a table's columns 0-6, then one of its
+ * columns (from 7 on, as jobs__column_row reads them; 17 flags, 18
+ * indexed), the table's columns in order. */
+enum { RD_COL = 7, RD_FLAGS = 17, RD_INDEXED = 18 };
+
+static int same_table(const PGresult *r, int i, int j)
 {
-  const char *v[] = {uid, t->table};
-  stream_schema s;
-  PGresult *r = NULL;
-  ts_err rc = jobs__columns_schema(conn, a,
-                                   "SELECT c->>'name', (c->>'oid')::int8, (c->>'typmod')::int,"
-                                   "   c->>'datatype', c->>'xtype', c->>'unit', c->>'ucd',"
-                                   "   c->>'utype', c->>'description', c->>'arraysize'"
-                                   " FROM tapserve.user_tables u,"
-                                   "   jsonb_array_elements(u.columns) WITH ORDINALITY AS t(c, i)"
-                                   " WHERE u.user_id = $1 AND u.table_name = $2 ORDER BY t.i",
-                                   2, v, &s, err);
-  if (!rc)
-    rc = jobs__run(conn,
-                   "SELECT coalesce((c->>'flags')::int, 0), coalesce((c->>'indexed')::bool, false)"
-                   " FROM tapserve.user_tables u,"
-                   "   jsonb_array_elements(u.columns) WITH ORDINALITY AS t(c, i)"
-                   " WHERE u.user_id = $1 AND u.table_name = $2 ORDER BY t.i",
-                   2, v, &r, err);
-  if (rc)
-    return rc;
-  t->ncols = s.ncols;
-  t->cols = ts_arena_calloc(a, s.ncols + 1, sizeof *t->cols);
-  if (!t->cols || PQntuples(r) != (int)s.ncols) {
-    PQclear(r);
-    return t->cols ? ts_fail(err, TS_EDB, 0, "table %s changed while read", t->table) : oom(err);
+  return !strcmp(PQgetvalue(r, i, 2), PQgetvalue(r, j, 2)) &&
+         !strcmp(PQgetvalue(r, i, 3), PQgetvalue(r, j, 3));
+}
+
+/* Table t from rows [from, to) of r. */
+static ts_err read_table(ts_arena *a, const PGresult *r, int from, int to, jobs_utab *t,
+                         ts_error *err)
+{
+  t->owner = jobs__opt(a, r, from, 1);
+  t->schema = jobs__opt(a, r, from, 2);
+  t->table = jobs__opt(a, r, from, 3);
+  t->description = jobs__opt(a, r, from, 4);
+  t->rows = jobs__i64(r, from, 5);
+  t->bytes = jobs__i64(r, from, 6);
+  t->ncols = (size_t)(to - from);
+  t->cols = ts_arena_calloc(a, t->ncols + 1, sizeof *t->cols);
+  if (!t->owner || !t->schema || !t->table || !t->cols)
+    return oom(err);
+  for (int i = from; i < to; i++) {
+    jobs_utab_column *c = &t->cols[i - from];
+    if (jobs__column_row(a, r, i, RD_COL, &c->c))
+      return ts_fail(err, TS_EINTERNAL, 0, "column %d of %s has an unsupported type", i - from + 1,
+                     t->table);
+    c->flags = (int)jobs__i64(r, i, RD_FLAGS);
+    c->indexed = PQgetvalue(r, i, RD_INDEXED)[0] == 't';
   }
-  for (size_t i = 0; i < s.ncols; i++) {
-    t->cols[i].c = s.cols[i];
-    t->cols[i].flags = (int)strtol(PQgetvalue(r, (int)i, 0), NULL, 10);
-    t->cols[i].indexed = PQgetvalue(r, (int)i, 1)[0] == 't';
-  }
-  PQclear(r);
   return TS_OK;
 }
 
@@ -312,6 +294,7 @@ ts_err jobs_utab_readable(PGconn *conn, ts_arena *a, const jobs_user *u, jobs_ut
   char id[24];
   const char *v[1];
   PGresult *r = NULL;
+  size_t ntables = 0;
   ts_err rc;
   *out = NULL;
   *n = 0;
@@ -319,35 +302,33 @@ ts_err jobs_utab_readable(PGconn *conn, ts_arena *a, const jobs_user *u, jobs_ut
     return TS_OK;
   v[0] = id_text(u, id);
   /* Sharing extends this query (tables shared with the user's groups);
-   * everything else asks here. */
+   * everything else asks here. One statement: a row per column. */
   rc = jobs__run(conn,
                  "SELECT t.user_id, u.name, s.schema_name, t.table_name, t.description, t.rows,"
-                 "   t.bytes"
+                 "   t.bytes, c->>'name', (c->>'oid')::int8, (c->>'typmod')::int,"
+                 "   c->>'datatype', c->>'xtype', c->>'unit', c->>'ucd', c->>'utype',"
+                 "   c->>'description', c->>'arraysize', coalesce((c->>'flags')::int, 0),"
+                 "   coalesce((c->>'indexed')::bool, false)"
                  " FROM tapserve.user_tables t"
                  " JOIN tapserve.user_schemas s ON s.user_id = t.user_id"
-                 " JOIN tapserve.users u ON u.id = t.user_id"
-                 " WHERE t.user_id = $1 ORDER BY s.schema_name, t.table_name",
+                 " JOIN tapserve.users u ON u.id = t.user_id,"
+                 "   jsonb_array_elements(t.columns) WITH ORDINALITY AS x(c, i)"
+                 " WHERE t.user_id = $1 ORDER BY s.schema_name, t.table_name, x.i",
                  1, v, &r, err);
   if (rc)
     return rc;
-  *out = ts_arena_calloc(a, (size_t)PQntuples(r) + 1, sizeof **out);
+  for (int i = 0; i < PQntuples(r); i++)
+    ntables += i == 0 || !same_table(r, i - 1, i);
+  *out = ts_arena_calloc(a, ntables + 1, sizeof **out);
   if (!*out) {
     PQclear(r);
     return oom(err);
   }
-  for (int i = 0; i < PQntuples(r) && !rc; i++) {
-    jobs_utab *t = &(*out)[i];
-    t->owner = jobs__opt(a, r, i, 1);
-    t->schema = jobs__opt(a, r, i, 2);
-    t->table = jobs__opt(a, r, i, 3);
-    t->description = jobs__opt(a, r, i, 4);
-    t->rows = strtoll(PQgetvalue(r, i, 5), NULL, 10);
-    t->bytes = strtoll(PQgetvalue(r, i, 6), NULL, 10);
-    if (!t->owner || !t->schema || !t->table)
-      rc = oom(err);
-    if (!rc)
-      rc = read_columns(conn, a, PQgetvalue(r, i, 0), t, err);
-    *n = (size_t)i + 1;
+  for (int from = 0, to; from < PQntuples(r) && !rc; from = to) {
+    for (to = from + 1; to < PQntuples(r) && same_table(r, from, to); to++)
+      ;
+    rc = read_table(a, r, from, to, &(*out)[*n], err);
+    *n += 1;
   }
   PQclear(r);
   return rc;
@@ -362,16 +343,16 @@ static ts_err begin_change(PGconn *conn, const jobs_user *u, const char *given, 
 {
   int yes = 0;
   ts_err rc = jobs_utab_own_name(u, given, t, err);
-  if (rc)
-    return rc;
-  rc = begin_locked(conn, u, err);
+  if (!rc)
+    rc = begin_locked(conn, u, err);
   if (!rc)
     rc = user_schema(conn, u, 0, NULL, schema, err);
   if (!rc)
     rc = has_table(conn, u, t, &yes, err);
   if (!rc && !yes)
-    rc = ts_fail(err, TS_ENOTFOUND, 0, "you have no table %.140s", given);
-  if (rc == TS_ENOTFOUND && !strstr(err->msg, given))
+    rc = TS_ENOTFOUND;
+  /* another's schema, no schema, no such table: all the same to the caller */
+  if (rc == TS_ENOTFOUND)
     rc = ts_fail(err, TS_ENOTFOUND, 0, "you have no table %.140s", given);
   return rc ? end(conn, rc, err) : TS_OK;
 }
@@ -387,11 +368,10 @@ ts_err jobs_utab_delete(PGconn *conn, const jobs_user *u, const char *table, ts_
   ts_buf_init(&b, 512);
   rc = jobs__run(conn, "DELETE FROM tapserve.user_tables WHERE user_id = $1 AND table_name = $2", 2,
                  v, NULL, err);
-  if (!rc && (ts_buf_puts(&b, "DROP TABLE IF EXISTS ") || jobs__put_ident(&b, schema) ||
-              ts_buf_puts(&b, ".") || jobs__put_ident(&b, t)))
+  if (!rc && (ts_buf_puts(&b, "DROP TABLE IF EXISTS ") || jobs__put_qualified(&b, schema, t)))
     rc = oom(err);
   if (!rc)
-    rc = exec_buf(conn, &b, err);
+    rc = jobs__exec_buf(conn, &b, err);
   ts_buf_free(&b);
   return end(conn, rc, err);
 }
@@ -421,90 +401,88 @@ static ts_err set_column(PGconn *conn, const jobs_user *u, const char *t, const 
   return rc;
 }
 
-/* The schema-qualified names (format('%I.%I')) of the table's indexes of
- * access method `am`: on expressions when col is NULL, else on column
- * `col` alone. */
-static ts_err table_indexes(PGconn *conn, const char *schema, const char *t, const char *am,
-                            const char *col, PGresult **r, ts_error *err)
+/* The table's indexes that changes look after, a row each: access method,
+ * the column of a single-column btree index (else NULL), the
+ * schema-qualified name (format('%I.%I')), and for a GiST expression
+ * index whether it is the position of ra and dec (its columns, in the
+ * order the expression names them, are ra then dec). Only changes make
+ * expression indexes on user tables, all of them radec's. */
+static ts_err table_indexes(PGconn *conn, const char *schema, const char *t, const char *ra,
+                            const char *dec, PGresult **r, ts_error *err)
 {
-  const char *v[] = {schema, t, am, col};
+  const char *v[] = {schema, t, ra, dec};
   return jobs__run(conn,
-                   "SELECT format('%I.%I', $1::text, ic.relname) FROM pg_index i"
+                   "SELECT am.amname, a.attname, format('%I.%I', $1::text, ic.relname),"
+                   "   i.indexprs IS NOT NULL AND array(SELECT v.attname FROM regexp_matches("
+                   "     i.indexprs::text, ':varattno (\\d+)', 'g') WITH ORDINALITY AS m(n, o)"
+                   "     JOIN pg_attribute v ON v.attrelid = i.indrelid AND v.attnum = m.n[1]::int"
+                   "     ORDER BY m.o)::text[] = ARRAY[$3, $4]"
+                   " FROM pg_index i"
                    " JOIN pg_class ic ON ic.oid = i.indexrelid"
                    " JOIN pg_am am ON am.oid = ic.relam"
-                   " LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid"
-                   "   AND a.attnum = i.indkey[0]"
+                   " LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+                   "   AND i.indnatts = 1 AND i.indexprs IS NULL"
                    " WHERE i.indrelid = format('%I.%I', $1::text, $2::text)::regclass"
-                   "   AND am.amname = $3 AND CASE WHEN $4::text IS NULL"
-                   "     THEN i.indexprs IS NOT NULL"
-                   "     ELSE i.indnatts = 1 AND i.indexprs IS NULL AND a.attname = $4 END",
+                   "   AND ((am.amname = 'btree' AND a.attname IS NOT NULL)"
+                   "     OR (am.amname = 'gist' AND i.indexprs IS NOT NULL))",
                    4, v, r, err);
 }
 
-static ts_err set_btree(PGconn *conn, const char *schema, const char *t, const char *col, int on,
-                        ts_error *err)
+/* A btree index on `col` alone when `on`, else none; ix from
+ * table_indexes. */
+static ts_err set_btree(PGconn *conn, ts_buf *b, const char *schema, const char *t, const char *col,
+                        int on, const PGresult *ix, ts_error *err)
 {
-  char have[400];
-  PGresult *r = NULL;
-  ts_buf b;
-  ts_err rc = table_indexes(conn, schema, t, "btree", col, &r, err);
-  snprintf(have, sizeof have, "%s", !rc && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-  PQclear(r);
-  if (rc || !!have[0] == !!on)
-    return rc;
-  ts_buf_init(&b, 1024);
-  if (on)
-    rc = ts_buf_puts(&b, "CREATE INDEX ON ") || jobs__put_ident(&b, schema) ||
-                 ts_buf_puts(&b, ".") || jobs__put_ident(&b, t) || ts_buf_puts(&b, " (") ||
-                 jobs__put_ident(&b, col) || ts_buf_puts(&b, ")")
-             ? oom(err)
-             : TS_OK;
-  else
-    rc = ts_buf_printf(&b, "DROP INDEX %s", have) ? oom(err) : TS_OK; /* format('%I') quoted */
-  if (!rc)
-    rc = exec_buf(conn, &b, err);
-  ts_buf_free(&b);
-  return rc;
+  const char *have = NULL;
+  for (int i = 0; i < PQntuples(ix) && !have; i++)
+    if (!strcmp(PQgetvalue(ix, i, 0), "btree") && !strcmp(PQgetvalue(ix, i, 1), col))
+      have = PQgetvalue(ix, i, 2);
+  if (!have == !on)
+    return TS_OK;
+  if (on ? ts_buf_puts(b, "CREATE INDEX ON ") || jobs__put_qualified(b, schema, t) ||
+               ts_buf_puts(b, " (") || jobs__put_ident(b, col) || ts_buf_puts(b, ")")
+         : ts_buf_printf(b, "DROP INDEX %s", have)) /* format('%I') quoted */
+    return oom(err);
+  return jobs__exec_buf(conn, b, err);
 }
 
-/* The position index: replaces the table's GiST expression indexes. */
-static ts_err radec_index(PGconn *conn, const char *schema, const char *t, const char *ra,
-                          const char *dec, ts_error *err)
+/* The position index on ra and dec, replacing the table's GiST expression
+ * indexes; kept as it is when it is on these columns already. ix from
+ * table_indexes for ra and dec. */
+static ts_err radec_index(PGconn *conn, ts_buf *b, const char *schema, const char *t,
+                          const char *ra, const char *dec, const PGresult *ix, ts_error *err)
 {
   const char *v[] = {schema, t, ra, dec};
   PGresult *r = NULL;
-  ts_buf b;
-  ts_err rc = table_indexes(conn, schema, t, "gist", NULL, &r, err);
-  ts_buf_init(&b, 1024);
-  for (int i = 0; !rc && i < PQntuples(r); i++) {
-    if (ts_buf_printf(&b, "DROP INDEX %s", PQgetvalue(r, i, 0)))
-      rc = oom(err);
-    if (!rc)
-      rc = exec_buf(conn, &b, err);
-  }
-  PQclear(r);
+  ts_err rc;
+  if (!strcmp(ra, dec))
+    return ts_fail(err, TS_EINVAL, 0, "Ra and Dec must be two columns, not %.60s twice", ra);
+  for (int i = 0; i < PQntuples(ix); i++)
+    if (PQgetvalue(ix, i, 3)[0] == 't')
+      return TS_OK;
   /* numbers only: radians() of anything else fails, and late */
-  r = NULL;
-  if (!rc)
-    rc = jobs__run(conn,
-                   "SELECT a.attname FROM pg_attribute a"
-                   " WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass"
-                   "   AND a.attname IN ($3, $4) AND a.attndims = 0"
-                   "   AND a.atttypid IN ('float8'::regtype, 'float4'::regtype, 'int2'::regtype,"
-                   "     'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)",
-                   4, v, &r, err);
-  if (!rc && PQntuples(r) != (strcmp(ra, dec) ? 2 : 1))
+  rc = jobs__run(conn,
+                 "SELECT a.attname FROM pg_attribute a"
+                 " WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass"
+                 "   AND a.attname IN ($3, $4) AND a.attndims = 0"
+                 "   AND a.atttypid IN ('float8'::regtype, 'float4'::regtype, 'int2'::regtype,"
+                 "     'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)",
+                 4, v, &r, err);
+  if (!rc && PQntuples(r) != 2)
     rc = ts_fail(err, TS_EINVAL, 0, "Ra (%.60s) and Dec (%.60s) must be numeric columns of %s", ra,
                  dec, t);
-  if (!rc && !strcmp(ra, dec))
-    rc = ts_fail(err, TS_EINVAL, 0, "Ra and Dec must be two columns, not %.60s twice", ra);
   PQclear(r);
-  if (!rc && jobs__put_radec_index(&b, NULL, schema, t, ra, dec))
+  for (int i = 0; !rc && i < PQntuples(ix); i++) {
+    if (strcmp(PQgetvalue(ix, i, 0), "gist"))
+      continue;
+    if (ts_buf_printf(b, "DROP INDEX %s", PQgetvalue(ix, i, 2)))
+      rc = oom(err);
+    if (!rc)
+      rc = jobs__exec_buf(conn, b, err);
+  }
+  if (!rc && jobs__put_radec_index(b, schema, t, ra, dec))
     rc = oom(err);
-  if (!rc)
-    rc = exec_buf(conn, &b, err);
-  ts_buf_free(&b);
-  return rc;
+  return rc ? rc : jobs__exec_buf(conn, b, err);
 }
 
 /* Ra and Dec to ra and dec, cleared from every other column. */
@@ -528,15 +506,106 @@ ts_err jobs_utab_set_radec(PGconn *conn, const jobs_user *u, const char *table, 
                            const char *dec, ts_error *err)
 {
   char schema[64], t[64];
+  PGresult *ix = NULL;
+  ts_buf b;
   ts_err rc = begin_change(conn, u, table, schema, t, err);
   if (rc)
     return rc;
-  rc = radec_index(conn, schema, t, ra, dec, err);
+  ts_buf_init(&b, 1024);
+  rc = table_indexes(conn, schema, t, ra, dec, &ix, err);
+  if (!rc)
+    rc = radec_index(conn, &b, schema, t, ra, dec, ix, err);
   if (!rc)
     rc = radec_flags(conn, u, t, ra, dec, err);
   if (!rc)
     rc = refresh_size(conn, u, schema, t, err);
+  PQclear(ix);
+  ts_buf_free(&b);
   return end(conn, rc, err);
+}
+
+/* The edits checked alone (no column twice, at most one Ra and one Dec,
+ * both or neither), their Ra and Dec columns found. */
+static ts_err check_edits(const jobs_utab_edit *e, size_t n, const char **ra, const char **dec,
+                          ts_error *err)
+{
+  *ra = *dec = NULL;
+  for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(e[i].column, e[j].column))
+        return ts_fail(err, TS_EINVAL, 0, "column %.60s is edited twice", e[i].column);
+    if (e[i].flags & JOBS_UTAB_FLAG_RA) {
+      if (*ra)
+        return ts_fail(err, TS_EINVAL, 0, "two Ra columns: %.60s and %.60s", *ra, e[i].column);
+      *ra = e[i].column;
+    }
+    if (e[i].flags & JOBS_UTAB_FLAG_DEC) {
+      if (*dec)
+        return ts_fail(err, TS_EINVAL, 0, "two Dec columns: %.60s and %.60s", *dec, e[i].column);
+      *dec = e[i].column;
+    }
+  }
+  if (!*ra != !*dec)
+    return ts_fail(err, TS_EINVAL, 0, "Ra and Dec go together: name both columns");
+  return TS_OK;
+}
+
+/* The edits as a JSON array for jsonb_to_recordset. */
+static ts_err edits_json(const jobs_utab_edit *e, size_t n, ts_buf *b)
+{
+  ts_err rc = ts_buf_puts(b, "[");
+  for (size_t i = 0; i < n && !rc; i++) {
+    const char *ucd = e[i].ucd && *e[i].ucd ? e[i].ucd : NULL;
+    const char *utype = e[i].utype && *e[i].utype ? e[i].utype : NULL;
+    rc = ts_buf_puts(b, i ? ", {\"name\": " : "{\"name\": ");
+    if (!rc)
+      rc = jobs_json_str(b, e[i].column);
+    if (!rc)
+      rc = ts_buf_puts(b, ", \"ucd\": ");
+    if (!rc)
+      rc = ucd ? jobs_json_str(b, ucd) : ts_buf_puts(b, "null");
+    if (!rc)
+      rc = ts_buf_puts(b, ", \"utype\": ");
+    if (!rc)
+      rc = utype ? jobs_json_str(b, utype) : ts_buf_puts(b, "null");
+    if (!rc)
+      rc = ts_buf_printf(b, ", \"flags\": %d, \"indexed\": %s}", e[i].flags,
+                         e[i].indexed ? "true" : "false");
+  }
+  return rc ? rc : ts_buf_puts(b, "]");
+}
+
+/* The columns' new records in one UPDATE: the edits (JSON), and when they
+ * name a Ra and a Dec, those indexed and the flags cleared from the other
+ * columns. TS_EINVAL naming the columns the table does not have. */
+static ts_err edit_records(PGconn *conn, const jobs_user *u, const char *t, const char *json,
+                           const char *ra, const char *dec, ts_error *err)
+{
+  char id[24];
+  const char *v[] = {id_text(u, id), t, json, ra, dec};
+  PGresult *r = NULL;
+  ts_err rc = jobs__run(
+      conn,
+      "UPDATE tapserve.user_tables SET columns = (SELECT jsonb_agg(CASE"
+      "     WHEN e.name IS NOT NULL THEN c || jsonb_build_object('ucd', e.ucd, 'utype', e.utype,"
+      "       'flags', e.flags, 'indexed', e.indexed OR coalesce(e.name IN ($4, $5), false))"
+      "     WHEN $4::text IS NOT NULL AND (c->>'flags')::int IN (1, 2)"
+      "       THEN c || '{\"flags\": 0}'"
+      "     ELSE c END ORDER BY x.i)"
+      "   FROM jsonb_array_elements(columns) WITH ORDINALITY AS x(c, i)"
+      "   LEFT JOIN jsonb_to_recordset($3::jsonb)"
+      "     AS e(name text, ucd text, utype text, flags int, indexed bool)"
+      "     ON e.name = x.c->>'name')"
+      " WHERE user_id = $1 AND table_name = $2"
+      " RETURNING (SELECT string_agg(e.name, ', ') FROM jsonb_to_recordset($3::jsonb)"
+      "   AS e(name text)"
+      "   WHERE NOT columns @> jsonb_build_array(jsonb_build_object('name', e.name)))",
+      5, v, &r, err);
+  if (!rc && (PQntuples(r) != 1 || !PQgetisnull(r, 0, 0)))
+    rc = ts_fail(err, TS_EINVAL, 0, "table %s has no column %.200s", t,
+                 PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "of these");
+  PQclear(r);
+  return rc;
 }
 
 ts_err jobs_utab_edit_columns(PGconn *conn, const jobs_user *u, const char *table,
@@ -544,41 +613,29 @@ ts_err jobs_utab_edit_columns(PGconn *conn, const jobs_user *u, const char *tabl
 {
   char schema[64], t[64];
   const char *ra = NULL, *dec = NULL;
-  ts_err rc = begin_change(conn, u, table, schema, t, err);
+  PGresult *ix = NULL;
+  ts_buf b;
+  ts_err rc = check_edits(e, n, &ra, &dec, err);
+  if (!rc)
+    rc = begin_change(conn, u, table, schema, t, err);
   if (rc)
     return rc;
-  for (size_t i = 0; i < n && !rc; i++) {
-    char flags[16];
-    const char *x[] = {e[i].ucd && *e[i].ucd ? e[i].ucd : NULL,
-                       e[i].utype && *e[i].utype ? e[i].utype : NULL, flags,
-                       e[i].indexed ? "true" : "false"};
-    snprintf(flags, sizeof flags, "%d", e[i].flags);
-    rc = set_column(conn, u, t, e[i].column,
-                    "jsonb_build_object('ucd', $4::text, 'utype', $5::text, 'flags', $6::int,"
-                    " 'indexed', $7::bool)",
-                    4, x, err);
-    if (!rc)
-      rc = set_btree(conn, schema, t, e[i].column, e[i].indexed, err);
-    if (!rc && (e[i].flags & JOBS_UTAB_FLAG_RA)) {
-      if (ra)
-        rc = ts_fail(err, TS_EINVAL, 0, "two Ra columns: %.60s and %.60s", ra, e[i].column);
-      ra = e[i].column;
-    }
-    if (!rc && (e[i].flags & JOBS_UTAB_FLAG_DEC)) {
-      if (dec)
-        rc = ts_fail(err, TS_EINVAL, 0, "two Dec columns: %.60s and %.60s", dec, e[i].column);
-      dec = e[i].column;
-    }
-  }
-  if (!rc && (ra || dec) && !(ra && dec))
-    rc = ts_fail(err, TS_EINVAL, 0, "Ra and Dec go together: name both columns");
-  if (!rc && ra) {
-    rc = radec_index(conn, schema, t, ra, dec, err);
-    if (!rc)
-      rc = radec_flags(conn, u, t, ra, dec, err);
-  }
+  ts_buf_init(&b, JOBS_SCHEMA_JSON_MAX);
+  if (edits_json(e, n, &b))
+    rc = oom(err);
+  if (!rc)
+    rc = edit_records(conn, u, t, b.data, ra, dec, err);
+  ts_buf_reset(&b);
+  if (!rc)
+    rc = table_indexes(conn, schema, t, ra, dec, &ix, err);
+  for (size_t i = 0; i < n && !rc; i++)
+    rc = set_btree(conn, &b, schema, t, e[i].column, e[i].indexed, ix, err);
+  if (!rc && ra)
+    rc = radec_index(conn, &b, schema, t, ra, dec, ix, err);
   if (!rc)
     rc = refresh_size(conn, u, schema, t, err);
+  PQclear(ix);
+  ts_buf_free(&b);
   return end(conn, rc, err);
 }
 
@@ -598,13 +655,12 @@ ts_err jobs_utab_rename(PGconn *conn, const jobs_user *u, const char *table, con
     /* the record first: it knows whether the column is there */
     if (!rc)
       rc = set_column(conn, u, t, from[i], "jsonb_build_object('name', $4::text)", 1, x, err);
-    if (!rc &&
-        (ts_buf_puts(&b, "ALTER TABLE ") || jobs__put_ident(&b, schema) || ts_buf_puts(&b, ".") ||
-         jobs__put_ident(&b, t) || ts_buf_puts(&b, " RENAME COLUMN ") ||
-         jobs__put_ident(&b, from[i]) || ts_buf_puts(&b, " TO ") || jobs__put_ident(&b, col)))
+    if (!rc && (ts_buf_puts(&b, "ALTER TABLE ") || jobs__put_qualified(&b, schema, t) ||
+                ts_buf_puts(&b, " RENAME COLUMN ") || jobs__put_ident(&b, from[i]) ||
+                ts_buf_puts(&b, " TO ") || jobs__put_ident(&b, col)))
       rc = oom(err);
     if (!rc)
-      rc = exec_buf(conn, &b, err);
+      rc = jobs__exec_buf(conn, &b, err);
     if (rc == TS_EDB) { /* two columns of one name: PostgreSQL's message says so */
       ts_error in = *err;
       rc = ts_fail(err, TS_EINVAL, 0, "cannot rename column %.60s: %.300s", from[i], in.msg);
@@ -617,12 +673,11 @@ ts_err jobs_utab_rename(PGconn *conn, const jobs_user *u, const char *table, con
       rc = has_table(conn, u, nt, &taken, err);
       if (!rc && taken)
         rc = ts_fail(err, TS_EINVAL, 0, "you have a table %s.%s already", schema, nt);
-      if (!rc &&
-          (ts_buf_puts(&b, "ALTER TABLE ") || jobs__put_ident(&b, schema) || ts_buf_puts(&b, ".") ||
-           jobs__put_ident(&b, t) || ts_buf_puts(&b, " RENAME TO ") || jobs__put_ident(&b, nt)))
+      if (!rc && (ts_buf_puts(&b, "ALTER TABLE ") || jobs__put_qualified(&b, schema, t) ||
+                  ts_buf_puts(&b, " RENAME TO ") || jobs__put_ident(&b, nt)))
         rc = oom(err);
       if (!rc)
-        rc = exec_buf(conn, &b, err);
+        rc = jobs__exec_buf(conn, &b, err);
       if (!rc)
         rc = jobs__run(conn,
                        "UPDATE tapserve.user_tables SET table_name = $3"

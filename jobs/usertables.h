@@ -59,7 +59,8 @@ typedef struct jobs_utab_new {
  * is used). Its begin opens the transaction, creates the user's schema on
  * the first table, refuses a name the user has already (TS_EINVAL), and
  * starts the load; jobs_upload_finish records the row (size from
- * PostgreSQL, Ra/Dec flags for the pair uploads index) and commits. */
+ * PostgreSQL; the position the loader indexed: a point column indexed, or
+ * the main Ra/Dec pair flagged Ra and Dec and indexed) and commits. */
 jobs_load_target jobs_utab_target(const jobs_utab_new *n);
 
 typedef struct jobs_utab_column {
@@ -103,8 +104,9 @@ ts_err jobs_utab_edit_columns(PGconn *conn, const jobs_user *u, const char *tabl
                               const jobs_utab_edit *e, size_t n, ts_error *err);
 /* Makes `ra` and `dec` the table's position: their flags Ra and Dec (the
  * flags leave any other column), both indexed, and a pgSphere GiST index
- * on spoint(radians(ra), radians(dec)) replacing an earlier one.
- * TS_EINVAL when a column is unknown or not a number. */
+ * on spoint(radians(ra), radians(dec)) replacing an earlier one (kept
+ * when it is on ra and dec already). TS_EINVAL when a column is unknown
+ * or not a number, or ra and dec are one column. */
 ts_err jobs_utab_set_radec(PGconn *conn, const jobs_user *u, const char *table, const char *ra,
                            const char *dec, ts_error *err);
 /* Renames columns (from[i] to to[i]) and the table (new_table; NULL or the

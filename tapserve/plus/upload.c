@@ -110,6 +110,7 @@ typedef enum { SRC_FILE, SRC_URL, SRC_JOB, SRC_DELETE } upload_src;
 typedef struct upload_req {
   upload_src src;
   const char *table, *description, *ref; /* ref: the URL or the job id */
+  char name[64];                         /* table checked (jobs_utab_ident); not for DELETE */
   fmt_upload_format format;
   const http_part *file;
 } upload_req;
@@ -124,18 +125,18 @@ static void upload_env(ts_app *app, tap_upload_env *env)
 }
 
 /* JOBID=: a completed job of the caller's (or an anonymous one: whoever
- * has its id may read its result). */
+ * has its id may read its result), by the rule of every job request
+ * (jobs_access: the owner's id, not its name). The loader checks the
+ * phase and the result. */
 static ts_err from_job(ts_app *app, PGconn *conn, const jobs_user *u, const upload_req *q,
                        const jobs_load_target *t, const tap_upload_env *env, ts_error *err)
 {
   const cfg *c = app->cfg;
   jobs_upload_limits lim = {c->upload_max_bytes, (uint64_t)c->upload_max_rows,
                             (size_t)c->upload_max_columns};
-  ts_arena *a = ts_arena_new(0, 0);
-  jobs_job *j = NULL;
   PGconn *read = NULL;
-  ts_err rc = a ? jobs_get(conn, a, q->ref, &j, err) : ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  if (rc == TS_ENOTFOUND || (!rc && j->owner && strcmp(j->owner, u->name)))
+  ts_err rc = jobs_access(conn, q->ref, u->id, NULL, err);
+  if (rc == TS_ENOTFOUND || rc == TS_EFORBIDDEN)
     rc = ts_fail(err, TS_EINVAL, 0, "you have no job %.80s", q->ref);
   if (!rc) {
     read = jobs_db_get(app->db, err);
@@ -144,7 +145,6 @@ static ts_err from_job(ts_app *app, PGconn *conn, const jobs_user *u, const uplo
   }
   if (read)
     jobs_db_put(app->db, read);
-  ts_arena_free(a);
   return rc;
 }
 
@@ -165,8 +165,6 @@ static ts_err upload_fn(ts_app *app, PGconn *conn, const jobs_user *u, void *ud,
       snprintf(ok, PLUS_OK_MAX, "deleted table %s.%s", schema, name);
     return rc;
   }
-  if (!rc)
-    rc = jobs_utab_ident("table", q->table, name, err);
   if (rc)
     return rc;
   upload_env(app, &env);
@@ -185,7 +183,7 @@ static ts_err upload_fn(ts_app *app, PGconn *conn, const jobs_user *u, void *ud,
   }
   ts_arena_free(a);
   if (!rc)
-    snprintf(ok, PLUS_OK_MAX, "uploaded table %s.%s", schema, name);
+    snprintf(ok, PLUS_OK_MAX, "uploaded table %s.%s", schema, q->name);
   return rc;
 }
 
@@ -217,7 +215,6 @@ void plus_upload(ts_app *app, http_request *req)
   upload_req *q = ts_arena_calloc(req->arena, 1, sizeof *q);
   const char *del, *url, *job;
   ts_error e;
-  char name[64];
 
   if (!q) {
     ts_fail(&e, TS_ENOMEM, 0, "out of memory");
@@ -268,7 +265,7 @@ void plus_upload(ts_app *app, http_request *req)
     tap_send_error(req, &e);
     return;
   }
-  if (q->src != SRC_DELETE && jobs_utab_ident("table", q->table, name, &e)) {
+  if (q->src != SRC_DELETE && jobs_utab_ident("table", q->table, q->name, &e)) {
     tap_send_error(req, &e);
     return;
   }

@@ -241,17 +241,22 @@ def wait_completed(srv, session, jid):
     return phase
 
 
+def completed_job(srv, session, query):
+    """The id of a job of session's that ran query and COMPLETED."""
+    r = session.post(srv.base + "/async", data={"LANG": "ADQL", "PHASE": "RUN", "QUERY": query},
+                     allow_redirects=False, timeout=30)
+    assert r.status_code == 303, r.text
+    jid = r.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+    assert wait_completed(srv, session, jid) == "COMPLETED"
+    return jid
+
+
 def test_upload_from_job_and_url(cluster, pair, workdir):
     a, b = pair
     psql = cluster["psql"]
     add_user(cluster, "it_ut_carol", "pw-c")
     s = login(a, "it_ut_carol", "pw-c")
-    r = s.post(a.base + "/async", data={"LANG": "ADQL", "PHASE": "RUN",
-                                         "QUERY": "SELECT TOP 7 source_id, ra, dec FROM demo.sources ORDER BY source_id"},
-               allow_redirects=False, timeout=30)
-    assert r.status_code == 303, r.text
-    jid = r.headers["Location"].rstrip("/").rsplit("/", 1)[1]
-    assert wait_completed(a, s, jid) == "COMPLETED"
+    jid = completed_job(a, s, "SELECT TOP 7 source_id, ra, dec FROM demo.sources ORDER BY source_id")
     r = upload(b, s, {"TABLE_NAME": "from_job", "JOBID": jid, "TABLE_DESC": "kept"})
     assert r.status_code == 200, r.text
     r = sync_csv(a, s, "SELECT source_id, ra FROM user_it_ut_carol.from_job ORDER BY source_id")
@@ -301,6 +306,27 @@ def test_upload_from_job_and_url(cluster, pair, workdir):
         jid, phase = job_owned_by(session)
         assert phase == "ERROR"
         assert "user_it_ut_carol" in session.get(b.base + "/async/%s/error" % jid, timeout=30).text
+
+
+def test_upload_from_job_goes_by_owner_id(cluster, pair, workdir):
+    """JOBID= takes a job of the caller's by the owner's id: another user,
+    or a user made again under a deleted user's name, has no such job."""
+    a, b = pair
+    psql = cluster["psql"]
+    add_user(cluster, "it_ut_dave", "pw-d")
+    add_user(cluster, "it_ut_frank", "pw-f")
+    s = login(a, "it_ut_dave", "pw-d")
+    jid = completed_job(a, s, "SELECT TOP 3 source_id FROM demo.sources ORDER BY source_id")
+    frank = login(b, "it_ut_frank", "pw-f")
+    r = upload(b, frank, {"TABLE_NAME": "not_mine", "JOBID": jid})
+    assert r.status_code == 400 and "you have no job" in tsit.error_message(r.content), r.text
+    rc, _, err = tsit_cli(cluster, "user", "del", "it_ut_dave")
+    assert rc == 0, err
+    add_user(cluster, "it_ut_dave", "pw-d2")
+    again = login(b, "it_ut_dave", "pw-d2")
+    r = upload(b, again, {"TABLE_NAME": "old_result", "JOBID": jid})
+    assert r.status_code == 400 and "you have no job" in tsit.error_message(r.content), r.text
+    assert user_tables(psql, "it_ut_dave") == "" and user_tables(psql, "it_ut_frank") == ""
 
 
 def test_bad_input_keeps_nothing(cluster, pair, workdir):

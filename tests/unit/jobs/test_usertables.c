@@ -14,6 +14,8 @@
 
 ts_err test_load_rows(PGconn *c, const jobs_load_target *t, int n, int garbage, uint64_t max_bytes,
                       ts_error *err);
+ts_err test_load_cols(PGconn *c, const jobs_load_target *t, int ncols, int n, int garbage,
+                      uint64_t max_bytes, ts_error *err);
 
 int test_utab_names(void)
 {
@@ -81,6 +83,16 @@ static const jobs_utab_column *col(const jobs_utab *t, const char *name)
   return NULL;
 }
 
+/* The GiST position indexes of user_ut_utab.stars whose Ra is `ra` (as
+ * pg_indexes shows it). */
+#define RADEC_INDEXES(ra)                                                                          \
+  "SELECT count(*) FROM pg_indexes WHERE schemaname = 'user_ut_utab' AND tablename = 'stars'"      \
+  " AND indexdef LIKE '%gist (spoint(radians(" ra ")%'"
+
+#define GIST_OIDS                                                                                  \
+  "SELECT string_agg(indexrelid::text, ',') FROM pg_index"                                         \
+  " WHERE indrelid = 'user_ut_utab.stars'::regclass AND indexprs IS NOT NULL"
+
 #define INDEXES(tbl)                                                                               \
   "SELECT count(*) FROM pg_indexes WHERE schemaname = 'user_ut_utab' AND tablename = '" tbl "'"
 
@@ -114,8 +126,9 @@ int test_pg_utab_life(void)
     TS_CHECK_EQ_INT(
         ts_test_count(c, "SELECT count(*) FROM pg_namespace WHERE nspname = 'user_ut_utab'"), 0);
     TS_CHECK_EQ_INT(PQtransactionStatus(c), PQTRANS_IDLE);
-    /* a good one: schema, table, row with Ra/Dec flags from the UCDs */
-    TS_CHECK_EQ_INT(test_load_rows(c, &t, 5, 0, 0, &e), TS_OK);
+    /* a good one without a point column: schema, table, row with the
+     * Ra/Dec flags of the pair the loader indexed (by their UCDs) */
+    TS_CHECK_EQ_INT(test_load_cols(c, &t, 3, 5, 0, 0, &e), TS_OK);
     TS_CHECK_EQ_INT(ts_test_count(c, "SELECT count(*) FROM user_ut_utab.stars"), 5);
     /* the same name again: refused, the first one kept */
     TS_CHECK_EQ_INT(test_load_rows(c, &t, 2, 0, 0, &e), TS_EINVAL);
@@ -142,13 +155,32 @@ int test_pg_utab_life(void)
   TS_CHECK_STREQ(ut[0].description, "my stars");
   TS_CHECK_EQ_INT(ut[0].rows, 5);
   TS_CHECK(ut[0].bytes > 0);
-  TS_CHECK_EQ_INT(ut[0].ncols, 4);
+  TS_CHECK_EQ_INT(ut[0].ncols, 3);
   TS_CHECK_EQ_INT(col(&ut[0], "RA")->flags, JOBS_UTAB_FLAG_RA);
   TS_CHECK_EQ_INT(col(&ut[0], "dec")->flags, JOBS_UTAB_FLAG_DEC);
   TS_CHECK(col(&ut[0], "RA")->indexed);
+  TS_CHECK(col(&ut[0], "dec")->indexed);
   TS_CHECK_EQ_INT(col(&ut[0], "id")->flags, 0);
+  TS_CHECK(!col(&ut[0], "id")->indexed);
   TS_CHECK_STREQ(col(&ut[0], "RA")->c.unit, "deg");
-  TS_CHECK_STREQ(col(&ut[0], "pos")->c.xtype, "point");
+  TS_CHECK_EQ_INT(ts_test_count(c, RADEC_INDEXES("\"RA\"")), 1);
+  /* with a point column the loader indexes that alone, and the row says so:
+   * the point indexed, the Ra/Dec pair neither flagged nor indexed */
+  {
+    jobs_utab_new nt = {&u, "withpos", NULL, NULL};
+    jobs_load_target t = jobs_utab_target(&nt);
+    TS_CHECK_EQ_INT(test_load_cols(c, &t, 4, 2, 0, 0, &e), TS_OK);
+    TS_CHECK_EQ_INT(jobs_utab_readable(c, a, &u, &ut, &n, &e), TS_OK);
+    TS_CHECK_EQ_INT(n, 2);
+    TS_CHECK_STREQ(ut[1].table, "withpos");
+    TS_CHECK_STREQ(col(&ut[1], "pos")->c.xtype, "point");
+    TS_CHECK(col(&ut[1], "pos")->indexed);
+    TS_CHECK(!col(&ut[1], "RA")->indexed);
+    TS_CHECK(!col(&ut[1], "dec")->indexed);
+    TS_CHECK_EQ_INT(col(&ut[1], "RA")->flags, 0);
+    TS_CHECK_EQ_INT(col(&ut[1], "dec")->flags, 0);
+    TS_CHECK_EQ_INT(jobs_utab_delete(c, &u, "withpos", &e), TS_OK);
+  }
   /* anonymous reads none */
   TS_CHECK_EQ_INT(jobs_utab_readable(c, a, NULL, &ut, &n, &e), TS_OK);
   TS_CHECK_EQ_INT(n, 0);
@@ -184,15 +216,23 @@ int test_pg_utab_life(void)
   TS_CHECK(ts_test_exec_ok(c, "ALTER TABLE user_ut_utab.stars ADD COLUMN ra2 float8,"
                               " ADD COLUMN txt text"));
   TS_CHECK_EQ_INT(jobs_utab_set_radec(c, &u, "stars", "txt", "dec", &e), TS_EINVAL);
+  TS_CHECK_EQ_INT(jobs_utab_set_radec(c, &u, "stars", "id", "id", &e), TS_EINVAL);
+  TS_CHECK(strstr(e.msg, "two columns"));
+  TS_CHECK_EQ_INT(ts_test_count(c, RADEC_INDEXES("\"RA\"")), 1);
   TS_CHECK_EQ_INT(jobs_utab_set_radec(c, &u, "stars", "id", "dec", &e), TS_OK);
-  TS_CHECK_EQ_INT(ts_test_count(c,
-                                "SELECT count(*) FROM pg_indexes WHERE schemaname = 'user_ut_utab'"
-                                " AND indexdef LIKE '%gist (spoint(radians((id)%'"),
-                  1);
-  TS_CHECK_EQ_INT(ts_test_count(c,
-                                "SELECT count(*) FROM pg_indexes WHERE schemaname = 'user_ut_utab'"
-                                " AND indexdef LIKE '%gist (spoint(radians(\"RA\")%'"),
-                  0);
+  TS_CHECK_EQ_INT(ts_test_count(c, RADEC_INDEXES("(id)::double precision")), 1);
+  TS_CHECK_EQ_INT(ts_test_count(c, RADEC_INDEXES("\"RA\"")), 0);
+  /* the same pair again, by radec or by an edit: the index stays as it is */
+  {
+    char before[64], after[64];
+    jobs_utab_edit ed[] = {{"id", NULL, NULL, JOBS_UTAB_FLAG_RA, 0},
+                           {"dec", NULL, NULL, JOBS_UTAB_FLAG_DEC, 0}};
+    text1(c, GIST_OIDS, before, sizeof before);
+    TS_CHECK_EQ_INT(jobs_utab_set_radec(c, &u, "stars", "id", "dec", &e), TS_OK);
+    TS_CHECK_STREQ(text1(c, GIST_OIDS, after, sizeof after), before);
+    TS_CHECK_EQ_INT(jobs_utab_edit_columns(c, &u, "stars", ed, 2, &e), TS_OK);
+    TS_CHECK_STREQ(text1(c, GIST_OIDS, after, sizeof after), before);
+  }
   TS_CHECK_EQ_INT(jobs_utab_readable(c, a, &u, &ut, &n, &e), TS_OK);
   TS_CHECK_EQ_INT(col(&ut[0], "id")->flags, JOBS_UTAB_FLAG_RA);
   TS_CHECK_EQ_INT(col(&ut[0], "RA")->flags, 0);
