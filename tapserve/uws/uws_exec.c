@@ -168,22 +168,16 @@ static ts_err exec_uploads(exec_run *x, adql_layer **layer, ts_error *err)
 }
 
 /* The user tables of the job's owner, when the owner is a user, in front
- * of *layer. */
+ * of *layer. They are found by the owner's id, which the job records: a
+ * user deleted since has none, a user made again under the same name
+ * does not own the old one's. */
 static ts_err exec_user_layer(exec_run *x, adql_layer **layer, ts_error *err)
 {
-  char hash[JOBS_PWHASH_MAX];
-  jobs_user owner;
+  jobs_user owner = {.id = x->job->owner_id};
   adql_layer *l;
   ts_err rc;
-  /* The user the job records by id (the name alone could be a user
-   * deleted and made again since). */
-  if (x->job->owner_id <= 0 || !x->job->owner || !jobs_user_name_ok(x->job->owner))
+  if (x->job->owner_id <= 0)
     return TS_OK;
-  rc = jobs_user_get(x->e->state, x->job->owner, &owner, hash, err);
-  if (rc == TS_ENOTFOUND || (!rc && owner.id != x->job->owner_id))
-    return TS_OK; /* a user deleted since */
-  if (rc)
-    return rc;
   l = ts_arena_calloc(x->a, 1, sizeof *l);
   rc = l ? tap_user_layer(x->e->state, x->a, &owner, l, err)
          : ts_fail(err, TS_ENOMEM, 0, "out of memory");
