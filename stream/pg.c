@@ -101,16 +101,20 @@ static void query_send_failed(stream_query *q)
   stream__conn_broken(c, PQerrorMessage(c->conn));
 }
 
+/* A statement_timeout PostgreSQL takes: 0 (none) for a negative one,
+ * INT_MAX ms beyond its limit. */
+static long long pg_timeout(int64_t timeout_ms)
+{
+  return timeout_ms < 0 ? 0 : timeout_ms > INT_MAX ? INT_MAX : (long long)timeout_ms;
+}
+
+/* The same three settings as query_send_session, for one transaction. */
 void stream_pg_prologue(char out[STREAM_PG_PROLOGUE_MAX], int64_t timeout_ms)
 {
-  if (timeout_ms < 0)
-    timeout_ms = 0;
-  if (timeout_ms > INT_MAX)
-    timeout_ms = INT_MAX;
   snprintf(out, STREAM_PG_PROLOGUE_MAX,
            "BEGIN READ ONLY; SET LOCAL statement_timeout = %lld;"
            " SET LOCAL standard_conforming_strings = on",
-           (long long)timeout_ms);
+           pg_timeout(timeout_ms));
 }
 
 /* The session a query runs in: read-only transactions, standard string
@@ -121,12 +125,11 @@ void stream_pg_prologue(char out[STREAM_PG_PROLOGUE_MAX], int64_t timeout_ms)
 static int query_send_session(stream_query *q)
 {
   char sql[200];
-  int64_t t = q->timeout_ms < 0 ? 0 : q->timeout_ms > INT_MAX ? INT_MAX : q->timeout_ms;
   snprintf(sql, sizeof sql,
            "SELECT set_config('default_transaction_read_only', 'on', false),"
            " set_config('standard_conforming_strings', 'on', false),"
            " set_config('statement_timeout', '%lld', false)",
-           (long long)t);
+           pg_timeout(q->timeout_ms));
   return PQsendQueryParams(q->c->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
 }
 
@@ -260,7 +263,7 @@ static void query_start_copy(stream_query *q)
 {
   static const char head[] = "COPY (", tail[] = ") TO STDOUT (FORMAT binary)";
   pg_conn *c = q->c;
-  size_t n = strlen(q->sql);
+  size_t n = q->sql_len;
   char *copy = ts_arena_alloc(q->arena, sizeof head + n + sizeof tail);
   q->dec = stream_copydec_new(q->schema.ncols, q->batch_rows);
   if (q->dec && stream_copydec_expect(q->dec, &q->schema) != TS_OK) {
@@ -616,7 +619,8 @@ stream_query *stream_query_run(stream_pg_pool *p, const stream_query_opts *o,
     return NULL;
   }
   const char *sql = o->sql ? o->sql : "";
-  q->sql = ts_arena_strndup(q->arena, sql, sql_trimmed_len(sql));
+  q->sql_len = sql_trimmed_len(sql);
+  q->sql = ts_arena_strndup(q->arena, sql, q->sql_len);
   q->reqid = o->reqid ? ts_arena_strdup(q->arena, o->reqid) : NULL;
   if (!q->sql || (o->reqid && !q->reqid)) {
     ts_arena_free(q->arena);
@@ -628,6 +632,8 @@ stream_query *stream_query_run(stream_pg_pool *p, const stream_query_opts *o,
   q->timeout_ms = o->timeout_ms;
   q->batch_rows = o->batch_rows ? o->batch_rows : 1000;
   q->desc_gen = o->describe_gen;
+  if (q->desc_gen)
+    q->sql_hash = ts_hash64(q->sql, q->sql_len, TS_HASH64_INIT);
   q->cbs = *cbs;
   q->ud = ud;
   q->phase = Q_WAITING;

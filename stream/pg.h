@@ -161,13 +161,15 @@ int stream_query_backend_pid(const stream_query *q);
  * told apart by the callers, which know why a query stopped. */
 ts_err stream_pg_sqlstate_err(const char *sqlstate);
 
-/* The statement that opens every query transaction, /sync and async alike:
- * BEGIN READ ONLY with the statement timeout (0 = none; values beyond
- * PostgreSQL's limit of INT_MAX ms are clamped to it) and
- * standard_conforming_strings on, because the SQL the translator writes
- * quotes string literals the standard way ('' only, backslashes are plain
- * characters) whatever the role or database default says. Writes at most
- * STREAM_PG_PROLOGUE_MAX bytes with the NUL. */
+/* The statement that opens an async job's query transaction: BEGIN READ
+ * ONLY with the statement timeout (0 = none; values beyond PostgreSQL's
+ * limit of INT_MAX ms are clamped to it) and standard_conforming_strings
+ * on, because the SQL the translator writes quotes string literals the
+ * standard way ('' only, backslashes are plain characters) whatever the
+ * role or database default says. A /sync query (stream_query_run) gets
+ * the same three settings once per pooled connection, as session
+ * settings, instead. Writes at most STREAM_PG_PROLOGUE_MAX bytes with the
+ * NUL. */
 enum { STREAM_PG_PROLOGUE_MAX = 160 };
 void stream_pg_prologue(char out[STREAM_PG_PROLOGUE_MAX], int64_t timeout_ms);
 

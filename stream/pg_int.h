@@ -78,6 +78,8 @@ struct stream_query {
   pg_conn *c;
   ts_arena *arena;
   char *sql, *reqid;
+  size_t sql_len;    /* strlen(sql) */
+  uint64_t sql_hash; /* ts_hash64 of sql, the description cache key (when desc_gen) */
   int64_t maxrec, timeout_ms;
   size_t batch_rows;
   stream_query_cbs cbs;

@@ -42,10 +42,10 @@ static stream__desc_entry **desc_slot(stream_pg_pool *p, uint64_t h)
 int stream__desc_lookup(stream_query *q)
 {
   stream_pg_pool *p = q->pool;
-  size_t n = strlen(q->sql);
+  size_t n = q->sql_len;
   if (!q->desc_gen || n > DESC_SQL_MAX)
     return 0;
-  uint64_t h = ts_hash64(q->sql, n, TS_HASH64_INIT);
+  uint64_t h = q->sql_hash;
   stream__desc_entry **slot = desc_slot(p, h), *e = slot ? *slot : NULL;
   if (!e || e->hash != h || e->gen != q->desc_gen || strcmp(e->sql, q->sql) != 0)
     return 0;
@@ -76,13 +76,13 @@ int stream__desc_lookup(stream_query *q)
 void stream__desc_store(stream_query *q, const PGresult *res)
 {
   stream_pg_pool *p = q->pool;
-  size_t n = strlen(q->sql), ncols = (size_t)PQnfields(res), bytes;
+  size_t n = q->sql_len, ncols = (size_t)PQnfields(res), bytes;
   if (!q->desc_gen || n > DESC_SQL_MAX || ncols > DESC_COLS_MAX)
     return;
   bytes = sizeof(stream__desc_entry) + ncols * sizeof(desc_col) + n + 1;
   for (size_t i = 0; i < ncols; i++)
     bytes += strlen(PQfname(res, (int)i)) + 1;
-  uint64_t h = ts_hash64(q->sql, n, TS_HASH64_INIT);
+  uint64_t h = q->sql_hash;
   stream__desc_entry **slot = desc_slot(p, h), *e;
   if (!slot || !(e = malloc(bytes)))
     return;
@@ -110,7 +110,7 @@ void stream__desc_forget(stream_query *q)
   stream_pg_pool *p = q->pool;
   if (!p->desc || !q->desc_gen)
     return;
-  uint64_t h = ts_hash64(q->sql, strlen(q->sql), TS_HASH64_INIT);
+  uint64_t h = q->sql_hash;
   stream__desc_entry **slot = &p->desc[h % DESC_SLOTS];
   if (*slot && (*slot)->hash == h && !strcmp((*slot)->sql, q->sql)) {
     free(*slot);
