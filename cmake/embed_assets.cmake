@@ -1,5 +1,5 @@
 # Turns the page's asset files into one C source: a byte array per file and
-# the table web_assets[] naming them (tapserve/web/web_int.h declares it).
+# the table web_assets[] naming them, of the type tapserve/web/web_int.h declares.
 #   cmake -DOUT=file.c -DDIR=assets-dir -DFILES=a.html,b.js -P embed_assets.cmake
 string(REPLACE "," ";" FILES "${FILES}")
 set(arrays "")
@@ -13,8 +13,7 @@ foreach(f ${FILES})
   math(EXPR i "${i} + 1")
 endforeach()
 file(WRITE ${OUT}.tmp "/* generated from tapserve/web/assets by cmake/embed_assets.cmake */\n"
-  "#include <stddef.h>\n"
-  "typedef struct web_embedded { const char *name; const unsigned char *data; size_t len; } web_embedded;\n"
+  "#include \"tapserve/web/web_int.h\"\n"
   "${arrays}"
   "const web_embedded web_assets[] = {\n${rows}};\n"
   "const size_t web_nassets = sizeof web_assets / sizeof web_assets[0];\n")

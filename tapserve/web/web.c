@@ -219,12 +219,20 @@ ts_err web_site_new(const cfg *c, web_site **out, ts_error *err)
   return TS_OK;
 }
 
+/* The page (index.html) or the asset of that name; NULL when none. */
+static const web_file *find_file(const web_site *s, const char *name)
+{
+  if (!strcmp(name, "index.html"))
+    return &s->home;
+  for (size_t i = 0; i < s->n; i++)
+    if (!strcmp(s->files[i].name, name))
+      return &s->files[i];
+  return NULL;
+}
+
 const char *web__file(const web_site *s, const char *name, int zkind, size_t *len)
 {
-  const web_file *f = !strcmp(name, "index.html") ? &s->home : NULL;
-  for (size_t i = 0; !f && i < s->n; i++)
-    if (!strcmp(s->files[i].name, name))
-      f = &s->files[i];
+  const web_file *f = find_file(s, name);
   if (!f || zkind < 0 || zkind > STREAM_Z_ZSTD || !f->coded[zkind].len)
     return NULL;
   *len = f->coded[zkind].len;
@@ -278,13 +286,11 @@ void web_home(ts_app *app, http_request *req)
 
 void web_asset(ts_app *app, http_request *req, const char *name)
 {
-  const web_site *s = app->web;
+  const web_file *f = find_file(app->web, name);
   ts_error e;
-  for (size_t i = 0; i < s->n; i++) {
-    if (!strcmp(s->files[i].name, name)) {
-      send_file(req, &s->files[i]);
-      return;
-    }
+  if (f) {
+    send_file(req, f);
+    return;
   }
   ts_fail(&e, TS_ENOTFOUND, 0, "no resource at %s", req->path);
   tap_send_error(req, &e);
