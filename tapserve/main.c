@@ -354,7 +354,12 @@ int ts_serve(cfg *c)
     fprintf(stderr, "tapserve: logins: %s\n", err.msg);
     goto out;
   }
-  stream_gzip_threads(c->gzip_threads); /* before any gzip sink (the page's) starts the pool */
+  /* Before any gzip sink (the page's) starts the pool. */
+  if (stream_gzip_threads(c->gzip_threads) != TS_OK) {
+    fprintf(stderr, "tapserve: gzip_threads = %d: the gzip threads cannot be set\n",
+            c->gzip_threads);
+    goto out;
+  }
   if (web_site_new(c, &s.app.web, &err)) {
     fprintf(stderr, "tapserve: %s\n", err.msg);
     goto out;
