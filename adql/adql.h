@@ -93,6 +93,12 @@ void adql_meta_push(const adql_meta *base, adql_layer *l, adql_meta *out);
  * with their pgSphere/PostgreSQL translations. Static storage. */
 const adql_udf *adql_std_udfs(size_t *n);
 
+/* The words of ADQL an editor highlights: the grammar's keywords, then
+ * ADQL 2.1's reserved function names; lower case. i runs from 0 until the
+ * answer is NULL; *function is 1 for a function name (COUNT, CAST, SIN,
+ * POINT ...). */
+const char *adql_word(size_t i, int *function);
+
 /* The geometry functions this implementation translates (upper case, for
  * TAPRegExt features-adqlgeo). Static storage. */
 const char *const *adql_geometry_functions(size_t *n);

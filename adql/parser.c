@@ -68,6 +68,17 @@ static const char *const adql_reserved_fns[] = {
     "rand",     "region",   "round",    "sin",    "sqrt",    "tan",        "truncate", "upper",
 };
 
+const char *adql_word(size_t i, int *function)
+{
+  size_t nk = TS_ARRAY_LEN(adql_keywords);
+  if (i < nk) {
+    *function = adql_keywords[i].category == ADQL_KW_FUNCTION;
+    return adql_keywords[i].name;
+  }
+  *function = 1;
+  return i - nk < TS_ARRAY_LEN(adql_reserved_fns) ? adql_reserved_fns[i - nk] : NULL;
+}
+
 int adql__reserved_fn(const char *s)
 {
   char low[16];

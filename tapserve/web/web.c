@@ -3,6 +3,7 @@
  * the page is rendered for the configuration and every file is compressed
  * once with gzip and zstd, so a request only picks the coding the client
  * accepts and compares entity tags: nothing is built per request. */
+#include "adql/adql.h"
 #include "stream/stream.h"
 #include "tapserve/tapserve.h"
 #include "tapserve/web/web_int.h"
@@ -102,10 +103,33 @@ static ts_err format_options(ts_buf *b)
   return rc;
 }
 
+/* The ADQL words that are (function 1) or are not function names, upper
+ * case, separated by spaces. */
+static ts_err adql_words(ts_buf *b, int function)
+{
+  const char *w;
+  int f, first = 1;
+  ts_err rc = TS_OK;
+  for (size_t i = 0; !rc && (w = adql_word(i, &f)) != NULL; i++) {
+    if (f != function)
+      continue;
+    if (!first)
+      rc = ts_buf_append(b, " ", 1);
+    first = 0;
+    for (const char *p = w; !rc && *p; p++) {
+      char u = (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : *p;
+      rc = ts_buf_append(b, &u, 1);
+    }
+  }
+  return rc;
+}
+
 /* The page template with its placeholders filled: @BASE@ the service's
  * path, @CTX@ its parent (where /login lives), @TITLE@, @V@ the version
  * of the assets (their URLs carry it, so they can be cached for good),
- * @FORMATS@ the <option>s of the output formats, from the one registry. */
+ * @FORMATS@ the <option>s of the output formats, from the one registry,
+ * @KEYWORDS@ and @FUNCTIONS@ the words the editor highlights, from the
+ * parser's own lists. */
 static ts_err render_home(const cfg *c, const char *tpl, size_t len, uint64_t version, ts_buf *b)
 {
   const char *cut = strrchr(c->path_prefix, '/');
@@ -133,6 +157,12 @@ static ts_err render_home(const cfg *c, const char *tpl, size_t len, uint64_t ve
     } else if (PLACE("@FORMATS@")) {
       rc = format_options(b);
       i += 9;
+    } else if (PLACE("@KEYWORDS@")) {
+      rc = adql_words(b, 0);
+      i += 10;
+    } else if (PLACE("@FUNCTIONS@")) {
+      rc = adql_words(b, 1);
+      i += 11;
     } else if (PLACE("@V@")) {
       rc = ts_buf_puts(b, v);
       i += 3;

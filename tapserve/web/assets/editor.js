@@ -5,16 +5,15 @@
 "use strict";
 
 var TsEditor = (function () {
-  var KEYWORDS = ("ABS ACOS ALL AND ANY AS ASC ASIN ATAN ATAN2 AVG BETWEEN BY CASE CAST CEILING " +
-    "COALESCE COS COT COUNT CROSS DEGREES DESC DISTINCT ELSE END EXCEPT EXISTS EXP FALSE FLOOR " +
-    "FROM FULL GROUP HAVING ILIKE IN INNER INTERSECT IS JOIN LEFT LIKE LOG LOG10 LOWER MAX MIN " +
-    "MOD NATURAL NOT NULL OFFSET ON OR ORDER OUTER PI POWER RADIANS RAND RIGHT ROUND SELECT SIN " +
-    "SQRT TAN THEN TOP TRUE TRUNCATE UNION UPPER USING WHEN WHERE WITH").split(" ");
-  var GEOM = ("AREA BOX CENTROID CIRCLE CONTAINS COORD1 COORD2 COORDSYS DISTANCE INTERSECTS " +
-    "POINT POLYGON REGION").split(" ");
+  /* The parser's own words, which the server puts on the page. */
+  function words(name) {
+    var v = document.body ? document.body.getAttribute(name) : null;
+    return v ? v.split(" ") : [];
+  }
+  var KEYWORDS = words("data-keywords"), FUNCTIONS = words("data-functions");
   var kwSet = {}, fnSet = {};
   KEYWORDS.forEach(function (k) { kwSet[k] = 1; });
-  GEOM.forEach(function (k) { fnSet[k] = 1; });
+  FUNCTIONS.forEach(function (k) { fnSet[k] = 1; });
 
   function esc(s) {
     return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -196,7 +195,7 @@ var TsEditor = (function () {
         cols.forEach(function (c) { add(c, "column"); });
       });
     });
-    KEYWORDS.concat(GEOM).forEach(function (k) { add(k, "keyword"); });
+    KEYWORDS.concat(FUNCTIONS).forEach(function (k) { add(k, "keyword"); });
     names.sort(function (a, b) { return a.key < b.key ? -1 : a.key > b.key ? 1 : 0; });
     this.names = names;
     this.columns = columns;
