@@ -69,6 +69,20 @@ class Instance(tsit.Server):
         self.base = "http://127.0.0.1:%d%s" % (self.port, self.path)
         super()._wait_ready(timeout)
 
+    # "... INFO 2546d1bd [84dfcf3ca30f107c] GET /ctx/tap/capabilities 200 8253 bytes 0 ms"
+    REQUEST_LINE = re.compile(r"^\S+ [A-Z]+ \S+ \[[0-9a-f]{16}\] ([A-Z]+) (\S+) (\d{3}) \d+ bytes ")
+
+    def requests(self):
+        """[(method, path, status)] of the requests this instance logged
+        (path without its query string), in the order they ended, HAProxy's
+        health checks (GET .../availability) left out."""
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            m = self.REQUEST_LINE.match(line)
+            if m and not m.group(2).endswith("/availability"):
+                out.append((m.group(1), m.group(2), int(m.group(3))))
+        return out
+
 
 class HAProxy:
     """haproxy -db (foreground) with one backend per instance, health
@@ -95,7 +109,9 @@ class HAProxy:
 defaults
   mode http
   log global
-  option httplog
+  # httplog's fields behind %%rt, HAProxy's request counter, which orders
+  # the lines as the requests arrived whatever order they ended in
+  log-format "%%rt %%ci:%%cp [%%tr] %%ft %%b/%%s %%TR/%%Tw/%%Tc/%%Tr/%%Ta %%ST %%B %%CC %%CS %%tsc %%ac/%%fc/%%bc/%%sc/%%rc %%sq/%%bq %%hr %%hs %%{+Q}r"
   timeout connect 2s
   timeout client 300s
   timeout server 300s
@@ -145,6 +161,22 @@ backend tapserve
             except OSError:
                 assert time.monotonic() < deadline, "haproxy does not listen"
                 time.sleep(0.05)
+
+    # log-format above: %rt ... %b/%s ... %ST ... "%{+Q}r"
+    LOG_LINE = re.compile(r'^(\d+) \S+ \[[^]]+\] \S+ [^/ ]+/(\S+) \S+ (-?\d+) .* "(\S+) (\S+) HTTP/[0-9.]+"$')
+
+    def requests(self):
+        """[(request number, server, method, URI, status)] of every request
+        HAProxy logged, in the order they arrived (HAProxy's request counter);
+        server is the name of the instance it passed the request to
+        ('<NOSRV>' for none). Connections that never made a request (a
+        failed TLS handshake) are not requests."""
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            m = self.LOG_LINE.match(line)
+            if m:
+                out.append((int(m.group(1)), m.group(2), m.group(4), m.group(5), int(m.group(3))))
+        return sorted(out)
 
     def command(self, cmd):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -268,6 +300,39 @@ class Cluster:
 
     def url(self, name):
         return self.inst[name].base
+
+    def trail(self, limit=10):
+        """Which instance answered each request: [(instance name, method,
+        URI, status)] of every request HAProxy has passed on, in the order
+        they arrived, each found in the answering instance's own log too.
+
+        It sends one request of its own last (GET capabilities?trail=N):
+        once HAProxy has logged it, and each instance has logged as many
+        requests as HAProxy gave it, the logs are complete (request numbers
+        may have gaps: a connection that failed its TLS handshake takes one).
+        For tests whose every request goes through HAProxy, with no instance
+        restarted: an instance that answered requests HAProxy did not send
+        it never matches, and fails with both lists."""
+        self._trails = getattr(self, "_trails", 0) + 1
+        mark = "trail=%d" % self._trails
+        r = requests.get(self.base + "/capabilities?" + mark, verify=self.cafile or True, timeout=30)
+        assert r.status_code == 200, r.text[:500]
+        deadline = time.monotonic() + limit
+        while True:
+            logged = self.proxy.requests()
+            sent = {name: [(m, u.split("?")[0], st) for _, srv, m, u, st in logged if srv == name]
+                    for name in self.names}
+            seen = {name: self.inst[name].requests() for name in self.names}
+            if logged and logged[-1][3].endswith("?" + mark) and all(
+                    len(seen[name]) == len(sent[name]) for name in self.names):
+                break
+            assert time.monotonic() < deadline, "after %s s, the instances' logs and HAProxy's differ:\n%s" % (
+                limit, "\n".join("%s answered %s\nhaproxy sent it %s" % (n, seen[n], sent[n]) for n in self.names))
+            time.sleep(0.05)
+        for name in self.names:
+            assert seen[name] == sent[name], "instance %s answered other requests than HAProxy sent it:\n%s\n%s" % (
+                name, seen[name], sent[name])
+        return [(srv, m, u, st) for _, srv, m, u, st in logged]
 
     def logs(self):
         """Text of every log the instances of this cluster wrote."""
