@@ -202,7 +202,7 @@ def test_anonymous_401(pair):
                              data=params if method == "POST" else None, timeout=30)
         assert r.status_code == 401, r.text
         assert r.headers["WWW-Authenticate"].startswith("Basic")
-        r = requests.request(method, a.base + path, params=params, auth=("it_sh_alice", "wrong"), timeout=30)
+        r = requests.request(method, a.base + path, params=params, auth=("it_sh_nobody", "wrong"), timeout=30)
         assert r.status_code == 401
 
 
