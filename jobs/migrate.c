@@ -272,6 +272,22 @@ static const char *const migrations[] = {
     "END $$;"
     "CREATE TRIGGER users_drop_schema BEFORE DELETE ON tapserve.users"
     "  FOR EACH ROW EXECUTE FUNCTION tapserve.drop_user_schema();",
+    /* 12: sharing (jobs/shares.h): a share is one user table of its
+     * owner's, readable by the members of one group. It goes with the
+     * table (renames follow it), with the group and with the user, by
+     * cascade, in the statement that removes them. */
+    "CREATE TABLE tapserve.shares ("
+    "  id bigserial PRIMARY KEY,"
+    "  owner_id bigint NOT NULL,"
+    "  table_name text NOT NULL,"
+    "  group_id bigint NOT NULL REFERENCES tapserve.groups(id) ON DELETE CASCADE,"
+    "  description text NOT NULL DEFAULT '',"
+    "  mode text NOT NULL DEFAULT 'read' CHECK (mode = 'read'),"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  FOREIGN KEY (owner_id, table_name) REFERENCES tapserve.user_tables(user_id, table_name)"
+    "    ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  UNIQUE (owner_id, table_name, group_id));"
+    "CREATE INDEX shares_group ON tapserve.shares (group_id);",
 };
 
 int jobs_schema_version(void)

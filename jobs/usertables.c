@@ -301,8 +301,9 @@ ts_err jobs_utab_readable(PGconn *conn, ts_arena *a, const jobs_user *u, jobs_ut
   if (!u || u->id == 0)
     return TS_OK;
   v[0] = id_text(u, id);
-  /* Sharing extends this query (tables shared with the user's groups);
-   * everything else asks here. One statement: a row per column. */
+  /* The user's own tables and those shared (tapserve.shares) with a group
+   * the user owns or is a member of; everything else asks here. One
+   * statement: a row per column. */
   rc = jobs__run(conn,
                  "SELECT t.user_id, u.name, s.schema_name, t.table_name, t.description, t.rows,"
                  "   t.bytes, c->>'name', (c->>'oid')::int8, (c->>'typmod')::int,"
@@ -313,7 +314,12 @@ ts_err jobs_utab_readable(PGconn *conn, ts_arena *a, const jobs_user *u, jobs_ut
                  " JOIN tapserve.user_schemas s ON s.user_id = t.user_id"
                  " JOIN tapserve.users u ON u.id = t.user_id,"
                  "   jsonb_array_elements(t.columns) WITH ORDINALITY AS x(c, i)"
-                 " WHERE t.user_id = $1 ORDER BY s.schema_name, t.table_name, x.i",
+                 " WHERE t.user_id = $1 OR EXISTS (SELECT 1 FROM tapserve.shares h"
+                 "   JOIN tapserve.groups g ON g.id = h.group_id"
+                 "   WHERE h.owner_id = t.user_id AND h.table_name = t.table_name"
+                 "   AND (g.owner_id = $1 OR EXISTS (SELECT 1 FROM tapserve.group_members m"
+                 "     WHERE m.group_id = g.id AND m.user_id = $1)))"
+                 " ORDER BY s.schema_name, t.table_name, x.i",
                  1, v, &r, err);
   if (rc)
     return rc;

@@ -79,9 +79,9 @@ typedef struct jobs_utab {
   jobs_utab_column *cols;
 } jobs_utab;
 
-/* The user tables user `u` may read, by schema and name, in `a`: today its
- * own (none for anonymous, u NULL or id 0). The one place that decides:
- * tables shared with a group of the user's come in here. */
+/* The user tables user `u` may read, by schema and name, in `a`: its own
+ * and those shared (jobs/shares.h) with a group it owns or is a member of
+ * (none for anonymous, u NULL or id 0). The one place that decides. */
 ts_err jobs_utab_readable(PGconn *conn, ts_arena *a, const jobs_user *u, jobs_utab **out, size_t *n,
                           ts_error *err);
 

@@ -45,6 +45,8 @@ ROUTE_TO(plus_jobs_delete)
 ROUTE_TO(plus_notification)
 ROUTE_TO(plus_upload)
 ROUTE_TO(plus_tabletool)
+ROUTE_TO(plus_share)
+ROUTE_TO(plus_users)
 #undef ROUTE_TO
 
 static void r_tables(void *app, http_request *req, const http_route_match *m)
@@ -144,6 +146,9 @@ static const struct {
     /* TAP+ user tables, beside /tap too */
     {AT_SIBLING, POST, "/Upload", r_plus_upload, NULL},
     {AT_SIBLING, POST, "/TableTool", r_plus_tabletool, NULL},
+    /* TAP+ sharing, under /tap */
+    {AT_BASE, GET | POST, "/share", r_plus_share, NULL},
+    {AT_BASE, GET, "/users", r_plus_users, NULL},
 };
 
 /* The resource family of a route's handler: the label of its request

@@ -236,3 +236,16 @@ void plus_free(ts_app *app)
   plus_creds_free(app->creds);
   app->creds = NULL;
 }
+
+PGconn *plus__user_conn(ts_app *app, const http_request *req, const char *why, ts_who *who,
+                        ts_error *err)
+{
+  PGconn *conn;
+  ts_err rc = ts_auth_request(app, req, who, err);
+  if (!rc && who->user.id == 0)
+    ts_fail(err, TS_EAUTH, 0, "%s", why);
+  if (rc || who->user.id == 0)
+    return NULL;
+  conn = jobs_db_get(app->db, err);
+  return conn;
+}

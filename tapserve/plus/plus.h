@@ -130,6 +130,19 @@ void plus_upload(ts_app *app, http_request *req);
  * "old:new,..."), as astroquery's TapPlus sends them. 200, 401, 400, 404. */
 void plus_tabletool(ts_app *app, http_request *req);
 
+/* {tap}/share (share.c): TAP+ sharing as astroquery's TapPlus speaks it:
+ * action=GetGroups, GetSharedItems (GET or POST; XML), CreateOrUpdateGroup
+ * (title, description, group_id, users_list), RemoveGroup (group_id),
+ * CreateOrUpdateItem (resource_type=0, title: the table, description,
+ * items_list "<group id>|Group|Read,..."), RemoveItem (resource_id), the
+ * changes by POST only. 200; 401 without a login; 403 for another user's
+ * group, table or share; 404 for none; 400 for bad input, nothing changed. */
+void plus_share(ts_app *app, http_request *req);
+/* GET {tap}/users?USER=name (TapPlus.is_valid_user): 200 "name:name" when a
+ * user has that name, 200 with an empty body when none has; 401 without a
+ * login, 400 without USER. */
+void plus_users(ts_app *app, http_request *req);
+
 /* ---- shared by plus/'s own sources (auth.c, login.c) ---------------------- */
 /* The session and login limits of the configuration. */
 void plus__limits(const cfg *c, jobs_session_limits *s, jobs_login_limits *l);
@@ -148,6 +161,11 @@ enum { PLUS_OK_MAX = 256 };
 typedef ts_err (*plus_utab_fn)(ts_app *app, PGconn *conn, const jobs_user *u, void *ud,
                                char ok[PLUS_OK_MAX], ts_error *err);
 void plus__utab_run(ts_app *app, http_request *req, plus_utab_fn fn, void *ud);
+/* Blocking: the caller of `req` (ts_auth_request), TS_EAUTH with the
+ * message `why` when anonymous, then a service connection of app->db for
+ * the caller to give back (jobs_db_put). NULL with err set otherwise. */
+PGconn *plus__user_conn(ts_app *app, const http_request *req, const char *why, ts_who *who,
+                        ts_error *err);
 /* The value of parameter `name` (case-insensitive; the first), or NULL. */
 const char *plus__param(const http_param *p, size_t n, const char *name);
 /* The session id of the request's cookies (SESSION, else JSESSIONID):

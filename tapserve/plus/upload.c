@@ -40,13 +40,8 @@ static void op_work(uv_work_t *w)
 {
   utab_op *o = w->data;
   ts_who who;
-  PGconn *conn;
-  o->rc = ts_auth_request(o->app, o->req, &who, &o->err);
-  if (!o->rc && who.user.id == 0)
-    o->rc = ts_fail(&o->err, TS_EAUTH, 0, "log in to keep tables (POST login, or HTTP Basic)");
-  if (o->rc)
-    return;
-  conn = jobs_db_get(o->app->db, &o->err);
+  PGconn *conn = plus__user_conn(
+      o->app, o->req, "log in to keep tables (POST login, or HTTP Basic)", &who, &o->err);
   if (!conn) {
     o->rc = o->err.code;
     return;

@@ -5,6 +5,7 @@
  * (edits name their columns, flags are the five bits, renames pair a
  * non-empty old name with a non-empty new one). */
 #include "tapserve/plus/tabletool.c"
+#include "fuzz_params.h"
 
 #include <stdint.h>
 
@@ -15,32 +16,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   http_param p[FUZZ_MAX_PARAMS];
   size_t np = 0;
   ts_arena *a;
-  char *text;
+  long n;
   tt_req q;
   ts_error e;
   ts_err rc;
 
-  if (size < 1)
-    return 0;
   a = ts_arena_new(256, 1 << 20);
-  text = a ? ts_arena_strndup(a, (const char *)data + 1, size - 1) : NULL;
-  if (!text) {
+  n = fuzz_params(data, size, a, p, FUZZ_MAX_PARAMS);
+  if (n < 0) {
     ts_arena_free(a);
     return 0;
   }
-  for (char *line = text; line && np < FUZZ_MAX_PARAMS;) {
-    char *nl = strchr(line, '\n'), *eq;
-    if (nl)
-      *nl = 0;
-    eq = strchr(line, '=');
-    if (eq) {
-      *eq = 0;
-      p[np].name = line;
-      p[np].value = eq + 1;
-      np++;
-    }
-    line = nl ? nl + 1 : NULL;
-  }
+  np = (size_t)n;
   memset(&q, 0, sizeof q);
   rc = data[0] & 1 ? parse_edit(p, np, a, &q, &e) : parse_rename(p, np, a, &q, &e);
   if (rc != TS_OK && rc != TS_EINVAL && rc != TS_ENOMEM)

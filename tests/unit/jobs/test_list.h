@@ -38,5 +38,7 @@
   X(pg_notify_store) \
   X(pg_notify_refused) \
   X(utab_names) \
-  X(pg_utab_life)
+  X(pg_utab_life) \
+  X(share_checks) \
+  X(pg_share_life)
 // clang-format on

@@ -55,6 +55,13 @@ int test_routes_table(void)
     snprintf(p, sizeof p, "%s/deletejobs", b);
     TS_CHECK_EQ_INT(look(r, "POST", p, m), HTTP_ROUTE_FOUND);
     TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_NO_METHOD);
+    /* TAP+ sharing under the base: share by GET or POST, users by GET */
+    snprintf(p, sizeof p, "%s/share", b);
+    TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND);
+    TS_CHECK_EQ_INT(look(r, "POST", p, m), HTTP_ROUTE_FOUND);
+    snprintf(p, sizeof p, "%s/users", b);
+    TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND);
+    TS_CHECK_EQ_INT(look(r, "POST", p, m), HTTP_ROUTE_NO_METHOD);
     snprintf(p, sizeof p, "%s/tables/demo.sources", b);
     TS_CHECK_EQ_INT(look(r, "GET", p, m), HTTP_ROUTE_FOUND);
     TS_CHECK_STREQ(http_route_param_get(m, "name"), "demo.sources");
