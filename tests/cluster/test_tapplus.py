@@ -6,8 +6,9 @@ Ada logs in, uploads an astropy table and a VOTable file as user tables,
 finds them in load_tables(only_names=True) and their columns in load_table,
 joins them with demo.sources (sync and async; PostgreSQL computes the same
 join through psql for the reference), runs jobs; Bob, logged in beside her,
-cannot read her tables (the steps of sharing them with him go where the
-test says `# sharing:`), and each sees only their own jobs in
+cannot read her tables until she makes a group, adds him and shares one
+with it (share_group_create, share_group_add_user, share_table), and then
+reads that one only; each sees only their own jobs in
 search_async_jobs; remove_jobs, delete_user_table and logout take effect on
 both instances.
 
@@ -128,10 +129,19 @@ def test_tapplus_through_haproxy(make_cluster, db, workdir, monkeypatch):
     assert failed.wait_for_job_end()[1] == "ERROR"
     assert SCHEMA in failed.get_error()
 
-    # sharing: Ada makes a group (share_group_create), adds Bob to it
-    # (share_group_add_user) and shares t_mem with it (share_table); Bob then
-    # reads t_mem through either instance (JOIN_MEM gives him `want`), and
-    # still not t_file.
+    # Sharing: Ada makes a group, adds Bob to it and shares t_mem with it;
+    # Bob then reads t_mem through either instance (consecutive requests
+    # alternate), and still not t_file.
+    ada.share_group_create(group_name="e2e_friends", description="Ada and Bob")
+    ada.share_group_add_user(group_name="e2e_friends", user_id=BOB)
+    ada.share_table(group_name="e2e_friends", table_name=SCHEMA + ".t_mem", description="for Bob")
+    assert [i.title for i in ada.load_shared_items()] == [SCHEMA + ".t_mem"]
+    names = [t.name for t in bob.load_tables(only_names=True)]
+    assert SCHEMA + ".t_mem" in names and SCHEMA + ".t_file" not in names, names
+    for _ in range(2):
+        assert rows(bob.launch_job(JOIN_MEM).get_results(), kinds) == want
+    with pytest.raises(requests.exceptions.HTTPError, match=SCHEMA):
+        bob.launch_job("SELECT COUNT(*) FROM %s.t_file" % SCHEMA)
 
     bob_job = bob.launch_job_async("SELECT TOP 2 source_id FROM demo.sources ORDER BY source_id")
     assert rows(bob_job.get_results(), (int,)) == rows_of(
@@ -183,7 +193,7 @@ def test_tapplus_through_haproxy(make_cluster, db, workdir, monkeypatch):
     made = {(m, u.split("?")[0]) for _, m, u, _ in trail}
     for kind in [("POST", "/ctx/login"), ("POST", "/ctx/Upload"), ("GET", "/ctx/tap/tables"),
                  ("POST", "/ctx/tap/sync"), ("POST", "/ctx/tap/async"), ("GET", "/ctx/tap/jobs/async"),
-                 ("POST", "/ctx/tap/deletejobs"), ("POST", "/ctx/logout")]:
+                 ("POST", "/ctx/tap/deletejobs"), ("POST", "/ctx/tap/share"), ("POST", "/ctx/logout")]:
         assert kind in made, (kind, sorted(made))
     # The two requests after the logout were refused by both instances.
     assert {srv for srv, m, u, st in trail if (m, u, st) == ("GET", "/ctx/tap/async", 401)} == {"a", "b"}
