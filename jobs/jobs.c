@@ -217,12 +217,104 @@ static ts_err row_to_job(ts_arena *a, PGresult *r, int i, jobs_job *j)
   return TS_OK;
 }
 
+/* The text[] literal of ids[0..n) into b. Job ids are checked
+ * (uws_job_id_ok) before they come here; quoting them as array elements
+ * still keeps anything else out. */
+static ts_err id_array(ts_buf *b, const char *const *ids, size_t n, ts_error *err)
+{
+  ts_err rc = TS_OK;
+  for (size_t i = 0; !rc && i < n; i++) {
+    if (strpbrk(ids[i], "\"\\{},"))
+      rc = ts_fail(err, TS_EINVAL, 0, "not a job id");
+    else if (ts_buf_printf(b, "%s\"%s\"", i ? "," : "{", ids[i]))
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  }
+  if (!rc && ts_buf_puts(b, n ? "}" : "{}"))
+    rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  return rc;
+}
+
+/* The parameters and results of js[0..n), whose ids are the text[]
+ * literal `ids` in the same order: two statements whatever n is, each row
+ * carrying the place of its job in the list. */
+static ts_err fill_details(PGconn *conn, ts_arena *a, jobs_job *js, size_t n, const char *ids,
+                           ts_error *err)
+{
+  PGresult *r = NULL;
+  const char *v[] = {ids};
+  ts_err rc = jobs__run(conn,
+                        "SELECT u.ord, p.key, p.value"
+                        " FROM unnest($1::text[]) WITH ORDINALITY AS u(id, ord)"
+                        " JOIN tapserve.jobs j ON j.id = u.id, jsonb_each_text(j.parameters) p"
+                        " ORDER BY u.ord, p.key",
+                        1, v, &r, err);
+  int nr = rc ? 0 : PQntuples(r);
+  /* Rows come grouped by job: each job's slice is contiguous. */
+  for (int i = 0; !rc && i < nr;) {
+    size_t k = (size_t)jobs__i64(r, i, 0) - 1;
+    int e = i;
+    while (e < nr && (size_t)jobs__i64(r, e, 0) - 1 == k)
+      e++;
+    jobs_param *ps = k < n ? ts_arena_calloc(a, (size_t)(e - i) + 1, sizeof *ps) : NULL;
+    if (!ps) {
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+      break;
+    }
+    for (int t = i; t < e; t++) {
+      ps[t - i].name = ts_arena_strdup(a, PQgetvalue(r, t, 1));
+      ps[t - i].value = jobs__opt(a, r, t, 2);
+      if (!ps[t - i].value)
+        ps[t - i].value = "";
+    }
+    js[k].params = ps;
+    js[k].nparams = (size_t)(e - i);
+    i = e;
+  }
+  PQclear(r);
+  if (rc)
+    return rc;
+
+  rc = jobs__run(conn,
+                 "SELECT u.ord, r.name, r.store, r.location, r.rows, r.bytes, r.raw_bytes,"
+                 " r.overflow FROM unnest($1::text[]) WITH ORDINALITY AS u(id, ord)"
+                 " JOIN tapserve.results r ON r.job_id = u.id ORDER BY u.ord, r.name",
+                 1, v, &r, err);
+  nr = rc ? 0 : PQntuples(r);
+  for (int i = 0; !rc && i < nr;) {
+    size_t k = (size_t)jobs__i64(r, i, 0) - 1;
+    int e = i;
+    while (e < nr && (size_t)jobs__i64(r, e, 0) - 1 == k)
+      e++;
+    jobs_result_info *rs = k < n ? ts_arena_calloc(a, (size_t)(e - i) + 1, sizeof *rs) : NULL;
+    if (!rs) {
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+      break;
+    }
+    for (int t = i; t < e; t++) {
+      jobs_result_info *x = &rs[t - i];
+      x->name = ts_arena_strdup(a, PQgetvalue(r, t, 1));
+      x->store = ts_arena_strdup(a, PQgetvalue(r, t, 2));
+      x->location = ts_arena_strdup(a, PQgetvalue(r, t, 3));
+      x->rows = jobs__i64(r, t, 4);
+      x->bytes = jobs__i64(r, t, 5);
+      x->raw_bytes = jobs__i64(r, t, 6);
+      x->overflow = PQgetvalue(r, t, 7)[0] == 't';
+    }
+    js[k].results = rs;
+    js[k].nresults = (size_t)(e - i);
+    i = e;
+  }
+  PQclear(r);
+  return rc;
+}
+
 /* The three statements of jobs_get, on one snapshot. */
 static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out, ts_error *err)
 {
   PGresult *r = NULL;
   const char *v[] = {id};
   jobs_job *j;
+  ts_buf ids;
   ts_err rc;
 
   /* A QUEUED job's place in the cluster's queue: claims take the oldest
@@ -248,52 +340,13 @@ static ts_err get_job(PGconn *conn, ts_arena *a, const char *id, jobs_job **out,
   j->queue_position = jobs__i64(r, 0, 16);
   PQclear(r);
 
-  /* Parameters: a second statement is simpler than parsing array text. */
-  rc = jobs__run(conn,
-                 "SELECT p.key, p.value FROM tapserve.jobs j, jsonb_each_text(j.parameters) p"
-                 " WHERE j.id = $1 ORDER BY p.key",
-                 1, v, &r, err);
+  ts_buf_init(&ids, 256); /* one job id, "{\"...\"}" */
+  rc = id_array(&ids, &id, 1, err);
+  if (!rc)
+    rc = fill_details(conn, a, j, 1, ids.data, err);
+  ts_buf_free(&ids);
   if (rc)
     return rc;
-  j->nparams = (size_t)PQntuples(r);
-  jobs_param *ps = ts_arena_calloc(a, j->nparams + 1, sizeof *ps);
-  if (!ps) {
-    PQclear(r);
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  }
-  for (int i = 0; i < (int)j->nparams; i++) {
-    ps[i].name = ts_arena_strdup(a, PQgetvalue(r, i, 0));
-    ps[i].value = jobs__opt(a, r, i, 1);
-    if (!ps[i].value)
-      ps[i].value = "";
-  }
-  j->params = ps;
-  PQclear(r);
-
-  rc = jobs__run(
-      conn,
-      "SELECT name, store, location, rows, bytes, raw_bytes, overflow FROM tapserve.results"
-      " WHERE job_id = $1 ORDER BY name",
-      1, v, &r, err);
-  if (rc)
-    return rc;
-  j->nresults = (size_t)PQntuples(r);
-  jobs_result_info *rs = ts_arena_calloc(a, j->nresults + 1, sizeof *rs);
-  if (!rs) {
-    PQclear(r);
-    return ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  }
-  for (int i = 0; i < (int)j->nresults; i++) {
-    rs[i].name = ts_arena_strdup(a, PQgetvalue(r, i, 0));
-    rs[i].store = ts_arena_strdup(a, PQgetvalue(r, i, 1));
-    rs[i].location = ts_arena_strdup(a, PQgetvalue(r, i, 2));
-    rs[i].rows = jobs__i64(r, i, 3);
-    rs[i].bytes = jobs__i64(r, i, 4);
-    rs[i].raw_bytes = jobs__i64(r, i, 5);
-    rs[i].overflow = PQgetvalue(r, i, 6)[0] == 't';
-  }
-  j->results = rs;
-  PQclear(r);
   *out = j;
   return TS_OK;
 }
@@ -364,17 +417,8 @@ ts_err jobs_access_all(PGconn *conn, const char *const *ids, size_t n, int64_t c
   PGresult *r = NULL;
   ts_buf b;
   ts_err rc = TS_OK;
-  /* Job ids are checked (uws_job_id_ok) before they come here; quoting
-   * them as array elements still keeps anything else out. */
   ts_buf_init(&b, 64 * (n + 1));
-  for (size_t i = 0; !rc && i < n; i++) {
-    if (strpbrk(ids[i], "\"\\{},"))
-      rc = ts_fail(err, TS_EINVAL, 0, "not a job id");
-    else if (ts_buf_printf(&b, "%s\"%s\"", i ? "," : "{", ids[i]))
-      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
-  }
-  if (!rc && ts_buf_puts(&b, n ? "}" : "{}"))
-    rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+  rc = id_array(&b, ids, n, err);
   const char *v[] = {b.data};
   if (!rc)
     rc = jobs__run(conn, "SELECT id, owner_id FROM tapserve.jobs WHERE id = ANY($1::text[])", 1, v,
@@ -454,6 +498,37 @@ ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out
     row_to_job(a, r, i, &(*out)[i]);
   PQclear(r);
   return TS_OK;
+}
+
+ts_err jobs_list_full(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
+                      ts_error *err)
+{
+  const char **ids;
+  ts_buf b;
+  ts_err rc;
+  ts_buf_init(&b, 0);
+  /* One snapshot for the list and the details, as in jobs_get. */
+  rc = jobs__run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, err);
+  if (!rc)
+    rc = jobs_list(conn, a, f, out, n, err);
+  if (!rc) {
+    ids = ts_arena_calloc(a, *n + 1, sizeof *ids);
+    if (!ids)
+      rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
+    for (size_t i = 0; !rc && i < *n; i++)
+      ids[i] = (*out)[i].id;
+    ts_buf_init(&b, 64 * (*n + 1));
+    if (!rc)
+      rc = id_array(&b, ids, *n, err);
+  }
+  if (!rc)
+    rc = fill_details(conn, a, *out, *n, b.data, err);
+  ts_buf_free(&b);
+  if (!rc)
+    rc = jobs__run(conn, "COMMIT", 0, NULL, NULL, err);
+  if (rc)
+    jobs__rollback(conn);
+  return rc;
 }
 
 /* After a compare-and-set that matched nothing: why. */

@@ -166,6 +166,10 @@ typedef struct jobs_filter {
  * nor results). */
 ts_err jobs_list(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
                  ts_error *err);
+/* jobs_list with each job's parameters and results, on one snapshot: four
+ * statements whatever the number of jobs. */
+ts_err jobs_list_full(PGconn *conn, ts_arena *a, const jobs_filter *f, jobs_job **out, size_t *n,
+                      ts_error *err);
 /* jobs_access for every id of ids[0..n) in one statement: TS_ENOTFOUND or
  * TS_EFORBIDDEN naming the first id that fails. */
 ts_err jobs_access_all(PGconn *conn, const char *const *ids, size_t n, int64_t caller,

@@ -89,22 +89,11 @@ static ts_err work_list(plus_jobs_op *o, PGconn *conn, ts_arena *a)
   ts_err rc;
   memset(&f, 0, sizeof f);
   rc = list_filter(o, &f, &full, &o->err);
-  if (!rc)
-    rc = jobs_list(conn, a, &f, &js, &n, &o->err);
   /* With metadata_only=false each job comes whole, parameters and
-   * results too; one that was deleted meanwhile is left out. */
-  if (!rc && full) {
-    size_t k = 0;
-    for (size_t i = 0; !rc && i < n; i++) {
-      jobs_job *j = NULL;
-      rc = jobs_get(conn, a, js[i].id, &j, &o->err);
-      if (!rc)
-        js[k++] = *j;
-      else if (rc == TS_ENOTFOUND)
-        rc = TS_OK;
-    }
-    n = k;
-  }
+   * results too. */
+  if (!rc)
+    rc = full ? jobs_list_full(conn, a, &f, &js, &n, &o->err)
+              : jobs_list(conn, a, &f, &js, &n, &o->err);
   return rc ? rc : uws_doc_jobs_full(&o->body, o->app->cfg, js, n, &o->err);
 }
 

@@ -18,6 +18,7 @@ import tsit
 from test_users import add_user, cli, ctx_server, tapplus
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
+XLINK = "{http://www.w3.org/1999/xlink}"
 QUERY = "SELECT TOP 5 source_id, ra, dec FROM demo.sources ORDER BY source_id"
 SETTINGS = {"jobs.sweep_interval": "1", "jobs.heartbeat": "1"}
 
@@ -221,6 +222,19 @@ def test_job_list_filters(pair, cluster):
     assert [e.text for e in root.iter(UWS + "jobId")] == [j2]
     params = {p.get("id"): p.text for p in root.iter(UWS + "parameter")}
     assert params["query"] == QUERY
+    # metadata_only=false for the whole list: each job with its own
+    # parameters and results.
+    r = s.get(a.base + "/jobs/async", params={"metadata_only": "false"}, timeout=30)
+    whole = [j for j in ET.fromstring(r.content).iter(UWS + "job")]
+    assert [j.find(UWS + "jobId").text for j in whole] == [j4, j3, j2, j1]
+    for j in whole:
+        jid = j.find(UWS + "jobId").text
+        assert {p.get("id"): p.text for p in j.iter(UWS + "parameter")}["query"] == QUERY
+        results = [e.get(XLINK + "href") for e in j.iter(UWS + "result")]
+        if jid in (j1, j3):
+            assert len(results) == 1 and jid in results[0], (jid, results)
+        else:
+            assert results == [], (jid, results)
     assert s.get(a.base + "/jobs/async", params={"order": "size"}, timeout=30).status_code == 400
 
 
