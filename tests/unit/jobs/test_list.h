@@ -38,5 +38,7 @@
   X(pg_notify_store) \
   X(pg_notify_refused) \
   X(utab_names) \
-  X(pg_utab_life)
+  X(pg_utab_life) \
+  X(pg_quota_db) \
+  X(pg_quota_files)
 // clang-format on
