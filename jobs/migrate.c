@@ -359,7 +359,9 @@ static const char *const migrations[] = {
      * difference goes to its owner's files_used, refused ('over') when it
      * grows past the limit (the user's, else p_default; 0: none). 'gone'
      * when the job is no longer ours. `crossed`: usage passed 90 % of the
-     * limit since the last warning. */
+     * limit since the last warning. FOR NO KEY UPDATE: the pg store's
+     * open transaction holds KEY SHARE on the job row (its chunks'
+     * foreign key) while the job charges through another connection. */
     "CREATE FUNCTION tapserve.quota_charge_job(p_job text, p_instance uuid, p_total bigint,"
     "    p_default bigint, OUT status text, OUT used bigint, OUT lim bigint,"
     "    OUT crossed boolean) LANGUAGE plpgsql AS $$\n"
@@ -367,13 +369,13 @@ static const char *const migrations[] = {
     "BEGIN\n"
     "  crossed := false;\n"
     "  SELECT owner_id, quota_bytes INTO j FROM tapserve.jobs WHERE id = p_job\n"
-    "    AND phase = 'EXECUTING' AND owner_instance = p_instance FOR UPDATE;\n"
+    "    AND phase = 'EXECUTING' AND owner_instance = p_instance FOR NO KEY UPDATE;\n"
     "  IF NOT FOUND THEN status := 'gone'; RETURN; END IF;\n"
     "  status := 'ok';\n"
     "  IF j.owner_id IS NULL THEN RETURN; END IF;\n"
     "  INSERT INTO tapserve.quotas (user_id) SELECT id FROM tapserve.users\n"
     "    WHERE id = j.owner_id ON CONFLICT (user_id) DO NOTHING;\n"
-    "  SELECT * INTO q FROM tapserve.quotas WHERE user_id = j.owner_id FOR UPDATE;\n"
+    "  SELECT * INTO q FROM tapserve.quotas WHERE user_id = j.owner_id FOR NO KEY UPDATE;\n"
     "  IF NOT FOUND THEN RETURN; END IF;\n"
     "  d := p_total - j.quota_bytes;\n"
     "  lim := coalesce(q.files_limit, p_default);\n"
@@ -394,7 +396,7 @@ static const char *const migrations[] = {
     "DECLARE q record;\n"
     "BEGIN\n"
     "  status := 'ok'; crossed := false;\n"
-    "  SELECT * INTO q FROM tapserve.quotas WHERE user_id = u FOR UPDATE;\n"
+    "  SELECT * INTO q FROM tapserve.quotas WHERE user_id = u FOR NO KEY UPDATE;\n"
     "  IF NOT FOUND THEN used := 0; RETURN; END IF;\n"
     "  used := q.db_used;\n"
     "  lim := coalesce(q.db_limit, p_default);\n"
