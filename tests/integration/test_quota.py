@@ -148,6 +148,13 @@ def test_job_past_file_quota(cluster, pair):
     psql = cluster["psql"]
     size = result_size(pair, cluster, user, auth)
 
+    # a small result kept first: usage the refused job must leave as it is
+    small = create(pair["a"], auth, SMALL)
+    assert wait_final(pair["b"], auth, small) == ("COMPLETED", None)
+    held, recorded = stored(pair, psql, user)
+    assert usage(psql, user) == held == recorded > 0
+    before = held
+
     limit = size // 2
     quota(cluster, "set", user, "--files", str(limit))
     jid = create(pair["b"], auth, BIG)
@@ -156,18 +163,14 @@ def test_job_past_file_quota(cluster, pair):
     m = re.search(r"file quota exceeded: your stored job results take (\d+) bytes and this result at least"
                   r" (\d+) more, over your limit of (\d+) bytes", msg)
     assert m, msg
-    assert int(m.group(1)) == 0 and int(m.group(3)) == limit
+    assert int(m.group(1)) == before and int(m.group(3)) == limit
     # stopped at the step that passed the limit, not after writing everything
-    assert limit < int(m.group(2)) < size
+    assert limit - before < int(m.group(2)) < size
     assert leftovers(pair, psql, jid) == (0, 0, [])
-    assert usage(psql, user) == 0
-    # a small one still fits, and is charged exactly
-    jid = create(pair["a"], auth, SMALL)
-    assert wait_final(pair["b"], auth, jid) == ("COMPLETED", None)
-    held, recorded = stored(pair, psql, user)
-    assert usage(psql, user) == held == recorded > 0
-    # TAP+ deletejobs gives it back too
-    r = requests.post(pair["b"].base + "/deletejobs", data={"JOB_IDS": jid}, auth=auth, timeout=30)
+    assert usage(psql, user) == before
+    assert stored(pair, psql, user) == (before, before)
+    # TAP+ deletejobs gives the small one's bytes back too
+    r = requests.post(pair["b"].base + "/deletejobs", data={"JOB_IDS": small}, auth=auth, timeout=30)
     assert r.status_code == 200, r.text
     assert usage(psql, user) == 0
 
