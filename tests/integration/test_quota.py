@@ -295,6 +295,14 @@ def test_upload_past_db_quota(cluster, pair):
     assert r.status_code == 413 and "database quota exceeded" in r.text, r.text
     assert usage(psql, user, "db_used") == one
     assert pg_tables_of(psql) == "t1"
+    # a job's result kept as a table counts the same
+    quota(cluster, "set", user, "--db", str(one))
+    jid = create(b, auth, SMALL)
+    assert wait_final(b, auth, jid) == ("COMPLETED", None)
+    r = requests.post(b.ctx + "/Upload", data={"TABLE_NAME": "t3", "JOBID": jid}, auth=auth, timeout=60)
+    assert r.status_code == 413 and "database quota exceeded" in r.text, r.text
+    assert usage(psql, user, "db_used") == one
+    assert pg_tables_of(psql) == "t1"
 
     # deleting gives the bytes back
     r = requests.post(b.ctx + "/Upload", data={"TABLE_NAME": "t1", "DELETE": "TRUE"}, auth=auth, timeout=60)
