@@ -269,6 +269,9 @@ ts_err jobs_store_writer_open(const jobs_store *s, PGconn *conn, const char *job
                               const char *name, jobs_store_writer **out, ts_error *err);
 /* Raw COPY bytes in; compressed and stored. */
 ts_err jobs_store_write(jobs_store_writer *w, const void *buf, size_t len, ts_error *err);
+/* Compressed bytes so far (stored, or ready to be): what the result
+ * takes once finished, give or take zstd's last block. */
+int64_t jobs_store_writer_bytes(const jobs_store_writer *w);
 /* Ends the stream; the result is in place (fs: renamed) and `r` gets
  * store, location and byte counts (strings owned by the writer until
  * jobs_store_writer_free). */

@@ -188,6 +188,11 @@ ts_err jobs_store_write(jobs_store_writer *w, const void *buf, size_t len, ts_er
   return w_compress(w, buf, len, ZSTD_e_continue, err);
 }
 
+int64_t jobs_store_writer_bytes(const jobs_store_writer *w)
+{
+  return w->stored + (int64_t)w->outlen;
+}
+
 static void fsync_dir(const char *dir)
 {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

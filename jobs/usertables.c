@@ -2,6 +2,7 @@
  * their rows in tapserve.user_tables and the changes TableTool makes. */
 #include "jobs/usertables.h"
 #include "jobs/jobs_int.h"
+#include "jobs/quota.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -158,17 +159,24 @@ static ts_err has_table(PGconn *conn, const jobs_user *u, const char *t, int *ye
   return rc;
 }
 
-/* Records the table's size as PostgreSQL counts it (table and indexes). */
+/* Records the table's size as PostgreSQL counts it (table and indexes);
+ * the user's database usage follows (a trigger, jobs/quota.h). *bytes
+ * (may be NULL) gets it. */
 static ts_err refresh_size(PGconn *conn, const jobs_user *u, const char *schema, const char *t,
-                           ts_error *err)
+                           int64_t *bytes, ts_error *err)
 {
   char id[24];
   const char *v[] = {id_text(u, id), t, schema};
-  return jobs__run(conn,
-                   "UPDATE tapserve.user_tables SET bytes ="
-                   " pg_total_relation_size(format('%I.%I', $3::text, $2::text)::regclass)"
-                   " WHERE user_id = $1 AND table_name = $2",
-                   3, v, NULL, err);
+  PGresult *r = NULL;
+  ts_err rc = jobs__run(conn,
+                        "UPDATE tapserve.user_tables SET bytes ="
+                        " pg_total_relation_size(format('%I.%I', $3::text, $2::text)::regclass)"
+                        " WHERE user_id = $1 AND table_name = $2 RETURNING bytes",
+                        3, v, &r, err);
+  if (!rc && bytes)
+    *bytes = PQntuples(r) == 1 ? jobs__i64(r, 0, 0) : 0;
+  PQclear(r);
+  return rc;
 }
 
 /* ---- a new table ----------------------------------------------------------- */
@@ -176,6 +184,7 @@ static ts_err refresh_size(PGconn *conn, const jobs_user *u, const char *schema,
 typedef struct utab_load {
   jobs_user user;
   char *description;
+  int64_t quota_db;
 } utab_load;
 
 static void utab_load_free(void *p)
@@ -205,7 +214,11 @@ static ts_err record_utab(void *ud, PGconn *conn, const jobs__load_info *li, ts_
       "   $5::int8, 0"
       " FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS t(c, i)",
       8, v, NULL, err);
-  return rc ? rc : refresh_size(conn, &ul->user, li->db_schema, li->table, err);
+  int64_t bytes = 0;
+  if (!rc)
+    rc = refresh_size(conn, &ul->user, li->db_schema, li->table, &bytes, err);
+  /* over the quota: the load rolls back, table, row and usage */
+  return rc ? rc : jobs_quota_check_db(conn, ul->user.id, bytes, ul->quota_db, err);
 }
 
 static ts_err begin_utab(const jobs_load_target *t, PGconn *conn, const jobs_upload_col *cols,
@@ -223,6 +236,7 @@ static ts_err begin_utab(const jobs_load_target *t, PGconn *conn, const jobs_upl
     return oom(err);
   }
   ul->user = *n->user;
+  ul->quota_db = n->quota_db;
   rc = jobs_utab_ident("table", n->table, table, err);
   if (!rc)
     rc = begin_locked(conn, n->user, err);
@@ -524,7 +538,7 @@ ts_err jobs_utab_set_radec(PGconn *conn, const jobs_user *u, const char *table, 
   if (!rc)
     rc = radec_flags(conn, u, t, ra, dec, err);
   if (!rc)
-    rc = refresh_size(conn, u, schema, t, err);
+    rc = refresh_size(conn, u, schema, t, NULL, err);
   PQclear(ix);
   ts_buf_free(&b);
   return end(conn, rc, err);
@@ -639,7 +653,7 @@ ts_err jobs_utab_edit_columns(PGconn *conn, const jobs_user *u, const char *tabl
   if (!rc && ra)
     rc = radec_index(conn, &b, schema, t, ra, dec, ix, err);
   if (!rc)
-    rc = refresh_size(conn, u, schema, t, err);
+    rc = refresh_size(conn, u, schema, t, NULL, err);
   PQclear(ix);
   ts_buf_free(&b);
   return end(conn, rc, err);

@@ -54,12 +54,14 @@ typedef struct jobs_utab_new {
   const char *table; /* as given; checked by jobs_utab_ident */
   const char *description;
   const char *query_role; /* granted USAGE on the schema and SELECT; "" or NULL: none */
+  int64_t quota_db;       /* the default database quota ([users] quota_db; 0: none) */
 } jobs_utab_new;
 /* The load target of a new table (n is borrowed for as long as the target
  * is used). Its begin opens the transaction, creates the user's schema on
  * the first table, refuses a name the user has already (TS_EINVAL), and
  * starts the load; jobs_upload_finish records the row (size from
- * PostgreSQL; the position the loader indexed: a point column indexed, or
+ * PostgreSQL, refused with TS_ELIMIT past the user's database quota,
+ * jobs_quota_check_db; the position the loader indexed: a point column indexed, or
  * the main Ra/Dec pair flagged Ra and Dec and indexed) and commits. */
 jobs_load_target jobs_utab_target(const jobs_utab_new *n);
 

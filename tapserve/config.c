@@ -121,6 +121,8 @@ static const key_def keys[] = {
      1000000},
     {"users", "login_lockout", K_SECS, F(users_login_lockout_s), 1, 86400},
     {"users", "basic_cache", K_SECS, F(users_basic_cache_s), 0, 3600},
+    {"users", "quota_db", K_BYTES, F(users_quota_db), 0, (int64_t)1 << 50},
+    {"users", "quota_files", K_BYTES, F(users_quota_files), 0, (int64_t)1 << 50},
 };
 #undef F
 
@@ -299,6 +301,11 @@ static const char *parse_bytes(const char *v, int64_t min, int64_t max, int64_t 
 }
 
 /* Seconds with up to three decimals ("2.5") -> milliseconds. */
+const char *cfg_parse_bytes(const char *v, int64_t min, int64_t max, int64_t *out)
+{
+  return parse_bytes(v, min, max, out);
+}
+
 static const char *parse_secs_ms(const char *v, int64_t min_s, int64_t max_s, int64_t *out_ms)
 {
   const char *p = v;

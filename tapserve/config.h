@@ -102,7 +102,9 @@ typedef struct cfg {
   int users_login_max_failures;      /* login_max_failures = 5 (per user name) */
   int users_login_max_failures_addr; /* login_max_failures_per_address = 50 */
   int users_login_lockout_s;         /* login_lockout = 300 (refused this long after the last) */
-  int users_basic_cache_s; /* basic_cache = 60 (HTTP Basic credentials checked lately; 0: none) */
+  int users_basic_cache_s;  /* basic_cache = 60 (HTTP Basic credentials checked lately; 0: none) */
+  size_t users_quota_db;    /* quota_db = 0 (bytes of a user's tables; 0: no limit) */
+  size_t users_quota_files; /* quota_files = 0 (bytes of a user's stored job results) */
 } cfg;
 
 /* Sets every field to its default. */
@@ -114,6 +116,9 @@ ts_err cfg_load(cfg *c, const char *path, ts_error *err);
  * consistency. */
 ts_err cfg_finish(cfg *c, ts_error *err);
 void cfg_free(cfg *c);
+/* A byte count as the file takes it ("512", "10k", "2G": powers of 1024)
+ * within [min, max]: NULL, or what is wrong with it. */
+const char *cfg_parse_bytes(const char *v, int64_t min, int64_t max, int64_t *out);
 /* Fills the operator-controlled parts of `am` (UDFs, allowed geometry
  * functions and coordinate systems) from the [adql] keys of `c`, parsed
  * into `a`. Errors name the offending declaration. */

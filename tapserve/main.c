@@ -36,6 +36,8 @@ static void usage(FILE *f)
         "                     bearer tokens for scripts (--help)\n"
         "  notify add|list|del ... (-c FILE | --dsn CONNINFO)\n"
         "                     messages to users, read by TAP+ clients (--help)\n"
+        "  quota show|set USER [--db BYTES] [--files BYTES] (-c FILE | --dsn CONNINFO)\n"
+        "                     a user's space for tables and job results (--help)\n"
         "  --help             this text\n"
         "  --version          the version\n",
         f);
@@ -529,6 +531,8 @@ int main(int argc, char **argv)
     return cmd_token(argc - 1, argv + 1);
   if (!strcmp(argv[1], "notify"))
     return cmd_notify(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "quota"))
+    return cmd_quota(argc - 1, argv + 1);
   fprintf(stderr, "tapserve: unknown command %s\n", argv[1]);
   usage(stderr);
   return 2;

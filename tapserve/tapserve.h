@@ -203,6 +203,7 @@ int cmd_cluster(int argc, char **argv);   /* cmd/cluster.c */
 int cmd_user(int argc, char **argv);      /* cmd/user.c */
 int cmd_token(int argc, char **argv);     /* cmd/token.c */
 int cmd_notify(int argc, char **argv);    /* cmd/notify.c */
+int cmd_quota(int argc, char **argv);     /* cmd/quota.c */
 
 /* The database options of the subcommands that connect (publish,
  * unpublish, tableset): -c FILE (the serve configuration: [database] dsn,

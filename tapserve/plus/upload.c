@@ -147,7 +147,8 @@ static ts_err upload_fn(ts_app *app, PGconn *conn, const jobs_user *u, void *ud,
                         char ok[PLUS_OK_MAX], ts_error *err)
 {
   const upload_req *q = ud;
-  jobs_utab_new n = {u, q->table, q->description, app->upload_role};
+  jobs_utab_new n = {u, q->table, q->description, app->upload_role,
+                     (int64_t)app->cfg->users_quota_db};
   jobs_load_target t = jobs_utab_target(&n);
   tap_upload_env env;
   char schema[64], name[64];

@@ -7,6 +7,7 @@
 #include "tapserve/uws/uws_int.h"
 
 #include "jobs/notify.h"
+#include "jobs/quota.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -114,7 +115,8 @@ typedef struct exec_run {
   jobs_store_writer *w;
   stream_pgcopy copy; /* the reader; its why: 0 none, 1 abort/delete, 2 timeout, 3 shutdown */
   int64_t deadline_ms, next_check_ms;
-  int on_primary; /* the query names upload or user tables, made on the primary */
+  int on_primary;  /* the query names upload or user tables, made on the primary */
+  int64_t charged; /* bytes charged to the owner's file quota so far */
 } exec_run;
 
 static const char *job_param(const void *src, const char *name)
@@ -218,12 +220,38 @@ static ts_err exec_describe(exec_run *x, PGconn *qc, ts_error *err)
   return rc;
 }
 
+/* Charges the owner's file quota (jobs/quota.h) for the result: while
+ * writing, each time it grew by JOBS_QUOTA_STEP (a result past the limit
+ * stops there), through a connection of its own when the pg store holds
+ * the state connection's transaction; with `settle`, its exact size in
+ * the state connection's transaction that completes the job. Anonymous
+ * jobs have no quota. */
+static ts_err exec_charge(exec_run *x, int64_t total, int settle, ts_error *err)
+{
+  uws *u = x->e->u;
+  PGconn *c = x->e->state;
+  ts_err rc;
+  if (x->job->owner_id <= 0 || (!settle && total < x->charged + JOBS_QUOTA_STEP))
+    return TS_OK;
+  if (!settle && PQtransactionStatus(c) != PQTRANS_IDLE && !(c = jobs_db_get(u->db, err)))
+    return TS_OK; /* no connection now: the next step or the settling charges */
+  rc = jobs_quota_charge_job(c, x->job->id, u->instance, total, (int64_t)u->cfg->users_quota_files,
+                             err);
+  if (c != x->e->state)
+    jobs_db_put(u->db, c);
+  if (!rc)
+    x->charged = total;
+  /* no longer ours: the watchdog stops the query */
+  return !settle && rc == TS_ECANCELED ? TS_OK : rc;
+}
+
 /* The stored stream is written with the canonical header and trailer
  * around PostgreSQL's tuples. */
 static ts_err exec_tuple(void *ud, const uint8_t *p, size_t n, ts_error *err)
 {
   exec_run *x = ud;
-  return jobs_store_write(x->w, p, n, err);
+  ts_err rc = jobs_store_write(x->w, p, n, err);
+  return rc ? rc : exec_charge(x, jobs_store_writer_bytes(x->w), 0, err);
 }
 
 /* Watchdog step between reads: abort, shutdown, duration, and the job's
@@ -364,8 +392,14 @@ static ts_err exec_once(uws_exec *e, jobs_job *job, ts_arena *a, exec_run *x, ts
       rc = ts_fail(err, TS_ENOMEM, 0, "out of memory");
   }
   if (!rc) {
-    rc = jobs_complete(e->state, job->id, u->instance, &res, cols.data,
-                       u->store.kind == JOBS_STORE_PG, err);
+    /* the exact size charged in the completion's transaction */
+    int in_txn = u->store.kind == JOBS_STORE_PG;
+    if (!in_txn && job->owner_id > 0 && !(rc = exec_simple(e->state, "BEGIN", err)))
+      in_txn = 1;
+    if (!rc)
+      rc = exec_charge(x, res.bytes, 1, err);
+    if (!rc)
+      rc = jobs_complete(e->state, job->id, u->instance, &res, cols.data, in_txn, err);
     keep = !rc || rc == TS_EUNAVAIL;
     if (!rc) {
       char how[96];

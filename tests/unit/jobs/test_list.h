@@ -40,5 +40,7 @@
   X(utab_names) \
   X(pg_utab_life) \
   X(share_checks) \
-  X(pg_share_life)
+  X(pg_share_life) \
+  X(pg_quota_db) \
+  X(pg_quota_files)
 // clang-format on

@@ -107,7 +107,7 @@ int test_pg_share_life(void)
   TS_CHECK_EQ_INT(add_user(c, "ut_sh_bo", &bo), 0);
   TS_CHECK_EQ_INT(add_user(c, "ut_sh_cy", &cy), 0);
   {
-    jobs_utab_new nt = {&al, "t", "al's", NULL};
+    jobs_utab_new nt = {&al, "t", "al's", NULL, 0};
     jobs_load_target t = jobs_utab_target(&nt);
     TS_CHECK_EQ_INT(test_load_rows(c, &t, 3, 0, 0, &e), TS_OK);
     nt.table = "u";
@@ -229,7 +229,7 @@ int test_pg_share_life(void)
   TS_CHECK_STREQ(readable(c, &cy, buf, sizeof buf), "user_ut_sh_al.t");
   /* the group's owner reads what a member shared with it */
   {
-    jobs_utab_new nt = {&cy, "c1", NULL, NULL};
+    jobs_utab_new nt = {&cy, "c1", NULL, NULL, 0};
     jobs_load_target t = jobs_utab_target(&nt);
     TS_CHECK_EQ_INT(test_load_rows(c, &t, 1, 0, 0, &e), TS_OK);
     TS_CHECK_EQ_INT(jobs_share_put(c, &cy, "c1", NULL, &gid, 1, &e), TS_OK);

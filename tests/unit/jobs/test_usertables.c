@@ -116,7 +116,7 @@ int test_pg_utab_life(void)
 
   /* a failed load leaves nothing: no table, no row, not even the schema */
   {
-    jobs_utab_new nt = {&u, "Stars", "my stars", NULL};
+    jobs_utab_new nt = {&u, "Stars", "my stars", NULL, 0};
     jobs_load_target t = jobs_utab_target(&nt);
     TS_CHECK_EQ_INT(test_load_rows(c, &t, 5, 1, 0, &e), TS_EINVAL);
     TS_CHECK_EQ_INT(
@@ -139,7 +139,7 @@ int test_pg_utab_life(void)
   /* another user whose name maps to the same schema cannot keep tables */
   {
     jobs_user v;
-    jobs_utab_new nt = {&v, "t", NULL, NULL};
+    jobs_utab_new nt = {&v, "t", NULL, NULL, 0};
     jobs_load_target t = jobs_utab_target(&nt);
     TS_CHECK_EQ_INT(jobs_user_add(c, "UT.utab", "pw", 0, &e), TS_OK);
     TS_CHECK_EQ_INT(jobs_user_get(c, "UT.utab", &v, hash, &e), TS_OK);
@@ -167,7 +167,7 @@ int test_pg_utab_life(void)
   /* with a point column the loader indexes that alone, and the row says so:
    * the point indexed, the Ra/Dec pair neither flagged nor indexed */
   {
-    jobs_utab_new nt = {&u, "withpos", NULL, NULL};
+    jobs_utab_new nt = {&u, "withpos", NULL, NULL, 0};
     jobs_load_target t = jobs_utab_target(&nt);
     TS_CHECK_EQ_INT(test_load_cols(c, &t, 4, 2, 0, 0, &e), TS_OK);
     TS_CHECK_EQ_INT(jobs_utab_readable(c, a, &u, &ut, &n, &e), TS_OK);
@@ -258,7 +258,7 @@ int test_pg_utab_life(void)
   TS_CHECK_EQ_INT(n, 0);
   /* the user goes, and its schema with its tables */
   {
-    jobs_utab_new nt = {&u, "again", NULL, NULL};
+    jobs_utab_new nt = {&u, "again", NULL, NULL, 0};
     jobs_load_target t = jobs_utab_target(&nt);
     TS_CHECK_EQ_INT(test_load_rows(c, &t, 1, 0, 0, &e), TS_OK);
   }
