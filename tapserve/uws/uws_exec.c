@@ -246,7 +246,11 @@ static int exec_watch(void *ud)
     x->next_check_ms = now + PHASE_CHECK_MS;
     /* On the state connection, which may be inside the pg store's
      * transaction: READ COMMITTED still sees an abort committed since. */
+    if (x->w)
+      jobs_store_writer_lock(x->w); /* the pg store's thread writes through it */
     ts_err rc = jobs_get_phase(x->e->state, x->job->id, &p, &e);
+    if (x->w)
+      jobs_store_writer_unlock(x->w);
     if (rc == TS_ENOTFOUND || (!rc && p != JOBS_EXECUTING))
       return 1;
   }
