@@ -52,16 +52,19 @@ if [[ " $PARTS " == *" cone "* ]]; then
   BENCH_INSTANCES=direct BENCH_CLIENTS=${BENCH_CLIENTS:-1 16 64} BENCH_SECONDS=${BENCH_SECONDS:-10} \
     BENCH_ROWS=${BENCH_CONE_ROWS:-$BENCH_ROWS} TAPSERVE_BIN=$BIN "$ROOT/benchmarks/cluster.sh" |
     tee "$WORK/cone.out"
-  declare -A TPS=()
+  declare -A TPS=() LAT=()
   while IFS='|' read -r _ who _ c rps p50 p99 errs _; do
     who=$(echo "$who" | xargs)
     c=$(echo "$c" | xargs)
     case $who in
-    pgbench*) TPS[$c]=$(echo "$rps" | xargs) ;;
+    pgbench*)
+      TPS[$c]=$(echo "$rps" | xargs)
+      LAT[$c]="p50 $(echo "$p50" | xargs) ms, p99 $(echo "$p99" | xargs) ms"
+      ;;
     tapserve*)
       rps=$(echo "$rps" | xargs)
       row "cone, $c client(s)" "$rps req/s, p50 $(echo "$p50" | xargs) ms, p99 $(echo "$p99" | xargs) ms, $(echo "$errs" | xargs) errors" \
-        "pgbench, same SQL: ${TPS[$c]:-?} tps" "$(ratio "$rps" "${TPS[$c]:-0}")" "≥ 0.5 at 16 and 64"
+        "pgbench, same SQL: ${TPS[$c]:-?} tps, ${LAT[$c]:-}" "$(ratio "$rps" "${TPS[$c]:-0}")" "≥ 0.5 at 16 and 64"
       ;;
     esac
   done < <(grep "^| " "$WORK/cone.out" | tail -n +2)
