@@ -6,7 +6,7 @@ PORT ?= 8080
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps deps-test demo check unit integration cluster browser sanitize fuzz bench format checksrc clean
+.PHONY: all build deps deps-test demo check unit integration cluster browser sanitize fuzz bench format checksrc clean bench-all
 
 all: build
 
@@ -72,6 +72,11 @@ fuzz:
 
 bench: deps build
 	benchmarks/run.sh
+
+# The table of every path against its reference in one run
+# (benchmarks/README.md, "All paths in one run").
+bench-all: deps build
+	benchmarks/all.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -262,16 +262,25 @@ ts_err jobs_store_init(jobs_store *s, const char *spec, ts_error *err);
 
 /* Writing one result. For pg the chunks go through `conn` inside a
  * transaction this call begins (jobs_complete with in_txn=1 commits it);
- * for fs a temporary file in DIR that finish fsyncs and renames. Memory is
- * bounded (one zstd context and one chunk). */
+ * for fs a temporary file in DIR that finish fsyncs and renames. The
+ * writer has a thread of its own that compresses and stores what
+ * jobs_store_write hands over, so the caller only copies bytes. Memory is
+ * fixed: one zstd context, one chunk of output and four 1 MiB buffers of
+ * input; a caller ahead of the store waits for a free buffer. A failure of
+ * the thread is returned by the next write (or finish). */
 typedef struct jobs_store_writer jobs_store_writer;
 ts_err jobs_store_writer_open(const jobs_store *s, PGconn *conn, const char *job_id,
                               const char *name, jobs_store_writer **out, ts_error *err);
 /* Raw COPY bytes in; compressed and stored. */
 ts_err jobs_store_write(jobs_store_writer *w, const void *buf, size_t len, ts_error *err);
-/* Compressed bytes so far (stored, or ready to be): what the result
- * takes once finished, give or take zstd's last block. */
-int64_t jobs_store_writer_bytes(const jobs_store_writer *w);
+/* Bytes written so far (raw: handed to jobs_store_write; stored: the
+ * compressed bytes already in the store); either may be NULL. Any thread. */
+void jobs_store_writer_bytes(jobs_store_writer *w, int64_t *raw, int64_t *stored);
+/* The pg store inserts chunks through `conn` from the writer's thread:
+ * whoever else uses that connection while the writer is open (between
+ * open and finish or free) holds this lock meanwhile. */
+void jobs_store_writer_lock(jobs_store_writer *w);
+void jobs_store_writer_unlock(jobs_store_writer *w);
 /* Ends the stream; the result is in place (fs: renamed) and `r` gets
  * store, location and byte counts (strings owned by the writer until
  * jobs_store_writer_free). */

@@ -49,8 +49,15 @@ typedef struct uws_dl {
    * formats, error trailers), which counts the bytes the encoder wrote:
    * they become the recorded size when a download of unknown size
    * completes. */
-  uint8_t *buf;
-  size_t len;
+  /* Read-ahead: while the loop encodes one block, the download threads
+   * read and decompress the next into the other buffer. */
+  uint8_t *buf[2];
+  size_t len;      /* of the block read into buf[rbuf] */
+  int rbuf;        /* the buffer being read, or read and not yet encoded */
+  int ready;       /* a block was read while the response was blocked */
+  int end_pending; /* 1 + ok of a dl_end waiting for the read in flight */
+  ts_err rrc;      /* the read's result, and its error (d->err is the loop's) */
+  ts_error rerr;
   stream_copydec *dec;
   int started, aborted, in_flight, blocked, ok, ended, head;
   tap_result *tr;
@@ -208,7 +215,8 @@ static void dl_close_work(ts_work *w)
 static void dl_free(uws_dl *d)
 {
   stream_copydec_free(d->dec);
-  free(d->buf);
+  free(d->buf[0]);
+  free(d->buf[1]);
   ts_arena_free(d->a);
   free(d);
 }
@@ -303,44 +311,75 @@ static void dl_read_work(ts_work *w)
   uws_dl *d = w->data;
   PGconn *conn = NULL;
   if (d->res.store && !strcmp(d->res.store, "pg")) { /* chunks come through a jobs connection */
-    conn = jobs_db_get(d->u->db, &d->err);
+    conn = jobs_db_get(d->u->db, &d->rerr);
     if (!conn) {
-      d->rc = d->err.code;
+      d->rrc = d->rerr.code;
       return;
     }
     jobs_store_reader_use(d->rd, conn);
   }
-  d->rc = jobs_store_read(d->rd, d->buf, DL_BLOCK, &d->len, &d->err);
+  d->rrc = jobs_store_read(d->rd, d->buf[d->rbuf], DL_BLOCK, &d->len, &d->rerr);
   jobs_store_reader_use(d->rd, NULL);
   jobs_db_put(d->u->db, conn);
+}
+
+/* Ends the download once no read is in flight (the read's completion
+ * ends it otherwise). */
+static void dl_stop(uws_dl *d, int ok)
+{
+  if (d->in_flight)
+    d->end_pending = 1 + ok;
+  else
+    dl_end(d, ok);
+}
+
+/* Encodes the block just read, with the read of the next one running
+ * meanwhile on the download threads. */
+static void dl_consume(uws_dl *d)
+{
+  int cur = d->rbuf;
+  size_t len = d->len;
+  d->ready = 0;
+  if (len == 0) {
+    dl_finish_stream(d);
+    return;
+  }
+  d->rbuf ^= 1;
+  dl_read(d);
+  if (d->ended)
+    return; /* the read could not be queued */
+  d->rc = feed_block(d->dec, d->tr, d->buf[cur], len, &d->err);
+  if (d->rc || d->aborted) {
+    dl_stop(d, 0);
+    return;
+  }
+  if (tap_result_range_done(d->tr)) {
+    dl_stop(d, 1); /* the rest of the document is not needed */
+    return;
+  }
+  if (tap_result_blocked(d->tr))
+    d->blocked = 1; /* on_drain goes on */
 }
 
 static void dl_read_after(ts_work *w)
 {
   uws_dl *d = w->data;
   d->in_flight = 0;
-  if (d->aborted || d->rc) {
+  if (d->end_pending) {
+    dl_end(d, d->end_pending - 1);
+    return;
+  }
+  if (d->aborted || d->rrc) {
+    if (d->rrc)
+      d->err = d->rerr;
     dl_end(d, 0);
     return;
   }
-  if (d->len == 0) {
-    dl_finish_stream(d);
+  if (d->blocked) {
+    d->ready = 1; /* encoded once the client has taken what it has */
     return;
   }
-  d->rc = feed_block(d->dec, d->tr, d->buf, d->len, &d->err);
-  if (d->rc || d->aborted) {
-    dl_end(d, 0);
-    return;
-  }
-  if (tap_result_range_done(d->tr)) {
-    dl_end(d, 1); /* the rest of the document is not needed */
-    return;
-  }
-  if (tap_result_blocked(d->tr)) {
-    d->blocked = 1; /* on_drain reads on */
-    return;
-  }
-  dl_read(d);
+  dl_consume(d);
 }
 
 static void dl_read(uws_dl *d)
@@ -357,7 +396,8 @@ static void dl_on_drain(void *ud)
   uws_dl *d = ud;
   if (d->blocked && !d->ended) {
     d->blocked = 0;
-    dl_read(d);
+    if (d->ready)
+      dl_consume(d);
   }
 }
 
@@ -410,9 +450,10 @@ static void dl_prep_after(ts_work *w)
     dl_end(d, 1);
     return;
   }
-  d->buf = malloc(DL_BLOCK);
+  d->buf[0] = malloc(DL_BLOCK);
+  d->buf[1] = malloc(DL_BLOCK);
   d->dec = stream_copydec_new(d->schema.ncols, (size_t)d->u->cfg->fetch_size);
-  if (!d->buf || !d->dec) {
+  if (!d->buf[0] || !d->buf[1] || !d->dec) {
     ts_fail(&d->err, TS_ENOMEM, 0, "out of memory");
     dl_end(d, 0);
     return;

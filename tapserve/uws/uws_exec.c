@@ -230,13 +230,27 @@ static ts_err exec_charge(exec_run *x, int64_t total, int settle, ts_error *err)
 {
   uws *u = x->e->u;
   PGconn *c = x->e->state;
+  /* While the writer runs, the pg store's thread may be using the state
+   * connection: look at it, and use it, under the writer's lock. After
+   * jobs_store_writer_finish (settle) the thread is gone. */
+  int locked = !settle && x->w;
   ts_err rc;
   if (x->job->owner_id <= 0 || (!settle && total < x->charged + JOBS_QUOTA_STEP))
     return TS_OK;
-  if (!settle && PQtransactionStatus(c) != PQTRANS_IDLE && !(c = jobs_db_get(u->db, err)))
-    return TS_OK; /* no connection now: the next step or the settling charges */
+  if (locked)
+    jobs_store_writer_lock(x->w);
+  if (!settle && PQtransactionStatus(c) != PQTRANS_IDLE) {
+    /* the pg store's transaction: a connection of its own */
+    if (locked)
+      jobs_store_writer_unlock(x->w);
+    locked = 0;
+    if (!(c = jobs_db_get(u->db, err)))
+      return TS_OK; /* no connection now: the next step or the settling charges */
+  }
   rc = jobs_quota_charge_job(c, x->job->id, u->instance, total, (int64_t)u->cfg->users_quota_files,
                              err);
+  if (locked)
+    jobs_store_writer_unlock(x->w);
   if (c != x->e->state)
     jobs_db_put(u->db, c);
   if (!rc)
@@ -251,7 +265,11 @@ static ts_err exec_tuple(void *ud, const uint8_t *p, size_t n, ts_error *err)
 {
   exec_run *x = ud;
   ts_err rc = jobs_store_write(x->w, p, n, err);
-  return rc ? rc : exec_charge(x, jobs_store_writer_bytes(x->w), 0, err);
+  int64_t stored;
+  if (rc)
+    return rc;
+  jobs_store_writer_bytes(x->w, NULL, &stored);
+  return exec_charge(x, stored, 0, err);
 }
 
 /* Watchdog step between reads: abort, shutdown, duration, and the job's
@@ -274,7 +292,11 @@ static int exec_watch(void *ud)
     x->next_check_ms = now + PHASE_CHECK_MS;
     /* On the state connection, which may be inside the pg store's
      * transaction: READ COMMITTED still sees an abort committed since. */
+    if (x->w)
+      jobs_store_writer_lock(x->w); /* the pg store's thread writes through it */
     ts_err rc = jobs_get_phase(x->e->state, x->job->id, &p, &e);
+    if (x->w)
+      jobs_store_writer_unlock(x->w);
     if (rc == TS_ENOTFOUND || (!rc && p != JOBS_EXECUTING))
       return 1;
   }

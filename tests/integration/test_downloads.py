@@ -385,3 +385,34 @@ def test_head_answers_like_get(dsrv, psql):
     assert st == 200 and body == b"", (st, hd)
     assert hd.get("content-length") == str(len(whole.content)), hd
     assert hd.get("accept-ranges") == "bytes" and hd.get("etag", "").startswith('"'), hd
+
+
+def test_clients_leaving_mid_download_end_it(dsrv, psql, big_job):
+    """The stored result is read ahead of the encoder (the download threads
+    decompress the next block while the loop encodes one): a client that
+    leaves at any point, while a read is in flight or while one waits for
+    the client to take what it has, ends its download, which records
+    nothing; the next download is whole."""
+    res = big_job + "/results/result"
+    path = urllib.parse.urlsplit(res).path + "?RESPONSEFORMAT=json"
+    log = lambda: dsrv.log_path.read_text(errors="replace")
+    aborted = lambda: log().count("job %s: download of json ended: aborted" % job_id(big_job))
+    size = recorded_size(psql, big_job, "json")  # another test may have learnt it
+    for cut in (0, 1000, 300000, 3000000):
+        before = aborted()
+        c = tsit.RawConn(dsrv.port)
+        c.send(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        head = c._read_until(b"\r\n\r\n").decode("latin-1")
+        assert " 200 " in head.split("\r\n")[0], head
+        while len(c.buf) < cut:
+            c._fill()
+        c.close()
+        deadline = time.monotonic() + 30
+        while aborted() == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert aborted() == before + 1, "the download cut at %d bytes did not end" % cut
+    assert recorded_size(psql, big_job, "json") == size
+    whole = requests.get(res, params={"RESPONSEFORMAT": "json"}, timeout=300)
+    assert whole.status_code == 200 and whole.content.rstrip().endswith(b"}")
+    assert wait_recorded(psql, big_job, "json") == (size or len(whole.content))
+    assert len(whole.content) == wait_recorded(psql, big_job, "json")

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -257,6 +259,100 @@ int test_store_stale_tmp(void)
   return 0;
 }
 
+/* Bytes zstd cannot shrink (xorshift), so that the store's thread really
+ * writes about as much as it is given. */
+static void noise(uint8_t *p, size_t n, uint64_t *x)
+{
+  for (size_t i = 0; i < n; i++) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    p[i] = (uint8_t)*x;
+  }
+}
+
+/* Writes up to `max` noise in 64 KiB pieces, then finishes; returns the
+ * first error (from a write or from finish). */
+static ts_err write_noise(jobs_store_writer *w, size_t max, jobs_result_info *info, ts_error *err)
+{
+  enum { PIECE = 64 * 1024 };
+  static uint8_t piece[PIECE];
+  uint64_t x = 88172645463325252ull;
+  ts_err rc = TS_OK;
+  for (size_t off = 0; off < max && !rc; off += PIECE) {
+    noise(piece, PIECE, &x);
+    rc = jobs_store_write(w, piece, PIECE, err);
+  }
+  return rc ? rc : jobs_store_writer_finish(w, info, err);
+}
+
+/* The store's thread fails writing (the file may not grow past 256 KiB):
+ * the executor's next write, or finish, says so, and nothing is left. */
+int test_store_fs_write_fails(void)
+{
+  jobs_store s;
+  ts_error err;
+  char spec[300];
+  jobs_store_writer *w = NULL;
+  jobs_result_info info;
+  struct rlimit lim = {256 * 1024, 256 * 1024};
+  TS_CHECK(make_tmpdir() == 0);
+  snprintf(spec, sizeof spec, "fs:%s", tmpdir);
+  TS_CHECK(jobs_store_init(&s, spec, &err) == TS_OK);
+  TS_CHECK(jobs_store_writer_open(&s, NULL, "full", "result", &w, &err) == TS_OK);
+  signal(SIGXFSZ, SIG_IGN); /* write(2) fails with EFBIG instead */
+  TS_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+  ts_err rc = write_noise(w, 64 << 20, &info, &err);
+  lim.rlim_cur = lim.rlim_max = RLIM_INFINITY;
+  setrlimit(RLIMIT_FSIZE, &lim);
+  TS_CHECK(rc == TS_EIO);
+  TS_CHECK(strstr(err.msg, "cannot write the result file") != NULL);
+  int64_t stored = -1;
+  jobs_store_writer_bytes(w, NULL, &stored);
+  TS_CHECK(stored <= 256 * 1024);
+  jobs_store_writer_free(w, 0);
+  TS_CHECK_EQ_INT(count_files(), 0);
+  return 0;
+}
+
+/* Abandoned with buffers still queued for the thread (an abort mid-job):
+ * free returns, and no file is left. A finished writer's counts are the
+ * bytes given and the bytes stored. */
+int test_store_fs_abandon(void)
+{
+  jobs_store s;
+  ts_error err;
+  char spec[300];
+  jobs_store_writer *w = NULL;
+  jobs_result_info info;
+  int64_t raw = -1, stored = -1;
+  TS_CHECK(make_tmpdir() == 0);
+  snprintf(spec, sizeof spec, "fs:%s", tmpdir);
+  TS_CHECK(jobs_store_init(&s, spec, &err) == TS_OK);
+  for (int i = 0; i < 3; i++) {
+    enum { N = 5 << 20 };
+    static uint8_t buf[N];
+    uint64_t x = 7 + (uint64_t)i;
+    noise(buf, N, &x);
+    TS_CHECK(jobs_store_writer_open(&s, NULL, "gone", "result", &w, &err) == TS_OK);
+    TS_CHECK(jobs_store_write(w, buf, N, &err) == TS_OK);
+    jobs_store_writer_bytes(w, &raw, NULL);
+    TS_CHECK_EQ_INT(raw, N);
+    jobs_store_writer_free(w, 0);
+    TS_CHECK_EQ_INT(count_files(), 0);
+  }
+  TS_CHECK(jobs_store_writer_open(&s, NULL, "kept", "result", &w, &err) == TS_OK);
+  TS_CHECK(write_noise(w, 3 << 20, &info, &err) == TS_OK);
+  jobs_store_writer_bytes(w, &raw, &stored);
+  TS_CHECK_EQ_INT(raw, 3 << 20);
+  TS_CHECK_EQ_INT(info.raw_bytes, raw);
+  TS_CHECK_EQ_INT(info.bytes, stored);
+  TS_CHECK(stored > 3 << 20); /* noise does not shrink: zstd adds its frame */
+  jobs_store_writer_free(w, 1);
+  TS_CHECK_EQ_INT(count_files(), 1);
+  return 0;
+}
+
 /* ---- against PostgreSQL ---------------------------------------------------- */
 
 int test_pg_migrate(void)
@@ -298,6 +394,64 @@ int test_pg_store_roundtrip(void)
   TS_CHECK_STREQ(PQgetvalue(r, 0, 0), "0"); /* chunks went with the job */
   PQclear(r);
   PQfinish(c);
+  return 0;
+}
+
+/* The pg store's thread loses its connection mid-result (the backend is
+ * terminated): the next write or finish fails with the store's message,
+ * and none of the chunks stays. Meanwhile another user of the connection
+ * (the executor's phase check) holds the writer's lock. */
+int test_pg_store_write_fails(void)
+{
+  PGconn *c = ts_test_pg(), *admin = ts_test_pg();
+  jobs_store s;
+  jobs_store_writer *w = NULL;
+  jobs_result_info info;
+  ts_error err;
+  char id[40], pid[16];
+  jobs_new n;
+  enum { PIECE = 1 << 20 };
+  static uint8_t piece[PIECE];
+  uint64_t x = 99;
+  ts_err rc = TS_OK;
+  TS_CHECK(c && admin);
+  TS_CHECK(jobs_migrate(c, NULL, NULL, &err) == TS_OK);
+  TS_CHECK(jobs_store_init(&s, "pg", &err) == TS_OK);
+  memset(&n, 0, sizeof n);
+  n.destruction_ms = ts_now_ms() + 60000;
+  TS_CHECK(jobs_create(admin, &n, id, &err) == TS_OK);
+  TS_CHECK(jobs_store_writer_open(&s, c, id, "result", &w, &err) == TS_OK);
+  for (int i = 0; i < 4; i++) {
+    noise(piece, PIECE, &x);
+    TS_CHECK(jobs_store_write(w, piece, PIECE, &err) == TS_OK);
+  }
+  jobs_store_writer_lock(w);
+  PGresult *r = PQexec(c, "SELECT 1");
+  TS_CHECK(PQresultStatus(r) == PGRES_TUPLES_OK);
+  PQclear(r);
+  snprintf(pid, sizeof pid, "%d", PQbackendPID(c));
+  jobs_store_writer_unlock(w);
+  const char *v[] = {pid};
+  r = PQexecParams(admin, "SELECT pg_terminate_backend($1::int)", 1, NULL, v, NULL, NULL, 0);
+  TS_CHECK(PQresultStatus(r) == PGRES_TUPLES_OK);
+  PQclear(r);
+  for (int i = 0; i < 64 && !rc; i++) {
+    noise(piece, PIECE, &x);
+    rc = jobs_store_write(w, piece, PIECE, &err);
+  }
+  if (!rc)
+    rc = jobs_store_writer_finish(w, &info, &err);
+  TS_CHECK(rc == TS_EIO);
+  TS_CHECK(strstr(err.msg, "cannot store a result chunk") != NULL);
+  jobs_store_writer_free(w, 0);
+  r = PQexecParams(admin, "SELECT count(*) FROM tapserve.result_chunks WHERE job_id = $1", 1, NULL,
+                   (const char *[]){id}, NULL, NULL, 0);
+  TS_CHECK(PQresultStatus(r) == PGRES_TUPLES_OK);
+  TS_CHECK_STREQ(PQgetvalue(r, 0, 0), "0");
+  PQclear(r);
+  TS_CHECK(jobs_delete(admin, &s, id, &err) == TS_OK);
+  PQfinish(c);
+  PQfinish(admin);
   return 0;
 }
 

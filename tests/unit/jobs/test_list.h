@@ -8,8 +8,11 @@
   X(store_truncated) \
   X(store_clean_tmp) \
   X(store_stale_tmp) \
+  X(store_fs_write_fails) \
+  X(store_fs_abandon) \
   X(pg_migrate) \
   X(pg_store_roundtrip) \
+  X(pg_store_write_fails) \
   X(pg_job_cas) \
   X(pg_access_all) \
   X(pg_attempts) \
