@@ -27,6 +27,15 @@ BIG = "SELECT * FROM demo.sources ORDER BY source_id"
 SMALL = "SELECT TOP 1 source_id FROM demo.sources ORDER BY source_id"
 
 
+@pytest.fixture(scope="module")
+def cluster(workdir):
+    """A database of this module's own: the run's other servers take jobs
+    from their database's queue under their own default quota and result
+    store, and must not run these."""
+    with tsit.own_cluster(workdir, "quota") as d:
+        yield d
+
+
 def make_pair(cluster, workdir, store):
     settings = {"jobs.max_executing": "1", "jobs.sweep_interval": "1"}
     if store == "fs":
