@@ -11,6 +11,9 @@
 #   BENCH_INSTANCES  instance counts (default "1 2 3"); "direct": one instance
 #                    without HAProxy (the small-query path alone)
 #   BENCH_ROWS       rows of demo.sources (default 1000000)
+#   BENCH_POOL       the instances' database pool_size (default two per CPU:
+#                    more backends than that take the CPU from the loop
+#                    thread and stretch the tail; see benchmarks/README.md)
 #   BENCH_RADIUS     cone radius in degrees (default 0.2)
 #   BENCH_DATA_DIR   embedded cluster directory (default var/bench-cluster-pg)
 #   BENCH_PG_PORT    its PostgreSQL port (default 54323)
@@ -25,6 +28,7 @@ SECONDS_EACH=${BENCH_SECONDS:-15}
 CLIENTS=${BENCH_CLIENTS:-16 64}
 INSTANCES=${BENCH_INSTANCES:-1 2 3}
 ROWS=${BENCH_ROWS:-1000000}
+POOL=${BENCH_POOL:-$((2 * $(nproc)))}
 
 die() {
   echo "bench: $*" >&2
@@ -80,7 +84,7 @@ max_connections_per_client = 1000
 [database]
 dsn = $DSN
 query_dsn = $QUERY_DSN
-pool_size = 16
+pool_size = $POOL
 [tap]
 max_sync_per_client = 1000
 [jobs]
