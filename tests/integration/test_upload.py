@@ -312,7 +312,10 @@ def test_sync_waits_for_a_running_source_without_holding_threads(up, cluster, ps
         waiters = [threading.Thread(target=lambda: results.append(up.sync(q)), daemon=True) for _ in range(4)]
         for t in waiters:
             t.start()
-        assert until(lambda: up.log_tail(400).count("UPLOAD \"f\": job %s is EXECUTING: the request waits" % jid(src)) == 4 or len(results) == 4)
+        waiting = "UPLOAD \"f\": job %s is EXECUTING: the request waits" % jid(src)
+        assert until(lambda: up.log_tail(400).count(waiting) == 4 or len(results) == 4), (
+            "%d of 4 requests said they wait, %d answered %s; the server's log ends:\n%s"
+            % (up.log_tail(400).count(waiting), len(results), [r.status_code for r in results], up.log_tail(60)))
         assert results == []  # still waiting for the source
         # UWS requests (on the same pool) are answered meanwhile
         r = requests.get(src + "/phase", timeout=5)
