@@ -69,3 +69,58 @@ bench_cluster() {
       { cat "$WORK/gen.log" >&2; die "generating bench.sources failed"; }
   fi
 }
+
+# bench.sources published in TAP_SCHEMA (readable by the query role) and a
+# tapserve for large results on it (no row limit, hour-long timeouts),
+# storing job results in STORE (fs: under $WORK, or pg); sets HTTP_PORT,
+# URL and SERVER_PID. After bench_cluster.
+bench_async_setup() {
+  local STORE=$1
+  "${PSQL[@]}" >/dev/null <<'SQL'
+BEGIN;
+DELETE FROM tap_schema.columns WHERE table_name = 'bench.sources';
+DELETE FROM tap_schema.tables WHERE table_name = 'bench.sources';
+DELETE FROM tap_schema.schemas WHERE schema_name = 'bench';
+INSERT INTO tap_schema.schemas (schema_name, description, schema_index) VALUES ('bench', 'Benchmark catalogue', 90);
+INSERT INTO tap_schema.tables (schema_name, table_name, table_type, description, table_index)
+VALUES ('bench', 'bench.sources', 'table', 'Synthetic sources (benchmark)', 1);
+INSERT INTO tap_schema.columns (table_name, column_name, datatype, arraysize, description, unit, ucd,
+                                indexed, principal, std, column_index)
+SELECT 'bench.sources', c.n, c.dt, c.asz, c.n, c.u, c.ucd, 0, 1, 0, c.i
+FROM (VALUES ('source_id', 'long', NULL, NULL, 'meta.id;meta.main', 1), ('ra', 'double', NULL, 'deg', 'pos.eq.ra', 2),
+             ('dec', 'double', NULL, 'deg', 'pos.eq.dec', 3), ('parallax', 'float', NULL, 'mas', NULL, 4),
+             ('pmra', 'float', NULL, 'mas/yr', NULL, 5), ('pmdec', 'float', NULL, 'mas/yr', NULL, 6),
+             ('phot_g_mean_mag', 'float', NULL, 'mag', NULL, 7), ('bp_rp', 'float', NULL, 'mag', NULL, 8),
+             ('flags', 'short', NULL, NULL, NULL, 9), ('name', 'char', '*', NULL, NULL, 10))
+     AS c(n, dt, asz, u, ucd, i);
+-- users' queries run as the read-only role of the demo
+GRANT USAGE ON SCHEMA bench TO tapserve_query;
+GRANT SELECT ON ALL TABLES IN SCHEMA bench TO tapserve_query;
+COMMIT;
+SQL
+
+  HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  URL="http://127.0.0.1:$HTTP_PORT/tap"
+  local RS="pg"
+  [ "$STORE" = fs ] && RS="fs:$WORK/results"
+  cat >"$WORK/tapserve.ini" <<EOF
+[server]
+listen = 127.0.0.1
+port = $HTTP_PORT
+base_url = $URL
+write_timeout = 3600
+[database]
+dsn = $DSN
+query_dsn = $QUERY_DSN
+[tap]
+maxrec_limit = 1000000000
+sync_timeout = 3600
+[jobs]
+result_store = $RS
+execution_duration = 3600
+[log]
+level = warn
+EOF
+  bench_serve "$BIN" "$WORK/tapserve.ini"
+  kill -0 "$SERVER_PID" 2>/dev/null || die "tapserve did not start: $(cat "$WORK/tapserve.log")"
+}
